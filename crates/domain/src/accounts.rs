@@ -1,0 +1,81 @@
+//! Accounts: sign-up and the operator's account commands.
+
+use crate::audit::{Actor, AuditKind, RequestContext};
+use crate::email::Email;
+use crate::error::{AccountError, StoreError};
+use crate::ids::AccountId;
+use crate::password::Password;
+use crate::ports::AccountRecord;
+use crate::service::{AuditEvent, Twostep};
+
+impl Twostep {
+    /// Creates an account. The e-mail is checked before the password so a
+    /// typo in the address is reported first; the password is judged
+    /// against the policy and the address's own words.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        actor: Actor,
+        ctx: &RequestContext,
+    ) -> Result<AccountRecord, AccountError> {
+        let email = Email::parse(email)?;
+        let password = Password::new_checked(password, &self.settings.password_policy, &email.context_words())?;
+        if self.store.account_by_email(&email).await?.is_some() {
+            return Err(AccountError::EmailTaken);
+        }
+        let hash = self.hash_password(password).await?;
+        let record = AccountRecord {
+            id: AccountId::generate(self.rng()),
+            email,
+            password_hash: hash,
+            created_at: self.now(),
+            disabled_at: None,
+            last_sign_in_at: None,
+        };
+        match self.store.insert_account(&record).await {
+            Ok(()) => {}
+            // Two sign-ups racing for one address: the unique index decides.
+            Err(StoreError::Conflict) => return Err(AccountError::EmailTaken),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(AuditEvent::user(AuditKind::AccountCreated, &record.id).actor(actor), ctx).await;
+        Ok(record)
+    }
+
+    pub async fn account_by_email(&self, email: &str) -> Result<AccountRecord, AccountError> {
+        let email = Email::parse(email)?;
+        self.store.account_by_email(&email).await?.ok_or(AccountError::NotFound)
+    }
+
+    pub async fn account(&self, id: &AccountId) -> Result<AccountRecord, AccountError> {
+        self.store.account_by_id(id).await?.ok_or(AccountError::NotFound)
+    }
+
+    pub async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, AccountError> {
+        Ok(self.store.list_accounts(limit).await?)
+    }
+
+    pub async fn audit_entries(&self, filter: &crate::audit::AuditFilter) -> Result<Vec<crate::audit::AuditEntry>, AccountError> {
+        Ok(self.store.entries(filter).await?)
+    }
+
+    /// Disables or re-enables an account. Disabling ends its sessions.
+    pub async fn set_account_disabled(
+        &self,
+        email: &str,
+        disabled: bool,
+        actor: Actor,
+        ctx: &RequestContext,
+    ) -> Result<AccountRecord, AccountError> {
+        let account = self.account_by_email(email).await?;
+        let at = disabled.then(|| self.now());
+        self.store.set_disabled(&account.id, at).await?;
+        if disabled {
+            self.store.delete_sessions_of(&account.id, None).await?;
+        }
+        let kind = if disabled { AuditKind::AccountDisabled } else { AuditKind::AccountEnabled };
+        self.audit(AuditEvent::user(kind, &account.id).actor(actor), ctx).await;
+        self.account(&account.id).await
+    }
+}

@@ -1,0 +1,101 @@
+//! Security events, written by the domain as things happen (§2.13). The
+//! table is append-only: the store refuses updates and deletes.
+
+use crate::ids::AccountId;
+use crate::time::Timestamp;
+
+/// What happened. Stored as the snake_case slug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditKind {
+    AccountCreated,
+    AccountDisabled,
+    AccountEnabled,
+    SignInPassword,
+    SignInSecondFactor,
+    SignInSucceeded,
+    SignOut,
+    Reauth,
+    TotpEnrollmentStarted,
+    AuthenticatorAdded,
+    AuthenticatorRemoved,
+    TotpReplay,
+    RecoveryCodeUsed,
+    RecoveryCodesRevealed,
+    RecoveryCodesRegenerated,
+    TwoFactorDisabled,
+    LoginTokenExhausted,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccountCreated => "account_created",
+            Self::AccountDisabled => "account_disabled",
+            Self::AccountEnabled => "account_enabled",
+            Self::SignInPassword => "sign_in_password",
+            Self::SignInSecondFactor => "sign_in_second_factor",
+            Self::SignInSucceeded => "sign_in_succeeded",
+            Self::SignOut => "sign_out",
+            Self::Reauth => "reauth",
+            Self::TotpEnrollmentStarted => "totp_enrollment_started",
+            Self::AuthenticatorAdded => "authenticator_added",
+            Self::AuthenticatorRemoved => "authenticator_removed",
+            Self::TotpReplay => "totp_replay",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::RecoveryCodesRevealed => "recovery_codes_revealed",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::TwoFactorDisabled => "two_factor_disabled",
+            Self::LoginTokenExhausted => "login_token_exhausted",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    User,
+    Cli,
+    System,
+}
+
+impl Actor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Cli => "cli",
+            Self::System => "system",
+        }
+    }
+}
+
+/// Where a request came from; carried into every audit entry.
+#[derive(Clone, Debug, Default)]
+pub struct RequestContext {
+    pub ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+/// One row of the audit log. `details` is free text and never holds a secret.
+#[derive(Clone, Debug)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub kind: String,
+    pub account_id: Option<AccountId>,
+    pub email: Option<String>,
+    pub actor: String,
+    pub factor_id: Option<String>,
+    pub success: bool,
+    pub ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+    pub details: String,
+}
+
+/// Which entries to read.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub account_id: Option<AccountId>,
+    pub kind: Option<String>,
+    pub limit: i64,
+}

@@ -1,0 +1,114 @@
+//! Errors of each domain area. Each variant has a stable snake_case `code()`
+//! that clients rely on; only the HTTP crate turns them into statuses.
+
+use crate::email::EmailError;
+use crate::password::PasswordError;
+
+/// Storage failed. Details go to the log, never to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unique constraint violated")]
+    Conflict,
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error(transparent)]
+    WeakPassword(#[from] PasswordError),
+    #[error("an account with this e-mail address already exists")]
+    EmailTaken,
+    #[error("no such account")]
+    NotFound,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("incorrect email or password")]
+    InvalidCredentials,
+    #[error("wrong or expired code")]
+    InvalidCode,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("not signed in, or the session has ended")]
+    Unauthenticated,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactorError {
+    #[error("confirm your password and second factor first")]
+    ReauthRequired,
+    #[error("wrong or expired code")]
+    InvalidCode,
+    #[error("this set-up has expired or was replaced by a newer one; start again")]
+    EnrollmentGone,
+    #[error("incorrect password")]
+    InvalidPassword,
+    #[error("no such authenticator")]
+    NotFound,
+    #[error("two-factor authentication is not enabled")]
+    TwoFactorNotEnabled,
+    #[error("give a password, or a method and a code")]
+    NothingToProve,
+    #[error("unknown method")]
+    UnknownMethod,
+    #[error("names are 1 to 64 characters")]
+    InvalidName,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Anything that is our fault: storage, crypto or hashing failures.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InternalError(pub String);
+
+impl From<StoreError> for InternalError {
+    fn from(e: StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<crate::crypto::CryptoError> for InternalError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Self(format!("crypto: {e}"))
+    }
+}
+
+impl From<crate::password::HashError> for InternalError {
+    fn from(e: crate::password::HashError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<StoreError> for $t {
+            fn from(e: StoreError) -> Self { Self::Internal(e.into()) }
+        }
+        impl From<crate::crypto::CryptoError> for $t {
+            fn from(e: crate::crypto::CryptoError) -> Self { Self::Internal(e.into()) }
+        }
+    )*};
+}
+internal_from!(AccountError, LoginError, SessionError, FactorError);
+
+impl From<SessionError> for FactorError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unauthenticated => Self::ReauthRequired,
+            SessionError::Internal(i) => Self::Internal(i),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The sign-in state machine: password, then (when the account has 2FA) a
+//! second factor against a short-lived login token (§2.6).
+//!
+//! Unknown e-mail, wrong password and disabled account are one error after
+//! the same Argon2id work (§2.12). The login token is stored hashed, lives 5
+//! minutes, is good only for the second step, dies after 5 wrong codes, and
+//! is consumed atomically on success, so one password step yields at most
+//! one session.
+
+use crate::audit::{AuditKind, RequestContext};
+use crate::email::Email;
+use crate::error::{LoginError, SessionError};
+use crate::factors::Method;
+use crate::ids::AccountId;
+use crate::password::Password;
+use crate::ports::{LoginTokenRecord, SessionKind};
+use crate::service::{AuditEvent, Twostep};
+use crate::token::Token;
+
+/// What the password step leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    Authenticated { session: Token, account: AccountId },
+    SecondFactorRequired { login_token: Token, methods: Vec<Method> },
+}
+
+/// A completed second step.
+#[derive(Debug)]
+pub struct Verified {
+    pub session: Token,
+    pub account: AccountId,
+    /// Set when a recovery code was used: how many are left.
+    pub recovery_codes_remaining: Option<usize>,
+}
+
+impl From<SessionError> for LoginError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Unauthenticated => Self::InvalidCredentials,
+            SessionError::Internal(i) => Self::Internal(i),
+        }
+    }
+}
+
+impl Twostep {
+    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome, LoginError> {
+        let email = Email::parse(email).ok();
+        let Some(password) = Password::for_sign_in(password) else {
+            // Longer than any stored password: refuse without hashing.
+            return Err(LoginError::InvalidCredentials);
+        };
+        let account = match &email {
+            Some(e) => self.store.account_by_email(e).await?,
+            None => None,
+        };
+        let stored = account.as_ref().map(|a| a.password_hash.clone());
+        let password_ok = self.verify_password(password, stored).await?;
+        let Some(account) = account.filter(|a| password_ok && a.disabled_at.is_none()) else {
+            if let Some(a) = self.known_account(email.as_ref()).await? {
+                let why = if a.1 { "account disabled" } else { "wrong password" };
+                self.audit(AuditEvent::user(AuditKind::SignInPassword, &a.0).failed().details(why), ctx).await;
+            }
+            return Err(LoginError::InvalidCredentials);
+        };
+        let now = self.now();
+        let methods = self.methods_of(&account.id).await?;
+        if methods.is_empty() {
+            let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
+            self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
+            return Ok(LoginOutcome::Authenticated { session, account: account.id });
+        }
+        let login_token = Token::generate(self.rng());
+        self.store
+            .insert_login_token(&LoginTokenRecord {
+                id: login_token.hash(),
+                account_id: account.id.clone(),
+                created_at: now,
+                expires_at: now.plus_secs(self.settings.login_token_secs),
+                failures: 0,
+            })
+            .await?;
+        self.audit(AuditEvent::user(AuditKind::SignInPassword, &account.id).details("second factor required"), ctx)
+            .await;
+        Ok(LoginOutcome::SecondFactorRequired { login_token, methods })
+    }
+
+    /// For auditing a failed password step against the right account.
+    async fn known_account(&self, email: Option<&Email>) -> Result<Option<(AccountId, bool)>, LoginError> {
+        let Some(email) = email else { return Ok(None) };
+        Ok(self.store.account_by_email(email).await?.map(|a| (a.id, a.disabled_at.is_some())))
+    }
+
+    /// Whether a login token can still be used (the web page restarts the
+    /// sign-in when it cannot).
+    pub async fn login_token_live(&self, login_token: &str) -> bool {
+        let now = self.now();
+        matches!(self.store.login_token(&Token::presented(login_token).hash()).await, Ok(Some(t)) if now < t.expires_at)
+    }
+
+    /// The second step.
+    pub async fn verify_login(
+        &self,
+        login_token: &str,
+        method: Method,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Verified, LoginError> {
+        let id = Token::presented(login_token).hash();
+        let now = self.now();
+        let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
+            return Err(LoginError::InvalidCode);
+        };
+        let proof = self.prove_second_factor(&token.account_id, method, code, ctx).await.map_err(|e| match e {
+            crate::error::FactorError::Internal(i) => LoginError::Internal(i),
+            _ => LoginError::InvalidCode,
+        })?;
+        let Some(proof) = proof else {
+            let failures = self.store.record_login_failure(&id).await?;
+            self.audit(
+                AuditEvent::user(AuditKind::SignInSecondFactor, &token.account_id)
+                    .failed()
+                    .details(format!("method {}", method.as_str())),
+                ctx,
+            )
+            .await;
+            if failures >= self.settings.login_token_max_failures {
+                self.store.delete_login_token(&id).await?;
+                self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
+            }
+            return Err(LoginError::InvalidCode);
+        };
+        // Exactly one request may turn this login token into a session.
+        if !self.store.consume_login_token(&id, now).await? {
+            return Err(LoginError::InvalidCode);
+        }
+        let session = self
+            .start_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx)
+            .await?;
+        self.audit(
+            AuditEvent::user(AuditKind::SignInSucceeded, &token.account_id)
+                .factor(proof.factor_id.clone())
+                .details(format!("method {}", method.as_str())),
+            ctx,
+        )
+        .await;
+        Ok(Verified { session, account: token.account_id, recovery_codes_remaining: proof.recovery_codes_remaining })
+    }
+}

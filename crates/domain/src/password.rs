@@ -1,0 +1,238 @@
+//! Passwords: the NIST SP 800-63B rules of `security.md` §2.4 and Argon2id
+//! hashing (§2.2).
+//!
+//! A `Password` is NFKC-normalised once, on the way in, so "é" typed as one
+//! code point or two signs in alike. Length counts code points, never bytes.
+//! There are no composition rules: a list of common and breached passwords
+//! and a context rule do the work composition rules only pretend to do.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use unicode_normalization::UnicodeNormalization;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::ports::Rng;
+
+/// Longest accepted password, in code points: well over NIST's 64, short
+/// enough that hashing cannot be turned into a denial of service.
+pub const MAX_LENGTH: usize = 128;
+/// NIST SP 800-63B's floor; configuration may not go below it.
+pub const MIN_LENGTH_FLOOR: usize = 8;
+
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect()
+});
+
+/// A password as the user typed it, normalised. Never printed or serialised.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("use at least {0} characters")]
+    TooShort(usize),
+    #[error("use at most {MAX_LENGTH} characters")]
+    TooLong,
+    #[error("this password is too common; choose one that is hard to guess")]
+    Common,
+    #[error("this password is made only of your e-mail address or the site name; choose something else")]
+    Context,
+}
+
+impl Password {
+    /// What a user typed at sign-in: normalised, but not judged against the
+    /// policy (old passwords stay valid when the policy tightens). `None`
+    /// for inputs longer than any password we could have stored.
+    pub fn for_sign_in(input: &str) -> Option<Self> {
+        let s: String = input.nfkc().collect();
+        (s.chars().count() <= MAX_LENGTH).then_some(Self(s))
+    }
+
+    /// A new password (sign-up, change, reset), judged against the policy.
+    pub fn new_checked(input: &str, policy: &PasswordPolicy, context: &[String]) -> Result<Self, PasswordError> {
+        let s: String = input.nfkc().collect();
+        let len = s.chars().count();
+        if len < policy.min_length {
+            return Err(PasswordError::TooShort(policy.min_length));
+        }
+        if len > MAX_LENGTH {
+            return Err(PasswordError::TooLong);
+        }
+        let lower = s.to_lowercase();
+        if COMMON.contains(lower.as_str()) {
+            return Err(PasswordError::Common);
+        }
+        if only_context(&lower, context) {
+            return Err(PasswordError::Context);
+        }
+        Ok(Self(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// True when nothing is left once the context words, digits and separators
+/// are taken out: `twostep-twostep`, `alice2024alice!`.
+fn only_context(lower: &str, context: &[String]) -> bool {
+    let mut rest = lower.to_owned();
+    for word in context.iter().map(|w| w.to_lowercase()).chain(["twostep".to_owned()]) {
+        if word.chars().count() >= 3 {
+            rest = rest.replace(&word, "");
+        }
+    }
+    rest.chars().all(|c| !c.is_alphabetic())
+}
+
+#[derive(Clone, Debug)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self { min_length: 12 }
+    }
+}
+
+/// Argon2id cost. The defaults are OWASP's minimum (m = 19 MiB, t = 2, p = 1).
+#[derive(Clone, Copy, Debug)]
+pub struct HashCost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashCost {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+/// Hashes and verifies passwords. Holds a dummy hash so that an unknown
+/// e-mail costs the same Argon2id work as a wrong password (§2.12).
+pub struct PasswordHashing {
+    argon: Argon2<'static>,
+    dummy: String,
+}
+
+impl PasswordHashing {
+    pub fn new(cost: HashCost, rng: &dyn Rng) -> Result<Self, HashError> {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+            .map_err(|e| HashError(e.to_string()))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut me = Self { argon, dummy: String::new() };
+        me.dummy = me.hash(&Password("twostep dummy password".to_owned()), rng)?;
+        Ok(me)
+    }
+
+    /// A PHC string with a fresh 16-byte salt.
+    pub fn hash(&self, password: &Password, rng: &dyn Rng) -> Result<String, HashError> {
+        let mut salt = [0u8; 16];
+        rng.fill(&mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
+        self.argon
+            .hash_password(password.0.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| HashError(e.to_string()))
+    }
+
+    /// Constant-time verification (argon2 compares the outputs with `subtle`).
+    /// `None` as the stored hash verifies against the dummy and fails.
+    pub fn verify(&self, password: &Password, stored: Option<&str>) -> bool {
+        let phc = stored.unwrap_or(&self.dummy);
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let ok = self.argon.verify_password(password.0.as_bytes(), &parsed).is_ok();
+        ok && stored.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::OsRng;
+
+    fn ctx() -> Vec<String> {
+        vec!["alice".to_owned()]
+    }
+
+    #[test]
+    fn sec01_minimum_length_counts_code_points() {
+        let p = PasswordPolicy::default();
+        assert_eq!(Password::new_checked("abcdefghijk", &p, &ctx()).err(), Some(PasswordError::TooShort(12)));
+        assert!(Password::new_checked("correct hors", &p, &ctx()).is_ok());
+        // 12 emoji are 12 code points (48 bytes).
+        assert!(Password::new_checked(&"🔐".repeat(12), &p, &ctx()).is_ok());
+        assert!(Password::new_checked(&"🔐".repeat(11), &p, &ctx()).is_err());
+    }
+
+    #[test]
+    fn sec02_long_passwords_up_to_128() {
+        let p = PasswordPolicy::default();
+        assert!(Password::new_checked(&"x7".repeat(64), &p, &ctx()).is_ok());
+        assert_eq!(Password::new_checked(&"x".repeat(129), &p, &ctx()).err(), Some(PasswordError::TooLong));
+    }
+
+    #[test]
+    fn sec05_common_and_context_passwords_are_refused() {
+        let p = PasswordPolicy { min_length: 8 };
+        assert_eq!(Password::new_checked("password", &p, &ctx()).err(), Some(PasswordError::Common));
+        assert_eq!(Password::new_checked("PASSWORD1", &p, &ctx()).err(), Some(PasswordError::Common));
+        assert_eq!(Password::new_checked("twostep-twostep", &p, &ctx()).err(), Some(PasswordError::Context));
+        assert_eq!(Password::new_checked("alice2024alice!", &p, &ctx()).err(), Some(PasswordError::Context));
+        assert!(Password::new_checked("alice likes tea", &p, &ctx()).is_ok());
+    }
+
+    #[test]
+    fn sec03_nfkc_makes_composed_and_decomposed_equal() {
+        let p = PasswordPolicy::default();
+        let nfc = Password::new_checked("caf\u{e9} au lait!!", &p, &ctx()).expect("ok");
+        let nfd = Password::for_sign_in("cafe\u{301} au lait!!").expect("ok");
+        assert_eq!(nfc.expose(), nfd.expose());
+    }
+
+    #[test]
+    fn sec07_hash_is_argon2id_with_fresh_salt() {
+        let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        let pw = Password::for_sign_in("correct horse battery").expect("ok");
+        let a = h.hash(&pw, &OsRng).expect("hash");
+        let b = h.hash(&pw, &OsRng).expect("hash");
+        assert!(a.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_ne!(a, b);
+        assert!(h.verify(&pw, Some(&a)));
+        assert!(!h.verify(&Password::for_sign_in("Correct horse battery").expect("ok"), Some(&a)));
+        assert!(!h.verify(&pw, None));
+    }
+
+    #[test]
+    fn the_list_is_large_enough() {
+        assert!(COMMON.len() >= 10_000);
+    }
+
+    #[test]
+    fn debug_does_not_show_the_password() {
+        let pw = Password::for_sign_in("hunter2 hunter2").expect("ok");
+        assert!(!format!("{pw:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,238 @@
+//! The domain's view of the outside world: time, randomness and storage.
+//!
+//! Domain code never reads the system clock or the OS random source itself;
+//! it asks these ports, so tests can move time forward exactly and the
+//! wiring in `startup.rs` is the one place the real ones are chosen.
+
+use crate::time::Timestamp;
+
+/// Where "now" comes from.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// A cryptographically secure random source.
+pub trait Rng: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[expect(clippy::disallowed_methods, reason = "the one adapter allowed to read the wall clock")]
+    fn now(&self) -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp::from_secs(i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// The operating system's CSPRNG.
+pub struct OsRng;
+
+impl Rng for OsRng {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::RngCore;
+        rand::rngs::OsRng.fill_bytes(buf);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Storage. One narrow trait per concern; `Store` bundles them for wiring.
+// Every method is proven on SQLite and PostgreSQL by the same tests.
+// ---------------------------------------------------------------------------
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEntry, AuditFilter};
+use crate::email::Email;
+use crate::error::StoreError;
+use crate::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
+use crate::token::TokenHash;
+
+#[derive(Clone, Debug)]
+pub struct AccountRecord {
+    pub id: AccountId,
+    pub email: Email,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    pub disabled_at: Option<Timestamp>,
+    pub last_sign_in_at: Option<Timestamp>,
+}
+
+/// What a session may do. `Full` is a normal session; `Enrollment` (a later
+/// policy issue) may only reach `/me` and first-factor set-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    Full,
+    Enrollment,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Enrollment => "enrollment",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        if s == "enrollment" { Self::Enrollment } else { Self::Full }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub id: TokenHash,
+    pub account_id: AccountId,
+    pub kind: SessionKind,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When the password was last proven in this session.
+    pub password_at: Option<Timestamp>,
+    /// When a second factor was last proven in this session.
+    pub second_factor_at: Option<Timestamp>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoginTokenRecord {
+    pub id: TokenHash,
+    pub account_id: AccountId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub failures: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct EnrollmentRecord {
+    pub id: EnrollmentId,
+    pub account_id: AccountId,
+    pub secret_sealed: Vec<u8>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthenticatorRecord {
+    pub id: AuthenticatorId,
+    pub account_id: AccountId,
+    /// The factor kind's slug (`"totp"`).
+    pub kind: String,
+    pub name: String,
+    pub secret_sealed: Vec<u8>,
+    /// The highest TOTP time step accepted so far; codes at or below it are
+    /// replays (§2.1).
+    pub last_step: i64,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecoveryCodeRecord {
+    pub id: RecoveryCodeId,
+    pub account_id: AccountId,
+    /// HMAC-SHA-256 of the normalised code under the lookup key.
+    pub lookup: Vec<u8>,
+    /// The code, sealed, so "Reveal codes" can show it again.
+    pub code_sealed: Vec<u8>,
+    pub position: i64,
+    pub created_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// `StoreError::Conflict` when the e-mail is taken.
+    async fn insert_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+    async fn account_by_email(&self, email: &Email) -> Result<Option<AccountRecord>, StoreError>;
+    async fn account_by_id(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError>;
+    async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError>;
+    /// `None` enables. Returns whether the account exists.
+    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError>;
+    async fn record_sign_in(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    async fn session(&self, id: &TokenHash) -> Result<Option<SessionRecord>, StoreError>;
+    async fn touch_session(&self, id: &TokenHash, at: Timestamp) -> Result<(), StoreError>;
+    /// Records proofs of the password and/or second factor.
+    async fn record_proofs(
+        &self,
+        id: &TokenHash,
+        password_at: Option<Timestamp>,
+        second_factor_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Replaces a session's id (cookie rotation at re-auth), keeping the rest.
+    async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError>;
+    async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError>;
+    /// Ends every session of the account but `keep`.
+    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError>;
+
+    async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
+    async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
+    /// Deletes the token if it is still live; true for exactly one caller.
+    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
+    /// Counts a wrong code; returns the new count.
+    async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
+    async fn delete_login_token(&self, id: &TokenHash) -> Result<(), StoreError>;
+}
+
+/// Result of confirming an enrolment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    /// The enrolment was gone (superseded, expired, or confirmed by a racing request).
+    Gone,
+    /// Added; `first` when it turned 2FA on (the recovery codes were stored).
+    Added { first: bool },
+}
+
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// Stores a new enrolment and deletes the account's earlier ones.
+    async fn replace_enrollment(&self, enrollment: &EnrollmentRecord) -> Result<(), StoreError>;
+    async fn enrollment(&self, id: &EnrollmentId) -> Result<Option<EnrollmentRecord>, StoreError>;
+    /// In one transaction: deletes the enrolment (must still exist), adds the
+    /// authenticator, and stores `codes` only if it is the account's first.
+    async fn confirm_enrollment(
+        &self,
+        enrollment: &EnrollmentId,
+        authenticator: &AuthenticatorRecord,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<ConfirmOutcome, StoreError>;
+    async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
+    /// The replay guard: sets `last_step` only if `step` is greater, in one
+    /// atomic statement. True for exactly one caller per step.
+    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Removes one authenticator; when it was the last, the recovery codes
+    /// go too. Returns `None` if not found, else how many remain.
+    async fn delete_authenticator(&self, account: &AccountId, id: &AuthenticatorId) -> Result<Option<usize>, StoreError>;
+    /// Removes every factor, enrolment and recovery code of the account.
+    async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError>;
+    async fn recovery_codes(&self, account: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
+    /// Replaces the account's set in one transaction.
+    async fn replace_recovery_codes(&self, account: &AccountId, codes: &[RecoveryCodeRecord]) -> Result<(), StoreError>;
+    /// Marks a code used if it was unused; true for exactly one caller.
+    async fn use_recovery_code(&self, id: &RecoveryCodeId, now: Timestamp) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Everything the services need from storage.
+pub trait Store: AccountStore + SessionStore + FactorStore + AuditLog + Health {}
+impl<T: AccountStore + SessionStore + FactorStore + AuditLog + Health> Store for T {}

@@ -1,0 +1,91 @@
+//! Sessions: creation, lookup with idle and absolute expiry (§2.11), logout.
+//!
+//! A session is found by the SHA-256 of its token. `last_seen_at` is written
+//! at most once a minute, so a busy client does not turn every read into a
+//! write while the 30-minute idle rule still holds to the minute.
+
+use crate::audit::{AuditKind, RequestContext};
+use crate::error::SessionError;
+use crate::ids::AccountId;
+use crate::ports::{AccountRecord, SessionKind, SessionRecord};
+use crate::service::{AuditEvent, Twostep};
+use crate::time::Timestamp;
+use crate::token::{Token, TokenHash};
+
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// A live session and its account, as a request sees them.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub session: SessionRecord,
+    pub account: AccountRecord,
+}
+
+impl Twostep {
+    /// Starts a session with the proofs given at sign-in.
+    pub(crate) async fn start_session(
+        &self,
+        account: &AccountId,
+        kind: SessionKind,
+        password_at: Option<Timestamp>,
+        second_factor_at: Option<Timestamp>,
+        ctx: &RequestContext,
+    ) -> Result<Token, SessionError> {
+        let token = Token::generate(self.rng());
+        let now = self.now();
+        let record = SessionRecord {
+            id: token.hash(),
+            account_id: account.clone(),
+            kind,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now.plus_secs(self.settings.session_absolute_secs),
+            password_at,
+            second_factor_at,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.chars().take(512).collect(),
+        };
+        self.store.insert_session(&record).await?;
+        self.store.record_sign_in(account, now).await?;
+        Ok(token)
+    }
+
+    /// The session behind a presented token, if it is live.
+    pub async fn authenticate(&self, token: &Token) -> Result<SignedIn, SessionError> {
+        let id = token.hash();
+        let session = self.store.session(&id).await?.ok_or(SessionError::Unauthenticated)?;
+        let now = self.now();
+        let idle_until = session.last_seen_at.plus_secs(self.settings.session_idle_secs);
+        if now >= session.expires_at || now >= idle_until {
+            self.store.delete_session(&id).await?;
+            return Err(SessionError::Unauthenticated);
+        }
+        let account = self
+            .store
+            .account_by_id(&session.account_id)
+            .await?
+            .filter(|a| a.disabled_at.is_none())
+            .ok_or(SessionError::Unauthenticated)?;
+        if now.secs() - session.last_seen_at.secs() >= TOUCH_EVERY_SECS {
+            self.store.touch_session(&id, now).await?;
+        }
+        Ok(SignedIn { session, account })
+    }
+
+    pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {
+        self.store.delete_session(&signed_in.session.id).await?;
+        self.audit(AuditEvent::user(AuditKind::SignOut, &signed_in.account.id), ctx).await;
+        Ok(())
+    }
+
+    /// Gives a cookie session a new id (re-auth, privilege change) so a
+    /// token planted or observed before cannot ride along (§2.11).
+    pub async fn rotate_session(&self, old: &TokenHash) -> Result<Token, SessionError> {
+        let token = Token::generate(self.rng());
+        if self.store.rotate_session(old, &token.hash()).await? {
+            Ok(token)
+        } else {
+            Err(SessionError::Unauthenticated)
+        }
+    }
+}

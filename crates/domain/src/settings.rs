@@ -1,0 +1,40 @@
+//! The domain's tunables, parsed from configuration at start-up. Tests
+//! shrink them (e.g. a cheap Argon2 cost) without touching the rules.
+
+use crate::password::{HashCost, PasswordPolicy};
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub password_policy: PasswordPolicy,
+    pub hash_cost: HashCost,
+    /// A session unused this long ends (ASVS L2: 30 minutes).
+    pub session_idle_secs: i64,
+    /// A session ends this long after sign-in, used or not (ASVS L2: 12 hours).
+    pub session_absolute_secs: i64,
+    /// The login token between the password and the second factor.
+    pub login_token_secs: i64,
+    /// Wrong codes that kill a login token.
+    pub login_token_max_failures: i64,
+    /// An unconfirmed authenticator enrolment.
+    pub enrollment_secs: i64,
+    /// How recent a proof must be for a sensitive change (§2.7).
+    pub reauth_window_secs: i64,
+    /// The issuer shown in authenticator apps.
+    pub totp_issuer: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            password_policy: PasswordPolicy::default(),
+            hash_cost: HashCost::default(),
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 60 * 60,
+            login_token_secs: 5 * 60,
+            login_token_max_failures: 5,
+            enrollment_secs: 10 * 60,
+            reauth_window_secs: 10 * 60,
+            totp_issuer: "twostep".to_owned(),
+        }
+    }
+}

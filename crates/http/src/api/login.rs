@@ -1,0 +1,127 @@
+//! Sign-up, sign-in (both steps) and sign-out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use twostep_domain::audit::Actor;
+use twostep_domain::factors::Method;
+use twostep_domain::login::LoginOutcome;
+
+use super::ApiErrorBody;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiSession, Ctx};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignUpRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AccountResponse {
+    id: String,
+    email: String,
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUpRequest,
+    responses((status = 201, body = AccountResponse),
+        (status = 400, description = "invalid_request, invalid_email or weak_password", body = ApiErrorBody),
+        (status = 409, description = "email_taken", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+pub async fn sign_up(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(req): ApiJson<SignUpRequest>) -> ApiResult<Response> {
+    let account = s.twostep.sign_up(&req.email, &req.password, Actor::User, &ctx).await?;
+    let body = AccountResponse { id: account.id.to_string(), email: account.email.to_string() };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// One of `authenticated` (with `session_token`), `second_factor_required`
+/// (with `login_token` and `methods`) or `enrollment_required`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    methods: Option<Vec<&'static str>>,
+}
+
+/// Sign in with e-mail and password.
+#[utoipa::path(post, path = "/api/v1/login", tag = "sign-in", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse),
+        (status = 400, body = ApiErrorBody), (status = 401, description = "invalid_credentials", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+pub async fn login(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(match s.twostep.login(&req.email, &req.password, &ctx).await? {
+        LoginOutcome::Authenticated { session, .. } => LoginResponse {
+            status: "authenticated",
+            session_token: Some(session.expose().to_owned()),
+            login_token: None,
+            methods: None,
+        },
+        LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
+            status: "second_factor_required",
+            session_token: None,
+            login_token: Some(login_token.expose().to_owned()),
+            methods: Some(methods.iter().map(|m| m.as_str()).collect()),
+        },
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct VerifyRequest {
+    login_token: String,
+    /// `totp` or `recovery_code` (`sms`, `voice`, `email` come with delivery).
+    method: String,
+    code: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VerifyResponse {
+    status: &'static str,
+    session_token: String,
+    /// Present after a recovery-code sign-in: how many codes are left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes_remaining: Option<usize>,
+}
+
+pub fn parse_method(s: &str) -> ApiResult<Method> {
+    Method::parse(s).ok_or_else(|| ApiError::InvalidRequest(format!("unknown method {s:?}")))
+}
+
+/// Second step of sign-in.
+#[utoipa::path(post, path = "/api/v1/login/verify", tag = "sign-in", request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse),
+        (status = 400, body = ApiErrorBody), (status = 401, description = "invalid_code", body = ApiErrorBody),
+        (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+pub async fn verify(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(req): ApiJson<VerifyRequest>) -> ApiResult<Json<VerifyResponse>> {
+    let method = parse_method(&req.method)?;
+    let v = s.twostep.verify_login(&req.login_token, method, &req.code, &ctx).await?;
+    Ok(Json(VerifyResponse {
+        status: "authenticated",
+        session_token: v.session.expose().to_owned(),
+        recovery_codes_remaining: v.recovery_codes_remaining,
+    }))
+}
+
+/// End the session; its token stops working.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "sign-in", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ApiErrorBody), (status = 403, description = "csrf_failed", body = ApiErrorBody)))]
+pub async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Response> {
+    s.twostep.sign_out(&me, &ctx).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}

@@ -1,0 +1,117 @@
+//! The signed-in account: profile, re-auth, recovery codes, disabling 2FA.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use twostep_domain::reauth::ReauthProofs;
+
+use super::ApiErrorBody;
+use super::login::parse_method;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiSession, Ctx};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TwoFactorStatus {
+    enabled: bool,
+    methods: Vec<&'static str>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    id: String,
+    email: String,
+    two_factor: TwoFactorStatus,
+    recovery_codes_remaining: usize,
+}
+
+/// The signed-in account and its 2FA status.
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = ApiErrorBody)))]
+pub async fn me(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<MeResponse>> {
+    let methods = s.twostep.methods_of(&me.account.id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let remaining = s.twostep.recovery_codes_remaining(&me.account.id).await?;
+    Ok(Json(MeResponse {
+        id: me.account.id.to_string(),
+        email: me.account.email.to_string(),
+        two_factor: TwoFactorStatus { enabled: !methods.is_empty(), methods: methods.iter().map(|m| m.as_str()).collect() },
+        recovery_codes_remaining: remaining,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ReauthRequest {
+    password: Option<String>,
+    method: Option<String>,
+    code: Option<String>,
+}
+
+/// Prove the password and/or a second factor again ("sudo mode").
+#[utoipa::path(post, path = "/api/v1/me/reauth", tag = "me", request_body = ReauthRequest, security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ApiErrorBody),
+        (status = 401, description = "invalid_credentials or invalid_code", body = ApiErrorBody),
+        (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+pub async fn reauth(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<ReauthRequest>,
+) -> ApiResult<StatusCode> {
+    let second_factor = match (&req.method, &req.code) {
+        (Some(m), Some(c)) => Some((parse_method(m)?, c.as_str())),
+        (None, None) => None,
+        _ => return Err(ApiError::InvalidRequest("give both method and code".into())),
+    };
+    s.twostep.reauth(&me, ReauthProofs { password: req.password.as_deref(), second_factor }, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevealedCode {
+    code: String,
+    used: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevealedCodesResponse {
+    codes: Vec<RevealedCode>,
+}
+
+/// Reveal the current recovery codes, used ones marked.
+#[utoipa::path(get, path = "/api/v1/me/recovery-codes", tag = "recovery codes", security(("bearer" = [])),
+    responses((status = 200, body = RevealedCodesResponse), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required", body = ApiErrorBody),
+        (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
+pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Json<RevealedCodesResponse>> {
+    let codes = s.twostep.reveal_recovery_codes(&me, &ctx).await?;
+    Ok(Json(RevealedCodesResponse {
+        codes: codes.into_iter().map(|c| RevealedCode { code: c.code.display_grouped(), used: c.used }).collect(),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NewCodesResponse {
+    codes: Vec<String>,
+}
+
+/// A new set of 10 recovery codes; the old ones stop working.
+#[utoipa::path(post, path = "/api/v1/me/recovery-codes", tag = "recovery codes", security(("bearer" = [])),
+    responses((status = 201, body = NewCodesResponse), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required", body = ApiErrorBody),
+        (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
+pub async fn regenerate_codes(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Response> {
+    let codes = s.twostep.regenerate_recovery_codes(&me, &ctx).await?;
+    let body = NewCodesResponse { codes: codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect() };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Turn two-factor authentication off: every factor and recovery code goes.
+#[utoipa::path(delete, path = "/api/v1/me/two-factor", tag = "me", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required or two_factor_required_by_policy", body = ApiErrorBody)))]
+pub async fn disable_two_factor(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<StatusCode> {
+    s.twostep.disable_two_factor(&me, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,64 @@
+//! The JSON API of `shared/design/api.md`, and its OpenAPI document.
+
+mod login;
+mod me;
+mod openapi;
+mod totp;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::ErrorBody;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/v1/accounts", post(login::sign_up))
+        .route("/api/v1/login", post(login::login))
+        .route("/api/v1/login/verify", post(login::verify))
+        .route("/api/v1/logout", post(login::logout))
+        .route("/api/v1/me", get(me::me))
+        .route("/api/v1/me/reauth", post(me::reauth))
+        .route("/api/v1/me/totp", post(totp::start))
+        .route("/api/v1/me/totp/confirm", post(totp::confirm))
+        .route("/api/v1/me/totp/{enrollment_id}/qr.png", get(totp::qr_png))
+        .route("/api/v1/me/authenticators", get(totp::list))
+        .route("/api/v1/me/authenticators/{id}", delete(totp::remove))
+        .route("/api/v1/me/recovery-codes", get(me::reveal_codes).post(me::regenerate_codes))
+        .route("/api/v1/me/two-factor", delete(me::disable_two_factor))
+        .fallback(not_found)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthResponse {
+    status: &'static str,
+}
+
+/// 200 when the store answers, 503 otherwise.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = HealthResponse), (status = 503, body = HealthResponse)))]
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.twostep.healthy().await {
+        (StatusCode::OK, Json(HealthResponse { status: "ok" }))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(HealthResponse { status: "unavailable" }))
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError::NotFound.into_response()
+    } else {
+        crate::web::not_found_page()
+    }
+}
+
+/// Shared by the OpenAPI annotations.
+pub type ApiErrorBody = ErrorBody;

@@ -1,0 +1,33 @@
+//! `GET /api/openapi.json`: the OpenAPI 3 document, generated from the
+//! handlers' annotations so it cannot drift from the code.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "twostep", description = "Self-hosted accounts with strong two-factor authentication."),
+    paths(
+        super::healthz,
+        super::login::sign_up, super::login::login, super::login::verify, super::login::logout,
+        super::me::me, super::me::reauth, super::me::reveal_codes, super::me::regenerate_codes,
+        super::me::disable_two_factor,
+        super::totp::start, super::totp::confirm, super::totp::qr_png, super::totp::list, super::totp::remove,
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

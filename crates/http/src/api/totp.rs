@@ -1,0 +1,128 @@
+//! Authenticator apps: enrolment, confirmation, listing and removal.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use twostep_domain::ports::AuthenticatorRecord;
+
+use super::ApiErrorBody;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiSession, Ctx};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EnrollmentResponse {
+    enrollment_id: String,
+    /// Base32, for typing into an app by hand.
+    secret: String,
+    otpauth_uri: String,
+    /// The otpauth URI as an inline SVG QR code.
+    qr_svg: String,
+}
+
+/// Start adding an authenticator app: a new secret on every call; earlier
+/// unconfirmed enrolments stop working.
+#[utoipa::path(post, path = "/api/v1/me/totp", tag = "authenticators", security(("bearer" = [])),
+    responses((status = 201, body = EnrollmentResponse), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+pub async fn start(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(_): ApiJson<serde_json::Value>,
+) -> ApiResult<Response> {
+    let e = s.twostep.start_totp_enrollment(&me, &ctx).await?;
+    let body = EnrollmentResponse {
+        enrollment_id: e.id.to_string(),
+        secret: e.secret_base32.clone(),
+        otpauth_uri: e.otpauth_uri.clone(),
+        qr_svg: e.qr_svg.clone(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ConfirmRequest {
+    enrollment_id: String,
+    code: String,
+    name: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuthenticatorResponse {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+impl From<&AuthenticatorRecord> for AuthenticatorResponse {
+    fn from(a: &AuthenticatorRecord) -> Self {
+        Self {
+            id: a.id.to_string(),
+            kind: a.kind.clone(),
+            name: a.name.clone(),
+            created_at: a.created_at.rfc3339(),
+            last_used_at: a.last_used_at.map(twostep_domain::time::Timestamp::rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConfirmResponse {
+    authenticator: AuthenticatorResponse,
+    /// Only when this authenticator turned 2FA on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// Confirm an enrolment with a code from the app.
+#[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "authenticators", request_body = ConfirmRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = ConfirmResponse), (status = 400, body = ApiErrorBody),
+        (status = 401, description = "invalid_code (wrong code, or the enrolment expired or was replaced)", body = ApiErrorBody),
+        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+pub async fn confirm(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<ConfirmRequest>,
+) -> ApiResult<Response> {
+    let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
+    let body = ConfirmResponse {
+        authenticator: (&c.authenticator).into(),
+        recovery_codes: c.recovery_codes.map(|codes| codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// The enrolment's QR code as a PNG, while it is pending.
+#[utoipa::path(get, path = "/api/v1/me/totp/{enrollment_id}/qr.png", tag = "authenticators", security(("bearer" = [])),
+    params(("enrollment_id" = String, Path)),
+    responses((status = 200, content_type = "image/png"), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+pub async fn qr_png(State(s): State<AppState>, ApiSession(me): ApiSession, Path(id): Path<String>) -> ApiResult<Response> {
+    let png = s.twostep.enrollment_qr_png(&me, &id).await.map_err(|_| ApiError::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+}
+
+/// The account's authenticators.
+#[utoipa::path(get, path = "/api/v1/me/authenticators", tag = "authenticators", security(("bearer" = [])),
+    responses((status = 200, body = [AuthenticatorResponse]), (status = 401, body = ApiErrorBody)))]
+pub async fn list(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<Vec<AuthenticatorResponse>>> {
+    let all = s.twostep.authenticators(&me.account.id).await?;
+    Ok(Json(all.iter().map(AuthenticatorResponse::from).collect()))
+}
+
+/// Remove an authenticator. Removing the last one turns 2FA off.
+#[utoipa::path(delete, path = "/api/v1/me/authenticators/{id}", tag = "authenticators", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+pub async fn remove(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.twostep.remove_authenticator(&me, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

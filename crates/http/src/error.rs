@@ -1,0 +1,102 @@
+//! The one place an error becomes an HTTP status and a JSON body.
+//!
+//! The match is exhaustive, with no `_ =>` arm: a new domain variant does
+//! not compile until someone decides its status. Internal details go to the
+//! log under the request id; the client gets a generic message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use twostep_domain::error::{AccountError, FactorError, InternalError, LoginError, SessionError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("send a JSON body with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("missing or invalid CSRF token")]
+    Csrf,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Factor(#[from] FactorError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// `{"error": {"code", "message"}}`, the contract's error shape.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `invalid_credentials`.
+    pub code: &'static str,
+    /// Human-readable text; may change.
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use AccountError as A;
+        use FactorError as F;
+        use StatusCode as S;
+        match self {
+            Self::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request"),
+            Self::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unauthenticated | Self::Session(SessionError::Unauthenticated) => (S::UNAUTHORIZED, "unauthenticated"),
+            Self::Csrf => (S::FORBIDDEN, "csrf_failed"),
+            Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) => (S::NOT_FOUND, "not_found"),
+            Self::Account(A::InvalidEmail(_)) => (S::BAD_REQUEST, "invalid_email"),
+            Self::Account(A::WeakPassword(_)) => (S::BAD_REQUEST, "weak_password"),
+            Self::Account(A::EmailTaken) => (S::CONFLICT, "email_taken"),
+            Self::Login(LoginError::InvalidCredentials) | Self::Factor(F::InvalidPassword) => {
+                (S::UNAUTHORIZED, "invalid_credentials")
+            }
+            Self::Login(LoginError::InvalidCode) | Self::Factor(F::InvalidCode | F::EnrollmentGone) => {
+                (S::UNAUTHORIZED, "invalid_code")
+            }
+            Self::Factor(F::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
+            Self::Factor(F::NothingToProve | F::UnknownMethod) => (S::BAD_REQUEST, "invalid_request"),
+            Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
+            Self::Internal(_)
+            | Self::Account(A::Internal(_))
+            | Self::Login(LoginError::Internal(_))
+            | Self::Session(SessionError::Internal(_))
+            | Self::Factor(F::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "something went wrong on our side; try again".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut res = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
+        res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

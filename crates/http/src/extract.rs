@@ -1,0 +1,91 @@
+//! Request extractors shared by the API and the pages: JSON bodies in the
+//! contract's error shape, the caller's context, and sessions.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, Method, header, request::Parts};
+use serde::de::DeserializeOwned;
+use twostep_domain::audit::RequestContext;
+use twostep_domain::sessions::SignedIn;
+use twostep_domain::token::Token;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::web::cookies;
+use crate::web::csrf;
+
+/// A JSON body. Not JSON → 415; malformed, missing or mistyped fields →
+/// 400 `invalid_request` (never axum's plain-text 422). An empty body reads
+/// as `{}` so `POST /me/totp` works with or without one.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        if body != b"{}" && is_json != Some(true) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        serde_json::from_slice(body).map(ApiJson).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Who is asking: address, user agent, request id.
+pub struct Ctx(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        Ok(Self(RequestContext { ip, user_agent: header("user-agent"), request_id: header("x-request-id") }))
+    }
+}
+
+/// The bearer token of an `Authorization` header. Tokens in query strings
+/// are never read (SEC-49).
+pub fn bearer(headers: &HeaderMap) -> Option<Token> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| Token::presented(token.trim()))
+}
+
+/// An API caller's session, by bearer token or by the web cookie. A cookie
+/// caller changing state must send `X-CSRF-Token` (§2.11).
+pub struct ApiSession(pub SignedIn);
+
+impl FromRequestParts<AppState> for ApiSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(token) = bearer(&parts.headers) {
+            return Ok(Self(state.twostep.authenticate(&token).await?));
+        }
+        let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or(ApiError::Unauthenticated)?;
+        let signed_in = state.twostep.authenticate(&Token::presented(&token)).await?;
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if !csrf::session_token_ok(state, &signed_in, given) || !csrf::origin_ok(state, &parts.headers) {
+                return Err(ApiError::Csrf);
+            }
+        }
+        Ok(Self(signed_in))
+    }
+}

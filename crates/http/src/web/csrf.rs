@@ -1,0 +1,41 @@
+//! CSRF defence for cookie-authenticated requests (§2.11, SEC-55).
+//!
+//! Signed-in forms carry HMAC(csrf key, session id hash): derivable, so
+//! nothing extra is stored, and bound to the session, so a token from
+//! another session fails. Forms shown before sign-in carry HMAC of a random
+//! pre-session cookie (a signed double submit). Either way the `Origin`
+//! header, when the browser sends one, must be our own.
+
+use axum::http::{HeaderMap, header};
+use data_encoding::BASE64URL_NOPAD;
+use twostep_domain::crypto::{HashPurpose, constant_time_eq};
+use twostep_domain::sessions::SignedIn;
+
+use crate::AppState;
+
+pub fn session_token(state: &AppState, me: &SignedIn) -> String {
+    let mac = state.twostep.keys().keyed_hash(HashPurpose::Csrf, &[b"session", me.session.id.as_str().as_bytes()]);
+    BASE64URL_NOPAD.encode(&mac)
+}
+
+pub fn session_token_ok(state: &AppState, me: &SignedIn, given: &str) -> bool {
+    constant_time_eq(session_token(state, me).as_bytes(), given.as_bytes())
+}
+
+pub fn presession_token(state: &AppState, cookie: &str) -> String {
+    let mac = state.twostep.keys().keyed_hash(HashPurpose::Csrf, &[b"pre-session", cookie.as_bytes()]);
+    BASE64URL_NOPAD.encode(&mac)
+}
+
+pub fn presession_token_ok(state: &AppState, cookie: Option<&str>, given: &str) -> bool {
+    cookie.is_some_and(|c| constant_time_eq(presession_token(state, c).as_bytes(), given.as_bytes()))
+}
+
+/// A missing `Origin` passes (older browsers, same-origin GET-to-POST
+/// navigations in some engines); a present one must match exactly.
+pub fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(o) => o == state.web.public_origin,
+    }
+}

@@ -1,0 +1,137 @@
+//! Server-rendered pages: sign-up, sign-in (both steps), sign-out, the
+//! Security page and its flows. No CDN: templates and assets are compiled
+//! into the binary. Every state-changing form carries a CSRF token.
+
+mod account;
+mod assets;
+pub mod cookies;
+pub mod csrf;
+mod pages;
+mod reauth;
+mod security;
+mod totp;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use twostep_domain::error::FactorError;
+use twostep_domain::sessions::SignedIn;
+use twostep_domain::token::Token;
+
+use crate::AppState;
+pub use pages::Nav;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::home))
+        .route("/signup", get(account::signup_page).post(account::signup))
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/login/verify", get(account::verify_page).post(account::verify))
+        .route("/logout", post(account::logout))
+        .route("/security", get(security::page))
+        .route("/security/totp/new", get(totp::new_enrollment))
+        .route("/security/totp/confirm", post(totp::confirm))
+        .route("/security/totp/{id}/qr.png", get(totp::qr_png))
+        .route("/security/authenticators/{id}/remove", get(totp::remove_page).post(totp::remove))
+        .route("/security/recovery-codes", get(security::reveal_codes))
+        .route("/security/recovery-codes.txt", get(security::download_codes))
+        .route("/security/recovery-codes/regenerate", get(security::regenerate_page).post(security::regenerate))
+        .route("/security/two-factor/disable", get(security::disable_page).post(security::disable))
+        .route("/reauth", get(reauth::page).post(reauth::submit))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/app.js", get(assets::js))
+}
+
+pub fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+pub fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+pub fn not_found_page() -> Response {
+    render(StatusCode::NOT_FOUND, &pages::Message::new(None, "Page not found", "There is nothing at this address."))
+}
+
+/// A signed-in browser. Without a live session cookie the request is sent
+/// to the sign-in page.
+pub struct WebSession {
+    pub me: SignedIn,
+    pub csrf: String,
+}
+
+impl WebSession {
+    pub fn nav(&self) -> Option<Nav> {
+        Some(Nav { email: self.me.account.email.to_string(), csrf: self.csrf.clone() })
+    }
+
+    /// Checks a form's CSRF token and the request's `Origin`.
+    pub fn form_ok(&self, state: &AppState, headers: &HeaderMap, given: &str) -> bool {
+        csrf::session_token_ok(state, &self.me, given) && csrf::origin_ok(state, headers)
+    }
+}
+
+impl FromRequestParts<AppState> for WebSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or_else(|| see_other("/login"))?;
+        match state.twostep.authenticate(&Token::presented(&token)).await {
+            Ok(me) => {
+                let csrf = csrf::session_token(state, &me);
+                Ok(Self { me, csrf })
+            }
+            Err(twostep_domain::error::SessionError::Unauthenticated) => {
+                let mut res = see_other("/login");
+                res.headers_mut().append(header::SET_COOKIE, cookies::clear(&state.web, state.web.session_cookie()));
+                Err(res)
+            }
+            Err(e) => Err(internal(&e)),
+        }
+    }
+}
+
+pub fn internal(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "page failed");
+    render(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &pages::Message::new(None, "Something went wrong", "Something went wrong on our side. Please try again."),
+    )
+}
+
+pub fn forbidden() -> Response {
+    render(
+        StatusCode::FORBIDDEN,
+        &pages::Message::new(None, "Request refused", "This form was stale or came from another site. Go back, reload the page and try again."),
+    )
+}
+
+/// Where a factor error leads a browser: re-auth, or an error page.
+pub fn factor_error(e: &FactorError, back_to: &str) -> Response {
+    match e {
+        FactorError::ReauthRequired => see_other(&format!("/reauth?next={}", encode(back_to))),
+        FactorError::TwoFactorNotEnabled | FactorError::NotFound => see_other("/security"),
+        other => internal(other),
+    }
+}
+
+pub fn encode(s: &str) -> String {
+    serde_urlencoded::to_string([("v", s)]).unwrap_or_default().trim_start_matches("v=").to_owned()
+}
+
+/// Adds a `Set-Cookie`.
+pub fn with_cookie(mut res: Response, value: HeaderValue) -> Response {
+    res.headers_mut().append(header::SET_COOKIE, value);
+    res
+}

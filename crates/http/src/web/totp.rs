@@ -1,0 +1,121 @@
+//! Adding and removing authenticator apps in the browser.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use twostep_domain::error::FactorError;
+use twostep_domain::factors::otpauth::group_for_typing;
+use twostep_domain::totp::TotpEnrollment;
+
+use super::account::CsrfForm;
+use super::pages::{Confirm, TotpSetup};
+use super::security::{confirm_page, show_codes};
+use super::{WebSession, factor_error, forbidden, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
+
+fn setup_page(session: &WebSession, e: &TotpEnrollment, name: String, error: Option<String>) -> Response {
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    render(
+        status,
+        &TotpSetup {
+            nav: session.nav(),
+            csrf: session.csrf.clone(),
+            enrollment_id: e.id.to_string(),
+            qr_svg: e.qr_svg.clone(),
+            secret_grouped: group_for_typing(&e.secret_base32),
+            name,
+            error,
+        },
+    )
+}
+
+/// Every visit makes a new secret and QR code (seed 002).
+pub async fn new_enrollment(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+    match s.twostep.start_totp_enrollment(&session.me, &ctx).await {
+        Ok(e) => setup_page(&session, &e, String::new(), None),
+        Err(e) => factor_error(&e, "/security/totp/new"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enrollment_id: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn confirm(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, session: WebSession, Form(f): Form<ConfirmForm>) -> Response {
+    if !session.form_ok(&s, &headers, &f.csrf) {
+        return forbidden();
+    }
+    let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
+    match s.twostep.confirm_totp(&session.me, &f.enrollment_id, &f.code, name, &ctx).await {
+        Ok(c) => match c.recovery_codes {
+            Some(codes) => show_codes(
+                &session,
+                &codes,
+                "Two-factor authentication is on",
+                "Save these recovery codes now. Each one signs you in once if you lose your phone. Download, copy or print them.",
+            ),
+            None => see_other("/security?notice=added"),
+        },
+        Err(err @ (FactorError::InvalidCode | FactorError::InvalidName)) => {
+            let msg = if matches!(err, FactorError::InvalidName) {
+                "Names are 1 to 64 characters.".to_owned()
+            } else {
+                "That code didn't match. Check the app shows this account and enter its current code.".to_owned()
+            };
+            match s.twostep.pending_enrollment(&session.me, &f.enrollment_id).await {
+                Ok(e) => setup_page(&session, &e, f.name, Some(msg)),
+                Err(_) => see_other("/security/totp/new"),
+            }
+        }
+        // Superseded or expired: start a fresh one.
+        Err(FactorError::EnrollmentGone) => see_other("/security/totp/new"),
+        Err(e) => factor_error(&e, "/security/totp/new"),
+    }
+}
+
+pub async fn qr_png(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
+    match s.twostep.enrollment_qr_png(&session.me, &id).await {
+        Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        Err(_) => super::not_found_page(),
+    }
+}
+
+pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
+    let here = format!("/security/authenticators/{}/remove", super::encode(&id));
+    confirm_page(
+        &s,
+        session,
+        &here.clone(),
+        Confirm {
+            nav: None,
+            csrf: String::new(),
+            heading: "Remove authenticator",
+            message: "This authenticator will no longer sign you in. If it is your last one, two-factor authentication turns off.",
+            action: here,
+            button: "Remove",
+            danger: true,
+        },
+    )
+    .await
+}
+
+pub async fn remove(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, session: WebSession, Path(id): Path<String>, Form(f): Form<CsrfForm>) -> Response {
+    if !session.form_ok(&s, &headers, &f.csrf) {
+        return forbidden();
+    }
+    match s.twostep.remove_authenticator(&session.me, &id, &ctx).await {
+        Ok(()) => see_other("/security?notice=removed"),
+        Err(e) => factor_error(&e, &format!("/security/authenticators/{}/remove", super::encode(&id))),
+    }
+}

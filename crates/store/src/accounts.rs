@@ -1,0 +1,114 @@
+//! Accounts table.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use twostep_domain::email::Email;
+use twostep_domain::error::StoreError;
+use twostep_domain::ids::AccountId;
+use twostep_domain::ports::{AccountRecord, AccountStore};
+use twostep_domain::time::Timestamp;
+
+use crate::{SqlStore, store_err};
+
+const COLUMNS: &str = "id, email, password_hash, created_at, disabled_at, last_sign_in_at";
+
+pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
+    row.try_get::<i64, _>(col).map(Timestamp::from_secs).map_err(store_err)
+}
+
+pub(crate) fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(col).map_err(store_err)?.map(Timestamp::from_secs))
+}
+
+pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
+    row.try_get::<String, _>(col).map_err(store_err)
+}
+
+pub(crate) fn opt_secs(t: Option<Timestamp>) -> Option<i64> {
+    t.map(Timestamp::secs)
+}
+
+fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
+    Ok(AccountRecord {
+        id: AccountId::from_stored(text(row, "id")?),
+        email: Email::from_stored(text(row, "email")?),
+        password_hash: text(row, "password_hash")?,
+        created_at: ts(row, "created_at")?,
+        disabled_at: opt_ts(row, "disabled_at")?,
+        last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
+    })
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn insert_account(&self, a: &AccountRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO accounts (id, email, password_hash, created_at, disabled_at, last_sign_in_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(a.id.as_str())
+        .bind(a.email.as_str())
+        .bind(&a.password_hash)
+        .bind(a.created_at.secs())
+        .bind(opt_secs(a.disabled_at))
+        .bind(opt_secs(a.last_sign_in_at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn account_by_email(&self, email: &Email) -> Result<Option<AccountRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .as_ref()
+            .map(account)
+            .transpose()
+    }
+
+    async fn account_by_id(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .as_ref()
+            .map(account)
+            .transpose()
+    }
+
+    async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM accounts ORDER BY email LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?
+            .iter()
+            .map(account)
+            .collect()
+    }
+
+    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE id = $2")
+            .bind(opt_secs(at))
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_sign_in(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
+            .bind(at.secs())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! The append-only audit log.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use twostep_domain::audit::{AuditEntry, AuditFilter};
+use twostep_domain::error::StoreError;
+use twostep_domain::ids::AccountId;
+use twostep_domain::ports::AuditLog;
+
+use crate::accounts::{text, ts};
+use crate::{SqlStore, store_err};
+
+#[async_trait]
+impl AuditLog for SqlStore {
+    async fn append(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, kind, account_id, actor, factor_id, success, ip, user_agent, request_id, details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(e.at.secs())
+        .bind(&e.kind)
+        .bind(e.account_id.as_ref().map(AccountId::as_str))
+        .bind(&e.actor)
+        .bind(e.factor_id.as_deref())
+        .bind(i64::from(e.success))
+        .bind(&e.ip)
+        .bind(&e.user_agent)
+        .bind(&e.request_id)
+        .bind(&e.details)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        // Both filters are optional; an empty string means "any".
+        let rows = sqlx::query(
+            "SELECT l.at, l.kind, l.account_id, a.email, l.actor, l.factor_id, l.success, l.ip, l.user_agent,
+                    l.request_id, l.details
+             FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id
+             WHERE ($1 = '' OR l.account_id = $1) AND ($2 = '' OR l.kind = $2)
+             ORDER BY l.id DESC LIMIT $3",
+        )
+        .bind(f.account_id.as_ref().map_or("", AccountId::as_str))
+        .bind(f.kind.as_deref().unwrap_or(""))
+        .bind(if f.limit > 0 { f.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: ts(r, "at")?,
+                    kind: text(r, "kind")?,
+                    account_id: r.try_get::<Option<String>, _>("account_id").map_err(store_err)?.map(AccountId::from_stored),
+                    email: r.try_get::<Option<String>, _>("email").map_err(store_err)?,
+                    actor: text(r, "actor")?,
+                    factor_id: r.try_get::<Option<String>, _>("factor_id").map_err(store_err)?,
+                    success: r.try_get::<i64, _>("success").map_err(store_err)? != 0,
+                    ip: text(r, "ip")?,
+                    user_agent: text(r, "user_agent")?,
+                    request_id: text(r, "request_id")?,
+                    details: text(r, "details")?,
+                })
+            })
+            .collect()
+    }
+}

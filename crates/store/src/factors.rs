@@ -1,0 +1,254 @@
+//! Authenticators, TOTP enrolments and recovery codes.
+//!
+//! The single-use guarantees are single statements: `advance_last_step` and
+//! `use_recovery_code` are conditional UPDATEs whose affected-row count says
+//! who won, which holds on both engines and across instances.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use twostep_domain::error::StoreError;
+use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
+use twostep_domain::ports::{
+    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, RecoveryCodeRecord,
+};
+use twostep_domain::time::Timestamp;
+
+use crate::accounts::{opt_secs, opt_ts, text, ts};
+use crate::{SqlStore, store_err};
+
+fn blob(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
+    row.try_get::<Vec<u8>, _>(col).map_err(store_err)
+}
+
+fn authenticator(row: &AnyRow) -> Result<AuthenticatorRecord, StoreError> {
+    Ok(AuthenticatorRecord {
+        id: AuthenticatorId::from_stored(text(row, "id")?),
+        account_id: AccountId::from_stored(text(row, "account_id")?),
+        kind: text(row, "kind")?,
+        name: text(row, "name")?,
+        secret_sealed: blob(row, "secret_sealed")?,
+        last_step: row.try_get::<i64, _>("last_step").map_err(store_err)?,
+        created_at: ts(row, "created_at")?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+    })
+}
+
+fn recovery(row: &AnyRow) -> Result<RecoveryCodeRecord, StoreError> {
+    Ok(RecoveryCodeRecord {
+        id: RecoveryCodeId::from_stored(text(row, "id")?),
+        account_id: AccountId::from_stored(text(row, "account_id")?),
+        lookup: blob(row, "lookup")?,
+        code_sealed: blob(row, "code_sealed")?,
+        position: row.try_get::<i64, _>("position").map_err(store_err)?,
+        created_at: ts(row, "created_at")?,
+        used_at: opt_ts(row, "used_at")?,
+    })
+}
+
+async fn insert_codes(tx: &mut Transaction<'_, Any>, codes: &[RecoveryCodeRecord]) -> Result<(), StoreError> {
+    for c in codes {
+        sqlx::query(
+            "INSERT INTO recovery_codes (id, account_id, lookup, code_sealed, position, created_at, used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.id.as_str())
+        .bind(c.account_id.as_str())
+        .bind(&c.lookup)
+        .bind(&c.code_sealed)
+        .bind(c.position)
+        .bind(c.created_at.secs())
+        .bind(opt_secs(c.used_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+async fn delete_for(tx: &mut Transaction<'_, Any>, table: &str, account: &AccountId) -> Result<(), StoreError> {
+    sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+        .bind(account.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl FactorStore for SqlStore {
+    async fn replace_enrollment(&self, e: &EnrollmentRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        delete_for(&mut tx, "totp_enrollments", &e.account_id).await?;
+        sqlx::query(
+            "INSERT INTO totp_enrollments (id, account_id, secret_sealed, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(e.id.as_str())
+        .bind(e.account_id.as_str())
+        .bind(&e.secret_sealed)
+        .bind(e.created_at.secs())
+        .bind(e.expires_at.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn enrollment(&self, id: &EnrollmentId) -> Result<Option<EnrollmentRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, account_id, secret_sealed, created_at, expires_at FROM totp_enrollments WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
+        row.map(|r| {
+            Ok(EnrollmentRecord {
+                id: EnrollmentId::from_stored(text(&r, "id")?),
+                account_id: AccountId::from_stored(text(&r, "account_id")?),
+                secret_sealed: blob(&r, "secret_sealed")?,
+                created_at: ts(&r, "created_at")?,
+                expires_at: ts(&r, "expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn confirm_enrollment(
+        &self,
+        enrollment: &EnrollmentId,
+        a: &AuthenticatorRecord,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<ConfirmOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let gone = sqlx::query("DELETE FROM totp_enrollments WHERE id = $1 AND account_id = $2")
+            .bind(enrollment.as_str())
+            .bind(a.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected()
+            == 0;
+        if gone {
+            return Ok(ConfirmOutcome::Gone);
+        }
+        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
+            .bind(a.account_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(store_err)?;
+        sqlx::query(
+            "INSERT INTO authenticators (id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.id.as_str())
+        .bind(a.account_id.as_str())
+        .bind(&a.kind)
+        .bind(&a.name)
+        .bind(&a.secret_sealed)
+        .bind(a.last_step)
+        .bind(a.created_at.secs())
+        .bind(opt_secs(a.last_used_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        let first = existing == 0;
+        if first {
+            delete_for(&mut tx, "recovery_codes", &a.account_id).await?;
+            insert_codes(&mut tx, codes).await?;
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(ConfirmOutcome::Added { first })
+    }
+
+    async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at
+             FROM authenticators WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(authenticator)
+        .collect()
+    }
+
+    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
+            .bind(step)
+            .bind(now.secs())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_authenticator(&self, account: &AccountId, id: &AuthenticatorId) -> Result<Option<usize>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let deleted = sqlx::query("DELETE FROM authenticators WHERE id = $1 AND account_id = $2")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(None);
+        }
+        let remaining: i64 = sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(store_err)?;
+        if remaining == 0 {
+            delete_for(&mut tx, "recovery_codes", account).await?;
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(Some(usize::try_from(remaining).unwrap_or(0)))
+    }
+
+    async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        for table in ["authenticators", "totp_enrollments", "recovery_codes", "login_tokens"] {
+            delete_for(&mut tx, table, account).await?;
+        }
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn recovery_codes(&self, account: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, account_id, lookup, code_sealed, position, created_at, used_at
+             FROM recovery_codes WHERE account_id = $1 ORDER BY position",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(recovery)
+        .collect()
+    }
+
+    async fn replace_recovery_codes(&self, account: &AccountId, codes: &[RecoveryCodeRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        delete_for(&mut tx, "recovery_codes", account).await?;
+        insert_codes(&mut tx, codes).await?;
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn use_recovery_code(&self, id: &RecoveryCodeId, now: Timestamp) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now.secs())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,152 @@
+//! twostep's storage: one SQL implementation of the domain's store ports,
+//! run on SQLite (the embedded default) or PostgreSQL, chosen by the URL.
+//!
+//! Queries go through sqlx's `Any` driver with portable SQL (`$n`
+//! parameters, `RETURNING`, integers for time), so each operation is
+//! written once and the conformance tests prove it on both engines. Only
+//! the DDL differs, in two migration trees changed together.
+
+mod accounts;
+mod audit;
+mod factors;
+mod migrate;
+mod sessions;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+use twostep_domain::error::StoreError;
+
+pub use migrate::MigrationReport;
+
+/// Which engine a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("database_url must start with sqlite:// or postgres://")]
+    UnknownScheme,
+    #[error("cannot open the database: {0}")]
+    Open(String),
+    #[error("migration failed: {0}")]
+    Migrate(String),
+}
+
+impl SqlStore {
+    /// Opens the database (creating a SQLite file and its directory when
+    /// missing). Does not migrate; see `migrate`.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).ok_or(ConnectError::UnknownScheme)?;
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| ConnectError::Open(e.to_string()))?
+            .log_statements(tracing::log::LevelFilter::Trace)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
+        let max = match backend {
+            // One writer at a time is SQLite's model; a few readers help.
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers proceed during a write; the busy
+                        // timeout makes writers queue instead of failing.
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| ConnectError::Open(e.to_string()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Adds `mode=rwc` so a first start creates the file, and creates the
+/// directory it lives in.
+fn sqlite_url(url: &str) -> Result<String, ConnectError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(ConnectError::Open("an in-memory SQLite database would lose everything at exit".into()));
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ConnectError::Open(format!("{}: {e}", dir.display())))?;
+    }
+    let sep = if rest.contains('?') { '&' } else { '?' };
+    Ok(if rest.contains("mode=") { format!("sqlite://{rest}") } else { format!("sqlite://{rest}{sep}mode=rwc") })
+}
+
+/// Maps sqlx errors to the domain's, recognising unique violations.
+pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StoreError::Conflict;
+        }
+    }
+    StoreError::Backend(e.to_string())
+}
+
+#[async_trait::async_trait]
+impl twostep_domain::ports::Health for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! Sessions and login tokens, both keyed by the SHA-256 of their token.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use twostep_domain::error::StoreError;
+use twostep_domain::ids::AccountId;
+use twostep_domain::ports::{LoginTokenRecord, SessionKind, SessionRecord, SessionStore};
+use twostep_domain::time::Timestamp;
+use twostep_domain::token::TokenHash;
+
+use crate::accounts::{opt_secs, opt_ts, text, ts};
+use crate::{SqlStore, store_err};
+
+fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: TokenHash::from_stored(text(row, "id")?),
+        account_id: AccountId::from_stored(text(row, "account_id")?),
+        kind: SessionKind::from_stored(&text(row, "kind")?),
+        created_at: ts(row, "created_at")?,
+        last_seen_at: ts(row, "last_seen_at")?,
+        expires_at: ts(row, "expires_at")?,
+        password_at: opt_ts(row, "password_at")?,
+        second_factor_at: opt_ts(row, "second_factor_at")?,
+        ip: text(row, "ip")?,
+        user_agent: text(row, "user_agent")?,
+    })
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, account_id, kind, created_at, last_seen_at, expires_at,
+                                   password_at, second_factor_at, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(s.id.as_str())
+        .bind(s.account_id.as_str())
+        .bind(s.kind.as_str())
+        .bind(s.created_at.secs())
+        .bind(s.last_seen_at.secs())
+        .bind(s.expires_at.secs())
+        .bind(opt_secs(s.password_at))
+        .bind(opt_secs(s.second_factor_at))
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, account_id, kind, created_at, last_seen_at, expires_at, password_at,
+                    second_factor_at, ip, user_agent
+             FROM sessions WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?
+        .as_ref()
+        .map(session)
+        .transpose()
+    }
+
+    async fn touch_session(&self, id: &TokenHash, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(at.secs())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn record_proofs(
+        &self,
+        id: &TokenHash,
+        password_at: Option<Timestamp>,
+        second_factor_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET password_at = COALESCE($1, password_at),
+                                 second_factor_at = COALESCE($2, second_factor_at)
+             WHERE id = $3",
+        )
+        .bind(opt_secs(password_at))
+        .bind(opt_secs(second_factor_at))
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE sessions SET id = $1 WHERE id = $2")
+            .bind(new.as_str())
+            .bind(old.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+            .bind(account.as_str())
+            .bind(keep.map_or("", TokenHash::as_str))
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn insert_login_token(&self, t: &LoginTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_tokens (id, account_id, created_at, expires_at, failures)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(t.id.as_str())
+        .bind(t.account_id.as_str())
+        .bind(t.created_at.secs())
+        .bind(t.expires_at.secs())
+        .bind(t.failures)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError> {
+        let row = sqlx::query("SELECT id, account_id, created_at, expires_at, failures FROM login_tokens WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        row.map(|r| {
+            Ok(LoginTokenRecord {
+                id: TokenHash::from_stored(text(&r, "id")?),
+                account_id: AccountId::from_stored(text(&r, "account_id")?),
+                created_at: ts(&r, "created_at")?,
+                expires_at: ts(&r, "expires_at")?,
+                failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
+            .bind(id.as_str())
+            .bind(now.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError> {
+        let row = sqlx::query("UPDATE login_tokens SET failures = failures + 1 WHERE id = $1 RETURNING failures")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        // A token deleted meanwhile counts as exhausted.
+        Ok(row.map_or(Ok(i64::MAX), |r| r.try_get::<i64, _>(0).map_err(store_err))?)
+    }
+
+    async fn delete_login_token(&self, id: &TokenHash) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_tokens WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}

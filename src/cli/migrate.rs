@@ -1,0 +1,18 @@
+//! `twostep migrate`: apply pending migrations and exit.
+
+use crate::config::Config;
+
+pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let url = config.database_url();
+    let store = twostep_store::SqlStore::connect(&url).await?;
+    let report = store.migrate().await?;
+    if report.applied.is_empty() {
+        println!("database is up to date (schema version {})", report.current);
+    } else {
+        for m in &report.applied {
+            println!("applied {m}");
+        }
+        println!("schema version {}", report.current);
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Command-line interface: one subcommand per file.
+
+mod audit;
+mod config_check;
+mod migrate;
+mod serve;
+mod user;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, Overrides, Resolved};
+
+#[derive(Parser, Debug)]
+#[command(name = "twostep", version, about = "Self-hosted accounts with strong two-factor authentication")]
+pub struct Cli {
+    /// Configuration file (default: ./twostep.toml when present).
+    #[arg(long, global = true, env = "TWOSTEP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: TWOSTEP_LISTEN] (default 127.0.0.1:8080).
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// sqlite://PATH or postgres://… [env: TWOSTEP_DATABASE_URL].
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Where the SQLite database and the key file live [env: TWOSTEP_DATA_DIR].
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Log lines as human text or JSON [env: TWOSTEP_LOG_FORMAT].
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
+    /// Read the audit log.
+    Audit(audit::AuditArgs),
+}
+
+pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let overrides = Overrides {
+        listen: cli.listen.clone(),
+        database_url: cli.database_url.clone(),
+        data_dir: cli.data_dir.clone(),
+        log_format: cli.log_format,
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Serve => serve::run(&config).await,
+        Command::Migrate => migrate::run(&config).await,
+        Command::User(cmd) => user::run(&config, cmd).await,
+        Command::Config(cmd) => config_check::run(&config, &cmd),
+        Command::Audit(args) => audit::run(&config, &args).await,
+    }
+}
+
+/// Logs go to stderr (stdout carries command output and the URL line).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// The resolved configuration and the domain over a migrated store, for
+/// commands that work on data.
+pub(crate) async fn open(config: &Config) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>> {
+    let resolved = config.resolve()?;
+    let store = crate::startup::open_store(&resolved.database_url).await?;
+    let twostep = crate::startup::domain(
+        &store,
+        &resolved,
+        std::sync::Arc::new(twostep_domain::ports::SystemClock),
+        resolved.settings.clone(),
+    )?;
+    Ok((resolved, twostep))
+}
+
+pub(crate) fn cli_context() -> twostep_domain::audit::RequestContext {
+    twostep_domain::audit::RequestContext { ip: "cli".into(), user_agent: "twostep-cli".into(), request_id: String::new() }
+}

@@ -1,0 +1,27 @@
+//! `twostep serve`: run the server until Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+
+use twostep_domain::ports::SystemClock;
+
+use crate::config::{Config, KeySource};
+use crate::startup;
+
+pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let resolved = config.resolve()?;
+    match &resolved.key_source {
+        KeySource::Generated(p) => tracing::warn!(
+            path = %p.display(),
+            "generated a new master key; back it up apart from the database, without it stored secrets cannot be read"
+        ),
+        KeySource::File(p) => tracing::info!(path = %p.display(), "master key loaded from file"),
+        KeySource::Config => tracing::info!("master key loaded from configuration"),
+    }
+    let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
+    let url = server.url.clone();
+    tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
+    // On stdout, for people and for scripts that wait for the URL.
+    println!("twostep is listening on {url} (open {url}/signup to create an account)");
+    server.run(startup::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Configuration: defaults, then `twostep.toml` (or `--config`), then
+//! `TWOSTEP_*` environment variables (`__` separates sections, e.g.
+//! `TWOSTEP_SESSION__IDLE_TIMEOUT_SECS`), then command-line flags. Parsed
+//! and checked once at start-up, so a typo or a bad value stops the server
+//! with a message naming the key.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use twostep_domain::crypto::MasterKey;
+use twostep_domain::password::{MIN_LENGTH_FLOOR, PasswordPolicy};
+use twostep_domain::ports::OsRng;
+use twostep_domain::settings::Settings;
+
+const TOP_LEVEL_KEYS: &[&str] =
+    &["listen", "database_url", "data_dir", "public_url", "secret_key", "log_format", "dev_mode", "password", "session", "totp"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub public_url: Option<String>,
+    pub secret_key: Option<String>,
+    pub log_format: LogFormat,
+    pub dev_mode: bool,
+    pub password: PasswordConfig,
+    pub session: SessionConfig,
+    pub totp: TotpConfig,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    pub min_length: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpConfig {
+    /// Shown in authenticator apps; defaults to the public URL's host.
+    pub issuer: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            public_url: None,
+            secret_key: None,
+            log_format: LogFormat::Human,
+            dev_mode: false,
+            password: PasswordConfig::default(),
+            session: SessionConfig::default(),
+            totp: TotpConfig::default(),
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self { min_length: PasswordPolicy::default().min_length }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let s = Settings::default();
+        Self { idle_timeout_secs: s.session_idle_secs, absolute_timeout_secs: s.session_absolute_secs }
+    }
+}
+
+/// A bad setting, named.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn bad(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_owned(), message: message.into() }
+}
+
+/// Flags that override everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads the layers. `file` is `--config`; without it `twostep.toml` is
+    /// read if present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) if !f.exists() => return Err(bad("--config", format!("{} does not exist", f.display()))),
+            Some(f) => fig = fig.merge(Toml::file(f)),
+            None => fig = fig.merge(Toml::file("twostep.toml")),
+        }
+        // Only our keys: TWOSTEP_CONFIG and test variables are not settings.
+        let env = Env::prefixed("TWOSTEP_").split("__").filter(|k| {
+            let first = k.as_str().split('.').next().unwrap_or_default();
+            TOP_LEVEL_KEYS.contains(&first)
+        });
+        fig = fig.merge(env);
+        if let Some(v) = &overrides.listen {
+            fig = fig.merge(Serialized::default("listen", v));
+        }
+        if let Some(v) = &overrides.database_url {
+            fig = fig.merge(Serialized::default("database_url", v));
+        }
+        if let Some(v) = &overrides.data_dir {
+            fig = fig.merge(Serialized::default("data_dir", v));
+        }
+        if let Some(v) = &overrides.log_format {
+            fig = fig.merge(Serialized::default("log_format", v));
+        }
+        fig.extract().map_err(|e| {
+            let key = e.path.join(".");
+            let key = if key.is_empty() { "(file)".to_owned() } else { key };
+            bad(&key, e.kind.to_string())
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
+    }
+
+    /// Checks every value and reads or creates the master key.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let listen: SocketAddr =
+            self.listen.parse().map_err(|_| bad("listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)))?;
+        let database_url = self.database_url();
+        if twostep_store::Backend::from_url(&database_url).is_none() {
+            return Err(bad("database_url", "must start with sqlite:// or postgres://"));
+        }
+        let public_url = match &self.public_url {
+            Some(u) => Some(parse_public_url(u)?),
+            None if listen.ip().is_loopback() => None,
+            None => return Err(bad("public_url", "set it (https://…) when listening beyond loopback")),
+        };
+        let min = self.password.min_length;
+        if !(MIN_LENGTH_FLOOR..=64).contains(&min) {
+            return Err(bad("password.min_length", format!("must be between {MIN_LENGTH_FLOOR} and 64")));
+        }
+        let idle = self.session.idle_timeout_secs;
+        let absolute = self.session.absolute_timeout_secs;
+        if idle < 60 {
+            return Err(bad("session.idle_timeout_secs", "must be at least 60"));
+        }
+        if absolute < idle {
+            return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
+        }
+        let (master_key, key_source) = self.master_key()?;
+        let mut settings = Settings::default();
+        settings.password_policy.min_length = min;
+        settings.session_idle_secs = idle;
+        settings.session_absolute_secs = absolute;
+        Ok(Resolved {
+            listen,
+            database_url,
+            public_url,
+            master_key,
+            key_source,
+            dev_mode: self.dev_mode,
+            issuer: self.totp.issuer.clone(),
+            settings,
+        })
+    }
+
+    fn master_key(&self) -> Result<(MasterKey, KeySource), ConfigError> {
+        if let Some(k) = &self.secret_key {
+            let key = MasterKey::from_hex(k).ok_or_else(|| bad("secret_key", "must be 64 hex digits (32 bytes)"))?;
+            return Ok((key, KeySource::Config));
+        }
+        let path = self.data_dir.join("twostep.key");
+        if path.exists() {
+            let text = fs::read_to_string(&path).map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
+            let key = MasterKey::from_hex(&text)
+                .ok_or_else(|| bad("secret_key", format!("{} does not hold 64 hex digits", path.display())))?;
+            return Ok((key, KeySource::File(path)));
+        }
+        fs::create_dir_all(&self.data_dir).map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
+        let key = MasterKey::generate(&OsRng);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| bad("secret_key", format!("cannot create {}: {e}", path.display())))?;
+        writeln!(f, "{}", key.to_hex()).map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
+        Ok((key, KeySource::Generated(path)))
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.secret_key.is_some() {
+            shown.secret_key = Some("********".into());
+        }
+        shown.database_url = Some(mask_url_password(&self.database_url()));
+        toml_string(&shown)
+    }
+}
+
+fn toml_string(c: &Config) -> String {
+    toml::to_string_pretty(c).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
+}
+
+fn mask_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn parse_public_url(s: &str) -> Result<url::Url, ConfigError> {
+    let u = url::Url::parse(s).map_err(|e| bad("public_url", format!("{s:?}: {e}")))?;
+    match u.scheme() {
+        "https" => Ok(u),
+        "http" if is_loopback_host(&u) => Ok(u),
+        "http" => Err(bad("public_url", "plain http is allowed only on a loopback address; use https")),
+        other => Err(bad("public_url", format!("scheme {other:?} is not http or https"))),
+    }
+}
+
+fn is_loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[derive(Debug)]
+pub enum KeySource {
+    Config,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// A checked configuration, ready to start from.
+#[derive(Debug)]
+pub struct Resolved {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub public_url: Option<url::Url>,
+    pub master_key: MasterKey,
+    pub key_source: KeySource,
+    pub dev_mode: bool,
+    pub issuer: Option<String>,
+    pub settings: Settings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        assert!(parse_public_url("http://127.0.0.1:8080").is_ok());
+        assert!(parse_public_url("http://localhost:8080").is_ok());
+        assert!(parse_public_url("https://id.example.com").is_ok());
+        let e = parse_public_url("http://id.example.com").expect_err("refused");
+        assert_eq!(e.key, "public_url");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let mut c = Config { listen: "nonsense".into(), ..Config::default() };
+        assert_eq!(c.resolve().expect_err("bad").key, "listen");
+        c.listen = "127.0.0.1:0".into();
+        c.password.min_length = 7;
+        assert_eq!(c.resolve().expect_err("bad").key, "password.min_length");
+    }
+
+    #[test]
+    fn database_password_is_masked() {
+        assert_eq!(mask_url_password("postgres://u:secret@h/db"), "postgres://u:********@h/db");
+    }
+}

@@ -1,0 +1,7 @@
+//! The `twostep` binary's library half: configuration, start-up wiring and
+//! the CLI commands. Concrete types (SQL store, system clock, OS random)
+//! meet the domain only here.
+
+pub mod cli;
+pub mod config;
+pub mod startup;

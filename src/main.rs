@@ -1,0 +1,18 @@
+//! `twostep`: a self-hosted account server with strong two-factor
+//! authentication. See `twostep --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = twostep::cli::Cli::parse();
+    match twostep::cli::run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("twostep: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

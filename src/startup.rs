@@ -1,0 +1,105 @@
+//! Wiring: the one place the real clock, OS randomness, SQL store and HTTP
+//! router meet the domain. Tests call `build` with a fake clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use twostep_domain::crypto::Keyring;
+use twostep_domain::ports::{Clock, OsRng};
+use twostep_domain::service::Twostep;
+use twostep_domain::settings::Settings;
+use twostep_http::{AppState, WebConfig};
+use twostep_store::SqlStore;
+
+use crate::config::Resolved;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] twostep_store::ConnectError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    #[error("{0}")]
+    Domain(String),
+}
+
+/// Opens and migrates the store.
+pub async fn open_store(database_url: &str) -> Result<SqlStore, StartError> {
+    let store = SqlStore::connect(database_url).await?;
+    let report = store.migrate().await?;
+    for m in &report.applied {
+        tracing::info!(migration = %m, "applied migration");
+    }
+    Ok(store)
+}
+
+/// The domain services over a store.
+pub fn domain(store: &SqlStore, resolved: &Resolved, clock: Arc<dyn Clock>, settings: Settings) -> Result<Arc<Twostep>, StartError> {
+    let keys = Keyring::new(&resolved.master_key);
+    Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
+        .map(Arc::new)
+        .map_err(|e| StartError::Domain(e.to_string()))
+}
+
+/// A bound listener and the app to serve on it.
+pub struct Server {
+    pub listener: TcpListener,
+    pub router: axum::Router,
+    pub url: String,
+    pub store: SqlStore,
+}
+
+/// Builds everything and binds the port; `settings` lets tests shrink costs.
+pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Settings) -> Result<Server, StartError> {
+    let store = open_store(&resolved.database_url).await?;
+    let listener = TcpListener::bind(resolved.listen).await.map_err(|e| StartError::Listen(resolved.listen, e))?;
+    let bound = listener.local_addr().map_err(|e| StartError::Listen(resolved.listen, e))?;
+    let origin = match &resolved.public_url {
+        Some(u) => u.origin().ascii_serialization(),
+        None => format!("http://{bound}"),
+    };
+    settings.totp_issuer = resolved.issuer.clone().unwrap_or_else(|| issuer_from(&origin));
+    let twostep = domain(&store, resolved, clock, settings)?;
+    let web = WebConfig {
+        secure_cookies: origin.starts_with("https://"),
+        public_origin: origin.clone(),
+        dev_mode: resolved.dev_mode,
+    };
+    let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
+    Ok(Server { listener, router, url: origin, store })
+}
+
+/// The public URL's host, as authenticator apps show the issuer.
+fn issuer_from(origin: &str) -> String {
+    url::Url::parse(origin)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .filter(|h| !h.is_empty() && h != "127.0.0.1" && h != "localhost" && h != "[::1]")
+        .unwrap_or_else(|| "twostep".to_owned())
+}
+
+impl Server {
+    /// Serves until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
