@@ -31,11 +31,14 @@ pub fn presession_token_ok(state: &AppState, cookie: Option<&str>, given: &str) 
     cookie.is_some_and(|c| constant_time_eq(presession_token(state, c).as_bytes(), given.as_bytes()))
 }
 
-/// A missing `Origin` passes (older browsers, same-origin GET-to-POST
-/// navigations in some engines); a present one must match exactly.
+/// A present `Origin` must be ours. Browsers send `Origin: null` on form
+/// posts under our `Referrer-Policy: no-referrer`, so `null` (like a
+/// missing header) falls back to `Sec-Fetch-Site`, when sent, which must not
+/// say cross-site. The token is checked in every case.
 pub fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(o) => o == state.web.public_origin,
+    let get = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    match get(header::ORIGIN) {
+        Some(o) if o != "null" => o == state.web.public_origin,
+        _ => matches!(get(header::HeaderName::from_static("sec-fetch-site")), None | Some("same-origin" | "none")),
     }
 }
