@@ -1,1 +1,10 @@
+//! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
 
+mod helpers;
+
+mod accounts;
+mod hardening;
+mod interop;
+mod recovery;
+mod sessions;
+mod totp;

@@ -95,7 +95,7 @@ fn only_context(lower: &str, context: &[String]) -> bool {
             rest = rest.replace(&word, "");
         }
     }
-    rest.chars().all(|c| !c.is_alphabetic())
+    rest.chars().all(|c| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_whitespace())
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +201,8 @@ mod tests {
         assert_eq!(Password::new_checked("twostep-twostep", &p, &ctx()).err(), Some(PasswordError::Context));
         assert_eq!(Password::new_checked("alice2024alice!", &p, &ctx()).err(), Some(PasswordError::Context));
         assert!(Password::new_checked("alice likes tea", &p, &ctx()).is_ok());
+        assert_eq!(Password::new_checked("1234-5678-9012", &p, &ctx()).err(), Some(PasswordError::Context));
+        assert!(Password::new_checked(&"🔐".repeat(8), &p, &ctx()).is_ok());
     }
 
     #[test]

@@ -166,7 +166,14 @@ impl Twostep {
     ) -> Result<Option<AuthenticatorId>, FactorError> {
         let now = self.now();
         for auth in self.store.authenticators(account).await?.into_iter().filter(|a| a.kind == "totp") {
-            let secret = Zeroizing::new(self.keys.open(&auth.secret_sealed, authenticator_field(&auth.id))?);
+            let secret = match self.keys.open(&auth.secret_sealed, authenticator_field(&auth.id)) {
+                Ok(s) => Zeroizing::new(s),
+                Err(e) => {
+                    // A damaged row must not lock the user out of their other factors.
+                    tracing::error!(authenticator = %auth.id, error = %e, "authenticator secret cannot be opened");
+                    continue;
+                }
+            };
             let floor = u64::try_from(auth.last_step).ok();
             match verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, floor) {
                 Some(step) => {
