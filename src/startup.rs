@@ -35,11 +35,22 @@ pub async fn open_store(database_url: &str) -> Result<SqlStore, StartError> {
 }
 
 /// The domain services over a store.
-pub fn domain(store: &SqlStore, resolved: &Resolved, clock: Arc<dyn Clock>, settings: Settings) -> Result<Arc<Twostep>, StartError> {
+pub fn domain(
+    store: &SqlStore,
+    resolved: &Resolved,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+) -> Result<Arc<Twostep>, StartError> {
     let keys = Keyring::new(&resolved.master_key);
-    Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
-        .map(Arc::new)
-        .map_err(|e| StartError::Domain(e.to_string()))
+    Twostep::new(
+        Arc::new(store.clone()),
+        clock,
+        Arc::new(OsRng),
+        keys,
+        settings,
+    )
+    .map(Arc::new)
+    .map_err(|e| StartError::Domain(e.to_string()))
 }
 
 /// A bound listener and the app to serve on it.
@@ -51,23 +62,42 @@ pub struct Server {
 }
 
 /// Builds everything and binds the port; `settings` lets tests shrink costs.
-pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Settings) -> Result<Server, StartError> {
+pub async fn build(
+    resolved: &Resolved,
+    clock: Arc<dyn Clock>,
+    mut settings: Settings,
+) -> Result<Server, StartError> {
     let store = open_store(&resolved.database_url).await?;
-    let listener = TcpListener::bind(resolved.listen).await.map_err(|e| StartError::Listen(resolved.listen, e))?;
-    let bound = listener.local_addr().map_err(|e| StartError::Listen(resolved.listen, e))?;
+    let listener = TcpListener::bind(resolved.listen)
+        .await
+        .map_err(|e| StartError::Listen(resolved.listen, e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(resolved.listen, e))?;
     let origin = match &resolved.public_url {
         Some(u) => u.origin().ascii_serialization(),
         None => format!("http://{bound}"),
     };
-    settings.totp_issuer = resolved.issuer.clone().unwrap_or_else(|| issuer_from(&origin));
+    settings.totp_issuer = resolved
+        .issuer
+        .clone()
+        .unwrap_or_else(|| issuer_from(&origin));
     let twostep = domain(&store, resolved, clock, settings)?;
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),
         dev_mode: resolved.dev_mode,
     };
-    let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
-    Ok(Server { listener, router, url: origin, store })
+    let router = twostep_http::router(AppState {
+        twostep,
+        web: Arc::new(web),
+    });
+    Ok(Server {
+        listener,
+        router,
+        url: origin,
+        store,
+    })
 }
 
 /// The public URL's host, as authenticator apps show the issuer.
@@ -81,9 +111,16 @@ fn issuer_from(origin: &str) -> String {
 
 impl Server {
     /// Serves until `shutdown` resolves.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 

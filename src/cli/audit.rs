@@ -27,8 +27,13 @@ pub async fn run(config: &Config, args: &AuditArgs) -> Result<(), Box<dyn std::e
         Some(e) => Some(twostep.account_by_email(e).await?.id),
         None => None,
     };
-    let entries =
-        twostep.audit_entries(&AuditFilter { account_id, kind: args.event.clone(), limit: args.limit.clamp(1, 10_000) }).await?;
+    let entries = twostep
+        .audit_entries(&AuditFilter {
+            account_id,
+            kind: args.event.clone(),
+            limit: args.limit.clamp(1, 10_000),
+        })
+        .await?;
     for e in entries {
         if args.json {
             let v = serde_json::json!({
@@ -46,7 +51,9 @@ pub async fn run(config: &Config, args: &AuditArgs) -> Result<(), Box<dyn std::e
                 e.email.as_deref().unwrap_or("-"),
                 e.ip,
                 e.details,
-                e.factor_id.map(|f| format!(" factor={f}")).unwrap_or_default(),
+                e.factor_id
+                    .map(|f| format!(" factor={f}"))
+                    .unwrap_or_default(),
             );
         }
     }

@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat, Overrides, Resolved};
 
 #[derive(Parser, Debug)]
-#[command(name = "twostep", version, about = "Self-hosted accounts with strong two-factor authentication")]
+#[command(
+    name = "twostep",
+    version,
+    about = "Self-hosted accounts with strong two-factor authentication"
+)]
 pub struct Cli {
     /// Configuration file (default: ./twostep.toml when present).
     #[arg(long, global = true, env = "TWOSTEP_CONFIG")]
@@ -84,7 +88,10 @@ fn init_logging(format: LogFormat) {
 
 /// The resolved configuration and the domain over a migrated store, for
 /// commands that work on data.
-pub(crate) async fn open(config: &Config) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>> {
+pub(crate) async fn open(
+    config: &Config,
+) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>>
+{
     let resolved = config.resolve()?;
     let store = crate::startup::open_store(&resolved.database_url).await?;
     let twostep = crate::startup::domain(
@@ -97,5 +104,9 @@ pub(crate) async fn open(config: &Config) -> Result<(Resolved, std::sync::Arc<tw
 }
 
 pub(crate) fn cli_context() -> twostep_domain::audit::RequestContext {
-    twostep_domain::audit::RequestContext { ip: "cli".into(), user_agent: "twostep-cli".into(), request_id: String::new() }
+    twostep_domain::audit::RequestContext {
+        ip: "cli".into(),
+        user_agent: "twostep-cli".into(),
+        request_id: String::new(),
+    }
 }

@@ -68,12 +68,21 @@ pub struct TestApp {
 }
 
 pub fn postgres_url() -> String {
-    std::env::var("TWOSTEP_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TWOSTEP_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-#[expect(clippy::disallowed_methods, reason = "tests start the fake clock at the real time so external TOTP tools agree")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests start the fake clock at the real time so external TOTP tools agree"
+)]
 fn real_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs().try_into().expect("fits")
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .try_into()
+        .expect("fits")
 }
 
 impl TestApp {
@@ -84,22 +93,39 @@ impl TestApp {
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_schema) = match db {
-            Db::Sqlite => (format!("sqlite://{}", dir.path().join("twostep.db").display()), None),
+            Db::Sqlite => (
+                format!("sqlite://{}", dir.path().join("twostep.db").display()),
+                None,
+            ),
             Db::Postgres => {
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let admin = postgres_url();
                 sqlx::any::install_default_drivers();
                 let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
-                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {admin} is required for the store tests: {e}")
+                    });
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create schema");
                 let sep = if admin.contains('?') { '&' } else { '?' };
-                (format!("{admin}{sep}options=-c%20search_path%3D{schema}"), Some(schema))
+                (
+                    format!("{admin}{sep}options=-c%20search_path%3D{schema}"),
+                    Some(schema),
+                )
             }
         };
-        let mut settings = Settings::default();
         // Cheap hashing keeps the suite fast; one test checks the real cost.
-        settings.hash_cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let mut settings = Settings {
+            hash_cost: HashCost {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..Settings::default()
+        };
         tweak(&mut settings);
         let resolved = Resolved {
             listen: "127.0.0.1:0".parse().expect("addr"),
@@ -112,11 +138,24 @@ impl TestApp {
             settings: settings.clone(),
         };
         let clock = Arc::new(FakeClock(AtomicI64::new(real_now())));
-        let server = twostep::startup::build(&resolved, clock.clone(), settings).await.expect("server starts");
+        let server = twostep::startup::build(&resolved, clock.clone(), settings)
+            .await
+            .expect("server starts");
         let url = server.url.clone();
         tokio::spawn(server.run(std::future::pending()));
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { url, db, database_url, clock, http, _dir: dir, pg_schema }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            url,
+            db,
+            database_url,
+            clock,
+            http,
+            _dir: dir,
+            pg_schema,
+        }
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
@@ -147,28 +186,64 @@ impl TestApp {
     pub async fn user(&self) -> User {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
         let password = "correct horse battery staple".to_owned();
-        self.post("/api/v1/accounts", &json!({"email": email, "password": password}), None).await.assert_status(201);
-        let token = self.login(&email, &password).await.assert_status(200).str("session_token");
-        User { email, password, token, secret: Vec::new(), authenticator_id: String::new(), recovery_codes: Vec::new() }
+        self.post(
+            "/api/v1/accounts",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+        .await
+        .assert_status(201);
+        let token = self
+            .login(&email, &password)
+            .await
+            .assert_status(200)
+            .str("session_token");
+        User {
+            email,
+            password,
+            token,
+            secret: Vec::new(),
+            authenticator_id: String::new(),
+            recovery_codes: Vec::new(),
+        }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.post("/api/v1/login", &json!({"email": email, "password": password}), None).await
+        self.post(
+            "/api/v1/login",
+            &json!({"email": email, "password": password}),
+            None,
+        )
+        .await
     }
 
     /// A new account with one confirmed authenticator app.
     pub async fn user_with_totp(&self) -> User {
         let mut user = self.user().await;
-        let e = self.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
+        let e = self
+            .post("/api/v1/me/totp", &json!({}), Some(&user.token))
+            .await
+            .assert_status(201);
         user.secret = base32_decode(&e.str("secret")).expect("base32");
         let code = self.code(&user.secret, 0);
         let c = self
-            .post("/api/v1/me/totp/confirm", &json!({"enrollment_id": e.str("enrollment_id"), "code": code}), Some(&user.token))
+            .post(
+                "/api/v1/me/totp/confirm",
+                &json!({"enrollment_id": e.str("enrollment_id"), "code": code}),
+                Some(&user.token),
+            )
             .await
             .assert_status(201);
-        user.authenticator_id = c.body["authenticator"]["id"].as_str().expect("id").to_owned();
-        user.recovery_codes =
-            c.body["recovery_codes"].as_array().expect("codes").iter().map(|v| v.as_str().expect("str").to_owned()).collect();
+        c.body["authenticator"]["id"]
+            .as_str()
+            .expect("id")
+            .clone_into(&mut user.authenticator_id);
+        user.recovery_codes = c.body["recovery_codes"]
+            .as_array()
+            .expect("codes")
+            .iter()
+            .map(|v| v.as_str().expect("str").to_owned())
+            .collect();
         // The confirming code's step is spent; later codes must be newer.
         self.clock.advance(30);
         user
@@ -181,29 +256,45 @@ impl TestApp {
 
     /// Password step then second factor; returns the verify response.
     pub async fn sign_in_with(&self, user: &User, method: &str, code: &str) -> Resp {
-        let login = self.login(&user.email, &user.password).await.assert_status(200);
-        assert_eq!(login.str("status"), "second_factor_required");
-        self.post("/api/v1/login/verify", &json!({"login_token": login.str("login_token"), "method": method, "code": code}), None)
+        let login = self
+            .login(&user.email, &user.password)
             .await
+            .assert_status(200);
+        assert_eq!(login.str("status"), "second_factor_required");
+        self.post(
+            "/api/v1/login/verify",
+            &json!({"login_token": login.str("login_token"), "method": method, "code": code}),
+            None,
+        )
+        .await
     }
 
     /// A raw connection to this test's database.
     pub async fn raw(&self) -> sqlx::AnyConnection {
         sqlx::any::install_default_drivers();
-        <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url).await.expect("raw connection")
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url)
+            .await
+            .expect("raw connection")
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let Some(schema) = self.pg_schema.take() else { return };
+        let Some(schema) = self.pg_schema.take() else {
+            return;
+        };
         let url = postgres_url();
         // Drop is synchronous; tidy the schema up on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await;
+                    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                        .execute(&mut c)
+                        .await;
                 }
             });
         })
@@ -234,27 +325,53 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, body, text }
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     #[track_caller]
     pub fn assert_status(self, status: u16) -> Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
     /// Asserts the contract's error shape with this status and code.
     #[track_caller]
     pub fn assert_error(self, status: u16, code: &str) -> Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.body["error"]["code"], code, "unexpected error; body: {}", self.text);
-        assert!(self.body["error"]["message"].is_string(), "error message missing: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["error"]["code"], code,
+            "unexpected error; body: {}",
+            self.text
+        );
+        assert!(
+            self.body["error"]["message"].is_string(),
+            "error message missing: {}",
+            self.text
+        );
         self
     }
 
     #[track_caller]
     pub fn str(&self, key: &str) -> String {
-        self.body[key].as_str().unwrap_or_else(|| panic!("no string {key:?} in {}", self.text)).to_owned()
+        self.body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string {key:?} in {}", self.text))
+            .to_owned()
     }
 }
 
@@ -264,9 +381,10 @@ pub fn tool(name: &str) -> bool {
         .args(["-c", &format!("command -v {name}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found && std::env::var("TWOSTEP_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-        panic!("{name} is required (TWOSTEP_REQUIRE_TOOLS=1) but was not found");
-    }
+    assert!(
+        found || !std::env::var("TWOSTEP_REQUIRE_TOOLS").is_ok_and(|v| v == "1"),
+        "{name} is required (TWOSTEP_REQUIRE_TOOLS=1) but was not found"
+    );
     if !found {
         eprintln!("SKIPPED: {name} not installed; ./scripts/test installs it");
     }

@@ -101,9 +101,19 @@ mod tests {
     #[test]
     fn refuses_malformed_addresses() {
         for bad in [
-            "", "alice", "alice@", "@example.com", "alice@example", "alice@@example.com",
-            "al ice@example.com", "alice@exa mple.com", "alice@-example.com", "alice@example.c",
-            ".alice@example.com", "a..b@example.com", "alice@example.123",
+            "",
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@example",
+            "alice@@example.com",
+            "al ice@example.com",
+            "alice@exa mple.com",
+            "alice@-example.com",
+            "alice@example.c",
+            ".alice@example.com",
+            "a..b@example.com",
+            "alice@example.123",
         ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Invalid), "{bad:?}");
         }

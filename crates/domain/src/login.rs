@@ -20,8 +20,14 @@ use crate::token::Token;
 /// What the password step leads to.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    Authenticated { session: Token, account: AccountId },
-    SecondFactorRequired { login_token: Token, methods: Vec<Method> },
+    Authenticated {
+        session: Token,
+        account: AccountId,
+    },
+    SecondFactorRequired {
+        login_token: Token,
+        methods: Vec<Method>,
+    },
 }
 
 /// A completed second step.
@@ -43,7 +49,12 @@ impl From<SessionError> for LoginError {
 }
 
 impl Twostep {
-    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome, LoginError> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome, LoginError> {
         let email = Email::parse(email).ok();
         let Some(password) = Password::for_sign_in(password) else {
             // Longer than any stored password: refuse without hashing.
@@ -57,17 +68,36 @@ impl Twostep {
         let password_ok = self.verify_password(password, stored).await?;
         let Some(account) = account.filter(|a| password_ok && a.disabled_at.is_none()) else {
             if let Some(a) = self.known_account(email.as_ref()).await? {
-                let why = if a.1 { "account disabled" } else { "wrong password" };
-                self.audit(AuditEvent::user(AuditKind::SignInPassword, &a.0).failed().details(why), ctx).await;
+                let why = if a.1 {
+                    "account disabled"
+                } else {
+                    "wrong password"
+                };
+                self.audit(
+                    AuditEvent::user(AuditKind::SignInPassword, &a.0)
+                        .failed()
+                        .details(why),
+                    ctx,
+                )
+                .await;
             }
             return Err(LoginError::InvalidCredentials);
         };
         let now = self.now();
         let methods = self.methods_of(&account.id).await?;
         if methods.is_empty() {
-            let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
-            self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
-            return Ok(LoginOutcome::Authenticated { session, account: account.id });
+            let session = self
+                .start_session(&account.id, SessionKind::Full, Some(now), None, ctx)
+                .await?;
+            self.audit(
+                AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"),
+                ctx,
+            )
+            .await;
+            return Ok(LoginOutcome::Authenticated {
+                session,
+                account: account.id,
+            });
         }
         let login_token = Token::generate(self.rng());
         self.store
@@ -79,15 +109,29 @@ impl Twostep {
                 failures: 0,
             })
             .await?;
-        self.audit(AuditEvent::user(AuditKind::SignInPassword, &account.id).details("second factor required"), ctx)
-            .await;
-        Ok(LoginOutcome::SecondFactorRequired { login_token, methods })
+        self.audit(
+            AuditEvent::user(AuditKind::SignInPassword, &account.id)
+                .details("second factor required"),
+            ctx,
+        )
+        .await;
+        Ok(LoginOutcome::SecondFactorRequired {
+            login_token,
+            methods,
+        })
     }
 
     /// For auditing a failed password step against the right account.
-    async fn known_account(&self, email: Option<&Email>) -> Result<Option<(AccountId, bool)>, LoginError> {
+    async fn known_account(
+        &self,
+        email: Option<&Email>,
+    ) -> Result<Option<(AccountId, bool)>, LoginError> {
         let Some(email) = email else { return Ok(None) };
-        Ok(self.store.account_by_email(email).await?.map(|a| (a.id, a.disabled_at.is_some())))
+        Ok(self
+            .store
+            .account_by_email(email)
+            .await?
+            .map(|a| (a.id, a.disabled_at.is_some())))
     }
 
     /// Whether a login token can still be used (the web page restarts the
@@ -107,13 +151,21 @@ impl Twostep {
     ) -> Result<Verified, LoginError> {
         let id = Token::presented(login_token).hash();
         let now = self.now();
-        let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
+        let Some(token) = self
+            .store
+            .login_token(&id)
+            .await?
+            .filter(|t| now < t.expires_at)
+        else {
             return Err(LoginError::InvalidCode);
         };
-        let proof = self.prove_second_factor(&token.account_id, method, code, ctx).await.map_err(|e| match e {
-            crate::error::FactorError::Internal(i) => LoginError::Internal(i),
-            _ => LoginError::InvalidCode,
-        })?;
+        let proof = self
+            .prove_second_factor(&token.account_id, method, code, ctx)
+            .await
+            .map_err(|e| match e {
+                crate::error::FactorError::Internal(i) => LoginError::Internal(i),
+                _ => LoginError::InvalidCode,
+            })?;
         let Some(proof) = proof else {
             let failures = self.store.record_login_failure(&id).await?;
             self.audit(
@@ -125,7 +177,11 @@ impl Twostep {
             .await;
             if failures >= self.settings.login_token_max_failures {
                 self.store.delete_login_token(&id).await?;
-                self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
+                self.audit(
+                    AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(),
+                    ctx,
+                )
+                .await;
             }
             return Err(LoginError::InvalidCode);
         };
@@ -134,7 +190,13 @@ impl Twostep {
             return Err(LoginError::InvalidCode);
         }
         let session = self
-            .start_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx)
+            .start_session(
+                &token.account_id,
+                SessionKind::Full,
+                Some(token.created_at),
+                Some(now),
+                ctx,
+            )
             .await?;
         self.audit(
             AuditEvent::user(AuditKind::SignInSucceeded, &token.account_id)
@@ -143,6 +205,10 @@ impl Twostep {
             ctx,
         )
         .await;
-        Ok(Verified { session, account: token.account_id, recovery_codes_remaining: proof.recovery_codes_remaining })
+        Ok(Verified {
+            session,
+            account: token.account_id,
+            recovery_codes_remaining: proof.recovery_codes_remaining,
+        })
     }
 }

@@ -20,7 +20,10 @@ pub trait Rng: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "the one adapter allowed to read the wall clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one adapter allowed to read the wall clock"
+    )]
     fn now(&self) -> Timestamp {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -79,7 +82,11 @@ impl SessionKind {
     }
 
     pub fn from_stored(s: &str) -> Self {
-        if s == "enrollment" { Self::Enrollment } else { Self::Full }
+        if s == "enrollment" {
+            Self::Enrollment
+        } else {
+            Self::Full
+        }
     }
 }
 
@@ -153,7 +160,8 @@ pub trait AccountStore: Send + Sync {
     async fn account_by_id(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError>;
     async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError>;
     /// `None` enables. Returns whether the account exists.
-    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError>;
+    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>)
+    -> Result<bool, StoreError>;
     async fn record_sign_in(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError>;
 }
 
@@ -173,12 +181,17 @@ pub trait SessionStore: Send + Sync {
     async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError>;
     async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError>;
     /// Ends every session of the account but `keep`.
-    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError>;
+    async fn delete_sessions_of(
+        &self,
+        account: &AccountId,
+        keep: Option<&TokenHash>,
+    ) -> Result<u64, StoreError>;
 
     async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
     /// Deletes the token if it is still live; true for exactly one caller.
-    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
+    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp)
+    -> Result<bool, StoreError>;
     /// Counts a wrong code; returns the new count.
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
     async fn delete_login_token(&self, id: &TokenHash) -> Result<(), StoreError>;
@@ -206,20 +219,43 @@ pub trait FactorStore: Send + Sync {
         authenticator: &AuthenticatorRecord,
         codes: &[RecoveryCodeRecord],
     ) -> Result<ConfirmOutcome, StoreError>;
-    async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
+    async fn authenticators(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<AuthenticatorRecord>, StoreError>;
     /// The replay guard: sets `last_step` only if `step` is greater, in one
     /// atomic statement. True for exactly one caller per step.
-    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;
+    async fn advance_last_step(
+        &self,
+        id: &AuthenticatorId,
+        step: i64,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Removes one authenticator; when it was the last, the recovery codes
     /// go too. Returns `None` if not found, else how many remain.
-    async fn delete_authenticator(&self, account: &AccountId, id: &AuthenticatorId) -> Result<Option<usize>, StoreError>;
+    async fn delete_authenticator(
+        &self,
+        account: &AccountId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<usize>, StoreError>;
     /// Removes every factor, enrolment and recovery code of the account.
     async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError>;
-    async fn recovery_codes(&self, account: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
+    async fn recovery_codes(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
     /// Replaces the account's set in one transaction.
-    async fn replace_recovery_codes(&self, account: &AccountId, codes: &[RecoveryCodeRecord]) -> Result<(), StoreError>;
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<(), StoreError>;
     /// Marks a code used if it was unused; true for exactly one caller.
-    async fn use_recovery_code(&self, id: &RecoveryCodeId, now: Timestamp) -> Result<bool, StoreError>;
+    async fn use_recovery_code(
+        &self,
+        id: &RecoveryCodeId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait]

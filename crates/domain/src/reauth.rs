@@ -28,7 +28,11 @@ impl Twostep {
         let has_two_factor = !self.store.authenticators(&me.account.id).await?.is_empty();
         let password_ok = self.is_recent(me.session.password_at);
         let second_ok = !has_two_factor || self.is_recent(me.session.second_factor_at);
-        if password_ok && second_ok { Ok(()) } else { Err(FactorError::ReauthRequired) }
+        if password_ok && second_ok {
+            Ok(())
+        } else {
+            Err(FactorError::ReauthRequired)
+        }
     }
 
     /// What a re-auth form must still ask for: (password, second factor).
@@ -42,7 +46,12 @@ impl Twostep {
 
     /// Checks each proof given and records it on the session. All given
     /// proofs must hold; none is recorded otherwise.
-    pub async fn reauth(&self, me: &SignedIn, proofs: ReauthProofs<'_>, ctx: &RequestContext) -> Result<(), FactorError> {
+    pub async fn reauth(
+        &self,
+        me: &SignedIn,
+        proofs: ReauthProofs<'_>,
+        ctx: &RequestContext,
+    ) -> Result<(), FactorError> {
         if proofs.password.is_none() && proofs.second_factor.is_none() {
             return Err(FactorError::NothingToProve);
         }
@@ -50,29 +59,59 @@ impl Twostep {
         let mut password_at = None;
         if let Some(pw) = proofs.password {
             let ok = match Password::for_sign_in(pw) {
-                Some(p) => self.verify_password(p, Some(me.account.password_hash.clone())).await?,
+                Some(p) => {
+                    self.verify_password(p, Some(me.account.password_hash.clone()))
+                        .await?
+                }
                 None => false,
             };
             if !ok {
-                self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details("password"), ctx).await;
+                self.audit(
+                    AuditEvent::user(AuditKind::Reauth, &me.account.id)
+                        .failed()
+                        .details("password"),
+                    ctx,
+                )
+                .await;
                 return Err(FactorError::InvalidPassword);
             }
             password_at = Some(now);
         }
         let mut second_at = None;
         if let Some((method, code)) = proofs.second_factor {
-            let Some(proof) = self.prove_second_factor(&me.account.id, method, code, ctx).await? else {
+            let Some(proof) = self
+                .prove_second_factor(&me.account.id, method, code, ctx)
+                .await?
+            else {
                 let d = format!("method {}", method.as_str());
-                self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details(d), ctx).await;
+                self.audit(
+                    AuditEvent::user(AuditKind::Reauth, &me.account.id)
+                        .failed()
+                        .details(d),
+                    ctx,
+                )
+                .await;
                 return Err(FactorError::InvalidCode);
             };
             second_at = Some(now);
             let d = format!("method {}", method.as_str());
-            self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).factor(proof.factor_id).details(d), ctx).await;
+            self.audit(
+                AuditEvent::user(AuditKind::Reauth, &me.account.id)
+                    .factor(proof.factor_id)
+                    .details(d),
+                ctx,
+            )
+            .await;
         } else {
-            self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).details("password"), ctx).await;
+            self.audit(
+                AuditEvent::user(AuditKind::Reauth, &me.account.id).details("password"),
+                ctx,
+            )
+            .await;
         }
-        self.store.record_proofs(&me.session.id, password_at, second_at).await?;
+        self.store
+            .record_proofs(&me.session.id, password_at, second_at)
+            .await?;
         Ok(())
     }
 }

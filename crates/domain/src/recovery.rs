@@ -22,7 +22,11 @@ use crate::sessions::SignedIn;
 pub const LOW_WATER: usize = 3;
 
 fn code_field(id: &RecoveryCodeId) -> SealedField<'_> {
-    SealedField { table: "recovery_codes", column: "code_sealed", row_id: id.as_str() }
+    SealedField {
+        table: "recovery_codes",
+        column: "code_sealed",
+        row_id: id.as_str(),
+    }
 }
 
 /// A code as shown by "Reveal codes".
@@ -34,7 +38,10 @@ pub struct RevealedCode {
 
 impl Twostep {
     /// A fresh set: the codes to show once, and the rows to store.
-    pub(crate) fn new_recovery_set(&self, account: &AccountId) -> (Vec<RecoveryCode>, Vec<RecoveryCodeRecord>) {
+    pub(crate) fn new_recovery_set(
+        &self,
+        account: &AccountId,
+    ) -> (Vec<RecoveryCode>, Vec<RecoveryCodeRecord>) {
         let codes = generate_set(self.rng());
         let now = self.now();
         let records = codes
@@ -44,7 +51,11 @@ impl Twostep {
                 let id = RecoveryCodeId::generate(self.rng());
                 RecoveryCodeRecord {
                     lookup: self.recovery_lookup(code).to_vec(),
-                    code_sealed: self.keys.seal(code.expose().as_bytes(), code_field(&id), self.rng()),
+                    code_sealed: self.keys.seal(
+                        code.expose().as_bytes(),
+                        code_field(&id),
+                        self.rng(),
+                    ),
                     id,
                     account_id: account.clone(),
                     position,
@@ -57,11 +68,21 @@ impl Twostep {
     }
 
     fn recovery_lookup(&self, code: &RecoveryCode) -> [u8; 32] {
-        self.keys.keyed_hash(HashPurpose::RecoveryCodeLookup, &[code.expose().as_bytes()])
+        self.keys
+            .keyed_hash(HashPurpose::RecoveryCodeLookup, &[code.expose().as_bytes()])
     }
 
-    pub async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<usize, FactorError> {
-        Ok(self.store.recovery_codes(account).await?.iter().filter(|c| c.used_at.is_none()).count())
+    pub async fn recovery_codes_remaining(
+        &self,
+        account: &AccountId,
+    ) -> Result<usize, FactorError> {
+        Ok(self
+            .store
+            .recovery_codes(account)
+            .await?
+            .iter()
+            .filter(|c| c.used_at.is_none())
+            .count())
     }
 
     /// Spends a recovery code. `Ok(None)` for a wrong or used code.
@@ -71,7 +92,9 @@ impl Twostep {
         input: &str,
         ctx: &RequestContext,
     ) -> Result<Option<Proof>, FactorError> {
-        let Ok(code) = RecoveryCode::parse(input) else { return Ok(None) };
+        let Ok(code) = RecoveryCode::parse(input) else {
+            return Ok(None);
+        };
         let lookup = self.recovery_lookup(&code);
         let rows = self.store.recovery_codes(account).await?;
         // Compare against every unused row, without stopping at a match.
@@ -93,11 +116,18 @@ impl Twostep {
             ctx,
         )
         .await;
-        Ok(Some(Proof { factor_id: id.to_string(), recovery_codes_remaining: Some(remaining) }))
+        Ok(Some(Proof {
+            factor_id: id.to_string(),
+            recovery_codes_remaining: Some(remaining),
+        }))
     }
 
     /// "Reveal codes": the current set, used ones marked. Needs re-auth.
-    pub async fn reveal_recovery_codes(&self, me: &SignedIn, ctx: &RequestContext) -> Result<Vec<RevealedCode>, FactorError> {
+    pub async fn reveal_recovery_codes(
+        &self,
+        me: &SignedIn,
+        ctx: &RequestContext,
+    ) -> Result<Vec<RevealedCode>, FactorError> {
         self.require_recent_auth(me).await?;
         let rows = self.store.recovery_codes(&me.account.id).await?;
         if rows.is_empty() {
@@ -107,23 +137,43 @@ impl Twostep {
         for row in rows {
             let plain = Zeroizing::new(self.keys.open(&row.code_sealed, code_field(&row.id))?);
             let text = std::str::from_utf8(&plain).unwrap_or_default();
-            let code = RecoveryCode::parse(text)
-                .map_err(|_| FactorError::Internal(crate::error::InternalError("stored recovery code unreadable".into())))?;
-            out.push(RevealedCode { code, used: row.used_at.is_some() });
+            let code = RecoveryCode::parse(text).map_err(|_| {
+                FactorError::Internal(crate::error::InternalError(
+                    "stored recovery code unreadable".into(),
+                ))
+            })?;
+            out.push(RevealedCode {
+                code,
+                used: row.used_at.is_some(),
+            });
         }
-        self.audit(AuditEvent::user(AuditKind::RecoveryCodesRevealed, &me.account.id), ctx).await;
+        self.audit(
+            AuditEvent::user(AuditKind::RecoveryCodesRevealed, &me.account.id),
+            ctx,
+        )
+        .await;
         Ok(out)
     }
 
     /// A new set; the old one dies. Needs re-auth and 2FA on.
-    pub async fn regenerate_recovery_codes(&self, me: &SignedIn, ctx: &RequestContext) -> Result<Vec<RecoveryCode>, FactorError> {
+    pub async fn regenerate_recovery_codes(
+        &self,
+        me: &SignedIn,
+        ctx: &RequestContext,
+    ) -> Result<Vec<RecoveryCode>, FactorError> {
         self.require_recent_auth(me).await?;
         if self.store.authenticators(&me.account.id).await?.is_empty() {
             return Err(FactorError::TwoFactorNotEnabled);
         }
         let (codes, records) = self.new_recovery_set(&me.account.id);
-        self.store.replace_recovery_codes(&me.account.id, &records).await?;
-        self.audit(AuditEvent::user(AuditKind::RecoveryCodesRegenerated, &me.account.id), ctx).await;
+        self.store
+            .replace_recovery_codes(&me.account.id, &records)
+            .await?;
+        self.audit(
+            AuditEvent::user(AuditKind::RecoveryCodesRegenerated, &me.account.id),
+            ctx,
+        )
+        .await;
         Ok(codes)
     }
 }

@@ -33,7 +33,14 @@ impl Twostep {
         settings: Settings,
     ) -> Result<Self, InternalError> {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
-        Ok(Self { store, clock, rng, keys, hashing, settings })
+        Ok(Self {
+            store,
+            clock,
+            rng,
+            keys,
+            hashing,
+            settings,
+        })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -69,7 +76,11 @@ impl Twostep {
 
     /// Verifies against `stored`, or against the dummy hash when there is no
     /// account, so both cost the same (§2.12).
-    pub(crate) async fn verify_password(&self, password: Password, stored: Option<String>) -> Result<bool, InternalError> {
+    pub(crate) async fn verify_password(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<bool, InternalError> {
         let hashing = Arc::clone(&self.hashing);
         tokio::task::spawn_blocking(move || hashing.verify(&password, stored.as_deref()))
             .await
@@ -118,7 +129,14 @@ pub(crate) struct AuditEvent<'a> {
 
 impl<'a> AuditEvent<'a> {
     pub fn user(kind: AuditKind, account: &'a AccountId) -> Self {
-        Self { kind, account: Some(account), actor: Actor::User, factor_id: None, success: true, details: String::new() }
+        Self {
+            kind,
+            account: Some(account),
+            actor: Actor::User,
+            factor_id: None,
+            success: true,
+            details: String::new(),
+        }
     }
 
     #[must_use]

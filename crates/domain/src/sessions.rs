@@ -53,9 +53,15 @@ impl Twostep {
     /// The session behind a presented token, if it is live.
     pub async fn authenticate(&self, token: &Token) -> Result<SignedIn, SessionError> {
         let id = token.hash();
-        let session = self.store.session(&id).await?.ok_or(SessionError::Unauthenticated)?;
+        let session = self
+            .store
+            .session(&id)
+            .await?
+            .ok_or(SessionError::Unauthenticated)?;
         let now = self.now();
-        let idle_until = session.last_seen_at.plus_secs(self.settings.session_idle_secs);
+        let idle_until = session
+            .last_seen_at
+            .plus_secs(self.settings.session_idle_secs);
         if now >= session.expires_at || now >= idle_until {
             self.store.delete_session(&id).await?;
             return Err(SessionError::Unauthenticated);
@@ -72,9 +78,17 @@ impl Twostep {
         Ok(SignedIn { session, account })
     }
 
-    pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {
+    pub async fn sign_out(
+        &self,
+        signed_in: &SignedIn,
+        ctx: &RequestContext,
+    ) -> Result<(), SessionError> {
         self.store.delete_session(&signed_in.session.id).await?;
-        self.audit(AuditEvent::user(AuditKind::SignOut, &signed_in.account.id), ctx).await;
+        self.audit(
+            AuditEvent::user(AuditKind::SignOut, &signed_in.account.id),
+            ctx,
+        )
+        .await;
         Ok(())
     }
 

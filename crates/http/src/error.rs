@@ -56,24 +56,28 @@ impl ApiError {
         use FactorError as F;
         use StatusCode as S;
         match self {
-            Self::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request"),
+            Self::InvalidRequest(_) | Self::Factor(F::NothingToProve | F::UnknownMethod) => {
+                (S::BAD_REQUEST, "invalid_request")
+            }
             Self::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::Unauthenticated | Self::Session(SessionError::Unauthenticated) => (S::UNAUTHORIZED, "unauthenticated"),
+            Self::Unauthenticated | Self::Session(SessionError::Unauthenticated) => {
+                (S::UNAUTHORIZED, "unauthenticated")
+            }
             Self::Csrf => (S::FORBIDDEN, "csrf_failed"),
-            Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) => (S::NOT_FOUND, "not_found"),
+            Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) => {
+                (S::NOT_FOUND, "not_found")
+            }
             Self::Account(A::InvalidEmail(_)) => (S::BAD_REQUEST, "invalid_email"),
             Self::Account(A::WeakPassword(_)) => (S::BAD_REQUEST, "weak_password"),
             Self::Account(A::EmailTaken) => (S::CONFLICT, "email_taken"),
             Self::Login(LoginError::InvalidCredentials) | Self::Factor(F::InvalidPassword) => {
                 (S::UNAUTHORIZED, "invalid_credentials")
             }
-            Self::Login(LoginError::InvalidCode) | Self::Factor(F::InvalidCode | F::EnrollmentGone) => {
-                (S::UNAUTHORIZED, "invalid_code")
-            }
+            Self::Login(LoginError::InvalidCode)
+            | Self::Factor(F::InvalidCode | F::EnrollmentGone) => (S::UNAUTHORIZED, "invalid_code"),
             Self::Factor(F::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
-            Self::Factor(F::NothingToProve | F::UnknownMethod) => (S::BAD_REQUEST, "invalid_request"),
             Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
             Self::Internal(_)
             | Self::Account(A::Internal(_))
@@ -93,8 +97,17 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let mut res = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
-        res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        let mut res = (
+            status,
+            Json(ErrorBody {
+                error: ErrorDetail { code, message },
+            }),
+        )
+            .into_response();
+        res.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
         res
     }
 }

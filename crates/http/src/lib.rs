@@ -37,15 +37,27 @@ pub struct WebConfig {
 
 impl WebConfig {
     pub fn session_cookie(&self) -> &'static str {
-        if self.secure_cookies { "__Host-twostep_session" } else { "twostep_session" }
+        if self.secure_cookies {
+            "__Host-twostep_session"
+        } else {
+            "twostep_session"
+        }
     }
 
     pub fn presession_cookie(&self) -> &'static str {
-        if self.secure_cookies { "__Host-twostep_csrf" } else { "twostep_csrf" }
+        if self.secure_cookies {
+            "__Host-twostep_csrf"
+        } else {
+            "twostep_csrf"
+        }
     }
 
     pub fn login_cookie(&self) -> &'static str {
-        if self.secure_cookies { "__Host-twostep_login" } else { "twostep_login" }
+        if self.secure_cookies {
+            "__Host-twostep_login"
+        } else {
+            "twostep_login"
+        }
     }
 }
 

@@ -115,7 +115,11 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError> {
+    async fn delete_sessions_of(
+        &self,
+        account: &AccountId,
+        keep: Option<&TokenHash>,
+    ) -> Result<u64, StoreError> {
         let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
             .bind(account.as_str())
             .bind(keep.map_or("", TokenHash::as_str))
@@ -159,7 +163,11 @@ impl SessionStore for SqlStore {
         .transpose()
     }
 
-    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
+    async fn consume_login_token(
+        &self,
+        id: &TokenHash,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let r = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
             .bind(id.as_str())
             .bind(now.secs())
@@ -170,11 +178,13 @@ impl SessionStore for SqlStore {
     }
 
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError> {
-        let row = sqlx::query("UPDATE login_tokens SET failures = failures + 1 WHERE id = $1 RETURNING failures")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?;
+        let row = sqlx::query(
+            "UPDATE login_tokens SET failures = failures + 1 WHERE id = $1 RETURNING failures",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
         // A token deleted meanwhile counts as exhausted.
         Ok(row.map_or(Ok(i64::MAX), |r| r.try_get::<i64, _>(0).map_err(store_err))?)
     }

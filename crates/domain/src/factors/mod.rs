@@ -56,7 +56,10 @@ pub struct Proof {
 
 impl Twostep {
     /// The methods an account can use at sign-in, strongest first.
-    pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
+    pub async fn methods_of(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<Method>, crate::error::StoreError> {
         let authenticators = self.store.authenticators(account).await?;
         let mut methods = Vec::new();
         if authenticators.iter().any(|a| a.kind == "totp") {

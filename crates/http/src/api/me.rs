@@ -30,13 +30,23 @@ pub struct MeResponse {
 /// The signed-in account and its 2FA status.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ApiErrorBody)))]
-pub async fn me(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<MeResponse>> {
-    let methods = s.twostep.methods_of(&me.account.id).await.map_err(|e| ApiError::Internal(e.into()))?;
+pub async fn me(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Json<MeResponse>> {
+    let methods = s
+        .twostep
+        .methods_of(&me.account.id)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let remaining = s.twostep.recovery_codes_remaining(&me.account.id).await?;
     Ok(Json(MeResponse {
         id: me.account.id.to_string(),
         email: me.account.email.to_string(),
-        two_factor: TwoFactorStatus { enabled: !methods.is_empty(), methods: methods.iter().map(|m| m.as_str()).collect() },
+        two_factor: TwoFactorStatus {
+            enabled: !methods.is_empty(),
+            methods: methods.iter().map(|m| m.as_str()).collect(),
+        },
         recovery_codes_remaining: remaining,
     }))
 }
@@ -64,7 +74,16 @@ pub async fn reauth(
         (None, None) => None,
         _ => return Err(ApiError::InvalidRequest("give both method and code".into())),
     };
-    s.twostep.reauth(&me, ReauthProofs { password: req.password.as_deref(), second_factor }, &ctx).await?;
+    s.twostep
+        .reauth(
+            &me,
+            ReauthProofs {
+                password: req.password.as_deref(),
+                second_factor,
+            },
+            &ctx,
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -84,10 +103,20 @@ pub struct RevealedCodesResponse {
     responses((status = 200, body = RevealedCodesResponse), (status = 401, body = ApiErrorBody),
         (status = 403, description = "reauth_required", body = ApiErrorBody),
         (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
-pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Json<RevealedCodesResponse>> {
+pub async fn reveal_codes(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Json<RevealedCodesResponse>> {
     let codes = s.twostep.reveal_recovery_codes(&me, &ctx).await?;
     Ok(Json(RevealedCodesResponse {
-        codes: codes.into_iter().map(|c| RevealedCode { code: c.code.display_grouped(), used: c.used }).collect(),
+        codes: codes
+            .into_iter()
+            .map(|c| RevealedCode {
+                code: c.code.display_grouped(),
+                used: c.used,
+            })
+            .collect(),
     }))
 }
 
@@ -101,9 +130,18 @@ pub struct NewCodesResponse {
     responses((status = 201, body = NewCodesResponse), (status = 401, body = ApiErrorBody),
         (status = 403, description = "reauth_required", body = ApiErrorBody),
         (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
-pub async fn regenerate_codes(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Response> {
+pub async fn regenerate_codes(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Response> {
     let codes = s.twostep.regenerate_recovery_codes(&me, &ctx).await?;
-    let body = NewCodesResponse { codes: codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect() };
+    let body = NewCodesResponse {
+        codes: codes
+            .iter()
+            .map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped)
+            .collect(),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -111,7 +149,11 @@ pub async fn regenerate_codes(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSessi
 #[utoipa::path(delete, path = "/api/v1/me/two-factor", tag = "me", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ApiErrorBody),
         (status = 403, description = "reauth_required or two_factor_required_by_policy", body = ApiErrorBody)))]
-pub async fn disable_two_factor(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<StatusCode> {
+pub async fn disable_two_factor(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+) -> ApiResult<StatusCode> {
     s.twostep.disable_two_factor(&me, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -31,7 +31,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/totp/{enrollment_id}/qr.png", get(totp::qr_png))
         .route("/api/v1/me/authenticators", get(totp::list))
         .route("/api/v1/me/authenticators/{id}", delete(totp::remove))
-        .route("/api/v1/me/recovery-codes", get(me::reveal_codes).post(me::regenerate_codes))
+        .route(
+            "/api/v1/me/recovery-codes",
+            get(me::reveal_codes).post(me::regenerate_codes),
+        )
         .route("/api/v1/me/two-factor", delete(me::disable_two_factor))
         .fallback(not_found)
 }
@@ -48,7 +51,12 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     if state.twostep.healthy().await {
         (StatusCode::OK, Json(HealthResponse { status: "ok" }))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(HealthResponse { status: "unavailable" }))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(HealthResponse {
+                status: "unavailable",
+            }),
+        )
     }
 }
 

@@ -92,10 +92,24 @@ pub async fn confirm(
     ApiSession(me): ApiSession,
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Response> {
-    let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
+    let c = s
+        .twostep
+        .confirm_totp(
+            &me,
+            &req.enrollment_id,
+            &req.code,
+            req.name.as_deref(),
+            &ctx,
+        )
+        .await?;
     let body = ConfirmResponse {
         authenticator: (&c.authenticator).into(),
-        recovery_codes: c.recovery_codes.map(|codes| codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()),
+        recovery_codes: c.recovery_codes.map(|codes| {
+            codes
+                .iter()
+                .map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped)
+                .collect()
+        }),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -104,15 +118,26 @@ pub async fn confirm(
 #[utoipa::path(get, path = "/api/v1/me/totp/{enrollment_id}/qr.png", tag = "authenticators", security(("bearer" = [])),
     params(("enrollment_id" = String, Path)),
     responses((status = 200, content_type = "image/png"), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
-pub async fn qr_png(State(s): State<AppState>, ApiSession(me): ApiSession, Path(id): Path<String>) -> ApiResult<Response> {
-    let png = s.twostep.enrollment_qr_png(&me, &id).await.map_err(|_| ApiError::NotFound)?;
+pub async fn qr_png(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let png = s
+        .twostep
+        .enrollment_qr_png(&me, &id)
+        .await
+        .map_err(|_| ApiError::NotFound)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 /// The account's authenticators.
 #[utoipa::path(get, path = "/api/v1/me/authenticators", tag = "authenticators", security(("bearer" = [])),
     responses((status = 200, body = [AuthenticatorResponse]), (status = 401, body = ApiErrorBody)))]
-pub async fn list(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<Vec<AuthenticatorResponse>>> {
+pub async fn list(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Json<Vec<AuthenticatorResponse>>> {
     let all = s.twostep.authenticators(&me.account.id).await?;
     Ok(Json(all.iter().map(AuthenticatorResponse::from).collect()))
 }
@@ -122,7 +147,12 @@ pub async fn list(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiR
     params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ApiErrorBody),
         (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
-pub async fn remove(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn remove(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.twostep.remove_authenticator(&me, &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

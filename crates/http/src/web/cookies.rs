@@ -26,7 +26,8 @@ pub fn set(web: &WebConfig, name: &str, value: &str, max_age: Option<i64>) -> He
         c.push_str("; Secure");
     }
     if let Some(age) = max_age {
-        c.push_str(&format!("; Max-Age={age}"));
+        c.push_str("; Max-Age=");
+        c.push_str(&age.to_string());
     }
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

@@ -103,7 +103,7 @@ pub struct Confirm {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub heading: &'static str,
-    pub message: &'static str,
+    pub text: &'static str,
     pub action: String,
     pub button: &'static str,
     pub danger: bool,
@@ -114,17 +114,22 @@ pub struct Confirm {
 pub struct Message {
     pub nav: Option<Nav>,
     pub heading: &'static str,
-    pub message: &'static str,
+    pub text: &'static str,
 }
 
 impl Message {
     pub fn new(nav: Option<Nav>, heading: &'static str, message: &'static str) -> Self {
-        Self { nav, heading, message }
+        Self {
+            nav,
+            heading,
+            text: message,
+        }
     }
 }
 
 /// A date for people: "2026-11-23 19:05 UTC".
 pub fn human_time(t: twostep_domain::time::Timestamp) -> String {
     let s = t.rfc3339();
-    s.get(..16).map_or(s.clone(), |d| format!("{} UTC", d.replace('T', " ")))
+    s.get(..16)
+        .map_or(s.clone(), |d| format!("{} UTC", d.replace('T', " ")))
 }

@@ -20,7 +20,11 @@ pub struct SecurityQuery {
     notice: Option<String>,
 }
 
-pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<SecurityQuery>) -> Response {
+pub async fn page(
+    State(s): State<AppState>,
+    session: WebSession,
+    Query(q): Query<SecurityQuery>,
+) -> Response {
     let account = &session.me.account;
     let (authenticators, remaining) = match (
         s.twostep.authenticators(&account.id).await,
@@ -31,7 +35,9 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
     };
     let enabled = !authenticators.is_empty();
     let notice = match (q.recovery_used, q.notice.as_deref()) {
-        (Some(n), _) => Some(format!("You signed in with a recovery code. {n} recovery codes are left.")),
+        (Some(n), _) => Some(format!(
+            "You signed in with a recovery code. {n} recovery codes are left."
+        )),
         (None, Some("enabled")) => Some("Two-factor authentication is on.".to_owned()),
         (None, Some("added")) => Some("Authenticator app added.".to_owned()),
         (None, Some("removed")) => Some("Authenticator removed.".to_owned()),
@@ -39,7 +45,9 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
         _ => None,
     };
     let warning = (enabled && remaining <= LOW_WATER).then(|| {
-        format!("Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out.")
+        format!(
+            "Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out."
+        )
     });
     let rows = authenticators
         .iter()
@@ -47,7 +55,9 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
             id: a.id.to_string(),
             name: a.name.clone(),
             created: human_time(a.created_at),
-            last_used: a.last_used_at.map_or_else(|| "never".to_owned(), human_time),
+            last_used: a
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), human_time),
         })
         .collect();
     render(
@@ -64,15 +74,45 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
     )
 }
 
-pub fn show_codes(session: &WebSession, codes: &[RecoveryCode], heading: &'static str, intro: &'static str) -> Response {
-    let rows = codes.iter().map(|c| CodeRow { code: c.display_grouped(), used: false }).collect();
-    render(StatusCode::OK, &RecoveryCodes { nav: session.nav(), heading, intro, codes: rows, done_label: "I have saved my codes" })
+pub fn show_codes(
+    session: &WebSession,
+    codes: &[RecoveryCode],
+    heading: &'static str,
+    intro: &'static str,
+) -> Response {
+    let rows = codes
+        .iter()
+        .map(|c| CodeRow {
+            code: c.display_grouped(),
+            used: false,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &RecoveryCodes {
+            nav: session.nav(),
+            heading,
+            intro,
+            codes: rows,
+            done_label: "I have saved my codes",
+        },
+    )
 }
 
-pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+pub async fn reveal_codes(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    session: WebSession,
+) -> Response {
     match s.twostep.reveal_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => {
-            let rows = codes.iter().map(|c| CodeRow { code: c.code.display_grouped(), used: c.used }).collect();
+            let rows = codes
+                .iter()
+                .map(|c| CodeRow {
+                    code: c.code.display_grouped(),
+                    used: c.used,
+                })
+                .collect();
             render(
                 StatusCode::OK,
                 &RecoveryCodes {
@@ -88,7 +128,11 @@ pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: Web
     }
 }
 
-pub async fn download_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+pub async fn download_codes(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    session: WebSession,
+) -> Response {
     match s.twostep.reveal_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => {
             let mut text = format!(
@@ -102,7 +146,10 @@ pub async fn download_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: W
             (
                 [
                     (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                    (header::CONTENT_DISPOSITION, "attachment; filename=\"twostep-recovery-codes.txt\""),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"twostep-recovery-codes.txt\"",
+                    ),
                 ],
                 text,
             )
@@ -121,7 +168,7 @@ pub async fn regenerate_page(State(s): State<AppState>, session: WebSession) -> 
             nav: None,
             csrf: String::new(),
             heading: "Regenerate recovery codes",
-            message: "You will get 10 new recovery codes. Your current codes will stop working at once.",
+            text: "You will get 10 new recovery codes. Your current codes will stop working at once.",
             action: "/security/recovery-codes/regenerate".into(),
             button: "Regenerate codes",
             danger: false,
@@ -130,12 +177,23 @@ pub async fn regenerate_page(State(s): State<AppState>, session: WebSession) -> 
     .await
 }
 
-pub async fn regenerate(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, session: WebSession, Form(f): Form<CsrfForm>) -> Response {
+pub async fn regenerate(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    session: WebSession,
+    Form(f): Form<CsrfForm>,
+) -> Response {
     if !session.form_ok(&s, &headers, &f.csrf) {
         return forbidden();
     }
     match s.twostep.regenerate_recovery_codes(&session.me, &ctx).await {
-        Ok(codes) => show_codes(&session, &codes, "Your new recovery codes", "Your old codes no longer work. Save these now: download, copy or print them."),
+        Ok(codes) => show_codes(
+            &session,
+            &codes,
+            "Your new recovery codes",
+            "Your old codes no longer work. Save these now: download, copy or print them.",
+        ),
         Err(e) => factor_error(&e, "/security/recovery-codes/regenerate"),
     }
 }
@@ -149,7 +207,7 @@ pub async fn disable_page(State(s): State<AppState>, session: WebSession) -> Res
             nav: None,
             csrf: String::new(),
             heading: "Disable two-factor authentication",
-            message: "All your authenticators and recovery codes will be removed, and your password alone will sign you in.",
+            text: "All your authenticators and recovery codes will be removed, and your password alone will sign you in.",
             action: "/security/two-factor/disable".into(),
             button: "Disable two-factor authentication",
             danger: true,
@@ -158,7 +216,13 @@ pub async fn disable_page(State(s): State<AppState>, session: WebSession) -> Res
     .await
 }
 
-pub async fn disable(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, session: WebSession, Form(f): Form<CsrfForm>) -> Response {
+pub async fn disable(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    session: WebSession,
+    Form(f): Form<CsrfForm>,
+) -> Response {
     if !session.form_ok(&s, &headers, &f.csrf) {
         return forbidden();
     }
@@ -170,7 +234,12 @@ pub async fn disable(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMa
 
 /// A confirmation page for a sensitive action. Re-auth is asked for first,
 /// so the user confirms once they are cleared and lands back here.
-pub async fn confirm_page(s: &AppState, session: WebSession, here: &str, mut page: Confirm) -> Response {
+pub async fn confirm_page(
+    s: &AppState,
+    session: WebSession,
+    here: &str,
+    mut page: Confirm,
+) -> Response {
     match s.twostep.reauth_needs(&session.me).await {
         Ok((false, false)) => {
             page.nav = session.nav();
