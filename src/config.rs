@@ -146,8 +146,13 @@ impl Config {
         }
         // Only our keys: TWOSTEP_CONFIG and test variables are not settings.
         let env = Env::prefixed("TWOSTEP_").split("__").filter(|k| {
-            let first = k.as_str().split('.').next().unwrap_or_default();
-            TOP_LEVEL_KEYS.contains(&first)
+            let first = k
+                .as_str()
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            TOP_LEVEL_KEYS.contains(&first.as_str())
         });
         fig = fig.merge(env);
         if let Some(v) = &overrides.listen {

@@ -1,0 +1,318 @@
+//! The shipped binary, as an operator runs it: `serve` prints its URL, the
+//! key file is private, the CLI manages accounts and reads the audit log,
+//! bad configuration names its key, and no secret reaches a log line
+//! (SEC-63, SEC-24, SEC-27).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use twostep_domain::factors::otp::{TotpParams, totp};
+use twostep_domain::factors::otpauth::base32_decode;
+
+const BIN: &str = env!("CARGO_BIN_EXE_twostep");
+
+fn twostep(data: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TWOSTEP_DATA_DIR", data)
+        .env("RUST_LOG", "debug")
+        .current_dir(data);
+    c
+}
+
+fn output(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct Served {
+    child: Child,
+    url: String,
+    logs: Arc<Mutex<String>>,
+}
+
+fn serve(data: &Path) -> Served {
+    let mut child = twostep(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let logs = Arc::new(Mutex::new(String::new()));
+    let sink = logs.clone();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().expect("lock").push_str(&(line + "\n"));
+        }
+    });
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read the URL line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a URL on stdout")
+        .to_owned();
+    logs.lock().expect("lock").push_str(&line);
+    Served { child, url, logs }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the spawned server runs on the real clock"
+)]
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .try_into()
+        .expect("fits")
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    body: Value,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut r = http.post(url).json(&body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.expect("send");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Secrets handed out while exercising the server, to look for in its logs.
+struct Handed {
+    email: String,
+    session: String,
+    secrets: Vec<String>,
+}
+
+/// Signs up, enrols TOTP, signs in with a code and with a recovery code.
+async fn exercise_api(http: &reqwest::Client, base: &str) -> Handed {
+    let u = |p: &str| format!("{base}{p}");
+    let password = "a long and secret passphrase";
+    let email = "operator-test@example.com";
+    assert_eq!(
+        post(
+            http,
+            u("/api/v1/accounts"),
+            json!({"email": email, "password": password}),
+            None
+        )
+        .await
+        .0,
+        201
+    );
+    let (_, login) = post(
+        http,
+        u("/api/v1/login"),
+        json!({"email": email, "password": password}),
+        None,
+    )
+    .await;
+    let session = login["session_token"].as_str().expect("session").to_owned();
+    let (_, enrol) = post(http, u("/api/v1/me/totp"), json!({}), Some(&session)).await;
+    let secret_b32 = enrol["secret"].as_str().expect("secret").to_owned();
+    let secret = base32_decode(&secret_b32).expect("b32");
+    // Confirm with the previous step and sign in with the next: both inside ±1.
+    let code = totp(&secret, now() - 30, TotpParams::DEFAULT);
+    let body = json!({"enrollment_id": enrol["enrollment_id"], "code": code});
+    let (status, confirmed) = post(http, u("/api/v1/me/totp/confirm"), body, Some(&session)).await;
+    assert_eq!(status, 201, "{confirmed}");
+    let codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .expect("codes")
+        .iter()
+        .map(|c| c.as_str().expect("s").to_owned())
+        .collect();
+    let (_, step1) = post(
+        http,
+        u("/api/v1/login"),
+        json!({"email": email, "password": password}),
+        None,
+    )
+    .await;
+    let login_token = step1["login_token"]
+        .as_str()
+        .expect("login token")
+        .to_owned();
+    let code = totp(&secret, now() + 30, TotpParams::DEFAULT);
+    let body = json!({"login_token": login_token, "method": "totp", "code": code});
+    let (status, verified) = post(http, u("/api/v1/login/verify"), body, None).await;
+    assert_eq!(status, 200, "{verified}");
+    let (_, step1) = post(
+        http,
+        u("/api/v1/login"),
+        json!({"email": email, "password": password}),
+        None,
+    )
+    .await;
+    let body =
+        json!({"login_token": step1["login_token"], "method": "recovery_code", "code": codes[0]});
+    assert_eq!(
+        post(http, u("/api/v1/login/verify"), body, None).await.0,
+        200
+    );
+    let mut secrets = vec![
+        password.to_owned(),
+        secret_b32,
+        session.clone(),
+        login_token,
+        verified["session_token"]
+            .as_str()
+            .expect("token")
+            .to_owned(),
+    ];
+    secrets.extend(codes.iter().cloned());
+    secrets.extend(codes.iter().map(|c| c.replace('-', "")));
+    Handed {
+        email: email.to_owned(),
+        session,
+        secrets,
+    }
+}
+
+/// The CLI on the same database while the server runs.
+async fn exercise_cli(data: &Path, http: &reqwest::Client, base: &str, handed: &Handed) {
+    let email = handed.email.as_str();
+    let (ok, out, err) = output(
+        twostep(data).args(["user", "create", "cli-made@example.com"]),
+        "another long passphrase\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("created cli-made@example.com"), "{out}");
+    let (ok, out, _) = output(twostep(data).args(["user", "list"]), "");
+    assert!(
+        ok && out.contains("cli-made@example.com") && out.contains(email),
+        "{out}"
+    );
+    let (ok, out, _) = output(twostep(data).args(["user", "show", email]), "");
+    assert!(
+        ok && out.contains("two-factor:       on (totp, recovery_code)") && out.contains("9 left"),
+        "{out}"
+    );
+    let (ok, out, _) = output(twostep(data).args(["audit", "--email", email]), "");
+    assert!(ok, "{out}");
+    for event in [
+        "account_created",
+        "authenticator_added",
+        "sign_in_succeeded",
+        "recovery_code_used",
+    ] {
+        assert!(out.contains(event), "{event} missing from:\n{out}");
+    }
+    let (ok, out, _) = output(twostep(data).args(["user", "disable", email]), "");
+    assert!(ok && out.contains("disabled"), "{out}");
+    let r = http
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&handed.session)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(r.status().as_u16(), 401, "disabling ends sessions");
+    let (ok, _, _) = output(twostep(data).args(["user", "enable", email]), "");
+    assert!(ok);
+    let (ok, out, _) = output(twostep(data).args(["migrate"]), "");
+    assert!(ok && out.contains("up to date"), "{out}");
+}
+
+#[tokio::test]
+async fn the_binary_serves_manages_accounts_and_never_logs_secrets() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path();
+    let mut server = serve(data);
+    // The generated key file is private to its owner.
+    let meta = std::fs::metadata(data.join("twostep.key")).expect("key");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+
+    let http = reqwest::Client::new();
+    let handed = exercise_api(&http, &server.url).await;
+    exercise_cli(data, &http, &server.url, &handed).await;
+
+    server.child.kill().expect("kill");
+    server.child.wait().expect("wait");
+    let logs = server.logs.lock().expect("lock").clone();
+    assert!(logs.contains("generated a new master key"), "{logs}");
+    let key = std::fs::read_to_string(data.join("twostep.key")).expect("key");
+    for secret in handed
+        .secrets
+        .iter()
+        .map(String::as_str)
+        .chain([key.trim()])
+    {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+}
+
+#[test]
+fn config_check_masks_secrets_and_bad_values_name_their_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = "ab".repeat(32);
+    let (ok, out, err) = output(
+        twostep(dir.path())
+            .env("TWOSTEP_SECRET_KEY", &key)
+            .env(
+                "TWOSTEP_DATABASE_URL",
+                "postgres://u:hunter2hunter2@127.0.0.1/x",
+            )
+            .args(["config", "check"]),
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains(&key) && !out.contains("hunter2hunter2"),
+        "{out}"
+    );
+    assert!(out.contains("listen = \"127.0.0.1:8080\""), "{out}");
+
+    for (var, value, named) in [
+        ("TWOSTEP_LISTEN", "nonsense", "listen"),
+        ("TWOSTEP_PUBLIC_URL", "http://id.example.com", "public_url"),
+        ("TWOSTEP_SECRET_KEY", "too-short", "secret_key"),
+        ("TWOSTEP_PASSWORD__MIN_LENGTH", "4", "password.min_length"),
+        ("TWOSTEP_DATABASE_URL", "mysql://x", "database_url"),
+    ] {
+        let (ok, _, err) = output(
+            twostep(dir.path())
+                .env(var, value)
+                .args(["config", "check"]),
+            "",
+        );
+        assert!(!ok, "{var}={value} should be refused");
+        assert!(err.contains(named), "{var}: {err}");
+    }
+    // A misspelt key in the file is refused too.
+    std::fs::write(dir.path().join("twostep.toml"), "lisen = \"127.0.0.1:1\"\n").expect("write");
+    let (ok, _, err) = output(twostep(dir.path()).args(["config", "check"]), "");
+    assert!(!ok && err.contains("lisen"), "{err}");
+}
