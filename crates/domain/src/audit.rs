@@ -24,6 +24,10 @@ pub enum AuditKind {
     RecoveryCodesRegenerated,
     TwoFactorDisabled,
     LoginTokenExhausted,
+    Throttled,
+    FactorLocked,
+    FactorUnlocked,
+    PasswordLocked,
 }
 
 impl AuditKind {
@@ -46,6 +50,10 @@ impl AuditKind {
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::TwoFactorDisabled => "two_factor_disabled",
             Self::LoginTokenExhausted => "login_token_exhausted",
+            Self::Throttled => "throttled",
+            Self::FactorLocked => "factor_locked",
+            Self::FactorUnlocked => "factor_unlocked",
+            Self::PasswordLocked => "password_locked",
         }
     }
 }

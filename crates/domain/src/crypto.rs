@@ -87,6 +87,7 @@ pub enum HashPurpose {
     RecoveryCodeLookup,
     Csrf,
     OneTimeCode,
+    ThrottleKey,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -107,6 +108,7 @@ pub struct Keyring {
     recovery_lookup: [u8; 32],
     csrf: [u8; 32],
     one_time_code: [u8; 32],
+    throttle: [u8; 32],
 }
 
 impl fmt::Debug for Keyring {
@@ -120,6 +122,7 @@ impl Drop for Keyring {
         self.recovery_lookup.zeroize();
         self.csrf.zeroize();
         self.one_time_code.zeroize();
+        self.throttle.zeroize();
     }
 }
 
@@ -137,6 +140,7 @@ impl Keyring {
             recovery_lookup: master.derive("twostep/hmac/recovery-code-lookup"),
             csrf: master.derive("twostep/hmac/csrf"),
             one_time_code: master.derive("twostep/hmac/one-time-code"),
+            throttle: master.derive("twostep/hmac/throttle-key"),
         }
     }
 
@@ -182,6 +186,7 @@ impl Keyring {
             HashPurpose::RecoveryCodeLookup => &self.recovery_lookup,
             HashPurpose::Csrf => &self.csrf,
             HashPurpose::OneTimeCode => &self.one_time_code,
+            HashPurpose::ThrottleKey => &self.throttle,
         };
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));

@@ -33,6 +33,10 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("wrong or expired code")]
     InvalidCode,
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    Throttled { retry_after: i64 },
+    #[error("this method is locked after too many wrong codes; use a recovery code")]
+    FactorLocked,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -65,6 +69,10 @@ pub enum FactorError {
     UnknownMethod,
     #[error("names are 1 to 64 characters")]
     InvalidName,
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    Throttled { retry_after: i64 },
+    #[error("this method is locked after too many wrong codes; use a recovery code")]
+    FactorLocked,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }

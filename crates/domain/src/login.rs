@@ -13,7 +13,10 @@ use crate::error::{LoginError, SessionError};
 use crate::factors::Method;
 use crate::ids::AccountId;
 use crate::password::Password;
-use crate::ports::{LoginTokenRecord, SessionKind};
+use crate::error::InternalError;
+use crate::notice::Notice;
+use crate::ports::{AccountRecord, LoginTokenRecord, SessionKind};
+use crate::throttle::{LOCK_AT, MAX_DELAY_SECS, Scope, Verdict, address_key};
 use crate::service::{AuditEvent, Twostep};
 use crate::token::Token;
 
@@ -28,6 +31,14 @@ pub enum LoginOutcome {
         login_token: Token,
         methods: Vec<Method>,
     },
+}
+
+/// The outcome of a guarded password check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PasswordCheck {
+    Right,
+    Wrong,
+    Throttled { retry_after: i64 },
 }
 
 /// A completed second step.
@@ -49,55 +60,38 @@ impl From<SessionError> for LoginError {
 }
 
 impl Twostep {
-    pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        ctx: &RequestContext,
-    ) -> Result<LoginOutcome, LoginError> {
-        let email = Email::parse(email).ok();
+    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome, LoginError> {
+        let parsed = Email::parse(email).ok();
         let Some(password) = Password::for_sign_in(password) else {
             // Longer than any stored password: refuse without hashing.
             return Err(LoginError::InvalidCredentials);
         };
-        let account = match &email {
+        let account = match &parsed {
             Some(e) => self.store.account_by_email(e).await?,
             None => None,
         };
-        let stored = account.as_ref().map(|a| a.password_hash.clone());
-        let password_ok = self.verify_password(password, stored).await?;
-        let Some(account) = account.filter(|a| password_ok && a.disabled_at.is_none()) else {
-            if let Some(a) = self.known_account(email.as_ref()).await? {
-                let why = if a.1 {
-                    "account disabled"
-                } else {
-                    "wrong password"
-                };
-                self.audit(
-                    AuditEvent::user(AuditKind::SignInPassword, &a.0)
-                        .failed()
-                        .details(why),
-                    ctx,
-                )
-                .await;
+        let scope = match &account {
+            Some(a) => Scope::Password(a.id.clone()),
+            None => self.unknown_email_scope(parsed.as_ref(), email),
+        };
+        let check = self.guarded_password(account.as_ref(), scope, password, ctx).await?;
+        let account = match (check, account) {
+            (PasswordCheck::Throttled { retry_after }, _) => return Err(LoginError::Throttled { retry_after }),
+            (PasswordCheck::Right, Some(a)) if a.disabled_at.is_none() => a,
+            (_, a) => {
+                if let Some(a) = a {
+                    let why = if a.disabled_at.is_some() { "account disabled" } else { "wrong password" };
+                    self.audit(AuditEvent::user(AuditKind::SignInPassword, &a.id).failed().details(why), ctx).await;
+                }
+                return Err(LoginError::InvalidCredentials);
             }
-            return Err(LoginError::InvalidCredentials);
         };
         let now = self.now();
         let methods = self.methods_of(&account.id).await?;
         if methods.is_empty() {
-            let session = self
-                .start_session(&account.id, SessionKind::Full, Some(now), None, ctx)
-                .await?;
-            self.audit(
-                AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"),
-                ctx,
-            )
-            .await;
-            return Ok(LoginOutcome::Authenticated {
-                session,
-                account: account.id,
-            });
+            let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
+            self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
+            return Ok(LoginOutcome::Authenticated { session, account: account.id });
         }
         let login_token = Token::generate(self.rng());
         self.store
@@ -109,29 +103,48 @@ impl Twostep {
                 failures: 0,
             })
             .await?;
-        self.audit(
-            AuditEvent::user(AuditKind::SignInPassword, &account.id)
-                .details("second factor required"),
-            ctx,
-        )
-        .await;
-        Ok(LoginOutcome::SecondFactorRequired {
-            login_token,
-            methods,
-        })
+        self.audit(AuditEvent::user(AuditKind::SignInPassword, &account.id).details("second factor required"), ctx).await;
+        Ok(LoginOutcome::SecondFactorRequired { login_token, methods })
     }
 
-    /// For auditing a failed password step against the right account.
-    async fn known_account(
+    /// Verifies a password under the throttle: the account's (or unknown
+    /// e-mail's) counter and the source address's hourly cap. A throttled
+    /// attempt is refused before any hashing, alike for unknown e-mails.
+    pub(crate) async fn guarded_password(
         &self,
-        email: Option<&Email>,
-    ) -> Result<Option<(AccountId, bool)>, LoginError> {
-        let Some(email) = email else { return Ok(None) };
-        Ok(self
-            .store
-            .account_by_email(email)
-            .await?
-            .map(|a| (a.id, a.disabled_at.is_some())))
+        account: Option<&AccountRecord>,
+        scope: Scope,
+        password: Password,
+        ctx: &RequestContext,
+    ) -> Result<PasswordCheck, InternalError> {
+        let verdicts = [self.throttle_check(&scope).await?, self.address_check(&ctx.ip).await?];
+        let retry_after = verdicts
+            .iter()
+            .map(|v| match v {
+                Verdict::Allow => 0,
+                Verdict::Wait { retry_after } => *retry_after,
+                Verdict::Locked => MAX_DELAY_SECS,
+            })
+            .max()
+            .unwrap_or(0);
+        if retry_after > 0 {
+            if let Some(a) = account {
+                self.audit(AuditEvent::user(AuditKind::Throttled, &a.id).failed().details("password"), ctx).await;
+            }
+            return Ok(PasswordCheck::Throttled { retry_after });
+        }
+        let ok = self.verify_password(password, account.map(|a| a.password_hash.clone())).await?;
+        if ok {
+            self.throttle_reset(std::slice::from_ref(&scope)).await?;
+            return Ok(PasswordCheck::Right);
+        }
+        let n = self.throttle_fail(&scope).await?;
+        self.throttle_fail(&Scope::Address(address_key(&ctx.ip))).await?;
+        if let (Some(a), true) = (account, n == LOCK_AT) {
+            self.audit(AuditEvent::user(AuditKind::PasswordLocked, &a.id).failed(), ctx).await;
+            self.notify(&a.id, Notice::PasswordLocked, ctx).await;
+        }
+        Ok(PasswordCheck::Wrong)
     }
 
     /// Whether a login token can still be used (the web page restarts the
@@ -164,6 +177,8 @@ impl Twostep {
             .await
             .map_err(|e| match e {
                 crate::error::FactorError::Internal(i) => LoginError::Internal(i),
+                crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
+                crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
                 _ => LoginError::InvalidCode,
             })?;
         let Some(proof) = proof else {

@@ -259,9 +259,53 @@ pub trait FactorStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    async fn counter(&self, scope: &str) -> Result<Option<crate::throttle::Counter>, StoreError>;
+    /// Adds one failure in one atomic upsert and returns the new count. A
+    /// window older than `window_secs` starts over at one.
+    async fn record_failure(&self, scope: &str, now: Timestamp, window_secs: i64) -> Result<i64, StoreError>;
+    async fn reset_counter(&self, scope: &str) -> Result<(), StoreError>;
+    /// Clears every counter of an account (admin unlock).
+    async fn reset_counters_of(&self, account: &AccountId) -> Result<(), StoreError>;
+}
+
+#[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// An e-mail with a plain-text and an HTML part.
+#[derive(Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for Mail {
+    // Bodies may hold a reset link: never in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mail(to {}, {:?})", self.to, self.subject)
+    }
+}
+
+/// Sends mail. Adapters queue and return at once; delivery errors are
+/// theirs to log.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: Mail);
+}
+
+/// Drops mail (no mail server configured), saying so in the log.
+pub struct NoMailer;
+
+#[async_trait]
+impl Mailer for NoMailer {
+    async fn send(&self, mail: Mail) {
+        tracing::warn!(to = %mail.to, subject = %mail.subject, "no mail server configured; e-mail not sent");
+    }
 }
 
 #[async_trait]
@@ -270,5 +314,5 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the services need from storage.
-pub trait Store: AccountStore + SessionStore + FactorStore + AuditLog + Health {}
-impl<T: AccountStore + SessionStore + FactorStore + AuditLog + Health> Store for T {}
+pub trait Store: AccountStore + SessionStore + FactorStore + ThrottleStore + AuditLog + Health {}
+impl<T: AccountStore + SessionStore + FactorStore + ThrottleStore + AuditLog + Health> Store for T {}

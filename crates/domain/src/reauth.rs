@@ -8,7 +8,9 @@
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::FactorError;
 use crate::factors::Method;
+use crate::login::PasswordCheck;
 use crate::password::Password;
+use crate::throttle::Scope;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 use crate::time::Timestamp;
@@ -58,24 +60,21 @@ impl Twostep {
         let now = self.now();
         let mut password_at = None;
         if let Some(pw) = proofs.password {
-            let ok = match Password::for_sign_in(pw) {
+            let check = match Password::for_sign_in(pw) {
                 Some(p) => {
-                    self.verify_password(p, Some(me.account.password_hash.clone()))
-                        .await?
+                    let scope = Scope::Password(me.account.id.clone());
+                    self.guarded_password(Some(&me.account), scope, p, ctx).await?
                 }
-                None => false,
+                None => PasswordCheck::Wrong,
             };
-            if !ok {
-                self.audit(
-                    AuditEvent::user(AuditKind::Reauth, &me.account.id)
-                        .failed()
-                        .details("password"),
-                    ctx,
-                )
-                .await;
-                return Err(FactorError::InvalidPassword);
+            match check {
+                PasswordCheck::Right => password_at = Some(now),
+                PasswordCheck::Throttled { retry_after } => return Err(FactorError::Throttled { retry_after }),
+                PasswordCheck::Wrong => {
+                    self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details("password"), ctx).await;
+                    return Err(FactorError::InvalidPassword);
+                }
             }
-            password_at = Some(now);
         }
         let mut second_at = None;
         if let Some((method, code)) = proofs.second_factor {

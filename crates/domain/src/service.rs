@@ -11,7 +11,7 @@ use crate::crypto::Keyring;
 use crate::error::InternalError;
 use crate::ids::AccountId;
 use crate::password::{Password, PasswordHashing};
-use crate::ports::{Clock, Rng, Store};
+use crate::ports::{Clock, Mailer, NoMailer, Rng, Store};
 use crate::settings::Settings;
 use crate::time::Timestamp;
 
@@ -22,6 +22,7 @@ pub struct Twostep {
     pub(crate) keys: Keyring,
     pub(crate) hashing: Arc<PasswordHashing>,
     pub(crate) settings: Settings,
+    pub(crate) mailer: Arc<dyn Mailer>,
 }
 
 impl Twostep {
@@ -40,7 +41,15 @@ impl Twostep {
             keys,
             hashing,
             settings,
+            mailer: Arc::new(NoMailer),
         })
+    }
+
+    /// Where notices and reset links go.
+    #[must_use]
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
     }
 
     pub fn settings(&self) -> &Settings {

@@ -51,6 +51,16 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
+    /// Seconds for `Retry-After` on a 429.
+    fn retry_after(&self) -> Option<i64> {
+        match self {
+            Self::Login(LoginError::Throttled { retry_after }) | Self::Factor(FactorError::Throttled { retry_after }) => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use AccountError as A;
         use FactorError as F;
@@ -77,6 +87,10 @@ impl ApiError {
             Self::Login(LoginError::InvalidCode)
             | Self::Factor(F::InvalidCode | F::EnrollmentGone) => (S::UNAUTHORIZED, "invalid_code"),
             Self::Factor(F::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Login(LoginError::Throttled { .. }) | Self::Factor(F::Throttled { .. }) => {
+                (S::TOO_MANY_REQUESTS, "too_many_attempts")
+            }
+            Self::Login(LoginError::FactorLocked) | Self::Factor(F::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
             Self::Internal(_)
@@ -108,6 +122,12 @@ impl IntoResponse for ApiError {
             axum::http::header::CACHE_CONTROL,
             axum::http::HeaderValue::from_static("no-store"),
         );
+        if let Some(secs) = self.retry_after() {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
         res
     }
 }

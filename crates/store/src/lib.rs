@@ -11,6 +11,7 @@ mod audit;
 mod factors;
 mod migrate;
 mod sessions;
+mod throttle;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -16,12 +16,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
-    postgres: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/sqlite/0001_init.sql"),
+        postgres: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "abuse",
+        sqlite: include_str!("../migrations/sqlite/0002_abuse.sql"),
+        postgres: include_str!("../migrations/postgres/0002_abuse.sql"),
+    },
+];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"
 

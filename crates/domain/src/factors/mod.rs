@@ -5,10 +5,12 @@ pub mod otp;
 pub mod otpauth;
 pub mod recovery_code;
 
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, RequestContext};
 use crate::error::FactorError;
 use crate::ids::AccountId;
-use crate::service::Twostep;
+use crate::notice::Notice;
+use crate::service::{AuditEvent, Twostep};
+use crate::throttle::{LOCK_AT, Scope, Verdict};
 
 /// A way to prove the second factor, as named in the API (`"totp"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,19 +63,72 @@ impl Twostep {
         account: &AccountId,
     ) -> Result<Vec<Method>, crate::error::StoreError> {
         let authenticators = self.store.authenticators(account).await?;
+        if authenticators.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Locked factors leave the list (§2.5); recovery codes never lock.
         let mut methods = Vec::new();
-        if authenticators.iter().any(|a| a.kind == "totp") {
+        if authenticators.iter().any(|a| a.kind == "totp") && !self.codes_locked(account).await? {
             methods.push(Method::Totp);
         }
-        if !methods.is_empty() {
-            methods.push(Method::RecoveryCode);
-        }
+        methods.push(Method::RecoveryCode);
         Ok(methods)
+    }
+
+    /// Checks a code for `method` under the throttle (§2.5): refused
+    /// unevaluated while its counters back off or lock, counted when wrong,
+    /// reset when right. A recovery code also unlocks the code factors.
+    pub(crate) async fn prove_second_factor(
+        &self,
+        account: &AccountId,
+        method: Method,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<Proof>, FactorError> {
+        let scopes = match method {
+            Method::RecoveryCode => vec![Scope::Recovery(account.clone())],
+            Method::Totp => vec![Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())],
+            Method::Sms | Method::Voice | Method::Email | Method::Push => vec![Scope::SecondFactor(account.clone())],
+        };
+        let mut wait = None;
+        for scope in &scopes {
+            match self.throttle_check(scope).await? {
+                Verdict::Locked => return Err(FactorError::FactorLocked),
+                Verdict::Wait { retry_after } => wait = Some(wait.unwrap_or(0).max(retry_after)),
+                Verdict::Allow => {}
+            }
+        }
+        if let Some(retry_after) = wait {
+            self.audit(AuditEvent::user(AuditKind::Throttled, account).failed().details(format!("method {}", method.as_str())), ctx)
+                .await;
+            return Err(FactorError::Throttled { retry_after });
+        }
+        let proof = self.prove_unguarded(account, method, code, ctx).await?;
+        if proof.is_some() {
+            let mut reset = scopes.clone();
+            if method == Method::RecoveryCode {
+                let was_locked = self.codes_locked(account).await?;
+                reset.extend([Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())]);
+                if was_locked {
+                    self.audit(AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"), ctx).await;
+                }
+            }
+            self.throttle_reset(&reset).await?;
+            return Ok(proof);
+        }
+        for scope in &scopes {
+            let n = self.throttle_fail(scope).await?;
+            if scope.lockable() && n == LOCK_AT {
+                self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
+                self.notify(account, Notice::FactorLocked, ctx).await;
+            }
+        }
+        Ok(None)
     }
 
     /// Checks a code for `method`. `Ok(None)` is a wrong, replayed or
     /// unavailable code: callers answer all of them alike.
-    pub(crate) async fn prove_second_factor(
+    async fn prove_unguarded(
         &self,
         account: &AccountId,
         method: Method,

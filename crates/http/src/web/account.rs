@@ -192,8 +192,24 @@ pub async fn login(
                 notice: None,
             },
         ),
+        Err(LoginError::Throttled { retry_after }) => render(
+            StatusCode::TOO_MANY_REQUESTS,
+            &Login {
+                nav: None,
+                csrf: f.csrf,
+                email: f.email,
+                error: Some(format!("Too many attempts. Try again in {}.", wait_text(retry_after))),
+                notice: None,
+            },
+        ),
+        Err(LoginError::FactorLocked) => internal(&"factor lock at the password step"),
         Err(e @ LoginError::Internal(_)) => internal(&e),
     }
+}
+
+/// "12 seconds", "3 minutes".
+pub fn wait_text(secs: i64) -> String {
+    if secs < 90 { format!("{} seconds", secs.max(1)) } else { format!("{} minutes", (secs + 59) / 60) }
 }
 
 #[derive(Deserialize)]
@@ -291,6 +307,20 @@ pub async fn verify(
                     method: method_str,
                     error: Some(error.into()),
                 },
+            )
+        }
+        Err(LoginError::Throttled { retry_after }) => {
+            let error = format!("Too many wrong codes. Try again in {}.", wait_text(retry_after));
+            render(
+                StatusCode::TOO_MANY_REQUESTS,
+                &LoginVerify { nav: None, csrf: f.csrf, method: method_str, error: Some(error) },
+            )
+        }
+        Err(LoginError::FactorLocked) => {
+            let error = "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.";
+            render(
+                StatusCode::FORBIDDEN,
+                &LoginVerify { nav: None, csrf: f.csrf, method: "recovery_code", error: Some(error.into()) },
             )
         }
         Err(e @ LoginError::Internal(_)) => internal(&e),

@@ -149,6 +149,14 @@ pub async fn submit(
             )
             .await
         }
+        Err(FactorError::Throttled { retry_after }) => {
+            let msg = format!("Too many attempts. Try again in {}.", super::account::wait_text(retry_after));
+            show(&s, &session, next, method, Some(msg)).await
+        }
+        Err(FactorError::FactorLocked) => {
+            let msg = "Code sign-in is locked after too many wrong codes. Use a recovery code.".to_owned();
+            show(&s, &session, next, "recovery_code", Some(msg)).await
+        }
         Err(e) => internal(&e),
     }
 }

@@ -1,0 +1,77 @@
+//! E-mails to the account holder: security notices and password-reset
+//! links (`security.md` §2.7). A notice says what happened, when, from
+//! which address and client, and what to do if it was not them; it never
+//! carries a code or secret. Sending goes through the `Mailer` port, whose
+//! adapters queue off the request path.
+
+use crate::audit::RequestContext;
+use crate::ids::AccountId;
+use crate::ports::Mail;
+use crate::service::Twostep;
+
+/// What to tell the account holder.
+#[derive(Clone, Debug)]
+pub enum Notice {
+    FactorLocked,
+    PasswordLocked,
+    PasswordChanged,
+    PasswordReset,
+    /// The reset link itself; the only mail that carries a secret, by design.
+    ResetLink { url: String },
+}
+
+impl Notice {
+    fn subject(&self) -> &'static str {
+        match self {
+            Self::FactorLocked => "Your two-factor sign-in is locked",
+            Self::PasswordLocked => "Password sign-in to your account is locked",
+            Self::PasswordChanged => "Your password was changed",
+            Self::PasswordReset => "Your password was reset",
+            Self::ResetLink { .. } => "Reset your password",
+        }
+    }
+
+    fn body(&self) -> String {
+        match self {
+            Self::FactorLocked => "Someone entered too many wrong two-factor codes for your account, so code sign-in is \
+                                   locked. Sign in with one of your recovery codes to unlock it. If this was not you, \
+                                   your password is known to someone else: change it."
+                .to_owned(),
+            Self::PasswordLocked => "Too many wrong passwords were tried for your account, so password sign-in is \
+                                     locked. Reset your password to unlock it."
+                .to_owned(),
+            Self::PasswordChanged => "The password of your account was changed and your other sessions were signed out. \
+                                      If this was not you, reset your password now."
+                .to_owned(),
+            Self::PasswordReset => "The password of your account was reset with an e-mailed link and every session \
+                                    was signed out. If this was not you, reset it again and check your second factors."
+                .to_owned(),
+            Self::ResetLink { url } => format!(
+                "Someone asked to reset the password of your account. To choose a new password, open this link \
+                 within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, ignore this e-mail: \
+                 your password stays as it is. You will still need your second factor to sign in."
+            ),
+        }
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+impl Twostep {
+    /// Mails a notice to the account's address. Never fails the caller.
+    pub(crate) async fn notify(&self, account: &AccountId, notice: Notice, ctx: &RequestContext) {
+        let Ok(Some(a)) = self.store.account_by_id(account).await else { return };
+        let when = self.now().rfc3339();
+        let context = format!("When: {when}\nFrom address: {}\nClient: {}", ctx.ip, ctx.user_agent);
+        let text = format!("{}\n\n{context}\n\n— twostep\n", notice.body());
+        let html = format!(
+            "<!doctype html><html><body style=\"font-family:sans-serif\"><p>{}</p><p style=\"color:#555\">{}</p>\
+             <p>— twostep</p></body></html>",
+            escape_html(&notice.body()).replace("\n\n", "</p><p>"),
+            escape_html(&context).replace('\n', "<br>")
+        );
+        self.mailer.send(Mail { to: a.email.to_string(), subject: notice.subject().to_owned(), text, html }).await;
+    }
+}
