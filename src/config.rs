@@ -26,6 +26,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "secret_key",
     "log_format",
     "dev_mode",
+    "smtp_url",
+    "smtp_from",
     "password",
     "session",
     "totp",
@@ -41,6 +43,9 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub dev_mode: bool,
+    /// `smtp://host:port`, `smtps://…`, with `user:pass@` when needed.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
     pub password: PasswordConfig,
     pub session: SessionConfig,
     pub totp: TotpConfig,
@@ -83,6 +88,8 @@ impl Default for Config {
             secret_key: None,
             log_format: LogFormat::Human,
             dev_mode: false,
+            smtp_url: None,
+            smtp_from: "twostep <noreply@localhost>".into(),
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
             totp: TotpConfig::default(),
@@ -92,19 +99,14 @@ impl Default for Config {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self {
-            min_length: PasswordPolicy::default().min_length,
-        }
+        Self { min_length: PasswordPolicy::default().min_length }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
         let s = Settings::default();
-        Self {
-            idle_timeout_secs: s.session_idle_secs,
-            absolute_timeout_secs: s.session_absolute_secs,
-        }
+        Self { idle_timeout_secs: s.session_idle_secs, absolute_timeout_secs: s.session_absolute_secs }
     }
 }
 
@@ -117,10 +119,7 @@ pub struct ConfigError {
 }
 
 fn bad(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        message: message.into(),
-    }
+    ConfigError { key: key.to_owned(), message: message.into() }
 }
 
 /// Flags that override everything else.
@@ -146,12 +145,7 @@ impl Config {
         }
         // Only our keys: TWOSTEP_CONFIG and test variables are not settings.
         let env = Env::prefixed("TWOSTEP_").split("__").filter(|k| {
-            let first = k
-                .as_str()
-                .split('.')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
+            let first = k.as_str().split('.').next().unwrap_or_default().to_ascii_lowercase();
             TOP_LEVEL_KEYS.contains(&first.as_str())
         });
         fig = fig.merge(env);
@@ -169,52 +163,35 @@ impl Config {
         }
         fig.extract().map_err(|e| {
             let key = e.path.join(".");
-            let key = if key.is_empty() {
-                "(file)".to_owned()
-            } else {
-                key
-            };
+            let key = if key.is_empty() { "(file)".to_owned() } else { key };
             bad(&key, e.kind.to_string())
         })
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
     }
 
     /// Checks every value and reads or creates the master key.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
-        let listen: SocketAddr = self.listen.parse().map_err(|_| {
-            bad(
-                "listen",
-                format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
-            )
-        })?;
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| bad("listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)))?;
         let database_url = self.database_url();
         if twostep_store::Backend::from_url(&database_url).is_none() {
-            return Err(bad(
-                "database_url",
-                "must start with sqlite:// or postgres://",
-            ));
+            return Err(bad("database_url", "must start with sqlite:// or postgres://"));
         }
         let public_url = match &self.public_url {
             Some(u) => Some(parse_public_url(u)?),
             None if listen.ip().is_loopback() => None,
             None => {
-                return Err(bad(
-                    "public_url",
-                    "set it (https://…) when listening beyond loopback",
-                ));
+                return Err(bad("public_url", "set it (https://…) when listening beyond loopback"));
             }
         };
         let min = self.password.min_length;
         if !(MIN_LENGTH_FLOOR..=64).contains(&min) {
-            return Err(bad(
-                "password.min_length",
-                format!("must be between {MIN_LENGTH_FLOOR} and 64"),
-            ));
+            return Err(bad("password.min_length", format!("must be between {MIN_LENGTH_FLOOR} and 64")));
         }
         let idle = self.session.idle_timeout_secs;
         let absolute = self.session.absolute_timeout_secs;
@@ -222,10 +199,7 @@ impl Config {
             return Err(bad("session.idle_timeout_secs", "must be at least 60"));
         }
         if absolute < idle {
-            return Err(bad(
-                "session.absolute_timeout_secs",
-                "must be at least session.idle_timeout_secs",
-            ));
+            return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
         }
         let (master_key, key_source) = self.master_key()?;
         let mut settings = Settings::default();
@@ -239,6 +213,8 @@ impl Config {
             master_key,
             key_source,
             dev_mode: self.dev_mode,
+            smtp_url: self.smtp_url.clone(),
+            smtp_from: self.smtp_from.clone(),
             issuer: self.totp.issuer.clone(),
             settings,
         })
@@ -246,38 +222,25 @@ impl Config {
 
     fn master_key(&self) -> Result<(MasterKey, KeySource), ConfigError> {
         if let Some(k) = &self.secret_key {
-            let key = MasterKey::from_hex(k)
-                .ok_or_else(|| bad("secret_key", "must be 64 hex digits (32 bytes)"))?;
+            let key = MasterKey::from_hex(k).ok_or_else(|| bad("secret_key", "must be 64 hex digits (32 bytes)"))?;
             return Ok((key, KeySource::Config));
         }
         let path = self.data_dir.join("twostep.key");
         if path.exists() {
-            let text = fs::read_to_string(&path)
-                .map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
-            let key = MasterKey::from_hex(&text).ok_or_else(|| {
-                bad(
-                    "secret_key",
-                    format!("{} does not hold 64 hex digits", path.display()),
-                )
-            })?;
+            let text = fs::read_to_string(&path).map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
+            let key = MasterKey::from_hex(&text)
+                .ok_or_else(|| bad("secret_key", format!("{} does not hold 64 hex digits", path.display())))?;
             return Ok((key, KeySource::File(path)));
         }
-        fs::create_dir_all(&self.data_dir)
-            .map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
+        fs::create_dir_all(&self.data_dir).map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
         let key = MasterKey::generate(&OsRng);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| {
-                bad(
-                    "secret_key",
-                    format!("cannot create {}: {e}", path.display()),
-                )
-            })?;
-        writeln!(f, "{}", key.to_hex())
-            .map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
+            .map_err(|e| bad("secret_key", format!("cannot create {}: {e}", path.display())))?;
+        writeln!(f, "{}", key.to_hex()).map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
         Ok((key, KeySource::Generated(path)))
     }
 
@@ -288,6 +251,7 @@ impl Config {
             shown.secret_key = Some("********".into());
         }
         shown.database_url = Some(mask_url_password(&self.database_url()));
+        shown.smtp_url = self.smtp_url.as_deref().map(mask_url_password);
         toml_string(&shown)
     }
 }
@@ -311,14 +275,8 @@ fn parse_public_url(s: &str) -> Result<url::Url, ConfigError> {
     match u.scheme() {
         "https" => Ok(u),
         "http" if is_loopback_host(&u) => Ok(u),
-        "http" => Err(bad(
-            "public_url",
-            "plain http is allowed only on a loopback address; use https",
-        )),
-        other => Err(bad(
-            "public_url",
-            format!("scheme {other:?} is not http or https"),
-        )),
+        "http" => Err(bad("public_url", "plain http is allowed only on a loopback address; use https")),
+        other => Err(bad("public_url", format!("scheme {other:?} is not http or https"))),
     }
 }
 
@@ -347,6 +305,8 @@ pub struct Resolved {
     pub master_key: MasterKey,
     pub key_source: KeySource,
     pub dev_mode: bool,
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
     pub issuer: Option<String>,
     pub settings: Settings,
 }
@@ -366,10 +326,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let mut c = Config {
-            listen: "nonsense".into(),
-            ..Config::default()
-        };
+        let mut c = Config { listen: "nonsense".into(), ..Config::default() };
         assert_eq!(c.resolve().expect_err("bad").key, "listen");
         c.listen = "127.0.0.1:0".into();
         c.password.min_length = 7;
@@ -378,9 +335,6 @@ mod tests {
 
     #[test]
     fn database_password_is_masked() {
-        assert_eq!(
-            mask_url_password("postgres://u:secret@h/db"),
-            "postgres://u:********@h/db"
-        );
+        assert_eq!(mask_url_password("postgres://u:secret@h/db"), "postgres://u:********@h/db");
     }
 }

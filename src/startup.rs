@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use twostep_domain::crypto::Keyring;
-use twostep_domain::ports::{Clock, OsRng};
+use twostep_domain::ports::{Clock, Mailer, NoMailer, OsRng};
 use twostep_domain::service::Twostep;
 use twostep_domain::settings::Settings;
 use twostep_http::{AppState, WebConfig};
@@ -42,15 +42,23 @@ pub fn domain(
     settings: Settings,
 ) -> Result<Arc<Twostep>, StartError> {
     let keys = Keyring::new(&resolved.master_key);
-    Twostep::new(
-        Arc::new(store.clone()),
-        clock,
-        Arc::new(OsRng),
-        keys,
-        settings,
-    )
-    .map(Arc::new)
-    .map_err(|e| StartError::Domain(e.to_string()))
+    let mailer = mailer(resolved)?;
+    Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
+        .map(|t| Arc::new(t.with_mailer(mailer)))
+        .map_err(|e| StartError::Domain(e.to_string()))
+}
+
+/// SMTP when configured; the console in dev mode; otherwise mail is dropped
+/// with a warning (password reset then cannot work).
+fn mailer(resolved: &Resolved) -> Result<Arc<dyn Mailer>, StartError> {
+    Ok(match &resolved.smtp_url {
+        Some(url) => Arc::new(
+            twostep_delivery::SmtpMailer::start(url, &resolved.smtp_from)
+                .map_err(|e| StartError::Domain(e.to_string()))?,
+        ),
+        None if resolved.dev_mode => Arc::new(twostep_delivery::ConsoleMailer),
+        None => Arc::new(NoMailer),
+    })
 }
 
 /// A bound listener and the app to serve on it.
@@ -62,42 +70,24 @@ pub struct Server {
 }
 
 /// Builds everything and binds the port; `settings` lets tests shrink costs.
-pub async fn build(
-    resolved: &Resolved,
-    clock: Arc<dyn Clock>,
-    mut settings: Settings,
-) -> Result<Server, StartError> {
+pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Settings) -> Result<Server, StartError> {
     let store = open_store(&resolved.database_url).await?;
-    let listener = TcpListener::bind(resolved.listen)
-        .await
-        .map_err(|e| StartError::Listen(resolved.listen, e))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| StartError::Listen(resolved.listen, e))?;
+    let listener = TcpListener::bind(resolved.listen).await.map_err(|e| StartError::Listen(resolved.listen, e))?;
+    let bound = listener.local_addr().map_err(|e| StartError::Listen(resolved.listen, e))?;
     let origin = match &resolved.public_url {
         Some(u) => u.origin().ascii_serialization(),
         None => format!("http://{bound}"),
     };
-    settings.totp_issuer = resolved
-        .issuer
-        .clone()
-        .unwrap_or_else(|| issuer_from(&origin));
+    settings.totp_issuer = resolved.issuer.clone().unwrap_or_else(|| issuer_from(&origin));
+    settings.public_url.clone_from(&origin);
     let twostep = domain(&store, resolved, clock, settings)?;
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),
         dev_mode: resolved.dev_mode,
     };
-    let router = twostep_http::router(AppState {
-        twostep,
-        web: Arc::new(web),
-    });
-    Ok(Server {
-        listener,
-        router,
-        url: origin,
-        store,
-    })
+    let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
+    Ok(Server { listener, router, url: origin, store })
 }
 
 /// The public URL's host, as authenticator apps show the issuer.
@@ -111,16 +101,9 @@ fn issuer_from(origin: &str) -> String {
 
 impl Server {
     /// Serves until `shutdown` resolves.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
     }
 }
 

@@ -28,11 +28,7 @@ pub async fn run(config: &Config, args: &AuditArgs) -> Result<(), Box<dyn std::e
         None => None,
     };
     let entries = twostep
-        .audit_entries(&AuditFilter {
-            account_id,
-            kind: args.event.clone(),
-            limit: args.limit.clamp(1, 10_000),
-        })
+        .audit_entries(&AuditFilter { account_id, kind: args.event.clone(), limit: args.limit.clamp(1, 10_000) })
         .await?;
     for e in entries {
         if args.json {
@@ -51,9 +47,7 @@ pub async fn run(config: &Config, args: &AuditArgs) -> Result<(), Box<dyn std::e
                 e.email.as_deref().unwrap_or("-"),
                 e.ip,
                 e.details,
-                e.factor_id
-                    .map(|f| format!(" factor={f}"))
-                    .unwrap_or_default(),
+                e.factor_id.map(|f| format!(" factor={f}")).unwrap_or_default(),
             );
         }
     }

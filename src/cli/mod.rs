@@ -13,11 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, LogFormat, Overrides, Resolved};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "twostep",
-    version,
-    about = "Self-hosted accounts with strong two-factor authentication"
-)]
+#[command(name = "twostep", version, about = "Self-hosted accounts with strong two-factor authentication")]
 pub struct Cli {
     /// Configuration file (default: ./twostep.toml when present).
     #[arg(long, global = true, env = "TWOSTEP_CONFIG")]
@@ -90,8 +86,7 @@ fn init_logging(format: LogFormat) {
 /// commands that work on data.
 pub(crate) async fn open(
     config: &Config,
-) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>>
-{
+) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>> {
     let resolved = config.resolve()?;
     let store = crate::startup::open_store(&resolved.database_url).await?;
     let twostep = crate::startup::domain(

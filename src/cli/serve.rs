@@ -17,8 +17,7 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         KeySource::File(p) => tracing::info!(path = %p.display(), "master key loaded from file"),
         KeySource::Config => tracing::info!("master key loaded from configuration"),
     }
-    let server =
-        startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
+    let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
     let url = server.url.clone();
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
     // On stdout, for people and for scripts that wait for the URL.

@@ -53,11 +53,7 @@ pub async fn run(config: &Config, cmd: UserCommand) -> Result<(), Box<dyn std::e
                     a.id.to_string(),
                     a.email.to_string(),
                     if methods.is_empty() { "off" } else { "on" },
-                    if a.disabled_at.is_some() {
-                        "disabled"
-                    } else {
-                        "active"
-                    }
+                    if a.disabled_at.is_some() { "disabled" } else { "active" }
                 );
             }
         }
@@ -70,54 +66,31 @@ pub async fn run(config: &Config, cmd: UserCommand) -> Result<(), Box<dyn std::e
             println!("created:          {}", a.created_at.rfc3339());
             println!(
                 "status:           {}",
-                a.disabled_at.map_or("active".to_owned(), |t| format!(
-                    "disabled since {}",
-                    t.rfc3339()
-                ))
+                a.disabled_at.map_or("active".to_owned(), |t| format!("disabled since {}", t.rfc3339()))
             );
             println!(
                 "last sign-in:     {}",
-                a.last_sign_in_at
-                    .map_or("never".to_owned(), twostep_domain::time::Timestamp::rfc3339)
+                a.last_sign_in_at.map_or("never".to_owned(), twostep_domain::time::Timestamp::rfc3339)
             );
             println!(
                 "two-factor:       {}",
                 if methods.is_empty() {
                     "off".to_owned()
                 } else {
-                    format!(
-                        "on ({})",
-                        methods
-                            .iter()
-                            .map(|m| m.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("on ({})", methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
                 }
             );
             for au in authenticators {
-                println!(
-                    "  authenticator:  {} \"{}\" added {}",
-                    au.kind,
-                    au.name,
-                    au.created_at.rfc3339()
-                );
+                println!("  authenticator:  {} \"{}\" added {}", au.kind, au.name, au.created_at.rfc3339());
             }
-            println!(
-                "recovery codes:   {} left",
-                twostep.recovery_codes_remaining(&a.id).await?
-            );
+            println!("recovery codes:   {} left", twostep.recovery_codes_remaining(&a.id).await?);
         }
         UserCommand::Disable { email } => {
-            let a = twostep
-                .set_account_disabled(&email, true, Actor::Cli, &ctx)
-                .await?;
+            let a = twostep.set_account_disabled(&email, true, Actor::Cli, &ctx).await?;
             println!("disabled {}; its sessions have ended", a.email);
         }
         UserCommand::Enable { email } => {
-            let a = twostep
-                .set_account_disabled(&email, false, Actor::Cli, &ctx)
-                .await?;
+            let a = twostep.set_account_disabled(&email, false, Actor::Cli, &ctx).await?;
             println!("enabled {}", a.email);
         }
     }

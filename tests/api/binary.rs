@@ -26,18 +26,8 @@ fn twostep(data: &Path) -> Command {
 
 fn output(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
     use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write");
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write");
     let out = child.wait_with_output().expect("wait");
     (
         out.status.success(),
@@ -70,19 +60,12 @@ fn serve(data: &Path) -> Served {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("read the URL line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("a URL on stdout")
-        .to_owned();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL on stdout").to_owned();
     logs.lock().expect("lock").push_str(&line);
     Served { child, url, logs }
 }
 
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the spawned server runs on the real clock"
-)]
+#[expect(clippy::disallowed_methods, reason = "the spawned server runs on the real clock")]
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -92,12 +75,7 @@ fn now() -> i64 {
         .expect("fits")
 }
 
-async fn post(
-    http: &reqwest::Client,
-    url: String,
-    body: Value,
-    token: Option<&str>,
-) -> (u16, Value) {
+async fn post(http: &reqwest::Client, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
     let mut r = http.post(url).json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);
@@ -119,24 +97,8 @@ async fn exercise_api(http: &reqwest::Client, base: &str) -> Handed {
     let u = |p: &str| format!("{base}{p}");
     let password = "a long and secret passphrase";
     let email = "operator-test@example.com";
-    assert_eq!(
-        post(
-            http,
-            u("/api/v1/accounts"),
-            json!({"email": email, "password": password}),
-            None
-        )
-        .await
-        .0,
-        201
-    );
-    let (_, login) = post(
-        http,
-        u("/api/v1/login"),
-        json!({"email": email, "password": password}),
-        None,
-    )
-    .await;
+    assert_eq!(post(http, u("/api/v1/accounts"), json!({"email": email, "password": password}), None).await.0, 201);
+    let (_, login) = post(http, u("/api/v1/login"), json!({"email": email, "password": password}), None).await;
     let session = login["session_token"].as_str().expect("session").to_owned();
     let (_, enrol) = post(http, u("/api/v1/me/totp"), json!({}), Some(&session)).await;
     let secret_b32 = enrol["secret"].as_str().expect("secret").to_owned();
@@ -152,90 +114,46 @@ async fn exercise_api(http: &reqwest::Client, base: &str) -> Handed {
         .iter()
         .map(|c| c.as_str().expect("s").to_owned())
         .collect();
-    let (_, step1) = post(
-        http,
-        u("/api/v1/login"),
-        json!({"email": email, "password": password}),
-        None,
-    )
-    .await;
-    let login_token = step1["login_token"]
-        .as_str()
-        .expect("login token")
-        .to_owned();
+    let (_, step1) = post(http, u("/api/v1/login"), json!({"email": email, "password": password}), None).await;
+    let login_token = step1["login_token"].as_str().expect("login token").to_owned();
     let code = totp(&secret, now() + 30, TotpParams::DEFAULT);
     let body = json!({"login_token": login_token, "method": "totp", "code": code});
     let (status, verified) = post(http, u("/api/v1/login/verify"), body, None).await;
     assert_eq!(status, 200, "{verified}");
-    let (_, step1) = post(
-        http,
-        u("/api/v1/login"),
-        json!({"email": email, "password": password}),
-        None,
-    )
-    .await;
-    let body =
-        json!({"login_token": step1["login_token"], "method": "recovery_code", "code": codes[0]});
-    assert_eq!(
-        post(http, u("/api/v1/login/verify"), body, None).await.0,
-        200
-    );
+    let (_, step1) = post(http, u("/api/v1/login"), json!({"email": email, "password": password}), None).await;
+    let body = json!({"login_token": step1["login_token"], "method": "recovery_code", "code": codes[0]});
+    assert_eq!(post(http, u("/api/v1/login/verify"), body, None).await.0, 200);
     let mut secrets = vec![
         password.to_owned(),
         secret_b32,
         session.clone(),
         login_token,
-        verified["session_token"]
-            .as_str()
-            .expect("token")
-            .to_owned(),
+        verified["session_token"].as_str().expect("token").to_owned(),
     ];
     secrets.extend(codes.iter().cloned());
     secrets.extend(codes.iter().map(|c| c.replace('-', "")));
-    Handed {
-        email: email.to_owned(),
-        session,
-        secrets,
-    }
+    Handed { email: email.to_owned(), session, secrets }
 }
 
 /// The CLI on the same database while the server runs.
 async fn exercise_cli(data: &Path, http: &reqwest::Client, base: &str, handed: &Handed) {
     let email = handed.email.as_str();
-    let (ok, out, err) = output(
-        twostep(data).args(["user", "create", "cli-made@example.com"]),
-        "another long passphrase\n",
-    );
+    let (ok, out, err) =
+        output(twostep(data).args(["user", "create", "cli-made@example.com"]), "another long passphrase\n");
     assert!(ok, "{err}");
     assert!(out.contains("created cli-made@example.com"), "{out}");
     let (ok, out, _) = output(twostep(data).args(["user", "list"]), "");
-    assert!(
-        ok && out.contains("cli-made@example.com") && out.contains(email),
-        "{out}"
-    );
+    assert!(ok && out.contains("cli-made@example.com") && out.contains(email), "{out}");
     let (ok, out, _) = output(twostep(data).args(["user", "show", email]), "");
-    assert!(
-        ok && out.contains("two-factor:       on (totp, recovery_code)") && out.contains("9 left"),
-        "{out}"
-    );
+    assert!(ok && out.contains("two-factor:       on (totp, recovery_code)") && out.contains("9 left"), "{out}");
     let (ok, out, _) = output(twostep(data).args(["audit", "--email", email]), "");
     assert!(ok, "{out}");
-    for event in [
-        "account_created",
-        "authenticator_added",
-        "sign_in_succeeded",
-        "recovery_code_used",
-    ] {
+    for event in ["account_created", "authenticator_added", "sign_in_succeeded", "recovery_code_used"] {
         assert!(out.contains(event), "{event} missing from:\n{out}");
     }
     let (ok, out, _) = output(twostep(data).args(["user", "disable", email]), "");
     assert!(ok && out.contains("disabled"), "{out}");
-    let r = http
-        .get(format!("{base}/api/v1/me"))
-        .bearer_auth(&handed.session)
-        .send()
-        .await
-        .expect("me");
+    let r = http.get(format!("{base}/api/v1/me")).bearer_auth(&handed.session).send().await.expect("me");
     assert_eq!(r.status().as_u16(), 401, "disabling ends sessions");
     let (ok, _, _) = output(twostep(data).args(["user", "enable", email]), "");
     assert!(ok);
@@ -250,10 +168,7 @@ async fn the_binary_serves_manages_accounts_and_never_logs_secrets() {
     let mut server = serve(data);
     // The generated key file is private to its owner.
     let meta = std::fs::metadata(data.join("twostep.key")).expect("key");
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
-        0o600
-    );
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
 
     let http = reqwest::Client::new();
     let handed = exercise_api(&http, &server.url).await;
@@ -264,12 +179,7 @@ async fn the_binary_serves_manages_accounts_and_never_logs_secrets() {
     let logs = server.logs.lock().expect("lock").clone();
     assert!(logs.contains("generated a new master key"), "{logs}");
     let key = std::fs::read_to_string(data.join("twostep.key")).expect("key");
-    for secret in handed
-        .secrets
-        .iter()
-        .map(String::as_str)
-        .chain([key.trim()])
-    {
+    for secret in handed.secrets.iter().map(String::as_str).chain([key.trim()]) {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
@@ -281,18 +191,12 @@ fn config_check_masks_secrets_and_bad_values_name_their_key() {
     let (ok, out, err) = output(
         twostep(dir.path())
             .env("TWOSTEP_SECRET_KEY", &key)
-            .env(
-                "TWOSTEP_DATABASE_URL",
-                "postgres://u:hunter2hunter2@127.0.0.1/x",
-            )
+            .env("TWOSTEP_DATABASE_URL", "postgres://u:hunter2hunter2@127.0.0.1/x")
             .args(["config", "check"]),
         "",
     );
     assert!(ok, "{err}");
-    assert!(
-        !out.contains(&key) && !out.contains("hunter2hunter2"),
-        "{out}"
-    );
+    assert!(!out.contains(&key) && !out.contains("hunter2hunter2"), "{out}");
     assert!(out.contains("listen = \"127.0.0.1:8080\""), "{out}");
 
     for (var, value, named) in [
@@ -302,12 +206,7 @@ fn config_check_masks_secrets_and_bad_values_name_their_key() {
         ("TWOSTEP_PASSWORD__MIN_LENGTH", "4", "password.min_length"),
         ("TWOSTEP_DATABASE_URL", "mysql://x", "database_url"),
     ] {
-        let (ok, _, err) = output(
-            twostep(dir.path())
-                .env(var, value)
-                .args(["config", "check"]),
-            "",
-        );
+        let (ok, _, err) = output(twostep(dir.path()).env(var, value).args(["config", "check"]), "");
         assert!(!ok, "{var}={value} should be refused");
         assert!(err.contains(named), "{var}: {err}");
     }

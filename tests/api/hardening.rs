@@ -5,11 +5,7 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::{Db, TestApp};
 
-both_backends!(
-    malformed_bodies_get_the_contract_error_shape,
-    openapi_lists_every_route,
-    security_headers_are_set
-);
+both_backends!(malformed_bodies_get_the_contract_error_shape, openapi_lists_every_route, security_headers_are_set);
 
 async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
     let url = format!("{}/api/v1/login", app.url);
@@ -18,24 +14,12 @@ async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
         async move { crate::helpers::Resp::from(req.send().await.expect("send")).await }
     };
     // SEC-65 / SEC-16
-    send("{not json", "application/json")
-        .await
-        .assert_error(400, "invalid_request");
-    send(r#"{"email": "a@example.com"}"#, "application/json")
-        .await
-        .assert_error(400, "invalid_request");
-    send(r#"{"email": 5, "password": "x"}"#, "application/json")
-        .await
-        .assert_error(400, "invalid_request");
-    send(r"[1, 2]", "application/json")
-        .await
-        .assert_error(400, "invalid_request");
-    send("email=a&password=b", "application/x-www-form-urlencoded")
-        .await
-        .assert_error(415, "unsupported_media_type");
-    send("hello", "text/plain")
-        .await
-        .assert_error(415, "unsupported_media_type");
+    send("{not json", "application/json").await.assert_error(400, "invalid_request");
+    send(r#"{"email": "a@example.com"}"#, "application/json").await.assert_error(400, "invalid_request");
+    send(r#"{"email": 5, "password": "x"}"#, "application/json").await.assert_error(400, "invalid_request");
+    send(r"[1, 2]", "application/json").await.assert_error(400, "invalid_request");
+    send("email=a&password=b", "application/x-www-form-urlencoded").await.assert_error(415, "unsupported_media_type");
+    send("hello", "text/plain").await.assert_error(415, "unsupported_media_type");
     // SEC-11: a megabyte is refused before any hashing.
     let huge = json!({"email": "a@example.com", "password": "x".repeat(1 << 20)});
     // The server answers 413 as soon as the limit is passed and may close the
@@ -46,18 +30,10 @@ async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
         Err(e) => assert!(e.is_request(), "{e}"),
     }
     // SEC-65: wrong method.
-    let r = app
-        .http
-        .put(&url)
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("send");
+    let r = app.http.put(&url).json(&json!({})).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 405);
     // Unknown API path: JSON 404.
-    app.get("/api/v1/nope", None)
-        .await
-        .assert_error(404, "not_found");
+    app.get("/api/v1/nope", None).await.assert_error(404, "not_found");
     // Unknown method name at verify.
     let user = app.user_with_totp().await;
     let login = app.login(&user.email, &user.password).await;
@@ -71,17 +47,8 @@ async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
 }
 
 async fn openapi_lists_every_route(app: TestApp) {
-    let doc: Value = app
-        .get("/api/openapi.json", None)
-        .await
-        .assert_status(200)
-        .body;
-    assert!(
-        doc["openapi"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("3.")
-    );
+    let doc: Value = app.get("/api/openapi.json", None).await.assert_status(200).body;
+    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3."));
     let paths = doc["paths"].as_object().expect("paths");
     for (path, method) in [
         ("/healthz", "get"),
@@ -100,10 +67,7 @@ async fn openapi_lists_every_route(app: TestApp) {
         ("/api/v1/me/recovery-codes", "post"),
         ("/api/v1/me/two-factor", "delete"),
     ] {
-        assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} missing from OpenAPI"
-        );
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
     }
     // SEC-08: no password hints or security questions anywhere.
     let text = doc.to_string().to_lowercase();
@@ -113,51 +77,21 @@ async fn openapi_lists_every_route(app: TestApp) {
 async fn security_headers_are_set(app: TestApp) {
     // SEC-64
     for path in ["/login", "/api/v1/me", "/healthz"] {
-        let r = app
-            .http
-            .get(format!("{}{path}", app.url))
-            .send()
-            .await
-            .expect("send");
+        let r = app.http.get(format!("{}{path}", app.url)).send().await.expect("send");
         let h = r.headers();
-        let csp = h
-            .get("content-security-policy")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        assert!(
-            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
-            "{path}: {csp}"
-        );
-        assert_eq!(
-            h.get("x-content-type-options")
-                .map(reqwest::header::HeaderValue::as_bytes),
-            Some(&b"nosniff"[..])
-        );
-        assert_eq!(
-            h.get("x-frame-options")
-                .map(reqwest::header::HeaderValue::as_bytes),
-            Some(&b"DENY"[..])
-        );
-        assert_eq!(
-            h.get("referrer-policy")
-                .map(reqwest::header::HeaderValue::as_bytes),
-            Some(&b"no-referrer"[..])
-        );
+        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(h.get("x-content-type-options").map(reqwest::header::HeaderValue::as_bytes), Some(&b"nosniff"[..]));
+        assert_eq!(h.get("x-frame-options").map(reqwest::header::HeaderValue::as_bytes), Some(&b"DENY"[..]));
+        assert_eq!(h.get("referrer-policy").map(reqwest::header::HeaderValue::as_bytes), Some(&b"no-referrer"[..]));
         assert!(h.get("x-request-id").is_some(), "{path}: request id");
         assert!(h.get("access-control-allow-origin").is_none());
     }
     if app.db == Db::Sqlite {
         // SEC-56: secrets are never cached.
         let user = app.user().await;
-        let r = app
-            .post("/api/v1/me/totp", &json!({}), Some(&user.token))
-            .await;
-        assert_eq!(
-            r.headers
-                .get("cache-control")
-                .map(reqwest::header::HeaderValue::as_bytes),
-            Some(&b"no-store"[..])
-        );
+        let r = app.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await;
+        assert_eq!(r.headers.get("cache-control").map(reqwest::header::HeaderValue::as_bytes), Some(&b"no-store"[..]));
     }
 }
 
@@ -170,13 +104,12 @@ async fn sec07_passwords_are_hashed_with_argon2id_at_owasp_cost() {
     let a = app.user().await;
     let b = app.user().await;
     let mut raw = app.raw().await;
-    let hashes: Vec<String> =
-        sqlx::query_scalar("SELECT password_hash FROM accounts WHERE email IN ($1, $2)")
-            .bind(&a.email)
-            .bind(&b.email)
-            .fetch_all(&mut raw)
-            .await
-            .expect("rows");
+    let hashes: Vec<String> = sqlx::query_scalar("SELECT password_hash FROM accounts WHERE email IN ($1, $2)")
+        .bind(&a.email)
+        .bind(&b.email)
+        .fetch_all(&mut raw)
+        .await
+        .expect("rows");
     assert_eq!(hashes.len(), 2);
     for h in &hashes {
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");

@@ -16,6 +16,8 @@ use twostep_domain::ports::{Clock, OsRng};
 use twostep_domain::settings::Settings;
 use twostep_domain::time::Timestamp;
 
+pub use crate::mail::SmtpSink;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Db {
     Sqlite,
@@ -65,11 +67,12 @@ pub struct TestApp {
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     pg_schema: Option<String>,
+    master_hex: String,
+    settings: Settings,
 }
 
 pub fn postgres_url() -> String {
-    std::env::var("TWOSTEP_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TWOSTEP_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 #[expect(
@@ -91,71 +94,76 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_full(db, None, tweak).await
+    }
+
+    /// With a real SMTP server on loopback receiving the server's mail.
+    pub async fn spawn_with_mail(db: Db) -> (Self, SmtpSink) {
+        let sink = SmtpSink::start();
+        (Self::spawn_full(db, Some(sink.url.clone()), |_| {}).await, sink)
+    }
+
+    async fn spawn_full(db: Db, smtp: Option<String>, tweak: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_schema) = match db {
-            Db::Sqlite => (
-                format!("sqlite://{}", dir.path().join("twostep.db").display()),
-                None,
-            ),
+            Db::Sqlite => (format!("sqlite://{}", dir.path().join("twostep.db").display()), None),
             Db::Postgres => {
                 let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
                 let admin = postgres_url();
                 sqlx::any::install_default_drivers();
                 let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL at {admin} is required for the store tests: {e}")
-                    });
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create schema");
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
+                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
                 let sep = if admin.contains('?') { '&' } else { '?' };
-                (
-                    format!("{admin}{sep}options=-c%20search_path%3D{schema}"),
-                    Some(schema),
-                )
+                (format!("{admin}{sep}options=-c%20search_path%3D{schema}"), Some(schema))
             }
         };
         // Cheap hashing keeps the suite fast; one test checks the real cost.
-        let mut settings = Settings {
-            hash_cost: HashCost {
-                memory_kib: 1024,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..Settings::default()
-        };
+        let mut settings =
+            Settings { hash_cost: HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, ..Settings::default() };
         tweak(&mut settings);
+        let master_hex = MasterKey::generate(&OsRng).to_hex();
         let resolved = Resolved {
             listen: "127.0.0.1:0".parse().expect("addr"),
             database_url: database_url.clone(),
             public_url: None,
-            master_key: MasterKey::generate(&OsRng),
+            master_key: MasterKey::from_hex(&master_hex).expect("hex"),
             key_source: KeySource::Config,
             dev_mode: true,
+            smtp_url: smtp.clone(),
+            smtp_from: "twostep <noreply@example.com>".into(),
             issuer: None,
             settings: settings.clone(),
         };
         let clock = Arc::new(FakeClock(AtomicI64::new(real_now())));
-        let server = twostep::startup::build(&resolved, clock.clone(), settings)
-            .await
-            .expect("server starts");
+        let server = twostep::startup::build(&resolved, clock.clone(), settings.clone()).await.expect("server starts");
         let url = server.url.clone();
         tokio::spawn(server.run(std::future::pending()));
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            url,
-            db,
-            database_url,
-            clock,
-            http,
-            _dir: dir,
-            pg_schema,
-        }
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { url, db, database_url, clock, http, _dir: dir, pg_schema, master_hex, settings }
+    }
+
+    /// Another server on the same database, key and clock: a second
+    /// instance behind a load balancer. Returns its URL.
+    pub async fn second_instance(&self) -> String {
+        let resolved = Resolved {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            database_url: self.database_url.clone(),
+            public_url: None,
+            master_key: MasterKey::from_hex(&self.master_hex).expect("hex"),
+            key_source: KeySource::Config,
+            dev_mode: true,
+            smtp_url: None,
+            smtp_from: "twostep <noreply@example.com>".into(),
+            issuer: None,
+            settings: self.settings.clone(),
+        };
+        let server =
+            twostep::startup::build(&resolved, self.clock.clone(), self.settings.clone()).await.expect("second");
+        let url = server.url.clone();
+        tokio::spawn(server.run(std::future::pending()));
+        url
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
@@ -186,44 +194,19 @@ impl TestApp {
     pub async fn user(&self) -> User {
         let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
         let password = "correct horse battery staple".to_owned();
-        self.post(
-            "/api/v1/accounts",
-            &json!({"email": email, "password": password}),
-            None,
-        )
-        .await
-        .assert_status(201);
-        let token = self
-            .login(&email, &password)
-            .await
-            .assert_status(200)
-            .str("session_token");
-        User {
-            email,
-            password,
-            token,
-            secret: Vec::new(),
-            authenticator_id: String::new(),
-            recovery_codes: Vec::new(),
-        }
+        self.post("/api/v1/accounts", &json!({"email": email, "password": password}), None).await.assert_status(201);
+        let token = self.login(&email, &password).await.assert_status(200).str("session_token");
+        User { email, password, token, secret: Vec::new(), authenticator_id: String::new(), recovery_codes: Vec::new() }
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Resp {
-        self.post(
-            "/api/v1/login",
-            &json!({"email": email, "password": password}),
-            None,
-        )
-        .await
+        self.post("/api/v1/login", &json!({"email": email, "password": password}), None).await
     }
 
     /// A new account with one confirmed authenticator app.
     pub async fn user_with_totp(&self) -> User {
         let mut user = self.user().await;
-        let e = self
-            .post("/api/v1/me/totp", &json!({}), Some(&user.token))
-            .await
-            .assert_status(201);
+        let e = self.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
         user.secret = base32_decode(&e.str("secret")).expect("base32");
         let code = self.code(&user.secret, 0);
         let c = self
@@ -234,10 +217,7 @@ impl TestApp {
             )
             .await
             .assert_status(201);
-        c.body["authenticator"]["id"]
-            .as_str()
-            .expect("id")
-            .clone_into(&mut user.authenticator_id);
+        c.body["authenticator"]["id"].as_str().expect("id").clone_into(&mut user.authenticator_id);
         user.recovery_codes = c.body["recovery_codes"]
             .as_array()
             .expect("codes")
@@ -256,10 +236,7 @@ impl TestApp {
 
     /// Password step then second factor; returns the verify response.
     pub async fn sign_in_with(&self, user: &User, method: &str, code: &str) -> Resp {
-        let login = self
-            .login(&user.email, &user.password)
-            .await
-            .assert_status(200);
+        let login = self.login(&user.email, &user.password).await.assert_status(200);
         assert_eq!(login.str("status"), "second_factor_required");
         self.post(
             "/api/v1/login/verify",
@@ -272,9 +249,7 @@ impl TestApp {
     /// A raw connection to this test's database.
     pub async fn raw(&self) -> sqlx::AnyConnection {
         sqlx::any::install_default_drivers();
-        <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url)
-            .await
-            .expect("raw connection")
+        <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url).await.expect("raw connection")
     }
 }
 
@@ -286,15 +261,10 @@ impl Drop for TestApp {
         let url = postgres_url();
         // Drop is synchronous; tidy the schema up on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async move {
                 if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                        .execute(&mut c)
-                        .await;
+                    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await;
                 }
             });
         })
@@ -325,53 +295,27 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self {
-            status,
-            headers,
-            body,
-            text,
-        }
+        Self { status, headers, body, text }
     }
 
     #[track_caller]
     pub fn assert_status(self, status: u16) -> Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text
-        );
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
         self
     }
 
     /// Asserts the contract's error shape with this status and code.
     #[track_caller]
     pub fn assert_error(self, status: u16, code: &str) -> Self {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status; body: {}",
-            self.text
-        );
-        assert_eq!(
-            self.body["error"]["code"], code,
-            "unexpected error; body: {}",
-            self.text
-        );
-        assert!(
-            self.body["error"]["message"].is_string(),
-            "error message missing: {}",
-            self.text
-        );
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.body["error"]["code"], code, "unexpected error; body: {}", self.text);
+        assert!(self.body["error"]["message"].is_string(), "error message missing: {}", self.text);
         self
     }
 
     #[track_caller]
     pub fn str(&self, key: &str) -> String {
-        self.body[key]
-            .as_str()
-            .unwrap_or_else(|| panic!("no string {key:?} in {}", self.text))
-            .to_owned()
+        self.body[key].as_str().unwrap_or_else(|| panic!("no string {key:?} in {}", self.text)).to_owned()
     }
 }
 

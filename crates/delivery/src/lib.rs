@@ -97,6 +97,9 @@ pub struct ConsoleMailer;
 #[async_trait]
 impl Mailer for ConsoleMailer {
     async fn send(&self, mail: Mail) {
-        eprintln!("\n----- mail to {} -----\nSubject: {}\n\n{}\n----- end of mail -----\n", mail.to, mail.subject, mail.text);
+        eprintln!(
+            "\n----- mail to {} -----\nSubject: {}\n\n{}\n----- end of mail -----\n",
+            mail.to, mail.subject, mail.text
+        );
     }
 }

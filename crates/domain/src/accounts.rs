@@ -20,11 +20,7 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<AccountRecord, AccountError> {
         let email = Email::parse(email)?;
-        let password = Password::new_checked(
-            password,
-            &self.settings.password_policy,
-            &email.context_words(),
-        )?;
+        let password = Password::new_checked(password, &self.settings.password_policy, &email.context_words())?;
         if self.store.account_by_email(&email).await?.is_some() {
             return Err(AccountError::EmailTaken);
         }
@@ -43,27 +39,17 @@ impl Twostep {
             Err(StoreError::Conflict) => return Err(AccountError::EmailTaken),
             Err(e) => return Err(e.into()),
         }
-        self.audit(
-            AuditEvent::user(AuditKind::AccountCreated, &record.id).actor(actor),
-            ctx,
-        )
-        .await;
+        self.audit(AuditEvent::user(AuditKind::AccountCreated, &record.id).actor(actor), ctx).await;
         Ok(record)
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<AccountRecord, AccountError> {
         let email = Email::parse(email)?;
-        self.store
-            .account_by_email(&email)
-            .await?
-            .ok_or(AccountError::NotFound)
+        self.store.account_by_email(&email).await?.ok_or(AccountError::NotFound)
     }
 
     pub async fn account(&self, id: &AccountId) -> Result<AccountRecord, AccountError> {
-        self.store
-            .account_by_id(id)
-            .await?
-            .ok_or(AccountError::NotFound)
+        self.store.account_by_id(id).await?.ok_or(AccountError::NotFound)
     }
 
     pub async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, AccountError> {
@@ -91,13 +77,8 @@ impl Twostep {
         if disabled {
             self.store.delete_sessions_of(&account.id, None).await?;
         }
-        let kind = if disabled {
-            AuditKind::AccountDisabled
-        } else {
-            AuditKind::AccountEnabled
-        };
-        self.audit(AuditEvent::user(kind, &account.id).actor(actor), ctx)
-            .await;
+        let kind = if disabled { AuditKind::AccountDisabled } else { AuditKind::AccountEnabled };
+        self.audit(AuditEvent::user(kind, &account.id).actor(actor), ctx).await;
         self.account(&account.id).await
     }
 }

@@ -28,6 +28,12 @@ pub enum AuditKind {
     FactorLocked,
     FactorUnlocked,
     PasswordLocked,
+    PasswordResetRequested,
+    PasswordReset,
+    PasswordChanged,
+    SessionRevoked,
+    BrowserRemembered,
+    BrowserForgotten,
 }
 
 impl AuditKind {
@@ -54,6 +60,12 @@ impl AuditKind {
             Self::FactorLocked => "factor_locked",
             Self::FactorUnlocked => "factor_unlocked",
             Self::PasswordLocked => "password_locked",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::SessionRevoked => "session_revoked",
+            Self::BrowserRemembered => "browser_remembered",
+            Self::BrowserForgotten => "browser_forgotten",
         }
     }
 }

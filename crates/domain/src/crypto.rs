@@ -46,9 +46,7 @@ impl MasterKey {
 
     /// 64 hex digits (any case), surrounding white space ignored.
     pub fn from_hex(s: &str) -> Option<Self> {
-        let bytes = data_encoding::HEXLOWER_PERMISSIVE
-            .decode(s.trim().as_bytes())
-            .ok()?;
+        let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(s.trim().as_bytes()).ok()?;
         Some(Self(bytes.try_into().ok()?))
     }
 
@@ -149,16 +147,8 @@ impl Keyring {
         rng.fill(&mut nonce);
         let aad = field.associated_data();
         // Encryption with a valid key and nonce cannot fail for our sizes.
-        let ct = self
-            .seal
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
+        let ct =
+            self.seal.encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad }).unwrap_or_default();
         let mut out = Vec::with_capacity(KEY_ID_LEN + NONCE_LEN + ct.len());
         out.extend_from_slice(&self.key_id);
         out.extend_from_slice(&nonce);
@@ -176,9 +166,7 @@ impl Keyring {
         }
         let (nonce, ct) = rest.split_at(NONCE_LEN);
         let aad = field.associated_data();
-        self.seal
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-            .map_err(|_| CryptoError::Forged)
+        self.seal.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad }).map_err(|_| CryptoError::Forged)
     }
 
     pub fn keyed_hash(&self, purpose: HashPurpose, parts: &[&[u8]]) -> [u8; 32] {
@@ -188,8 +176,8 @@ impl Keyring {
             HashPurpose::OneTimeCode => &self.one_time_code,
             HashPurpose::ThrottleKey => &self.throttle,
         };
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         for p in parts {
             // Length-prefix each part so ("ab","c") and ("a","bc") differ.
             mac.update(&(p.len() as u64).to_be_bytes());
@@ -210,21 +198,14 @@ mod tests {
     use crate::ports::OsRng;
 
     fn field(row: &str) -> SealedField<'_> {
-        SealedField {
-            table: "authenticators",
-            column: "secret",
-            row_id: row,
-        }
+        SealedField { table: "authenticators", column: "secret", row_id: row }
     }
 
     #[test]
     fn sec24_seal_round_trips_and_binds_the_row() {
         let ring = Keyring::new(&MasterKey::generate(&OsRng));
         let sealed = ring.seal(b"seed bytes", field("a"), &OsRng);
-        assert_eq!(
-            ring.open(&sealed, field("a")).expect("opens"),
-            b"seed bytes"
-        );
+        assert_eq!(ring.open(&sealed, field("a")).expect("opens"), b"seed bytes");
         // Moved to another row: refused.
         assert_eq!(ring.open(&sealed, field("b")), Err(CryptoError::Forged));
         assert!(!sealed.windows(10).any(|w| w == b"seed bytes"));
@@ -256,10 +237,7 @@ mod tests {
         let ring = Keyring::new(&MasterKey::generate(&OsRng));
         let a = ring.keyed_hash(HashPurpose::Csrf, &[b"ab", b"c"]);
         assert_ne!(a, ring.keyed_hash(HashPurpose::Csrf, &[b"a", b"bc"]));
-        assert_ne!(
-            a,
-            ring.keyed_hash(HashPurpose::RecoveryCodeLookup, &[b"ab", b"c"])
-        );
+        assert_ne!(a, ring.keyed_hash(HashPurpose::RecoveryCodeLookup, &[b"ab", b"c"]));
         assert_eq!(a, ring.keyed_hash(HashPurpose::Csrf, &[b"ab", b"c"]));
     }
 

@@ -42,6 +42,24 @@ pub enum LoginError {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("this link is invalid, used or expired; ask for a new one")]
+    InvalidResetLink,
+    #[error(transparent)]
+    WeakPassword(#[from] PasswordError),
+    #[error("incorrect password")]
+    InvalidPassword,
+    #[error("confirm your password and second factor first")]
+    ReauthRequired,
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    Throttled { retry_after: i64 },
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("not signed in, or the session has ended")]
     Unauthenticated,
@@ -110,7 +128,7 @@ macro_rules! internal_from {
         }
     )*};
 }
-internal_from!(AccountError, LoginError, SessionError, FactorError);
+internal_from!(AccountError, LoginError, SessionError, FactorError, CredentialError);
 
 impl From<SessionError> for FactorError {
     fn from(e: SessionError) -> Self {

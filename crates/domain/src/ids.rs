@@ -15,11 +15,7 @@ macro_rules! id_type {
             pub fn generate(rng: &dyn Rng) -> Self {
                 let mut bytes = [0u8; 16];
                 rng.fill(&mut bytes);
-                Self(
-                    uuid::Builder::from_random_bytes(bytes)
-                        .into_uuid()
-                        .to_string(),
-                )
+                Self(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
             }
 
             /// An id read back from storage or a URL; ids are opaque, so any

@@ -7,7 +7,9 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod credentials;
 pub mod crypto;
+pub mod device;
 pub mod email;
 pub mod error;
 pub mod factors;
@@ -18,6 +20,7 @@ pub mod password;
 pub mod ports;
 pub mod reauth;
 pub mod recovery;
+pub mod remember;
 pub mod service;
 pub mod sessions;
 pub mod settings;

@@ -9,28 +9,22 @@
 
 use crate::audit::{AuditKind, RequestContext};
 use crate::email::Email;
+use crate::error::InternalError;
 use crate::error::{LoginError, SessionError};
 use crate::factors::Method;
 use crate::ids::AccountId;
-use crate::password::Password;
-use crate::error::InternalError;
 use crate::notice::Notice;
+use crate::password::Password;
 use crate::ports::{AccountRecord, LoginTokenRecord, SessionKind};
-use crate::throttle::{LOCK_AT, MAX_DELAY_SECS, Scope, Verdict, address_key};
 use crate::service::{AuditEvent, Twostep};
+use crate::throttle::{LOCK_AT, MAX_DELAY_SECS, Scope, Verdict, address_key};
 use crate::token::Token;
 
 /// What the password step leads to.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    Authenticated {
-        session: Token,
-        account: AccountId,
-    },
-    SecondFactorRequired {
-        login_token: Token,
-        methods: Vec<Method>,
-    },
+    Authenticated { session: Token, account: AccountId },
+    SecondFactorRequired { login_token: Token, methods: Vec<Method> },
 }
 
 /// The outcome of a guarded password check.
@@ -60,7 +54,15 @@ impl From<SessionError> for LoginError {
 }
 
 impl Twostep {
-    pub async fn login(&self, email: &str, password: &str, ctx: &RequestContext) -> Result<LoginOutcome, LoginError> {
+    /// `remembered` is the browser's remember-me token, if it has one: a live
+    /// one for this account skips the second factor (never the password).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        remembered: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<LoginOutcome, LoginError> {
         let parsed = Email::parse(email).ok();
         let Some(password) = Password::for_sign_in(password) else {
             // Longer than any stored password: refuse without hashing.
@@ -93,6 +95,15 @@ impl Twostep {
             self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
             return Ok(LoginOutcome::Authenticated { session, account: account.id });
         }
+        if self.browser_remembered(&account.id, remembered).await? {
+            let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
+            self.audit(
+                AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password; remembered browser"),
+                ctx,
+            )
+            .await;
+            return Ok(LoginOutcome::Authenticated { session, account: account.id });
+        }
         let login_token = Token::generate(self.rng());
         self.store
             .insert_login_token(&LoginTokenRecord {
@@ -103,7 +114,8 @@ impl Twostep {
                 failures: 0,
             })
             .await?;
-        self.audit(AuditEvent::user(AuditKind::SignInPassword, &account.id).details("second factor required"), ctx).await;
+        self.audit(AuditEvent::user(AuditKind::SignInPassword, &account.id).details("second factor required"), ctx)
+            .await;
         Ok(LoginOutcome::SecondFactorRequired { login_token, methods })
     }
 
@@ -164,23 +176,15 @@ impl Twostep {
     ) -> Result<Verified, LoginError> {
         let id = Token::presented(login_token).hash();
         let now = self.now();
-        let Some(token) = self
-            .store
-            .login_token(&id)
-            .await?
-            .filter(|t| now < t.expires_at)
-        else {
+        let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
             return Err(LoginError::InvalidCode);
         };
-        let proof = self
-            .prove_second_factor(&token.account_id, method, code, ctx)
-            .await
-            .map_err(|e| match e {
-                crate::error::FactorError::Internal(i) => LoginError::Internal(i),
-                crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
-                crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
-                _ => LoginError::InvalidCode,
-            })?;
+        let proof = self.prove_second_factor(&token.account_id, method, code, ctx).await.map_err(|e| match e {
+            crate::error::FactorError::Internal(i) => LoginError::Internal(i),
+            crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
+            crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
+            _ => LoginError::InvalidCode,
+        })?;
         let Some(proof) = proof else {
             let failures = self.store.record_login_failure(&id).await?;
             self.audit(
@@ -192,11 +196,7 @@ impl Twostep {
             .await;
             if failures >= self.settings.login_token_max_failures {
                 self.store.delete_login_token(&id).await?;
-                self.audit(
-                    AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(),
-                    ctx,
-                )
-                .await;
+                self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
             }
             return Err(LoginError::InvalidCode);
         };
@@ -204,15 +204,8 @@ impl Twostep {
         if !self.store.consume_login_token(&id, now).await? {
             return Err(LoginError::InvalidCode);
         }
-        let session = self
-            .start_session(
-                &token.account_id,
-                SessionKind::Full,
-                Some(token.created_at),
-                Some(now),
-                ctx,
-            )
-            .await?;
+        let session =
+            self.start_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx).await?;
         self.audit(
             AuditEvent::user(AuditKind::SignInSucceeded, &token.account_id)
                 .factor(proof.factor_id.clone())
@@ -220,10 +213,6 @@ impl Twostep {
             ctx,
         )
         .await;
-        Ok(Verified {
-            session,
-            account: token.account_id,
-            recovery_codes_remaining: proof.recovery_codes_remaining,
-        })
+        Ok(Verified { session, account: token.account_id, recovery_codes_remaining: proof.recovery_codes_remaining })
     }
 }

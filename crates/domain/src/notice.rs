@@ -17,7 +17,9 @@ pub enum Notice {
     PasswordChanged,
     PasswordReset,
     /// The reset link itself; the only mail that carries a secret, by design.
-    ResetLink { url: String },
+    ResetLink {
+        url: String,
+    },
 }
 
 impl Notice {
@@ -33,16 +35,20 @@ impl Notice {
 
     fn body(&self) -> String {
         match self {
-            Self::FactorLocked => "Someone entered too many wrong two-factor codes for your account, so code sign-in is \
+            Self::FactorLocked => {
+                "Someone entered too many wrong two-factor codes for your account, so code sign-in is \
                                    locked. Sign in with one of your recovery codes to unlock it. If this was not you, \
                                    your password is known to someone else: change it."
-                .to_owned(),
+                    .to_owned()
+            }
             Self::PasswordLocked => "Too many wrong passwords were tried for your account, so password sign-in is \
                                      locked. Reset your password to unlock it."
                 .to_owned(),
-            Self::PasswordChanged => "The password of your account was changed and your other sessions were signed out. \
+            Self::PasswordChanged => {
+                "The password of your account was changed and your other sessions were signed out. \
                                       If this was not you, reset your password now."
-                .to_owned(),
+                    .to_owned()
+            }
             Self::PasswordReset => "The password of your account was reset with an e-mailed link and every session \
                                     was signed out. If this was not you, reset it again and check your second factors."
                 .to_owned(),

@@ -24,10 +24,7 @@ pub const MAX_LENGTH: usize = 128;
 pub const MIN_LENGTH_FLOOR: usize = 8;
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../data/common-passwords.txt")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .collect()
+    include_str!("../data/common-passwords.txt").lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
 });
 
 /// A password as the user typed it, normalised. Never printed or serialised.
@@ -48,9 +45,7 @@ pub enum PasswordError {
     TooLong,
     #[error("this password is too common; choose one that is hard to guess")]
     Common,
-    #[error(
-        "this password is made only of your e-mail address or the site name; choose something else"
-    )]
+    #[error("this password is made only of your e-mail address or the site name; choose something else")]
     Context,
 }
 
@@ -64,11 +59,7 @@ impl Password {
     }
 
     /// A new password (sign-up, change, reset), judged against the policy.
-    pub fn new_checked(
-        input: &str,
-        policy: &PasswordPolicy,
-        context: &[String],
-    ) -> Result<Self, PasswordError> {
+    pub fn new_checked(input: &str, policy: &PasswordPolicy, context: &[String]) -> Result<Self, PasswordError> {
         let s: String = input.nfkc().collect();
         let len = s.chars().count();
         if len < policy.min_length {
@@ -96,17 +87,12 @@ impl Password {
 /// are taken out: `twostep-twostep`, `alice2024alice!`.
 fn only_context(lower: &str, context: &[String]) -> bool {
     let mut rest = lower.to_owned();
-    for word in context
-        .iter()
-        .map(|w| w.to_lowercase())
-        .chain(["twostep".to_owned()])
-    {
+    for word in context.iter().map(|w| w.to_lowercase()).chain(["twostep".to_owned()]) {
         if word.chars().count() >= 3 {
             rest = rest.replace(&word, "");
         }
     }
-    rest.chars()
-        .all(|c| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_whitespace())
+    rest.chars().all(|c| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_whitespace())
 }
 
 #[derive(Clone, Debug)]
@@ -130,11 +116,7 @@ pub struct HashCost {
 
 impl Default for HashCost {
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -154,10 +136,7 @@ impl PasswordHashing {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| HashError(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut me = Self {
-            argon,
-            dummy: String::new(),
-        };
+        let mut me = Self { argon, dummy: String::new() };
         me.dummy = me.hash(&Password("twostep dummy password".to_owned()), rng)?;
         Ok(me)
     }
@@ -180,10 +159,7 @@ impl PasswordHashing {
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
-        let ok = self
-            .argon
-            .verify_password(password.0.as_bytes(), &parsed)
-            .is_ok();
+        let ok = self.argon.verify_password(password.0.as_bytes(), &parsed).is_ok();
         ok && stored.is_some()
     }
 }
@@ -200,10 +176,7 @@ mod tests {
     #[test]
     fn sec01_minimum_length_counts_code_points() {
         let p = PasswordPolicy::default();
-        assert_eq!(
-            Password::new_checked("abcdefghijk", &p, &ctx()).err(),
-            Some(PasswordError::TooShort(12))
-        );
+        assert_eq!(Password::new_checked("abcdefghijk", &p, &ctx()).err(), Some(PasswordError::TooShort(12)));
         assert!(Password::new_checked("correct hors", &p, &ctx()).is_ok());
         // 12 emoji are 12 code points (48 bytes).
         assert!(Password::new_checked(&"🔐".repeat(12), &p, &ctx()).is_ok());
@@ -214,36 +187,18 @@ mod tests {
     fn sec02_long_passwords_up_to_128() {
         let p = PasswordPolicy::default();
         assert!(Password::new_checked(&"x7".repeat(64), &p, &ctx()).is_ok());
-        assert_eq!(
-            Password::new_checked(&"x".repeat(129), &p, &ctx()).err(),
-            Some(PasswordError::TooLong)
-        );
+        assert_eq!(Password::new_checked(&"x".repeat(129), &p, &ctx()).err(), Some(PasswordError::TooLong));
     }
 
     #[test]
     fn sec05_common_and_context_passwords_are_refused() {
         let p = PasswordPolicy { min_length: 8 };
-        assert_eq!(
-            Password::new_checked("password", &p, &ctx()).err(),
-            Some(PasswordError::Common)
-        );
-        assert_eq!(
-            Password::new_checked("PASSWORD1", &p, &ctx()).err(),
-            Some(PasswordError::Common)
-        );
-        assert_eq!(
-            Password::new_checked("twostep-twostep", &p, &ctx()).err(),
-            Some(PasswordError::Context)
-        );
-        assert_eq!(
-            Password::new_checked("alice2024alice!", &p, &ctx()).err(),
-            Some(PasswordError::Context)
-        );
+        assert_eq!(Password::new_checked("password", &p, &ctx()).err(), Some(PasswordError::Common));
+        assert_eq!(Password::new_checked("PASSWORD1", &p, &ctx()).err(), Some(PasswordError::Common));
+        assert_eq!(Password::new_checked("twostep-twostep", &p, &ctx()).err(), Some(PasswordError::Context));
+        assert_eq!(Password::new_checked("alice2024alice!", &p, &ctx()).err(), Some(PasswordError::Context));
         assert!(Password::new_checked("alice likes tea", &p, &ctx()).is_ok());
-        assert_eq!(
-            Password::new_checked("1234-5678-9012", &p, &ctx()).err(),
-            Some(PasswordError::Context)
-        );
+        assert_eq!(Password::new_checked("1234-5678-9012", &p, &ctx()).err(), Some(PasswordError::Context));
         assert!(Password::new_checked(&"🔐".repeat(8), &p, &ctx()).is_ok());
     }
 
@@ -257,11 +212,7 @@ mod tests {
 
     #[test]
     fn sec07_hash_is_argon2id_with_fresh_salt() {
-        let cost = HashCost {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        };
+        let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
         let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
         let pw = Password::for_sign_in("correct horse battery").expect("ok");
         let a = h.hash(&pw, &OsRng).expect("hash");
@@ -269,10 +220,7 @@ mod tests {
         assert!(a.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert_ne!(a, b);
         assert!(h.verify(&pw, Some(&a)));
-        assert!(!h.verify(
-            &Password::for_sign_in("Correct horse battery").expect("ok"),
-            Some(&a)
-        ));
+        assert!(!h.verify(&Password::for_sign_in("Correct horse battery").expect("ok"), Some(&a)));
         assert!(!h.verify(&pw, None));
     }
 

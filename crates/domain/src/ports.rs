@@ -20,14 +20,9 @@ pub trait Rng: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the one adapter allowed to read the wall clock"
-    )]
+    #[expect(clippy::disallowed_methods, reason = "the one adapter allowed to read the wall clock")]
     fn now(&self) -> Timestamp {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp::from_secs(i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
     }
 }
@@ -82,11 +77,7 @@ impl SessionKind {
     }
 
     pub fn from_stored(s: &str) -> Self {
-        if s == "enrollment" {
-            Self::Enrollment
-        } else {
-            Self::Full
-        }
+        if s == "enrollment" { Self::Enrollment } else { Self::Full }
     }
 }
 
@@ -160,9 +151,9 @@ pub trait AccountStore: Send + Sync {
     async fn account_by_id(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError>;
     async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError>;
     /// `None` enables. Returns whether the account exists.
-    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>)
-    -> Result<bool, StoreError>;
+    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError>;
     async fn record_sign_in(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError>;
+    async fn set_password_hash(&self, id: &AccountId, hash: &str) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -181,17 +172,14 @@ pub trait SessionStore: Send + Sync {
     async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError>;
     async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError>;
     /// Ends every session of the account but `keep`.
-    async fn delete_sessions_of(
-        &self,
-        account: &AccountId,
-        keep: Option<&TokenHash>,
-    ) -> Result<u64, StoreError>;
+    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError>;
+    /// The account's sessions, most recently seen first.
+    async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
 
     async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
     /// Deletes the token if it is still live; true for exactly one caller.
-    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp)
-    -> Result<bool, StoreError>;
+    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
     /// Counts a wrong code; returns the new count.
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
     async fn delete_login_token(&self, id: &TokenHash) -> Result<(), StoreError>;
@@ -219,18 +207,10 @@ pub trait FactorStore: Send + Sync {
         authenticator: &AuthenticatorRecord,
         codes: &[RecoveryCodeRecord],
     ) -> Result<ConfirmOutcome, StoreError>;
-    async fn authenticators(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<AuthenticatorRecord>, StoreError>;
+    async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
     /// The replay guard: sets `last_step` only if `step` is greater, in one
     /// atomic statement. True for exactly one caller per step.
-    async fn advance_last_step(
-        &self,
-        id: &AuthenticatorId,
-        step: i64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
+    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;
     /// Removes one authenticator; when it was the last, the recovery codes
     /// go too. Returns `None` if not found, else how many remain.
     async fn delete_authenticator(
@@ -240,22 +220,48 @@ pub trait FactorStore: Send + Sync {
     ) -> Result<Option<usize>, StoreError>;
     /// Removes every factor, enrolment and recovery code of the account.
     async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError>;
-    async fn recovery_codes(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
+    async fn recovery_codes(&self, account: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
     /// Replaces the account's set in one transaction.
-    async fn replace_recovery_codes(
-        &self,
-        account: &AccountId,
-        codes: &[RecoveryCodeRecord],
-    ) -> Result<(), StoreError>;
+    async fn replace_recovery_codes(&self, account: &AccountId, codes: &[RecoveryCodeRecord])
+    -> Result<(), StoreError>;
     /// Marks a code used if it was unused; true for exactly one caller.
-    async fn use_recovery_code(
+    async fn use_recovery_code(&self, id: &RecoveryCodeId, now: Timestamp) -> Result<bool, StoreError>;
+}
+
+/// A browser that may skip the second factor for 30 days.
+#[derive(Clone, Debug)]
+pub struct RememberedBrowser {
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub account_id: AccountId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+#[async_trait]
+pub trait CredentialStore: Send + Sync {
+    async fn insert_reset(
         &self,
-        id: &RecoveryCodeId,
+        id: &TokenHash,
+        account: &AccountId,
         now: Timestamp,
-    ) -> Result<bool, StoreError>;
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Deletes a live reset token; the account for exactly one caller.
+    async fn consume_reset(&self, id: &TokenHash, now: Timestamp) -> Result<Option<AccountId>, StoreError>;
+    /// The account of a live reset token, without using it up.
+    async fn reset_account(&self, id: &TokenHash, now: Timestamp) -> Result<Option<AccountId>, StoreError>;
+    async fn delete_resets_of(&self, account: &AccountId) -> Result<(), StoreError>;
+
+    async fn insert_remembered(&self, browser: &RememberedBrowser) -> Result<(), StoreError>;
+    async fn remembered(&self, token: &TokenHash) -> Result<Option<RememberedBrowser>, StoreError>;
+    async fn touch_remembered(&self, id: &str, at: Timestamp) -> Result<(), StoreError>;
+    async fn remembered_of(&self, account: &AccountId) -> Result<Vec<RememberedBrowser>, StoreError>;
+    async fn delete_remembered(&self, account: &AccountId, id: &str) -> Result<bool, StoreError>;
+    async fn delete_remembered_of(&self, account: &AccountId) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -314,5 +320,11 @@ pub trait Health: Send + Sync {
 }
 
 /// Everything the services need from storage.
-pub trait Store: AccountStore + SessionStore + FactorStore + ThrottleStore + AuditLog + Health {}
-impl<T: AccountStore + SessionStore + FactorStore + ThrottleStore + AuditLog + Health> Store for T {}
+pub trait Store:
+    AccountStore + SessionStore + FactorStore + ThrottleStore + CredentialStore + AuditLog + Health
+{
+}
+impl<T> Store for T where
+    T: AccountStore + SessionStore + FactorStore + ThrottleStore + CredentialStore + AuditLog + Health
+{
+}

@@ -10,9 +10,9 @@ use crate::error::FactorError;
 use crate::factors::Method;
 use crate::login::PasswordCheck;
 use crate::password::Password;
-use crate::throttle::Scope;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::throttle::Scope;
 use crate::time::Timestamp;
 
 /// The proofs offered in one re-auth call.
@@ -30,20 +30,13 @@ impl Twostep {
         let has_two_factor = !self.store.authenticators(&me.account.id).await?.is_empty();
         let password_ok = self.is_recent(me.session.password_at);
         let second_ok = !has_two_factor || self.is_recent(me.session.second_factor_at);
-        if password_ok && second_ok {
-            Ok(())
-        } else {
-            Err(FactorError::ReauthRequired)
-        }
+        if password_ok && second_ok { Ok(()) } else { Err(FactorError::ReauthRequired) }
     }
 
     /// What a re-auth form must still ask for: (password, second factor).
     pub async fn reauth_needs(&self, me: &SignedIn) -> Result<(bool, bool), FactorError> {
         let has_two_factor = !self.store.authenticators(&me.account.id).await?.is_empty();
-        Ok((
-            !self.is_recent(me.session.password_at),
-            has_two_factor && !self.is_recent(me.session.second_factor_at),
-        ))
+        Ok((!self.is_recent(me.session.password_at), has_two_factor && !self.is_recent(me.session.second_factor_at)))
     }
 
     /// Checks each proof given and records it on the session. All given
@@ -71,46 +64,27 @@ impl Twostep {
                 PasswordCheck::Right => password_at = Some(now),
                 PasswordCheck::Throttled { retry_after } => return Err(FactorError::Throttled { retry_after }),
                 PasswordCheck::Wrong => {
-                    self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details("password"), ctx).await;
+                    self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details("password"), ctx)
+                        .await;
                     return Err(FactorError::InvalidPassword);
                 }
             }
         }
         let mut second_at = None;
         if let Some((method, code)) = proofs.second_factor {
-            let Some(proof) = self
-                .prove_second_factor(&me.account.id, method, code, ctx)
-                .await?
-            else {
+            let Some(proof) = self.prove_second_factor(&me.account.id, method, code, ctx).await? else {
                 let d = format!("method {}", method.as_str());
-                self.audit(
-                    AuditEvent::user(AuditKind::Reauth, &me.account.id)
-                        .failed()
-                        .details(d),
-                    ctx,
-                )
-                .await;
+                self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details(d), ctx).await;
                 return Err(FactorError::InvalidCode);
             };
             second_at = Some(now);
             let d = format!("method {}", method.as_str());
-            self.audit(
-                AuditEvent::user(AuditKind::Reauth, &me.account.id)
-                    .factor(proof.factor_id)
-                    .details(d),
-                ctx,
-            )
-            .await;
+            self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).factor(proof.factor_id).details(d), ctx)
+                .await;
         } else {
-            self.audit(
-                AuditEvent::user(AuditKind::Reauth, &me.account.id).details("password"),
-                ctx,
-            )
-            .await;
+            self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).details("password"), ctx).await;
         }
-        self.store
-            .record_proofs(&me.session.id, password_at, second_at)
-            .await?;
+        self.store.record_proofs(&me.session.id, password_at, second_at).await?;
         Ok(())
     }
 }

@@ -22,11 +22,7 @@ use crate::sessions::SignedIn;
 pub const LOW_WATER: usize = 3;
 
 fn code_field(id: &RecoveryCodeId) -> SealedField<'_> {
-    SealedField {
-        table: "recovery_codes",
-        column: "code_sealed",
-        row_id: id.as_str(),
-    }
+    SealedField { table: "recovery_codes", column: "code_sealed", row_id: id.as_str() }
 }
 
 /// A code as shown by "Reveal codes".
@@ -38,10 +34,7 @@ pub struct RevealedCode {
 
 impl Twostep {
     /// A fresh set: the codes to show once, and the rows to store.
-    pub(crate) fn new_recovery_set(
-        &self,
-        account: &AccountId,
-    ) -> (Vec<RecoveryCode>, Vec<RecoveryCodeRecord>) {
+    pub(crate) fn new_recovery_set(&self, account: &AccountId) -> (Vec<RecoveryCode>, Vec<RecoveryCodeRecord>) {
         let codes = generate_set(self.rng());
         let now = self.now();
         let records = codes
@@ -51,11 +44,7 @@ impl Twostep {
                 let id = RecoveryCodeId::generate(self.rng());
                 RecoveryCodeRecord {
                     lookup: self.recovery_lookup(code).to_vec(),
-                    code_sealed: self.keys.seal(
-                        code.expose().as_bytes(),
-                        code_field(&id),
-                        self.rng(),
-                    ),
+                    code_sealed: self.keys.seal(code.expose().as_bytes(), code_field(&id), self.rng()),
                     id,
                     account_id: account.clone(),
                     position,
@@ -68,21 +57,11 @@ impl Twostep {
     }
 
     fn recovery_lookup(&self, code: &RecoveryCode) -> [u8; 32] {
-        self.keys
-            .keyed_hash(HashPurpose::RecoveryCodeLookup, &[code.expose().as_bytes()])
+        self.keys.keyed_hash(HashPurpose::RecoveryCodeLookup, &[code.expose().as_bytes()])
     }
 
-    pub async fn recovery_codes_remaining(
-        &self,
-        account: &AccountId,
-    ) -> Result<usize, FactorError> {
-        Ok(self
-            .store
-            .recovery_codes(account)
-            .await?
-            .iter()
-            .filter(|c| c.used_at.is_none())
-            .count())
+    pub async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<usize, FactorError> {
+        Ok(self.store.recovery_codes(account).await?.iter().filter(|c| c.used_at.is_none()).count())
     }
 
     /// Spends a recovery code. `Ok(None)` for a wrong or used code.
@@ -116,10 +95,7 @@ impl Twostep {
             ctx,
         )
         .await;
-        Ok(Some(Proof {
-            factor_id: id.to_string(),
-            recovery_codes_remaining: Some(remaining),
-        }))
+        Ok(Some(Proof { factor_id: id.to_string(), recovery_codes_remaining: Some(remaining) }))
     }
 
     /// "Reveal codes": the current set, used ones marked. Needs re-auth.
@@ -138,20 +114,11 @@ impl Twostep {
             let plain = Zeroizing::new(self.keys.open(&row.code_sealed, code_field(&row.id))?);
             let text = std::str::from_utf8(&plain).unwrap_or_default();
             let code = RecoveryCode::parse(text).map_err(|_| {
-                FactorError::Internal(crate::error::InternalError(
-                    "stored recovery code unreadable".into(),
-                ))
+                FactorError::Internal(crate::error::InternalError("stored recovery code unreadable".into()))
             })?;
-            out.push(RevealedCode {
-                code,
-                used: row.used_at.is_some(),
-            });
+            out.push(RevealedCode { code, used: row.used_at.is_some() });
         }
-        self.audit(
-            AuditEvent::user(AuditKind::RecoveryCodesRevealed, &me.account.id),
-            ctx,
-        )
-        .await;
+        self.audit(AuditEvent::user(AuditKind::RecoveryCodesRevealed, &me.account.id), ctx).await;
         Ok(out)
     }
 
@@ -166,14 +133,9 @@ impl Twostep {
             return Err(FactorError::TwoFactorNotEnabled);
         }
         let (codes, records) = self.new_recovery_set(&me.account.id);
-        self.store
-            .replace_recovery_codes(&me.account.id, &records)
-            .await?;
-        self.audit(
-            AuditEvent::user(AuditKind::RecoveryCodesRegenerated, &me.account.id),
-            ctx,
-        )
-        .await;
+        self.store.replace_recovery_codes(&me.account.id, &records).await?;
+        self.forget_all_browsers(&me.account.id).await?;
+        self.audit(AuditEvent::user(AuditKind::RecoveryCodesRegenerated, &me.account.id), ctx).await;
         Ok(codes)
     }
 }

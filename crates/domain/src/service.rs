@@ -34,15 +34,7 @@ impl Twostep {
         settings: Settings,
     ) -> Result<Self, InternalError> {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
-        Ok(Self {
-            store,
-            clock,
-            rng,
-            keys,
-            hashing,
-            settings,
-            mailer: Arc::new(NoMailer),
-        })
+        Ok(Self { store, clock, rng, keys, hashing, settings, mailer: Arc::new(NoMailer) })
     }
 
     /// Where notices and reset links go.

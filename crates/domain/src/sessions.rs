@@ -14,6 +14,20 @@ use crate::token::{Token, TokenHash};
 
 const TOUCH_EVERY_SECS: i64 = 60;
 
+/// A session as its owner sees it in "Signed-in devices".
+#[derive(Clone, Debug)]
+pub struct SessionView {
+    /// A prefix of the stored hash: enough to name it, useless to sign in.
+    pub id: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub ip: String,
+    pub device: String,
+    pub current: bool,
+}
+
+const PUBLIC_ID_LEN: usize = 16;
+
 /// A live session and its account, as a request sees them.
 #[derive(Clone, Debug)]
 pub struct SignedIn {
@@ -53,15 +67,9 @@ impl Twostep {
     /// The session behind a presented token, if it is live.
     pub async fn authenticate(&self, token: &Token) -> Result<SignedIn, SessionError> {
         let id = token.hash();
-        let session = self
-            .store
-            .session(&id)
-            .await?
-            .ok_or(SessionError::Unauthenticated)?;
+        let session = self.store.session(&id).await?.ok_or(SessionError::Unauthenticated)?;
         let now = self.now();
-        let idle_until = session
-            .last_seen_at
-            .plus_secs(self.settings.session_idle_secs);
+        let idle_until = session.last_seen_at.plus_secs(self.settings.session_idle_secs);
         if now >= session.expires_at || now >= idle_until {
             self.store.delete_session(&id).await?;
             return Err(SessionError::Unauthenticated);
@@ -78,17 +86,9 @@ impl Twostep {
         Ok(SignedIn { session, account })
     }
 
-    pub async fn sign_out(
-        &self,
-        signed_in: &SignedIn,
-        ctx: &RequestContext,
-    ) -> Result<(), SessionError> {
+    pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {
         self.store.delete_session(&signed_in.session.id).await?;
-        self.audit(
-            AuditEvent::user(AuditKind::SignOut, &signed_in.account.id),
-            ctx,
-        )
-        .await;
+        self.audit(AuditEvent::user(AuditKind::SignOut, &signed_in.account.id), ctx).await;
         Ok(())
     }
 
@@ -101,5 +101,70 @@ impl Twostep {
         } else {
             Err(SessionError::Unauthenticated)
         }
+    }
+
+    /// The account's live sessions, this one first.
+    pub async fn sessions_of(&self, me: &SignedIn) -> Result<Vec<SessionView>, SessionError> {
+        let now = self.now();
+        let mut views: Vec<SessionView> = self
+            .store
+            .sessions_of(&me.account.id)
+            .await?
+            .into_iter()
+            .filter(|s| now < s.expires_at && now < s.last_seen_at.plus_secs(self.settings.session_idle_secs))
+            .map(|s| SessionView {
+                id: s.id.as_str().chars().take(PUBLIC_ID_LEN).collect(),
+                current: s.id == me.session.id,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                device: crate::device::describe(&s.user_agent),
+                ip: s.ip,
+            })
+            .collect();
+        views.sort_by_key(|v| !v.current);
+        Ok(views)
+    }
+
+    /// Signs one of the account's sessions out (re-auth needed). True if found.
+    pub async fn revoke_session(
+        &self,
+        me: &SignedIn,
+        id: &str,
+        ctx: &RequestContext,
+    ) -> Result<bool, crate::error::FactorError> {
+        self.require_recent_auth(me).await?;
+        let target = self
+            .store
+            .sessions_of(&me.account.id)
+            .await?
+            .into_iter()
+            .find(|s| id.len() == PUBLIC_ID_LEN && s.id.as_str().starts_with(id));
+        let Some(target) = target else { return Ok(false) };
+        self.store.delete_session(&target.id).await?;
+        self.audit(AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("session {id}")), ctx)
+            .await;
+        Ok(true)
+    }
+
+    /// "Sign out everywhere else" (re-auth needed).
+    pub async fn revoke_other_sessions(
+        &self,
+        me: &SignedIn,
+        ctx: &RequestContext,
+    ) -> Result<u64, crate::error::FactorError> {
+        self.require_recent_auth(me).await?;
+        let n = self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
+        self.audit(
+            AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("{n} other sessions")),
+            ctx,
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// The account's own security log, newest first.
+    pub async fn security_log(&self, me: &SignedIn, limit: i64) -> Result<Vec<crate::audit::AuditEntry>, SessionError> {
+        let filter = crate::audit::AuditFilter { account_id: Some(me.account.id.clone()), kind: None, limit };
+        Ok(self.store.entries(&filter).await?)
     }
 }

@@ -21,6 +21,14 @@ pub struct Settings {
     pub reauth_window_secs: i64,
     /// The issuer shown in authenticator apps.
     pub totp_issuer: String,
+    /// Where links in e-mails point (scheme, host, port; no trailing slash).
+    pub public_url: String,
+    /// How long a password-reset link works.
+    pub reset_link_secs: i64,
+    /// How long "Remember this browser" lasts.
+    pub remember_browser_secs: i64,
+    /// Password-reset mails per e-mail address per hour.
+    pub reset_mails_per_hour: i64,
 }
 
 impl Default for Settings {
@@ -35,6 +43,10 @@ impl Default for Settings {
             enrollment_secs: 10 * 60,
             reauth_window_secs: 10 * 60,
             totp_issuer: "twostep".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            reset_link_secs: 30 * 60,
+            remember_browser_secs: 30 * 24 * 60 * 60,
+            reset_mails_per_hour: 5,
         }
     }
 }

@@ -76,15 +76,9 @@ mod tests {
 
     #[test]
     fn sec49_tokens_are_256_bit_and_distinct() {
-        let tokens: HashSet<String> = (0..1000)
-            .map(|_| Token::generate(&OsRng).expose().to_owned())
-            .collect();
+        let tokens: HashSet<String> = (0..1000).map(|_| Token::generate(&OsRng).expose().to_owned()).collect();
         assert_eq!(tokens.len(), 1000);
-        assert!(
-            tokens
-                .iter()
-                .all(|t| BASE64URL_NOPAD.decode(t.as_bytes()).map(|b| b.len()) == Ok(32))
-        );
+        assert!(tokens.iter().all(|t| BASE64URL_NOPAD.decode(t.as_bytes()).map(|b| b.len()) == Ok(32)));
     }
 
     #[test]

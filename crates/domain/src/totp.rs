@@ -26,19 +26,11 @@ const WINDOW: u64 = 1;
 const MAX_NAME_CHARS: usize = 64;
 
 pub(crate) fn enrollment_field(id: &EnrollmentId) -> SealedField<'_> {
-    SealedField {
-        table: "totp_enrollments",
-        column: "secret_sealed",
-        row_id: id.as_str(),
-    }
+    SealedField { table: "totp_enrollments", column: "secret_sealed", row_id: id.as_str() }
 }
 
 pub(crate) fn authenticator_field(id: &AuthenticatorId) -> SealedField<'_> {
-    SealedField {
-        table: "authenticators",
-        column: "secret_sealed",
-        row_id: id.as_str(),
-    }
+    SealedField { table: "authenticators", column: "secret_sealed", row_id: id.as_str() }
 }
 
 /// What the user needs to add the account to an app. Shown once.
@@ -76,40 +68,20 @@ impl Twostep {
         let record = EnrollmentRecord {
             id: id.clone(),
             account_id: me.account.id.clone(),
-            secret_sealed: self
-                .keys
-                .seal(secret.as_ref(), enrollment_field(&id), self.rng()),
+            secret_sealed: self.keys.seal(secret.as_ref(), enrollment_field(&id), self.rng()),
             created_at: now,
             expires_at: now.plus_secs(self.settings.enrollment_secs),
         };
         self.store.replace_enrollment(&record).await?;
-        let uri = otpauth_uri(
-            &self.settings.totp_issuer,
-            me.account.email.as_str(),
-            secret.as_ref(),
-            TotpParams::DEFAULT,
-        );
-        let svg = qr_svg(&uri)
-            .map_err(|e| FactorError::Internal(crate::error::InternalError(e.to_string())))?;
-        self.audit(
-            AuditEvent::user(AuditKind::TotpEnrollmentStarted, &me.account.id),
-            ctx,
-        )
-        .await;
-        Ok(TotpEnrollment {
-            id,
-            secret_base32: base32_encode(secret.as_ref()),
-            otpauth_uri: uri,
-            qr_svg: svg,
-        })
+        let uri =
+            otpauth_uri(&self.settings.totp_issuer, me.account.email.as_str(), secret.as_ref(), TotpParams::DEFAULT);
+        let svg = qr_svg(&uri).map_err(|e| FactorError::Internal(crate::error::InternalError(e.to_string())))?;
+        self.audit(AuditEvent::user(AuditKind::TotpEnrollmentStarted, &me.account.id), ctx).await;
+        Ok(TotpEnrollment { id, secret_base32: base32_encode(secret.as_ref()), otpauth_uri: uri, qr_svg: svg })
     }
 
     /// A pending enrolment shown again (after a mistyped code, or as a PNG).
-    pub async fn pending_enrollment(
-        &self,
-        me: &SignedIn,
-        enrollment: &str,
-    ) -> Result<TotpEnrollment, FactorError> {
+    pub async fn pending_enrollment(&self, me: &SignedIn, enrollment: &str) -> Result<TotpEnrollment, FactorError> {
         let id = EnrollmentId::from_stored(enrollment);
         let now = self.now();
         let record = self
@@ -118,34 +90,15 @@ impl Twostep {
             .await?
             .filter(|e| e.account_id == me.account.id && now < e.expires_at)
             .ok_or(FactorError::EnrollmentGone)?;
-        let secret = Zeroizing::new(
-            self.keys
-                .open(&record.secret_sealed, enrollment_field(&id))?,
-        );
-        let uri = otpauth_uri(
-            &self.settings.totp_issuer,
-            me.account.email.as_str(),
-            &secret,
-            TotpParams::DEFAULT,
-        );
-        let svg = qr_svg(&uri)
-            .map_err(|e| FactorError::Internal(crate::error::InternalError(e.to_string())))?;
-        Ok(TotpEnrollment {
-            id,
-            secret_base32: base32_encode(&secret),
-            otpauth_uri: uri,
-            qr_svg: svg,
-        })
+        let secret = Zeroizing::new(self.keys.open(&record.secret_sealed, enrollment_field(&id))?);
+        let uri = otpauth_uri(&self.settings.totp_issuer, me.account.email.as_str(), &secret, TotpParams::DEFAULT);
+        let svg = qr_svg(&uri).map_err(|e| FactorError::Internal(crate::error::InternalError(e.to_string())))?;
+        Ok(TotpEnrollment { id, secret_base32: base32_encode(&secret), otpauth_uri: uri, qr_svg: svg })
     }
 
-    pub async fn enrollment_qr_png(
-        &self,
-        me: &SignedIn,
-        enrollment: &str,
-    ) -> Result<Vec<u8>, FactorError> {
+    pub async fn enrollment_qr_png(&self, me: &SignedIn, enrollment: &str) -> Result<Vec<u8>, FactorError> {
         let e = self.pending_enrollment(me, enrollment).await?;
-        qr_png(&e.otpauth_uri, 6)
-            .map_err(|e| FactorError::Internal(crate::error::InternalError(e.to_string())))
+        qr_png(&e.otpauth_uri, 6).map_err(|e| FactorError::Internal(crate::error::InternalError(e.to_string())))
     }
 
     pub async fn confirm_totp(
@@ -172,19 +125,13 @@ impl Twostep {
             .await?
             .filter(|e| e.account_id == me.account.id && now < e.expires_at)
             .ok_or(FactorError::EnrollmentGone)?;
-        let secret = Zeroizing::new(
-            self.keys
-                .open(&record.secret_sealed, enrollment_field(&enrollment_id))?,
-        );
-        let Some(step) = verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, None)
-        else {
+        let secret = Zeroizing::new(self.keys.open(&record.secret_sealed, enrollment_field(&enrollment_id))?);
+        let Some(step) = verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, None) else {
             return Err(FactorError::InvalidCode);
         };
         let id = AuthenticatorId::generate(self.rng());
         let authenticator = AuthenticatorRecord {
-            secret_sealed: self
-                .keys
-                .seal(&secret, authenticator_field(&id), self.rng()),
+            secret_sealed: self.keys.seal(&secret, authenticator_field(&id), self.rng()),
             id,
             account_id: me.account.id.clone(),
             kind: "totp".to_owned(),
@@ -195,34 +142,22 @@ impl Twostep {
             last_used_at: Some(now),
         };
         let (codes, records) = self.new_recovery_set(&me.account.id);
-        match self
-            .store
-            .confirm_enrollment(&enrollment_id, &authenticator, &records)
-            .await?
-        {
+        match self.store.confirm_enrollment(&enrollment_id, &authenticator, &records).await? {
             ConfirmOutcome::Gone => Err(FactorError::EnrollmentGone),
             ConfirmOutcome::Added { first } => {
+                self.forget_all_browsers(&me.account.id).await?;
                 if first {
                     // The confirmed code is the second-factor proof (§2.7).
-                    self.store
-                        .record_proofs(&me.session.id, None, Some(now))
-                        .await?;
+                    self.store.record_proofs(&me.session.id, None, Some(now)).await?;
                 }
                 self.audit(
                     AuditEvent::user(AuditKind::AuthenticatorAdded, &me.account.id)
                         .factor(authenticator.id.to_string())
-                        .details(if first {
-                            "totp; two-factor turned on"
-                        } else {
-                            "totp"
-                        }),
+                        .details(if first { "totp; two-factor turned on" } else { "totp" }),
                     ctx,
                 )
                 .await;
-                Ok(Confirmed {
-                    authenticator,
-                    recovery_codes: first.then_some(codes),
-                })
+                Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes) })
             }
         }
     }
@@ -236,17 +171,8 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<Option<AuthenticatorId>, FactorError> {
         let now = self.now();
-        for auth in self
-            .store
-            .authenticators(account)
-            .await?
-            .into_iter()
-            .filter(|a| a.kind == "totp")
-        {
-            let secret = match self
-                .keys
-                .open(&auth.secret_sealed, authenticator_field(&auth.id))
-            {
+        for auth in self.store.authenticators(account).await?.into_iter().filter(|a| a.kind == "totp") {
+            let secret = match self.keys.open(&auth.secret_sealed, authenticator_field(&auth.id)) {
                 Ok(s) => Zeroizing::new(s),
                 Err(e) => {
                     // A damaged row must not lock the user out of their other factors.
@@ -255,14 +181,7 @@ impl Twostep {
                 }
             };
             let floor = u64::try_from(auth.last_step).ok();
-            match verify_totp(
-                &secret,
-                code,
-                now.secs(),
-                TotpParams::DEFAULT,
-                WINDOW,
-                floor,
-            ) {
+            match verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, floor) {
                 Some(step) => {
                     let step = i64::try_from(step).unwrap_or(i64::MAX);
                     if self.store.advance_last_step(&auth.id, step, now).await? {
@@ -272,16 +191,7 @@ impl Twostep {
                     self.audit_replay(account, &auth.id, ctx).await;
                     return Ok(None);
                 }
-                None if verify_totp(
-                    &secret,
-                    code,
-                    now.secs(),
-                    TotpParams::DEFAULT,
-                    WINDOW,
-                    None,
-                )
-                .is_some() =>
-                {
+                None if verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, None).is_some() => {
                     self.audit_replay(account, &auth.id, ctx).await;
                     return Ok(None);
                 }
@@ -292,66 +202,34 @@ impl Twostep {
     }
 
     async fn audit_replay(&self, account: &AccountId, id: &AuthenticatorId, ctx: &RequestContext) {
-        self.audit(
-            AuditEvent::user(AuditKind::TotpReplay, account)
-                .factor(id.to_string())
-                .failed(),
-            ctx,
-        )
-        .await;
+        self.audit(AuditEvent::user(AuditKind::TotpReplay, account).factor(id.to_string()).failed(), ctx).await;
     }
 
-    pub async fn authenticators(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<AuthenticatorRecord>, FactorError> {
+    pub async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, FactorError> {
         Ok(self.store.authenticators(account).await?)
     }
 
-    pub async fn remove_authenticator(
-        &self,
-        me: &SignedIn,
-        id: &str,
-        ctx: &RequestContext,
-    ) -> Result<(), FactorError> {
+    pub async fn remove_authenticator(&self, me: &SignedIn, id: &str, ctx: &RequestContext) -> Result<(), FactorError> {
         self.require_recent_auth(me).await?;
         let id = AuthenticatorId::from_stored(id);
-        let remaining = self
-            .store
-            .delete_authenticator(&me.account.id, &id)
-            .await?
-            .ok_or(FactorError::NotFound)?;
-        let details = if remaining == 0 {
-            "last factor removed; two-factor turned off"
-        } else {
-            ""
-        };
+        self.forget_all_browsers(&me.account.id).await?;
+        let remaining = self.store.delete_authenticator(&me.account.id, &id).await?.ok_or(FactorError::NotFound)?;
+        let details = if remaining == 0 { "last factor removed; two-factor turned off" } else { "" };
         self.audit(
-            AuditEvent::user(AuditKind::AuthenticatorRemoved, &me.account.id)
-                .factor(id.to_string())
-                .details(details),
+            AuditEvent::user(AuditKind::AuthenticatorRemoved, &me.account.id).factor(id.to_string()).details(details),
             ctx,
         )
         .await;
         Ok(())
     }
 
-    pub async fn disable_two_factor(
-        &self,
-        me: &SignedIn,
-        ctx: &RequestContext,
-    ) -> Result<(), FactorError> {
+    pub async fn disable_two_factor(&self, me: &SignedIn, ctx: &RequestContext) -> Result<(), FactorError> {
         self.require_recent_auth(me).await?;
         self.store.delete_all_factors(&me.account.id).await?;
+        self.forget_all_browsers(&me.account.id).await?;
         // Turning 2FA off ends every other session (§2.11).
-        self.store
-            .delete_sessions_of(&me.account.id, Some(&me.session.id))
-            .await?;
-        self.audit(
-            AuditEvent::user(AuditKind::TwoFactorDisabled, &me.account.id),
-            ctx,
-        )
-        .await;
+        self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
+        self.audit(AuditEvent::user(AuditKind::TwoFactorDisabled, &me.account.id), ctx).await;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use twostep_domain::error::{AccountError, FactorError, InternalError, LoginError, SessionError};
+use twostep_domain::error::{AccountError, CredentialError, FactorError, InternalError, LoginError, SessionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -33,6 +33,8 @@ pub enum ApiError {
     #[error(transparent)]
     Factor(#[from] FactorError),
     #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error(transparent)]
     Internal(#[from] InternalError),
 }
 
@@ -54,15 +56,16 @@ impl ApiError {
     /// Seconds for `Retry-After` on a 429.
     fn retry_after(&self) -> Option<i64> {
         match self {
-            Self::Login(LoginError::Throttled { retry_after }) | Self::Factor(FactorError::Throttled { retry_after }) => {
-                Some(*retry_after)
-            }
+            Self::Login(LoginError::Throttled { retry_after })
+            | Self::Factor(FactorError::Throttled { retry_after })
+            | Self::Credential(CredentialError::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
 
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use AccountError as A;
+        use CredentialError as C;
         use FactorError as F;
         use StatusCode as S;
         match self {
@@ -75,21 +78,25 @@ impl ApiError {
                 (S::UNAUTHORIZED, "unauthenticated")
             }
             Self::Csrf => (S::FORBIDDEN, "csrf_failed"),
-            Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) => {
+            Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) | Self::Credential(C::NotFound) => {
                 (S::NOT_FOUND, "not_found")
             }
             Self::Account(A::InvalidEmail(_)) => (S::BAD_REQUEST, "invalid_email"),
-            Self::Account(A::WeakPassword(_)) => (S::BAD_REQUEST, "weak_password"),
+            Self::Account(A::WeakPassword(_)) | Self::Credential(C::WeakPassword(_)) => {
+                (S::BAD_REQUEST, "weak_password")
+            }
             Self::Account(A::EmailTaken) => (S::CONFLICT, "email_taken"),
-            Self::Login(LoginError::InvalidCredentials) | Self::Factor(F::InvalidPassword) => {
-                (S::UNAUTHORIZED, "invalid_credentials")
+            Self::Login(LoginError::InvalidCredentials)
+            | Self::Factor(F::InvalidPassword)
+            | Self::Credential(C::InvalidPassword) => (S::UNAUTHORIZED, "invalid_credentials"),
+            Self::Login(LoginError::InvalidCode) | Self::Factor(F::InvalidCode | F::EnrollmentGone) => {
+                (S::UNAUTHORIZED, "invalid_code")
             }
-            Self::Login(LoginError::InvalidCode)
-            | Self::Factor(F::InvalidCode | F::EnrollmentGone) => (S::UNAUTHORIZED, "invalid_code"),
-            Self::Factor(F::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
-            Self::Login(LoginError::Throttled { .. }) | Self::Factor(F::Throttled { .. }) => {
-                (S::TOO_MANY_REQUESTS, "too_many_attempts")
-            }
+            Self::Factor(F::ReauthRequired) | Self::Credential(C::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Credential(C::InvalidResetLink) => (S::BAD_REQUEST, "invalid_token"),
+            Self::Login(LoginError::Throttled { .. })
+            | Self::Factor(F::Throttled { .. })
+            | Self::Credential(C::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Login(LoginError::FactorLocked) | Self::Factor(F::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
@@ -97,7 +104,8 @@ impl ApiError {
             | Self::Account(A::Internal(_))
             | Self::Login(LoginError::Internal(_))
             | Self::Session(SessionError::Internal(_))
-            | Self::Factor(F::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            | Self::Factor(F::Internal(_))
+            | Self::Credential(C::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }
@@ -111,22 +119,10 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let mut res = (
-            status,
-            Json(ErrorBody {
-                error: ErrorDetail { code, message },
-            }),
-        )
-            .into_response();
-        res.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        );
+        let mut res = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
+        res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {
-            res.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(secs.max(1)),
-            );
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1)));
         }
         res
     }

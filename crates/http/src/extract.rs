@@ -34,14 +34,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 let m = m.trim().to_ascii_lowercase();
                 m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
             });
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
-        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         if body != b"{}" && is_json != Some(true) {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -62,19 +56,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Ok(Self(RequestContext {
-            ip,
-            user_agent: header("user-agent"),
-            request_id: header("x-request-id"),
-        }))
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        Ok(Self(RequestContext { ip, user_agent: header("user-agent"), request_id: header("x-request-id") }))
     }
 }
 
@@ -83,9 +66,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 pub fn bearer(headers: &HeaderMap) -> Option<Token> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| Token::presented(token.trim()))
+    scheme.eq_ignore_ascii_case("bearer").then(|| Token::presented(token.trim()))
 }
 
 /// An API caller's session, by bearer token or by the web cookie. A cookie
@@ -95,28 +76,15 @@ pub struct ApiSession(pub SignedIn);
 impl FromRequestParts<AppState> for ApiSession {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(token) = bearer(&parts.headers) {
             return Ok(Self(state.twostep.authenticate(&token).await?));
         }
-        let token = cookies::get(&parts.headers, state.web.session_cookie())
-            .ok_or(ApiError::Unauthenticated)?;
-        let signed_in = state
-            .twostep
-            .authenticate(&Token::presented(&token))
-            .await?;
+        let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or(ApiError::Unauthenticated)?;
+        let signed_in = state.twostep.authenticate(&Token::presented(&token)).await?;
         if !matches!(parts.method, Method::GET | Method::HEAD) {
-            let given = parts
-                .headers
-                .get("x-csrf-token")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            if !csrf::session_token_ok(state, &signed_in, given)
-                || !csrf::origin_ok(state, &parts.headers)
-            {
+            let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if !csrf::session_token_ok(state, &signed_in, given) || !csrf::origin_ok(state, &parts.headers) {
                 return Err(ApiError::Csrf);
             }
         }

@@ -37,27 +37,19 @@ pub struct WebConfig {
 
 impl WebConfig {
     pub fn session_cookie(&self) -> &'static str {
-        if self.secure_cookies {
-            "__Host-twostep_session"
-        } else {
-            "twostep_session"
-        }
+        if self.secure_cookies { "__Host-twostep_session" } else { "twostep_session" }
     }
 
     pub fn presession_cookie(&self) -> &'static str {
-        if self.secure_cookies {
-            "__Host-twostep_csrf"
-        } else {
-            "twostep_csrf"
-        }
+        if self.secure_cookies { "__Host-twostep_csrf" } else { "twostep_csrf" }
+    }
+
+    pub fn remember_cookie(&self) -> &'static str {
+        if self.secure_cookies { "__Host-twostep_device" } else { "twostep_device" }
     }
 
     pub fn login_cookie(&self) -> &'static str {
-        if self.secure_cookies {
-            "__Host-twostep_login"
-        } else {
-            "twostep_login"
-        }
+        if self.secure_cookies { "__Host-twostep_login" } else { "twostep_login" }
     }
 }
 
@@ -73,23 +65,19 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let hsts = state.web.public_origin.starts_with("https://");
-    Router::new()
-        .merge(api::routes())
-        .merge(web::routes())
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    // Method and path only: no bodies, no credentials headers (§2.13).
-                    TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                        let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                    }),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(axum::middleware::from_fn(move |req, next| headers::security_headers(hsts, req, next)))
-                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
-        )
+    Router::new().merge(api::routes()).merge(web::routes()).with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                // Method and path only: no bodies, no credentials headers (§2.13).
+                TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn(move |req, next| headers::security_headers(hsts, req, next)))
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+    )
 }

@@ -14,16 +14,11 @@ use crate::{SqlStore, store_err};
 const COLUMNS: &str = "id, email, password_hash, created_at, disabled_at, last_sign_in_at";
 
 pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
-    row.try_get::<i64, _>(col)
-        .map(Timestamp::from_secs)
-        .map_err(store_err)
+    row.try_get::<i64, _>(col).map(Timestamp::from_secs).map_err(store_err)
 }
 
 pub(crate) fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
-    Ok(row
-        .try_get::<Option<i64>, _>(col)
-        .map_err(store_err)?
-        .map(Timestamp::from_secs))
+    Ok(row.try_get::<Option<i64>, _>(col).map_err(store_err)?.map(Timestamp::from_secs))
 }
 
 pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
@@ -87,23 +82,17 @@ impl AccountStore for SqlStore {
     }
 
     async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM accounts ORDER BY email LIMIT $1"
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?
-        .iter()
-        .map(account)
-        .collect()
+        sqlx::query(&format!("SELECT {COLUMNS} FROM accounts ORDER BY email LIMIT $1"))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?
+            .iter()
+            .map(account)
+            .collect()
     }
 
-    async fn set_disabled(
-        &self,
-        id: &AccountId,
-        at: Option<Timestamp>,
-    ) -> Result<bool, StoreError> {
+    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE id = $2")
             .bind(opt_secs(at))
             .bind(id.as_str())
@@ -116,6 +105,16 @@ impl AccountStore for SqlStore {
     async fn record_sign_in(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
             .bind(at.secs())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn set_password_hash(&self, id: &AccountId, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
             .bind(id.as_str())
             .execute(&self.pool)
             .await

@@ -59,9 +59,7 @@ impl AuditLog for SqlStore {
                         .map(AccountId::from_stored),
                     email: r.try_get::<Option<String>, _>("email").map_err(store_err)?,
                     actor: text(r, "actor")?,
-                    factor_id: r
-                        .try_get::<Option<String>, _>("factor_id")
-                        .map_err(store_err)?,
+                    factor_id: r.try_get::<Option<String>, _>("factor_id").map_err(store_err)?,
                     success: r.try_get::<i64, _>("success").map_err(store_err)? != 0,
                     ip: text(r, "ip")?,
                     user_agent: text(r, "user_agent")?,

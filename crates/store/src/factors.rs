@@ -9,9 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
-use twostep_domain::ports::{
-    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, RecoveryCodeRecord,
-};
+use twostep_domain::ports::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, RecoveryCodeRecord};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
@@ -46,10 +44,7 @@ fn recovery(row: &AnyRow) -> Result<RecoveryCodeRecord, StoreError> {
     })
 }
 
-async fn insert_codes(
-    tx: &mut Transaction<'_, Any>,
-    codes: &[RecoveryCodeRecord],
-) -> Result<(), StoreError> {
+async fn insert_codes(tx: &mut Transaction<'_, Any>, codes: &[RecoveryCodeRecord]) -> Result<(), StoreError> {
     for c in codes {
         sqlx::query(
             "INSERT INTO recovery_codes (id, account_id, lookup, code_sealed, position, created_at, used_at)
@@ -69,11 +64,7 @@ async fn insert_codes(
     Ok(())
 }
 
-async fn delete_for(
-    tx: &mut Transaction<'_, Any>,
-    table: &str,
-    account: &AccountId,
-) -> Result<(), StoreError> {
+async fn delete_for(tx: &mut Transaction<'_, Any>, table: &str, account: &AccountId) -> Result<(), StoreError> {
     sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
         .bind(account.as_str())
         .execute(&mut **tx)
@@ -140,13 +131,12 @@ impl FactorStore for SqlStore {
         if gone {
             return Ok(ConfirmOutcome::Gone);
         }
-        let existing: i64 =
-            sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
-                .bind(a.account_id.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(store_err)?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
+            .bind(a.account_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(store_err)?;
         sqlx::query(
             "INSERT INTO authenticators (id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -171,10 +161,7 @@ impl FactorStore for SqlStore {
         Ok(ConfirmOutcome::Added { first })
     }
 
-    async fn authenticators(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<AuthenticatorRecord>, StoreError> {
+    async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError> {
         sqlx::query(
             "SELECT id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at
              FROM authenticators WHERE account_id = $1 ORDER BY created_at, id",
@@ -188,19 +175,15 @@ impl FactorStore for SqlStore {
         .collect()
     }
 
-    async fn advance_last_step(
-        &self,
-        id: &AuthenticatorId,
-        step: i64,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let r = sqlx::query("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
-            .bind(step)
-            .bind(now.secs())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
+    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError> {
+        let r =
+            sqlx::query("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
+                .bind(step)
+                .bind(now.secs())
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -220,13 +203,12 @@ impl FactorStore for SqlStore {
         if deleted == 0 {
             return Ok(None);
         }
-        let remaining: i64 =
-            sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
-                .bind(account.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|r| r.try_get(0))
-                .map_err(store_err)?;
+        let remaining: i64 = sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(store_err)?;
         if remaining == 0 {
             delete_for(&mut tx, "recovery_codes", account).await?;
         }
@@ -236,21 +218,13 @@ impl FactorStore for SqlStore {
 
     async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
-        for table in [
-            "authenticators",
-            "totp_enrollments",
-            "recovery_codes",
-            "login_tokens",
-        ] {
+        for table in ["authenticators", "totp_enrollments", "recovery_codes", "login_tokens"] {
             delete_for(&mut tx, table, account).await?;
         }
         tx.commit().await.map_err(store_err)
     }
 
-    async fn recovery_codes(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
+    async fn recovery_codes(&self, account: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
         sqlx::query(
             "SELECT id, account_id, lookup, code_sealed, position, created_at, used_at
              FROM recovery_codes WHERE account_id = $1 ORDER BY position",
@@ -275,18 +249,13 @@ impl FactorStore for SqlStore {
         tx.commit().await.map_err(store_err)
     }
 
-    async fn use_recovery_code(
-        &self,
-        id: &RecoveryCodeId,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let r =
-            sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
-                .bind(now.secs())
-                .bind(id.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(store_err)?;
+    async fn use_recovery_code(&self, id: &RecoveryCodeId, now: Timestamp) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
+            .bind(now.secs())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
         Ok(r.rows_affected() == 1)
     }
 }

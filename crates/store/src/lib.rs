@@ -8,6 +8,7 @@
 
 mod accounts;
 mod audit;
+mod credentials;
 mod factors;
 mod migrate;
 mod sessions;
@@ -85,18 +86,10 @@ impl SqlStore {
                     if backend == Backend::Sqlite {
                         // WAL lets readers proceed during a write; the busy
                         // timeout makes writers queue instead of failing.
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA busy_timeout = 10000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA foreign_keys = ON")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL")
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -133,30 +126,17 @@ fn sqlite_url(url: &str) -> Result<String, ConnectError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = rest.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
-        return Err(ConnectError::Open(
-            "an in-memory SQLite database would lose everything at exit".into(),
-        ));
+        return Err(ConnectError::Open("an in-memory SQLite database would lose everything at exit".into()));
     }
-    if let Some(dir) = Path::new(path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ConnectError::Open(format!("{}: {e}", dir.display())))?;
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| ConnectError::Open(format!("{}: {e}", dir.display())))?;
     }
     let sep = if rest.contains('?') { '&' } else { '?' };
-    Ok(if rest.contains("mode=") {
-        format!("sqlite://{rest}")
-    } else {
-        format!("sqlite://{rest}{sep}mode=rwc")
-    })
+    Ok(if rest.contains("mode=") { format!("sqlite://{rest}") } else { format!("sqlite://{rest}{sep}mode=rwc") })
 }
 
 /// Maps sqlx errors to the domain's, recognising unique violations.
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "shaped for .map_err(store_err)"
-)]
+#[expect(clippy::needless_pass_by_value, reason = "shaped for .map_err(store_err)")]
 pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()
@@ -169,10 +149,7 @@ pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
 #[async_trait::async_trait]
 impl twostep_domain::ports::Health for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
         Ok(())
     }
 }

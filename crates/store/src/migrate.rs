@@ -44,11 +44,7 @@ impl SqlStore {
         let err = |e: sqlx::Error| ConnectError::Migrate(e.to_string());
         let mut conn = self.pool.acquire().await.map_err(err)?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(LOCK_KEY)
-                .execute(&mut *conn)
-                .await
-                .map_err(err)?;
+            sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await.map_err(err)?;
         }
         let result = async {
             sqlx::query(
@@ -92,20 +88,14 @@ impl SqlStore {
         }
         .await;
         if self.backend == Backend::Postgres {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(LOCK_KEY)
-                .execute(&mut *conn)
-                .await;
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await;
         }
         result
     }
 }
 
 /// Only for the `applied_at` bookkeeping column, which no rule reads.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "bookkeeping timestamp outside the domain's rules"
-)]
+#[expect(clippy::disallowed_methods, reason = "bookkeeping timestamp outside the domain's rules")]
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -115,11 +115,7 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_sessions_of(
-        &self,
-        account: &AccountId,
-        keep: Option<&TokenHash>,
-    ) -> Result<u64, StoreError> {
+    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError> {
         let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
             .bind(account.as_str())
             .bind(keep.map_or("", TokenHash::as_str))
@@ -127,6 +123,21 @@ impl SessionStore for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(r.rows_affected())
+    }
+
+    async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, account_id, kind, created_at, last_seen_at, expires_at, password_at,
+                    second_factor_at, ip, user_agent
+             FROM sessions WHERE account_id = $1 ORDER BY last_seen_at DESC, id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(session)
+        .collect()
     }
 
     async fn insert_login_token(&self, t: &LoginTokenRecord) -> Result<(), StoreError> {
@@ -146,11 +157,12 @@ impl SessionStore for SqlStore {
     }
 
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, account_id, created_at, expires_at, failures FROM login_tokens WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?;
+        let row =
+            sqlx::query("SELECT id, account_id, created_at, expires_at, failures FROM login_tokens WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_err)?;
         row.map(|r| {
             Ok(LoginTokenRecord {
                 id: TokenHash::from_stored(text(&r, "id")?),
@@ -163,11 +175,7 @@ impl SessionStore for SqlStore {
         .transpose()
     }
 
-    async fn consume_login_token(
-        &self,
-        id: &TokenHash,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
+    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
         let r = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
             .bind(id.as_str())
             .bind(now.secs())
@@ -178,13 +186,11 @@ impl SessionStore for SqlStore {
     }
 
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "UPDATE login_tokens SET failures = failures + 1 WHERE id = $1 RETURNING failures",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?;
+        let row = sqlx::query("UPDATE login_tokens SET failures = failures + 1 WHERE id = $1 RETURNING failures")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
         // A token deleted meanwhile counts as exhausted.
         Ok(row.map_or(Ok(i64::MAX), |r| r.try_get::<i64, _>(0).map_err(store_err))?)
     }

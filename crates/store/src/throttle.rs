@@ -51,7 +51,11 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn reset_counter(&self, scope: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM throttle_counters WHERE scope = $1").bind(scope).execute(&self.pool).await.map_err(store_err)?;
+        sqlx::query("DELETE FROM throttle_counters WHERE scope = $1")
+            .bind(scope)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
         Ok(())
     }
 

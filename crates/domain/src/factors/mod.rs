@@ -58,10 +58,7 @@ pub struct Proof {
 
 impl Twostep {
     /// The methods an account can use at sign-in, strongest first.
-    pub async fn methods_of(
-        &self,
-        account: &AccountId,
-    ) -> Result<Vec<Method>, crate::error::StoreError> {
+    pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
         let authenticators = self.store.authenticators(account).await?;
         if authenticators.is_empty() {
             return Ok(Vec::new());
@@ -99,8 +96,11 @@ impl Twostep {
             }
         }
         if let Some(retry_after) = wait {
-            self.audit(AuditEvent::user(AuditKind::Throttled, account).failed().details(format!("method {}", method.as_str())), ctx)
-                .await;
+            self.audit(
+                AuditEvent::user(AuditKind::Throttled, account).failed().details(format!("method {}", method.as_str())),
+                ctx,
+            )
+            .await;
             return Err(FactorError::Throttled { retry_after });
         }
         let proof = self.prove_unguarded(account, method, code, ctx).await?;
@@ -110,7 +110,11 @@ impl Twostep {
                 let was_locked = self.codes_locked(account).await?;
                 reset.extend([Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())]);
                 if was_locked {
-                    self.audit(AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"), ctx).await;
+                    self.audit(
+                        AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"),
+                        ctx,
+                    )
+                    .await;
                 }
             }
             self.throttle_reset(&reset).await?;
@@ -136,10 +140,10 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<Option<Proof>, FactorError> {
         match method {
-            Method::Totp => Ok(self.check_totp(account, code, ctx).await?.map(|id| Proof {
-                factor_id: id.to_string(),
-                recovery_codes_remaining: None,
-            })),
+            Method::Totp => Ok(self
+                .check_totp(account, code, ctx)
+                .await?
+                .map(|id| Proof { factor_id: id.to_string(), recovery_codes_remaining: None })),
             Method::RecoveryCode => self.use_recovery_code(account, code, ctx).await,
             // Delivered codes and push come with later issues; until then no
             // account has them.

@@ -33,9 +33,7 @@ impl OtpAlgorithm {
     /// Reads `SHA1`, `SHA256` or `SHA512` in any case.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Sha1, Self::Sha256, Self::Sha512]
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(s))
+        [Self::Sha1, Self::Sha256, Self::Sha512].into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -51,11 +49,7 @@ pub struct TotpParams {
 
 impl TotpParams {
     /// What every authenticator app supports and what enrolment issues (§2.1).
-    pub const DEFAULT: TotpParams = TotpParams {
-        algorithm: OtpAlgorithm::Sha1,
-        digits: 6,
-        period: 30,
-    };
+    pub const DEFAULT: TotpParams = TotpParams { algorithm: OtpAlgorithm::Sha1, digits: 6, period: 30 };
 
     /// Whether codes can be verified with these parameters: RFC 4226 §5.3 asks for at least 6
     /// digits, and 8 is the most any authenticator app shows.
@@ -88,8 +82,7 @@ pub fn hmac(algorithm: OtpAlgorithm, key: &[u8], counter: u64) -> Vec<u8> {
 }
 
 fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key)
-        .expect("HMAC takes keys of any length (RFC 2104 §2)");
+    let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length (RFC 2104 §2)");
     m.update(message);
     m.finalize().into_bytes().to_vec()
 }
@@ -105,9 +98,7 @@ pub fn hotp(algorithm: OtpAlgorithm, key: &[u8], counter: u64, digits: u32) -> S
     // top bit is dropped so signed and unsigned implementations agree.
     let offset = usize::from(mac[mac.len() - 1] & 0x0f);
     let bin = u32::from_be_bytes(std::array::from_fn(|i| mac[offset + i])) & 0x7fff_ffff;
-    let value = 10_u64
-        .checked_pow(digits)
-        .map_or(u64::from(bin), |modulus| u64::from(bin) % modulus);
+    let value = 10_u64.checked_pow(digits).map_or(u64::from(bin), |modulus| u64::from(bin) % modulus);
     format!("{value:0width$}", width = digits as usize)
 }
 
@@ -117,10 +108,7 @@ pub fn hotp(algorithm: OtpAlgorithm, key: &[u8], counter: u64, digits: u32) -> S
 /// steps). A `period` of 0 also gives step 0 instead of dividing by zero; `verify_totp` refuses it.
 #[must_use]
 pub fn time_step(unix_secs: i64, period: u64) -> u64 {
-    u64::try_from(unix_secs)
-        .unwrap_or(0)
-        .checked_div(period)
-        .unwrap_or(0)
+    u64::try_from(unix_secs).unwrap_or(0).checked_div(period).unwrap_or(0)
 }
 
 /// The TOTP code for `unix_secs` (RFC 6238 §4.2).
@@ -216,11 +204,7 @@ mod tests {
 
     /// The 8-digit code of `seed` at `t` under `algorithm`, 30-second steps.
     fn code8(algorithm: OtpAlgorithm, seed: &[u8], t: i64) -> String {
-        let p = TotpParams {
-            algorithm,
-            digits: 8,
-            period: 30,
-        };
+        let p = TotpParams { algorithm, digits: 8, period: 30 };
         totp(seed, t, p)
     }
 
@@ -242,11 +226,7 @@ mod tests {
     // step is past 2^32), and the 6-digit SHA-1 codes with their leading zeros.
     #[test]
     fn sec18_rfc6238_appendix_b() {
-        let hashes = [
-            (Sha1, SEED_SHA1),
-            (Sha256, SEED_SHA256),
-            (Sha512, SEED_SHA512),
-        ];
+        let hashes = [(Sha1, SEED_SHA1), (Sha256, SEED_SHA256), (Sha512, SEED_SHA512)];
         let mut checked = 0;
         for row in rows(RFC6238) {
             let t: i64 = row[0].parse().unwrap();
@@ -326,18 +306,9 @@ mod tests {
         for bad in "|28708|2870820|28708a|+87082|２８７０８２|287082 0".split('|') {
             assert_eq!(verify_at(bad, 59, 1, None), None, "{bad:?}");
         }
-        let zero_period = TotpParams {
-            period: 0,
-            ..TotpParams::DEFAULT
-        };
-        assert_eq!(
-            verify_totp(SEED_SHA1, "287082", 59, zero_period, 1, None),
-            None
-        );
-        let nine = TotpParams {
-            digits: 9,
-            ..TotpParams::DEFAULT
-        };
+        let zero_period = TotpParams { period: 0, ..TotpParams::DEFAULT };
+        assert_eq!(verify_totp(SEED_SHA1, "287082", 59, zero_period, 1, None), None);
+        let nine = TotpParams { digits: 9, ..TotpParams::DEFAULT };
         let code = totp(SEED_SHA1, 59, nine);
         assert_eq!(verify_totp(SEED_SHA1, &code, 59, nine, 1, None), None);
     }
@@ -346,10 +317,7 @@ mod tests {
     fn window_edges_do_not_wrap() {
         assert_eq!(verify_at(&code6(0), 0, 1, None), Some(0));
         let last = time_step(i64::MAX, 30);
-        assert_eq!(
-            verify_at(&code6(i64::MAX), i64::MAX, u64::MAX, None),
-            Some(last)
-        );
+        assert_eq!(verify_at(&code6(i64::MAX), i64::MAX, u64::MAX, None), Some(last));
     }
 
     #[test]

@@ -20,12 +20,7 @@ use crate::factors::otp::TotpParams;
 /// Escaped in the label and the issuer: everything but RFC 3986 unreserved characters and '@'. ':'
 /// separates issuer from account, so it must not appear raw in either part; '@' is legal in a URI
 /// path and query, and Google Authenticator shows it as typed, so e-mail accounts stay readable.
-const LABEL: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'@');
+const LABEL: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'@');
 
 /// Modules of light margin around the symbol, as ISO/IEC 18004 requires for reliable scanning.
 const QUIET_ZONE: usize = 4;
@@ -40,8 +35,7 @@ pub const MAX_PNG_SCALE: u32 = 32;
 static BASE32_LENIENT: LazyLock<Encoding> = LazyLock::new(|| {
     let mut spec = BASE32_NOPAD.specification();
     spec.check_trailing_bits = false;
-    spec.encoding()
-        .expect("a copy of BASE32_NOPAD's own specification is valid")
+    spec.encoding().expect("a copy of BASE32_NOPAD's own specification is valid")
 });
 
 #[derive(Debug, thiserror::Error)]
@@ -86,11 +80,8 @@ pub fn base32_encode(secret: &[u8]) -> String {
 /// empty.
 #[must_use]
 pub fn base32_decode(input: &str) -> Option<Vec<u8>> {
-    let cleaned: String = input
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '=')
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
+    let cleaned: String =
+        input.chars().filter(|c| !c.is_whitespace() && *c != '=').map(|c| c.to_ascii_uppercase()).collect();
     if cleaned.is_empty() {
         return None;
     }
@@ -101,11 +92,7 @@ pub fn base32_decode(input: &str) -> Option<Vec<u8>> {
 #[must_use]
 pub fn group_for_typing(base32: &str) -> String {
     let chars: Vec<char> = base32.chars().collect();
-    chars
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join(" ")
+    chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
 /// The module matrix of `data` at level M: `width` × `width` booleans, `true` for dark.
@@ -117,16 +104,8 @@ struct Matrix {
 impl Matrix {
     fn encode(data: &str) -> Result<Self, QrError> {
         // With automatic version choice the only failure left is running out of capacity.
-        let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M)
-            .map_err(|_| QrError::TooLong)?;
-        Ok(Self {
-            width: code.width(),
-            dark: code
-                .to_colors()
-                .into_iter()
-                .map(|c| c == Color::Dark)
-                .collect(),
-        })
+        let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::M).map_err(|_| QrError::TooLong)?;
+        Ok(Self { width: code.width(), dark: code.to_colors().into_iter().map(|c| c == Color::Dark).collect() })
     }
 
     /// Whether the module at (x, y) of the symbol with its quiet zone is dark.
@@ -215,9 +194,7 @@ pub fn qr_png(data: &str, scale: u32) -> Result<Vec<u8>, QrError> {
     encoder.set_depth(png::BitDepth::One);
     // A well-formed image written into a Vec has no failure mode: no I/O, no zero size.
     let mut writer = encoder.write_header().expect("PNG header into a Vec");
-    writer
-        .write_image_data(&pixels)
-        .expect("PNG data into a Vec");
+    writer.write_image_data(&pixels).expect("PNG data into a Vec");
     writer.finish().expect("PNG trailer into a Vec");
     Ok(out)
 }
@@ -248,66 +225,31 @@ mod tests {
             "otpauth://totp/Acme%20Co:bob%20smith?secret=JBSWY3DPEHPK3PXP&issuer=Acme%20Co"
         );
         let uri = otpauth_uri("A:B&c=d", "x:y?z#", &EXAMPLE, TotpParams::DEFAULT);
-        assert_eq!(
-            uri,
-            "otpauth://totp/A%3AB%26c%3Dd:x%3Ay%3Fz%23?secret=JBSWY3DPEHPK3PXP&issuer=A%3AB%26c%3Dd"
-        );
-        assert!(
-            otpauth_uri("Zürich", "a", &EXAMPLE, TotpParams::DEFAULT).contains("Z%C3%BCrich:a")
-        );
+        assert_eq!(uri, "otpauth://totp/A%3AB%26c%3Dd:x%3Ay%3Fz%23?secret=JBSWY3DPEHPK3PXP&issuer=A%3AB%26c%3Dd");
+        assert!(otpauth_uri("Zürich", "a", &EXAMPLE, TotpParams::DEFAULT).contains("Z%C3%BCrich:a"));
     }
 
     #[test]
     fn only_non_default_params_are_added() {
-        let p = TotpParams {
-            algorithm: OtpAlgorithm::Sha256,
-            digits: 8,
-            period: 60,
-        };
-        assert!(
-            otpauth_uri("E", "a", &EXAMPLE, p)
-                .ends_with("&issuer=E&algorithm=SHA256&digits=8&period=60")
-        );
-        let p = TotpParams {
-            digits: 8,
-            ..TotpParams::DEFAULT
-        };
+        let p = TotpParams { algorithm: OtpAlgorithm::Sha256, digits: 8, period: 60 };
+        assert!(otpauth_uri("E", "a", &EXAMPLE, p).ends_with("&issuer=E&algorithm=SHA256&digits=8&period=60"));
+        let p = TotpParams { digits: 8, ..TotpParams::DEFAULT };
         assert!(otpauth_uri("E", "a", &EXAMPLE, p).ends_with("&issuer=E&digits=8"));
     }
 
     #[test]
     fn base32_decode_accepts_what_people_type() {
-        for typed in [
-            "jbswy3dpehpk3pxp",
-            "JBSW Y3DP EHPK 3PXP",
-            "JBSWY3DPEHPK3PXP======",
-            " JbSw Y3dP\tEHPK 3PXP\n",
-        ] {
+        for typed in ["jbswy3dpehpk3pxp", "JBSW Y3DP EHPK 3PXP", "JBSWY3DPEHPK3PXP======", " JbSw Y3dP\tEHPK 3PXP\n"] {
             assert_eq!(base32_decode(typed).unwrap(), EXAMPLE, "{typed:?}");
         }
-        assert_eq!(
-            base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(),
-            b"12345678901234567890"
-        );
+        assert_eq!(base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap(), b"12345678901234567890");
         // 26 characters carry 2 spare bits; non-zero ones are tolerated.
-        assert_eq!(
-            base32_decode("AAAAAAAAAAAAAAAAAAAAAAAAAD").unwrap(),
-            vec![0; 16]
-        );
+        assert_eq!(base32_decode("AAAAAAAAAAAAAAAAAAAAAAAAAD").unwrap(), vec![0; 16]);
     }
 
     #[test]
     fn base32_decode_refuses_invalid() {
-        for bad in [
-            "",
-            "   ",
-            "====",
-            "JBSWY3DPEHPK3PX1",
-            "JBSWY3DPEHPK3PX0",
-            "JBSWY3DPEHPK3PX8",
-            "A",
-            "ABC",
-        ] {
+        for bad in ["", "   ", "====", "JBSWY3DPEHPK3PX1", "JBSWY3DPEHPK3PX0", "JBSWY3DPEHPK3PX8", "A", "ABC"] {
             assert_eq!(base32_decode(bad), None, "{bad:?}");
         }
         assert_eq!(base32_decode("JBSWY3DPÉHPK3PXP"), None);
@@ -322,8 +264,7 @@ mod tests {
 
     #[test]
     fn svg_is_an_accessible_inline_element() {
-        let svg =
-            qr_svg("otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP").unwrap();
+        let svg = qr_svg("otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP").unwrap();
         assert!(svg.starts_with("<svg "));
         assert!(svg.ends_with("</svg>"));
         let n = Matrix::encode("otpauth://totp/Example:alice@google.com?secret=JBSWY3DPEHPK3PXP")
@@ -360,11 +301,7 @@ mod tests {
         let n = Matrix::encode("x").unwrap().size_with_quiet_zone();
         for (scale, want) in [(0, 1), (1, 1), (u32::MAX, MAX_PNG_SCALE as usize)] {
             let bytes = qr_png("x", scale).unwrap();
-            let info = png::Decoder::new(bytes.as_slice())
-                .read_info()
-                .unwrap()
-                .info()
-                .width;
+            let info = png::Decoder::new(bytes.as_slice()).read_info().unwrap().info().width;
             assert_eq!(info as usize, n * want);
         }
     }

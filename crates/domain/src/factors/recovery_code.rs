@@ -178,11 +178,7 @@ mod tests {
             "abcd-efgh-jkmn-pq=s",
             "abcdefghjkmnpqrs abcdefghjkmnpqrs",
         ] {
-            assert_eq!(
-                RecoveryCode::parse(bad).unwrap_err(),
-                RecoveryCodeError::Malformed,
-                "{bad:?}"
-            );
+            assert_eq!(RecoveryCode::parse(bad).unwrap_err(), RecoveryCodeError::Malformed, "{bad:?}");
         }
     }
 
@@ -199,12 +195,7 @@ mod tests {
         let code = RecoveryCode::generate(&OsRandom);
         assert_eq!(code.expose().len(), CODE_LEN);
         assert!(code.expose().chars().all(|c| ALPHABET.contains(c)));
-        assert_eq!(
-            RecoveryCode::parse(&code.display_grouped())
-                .unwrap()
-                .expose(),
-            code.expose()
-        );
+        assert_eq!(RecoveryCode::parse(&code.display_grouped()).unwrap().expose(), code.expose());
     }
 
     // SEC-38: 10,000 codes from the real source, no repeats, symbols uniform by χ².
@@ -224,10 +215,7 @@ mod tests {
         }
         assert_eq!(seen.len(), 10_000);
         let expected = f64::from(10_000 * 16_u32) / 32.0;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&n| (f64::from(n) - expected).powi(2) / expected)
-            .sum();
+        let chi2: f64 = counts.iter().map(|&n| (f64::from(n) - expected).powi(2) / expected).sum();
         // Critical value for 31 degrees of freedom at p = 0.001: one false alarm in 1,000 runs.
         assert!(chi2 < 61.1, "chi-squared {chi2:.1} over {counts:?}");
     }

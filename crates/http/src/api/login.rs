@@ -37,14 +37,8 @@ pub async fn sign_up(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<SignUpRequest>,
 ) -> ApiResult<Response> {
-    let account = s
-        .twostep
-        .sign_up(&req.email, &req.password, Actor::User, &ctx)
-        .await?;
-    let body = AccountResponse {
-        id: account.id.to_string(),
-        email: account.email.to_string(),
-    };
+    let account = s.twostep.sign_up(&req.email, &req.password, Actor::User, &ctx).await?;
+    let body = AccountResponse { id: account.id.to_string(), email: account.email.to_string() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -77,25 +71,20 @@ pub async fn login(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(
-        match s.twostep.login(&req.email, &req.password, &ctx).await? {
-            LoginOutcome::Authenticated { session, .. } => LoginResponse {
-                status: "authenticated",
-                session_token: Some(session.expose().to_owned()),
-                login_token: None,
-                methods: None,
-            },
-            LoginOutcome::SecondFactorRequired {
-                login_token,
-                methods,
-            } => LoginResponse {
-                status: "second_factor_required",
-                session_token: None,
-                login_token: Some(login_token.expose().to_owned()),
-                methods: Some(methods.iter().map(|m| m.as_str()).collect()),
-            },
+    Ok(Json(match s.twostep.login(&req.email, &req.password, None, &ctx).await? {
+        LoginOutcome::Authenticated { session, .. } => LoginResponse {
+            status: "authenticated",
+            session_token: Some(session.expose().to_owned()),
+            login_token: None,
+            methods: None,
         },
-    ))
+        LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
+            status: "second_factor_required",
+            session_token: None,
+            login_token: Some(login_token.expose().to_owned()),
+            methods: Some(methods.iter().map(|m| m.as_str()).collect()),
+        },
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -130,10 +119,7 @@ pub async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     let method = parse_method(&req.method)?;
-    let v = s
-        .twostep
-        .verify_login(&req.login_token, method, &req.code, &ctx)
-        .await?;
+    let v = s.twostep.verify_login(&req.login_token, method, &req.code, &ctx).await?;
     Ok(Json(VerifyResponse {
         status: "authenticated",
         session_token: v.session.expose().to_owned(),
@@ -144,16 +130,10 @@ pub async fn verify(
 /// End the session; its token stops working.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "sign-in", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ApiErrorBody), (status = 403, description = "csrf_failed", body = ApiErrorBody)))]
-pub async fn logout(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
-) -> ApiResult<Response> {
+pub async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Response> {
     s.twostep.sign_out(&me, &ctx).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut()
-        .insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cookies\""));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }

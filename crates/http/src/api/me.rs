@@ -30,15 +30,8 @@ pub struct MeResponse {
 /// The signed-in account and its 2FA status.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ApiErrorBody)))]
-pub async fn me(
-    State(s): State<AppState>,
-    ApiSession(me): ApiSession,
-) -> ApiResult<Json<MeResponse>> {
-    let methods = s
-        .twostep
-        .methods_of(&me.account.id)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+pub async fn me(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<MeResponse>> {
+    let methods = s.twostep.methods_of(&me.account.id).await.map_err(|e| ApiError::Internal(e.into()))?;
     let remaining = s.twostep.recovery_codes_remaining(&me.account.id).await?;
     Ok(Json(MeResponse {
         id: me.account.id.to_string(),
@@ -74,16 +67,7 @@ pub async fn reauth(
         (None, None) => None,
         _ => return Err(ApiError::InvalidRequest("give both method and code".into())),
     };
-    s.twostep
-        .reauth(
-            &me,
-            ReauthProofs {
-                password: req.password.as_deref(),
-                second_factor,
-            },
-            &ctx,
-        )
-        .await?;
+    s.twostep.reauth(&me, ReauthProofs { password: req.password.as_deref(), second_factor }, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,13 +94,7 @@ pub async fn reveal_codes(
 ) -> ApiResult<Json<RevealedCodesResponse>> {
     let codes = s.twostep.reveal_recovery_codes(&me, &ctx).await?;
     Ok(Json(RevealedCodesResponse {
-        codes: codes
-            .into_iter()
-            .map(|c| RevealedCode {
-                code: c.code.display_grouped(),
-                used: c.used,
-            })
-            .collect(),
+        codes: codes.into_iter().map(|c| RevealedCode { code: c.code.display_grouped(), used: c.used }).collect(),
     }))
 }
 
@@ -137,10 +115,7 @@ pub async fn regenerate_codes(
 ) -> ApiResult<Response> {
     let codes = s.twostep.regenerate_recovery_codes(&me, &ctx).await?;
     let body = NewCodesResponse {
-        codes: codes
-            .iter()
-            .map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped)
-            .collect(),
+        codes: codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -3,6 +3,7 @@
 mod login;
 mod me;
 mod openapi;
+mod security;
 mod totp;
 
 use axum::Json;
@@ -31,11 +32,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/totp/{enrollment_id}/qr.png", get(totp::qr_png))
         .route("/api/v1/me/authenticators", get(totp::list))
         .route("/api/v1/me/authenticators/{id}", delete(totp::remove))
-        .route(
-            "/api/v1/me/recovery-codes",
-            get(me::reveal_codes).post(me::regenerate_codes),
-        )
+        .route("/api/v1/me/recovery-codes", get(me::reveal_codes).post(me::regenerate_codes))
         .route("/api/v1/me/two-factor", delete(me::disable_two_factor))
+        .route("/api/v1/password/forgot", post(security::forgot))
+        .route("/api/v1/password/reset", post(security::reset))
+        .route("/api/v1/me/password", post(security::change_password))
+        .route("/api/v1/me/sessions", get(security::sessions))
+        .route("/api/v1/me/sessions/revoke-others", post(security::revoke_others))
+        .route("/api/v1/me/sessions/{id}", delete(security::revoke_session))
+        .route("/api/v1/me/remembered-browsers", get(security::browsers))
+        .route("/api/v1/me/remembered-browsers/{id}", delete(security::forget_browser))
+        .route("/api/v1/me/security-log", get(security::security_log))
         .fallback(not_found)
 }
 
@@ -51,12 +58,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     if state.twostep.healthy().await {
         (StatusCode::OK, Json(HealthResponse { status: "ok" }))
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(HealthResponse {
-                status: "unavailable",
-            }),
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, Json(HealthResponse { status: "unavailable" }))
     }
 }
 

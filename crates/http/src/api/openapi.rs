@@ -13,6 +13,9 @@ use utoipa::{Modify, OpenApi};
         super::login::sign_up, super::login::login, super::login::verify, super::login::logout,
         super::me::me, super::me::reauth, super::me::reveal_codes, super::me::regenerate_codes,
         super::me::disable_two_factor,
+        super::security::forgot, super::security::reset, super::security::change_password,
+        super::security::sessions, super::security::revoke_session, super::security::revoke_others,
+        super::security::browsers, super::security::forget_browser, super::security::security_log,
         super::totp::start, super::totp::confirm, super::totp::qr_png, super::totp::list, super::totp::remove,
     ),
     modifiers(&BearerAuth)

@@ -92,23 +92,11 @@ pub async fn confirm(
     ApiSession(me): ApiSession,
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Response> {
-    let c = s
-        .twostep
-        .confirm_totp(
-            &me,
-            &req.enrollment_id,
-            &req.code,
-            req.name.as_deref(),
-            &ctx,
-        )
-        .await?;
+    let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
     let body = ConfirmResponse {
         authenticator: (&c.authenticator).into(),
         recovery_codes: c.recovery_codes.map(|codes| {
-            codes
-                .iter()
-                .map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped)
-                .collect()
+            codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()
         }),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -123,11 +111,7 @@ pub async fn qr_png(
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let png = s
-        .twostep
-        .enrollment_qr_png(&me, &id)
-        .await
-        .map_err(|_| ApiError::NotFound)?;
+    let png = s.twostep.enrollment_qr_png(&me, &id).await.map_err(|_| ApiError::NotFound)?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 

@@ -31,11 +31,7 @@ fn presession_form_ok(state: &AppState, headers: &HeaderMap, given: &str) -> boo
     csrf::presession_token_ok(state, cookie.as_deref(), given) && csrf::origin_ok(state, headers)
 }
 
-fn page_with_presession(
-    state: &AppState,
-    headers: &HeaderMap,
-    build: impl FnOnce(String) -> Response,
-) -> Response {
+fn page_with_presession(state: &AppState, headers: &HeaderMap, build: impl FnOnce(String) -> Response) -> Response {
     let (cookie, set) = presession(state, headers);
     let res = build(csrf::presession_token(state, &cookie));
     match set {
@@ -45,11 +41,7 @@ fn page_with_presession(
 }
 
 pub async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if cookies::get(&headers, s.web.session_cookie()).is_some() {
-        see_other("/security")
-    } else {
-        see_other("/login")
-    }
+    if cookies::get(&headers, s.web.session_cookie()).is_some() { see_other("/security") } else { see_other("/login") }
 }
 
 #[derive(Deserialize)]
@@ -65,16 +57,7 @@ pub struct CredentialsForm {
 pub async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let min_length = s.twostep.settings().password_policy.min_length;
     page_with_presession(&s, &headers, |csrf| {
-        render(
-            StatusCode::OK,
-            &SignUp {
-                nav: None,
-                csrf,
-                email: String::new(),
-                error: None,
-                min_length,
-            },
-        )
+        render(StatusCode::OK, &SignUp { nav: None, csrf, email: String::new(), error: None, min_length })
     })
 }
 
@@ -88,14 +71,10 @@ pub async fn signup(
         return forbidden();
     }
     let min_length = s.twostep.settings().password_policy.min_length;
-    let error = match s
-        .twostep
-        .sign_up(&f.email, &f.password, Actor::User, &ctx)
-        .await
-    {
+    let error = match s.twostep.sign_up(&f.email, &f.password, Actor::User, &ctx).await {
         Ok(_) => {
             // Signing up signs in: the same path as the sign-in form.
-            return match s.twostep.login(&f.email, &f.password, &ctx).await {
+            return match s.twostep.login(&f.email, &f.password, None, &ctx).await {
                 Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
                     see_other("/security"),
                     cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
@@ -111,16 +90,7 @@ pub async fn signup(
         Err(e @ (AccountError::NotFound | AccountError::Internal(_))) => return internal(&e),
     };
     let csrf = f.csrf.clone();
-    render(
-        StatusCode::BAD_REQUEST,
-        &SignUp {
-            nav: None,
-            csrf,
-            email: f.email,
-            error: Some(error),
-            min_length,
-        },
-    )
+    render(StatusCode::BAD_REQUEST, &SignUp { nav: None, csrf, email: f.email, error: Some(error), min_length })
 }
 
 #[derive(Deserialize)]
@@ -129,30 +99,14 @@ pub struct LoginQuery {
     expired: Option<String>,
 }
 
-pub async fn login_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
-) -> Response {
+pub async fn login_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let notice = if q.signed_out.is_some() {
         Some("You have been signed out.".to_owned())
     } else {
-        q.expired.map(|_| {
-            "Your sign-in took too long or had too many wrong codes. Please sign in again."
-                .to_owned()
-        })
+        q.expired.map(|_| "Your sign-in took too long or had too many wrong codes. Please sign in again.".to_owned())
     };
     page_with_presession(&s, &headers, |csrf| {
-        render(
-            StatusCode::OK,
-            &Login {
-                nav: None,
-                csrf,
-                email: String::new(),
-                error: None,
-                notice,
-            },
-        )
+        render(StatusCode::OK, &Login { nav: None, csrf, email: String::new(), error: None, notice })
     })
 }
 
@@ -165,21 +119,16 @@ pub async fn login(
     if !presession_form_ok(&s, &headers, &f.csrf) {
         return forbidden();
     }
-    match s.twostep.login(&f.email, &f.password, &ctx).await {
-        Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
-            see_other("/security"),
-            cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
-        ),
+    let remembered = cookies::get(&headers, s.web.remember_cookie());
+    match s.twostep.login(&f.email, &f.password, remembered.as_deref(), &ctx).await {
+        Ok(LoginOutcome::Authenticated { session, .. }) => {
+            with_cookie(see_other("/security"), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
+        }
         Ok(LoginOutcome::SecondFactorRequired { login_token, .. }) => {
             let age = s.twostep.settings().login_token_secs;
             with_cookie(
                 see_other("/login/verify"),
-                cookies::set(
-                    &s.web,
-                    s.web.login_cookie(),
-                    login_token.expose(),
-                    Some(age),
-                ),
+                cookies::set(&s.web, s.web.login_cookie(), login_token.expose(), Some(age)),
             )
         }
         Err(LoginError::InvalidCredentials | LoginError::InvalidCode) => render(
@@ -218,32 +167,16 @@ pub struct VerifyQuery {
 }
 
 fn method_slug(m: Option<&str>) -> &'static str {
-    if m == Some("recovery_code") {
-        "recovery_code"
-    } else {
-        "totp"
-    }
+    if m == Some("recovery_code") { "recovery_code" } else { "totp" }
 }
 
-pub async fn verify_page(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<VerifyQuery>,
-) -> Response {
+pub async fn verify_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<VerifyQuery>) -> Response {
     if cookies::get(&headers, s.web.login_cookie()).is_none() {
         return see_other("/login");
     }
     let method = method_slug(q.method.as_deref());
     page_with_presession(&s, &headers, |csrf| {
-        render(
-            StatusCode::OK,
-            &LoginVerify {
-                nav: None,
-                csrf,
-                method,
-                error: None,
-            },
-        )
+        render(StatusCode::OK, &LoginVerify { nav: None, csrf, method, error: None })
     })
 }
 
@@ -271,28 +204,19 @@ pub async fn verify(
     };
     let method_str = method_slug(Some(&f.method));
     let method = Method::parse(method_str).unwrap_or(Method::Totp);
-    match s
-        .twostep
-        .verify_login(&login_token, method, &f.code, &ctx)
-        .await
-    {
+    match s.twostep.verify_login(&login_token, method, &f.code, &ctx).await {
         Ok(v) => {
             let next = match v.recovery_codes_remaining {
                 Some(n) => format!("/security?recovery_used={n}"),
                 None => "/security".to_owned(),
             };
-            let res = with_cookie(
-                see_other(&next),
-                cookies::set(&s.web, s.web.session_cookie(), v.session.expose(), None),
-            );
+            let res =
+                with_cookie(see_other(&next), cookies::set(&s.web, s.web.session_cookie(), v.session.expose(), None));
             with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()))
         }
         Err(LoginError::InvalidCode | LoginError::InvalidCredentials) => {
             if !s.twostep.login_token_live(&login_token).await {
-                return with_cookie(
-                    see_other("/login?expired=1"),
-                    cookies::clear(&s.web, s.web.login_cookie()),
-                );
+                return with_cookie(see_other("/login?expired=1"), cookies::clear(&s.web, s.web.login_cookie()));
             }
             let error = if method == Method::RecoveryCode {
                 "That recovery code is not valid or was already used."
@@ -301,12 +225,7 @@ pub async fn verify(
             };
             render(
                 StatusCode::UNAUTHORIZED,
-                &LoginVerify {
-                    nav: None,
-                    csrf: f.csrf,
-                    method: method_str,
-                    error: Some(error.into()),
-                },
+                &LoginVerify { nav: None, csrf: f.csrf, method: method_str, error: Some(error.into()) },
             )
         }
         Err(LoginError::Throttled { retry_after }) => {
@@ -349,13 +268,8 @@ pub async fn logout(
     if let Err(e) = s.twostep.sign_out(&session.me, &ctx).await {
         return internal(&e);
     }
-    let mut res = with_cookie(
-        see_other("/login?signed_out=1"),
-        cookies::clear(&s.web, s.web.session_cookie()),
-    );
-    res.headers_mut()
-        .insert("clear-site-data", HeaderValue::from_static("\"cache\""));
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut res = with_cookie(see_other("/login?signed_out=1"), cookies::clear(&s.web, s.web.session_cookie()));
+    res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cache\""));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -14,10 +14,7 @@ use twostep_domain::sessions::SignedIn;
 use crate::AppState;
 
 pub fn session_token(state: &AppState, me: &SignedIn) -> String {
-    let mac = state.twostep.keys().keyed_hash(
-        HashPurpose::Csrf,
-        &[b"session", me.session.id.as_str().as_bytes()],
-    );
+    let mac = state.twostep.keys().keyed_hash(HashPurpose::Csrf, &[b"session", me.session.id.as_str().as_bytes()]);
     BASE64URL_NOPAD.encode(&mac)
 }
 
@@ -26,16 +23,12 @@ pub fn session_token_ok(state: &AppState, me: &SignedIn, given: &str) -> bool {
 }
 
 pub fn presession_token(state: &AppState, cookie: &str) -> String {
-    let mac = state
-        .twostep
-        .keys()
-        .keyed_hash(HashPurpose::Csrf, &[b"pre-session", cookie.as_bytes()]);
+    let mac = state.twostep.keys().keyed_hash(HashPurpose::Csrf, &[b"pre-session", cookie.as_bytes()]);
     BASE64URL_NOPAD.encode(&mac)
 }
 
 pub fn presession_token_ok(state: &AppState, cookie: Option<&str>, given: &str) -> bool {
-    cookie
-        .is_some_and(|c| constant_time_eq(presession_token(state, c).as_bytes(), given.as_bytes()))
+    cookie.is_some_and(|c| constant_time_eq(presession_token(state, c).as_bytes(), given.as_bytes()))
 }
 
 /// A present `Origin` must be ours. Browsers send `Origin: null` on form
@@ -43,16 +36,9 @@ pub fn presession_token_ok(state: &AppState, cookie: Option<&str>, given: &str) 
 /// missing header) falls back to `Sec-Fetch-Site`, when sent, which must not
 /// say cross-site. The token is checked in every case.
 pub fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
-    let get = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
-    };
+    let get = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
     match get(header::ORIGIN) {
         Some(o) if o != "null" => o == state.web.public_origin,
-        _ => matches!(
-            get(header::HeaderName::from_static("sec-fetch-site")),
-            None | Some("same-origin" | "none")
-        ),
+        _ => matches!(get(header::HeaderName::from_static("sec-fetch-site")), None | Some("same-origin" | "none")),
     }
 }

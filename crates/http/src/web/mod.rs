@@ -30,32 +30,17 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(account::home))
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/login", get(account::login_page).post(account::login))
-        .route(
-            "/login/verify",
-            get(account::verify_page).post(account::verify),
-        )
+        .route("/login/verify", get(account::verify_page).post(account::verify))
         .route("/logout", post(account::logout))
         .route("/security", get(security::page))
         .route("/security/totp/new", get(totp::new_enrollment))
         .route("/security/totp/confirm", post(totp::confirm))
         .route("/security/totp/{id}/qr.png", get(totp::qr_png))
-        .route(
-            "/security/authenticators/{id}/remove",
-            get(totp::remove_page).post(totp::remove),
-        )
+        .route("/security/authenticators/{id}/remove", get(totp::remove_page).post(totp::remove))
         .route("/security/recovery-codes", get(security::reveal_codes))
-        .route(
-            "/security/recovery-codes.txt",
-            get(security::download_codes),
-        )
-        .route(
-            "/security/recovery-codes/regenerate",
-            get(security::regenerate_page).post(security::regenerate),
-        )
-        .route(
-            "/security/two-factor/disable",
-            get(security::disable_page).post(security::disable),
-        )
+        .route("/security/recovery-codes.txt", get(security::download_codes))
+        .route("/security/recovery-codes/regenerate", get(security::regenerate_page).post(security::regenerate))
+        .route("/security/two-factor/disable", get(security::disable_page).post(security::disable))
         .route("/reauth", get(reauth::page).post(reauth::submit))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
@@ -76,10 +61,7 @@ pub fn see_other(path: &str) -> Response {
 }
 
 pub fn not_found_page() -> Response {
-    render(
-        StatusCode::NOT_FOUND,
-        &pages::Message::new(None, "Page not found", "There is nothing at this address."),
-    )
+    render(StatusCode::NOT_FOUND, &pages::Message::new(None, "Page not found", "There is nothing at this address."))
 }
 
 /// A signed-in browser. Without a live session cookie the request is sent
@@ -91,10 +73,7 @@ pub struct WebSession {
 
 impl WebSession {
     pub fn nav(&self) -> Option<Nav> {
-        Some(Nav {
-            email: self.me.account.email.to_string(),
-            csrf: self.csrf.clone(),
-        })
+        Some(Nav { email: self.me.account.email.to_string(), csrf: self.csrf.clone() })
     }
 
     /// Checks a form's CSRF token and the request's `Origin`.
@@ -106,12 +85,8 @@ impl WebSession {
 impl FromRequestParts<AppState> for WebSession {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = cookies::get(&parts.headers, state.web.session_cookie())
-            .ok_or_else(|| see_other("/login"))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or_else(|| see_other("/login"))?;
         match state.twostep.authenticate(&Token::presented(&token)).await {
             Ok(me) => {
                 let csrf = csrf::session_token(state, &me);
@@ -119,10 +94,7 @@ impl FromRequestParts<AppState> for WebSession {
             }
             Err(twostep_domain::error::SessionError::Unauthenticated) => {
                 let mut res = see_other("/login");
-                res.headers_mut().append(
-                    header::SET_COOKIE,
-                    cookies::clear(&state.web, state.web.session_cookie()),
-                );
+                res.headers_mut().append(header::SET_COOKIE, cookies::clear(&state.web, state.web.session_cookie()));
                 Err(res)
             }
             Err(e) => Err(internal(&e)),
@@ -134,11 +106,7 @@ pub fn internal(e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "page failed");
     render(
         StatusCode::INTERNAL_SERVER_ERROR,
-        &pages::Message::new(
-            None,
-            "Something went wrong",
-            "Something went wrong on our side. Please try again.",
-        ),
+        &pages::Message::new(None, "Something went wrong", "Something went wrong on our side. Please try again."),
     )
 }
 
@@ -163,10 +131,7 @@ pub fn factor_error(e: &FactorError, back_to: &str) -> Response {
 }
 
 pub fn encode(s: &str) -> String {
-    serde_urlencoded::to_string([("v", s)])
-        .unwrap_or_default()
-        .trim_start_matches("v=")
-        .to_owned()
+    serde_urlencoded::to_string([("v", s)]).unwrap_or_default().trim_start_matches("v=").to_owned()
 }
 
 /// Adds a `Set-Cookie`.

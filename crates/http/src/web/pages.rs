@@ -119,17 +119,12 @@ pub struct Message {
 
 impl Message {
     pub fn new(nav: Option<Nav>, heading: &'static str, message: &'static str) -> Self {
-        Self {
-            nav,
-            heading,
-            text: message,
-        }
+        Self { nav, heading, text: message }
     }
 }
 
 /// A date for people: "2026-11-23 19:05 UTC".
 pub fn human_time(t: twostep_domain::time::Timestamp) -> String {
     let s = t.rfc3339();
-    s.get(..16)
-        .map_or(s.clone(), |d| format!("{} UTC", d.replace('T', " ")))
+    s.get(..16).map_or(s.clone(), |d| format!("{} UTC", d.replace('T', " ")))
 }

@@ -30,11 +30,7 @@ pub struct ReauthQuery {
 }
 
 fn method_slug(m: Option<&str>) -> &'static str {
-    if m == Some("recovery_code") {
-        "recovery_code"
-    } else {
-        "totp"
-    }
+    if m == Some("recovery_code") { "recovery_code" } else { "totp" }
 }
 
 async fn show(
@@ -53,20 +49,12 @@ async fn show(
     }
     // After a failed attempt both proofs are asked again: simpler to reason about.
     let (need_password, need_code) = if error.is_some() {
-        let two_factor = s
-            .twostep
-            .authenticators(&session.me.account.id)
-            .await
-            .map_or(true, |a| !a.is_empty());
+        let two_factor = s.twostep.authenticators(&session.me.account.id).await.map_or(true, |a| !a.is_empty());
         (true, two_factor)
     } else {
         (need_password, need_code)
     };
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     render(
         status,
         &Reauth {
@@ -82,19 +70,8 @@ async fn show(
     )
 }
 
-pub async fn page(
-    State(s): State<AppState>,
-    session: WebSession,
-    Query(q): Query<ReauthQuery>,
-) -> Response {
-    show(
-        &s,
-        &session,
-        safe_next(q.next.as_deref()),
-        method_slug(q.method.as_deref()),
-        None,
-    )
-    .await
+pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<ReauthQuery>) -> Response {
+    show(&s, &session, safe_next(q.next.as_deref()), method_slug(q.method.as_deref()), None).await
 }
 
 #[derive(Deserialize)]
@@ -120,26 +97,17 @@ pub async fn submit(
     }
     let next = safe_next(Some(&f.next));
     let method = method_slug(f.method.as_deref());
-    let second_factor = f
-        .code
-        .as_deref()
-        .filter(|c| !c.trim().is_empty())
-        .map(|c| (Method::parse(method).unwrap_or(Method::Totp), c));
-    let proofs = ReauthProofs {
-        password: f.password.as_deref().filter(|p| !p.is_empty()),
-        second_factor,
-    };
+    let second_factor =
+        f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (Method::parse(method).unwrap_or(Method::Totp), c));
+    let proofs = ReauthProofs { password: f.password.as_deref().filter(|p| !p.is_empty()), second_factor };
     match s.twostep.reauth(&session.me, proofs, &ctx).await {
         Ok(()) => match s.twostep.rotate_session(&session.me.session.id).await {
-            Ok(token) => with_cookie(
-                see_other(&next),
-                cookies::set(&s.web, s.web.session_cookie(), token.expose(), None),
-            ),
+            Ok(token) => {
+                with_cookie(see_other(&next), cookies::set(&s.web, s.web.session_cookie(), token.expose(), None))
+            }
             Err(e) => internal(&e),
         },
-        Err(
-            FactorError::InvalidPassword | FactorError::InvalidCode | FactorError::NothingToProve,
-        ) => {
+        Err(FactorError::InvalidPassword | FactorError::InvalidCode | FactorError::NothingToProve) => {
             show(
                 &s,
                 &session,

@@ -20,44 +20,31 @@ pub struct SecurityQuery {
     notice: Option<String>,
 }
 
-pub async fn page(
-    State(s): State<AppState>,
-    session: WebSession,
-    Query(q): Query<SecurityQuery>,
-) -> Response {
+pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<SecurityQuery>) -> Response {
     let account = &session.me.account;
-    let (authenticators, remaining) = match (
-        s.twostep.authenticators(&account.id).await,
-        s.twostep.recovery_codes_remaining(&account.id).await,
-    ) {
-        (Ok(a), Ok(r)) => (a, r),
-        (Err(e), _) | (_, Err(e)) => return internal(&e),
-    };
+    let (authenticators, remaining) =
+        match (s.twostep.authenticators(&account.id).await, s.twostep.recovery_codes_remaining(&account.id).await) {
+            (Ok(a), Ok(r)) => (a, r),
+            (Err(e), _) | (_, Err(e)) => return internal(&e),
+        };
     let enabled = !authenticators.is_empty();
     let notice = match (q.recovery_used, q.notice.as_deref()) {
-        (Some(n), _) => Some(format!(
-            "You signed in with a recovery code. {n} recovery codes are left."
-        )),
+        (Some(n), _) => Some(format!("You signed in with a recovery code. {n} recovery codes are left.")),
         (None, Some("enabled")) => Some("Two-factor authentication is on.".to_owned()),
         (None, Some("added")) => Some("Authenticator app added.".to_owned()),
         (None, Some("removed")) => Some("Authenticator removed.".to_owned()),
         (None, Some("disabled")) => Some("Two-factor authentication is off.".to_owned()),
         _ => None,
     };
-    let warning = (enabled && remaining <= LOW_WATER).then(|| {
-        format!(
-            "Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out."
-        )
-    });
+    let warning = (enabled && remaining <= LOW_WATER)
+        .then(|| format!("Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out."));
     let rows = authenticators
         .iter()
         .map(|a| AuthenticatorRow {
             id: a.id.to_string(),
             name: a.name.clone(),
             created: human_time(a.created_at),
-            last_used: a
-                .last_used_at
-                .map_or_else(|| "never".to_owned(), human_time),
+            last_used: a.last_used_at.map_or_else(|| "never".to_owned(), human_time),
         })
         .collect();
     render(
@@ -80,39 +67,17 @@ pub fn show_codes(
     heading: &'static str,
     intro: &'static str,
 ) -> Response {
-    let rows = codes
-        .iter()
-        .map(|c| CodeRow {
-            code: c.display_grouped(),
-            used: false,
-        })
-        .collect();
+    let rows = codes.iter().map(|c| CodeRow { code: c.display_grouped(), used: false }).collect();
     render(
         StatusCode::OK,
-        &RecoveryCodes {
-            nav: session.nav(),
-            heading,
-            intro,
-            codes: rows,
-            done_label: "I have saved my codes",
-        },
+        &RecoveryCodes { nav: session.nav(), heading, intro, codes: rows, done_label: "I have saved my codes" },
     )
 }
 
-pub async fn reveal_codes(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    session: WebSession,
-) -> Response {
+pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
     match s.twostep.reveal_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => {
-            let rows = codes
-                .iter()
-                .map(|c| CodeRow {
-                    code: c.code.display_grouped(),
-                    used: c.used,
-                })
-                .collect();
+            let rows = codes.iter().map(|c| CodeRow { code: c.code.display_grouped(), used: c.used }).collect();
             render(
                 StatusCode::OK,
                 &RecoveryCodes {
@@ -128,11 +93,7 @@ pub async fn reveal_codes(
     }
 }
 
-pub async fn download_codes(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    session: WebSession,
-) -> Response {
+pub async fn download_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
     match s.twostep.reveal_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => {
             let mut text = format!(
@@ -146,10 +107,7 @@ pub async fn download_codes(
             (
                 [
                     (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"twostep-recovery-codes.txt\"",
-                    ),
+                    (header::CONTENT_DISPOSITION, "attachment; filename=\"twostep-recovery-codes.txt\""),
                 ],
                 text,
             )
@@ -234,12 +192,7 @@ pub async fn disable(
 
 /// A confirmation page for a sensitive action. Re-auth is asked for first,
 /// so the user confirms once they are cleared and lands back here.
-pub async fn confirm_page(
-    s: &AppState,
-    session: WebSession,
-    here: &str,
-    mut page: Confirm,
-) -> Response {
+pub async fn confirm_page(s: &AppState, session: WebSession, here: &str, mut page: Confirm) -> Response {
     match s.twostep.reauth_needs(&session.me).await {
         Ok((false, false)) => {
             page.nav = session.nav();

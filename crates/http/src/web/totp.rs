@@ -16,17 +16,8 @@ use super::{WebSession, factor_error, forbidden, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
-fn setup_page(
-    session: &WebSession,
-    e: &TotpEnrollment,
-    name: String,
-    error: Option<String>,
-) -> Response {
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
+fn setup_page(session: &WebSession, e: &TotpEnrollment, name: String, error: Option<String>) -> Response {
+    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     render(
         status,
         &TotpSetup {
@@ -42,11 +33,7 @@ fn setup_page(
 }
 
 /// Every visit makes a new secret and QR code (seed 002).
-pub async fn new_enrollment(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    session: WebSession,
-) -> Response {
+pub async fn new_enrollment(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
     match s.twostep.start_totp_enrollment(&session.me, &ctx).await {
         Ok(e) => setup_page(&session, &e, String::new(), None),
         Err(e) => factor_error(&e, "/security/totp/new"),
@@ -76,11 +63,7 @@ pub async fn confirm(
         return forbidden();
     }
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
-    match s
-        .twostep
-        .confirm_totp(&session.me, &f.enrollment_id, &f.code, name, &ctx)
-        .await
-    {
+    match s.twostep.confirm_totp(&session.me, &f.enrollment_id, &f.code, name, &ctx).await {
         Ok(c) => match c.recovery_codes {
             Some(codes) => show_codes(
                 &session,
@@ -96,11 +79,7 @@ pub async fn confirm(
             } else {
                 "That code didn't match. Check the app shows this account and enter its current code.".to_owned()
             };
-            match s
-                .twostep
-                .pending_enrollment(&session.me, &f.enrollment_id)
-                .await
-            {
+            match s.twostep.pending_enrollment(&session.me, &f.enrollment_id).await {
                 Ok(e) => setup_page(&session, &e, f.name, Some(msg)),
                 Err(_) => see_other("/security/totp/new"),
             }
@@ -111,22 +90,14 @@ pub async fn confirm(
     }
 }
 
-pub async fn qr_png(
-    State(s): State<AppState>,
-    session: WebSession,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn qr_png(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
     match s.twostep.enrollment_qr_png(&session.me, &id).await {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         Err(_) => super::not_found_page(),
     }
 }
 
-pub async fn remove_page(
-    State(s): State<AppState>,
-    session: WebSession,
-    Path(id): Path<String>,
-) -> Response {
+pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
     let here = format!("/security/authenticators/{}/remove", super::encode(&id));
     confirm_page(
         &s,
@@ -158,9 +129,6 @@ pub async fn remove(
     }
     match s.twostep.remove_authenticator(&session.me, &id, &ctx).await {
         Ok(()) => see_other("/security?notice=removed"),
-        Err(e) => factor_error(
-            &e,
-            &format!("/security/authenticators/{}/remove", super::encode(&id)),
-        ),
+        Err(e) => factor_error(&e, &format!("/security/authenticators/{}/remove", super::encode(&id))),
     }
 }
