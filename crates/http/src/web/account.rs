@@ -26,12 +26,12 @@ fn presession(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderVa
     (v, Some(set))
 }
 
-fn presession_form_ok(state: &AppState, headers: &HeaderMap, given: &str) -> bool {
+pub fn presession_form_ok(state: &AppState, headers: &HeaderMap, given: &str) -> bool {
     let cookie = cookies::get(headers, state.web.presession_cookie());
     csrf::presession_token_ok(state, cookie.as_deref(), given) && csrf::origin_ok(state, headers)
 }
 
-fn page_with_presession(state: &AppState, headers: &HeaderMap, build: impl FnOnce(String) -> Response) -> Response {
+pub fn page_with_presession(state: &AppState, headers: &HeaderMap, build: impl FnOnce(String) -> Response) -> Response {
     let (cookie, set) = presession(state, headers);
     let res = build(csrf::presession_token(state, &cookie));
     match set {
@@ -97,11 +97,14 @@ pub async fn signup(
 pub struct LoginQuery {
     signed_out: Option<String>,
     expired: Option<String>,
+    reset: Option<String>,
 }
 
 pub async fn login_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
     let notice = if q.signed_out.is_some() {
         Some("You have been signed out.".to_owned())
+    } else if q.reset.is_some() {
+        Some("Your password has been reset. Sign in with your new password.".to_owned())
     } else {
         q.expired.map(|_| "Your sign-in took too long or had too many wrong codes. Please sign in again.".to_owned())
     };
@@ -188,6 +191,8 @@ pub struct VerifyForm {
     method: String,
     #[serde(default)]
     code: String,
+    /// "Remember this browser for 30 days".
+    remember: Option<String>,
 }
 
 pub async fn verify(
@@ -212,7 +217,17 @@ pub async fn verify(
             };
             let res =
                 with_cookie(see_other(&next), cookies::set(&s.web, s.web.session_cookie(), v.session.expose(), None));
-            with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()))
+            let res = with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()));
+            if f.remember.is_none() {
+                return res;
+            }
+            match s.twostep.remember_browser(&v.account, &ctx).await {
+                Ok(token) => {
+                    let age = s.twostep.settings().remember_browser_secs;
+                    with_cookie(res, cookies::set(&s.web, s.web.remember_cookie(), token.expose(), Some(age)))
+                }
+                Err(e) => internal(&e),
+            }
         }
         Err(LoginError::InvalidCode | LoginError::InvalidCredentials) => {
             if !s.twostep.login_token_live(&login_token).await {

@@ -6,7 +6,9 @@ mod account;
 mod assets;
 pub mod cookies;
 pub mod csrf;
+mod devices;
 mod pages;
+mod password;
 mod reauth;
 mod security;
 mod totp;
@@ -42,6 +44,13 @@ pub fn routes() -> Router<AppState> {
         .route("/security/recovery-codes/regenerate", get(security::regenerate_page).post(security::regenerate))
         .route("/security/two-factor/disable", get(security::disable_page).post(security::disable))
         .route("/reauth", get(reauth::page).post(reauth::submit))
+        .route("/forgot-password", get(password::forgot_page).post(password::forgot))
+        .route("/reset-password", get(password::reset_page).post(password::reset))
+        .route("/security/password", get(password::change_page).post(password::change))
+        .route("/security/sessions/revoke-others", post(devices::revoke_others))
+        .route("/security/sessions/{id}/revoke", post(devices::revoke_session))
+        .route("/security/browsers/{id}/forget", post(devices::forget_browser))
+        .route("/security/log", get(devices::log_page))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
 }

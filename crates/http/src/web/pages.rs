@@ -45,10 +45,28 @@ pub struct AuthenticatorRow {
     pub last_used: String,
 }
 
+pub struct SessionRow {
+    pub id: String,
+    pub device: String,
+    pub ip: String,
+    pub last_seen: String,
+    pub current: bool,
+}
+
+pub struct BrowserRow {
+    pub id: String,
+    pub device: String,
+    pub ip: String,
+    pub until: String,
+}
+
 #[derive(Template)]
 #[template(path = "security.html")]
 pub struct Security {
     pub nav: Option<Nav>,
+    pub csrf: String,
+    pub sessions: Vec<SessionRow>,
+    pub browsers: Vec<BrowserRow>,
     pub email: String,
     pub enabled: bool,
     pub authenticators: Vec<AuthenticatorRow>,
@@ -127,4 +145,47 @@ impl Message {
 pub fn human_time(t: twostep_domain::time::Timestamp) -> String {
     let s = t.rfc3339();
     s.get(..16).map_or(s.clone(), |d| format!("{} UTC", d.replace('T', " ")))
+}
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPassword {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub sent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPassword {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub token: String,
+    pub valid: bool,
+    pub error: Option<String>,
+    pub min_length: usize,
+}
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangePassword {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub min_length: usize,
+}
+
+pub struct LogRow {
+    pub when: String,
+    pub event: String,
+    pub ok: bool,
+    pub ip: String,
+    pub device: String,
+}
+
+#[derive(Template)]
+#[template(path = "security_log.html")]
+pub struct SecurityLog {
+    pub nav: Option<Nav>,
+    pub entries: Vec<LogRow>,
 }

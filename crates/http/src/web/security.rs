@@ -9,7 +9,7 @@ use twostep_domain::factors::recovery_code::RecoveryCode;
 use twostep_domain::recovery::LOW_WATER;
 
 use super::account::CsrfForm;
-use super::pages::{AuthenticatorRow, CodeRow, Confirm, RecoveryCodes, Security, human_time};
+use super::pages::{AuthenticatorRow, BrowserRow, CodeRow, Confirm, RecoveryCodes, Security, SessionRow, human_time};
 use super::{WebSession, factor_error, forbidden, internal, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
@@ -28,12 +28,41 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
             (Err(e), _) | (_, Err(e)) => return internal(&e),
         };
     let enabled = !authenticators.is_empty();
+    let (sessions, browsers) =
+        match (s.twostep.sessions_of(&session.me).await, s.twostep.remembered_browsers(&account.id).await) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => return internal(&e),
+            (_, Err(e)) => return internal(&e),
+        };
+    let sessions = sessions
+        .into_iter()
+        .map(|v| SessionRow {
+            id: v.id,
+            device: v.device,
+            ip: v.ip,
+            last_seen: human_time(v.last_seen_at),
+            current: v.current,
+        })
+        .collect();
+    let browsers = browsers
+        .into_iter()
+        .map(|b| BrowserRow {
+            device: twostep_domain::device::describe(&b.user_agent),
+            id: b.id,
+            ip: b.ip,
+            until: human_time(b.expires_at),
+        })
+        .collect();
     let notice = match (q.recovery_used, q.notice.as_deref()) {
         (Some(n), _) => Some(format!("You signed in with a recovery code. {n} recovery codes are left.")),
         (None, Some("enabled")) => Some("Two-factor authentication is on.".to_owned()),
         (None, Some("added")) => Some("Authenticator app added.".to_owned()),
         (None, Some("removed")) => Some("Authenticator removed.".to_owned()),
         (None, Some("disabled")) => Some("Two-factor authentication is off.".to_owned()),
+        (None, Some("password_changed")) => Some("Password changed. Your other sessions were signed out.".to_owned()),
+        (None, Some("session_revoked")) => Some("That device was signed out.".to_owned()),
+        (None, Some("others_revoked")) => Some("All your other sessions were signed out.".to_owned()),
+        (None, Some("browser_forgotten")) => Some("That browser will be asked for a code again.".to_owned()),
         _ => None,
     };
     let warning = (enabled && remaining <= LOW_WATER)
@@ -51,6 +80,9 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
         StatusCode::OK,
         &Security {
             nav: session.nav(),
+            csrf: session.csrf.clone(),
+            sessions,
+            browsers,
             email: account.email.to_string(),
             enabled,
             authenticators: rows,

@@ -1,0 +1,82 @@
+//! Signed-in devices, remembered browsers and the security log pages.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::account::CsrfForm;
+use super::pages::{LogRow, SecurityLog, human_time};
+use super::{WebSession, factor_error, forbidden, internal, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
+
+pub async fn revoke_session(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    session: WebSession,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !session.form_ok(&s, &headers, &f.csrf) {
+        return forbidden();
+    }
+    match s.twostep.revoke_session(&session.me, &id, &ctx).await {
+        Ok(_) => see_other("/security?notice=session_revoked"),
+        Err(e) => factor_error(&e, "/security"),
+    }
+}
+
+pub async fn revoke_others(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    session: WebSession,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !session.form_ok(&s, &headers, &f.csrf) {
+        return forbidden();
+    }
+    match s.twostep.revoke_other_sessions(&session.me, &ctx).await {
+        Ok(_) => see_other("/security?notice=others_revoked"),
+        Err(e) => factor_error(&e, "/security"),
+    }
+}
+
+/// Forgetting a browser lowers privilege, so it needs no re-auth.
+pub async fn forget_browser(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    session: WebSession,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !session.form_ok(&s, &headers, &f.csrf) {
+        return forbidden();
+    }
+    match s.twostep.forget_browser(&session.me, &id, &ctx).await {
+        Ok(_) => see_other("/security?notice=browser_forgotten"),
+        Err(e) => internal(&e),
+    }
+}
+
+pub async fn log_page(State(s): State<AppState>, session: WebSession) -> Response {
+    match s.twostep.security_log(&session.me, 200).await {
+        Ok(entries) => {
+            let entries = entries
+                .into_iter()
+                .map(|e| LogRow {
+                    when: human_time(e.at),
+                    event: e.kind.replace('_', " "),
+                    ok: e.success,
+                    device: twostep_domain::device::describe(&e.user_agent),
+                    ip: e.ip,
+                })
+                .collect();
+            render(StatusCode::OK, &SecurityLog { nav: session.nav(), entries })
+        }
+        Err(e) => internal(&e),
+    }
+}
