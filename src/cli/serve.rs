@@ -21,7 +21,8 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let url = server.url.clone();
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
     // On stdout, for people and for scripts that wait for the URL.
-    println!("twostep is listening on {url} (open {url}/signup to create an account)");
+    let bound = server.listener.local_addr()?;
+    println!("twostep is listening on http://{bound} (open {url}/signup to create an account)");
     server.run(startup::shutdown_signal()).await?;
     Ok(())
 }

@@ -184,6 +184,32 @@ async fn the_binary_serves_manages_accounts_and_never_logs_secrets() {
     }
 }
 
+#[tokio::test]
+async fn an_https_public_url_gets_secure_cookies_and_hsts() {
+    // SEC-50: `__Host-` + `Secure` cookies and HSTS when the public URL is https.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cmd = twostep(dir.path());
+    cmd.env("TWOSTEP_PUBLIC_URL", "https://id.example.test");
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("URL line");
+    assert!(line.contains("open https://id.example.test/signup"), "{line}");
+    let bound = line.split_whitespace().find(|w| w.starts_with("http://127.0.0.1:")).expect("bound address");
+    let r = reqwest::Client::new().get(format!("{bound}/login")).send().await;
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let r = r.expect("get /login");
+    let cookie = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    assert!(cookie.starts_with("__Host-twostep_csrf=") && cookie.contains("; Secure"), "{cookie}");
+    let hsts = r.headers().get("strict-transport-security").and_then(|v| v.to_str().ok()).expect("hsts").to_owned();
+    assert!(hsts.contains("max-age=31536000"), "{hsts}");
+}
+
 #[test]
 fn config_check_masks_secrets_and_bad_values_name_their_key() {
     let dir = tempfile::tempdir().expect("dir");

@@ -12,3 +12,4 @@ mod recovery;
 mod sessions;
 mod throttle;
 mod totp;
+mod web;

