@@ -23,6 +23,8 @@ pub enum UserCommand {
     Disable { email: String },
     /// Enable a disabled account.
     Enable { email: String },
+    /// Clear the account's failure counters: unlocks password sign-in and locked code factors.
+    Unlock { email: String },
 }
 
 fn read_password() -> std::io::Result<String> {
@@ -88,6 +90,10 @@ pub async fn run(config: &Config, cmd: UserCommand) -> Result<(), Box<dyn std::e
         UserCommand::Disable { email } => {
             let a = twostep.set_account_disabled(&email, true, Actor::Cli, &ctx).await?;
             println!("disabled {}; its sessions have ended", a.email);
+        }
+        UserCommand::Unlock { email } => {
+            let a = twostep.unlock_account(&email, Actor::Cli, &ctx).await?;
+            println!("unlocked {}", a.email);
         }
         UserCommand::Enable { email } => {
             let a = twostep.set_account_disabled(&email, false, Actor::Cli, &ctx).await?;

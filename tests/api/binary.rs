@@ -157,6 +157,8 @@ async fn exercise_cli(data: &Path, http: &reqwest::Client, base: &str, handed: &
     assert_eq!(r.status().as_u16(), 401, "disabling ends sessions");
     let (ok, _, _) = output(twostep(data).args(["user", "enable", email]), "");
     assert!(ok);
+    let (ok, out, _) = output(twostep(data).args(["user", "unlock", email]), "");
+    assert!(ok && out.contains("unlocked"), "{out}");
     let (ok, out, _) = output(twostep(data).args(["migrate"]), "");
     assert!(ok && out.contains("up to date"), "{out}");
 }

@@ -63,6 +63,24 @@ impl Twostep {
         Ok(self.store.entries(filter).await?)
     }
 
+    /// Clears every failure counter of an account: the operator's unlock
+    /// of password sign-in and code factors (§2.5).
+    pub async fn unlock_account(
+        &self,
+        email: &str,
+        actor: Actor,
+        ctx: &RequestContext,
+    ) -> Result<AccountRecord, AccountError> {
+        let account = self.account_by_email(email).await?;
+        self.store.reset_counters_of(&account.id).await?;
+        self.audit(
+            AuditEvent::user(AuditKind::FactorUnlocked, &account.id).actor(actor).details("operator unlock"),
+            ctx,
+        )
+        .await;
+        Ok(account)
+    }
+
     /// Disables or re-enables an account. Disabling ends its sessions.
     pub async fn set_account_disabled(
         &self,
