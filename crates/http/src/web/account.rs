@@ -1,6 +1,5 @@
 //! Sign-up, sign-in (password, then second factor) and sign-out pages.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -12,7 +11,8 @@ use twostep_domain::login::LoginOutcome;
 use twostep_domain::token::Token;
 
 use super::pages::{Login, LoginVerify, SignUp};
-use super::{WebSession, cookies, csrf, forbidden, internal, render, see_other, with_cookie};
+use super::{PublicForm, SignedForm};
+use super::{cookies, csrf, internal, render, see_other, with_cookie};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -24,11 +24,6 @@ fn presession(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderVa
     let v = Token::generate(state.twostep.rng()).expose().to_owned();
     let set = cookies::set(&state.web, state.web.presession_cookie(), &v, None);
     (v, Some(set))
-}
-
-pub fn presession_form_ok(state: &AppState, headers: &HeaderMap, given: &str) -> bool {
-    let cookie = cookies::get(headers, state.web.presession_cookie());
-    csrf::presession_token_ok(state, cookie.as_deref(), given) && csrf::origin_ok(state, headers)
 }
 
 pub fn page_with_presession(state: &AppState, headers: &HeaderMap, build: impl FnOnce(String) -> Response) -> Response {
@@ -61,15 +56,7 @@ pub async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Respo
     })
 }
 
-pub async fn signup(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    Form(f): Form<CredentialsForm>,
-) -> Response {
-    if !presession_form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
+pub async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): PublicForm<CredentialsForm>) -> Response {
     let min_length = s.twostep.settings().password_policy.min_length;
     let error = match s.twostep.sign_up(&f.email, &f.password, Actor::User, &ctx).await {
         Ok(_) => {
@@ -117,11 +104,8 @@ pub async fn login(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(f): Form<CredentialsForm>,
+    PublicForm(f): PublicForm<CredentialsForm>,
 ) -> Response {
-    if !presession_form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     let remembered = cookies::get(&headers, s.web.remember_cookie());
     match s.twostep.login(&f.email, &f.password, remembered.as_deref(), &ctx).await {
         Ok(LoginOutcome::Authenticated { session, .. }) => {
@@ -199,11 +183,8 @@ pub async fn verify(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     headers: HeaderMap,
-    Form(f): Form<VerifyForm>,
+    PublicForm(f): PublicForm<VerifyForm>,
 ) -> Response {
-    if !presession_form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     let Some(login_token) = cookies::get(&headers, s.web.login_cookie()) else {
         return see_other("/login?expired=1");
     };
@@ -270,16 +251,8 @@ pub struct CsrfForm {
 pub async fn logout(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: Result<WebSession, Response>,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _): SignedForm<CsrfForm>,
 ) -> Response {
-    let Ok(session) = session else {
-        return see_other("/login");
-    };
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     if let Err(e) = s.twostep.sign_out(&session.me, &ctx).await {
         return internal(&e);
     }
@@ -288,3 +261,5 @@ pub async fn logout(
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
+
+super::csrf_field!(CredentialsForm, CsrfForm, VerifyForm);

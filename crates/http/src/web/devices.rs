@@ -1,27 +1,22 @@
 //! Signed-in devices, remembered browsers and the security log pages.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::SignedForm;
 use super::account::CsrfForm;
 use super::pages::{LogRow, SecurityLog, human_time};
-use super::{WebSession, factor_error, forbidden, internal, render, see_other};
+use super::{WebSession, factor_error, internal, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
 pub async fn revoke_session(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     match s.twostep.revoke_session(&session.me, &id, &ctx).await {
         Ok(_) => see_other("/security?notice=session_revoked"),
         Err(e) => factor_error(&e, "/security"),
@@ -31,13 +26,8 @@ pub async fn revoke_session(
 pub async fn revoke_others(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     match s.twostep.revoke_other_sessions(&session.me, &ctx).await {
         Ok(_) => see_other("/security?notice=others_revoked"),
         Err(e) => factor_error(&e, "/security"),
@@ -48,14 +38,9 @@ pub async fn revoke_others(
 pub async fn forget_browser(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     match s.twostep.forget_browser(&session.me, &id, &ctx).await {
         Ok(_) => see_other("/security?notice=browser_forgotten"),
         Err(e) => internal(&e),

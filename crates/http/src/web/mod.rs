@@ -14,12 +14,14 @@ mod security;
 mod totp;
 
 use askama::Template;
+use axum::Form;
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use twostep_domain::error::FactorError;
 use twostep_domain::sessions::SignedIn;
 use twostep_domain::token::Token;
@@ -127,6 +129,64 @@ pub fn forbidden() -> Response {
             "Request refused",
             "This form was stale or came from another site. Go back, reload the page and try again.",
         ),
+    )
+}
+
+/// Form bodies that carry a CSRF token.
+pub trait CsrfField {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! csrf_field {
+    ($($t:ty),*) => {$(
+        impl $crate::web::CsrfField for $t {
+            fn csrf(&self) -> &str { &self.csrf }
+        }
+    )*};
+}
+pub(crate) use csrf_field;
+
+/// A signed-in browser's form whose CSRF token and origin checked out
+/// (§2.11); anything else is refused before the handler runs.
+pub struct SignedForm<T>(pub WebSession, pub T);
+
+impl<T: DeserializeOwned + CsrfField + Send> FromRequest<AppState> for SignedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = WebSession::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let Form(form) =
+            Form::<T>::from_request(Request::from_parts(parts, body), state).await.map_err(|_| bad_form())?;
+        if !session.form_ok(state, &headers, form.csrf()) {
+            return Err(forbidden());
+        }
+        Ok(Self(session, form))
+    }
+}
+
+/// A form shown before sign-in, checked against the pre-session cookie.
+pub struct PublicForm<T>(pub T);
+
+impl<T: DeserializeOwned + CsrfField + Send> FromRequest<AppState> for PublicForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let Form(form) = Form::<T>::from_request(req, state).await.map_err(|_| bad_form())?;
+        let cookie = cookies::get(&headers, state.web.presession_cookie());
+        if !(csrf::presession_token_ok(state, cookie.as_deref(), form.csrf()) && csrf::origin_ok(state, &headers)) {
+            return Err(forbidden());
+        }
+        Ok(Self(form))
+    }
+}
+
+fn bad_form() -> Response {
+    render(
+        StatusCode::BAD_REQUEST,
+        &pages::Message::new(None, "Request refused", "The form could not be read. Reload the page and try again."),
     )
 }
 

@@ -1,15 +1,15 @@
 //! Forgot password, reset by e-mailed link, and change password pages.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::CredentialError;
 
-use super::account::{page_with_presession, presession_form_ok, wait_text};
+use super::account::{page_with_presession, wait_text};
 use super::pages::{ChangePassword, ForgotPassword, ResetPassword};
-use super::{WebSession, factor_error, forbidden, internal, render, see_other};
+use super::{PublicForm, SignedForm};
+use super::{WebSession, factor_error, internal, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -25,15 +25,7 @@ pub struct ForgotForm {
     email: String,
 }
 
-pub async fn forgot(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    Form(f): Form<ForgotForm>,
-) -> Response {
-    if !presession_form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
+pub async fn forgot(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): PublicForm<ForgotForm>) -> Response {
     match s.twostep.request_password_reset(&f.email, &ctx).await {
         // The same page whether or not the address has an account (§2.12).
         Ok(()) => render(StatusCode::OK, &ForgotPassword { nav: None, csrf: f.csrf, sent: true }),
@@ -67,10 +59,7 @@ pub struct ResetForm {
     password: String,
 }
 
-pub async fn reset(State(s): State<AppState>, Ctx(ctx): Ctx, headers: HeaderMap, Form(f): Form<ResetForm>) -> Response {
-    if !presession_form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
+pub async fn reset(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): PublicForm<ResetForm>) -> Response {
     let min_length = s.twostep.settings().password_policy.min_length;
     let (valid, error) = match s.twostep.reset_password(&f.token, &f.password, &ctx).await {
         Ok(()) => return see_other("/login?reset=1"),
@@ -107,13 +96,8 @@ pub struct ChangeForm {
 pub async fn change(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
-    Form(f): Form<ChangeForm>,
+    SignedForm(session, f): SignedForm<ChangeForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     let error = match s.twostep.change_password(&session.me, &f.current_password, &f.new_password, &ctx).await {
         Ok(()) => return see_other("/security?notice=password_changed"),
         Err(CredentialError::ReauthRequired) => {
@@ -132,3 +116,5 @@ pub async fn change(
         &ChangePassword { nav: session.nav(), csrf: session.csrf.clone(), error: Some(error), min_length },
     )
 }
+
+super::csrf_field!(ChangeForm, ForgotForm, ResetForm);

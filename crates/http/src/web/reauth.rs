@@ -1,17 +1,17 @@
 //! "Confirm it's you": asks for whatever proof is missing, then returns to
 //! the page the user was on. The session cookie gets a new id (§2.11).
 
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
 use twostep_domain::factors::Method;
 use twostep_domain::reauth::ReauthProofs;
 
+use super::SignedForm;
 use super::pages::Reauth;
-use super::{WebSession, cookies, encode, forbidden, internal, render, see_other, with_cookie};
+use super::{WebSession, cookies, encode, internal, render, see_other, with_cookie};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -88,13 +88,8 @@ pub struct ReauthForm {
 pub async fn submit(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
-    Form(f): Form<ReauthForm>,
+    SignedForm(session, f): SignedForm<ReauthForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     let next = safe_next(Some(&f.next));
     let method = method_slug(f.method.as_deref());
     let second_factor =
@@ -128,3 +123,5 @@ pub async fn submit(
         Err(e) => internal(&e),
     }
 }
+
+super::csrf_field!(ReauthForm);

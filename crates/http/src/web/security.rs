@@ -1,16 +1,16 @@
 //! The Security page, recovery codes, and turning 2FA off.
 
-use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use twostep_domain::factors::recovery_code::RecoveryCode;
 use twostep_domain::recovery::LOW_WATER;
 
+use super::SignedForm;
 use super::account::CsrfForm;
 use super::pages::{AuthenticatorRow, BrowserRow, CodeRow, Confirm, RecoveryCodes, Security, SessionRow, human_time};
-use super::{WebSession, factor_error, forbidden, internal, render, see_other};
+use super::{WebSession, factor_error, internal, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -170,13 +170,8 @@ pub async fn regenerate_page(State(s): State<AppState>, session: WebSession) -> 
 pub async fn regenerate(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     match s.twostep.regenerate_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => show_codes(
             &session,
@@ -209,13 +204,8 @@ pub async fn disable_page(State(s): State<AppState>, session: WebSession) -> Res
 pub async fn disable(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     match s.twostep.disable_two_factor(&session.me, &ctx).await {
         Ok(()) => see_other("/security?notice=disabled"),
         Err(e) => factor_error(&e, "/security/two-factor/disable"),

@@ -1,18 +1,18 @@
 //! Adding and removing authenticator apps in the browser.
 
-use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
 use twostep_domain::factors::otpauth::group_for_typing;
 use twostep_domain::totp::TotpEnrollment;
 
+use super::SignedForm;
 use super::account::CsrfForm;
 use super::pages::{Confirm, TotpSetup};
 use super::security::{confirm_page, show_codes};
-use super::{WebSession, factor_error, forbidden, render, see_other};
+use super::{WebSession, factor_error, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -55,13 +55,8 @@ pub struct ConfirmForm {
 pub async fn confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
-    Form(f): Form<ConfirmForm>,
+    SignedForm(session, f): SignedForm<ConfirmForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match s.twostep.confirm_totp(&session.me, &f.enrollment_id, &f.code, name, &ctx).await {
         Ok(c) => match c.recovery_codes {
@@ -119,16 +114,13 @@ pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id
 pub async fn remove(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    headers: HeaderMap,
-    session: WebSession,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    if !session.form_ok(&s, &headers, &f.csrf) {
-        return forbidden();
-    }
     match s.twostep.remove_authenticator(&session.me, &id, &ctx).await {
         Ok(()) => see_other("/security?notice=removed"),
         Err(e) => factor_error(&e, &format!("/security/authenticators/{}/remove", super::encode(&id))),
     }
 }
+
+super::csrf_field!(ConfirmForm);
