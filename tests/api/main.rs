@@ -8,6 +8,7 @@ mod binary;
 mod credentials;
 mod hardening;
 mod interop;
+mod notices;
 mod recovery;
 mod sessions;
 mod throttle;

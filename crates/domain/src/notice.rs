@@ -20,6 +20,17 @@ pub enum Notice {
     ResetLink {
         url: String,
     },
+    AuthenticatorAdded {
+        name: String,
+    },
+    AuthenticatorRemoved,
+    TwoFactorDisabled,
+    RecoveryCodeUsed {
+        remaining: usize,
+    },
+    RecoveryCodesRevealed,
+    RecoveryCodesRegenerated,
+    TotpReplay,
 }
 
 impl Notice {
@@ -30,34 +41,77 @@ impl Notice {
             Self::PasswordChanged => "Your password was changed",
             Self::PasswordReset => "Your password was reset",
             Self::ResetLink { .. } => "Reset your password",
+            Self::AuthenticatorAdded { .. } => "An authenticator was added to your account",
+            Self::AuthenticatorRemoved => "An authenticator was removed from your account",
+            Self::TwoFactorDisabled => "Two-factor authentication was turned off",
+            Self::RecoveryCodeUsed { .. } => "A recovery code was used to sign in",
+            Self::RecoveryCodesRevealed => "Your recovery codes were viewed",
+            Self::RecoveryCodesRegenerated => "New recovery codes were made",
+            Self::TotpReplay => "A used sign-in code was tried again",
         }
     }
 
     fn body(&self) -> String {
-        match self {
+        let text = match self {
             Self::FactorLocked => {
-                "Someone entered too many wrong two-factor codes for your account, so code sign-in is \
-                                   locked. Sign in with one of your recovery codes to unlock it. If this was not you, \
-                                   your password is known to someone else: change it."
-                    .to_owned()
+                "Someone entered too many wrong two-factor codes for your account, so code sign-in is locked. \
+                 Sign in with one of your recovery codes to unlock it. If this was not you, your password is known \
+                 to someone else: change it."
             }
-            Self::PasswordLocked => "Too many wrong passwords were tried for your account, so password sign-in is \
-                                     locked. Reset your password to unlock it."
-                .to_owned(),
+            Self::PasswordLocked => {
+                "Too many wrong passwords were tried for your account, so password sign-in is locked. Reset your \
+                 password to unlock it."
+            }
             Self::PasswordChanged => {
-                "The password of your account was changed and your other sessions were signed out. \
-                                      If this was not you, reset your password now."
-                    .to_owned()
+                "The password of your account was changed and your other sessions were signed out. If this was \
+                 not you, reset your password now."
             }
-            Self::PasswordReset => "The password of your account was reset with an e-mailed link and every session \
-                                    was signed out. If this was not you, reset it again and check your second factors."
-                .to_owned(),
-            Self::ResetLink { url } => format!(
-                "Someone asked to reset the password of your account. To choose a new password, open this link \
-                 within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, ignore this e-mail: \
-                 your password stays as it is. You will still need your second factor to sign in."
-            ),
-        }
+            Self::PasswordReset => {
+                "The password of your account was reset with an e-mailed link and every session was signed out. \
+                 If this was not you, reset it again and check your second factors."
+            }
+            Self::ResetLink { url } => {
+                return format!(
+                    "Someone asked to reset the password of your account. To choose a new password, open this \
+                     link within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, ignore \
+                     this e-mail: your password stays as it is. You will still need your second factor to sign in."
+                );
+            }
+            Self::AuthenticatorAdded { name } => {
+                return format!(
+                    "The authenticator \"{name}\" was added to your account and can now be used to sign in. If \
+                     this was not you, sign in, remove it and change your password."
+                );
+            }
+            Self::AuthenticatorRemoved => {
+                "An authenticator was removed from your account. If this was not you, sign in, check your \
+                 authenticators and change your password."
+            }
+            Self::TwoFactorDisabled => {
+                "Two-factor authentication was turned off: your password alone now signs you in. If this was not \
+                 you, sign in, turn it back on and change your password."
+            }
+            Self::RecoveryCodeUsed { remaining } => {
+                return format!(
+                    "A recovery code was used to sign in to your account; {remaining} codes are left. If this was \
+                     not you, sign in, regenerate your recovery codes and change your password."
+                );
+            }
+            Self::RecoveryCodesRevealed => {
+                "Your recovery codes were shown on the Security page. If this was not you, regenerate them and \
+                 change your password."
+            }
+            Self::RecoveryCodesRegenerated => {
+                "A new set of recovery codes was made; the old ones no longer work. If this was not you, change \
+                 your password."
+            }
+            Self::TotpReplay => {
+                "A code from your authenticator app that had already been used was entered again. Someone may \
+                 have seen it over your shoulder or through a phishing page; if you did not just sign in twice, \
+                 change your password."
+            }
+        };
+        text.to_owned()
     }
 }
 

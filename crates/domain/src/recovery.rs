@@ -14,6 +14,7 @@ use crate::error::FactorError;
 use crate::factors::Proof;
 use crate::factors::recovery_code::{RecoveryCode, generate_set};
 use crate::ids::{AccountId, RecoveryCodeId};
+use crate::notice::Notice;
 use crate::ports::RecoveryCodeRecord;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
@@ -95,6 +96,7 @@ impl Twostep {
             ctx,
         )
         .await;
+        self.notify(account, Notice::RecoveryCodeUsed { remaining }, ctx).await;
         Ok(Some(Proof { factor_id: id.to_string(), recovery_codes_remaining: Some(remaining) }))
     }
 
@@ -119,6 +121,7 @@ impl Twostep {
             out.push(RevealedCode { code, used: row.used_at.is_some() });
         }
         self.audit(AuditEvent::user(AuditKind::RecoveryCodesRevealed, &me.account.id), ctx).await;
+        self.notify(&me.account.id, Notice::RecoveryCodesRevealed, ctx).await;
         Ok(out)
     }
 
@@ -136,6 +139,7 @@ impl Twostep {
         self.store.replace_recovery_codes(&me.account.id, &records).await?;
         self.forget_all_browsers(&me.account.id).await?;
         self.audit(AuditEvent::user(AuditKind::RecoveryCodesRegenerated, &me.account.id), ctx).await;
+        self.notify(&me.account.id, Notice::RecoveryCodesRegenerated, ctx).await;
         Ok(codes)
     }
 }

@@ -17,6 +17,7 @@ use crate::factors::otp::{TotpParams, verify_totp};
 use crate::factors::otpauth::{base32_encode, otpauth_uri, qr_png, qr_svg};
 use crate::factors::recovery_code::RecoveryCode;
 use crate::ids::{AccountId, AuthenticatorId, EnrollmentId};
+use crate::notice::Notice;
 use crate::ports::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
@@ -157,6 +158,8 @@ impl Twostep {
                     ctx,
                 )
                 .await;
+                let name = authenticator.name.clone();
+                self.notify(&me.account.id, Notice::AuthenticatorAdded { name }, ctx).await;
                 Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes) })
             }
         }
@@ -203,6 +206,7 @@ impl Twostep {
 
     async fn audit_replay(&self, account: &AccountId, id: &AuthenticatorId, ctx: &RequestContext) {
         self.audit(AuditEvent::user(AuditKind::TotpReplay, account).factor(id.to_string()).failed(), ctx).await;
+        self.notify(account, Notice::TotpReplay, ctx).await;
     }
 
     pub async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, FactorError> {
@@ -220,6 +224,7 @@ impl Twostep {
             ctx,
         )
         .await;
+        self.notify(&me.account.id, Notice::AuthenticatorRemoved, ctx).await;
         Ok(())
     }
 
@@ -230,6 +235,7 @@ impl Twostep {
         // Turning 2FA off ends every other session (§2.11).
         self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
         self.audit(AuditEvent::user(AuditKind::TwoFactorDisabled, &me.account.id), ctx).await;
+        self.notify(&me.account.id, Notice::TwoFactorDisabled, ctx).await;
         Ok(())
     }
 }
