@@ -1,5 +1,5 @@
 //! JSON request bodies of the API, through the real extractor `twostep_http::extract::ApiJson`
-//! (Content-Type check, the empty-body-is-`{}` rule, serde_json, the error mapping to a status).
+//! (Content-Type check, the empty-body-is-`{}` rule, `serde_json`, the error mapping to a status).
 //!
 //! LIMITATION: the API's request structs (`SignUpRequest`, `VerifyRequest`, …) live in private
 //! modules of `twostep-http`, so they cannot be named from here. The target deserialises into local
@@ -108,6 +108,8 @@ impl ContentType<'_> {
     }
 }
 
+/// A 4-byte variant tag for the Content-Type (the `Raw` variant is followed by a length-prefixed
+/// string), then the body, which takes the rest of the input; `fuzz/make_seeds.py` writes seeds.
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
     content_type: ContentType<'a>,
@@ -140,17 +142,20 @@ fn check<T: DeserializeOwned + Send + 'static>(input: &Input<'_>) {
     let got = RUNTIME.block_on(ApiJson::<T>::from_request(request, &()));
     let want = should_accept::<T>(content_type.as_ref(), input.body);
     match got {
-        Ok(_) => assert_eq!(want, Ok(()), "accepted {:?}", input),
+        Ok(_) => assert_eq!(want, Ok(()), "accepted {input:?}"),
         Err(e) => {
             let (status, code) = e.status_and_code();
             assert!(
                 matches!((status.as_u16(), code), (400, "invalid_request") | (415, "unsupported_media_type")),
                 "unexpected rejection {status} {code}"
             );
-            assert_eq!(want, Err(status), "rejected {:?} with {status}", input);
+            assert_eq!(want, Err(status), "rejected {input:?} with {status}");
             let response = e.into_response();
             assert_eq!(response.status(), status);
-            assert_eq!(response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes), Some(&b"application/json"[..]));
+            assert_eq!(
+                response.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+                Some(&b"application/json"[..])
+            );
         }
     }
 }

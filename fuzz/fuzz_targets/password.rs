@@ -9,12 +9,14 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use twostep_domain::password::{MAX_LENGTH, MIN_LENGTH_FLOOR, Password, PasswordError, PasswordPolicy};
 
+/// Two header bytes, then the text (it takes the rest of the input): the password, and after each
+/// U+001F (unit separator) one context word (the e-mail's local-part words in the real service).
+/// `fuzz/make_seeds.py` writes seed files in this layout.
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
-    typed: &'a str,
-    context: Vec<&'a str>,
-    min_length: u8,
     default_policy: bool,
+    min_length: u8,
+    text: &'a str,
 }
 
 fuzz_target!(|input: Input<'_>| {
@@ -24,13 +26,12 @@ fuzz_target!(|input: Input<'_>| {
         // The configuration accepts 8..=64 (twostep.example.toml).
         PasswordPolicy { min_length: MIN_LENGTH_FLOOR + usize::from(input.min_length) % 57 }
     };
-    let mut context: Vec<String> = input.context.iter().take(8).map(|w| (*w).to_owned()).collect();
-    if context.is_empty() {
-        context.push("alice".to_owned());
-    }
+    let mut parts = input.text.split('\u{1f}');
+    let typed = parts.next().unwrap_or_default();
+    let context: Vec<String> = parts.take(8).map(str::to_owned).collect();
 
-    let sign_in = Password::for_sign_in(input.typed);
-    match Password::new_checked(input.typed, &policy, &context) {
+    let sign_in = Password::for_sign_in(typed);
+    match Password::new_checked(typed, &policy, &context) {
         Ok(p) => {
             let n = p.expose().chars().count();
             assert!((policy.min_length..=MAX_LENGTH).contains(&n), "accepted {n} code points");

@@ -10,10 +10,12 @@ use libfuzzer_sys::fuzz_target;
 use twostep_domain::factors::recovery_code::{RecoveryCode, RecoveryCodeError};
 use twostep_domain::ports::Rng;
 
+/// The typed text is last (it takes the rest of the input): seed files are 10 random bytes and the
+/// text; `fuzz/make_seeds.py` writes them.
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
-    typed: &'a str,
     random: [u8; 10],
+    typed: &'a str,
 }
 
 /// A "random" source that replays the fuzzer's bytes.
