@@ -31,7 +31,7 @@ async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
     }
     // SEC-65: wrong method.
     let r = app.http.put(&url).json(&json!({})).send().await.expect("send");
-    assert_eq!(r.status().as_u16(), 405);
+    crate::helpers::Resp::from(r).await.assert_error(405, "method_not_allowed");
     // Unknown API path: JSON 404.
     app.get("/api/v1/nope", None).await.assert_error(404, "not_found");
     // Unknown method name at verify.

@@ -43,6 +43,25 @@ impl SmtpSink {
         files.iter().map(|p| serde_json::from_str(&std::fs::read_to_string(p).expect("read")).expect("json")).collect()
     }
 
+    /// Waits (up to 10 s) for a message whose subject contains `part`; returns it.
+    pub async fn wait_for_subject(&self, part: &str) -> Value {
+        for _ in 0..200 {
+            if let Some(m) = self.with_subject(part).into_iter().next_back() {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "no mail with {part:?} in its subject among {:?}",
+            self.messages().iter().map(|m| m["subject"].clone()).collect::<Vec<_>>()
+        );
+    }
+
+    /// The messages whose subject contains `part`, in arrival order.
+    pub fn with_subject(&self, part: &str) -> Vec<Value> {
+        self.messages().into_iter().filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(part))).collect()
+    }
+
     /// Waits (up to 10 s) until at least `n` messages arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Value> {
         for _ in 0..200 {

@@ -40,7 +40,10 @@ async fn each_security_change_mails_the_owner_without_secrets() {
         assert!(text.contains("When:") && text.contains("From address: 127.0.0.1"), "{text}");
         assert!(!m["html"].as_str().unwrap_or("").is_empty());
         for s in &secrets {
-            assert!(!text.contains(s.as_str()) && !m["html"].as_str().unwrap_or("").contains(s.as_str()), "a secret in a notice");
+            assert!(
+                !text.contains(s.as_str()) && !m["html"].as_str().unwrap_or("").contains(s.as_str()),
+                "a secret in a notice"
+            );
         }
     }
 }

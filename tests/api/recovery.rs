@@ -66,6 +66,7 @@ async fn reveal_and_regenerate_need_fresh_reauth(app: TestApp) {
     // Without 2FA there is nothing to reveal or regenerate.
     let plain = app.user().await;
     app.get("/api/v1/me/recovery-codes", Some(&plain.token)).await.assert_error(409, "two_factor_not_enabled");
+    app.delete("/api/v1/me/two-factor", Some(&plain.token)).await.assert_error(409, "two_factor_not_enabled");
     app.post("/api/v1/me/recovery-codes", &json!({}), Some(&plain.token))
         .await
         .assert_error(409, "two_factor_not_enabled");

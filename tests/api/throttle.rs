@@ -155,8 +155,7 @@ async fn a_lock_is_mailed_to_the_owner() {
         let token = login_token(&app, &user).await;
         verify_at(&app, &app.url, &token, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
     }
-    let mails = sink.wait_for(1).await;
-    let lock = mails.iter().find(|m| m["subject"].as_str().unwrap_or("").contains("locked")).expect("a lock notice");
+    let lock = sink.wait_for_subject("locked").await;
     assert_eq!(lock["to"], json!([user.email]));
     assert!(lock["text"].as_str().unwrap_or("").contains("recovery code"));
     assert!(!lock["html"].as_str().unwrap_or("").is_empty(), "an HTML part too");

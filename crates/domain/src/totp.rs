@@ -230,6 +230,9 @@ impl Twostep {
 
     pub async fn disable_two_factor(&self, me: &SignedIn, ctx: &RequestContext) -> Result<(), FactorError> {
         self.require_recent_auth(me).await?;
+        if self.store.authenticators(&me.account.id).await?.is_empty() {
+            return Err(FactorError::TwoFactorNotEnabled);
+        }
         self.store.delete_all_factors(&me.account.id).await?;
         self.forget_all_browsers(&me.account.id).await?;
         // Turning 2FA off ends every other session (§2.11).

@@ -24,6 +24,8 @@ pub enum ApiError {
     Csrf,
     #[error("not found")]
     NotFound,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
     #[error(transparent)]
     Account(#[from] AccountError),
     #[error(transparent)]
@@ -78,6 +80,7 @@ impl ApiError {
                 (S::UNAUTHORIZED, "unauthenticated")
             }
             Self::Csrf => (S::FORBIDDEN, "csrf_failed"),
+            Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) | Self::Credential(C::NotFound) => {
                 (S::NOT_FOUND, "not_found")
             }

@@ -112,7 +112,7 @@ pub fn parse_method(s: &str) -> ApiResult<Method> {
 #[utoipa::path(post, path = "/api/v1/login/verify", tag = "sign-in", request_body = VerifyRequest,
     responses((status = 200, body = VerifyResponse),
         (status = 400, body = ApiErrorBody), (status = 401, description = "invalid_code", body = ApiErrorBody),
-        (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+        (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn verify(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,

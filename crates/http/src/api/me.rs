@@ -55,7 +55,7 @@ pub struct ReauthRequest {
 #[utoipa::path(post, path = "/api/v1/me/reauth", tag = "me", request_body = ReauthRequest, security(("bearer" = [])),
     responses((status = 204), (status = 400, body = ApiErrorBody),
         (status = 401, description = "invalid_credentials or invalid_code", body = ApiErrorBody),
-        (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+        (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn reauth(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -123,7 +123,7 @@ pub async fn regenerate_codes(
 /// Turn two-factor authentication off: every factor and recovery code goes.
 #[utoipa::path(delete, path = "/api/v1/me/two-factor", tag = "me", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "reauth_required or two_factor_required_by_policy", body = ApiErrorBody)))]
+        (status = 403, description = "reauth_required or two_factor_required_by_policy", body = ApiErrorBody), (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
 pub async fn disable_two_factor(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,

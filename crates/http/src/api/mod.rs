@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/remembered-browsers/{id}", delete(security::forget_browser))
         .route("/api/v1/me/security-log", get(security::security_log))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,6 +60,14 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         (StatusCode::OK, Json(HealthResponse { status: "ok" }))
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Json(HealthResponse { status: "unavailable" }))
+    }
+}
+
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        crate::error::ApiError::MethodNotAllowed.into_response()
+    } else {
+        StatusCode::METHOD_NOT_ALLOWED.into_response()
     }
 }
 

@@ -19,7 +19,7 @@ pub struct ForgotRequest {
 /// Ask for a password-reset link by e-mail. Answers alike whether or not
 /// the address has an account.
 #[utoipa::path(post, path = "/api/v1/password/forgot", tag = "password", request_body = ForgotRequest,
-    responses((status = 202), (status = 400, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+    responses((status = 202), (status = 400, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn forgot(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -40,7 +40,7 @@ pub struct ResetRequest {
 /// second factor is still asked at the next sign-in.
 #[utoipa::path(post, path = "/api/v1/password/reset", tag = "password", request_body = ResetRequest,
     responses((status = 204), (status = 400, description = "invalid_token or weak_password", body = ApiErrorBody),
-        (status = 415, body = ApiErrorBody)))]
+        (status = 415, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn reset(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -61,7 +61,7 @@ pub struct ChangePasswordRequest {
     security(("bearer" = [])),
     responses((status = 204), (status = 400, description = "weak_password", body = ApiErrorBody),
         (status = 401, description = "invalid_credentials", body = ApiErrorBody),
-        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 429, body = ApiErrorBody), (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn change_password(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,

@@ -12,6 +12,10 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiSession, Ctx};
 
+/// `{}`: the call takes no fields (an empty body is read as `{}` too).
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct EmptyBody {}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EnrollmentResponse {
     enrollment_id: String,
@@ -24,14 +28,14 @@ pub struct EnrollmentResponse {
 
 /// Start adding an authenticator app: a new secret on every call; earlier
 /// unconfirmed enrolments stop working.
-#[utoipa::path(post, path = "/api/v1/me/totp", tag = "authenticators", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/me/totp", tag = "authenticators", request_body = EmptyBody, security(("bearer" = [])),
     responses((status = 201, body = EnrollmentResponse), (status = 401, body = ApiErrorBody),
         (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn start(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiSession(me): ApiSession,
-    ApiJson(_): ApiJson<serde_json::Value>,
+    ApiJson(_): ApiJson<EmptyBody>,
 ) -> ApiResult<Response> {
     let e = s.twostep.start_totp_enrollment(&me, &ctx).await?;
     let body = EnrollmentResponse {
@@ -85,7 +89,7 @@ pub struct ConfirmResponse {
     security(("bearer" = [])),
     responses((status = 201, body = ConfirmResponse), (status = 400, body = ApiErrorBody),
         (status = 401, description = "invalid_code (wrong code, or the enrolment expired or was replaced)", body = ApiErrorBody),
-        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
