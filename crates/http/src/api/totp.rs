@@ -30,7 +30,8 @@ pub struct EnrollmentResponse {
 /// unconfirmed enrolments stop working.
 #[utoipa::path(post, path = "/api/v1/me/totp", tag = "authenticators", request_body = EmptyBody, security(("bearer" = [])),
     responses((status = 201, body = EnrollmentResponse), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "reauth_required", body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+        (status = 400, body = ApiErrorBody), (status = 403, description = "reauth_required", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn start(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
