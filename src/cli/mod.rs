@@ -3,6 +3,7 @@
 mod audit;
 mod config_check;
 mod migrate;
+mod seed;
 mod serve;
 mod user;
 
@@ -48,6 +49,9 @@ enum Command {
     Config(config_check::ConfigCommand),
     /// Read the audit log.
     Audit(audit::AuditArgs),
+    /// Benchmarking tools (scripts/bench): bulk-load a THROWAWAY database. Never use on a real one.
+    #[command(subcommand)]
+    Dev(seed::DevCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
@@ -65,6 +69,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::User(cmd) => user::run(&config, cmd).await,
         Command::Config(cmd) => config_check::run(&config, &cmd),
         Command::Audit(args) => audit::run(&config, &args).await,
+        Command::Dev(cmd) => seed::run(&config, cmd).await,
     }
 }
 

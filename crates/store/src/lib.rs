@@ -8,6 +8,7 @@
 
 mod accounts;
 mod audit;
+mod bulk;
 mod credentials;
 mod factors;
 mod migrate;
