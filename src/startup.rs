@@ -80,6 +80,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     };
     settings.totp_issuer = resolved.issuer.clone().unwrap_or_else(|| issuer_from(&origin));
     settings.public_url.clone_from(&origin);
+    settings.max_concurrent_hashes = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let twostep = domain(&store, resolved, clock, settings)?;
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),

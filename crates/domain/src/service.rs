@@ -23,6 +23,9 @@ pub struct Twostep {
     pub(crate) hashing: Arc<PasswordHashing>,
     pub(crate) settings: Settings,
     pub(crate) mailer: Arc<dyn Mailer>,
+    /// Bounds concurrent Argon2id work: 32 parallel sign-ins must not mean
+    /// 32 × 19 MiB and 32 threads fighting over two cores (docs/performance.md).
+    hash_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Twostep {
@@ -34,7 +37,8 @@ impl Twostep {
         settings: Settings,
     ) -> Result<Self, InternalError> {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
-        Ok(Self { store, clock, rng, keys, hashing, settings, mailer: Arc::new(NoMailer) })
+        let hash_permits = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_hashes.max(1)));
+        Ok(Self { store, clock, rng, keys, hashing, settings, mailer: Arc::new(NoMailer), hash_permits })
     }
 
     /// Where notices and reset links go.
@@ -69,10 +73,15 @@ impl Twostep {
     pub(crate) async fn hash_password(&self, password: Password) -> Result<String, InternalError> {
         let hashing = Arc::clone(&self.hashing);
         let rng = Arc::clone(&self.rng);
+        let _permit = self.hash_permit().await?;
         tokio::task::spawn_blocking(move || hashing.hash(&password, rng.as_ref()))
             .await
             .map_err(|e| InternalError(format!("hashing task: {e}")))?
             .map_err(InternalError::from)
+    }
+
+    async fn hash_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, InternalError> {
+        self.hash_permits.acquire().await.map_err(|e| InternalError(format!("hash permits: {e}")))
     }
 
     /// Verifies against `stored`, or against the dummy hash when there is no
@@ -83,6 +92,7 @@ impl Twostep {
         stored: Option<String>,
     ) -> Result<bool, InternalError> {
         let hashing = Arc::clone(&self.hashing);
+        let _permit = self.hash_permit().await?;
         tokio::task::spawn_blocking(move || hashing.verify(&password, stored.as_deref()))
             .await
             .map_err(|e| InternalError(format!("hashing task: {e}")))

@@ -29,6 +29,9 @@ pub struct Settings {
     pub remember_browser_secs: i64,
     /// Password-reset mails per e-mail address per hour.
     pub reset_mails_per_hour: i64,
+    /// Argon2id computations at once (each takes 19 MiB and a core); more
+    /// wait their turn instead of exhausting memory. Start-up sets the core count.
+    pub max_concurrent_hashes: usize,
 }
 
 impl Default for Settings {
@@ -47,6 +50,7 @@ impl Default for Settings {
             reset_link_secs: 30 * 60,
             remember_browser_secs: 30 * 24 * 60 * 60,
             reset_mails_per_hour: 5,
+            max_concurrent_hashes: 2,
         }
     }
 }
