@@ -120,6 +120,14 @@ async fn password_backoff_and_lock_look_alike_for_unknown_emails(app: TestApp) {
         seen.push(statuses);
     }
     assert_eq!(seen[0], seen[1]);
+    // Every throttle is audited, the unknown e-mail's too (without an account).
+    let mut raw = app.raw().await;
+    let throttles: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT account_id FROM audit_log WHERE kind = 'throttled'")
+            .fetch_all(&mut raw)
+            .await
+            .expect("audit");
+    assert!(throttles.iter().any(Option::is_some) && throttles.iter().any(Option::is_none), "{throttles:?}");
     assert_eq!(seen[0][4].0, 401);
     assert_eq!(seen[0][5], (429, Some("1".into())));
     // SEC-32: after 100 failures the right password is refused, 15 minutes at a time.

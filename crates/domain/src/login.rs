@@ -140,9 +140,12 @@ impl Twostep {
             .max()
             .unwrap_or(0);
         if retry_after > 0 {
-            if let Some(a) = account {
-                self.audit(AuditEvent::user(AuditKind::Throttled, &a.id).failed().details("password"), ctx).await;
-            }
+            // Every throttle is audited, for unknown e-mails too (without naming one).
+            let event = match account {
+                Some(a) => AuditEvent::user(AuditKind::Throttled, &a.id),
+                None => AuditEvent::anonymous(AuditKind::Throttled),
+            };
+            self.audit(event.failed().details("password"), ctx).await;
             return Ok(PasswordCheck::Throttled { retry_after });
         }
         let ok = self.verify_password(password, account.map(|a| a.password_hash.clone())).await?;

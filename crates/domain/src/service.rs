@@ -150,6 +150,11 @@ impl<'a> AuditEvent<'a> {
         }
     }
 
+    /// An event with no account: an attempt on an e-mail that has none.
+    pub fn anonymous(kind: AuditKind) -> Self {
+        Self { kind, account: None, actor: Actor::User, factor_id: None, success: true, details: String::new() }
+    }
+
     #[must_use]
     pub fn failed(mut self) -> Self {
         self.success = false;
