@@ -282,9 +282,6 @@ async fn disabling_two_factor_needs_reauth_and_removes_everything(app: TestApp) 
     app.get("/api/v1/me", Some(&other)).await.assert_error(401, "unauthenticated");
     let login = app.login(&user.email, &user.password).await.assert_status(200);
     assert_eq!(login.str("status"), "authenticated");
-    for code in &user.recovery_codes {
-        assert!(!code.is_empty());
-    }
     let mut raw = app.raw().await;
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes").fetch_one(&mut raw).await.expect("count");
     assert_eq!(left, 0);
