@@ -32,6 +32,7 @@ impl Twostep {
             created_at: self.now(),
             disabled_at: None,
             last_sign_in_at: None,
+            email_verified_at: None,
         };
         match self.store.insert_account(&record).await {
             Ok(()) => {}
