@@ -28,10 +28,23 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "dev_mode",
     "smtp_url",
     "smtp_from",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_from",
+    "twilio_base_url",
+    "sms_webhook_url",
+    "sms_webhook_secret",
+    "phone_countries",
+    "email_fallback",
+    "delivery_poll_ms",
     "password",
     "session",
     "totp",
 ];
+
+/// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
+const RAW_STRING_KEYS: &[&str] =
+    &["smtp_from", "twilio_account_sid", "twilio_auth_token", "twilio_from", "sms_webhook_secret", "phone_countries"];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +59,22 @@ pub struct Config {
     /// `smtp://host:port`, `smtps://…`, with `user:pass@` when needed.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// Twilio for SMS and voice: all of sid, token and from, or none.
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub twilio_from: Option<String>,
+    pub twilio_base_url: Option<String>,
+    /// Any other SMS/voice gateway: signed JSON POSTs to this URL.
+    pub sms_webhook_url: Option<String>,
+    /// The webhook's HMAC-SHA256 key (at least 32 characters).
+    pub sms_webhook_secret: Option<String>,
+    /// Comma-separated ISO 3166 regions phone numbers may be in, or `*`.
+    /// Default: the Twilio sender number's country, else `*`.
+    pub phone_countries: Option<String>,
+    /// Whether a verified e-mail address may serve as a sign-in fallback.
+    pub email_fallback: bool,
+    /// How often the delivery worker looks for retries and leftovers.
+    pub delivery_poll_ms: u64,
     pub password: PasswordConfig,
     pub session: SessionConfig,
     pub totp: TotpConfig,
@@ -90,6 +119,15 @@ impl Default for Config {
             dev_mode: false,
             smtp_url: None,
             smtp_from: "twostep <noreply@localhost>".into(),
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_from: None,
+            twilio_base_url: None,
+            sms_webhook_url: None,
+            sms_webhook_secret: None,
+            phone_countries: None,
+            email_fallback: true,
+            delivery_poll_ms: 1000,
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
             totp: TotpConfig::default(),
@@ -149,6 +187,13 @@ impl Config {
             TOP_LEVEL_KEYS.contains(&first.as_str())
         });
         fig = fig.merge(env);
+        // Figment reads `+14155550100` from the environment as a number and
+        // drops the plus; these keys are text whatever they look like.
+        for key in RAW_STRING_KEYS {
+            if let Ok(v) = std::env::var(format!("TWOSTEP_{}", key.to_ascii_uppercase())) {
+                fig = fig.merge(Serialized::default(key, v));
+            }
+        }
         if let Some(v) = &overrides.listen {
             fig = fig.merge(Serialized::default("listen", v));
         }
@@ -201,8 +246,15 @@ impl Config {
         if absolute < idle {
             return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
         }
+        let phone_provider = self.phone_provider()?;
         let (master_key, key_source) = self.master_key()?;
         let mut settings = Settings::default();
+        settings.email_fallback = self.email_fallback;
+        settings.phone_enabled = !matches!(phone_provider, PhoneProvider::None) || self.dev_mode;
+        settings.phone_countries = self.phone_countries(&phone_provider)?;
+        if !(50..=60_000).contains(&self.delivery_poll_ms) {
+            return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
+        }
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
         settings.session_absolute_secs = absolute;
@@ -215,9 +267,67 @@ impl Config {
             dev_mode: self.dev_mode,
             smtp_url: self.smtp_url.clone(),
             smtp_from: self.smtp_from.clone(),
+            phone_provider,
+            delivery_poll: std::time::Duration::from_millis(self.delivery_poll_ms),
             issuer: self.totp.issuer.clone(),
             settings,
         })
+    }
+
+    fn phone_provider(&self) -> Result<PhoneProvider, ConfigError> {
+        let twilio = [&self.twilio_account_sid, &self.twilio_auth_token, &self.twilio_from];
+        let set = twilio.iter().filter(|v| v.is_some()).count();
+        if set > 0 && set < 3 {
+            return Err(bad(
+                "twilio_account_sid",
+                "set twilio_account_sid, twilio_auth_token and twilio_from together",
+            ));
+        }
+        if set == 3 && self.sms_webhook_url.is_some() {
+            return Err(bad("sms_webhook_url", "configure Twilio or a webhook for SMS, not both"));
+        }
+        if set == 3 {
+            let base = self.twilio_base_url.clone().unwrap_or_else(|| "https://api.twilio.com".to_owned());
+            url::Url::parse(&base).map_err(|e| bad("twilio_base_url", e.to_string()))?;
+            return Ok(PhoneProvider::Twilio {
+                account_sid: self.twilio_account_sid.clone().unwrap_or_default(),
+                auth_token: self.twilio_auth_token.clone().unwrap_or_default(),
+                from: self.twilio_from.clone().unwrap_or_default(),
+                base_url: base,
+            });
+        }
+        if let Some(url) = &self.sms_webhook_url {
+            url::Url::parse(url).map_err(|e| bad("sms_webhook_url", e.to_string()))?;
+            let secret = self.sms_webhook_secret.clone().unwrap_or_default();
+            if secret.len() < 32 {
+                return Err(bad("sms_webhook_secret", "set a secret of at least 32 characters to sign webhook calls"));
+            }
+            return Ok(PhoneProvider::Webhook { url: url.clone(), secret });
+        }
+        Ok(PhoneProvider::None)
+    }
+
+    /// §2.8: pumping defence. Unset, numbers must share the sender number's
+    /// country; `*` has to be written out.
+    fn phone_countries(&self, provider: &PhoneProvider) -> Result<Vec<String>, ConfigError> {
+        if let Some(list) = &self.phone_countries {
+            let regions: Vec<String> =
+                list.split(',').map(|c| c.trim().to_ascii_uppercase()).filter(|c| !c.is_empty()).collect();
+            if regions.is_empty()
+                || regions.iter().any(|r| r != "*" && (r.len() != 2 || !r.bytes().all(|b| b.is_ascii_uppercase())))
+            {
+                return Err(bad("phone_countries", "a comma-separated list of ISO 3166 regions like US,GB, or *"));
+            }
+            return Ok(regions);
+        }
+        if let PhoneProvider::Twilio { from, .. } = provider {
+            if let Some(region) =
+                twostep_domain::phone::Phone::parse_e164(from).ok().and_then(|p| p.region().map(str::to_owned))
+            {
+                return Ok(vec![region]);
+            }
+        }
+        Ok(vec!["*".to_owned()])
     }
 
     fn master_key(&self) -> Result<(MasterKey, KeySource), ConfigError> {
@@ -252,6 +362,12 @@ impl Config {
         }
         shown.database_url = Some(mask_url_password(&self.database_url()));
         shown.smtp_url = self.smtp_url.as_deref().map(mask_url_password);
+        if shown.twilio_auth_token.is_some() {
+            shown.twilio_auth_token = Some("********".into());
+        }
+        if shown.sms_webhook_secret.is_some() {
+            shown.sms_webhook_secret = Some("********".into());
+        }
         toml_string(&shown)
     }
 }
@@ -307,8 +423,38 @@ pub struct Resolved {
     pub dev_mode: bool,
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    pub phone_provider: PhoneProvider,
+    pub delivery_poll: std::time::Duration,
     pub issuer: Option<String>,
     pub settings: Settings,
+}
+
+/// Where SMS and voice codes go.
+#[derive(Clone)]
+pub enum PhoneProvider {
+    Twilio {
+        account_sid: String,
+        auth_token: String,
+        from: String,
+        base_url: String,
+    },
+    Webhook {
+        url: String,
+        secret: String,
+    },
+    /// The dev outbox in dev mode; phone methods are off otherwise.
+    None,
+}
+
+impl std::fmt::Debug for PhoneProvider {
+    // Tokens and secrets never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Twilio { account_sid, base_url, .. } => write!(f, "Twilio({account_sid} at {base_url})"),
+            Self::Webhook { url, .. } => write!(f, "Webhook({url})"),
+            Self::None => f.write_str("None"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use twostep_domain::crypto::Keyring;
-use twostep_domain::ports::{Clock, Mailer, NoMailer, OsRng};
+use twostep_domain::outbox::Senders;
+use twostep_domain::ports::{Clock, OsRng, Sender};
 use twostep_domain::service::Twostep;
 use twostep_domain::settings::Settings;
 use twostep_http::{AppState, WebConfig};
 use twostep_store::SqlStore;
 
-use crate::config::Resolved;
+use crate::config::{PhoneProvider, Resolved};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -42,23 +43,44 @@ pub fn domain(
     settings: Settings,
 ) -> Result<Arc<Twostep>, StartError> {
     let keys = Keyring::new(&resolved.master_key);
-    let mailer = mailer(resolved)?;
     Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
-        .map(|t| Arc::new(t.with_mailer(mailer)))
+        .map(Arc::new)
         .map_err(|e| StartError::Domain(e.to_string()))
 }
 
-/// SMTP when configured; the console in dev mode; otherwise mail is dropped
-/// with a warning (password reset then cannot work).
-fn mailer(resolved: &Resolved) -> Result<Arc<dyn Mailer>, StartError> {
-    Ok(match &resolved.smtp_url {
-        Some(url) => Arc::new(
-            twostep_delivery::SmtpMailer::start(url, &resolved.smtp_from)
+/// The providers: SMTP for mail; Twilio or a signed webhook for SMS and
+/// voice; the dev outbox (console and `/dev/outbox`) for whatever is not
+/// configured in dev mode. Outside dev mode an unconfigured channel has no
+/// provider: mail to it fails with a log line, and phone set-up is refused.
+pub fn senders(resolved: &Resolved, clock: Arc<dyn Clock>) -> Result<Senders, StartError> {
+    let dev = || -> Option<Arc<dyn Sender>> { resolved.dev_mode.then(|| Arc::new(twostep_delivery::DevOutbox) as _) };
+    let email: Option<Arc<dyn Sender>> = match &resolved.smtp_url {
+        Some(url) => Some(Arc::new(
+            twostep_delivery::SmtpSender::new(url, &resolved.smtp_from)
                 .map_err(|e| StartError::Domain(e.to_string()))?,
-        ),
-        None if resolved.dev_mode => Arc::new(twostep_delivery::ConsoleMailer),
-        None => Arc::new(NoMailer),
-    })
+        )),
+        None => dev(),
+    };
+    let phone: Option<Arc<dyn Sender>> = match &resolved.phone_provider {
+        PhoneProvider::Twilio { account_sid, auth_token, from, base_url } => Some(Arc::new(
+            twostep_delivery::TwilioSender::new(twostep_delivery::TwilioConfig {
+                account_sid: account_sid.clone(),
+                auth_token: auth_token.clone(),
+                from: from.clone(),
+                base_url: base_url.clone(),
+            })
+            .map_err(|e| StartError::Domain(e.to_string()))?,
+        )),
+        PhoneProvider::Webhook { url, secret } => Some(Arc::new(
+            twostep_delivery::WebhookSender::new(url, secret.clone().into_bytes(), clock)
+                .map_err(|e| StartError::Domain(e.to_string()))?,
+        )),
+        PhoneProvider::None => dev(),
+    };
+    if email.is_none() {
+        tracing::warn!("no smtp_url: e-mail (notices, reset links, codes) cannot be sent");
+    }
+    Ok(Senders { email, phone })
 }
 
 /// A bound listener and the app to serve on it.
@@ -81,7 +103,10 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     settings.totp_issuer = resolved.issuer.clone().unwrap_or_else(|| issuer_from(&origin));
     settings.public_url.clone_from(&origin);
     settings.max_concurrent_hashes = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let senders = senders(resolved, Arc::clone(&clock))?;
     let twostep = domain(&store, resolved, clock, settings)?;
+    // The worker also picks up what a previous run left undelivered.
+    tokio::spawn(Arc::clone(&twostep).run_outbox(senders, resolved.delivery_poll));
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),

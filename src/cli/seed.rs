@@ -235,6 +235,7 @@ fn build_batch(range: Range<u64>, keys: &Keyring, hash: &str, now: Timestamp, to
             created_at: now,
             disabled_at: None,
             last_sign_in_at: None,
+            email_verified_at: None,
         });
         if !totp {
             continue;

@@ -36,14 +36,20 @@ fn output(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
     )
 }
 
-struct Served {
-    child: Child,
-    url: String,
-    logs: Arc<Mutex<String>>,
+pub(crate) struct Served {
+    pub child: Child,
+    pub url: String,
+    pub logs: Arc<Mutex<String>>,
 }
 
 fn serve(data: &Path) -> Served {
+    serve_env(data, &[])
+}
+
+/// `twostep serve` with extra `TWOSTEP_*` settings.
+pub(crate) fn serve_env(data: &Path, env: &[(&str, &str)]) -> Served {
     let mut child = twostep(data)
+        .envs(env.iter().copied())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

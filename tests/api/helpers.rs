@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use twostep::config::{KeySource, Resolved};
+use twostep::config::{KeySource, PhoneProvider, Resolved};
 use twostep_domain::crypto::MasterKey;
 use twostep_domain::factors::otp::{TotpParams, totp};
 use twostep_domain::factors::otpauth::base32_decode;
@@ -69,6 +69,8 @@ pub struct TestApp {
     pg_schema: Option<String>,
     master_hex: String,
     settings: Settings,
+    smtp: Option<String>,
+    phone: PhoneProvider,
 }
 
 pub fn postgres_url() -> String {
@@ -104,6 +106,16 @@ impl TestApp {
     }
 
     async fn spawn_full(db: Db, smtp: Option<String>, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_providers(db, smtp, PhoneProvider::None, tweak).await
+    }
+
+    /// With the given mail server and SMS/voice provider.
+    pub async fn spawn_providers(
+        db: Db,
+        smtp: Option<String>,
+        phone: PhoneProvider,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_schema) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("twostep.db").display()), None),
@@ -133,6 +145,8 @@ impl TestApp {
             dev_mode: true,
             smtp_url: smtp.clone(),
             smtp_from: "twostep <noreply@example.com>".into(),
+            phone_provider: phone.clone(),
+            delivery_poll: std::time::Duration::from_millis(100),
             issuer: None,
             settings: settings.clone(),
         };
@@ -141,7 +155,7 @@ impl TestApp {
         let url = server.url.clone();
         tokio::spawn(server.run(std::future::pending()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { url, db, database_url, clock, http, _dir: dir, pg_schema, master_hex, settings }
+        Self { url, db, database_url, clock, http, _dir: dir, pg_schema, master_hex, settings, smtp, phone }
     }
 
     /// Another server on the same database, key and clock: a second
@@ -154,8 +168,10 @@ impl TestApp {
             master_key: MasterKey::from_hex(&self.master_hex).expect("hex"),
             key_source: KeySource::Config,
             dev_mode: true,
-            smtp_url: None,
+            smtp_url: self.smtp.clone(),
             smtp_from: "twostep <noreply@example.com>".into(),
+            phone_provider: self.phone.clone(),
+            delivery_poll: std::time::Duration::from_millis(100),
             issuer: None,
             settings: self.settings.clone(),
         };
@@ -203,9 +219,35 @@ impl TestApp {
         self.post("/api/v1/login", &json!({"email": email, "password": password}), None).await
     }
 
+    /// A new account whose e-mail address is verified with the code mailed
+    /// at sign-up (security notices go only to verified addresses).
+    pub async fn verified_user(&self, sink: &SmtpSink) -> User {
+        let user = self.user().await;
+        let mail = loop {
+            let found = sink.with_subject("Confirm your e-mail").into_iter().find(|m| m["to"] == json!([user.email]));
+            if let Some(m) = found {
+                break m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        let code = crate::receiver::six_digits(mail["text"].as_str().expect("text")).expect("code");
+        self.post("/api/v1/me/email/confirm", &json!({"code": code}), Some(&user.token)).await.assert_status(204);
+        user
+    }
+
+    /// A verified account with one confirmed authenticator app.
+    pub async fn verified_user_with_totp(&self, sink: &SmtpSink) -> User {
+        let user = self.verified_user(sink).await;
+        self.enrol_totp(user).await
+    }
+
     /// A new account with one confirmed authenticator app.
     pub async fn user_with_totp(&self) -> User {
-        let mut user = self.user().await;
+        let user = self.user().await;
+        self.enrol_totp(user).await
+    }
+
+    async fn enrol_totp(&self, mut user: User) -> User {
         let e = self.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
         user.secret = base32_decode(&e.str("secret")).expect("base32");
         let code = self.code(&user.secret, 0);
@@ -290,6 +332,10 @@ pub struct Resp {
 }
 
 impl Resp {
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    }
+
     pub async fn from(r: reqwest::Response) -> Self {
         let status = r.status();
         let headers = r.headers().clone();

@@ -2,13 +2,17 @@
 
 mod helpers;
 mod mail;
+mod receiver;
 
 mod accounts;
 mod binary;
+mod codes;
 mod credentials;
+mod delivery;
 mod hardening;
 mod interop;
 mod notices;
+mod phone;
 mod recovery;
 mod sessions;
 mod throttle;

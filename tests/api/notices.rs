@@ -8,7 +8,7 @@ use crate::helpers::{Db, TestApp};
 #[tokio::test]
 async fn each_security_change_mails_the_owner_without_secrets() {
     let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
-    let user = app.user_with_totp().await;
+    let user = app.verified_user_with_totp(&sink).await;
     let code = app.code(&user.secret, 0);
     app.sign_in_with(&user, "totp", &code).await.assert_status(200);
     app.sign_in_with(&user, "totp", &code).await.assert_error(401, "invalid_code");
@@ -18,7 +18,8 @@ async fn each_security_change_mails_the_owner_without_secrets() {
     app.delete("/api/v1/me/two-factor", Some(&user.token)).await.assert_status(204);
 
     let expected = [
-        "An authenticator was added",
+        "Confirm your e-mail address",
+        "Two-factor authentication was turned on",
         "A used sign-in code was tried again",
         "A recovery code was used",
         "Your recovery codes were viewed",
@@ -34,7 +35,7 @@ async fn each_security_change_mails_the_owner_without_secrets() {
     secrets.extend(fresh.body["codes"].as_array().expect("codes").iter().map(|c| c.as_str().expect("s").to_owned()));
     secrets.push(twostep_domain::factors::otpauth::base32_encode(&user.secret));
     secrets.push(code);
-    for m in &mails {
+    for m in mails.iter().skip(1) {
         assert_eq!(m["to"], json!([user.email]));
         let text = m["text"].as_str().expect("text");
         assert!(text.contains("When:") && text.contains("From address: 127.0.0.1"), "{text}");
@@ -46,4 +47,67 @@ async fn each_security_change_mails_the_owner_without_secrets() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_from_a_new_device_is_mailed() {
+    let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
+    let user = app.verified_user(&sink).await;
+    let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    for _ in 0..2 {
+        let r = app
+            .http
+            .post(format!("{}/api/v1/login", app.url))
+            .header("user-agent", firefox)
+            .json(&json!({"email": user.email, "password": user.password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // The same client again is not news.
+    app.login(&user.email, &user.password).await.assert_status(200);
+    let mail = sink.wait_for_subject("New sign-in").await;
+    let text = mail["text"].as_str().expect("text");
+    assert!(text.contains("Firefox on Windows"), "{text}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(sink.with_subject("New sign-in").len(), 1, "once per new device");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_go_only_to_a_verified_address() {
+    let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
+    let user = app.user_with_totp().await;
+    app.post("/api/v1/me/recovery-codes", &json!({}), Some(&user.token)).await.assert_status(201);
+    let verified = app.verified_user_with_totp(&sink).await;
+    app.post("/api/v1/me/recovery-codes", &json!({}), Some(&verified.token)).await.assert_status(201);
+    let mail = sink.wait_for_subject("New recovery codes").await;
+    assert_eq!(mail["to"], json!([verified.email]));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let to_unverified: Vec<_> =
+        sink.messages().into_iter().filter(|m| m["to"] == json!([user.email])).map(|m| m["subject"].clone()).collect();
+    assert_eq!(to_unverified, vec![json!("Confirm your e-mail address")], "only the verification mail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_changes_are_mailed() {
+    let sink = crate::mail::SmtpSink::start();
+    let rx = crate::receiver::Receiver::start().await;
+    let phone = twostep::config::PhoneProvider::Twilio {
+        account_sid: "AC1".into(),
+        auth_token: "t".into(),
+        from: "+14155550100".into(),
+        base_url: rx.url.clone(),
+    };
+    let app = TestApp::spawn_providers(Db::Sqlite, Some(sink.url.clone()), phone, |_| {}).await;
+    let user = app.verified_user(&sink).await;
+    crate::phone::add_phone(&app, &rx, &user, "+14155550123").await;
+    let on = sink.wait_for_subject("Two-factor authentication was turned on").await;
+    assert!(on["text"].as_str().expect("text").contains("+1 ••• ••• ••23"));
+    crate::phone::add_phone(&app, &rx, &user, "+12015550199").await;
+    let changed = sink.wait_for_subject("phone number of your account was changed").await;
+    let text = changed["text"].as_str().expect("text");
+    assert!(text.contains("+1 ••• ••• ••99") && !text.contains("2015550199"), "masked: {text}");
+    app.delete("/api/v1/me/phone", Some(&user.token)).await.assert_status(204);
+    sink.wait_for_subject("phone number was removed").await;
 }

@@ -157,7 +157,7 @@ async fn one_address_may_fail_a_hundred_passwords_an_hour(app: TestApp) {
 #[tokio::test]
 async fn a_lock_is_mailed_to_the_owner() {
     let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
-    let user = app.user_with_totp().await;
+    let user = app.verified_user_with_totp(&sink).await;
     for _ in 0..100 {
         app.clock.advance(15 * 60 + 1);
         let token = login_token(&app, &user).await;

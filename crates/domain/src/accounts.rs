@@ -41,6 +41,9 @@ impl Twostep {
             Err(e) => return Err(e.into()),
         }
         self.audit(AuditEvent::user(AuditKind::AccountCreated, &record.id).actor(actor), ctx).await;
+        if let Err(e) = self.send_email_verification(&record.id, ctx).await {
+            tracing::warn!(error = %e, "e-mail verification not sent");
+        }
         Ok(record)
     }
 

@@ -34,6 +34,13 @@ pub enum AuditKind {
     SessionRevoked,
     BrowserRemembered,
     BrowserForgotten,
+    CodeSent,
+    CodeSendThrottled,
+    PhoneVerificationStarted,
+    PhoneAdded,
+    PhoneRemoved,
+    EmailVerified,
+    NewDeviceSignIn,
 }
 
 impl AuditKind {
@@ -66,6 +73,13 @@ impl AuditKind {
             Self::SessionRevoked => "session_revoked",
             Self::BrowserRemembered => "browser_remembered",
             Self::BrowserForgotten => "browser_forgotten",
+            Self::CodeSent => "code_sent",
+            Self::CodeSendThrottled => "code_send_throttled",
+            Self::PhoneVerificationStarted => "phone_verification_started",
+            Self::PhoneAdded => "phone_added",
+            Self::PhoneRemoved => "phone_removed",
+            Self::EmailVerified => "email_verified",
+            Self::NewDeviceSignIn => "new_device_sign_in",
         }
     }
 }

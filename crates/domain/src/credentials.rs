@@ -79,6 +79,10 @@ impl Twostep {
         self.store.delete_remembered_of(&account.id).await?;
         // The reset is the out-of-band unlock for password sign-in (§2.5).
         self.throttle_reset(&[Scope::Password(account.id.clone())]).await?;
+        // The link reached this address: it is proven.
+        if account.email_verified_at.is_none() {
+            self.store.set_email_verified(&account.id, now).await?;
+        }
         self.audit(AuditEvent::user(AuditKind::PasswordReset, &account.id), ctx).await;
         self.notify(&account.id, Notice::PasswordReset, ctx).await;
         Ok(())

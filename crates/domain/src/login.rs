@@ -14,8 +14,9 @@ use crate::error::{LoginError, SessionError};
 use crate::factors::Method;
 use crate::ids::AccountId;
 use crate::notice::Notice;
+use crate::oob::{SendError, SentCode};
 use crate::password::Password;
-use crate::ports::{AccountRecord, LoginTokenRecord, SessionKind};
+use crate::ports::{AccountRecord, CodePurpose, LoginTokenRecord, SessionKind};
 use crate::service::{AuditEvent, Twostep};
 use crate::throttle::{LOCK_AT, MAX_DELAY_SECS, Scope, Verdict, address_key};
 use crate::token::Token;
@@ -92,11 +93,13 @@ impl Twostep {
         let methods = self.methods_of(&account.id).await?;
         if methods.is_empty() {
             let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
+            self.notify_if_new_device(&account.id, ctx).await;
             self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
             return Ok(LoginOutcome::Authenticated { session, account: account.id });
         }
         if self.browser_remembered(&account.id, remembered).await? {
             let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
+            self.notify_if_new_device(&account.id, ctx).await;
             self.audit(
                 AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password; remembered browser"),
                 ctx,
@@ -169,6 +172,22 @@ impl Twostep {
         matches!(self.store.login_token(&Token::presented(login_token).hash()).await, Ok(Some(t)) if now < t.expires_at)
     }
 
+    /// Sends a code for the second step by SMS, voice or e-mail, bound to
+    /// this login token (`POST /login/challenge`).
+    pub async fn login_challenge(
+        &self,
+        login_token: &str,
+        method: Method,
+        ctx: &RequestContext,
+    ) -> Result<SentCode, SendError> {
+        let id = Token::presented(login_token).hash();
+        let now = self.now();
+        let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
+            return Err(SendError::LoginExpired);
+        };
+        self.send_method_code(&token.account_id, method, CodePurpose::Login, id.as_str(), ctx).await
+    }
+
     /// The second step.
     pub async fn verify_login(
         &self,
@@ -182,12 +201,14 @@ impl Twostep {
         let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
             return Err(LoginError::InvalidCode);
         };
-        let proof = self.prove_second_factor(&token.account_id, method, code, ctx).await.map_err(|e| match e {
-            crate::error::FactorError::Internal(i) => LoginError::Internal(i),
-            crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
-            crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
-            _ => LoginError::InvalidCode,
-        })?;
+        let sent = (CodePurpose::Login, id.as_str());
+        let proof =
+            self.prove_second_factor(&token.account_id, method, code, sent, ctx).await.map_err(|e| match e {
+                crate::error::FactorError::Internal(i) => LoginError::Internal(i),
+                crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
+                crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
+                _ => LoginError::InvalidCode,
+            })?;
         let Some(proof) = proof else {
             let failures = self.store.record_login_failure(&id).await?;
             self.audit(
@@ -209,6 +230,7 @@ impl Twostep {
         }
         let session =
             self.start_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx).await?;
+        self.notify_if_new_device(&token.account_id, ctx).await;
         self.audit(
             AuditEvent::user(AuditKind::SignInSucceeded, &token.account_id)
                 .factor(proof.factor_id.clone())
@@ -217,5 +239,33 @@ impl Twostep {
         )
         .await;
         Ok(Verified { session, account: token.account_id, recovery_codes_remaining: proof.recovery_codes_remaining })
+    }
+}
+
+/// How many earlier sign-ins are compared with a new one.
+const KNOWN_DEVICE_LOOKBACK: i64 = 50;
+
+impl Twostep {
+    /// Mails a notice when a sign-in comes from a kind of client (browser and
+    /// system, as `device::describe` names it) that none of the account's
+    /// recent sign-ins used. Addresses alone change too often (mobile
+    /// networks) to be worth a mail. The very first sign-in is not news.
+    /// Called before the sign-in itself is audited.
+    async fn notify_if_new_device(&self, account: &AccountId, ctx: &RequestContext) {
+        let filter = crate::audit::AuditFilter {
+            account_id: Some(account.clone()),
+            kind: Some(AuditKind::SignInSucceeded.as_str().to_owned()),
+            limit: KNOWN_DEVICE_LOOKBACK,
+        };
+        let Ok(earlier) = self.store.entries(&filter).await else { return };
+        if earlier.is_empty() {
+            return;
+        }
+        let device = crate::device::describe(&ctx.user_agent);
+        let known = earlier.iter().any(|e| crate::device::describe(&e.user_agent) == device);
+        if !known {
+            self.audit(AuditEvent::user(AuditKind::NewDeviceSignIn, account).details(device.clone()), ctx).await;
+            self.notify(account, Notice::NewSignIn { device: format!("{device} at {}", ctx.ip) }, ctx).await;
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! E-mails to the account holder: security notices and password-reset
 //! links (`security.md` §2.7). A notice says what happened, when, from
 //! which address and client, and what to do if it was not them; it never
-//! carries a code or secret. Sending goes through the `Mailer` port, whose
-//! adapters queue off the request path.
+//! carries a code or secret. Mail goes through the outbox, so no request
+//! waits for the mail server. Notices go only to a verified address: an
+//! unverified one may be a typo that would tell a stranger about the account.
 
 use crate::audit::RequestContext;
 use crate::ids::AccountId;
-use crate::ports::Mail;
+use crate::ports::{Channel, Outbound};
 use crate::service::Twostep;
 
 /// What to tell the account holder.
@@ -31,6 +32,17 @@ pub enum Notice {
     RecoveryCodesRevealed,
     RecoveryCodesRegenerated,
     TotpReplay,
+    TwoFactorEnabled {
+        method: String,
+    },
+    PhoneChanged {
+        masked: String,
+    },
+    PhoneRemoved,
+    /// A sign-in from an address and client not seen on this account before.
+    NewSignIn {
+        device: String,
+    },
 }
 
 impl Notice {
@@ -48,6 +60,10 @@ impl Notice {
             Self::RecoveryCodesRevealed => "Your recovery codes were viewed",
             Self::RecoveryCodesRegenerated => "New recovery codes were made",
             Self::TotpReplay => "A used sign-in code was tried again",
+            Self::TwoFactorEnabled { .. } => "Two-factor authentication was turned on",
+            Self::PhoneChanged { .. } => "The phone number of your account was changed",
+            Self::PhoneRemoved => "The phone number was removed from your account",
+            Self::NewSignIn { .. } => "New sign-in to your account",
         }
     }
 
@@ -110,6 +126,30 @@ impl Notice {
                  have seen it over your shoulder or through a phishing page; if you did not just sign in twice, \
                  change your password."
             }
+            Self::TwoFactorEnabled { method } => {
+                return format!(
+                    "Two-factor authentication was turned on for your account with {method}. Signing in now takes \
+                     your password and a second step. Keep your recovery codes somewhere safe. If this was not you, \
+                     sign in, check your security settings and change your password."
+                );
+            }
+            Self::PhoneChanged { masked } => {
+                return format!(
+                    "Your account's phone number is now {masked}; codes by text message and voice call go there. If \
+                     this was not you, someone may be taking over your account: sign in, remove the number and \
+                     change your password."
+                );
+            }
+            Self::PhoneRemoved => {
+                "The phone number was removed from your account: codes by text message and voice call no longer \
+                 work. If this was not you, sign in and change your password."
+            }
+            Self::NewSignIn { device } => {
+                return format!(
+                    "Your account was signed in to from {device}, which we have not seen before. If this was you, \
+                     there is nothing to do. If not, change your password and end the session on the Security page."
+                );
+            }
         };
         text.to_owned()
     }
@@ -123,15 +163,41 @@ impl Twostep {
     /// Mails a notice to the account's address. Never fails the caller.
     pub(crate) async fn notify(&self, account: &AccountId, notice: Notice, ctx: &RequestContext) {
         let Ok(Some(a)) = self.store.account_by_id(account).await else { return };
+        // A reset link goes to whoever holds the address; that is its point.
+        if a.email_verified_at.is_none() && !matches!(notice, Notice::ResetLink { .. }) {
+            tracing::info!(account = %account, notice = notice.subject(), "notice not sent: e-mail address not verified");
+            return;
+        }
         let when = self.now().rfc3339();
         let context = format!("When: {when}\nFrom address: {}\nClient: {}", ctx.ip, ctx.user_agent);
-        let text = format!("{}\n\n{context}\n\n— twostep\n", notice.body());
-        let html = format!(
-            "<!doctype html><html><body style=\"font-family:sans-serif\"><p>{}</p><p style=\"color:#555\">{}</p>\
-             <p>— twostep</p></body></html>",
-            escape_html(&notice.body()).replace("\n\n", "</p><p>"),
-            escape_html(&context).replace('\n', "<br>")
-        );
-        self.mailer.send(Mail { to: a.email.to_string(), subject: notice.subject().to_owned(), text, html }).await;
+        let mail = mail(a.email.as_str(), notice.subject(), &notice.body(), &context, None);
+        // Notices stay worth sending for a day; a mail server away longer than
+        // that is an outage the operator sees in the log.
+        let expires = self.now().plus_secs(24 * 60 * 60);
+        if let Err(e) = self.enqueue(Some(account), &mail, expires).await {
+            tracing::error!(error = %e, notice = notice.subject(), "notice not queued");
+        }
+    }
+}
+
+/// An e-mail with a plain-text and an HTML part; `context` is the small
+/// print under the body.
+pub(crate) fn mail(to: &str, subject: &str, body: &str, context: &str, code: Option<String>) -> Outbound {
+    let text = format!("{body}\n\n{context}\n\n— twostep\n");
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>{}</p><p style=\"color:#555\">{}</p>\
+         <p>— twostep</p></body></html>",
+        escape_html(body).replace("\n\n", "</p><p>"),
+        escape_html(context).replace('\n', "<br>")
+    );
+    Outbound {
+        id: String::new(),
+        channel: Channel::Email,
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text,
+        html,
+        code,
+        expires_at: crate::time::Timestamp::default(),
     }
 }

@@ -197,6 +197,15 @@ pub enum ConfirmOutcome {
     Added { first: bool },
 }
 
+/// Result of storing a verified phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhoneOutcome {
+    /// It turned 2FA on (the recovery codes were stored).
+    pub first: bool,
+    /// It replaced an earlier number.
+    pub replaced: bool,
+}
+
 #[async_trait]
 pub trait FactorStore: Send + Sync {
     /// Stores a new enrolment and deletes the account's earlier ones.
@@ -221,6 +230,14 @@ pub trait FactorStore: Send + Sync {
         account: &AccountId,
         id: &AuthenticatorId,
     ) -> Result<Option<usize>, StoreError>;
+    /// In one transaction: replaces the account's phone authenticator (if
+    /// any) with `phone`, and stores `codes` only if it is the account's
+    /// first factor.
+    async fn add_phone(
+        &self,
+        phone: &AuthenticatorRecord,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<PhoneOutcome, StoreError>;
     /// Removes every factor, enrolment and recovery code of the account.
     async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError>;
     async fn recovery_codes(&self, account: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError>;
@@ -282,39 +299,6 @@ pub trait ThrottleStore: Send + Sync {
 pub trait AuditLog: Send + Sync {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     async fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
-}
-
-/// An e-mail with a plain-text and an HTML part.
-#[derive(Clone)]
-pub struct Mail {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-impl std::fmt::Debug for Mail {
-    // Bodies may hold a reset link: never in a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Mail(to {}, {:?})", self.to, self.subject)
-    }
-}
-
-/// Sends mail. Adapters queue and return at once; delivery errors are
-/// theirs to log.
-#[async_trait]
-pub trait Mailer: Send + Sync {
-    async fn send(&self, mail: Mail);
-}
-
-/// Drops mail (no mail server configured), saying so in the log.
-pub struct NoMailer;
-
-#[async_trait]
-impl Mailer for NoMailer {
-    async fn send(&self, mail: Mail) {
-        tracing::warn!(to = %mail.to, subject = %mail.subject, "no mail server configured; e-mail not sent");
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -504,6 +488,7 @@ pub enum CodePurpose {
     Login,
     PhoneVerify,
     EmailVerify,
+    Reauth,
 }
 
 impl CodePurpose {
@@ -512,6 +497,7 @@ impl CodePurpose {
             Self::Login => "login",
             Self::PhoneVerify => "phone_verify",
             Self::EmailVerify => "email_verify",
+            Self::Reauth => "reauth",
         }
     }
 }
@@ -545,6 +531,7 @@ pub struct SendFilter<'a> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SendCount {
     pub count: i64,
+    pub earliest: Option<Timestamp>,
     pub latest: Option<Timestamp>,
 }
 

@@ -9,7 +9,9 @@ use crate::audit::{AuditKind, RequestContext};
 use crate::error::FactorError;
 use crate::factors::Method;
 use crate::login::PasswordCheck;
+use crate::oob::{SendError, SentCode};
 use crate::password::Password;
+use crate::ports::CodePurpose;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 use crate::throttle::Scope;
@@ -37,6 +39,17 @@ impl Twostep {
     pub async fn reauth_needs(&self, me: &SignedIn) -> Result<(bool, bool), FactorError> {
         let has_two_factor = !self.store.authenticators(&me.account.id).await?.is_empty();
         Ok((!self.is_recent(me.session.password_at), has_two_factor && !self.is_recent(me.session.second_factor_at)))
+    }
+
+    /// Sends a code by SMS, voice or e-mail to prove the second factor for
+    /// re-auth, bound to this session.
+    pub async fn reauth_challenge(
+        &self,
+        me: &SignedIn,
+        method: Method,
+        ctx: &RequestContext,
+    ) -> Result<SentCode, SendError> {
+        self.send_method_code(&me.account.id, method, CodePurpose::Reauth, me.session.id.as_str(), ctx).await
     }
 
     /// Checks each proof given and records it on the session. All given
@@ -72,7 +85,8 @@ impl Twostep {
         }
         let mut second_at = None;
         if let Some((method, code)) = proofs.second_factor {
-            let Some(proof) = self.prove_second_factor(&me.account.id, method, code, ctx).await? else {
+            let sent = (CodePurpose::Reauth, me.session.id.as_str());
+            let Some(proof) = self.prove_second_factor(&me.account.id, method, code, sent, ctx).await? else {
                 let d = format!("method {}", method.as_str());
                 self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).failed().details(d), ctx).await;
                 return Err(FactorError::InvalidCode);

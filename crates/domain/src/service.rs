@@ -11,7 +11,7 @@ use crate::crypto::Keyring;
 use crate::error::InternalError;
 use crate::ids::AccountId;
 use crate::password::{Password, PasswordHashing};
-use crate::ports::{Clock, Mailer, NoMailer, Rng, Store};
+use crate::ports::{Clock, Rng, Store};
 use crate::settings::Settings;
 use crate::time::Timestamp;
 
@@ -22,7 +22,8 @@ pub struct Twostep {
     pub(crate) keys: Keyring,
     pub(crate) hashing: Arc<PasswordHashing>,
     pub(crate) settings: Settings,
-    pub(crate) mailer: Arc<dyn Mailer>,
+    /// Wakes the outbox worker when a message is queued.
+    pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Bounds concurrent Argon2id work: 32 parallel sign-ins must not mean
     /// 32 × 19 MiB and 32 threads fighting over two cores (docs/performance.md).
     hash_permits: Arc<tokio::sync::Semaphore>,
@@ -38,14 +39,16 @@ impl Twostep {
     ) -> Result<Self, InternalError> {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
         let hash_permits = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_hashes.max(1)));
-        Ok(Self { store, clock, rng, keys, hashing, settings, mailer: Arc::new(NoMailer), hash_permits })
-    }
-
-    /// Where notices and reset links go.
-    #[must_use]
-    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
-        self.mailer = mailer;
-        self
+        Ok(Self {
+            store,
+            clock,
+            rng,
+            keys,
+            hashing,
+            settings,
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            hash_permits,
+        })
     }
 
     pub fn settings(&self) -> &Settings {

@@ -32,6 +32,25 @@ pub struct Settings {
     /// Argon2id computations at once (each takes 19 MiB and a core); more
     /// wait their turn instead of exhausting memory. Start-up sets the core count.
     pub max_concurrent_hashes: usize,
+    /// How long a code sent by SMS, voice or e-mail works (§2.8: 10 minutes).
+    pub oob_code_secs: i64,
+    /// Wrong tries that void a sent code.
+    pub oob_max_failures: i64,
+    /// One send per this many seconds per login and per destination.
+    pub resend_cooldown_secs: i64,
+    /// Sends per hour per account and per destination.
+    pub sends_per_hour: i64,
+    /// Sends per day per destination.
+    pub sends_per_day: i64,
+    /// Whether a verified e-mail address may serve as the `email` fallback.
+    pub email_fallback: bool,
+    /// Whether a provider for SMS and voice is configured (or dev mode):
+    /// without one, phone set-up is refused rather than silently failing.
+    pub phone_enabled: bool,
+    /// Regions phone numbers may be in (ISO 3166 alpha-2); `*` allows all.
+    pub phone_countries: Vec<String>,
+    /// How long an e-mail verification code (and link) works.
+    pub email_verify_secs: i64,
 }
 
 impl Default for Settings {
@@ -51,6 +70,15 @@ impl Default for Settings {
             remember_browser_secs: 30 * 24 * 60 * 60,
             reset_mails_per_hour: 5,
             max_concurrent_hashes: 2,
+            oob_code_secs: 10 * 60,
+            oob_max_failures: 5,
+            resend_cooldown_secs: 30,
+            sends_per_hour: 5,
+            sends_per_day: 10,
+            email_fallback: true,
+            phone_enabled: true,
+            phone_countries: vec!["*".to_owned()],
+            email_verify_secs: 24 * 60 * 60,
         }
     }
 }

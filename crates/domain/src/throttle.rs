@@ -72,6 +72,10 @@ pub enum Scope {
     SecondFactor(AccountId),
     /// The account's TOTP authenticators.
     Totp(AccountId),
+    /// Codes sent to the account's phone (SMS and voice).
+    Phone(AccountId),
+    /// Codes sent to the account's e-mail address.
+    Email(AccountId),
     /// The account's recovery codes: backs off, never locks.
     Recovery(AccountId),
 }
@@ -84,6 +88,8 @@ impl Scope {
             Self::Address(ip) => format!("address:{ip}"),
             Self::SecondFactor(a) => format!("second_factor:{a}"),
             Self::Totp(a) => format!("totp:{a}"),
+            Self::Phone(a) => format!("phone:{a}"),
+            Self::Email(a) => format!("email:{a}"),
             Self::Recovery(a) => format!("recovery:{a}"),
         }
     }
@@ -143,10 +149,20 @@ impl Twostep {
         Ok(())
     }
 
-    /// Whether the account's code factors are locked (they leave `methods`).
+    /// Whether the account's TOTP factor is locked (it leaves `methods`).
     pub(crate) async fn codes_locked(&self, account: &AccountId) -> Result<bool, crate::error::StoreError> {
-        for scope in [Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())] {
-            if self.throttle_check(&scope).await? == Verdict::Locked {
+        self.factor_locked(&Scope::Totp(account.clone()), account).await
+    }
+
+    /// Whether a code factor is locked, by its own counter or by the
+    /// account's `second_factor` counter.
+    pub(crate) async fn factor_locked(
+        &self,
+        factor: &Scope,
+        account: &AccountId,
+    ) -> Result<bool, crate::error::StoreError> {
+        for scope in [&Scope::SecondFactor(account.clone()), factor] {
+            if self.throttle_check(scope).await? == Verdict::Locked {
                 return Ok(true);
             }
         }

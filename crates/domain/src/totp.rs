@@ -159,7 +159,12 @@ impl Twostep {
                 )
                 .await;
                 let name = authenticator.name.clone();
-                self.notify(&me.account.id, Notice::AuthenticatorAdded { name }, ctx).await;
+                let notice = if first {
+                    Notice::TwoFactorEnabled { method: format!("the authenticator app \"{name}\"") }
+                } else {
+                    Notice::AuthenticatorAdded { name }
+                };
+                self.notify(&me.account.id, notice, ctx).await;
                 Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes) })
             }
         }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use twostep_domain::error::{AccountError, CredentialError, FactorError, InternalError, LoginError, SessionError};
+use twostep_domain::oob::SendError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -37,6 +38,8 @@ pub enum ApiError {
     #[error(transparent)]
     Credential(#[from] CredentialError),
     #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
     Internal(#[from] InternalError),
 }
 
@@ -60,7 +63,8 @@ impl ApiError {
         match self {
             Self::Login(LoginError::Throttled { retry_after })
             | Self::Factor(FactorError::Throttled { retry_after })
-            | Self::Credential(CredentialError::Throttled { retry_after }) => Some(*retry_after),
+            | Self::Credential(CredentialError::Throttled { retry_after })
+            | Self::Send(SendError::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
@@ -103,12 +107,19 @@ impl ApiError {
             Self::Login(LoginError::FactorLocked) | Self::Factor(F::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
+            Self::Send(SendError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
+            Self::Send(SendError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
+            Self::Send(SendError::InvalidPhone(_)) => (S::BAD_REQUEST, "invalid_phone"),
+            Self::Send(SendError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
+            Self::Send(SendError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Send(SendError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Internal(_)
             | Self::Account(A::Internal(_))
             | Self::Login(LoginError::Internal(_))
             | Self::Session(SessionError::Internal(_))
             | Self::Factor(F::Internal(_))
-            | Self::Credential(C::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            | Self::Credential(C::Internal(_))
+            | Self::Send(SendError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }

@@ -11,7 +11,7 @@ use twostep_domain::time::Timestamp;
 
 use crate::{SqlStore, store_err};
 
-const COLUMNS: &str = "id, email, password_hash, created_at, disabled_at, last_sign_in_at";
+const COLUMNS: &str = "id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at";
 
 pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
     row.try_get::<i64, _>(col).map(Timestamp::from_secs).map_err(store_err)
@@ -37,6 +37,7 @@ fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
         created_at: ts(row, "created_at")?,
         disabled_at: opt_ts(row, "disabled_at")?,
         last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
+        email_verified_at: opt_ts(row, "email_verified_at")?,
     })
 }
 
@@ -44,8 +45,8 @@ fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
 impl AccountStore for SqlStore {
     async fn insert_account(&self, a: &AccountRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO accounts (id, email, password_hash, created_at, disabled_at, last_sign_in_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO accounts (id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(a.id.as_str())
         .bind(a.email.as_str())
@@ -53,6 +54,7 @@ impl AccountStore for SqlStore {
         .bind(a.created_at.secs())
         .bind(opt_secs(a.disabled_at))
         .bind(opt_secs(a.last_sign_in_at))
+        .bind(opt_secs(a.email_verified_at))
         .execute(&self.pool)
         .await
         .map_err(store_err)?;
@@ -115,6 +117,16 @@ impl AccountStore for SqlStore {
     async fn set_password_hash(&self, id: &AccountId, hash: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
             .bind(hash)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn set_email_verified(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET email_verified_at = $1 WHERE id = $2")
+            .bind(at.secs())
             .bind(id.as_str())
             .execute(&self.pool)
             .await

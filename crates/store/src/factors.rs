@@ -9,7 +9,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
-use twostep_domain::ports::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, RecoveryCodeRecord};
+use twostep_domain::ports::{
+    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, PhoneOutcome, RecoveryCodeRecord,
+};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
@@ -131,27 +133,8 @@ impl FactorStore for SqlStore {
         if gone {
             return Ok(ConfirmOutcome::Gone);
         }
-        let existing: i64 = sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
-            .bind(a.account_id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(store_err)?;
-        sqlx::query(
-            "INSERT INTO authenticators (id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(a.id.as_str())
-        .bind(a.account_id.as_str())
-        .bind(&a.kind)
-        .bind(&a.name)
-        .bind(&a.secret_sealed)
-        .bind(a.last_step)
-        .bind(a.created_at.secs())
-        .bind(opt_secs(a.last_used_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
+        let existing = count_authenticators(&mut tx, &a.account_id).await?;
+        insert_authenticator(&mut tx, a).await?;
         let first = existing == 0;
         if first {
             delete_for(&mut tx, "recovery_codes", &a.account_id).await?;
@@ -159,6 +142,31 @@ impl FactorStore for SqlStore {
         }
         tx.commit().await.map_err(store_err)?;
         Ok(ConfirmOutcome::Added { first })
+    }
+
+    async fn add_phone(
+        &self,
+        a: &AuthenticatorRecord,
+        codes: &[RecoveryCodeRecord],
+    ) -> Result<PhoneOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let existing = count_authenticators(&mut tx, &a.account_id).await?;
+        let replaced = sqlx::query("DELETE FROM authenticators WHERE account_id = $1 AND kind = $2")
+            .bind(a.account_id.as_str())
+            .bind(&a.kind)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected()
+            > 0;
+        insert_authenticator(&mut tx, a).await?;
+        let first = existing == 0;
+        if first {
+            delete_for(&mut tx, "recovery_codes", &a.account_id).await?;
+            insert_codes(&mut tx, codes).await?;
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(PhoneOutcome { first, replaced })
     }
 
     async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError> {
@@ -258,4 +266,32 @@ impl FactorStore for SqlStore {
             .map_err(store_err)?;
         Ok(r.rows_affected() == 1)
     }
+}
+
+async fn count_authenticators(tx: &mut Transaction<'_, Any>, account: &AccountId) -> Result<i64, StoreError> {
+    sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
+        .bind(account.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(store_err)
+}
+
+async fn insert_authenticator(tx: &mut Transaction<'_, Any>, a: &AuthenticatorRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO authenticators (id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(a.id.as_str())
+    .bind(a.account_id.as_str())
+    .bind(&a.kind)
+    .bind(&a.name)
+    .bind(&a.secret_sealed)
+    .bind(a.last_step)
+    .bind(a.created_at.secs())
+    .bind(opt_secs(a.last_used_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(store_err)?;
+    Ok(())
 }

@@ -9,9 +9,11 @@
 mod accounts;
 mod audit;
 mod bulk;
+mod codes;
 mod credentials;
 mod factors;
 mod migrate;
+mod outbox;
 mod sessions;
 mod throttle;
 

@@ -29,6 +29,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_abuse.sql"),
         postgres: include_str!("../migrations/postgres/0002_abuse.sql"),
     },
+    Migration {
+        version: 3,
+        name: "delivery",
+        sqlite: include_str!("../migrations/sqlite/0003_delivery.sql"),
+        postgres: include_str!("../migrations/postgres/0003_delivery.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

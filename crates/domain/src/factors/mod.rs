@@ -9,6 +9,9 @@ use crate::audit::{AuditKind, RequestContext};
 use crate::error::FactorError;
 use crate::ids::AccountId;
 use crate::notice::Notice;
+use crate::oob::{CodeRequest, SendError, SentCode, mask_email};
+use crate::phone_factor::PHONE_KIND;
+use crate::ports::{Channel, CodePurpose, OobCodeRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::throttle::{LOCK_AT, Scope, Verdict};
 
@@ -58,6 +61,10 @@ pub struct Proof {
 
 impl Twostep {
     /// The methods an account can use at sign-in, strongest first.
+    ///
+    /// SMS and voice come after the app (§2.8: never first); e-mail only as a
+    /// fallback beside a real factor (SEC-30), from a verified address, when
+    /// the operator allows it.
     pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
         let authenticators = self.store.authenticators(account).await?;
         if authenticators.is_empty() {
@@ -68,24 +75,106 @@ impl Twostep {
         if authenticators.iter().any(|a| a.kind == "totp") && !self.codes_locked(account).await? {
             methods.push(Method::Totp);
         }
+        if self.settings.phone_enabled
+            && authenticators.iter().any(|a| a.kind == PHONE_KIND)
+            && !self.factor_locked(&Scope::Phone(account.clone()), account).await?
+        {
+            methods.extend([Method::Sms, Method::Voice]);
+        }
+        if self.email_method_allowed(account).await? {
+            methods.push(Method::Email);
+        }
         methods.push(Method::RecoveryCode);
         Ok(methods)
+    }
+
+    async fn email_method_allowed(&self, account: &AccountId) -> Result<bool, crate::error::StoreError> {
+        if !self.settings.email_fallback {
+            return Ok(false);
+        }
+        let verified = self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some());
+        Ok(verified && !self.factor_locked(&Scope::Email(account.clone()), account).await?)
+    }
+
+    /// Sends a code for `method` (`sms`, `voice`, `email`) bound to
+    /// `binding`: the sign-in's login token or, for re-auth, the session.
+    pub(crate) async fn send_method_code(
+        &self,
+        account: &AccountId,
+        method: Method,
+        purpose: CodePurpose,
+        binding: &str,
+        ctx: &RequestContext,
+    ) -> Result<SentCode, SendError> {
+        let lifetime_secs = self.settings.oob_code_secs;
+        match method {
+            Method::Sms | Method::Voice => {
+                let phone = match self.phone_of(account).await? {
+                    Some(p) if self.settings.phone_enabled => p.phone,
+                    _ => return Err(SendError::MethodUnavailable),
+                };
+                if self.factor_locked(&Scope::Phone(account.clone()), account).await? {
+                    return Err(SendError::FactorLocked);
+                }
+                let channel = if method == Method::Voice { Channel::Voice } else { Channel::Sms };
+                let masked = phone.masked();
+                let request = CodeRequest {
+                    account,
+                    purpose,
+                    channel,
+                    destination: phone.e164(),
+                    masked,
+                    binding,
+                    lifetime_secs,
+                    link: None,
+                };
+                self.send_code(request, ctx).await
+            }
+            Method::Email => {
+                let has_factor = !self.store.authenticators(account).await?.is_empty();
+                if !has_factor || !self.email_method_allowed(account).await? {
+                    return Err(SendError::MethodUnavailable);
+                }
+                let Some(a) = self.store.account_by_id(account).await? else {
+                    return Err(SendError::MethodUnavailable);
+                };
+                let request = CodeRequest {
+                    account,
+                    purpose,
+                    channel: Channel::Email,
+                    destination: a.email.as_str(),
+                    masked: mask_email(a.email.as_str()),
+                    binding,
+                    lifetime_secs,
+                    link: None,
+                };
+                self.send_code(request, ctx).await
+            }
+            Method::Totp | Method::Push | Method::RecoveryCode => Err(SendError::MethodUnavailable),
+        }
     }
 
     /// Checks a code for `method` under the throttle (§2.5): refused
     /// unevaluated while its counters back off or lock, counted when wrong,
     /// reset when right. A recovery code also unlocks the code factors.
+    ///
+    /// `sent` names what a sent code must be bound to: its purpose and the
+    /// login token's or session's hash.
     pub(crate) async fn prove_second_factor(
         &self,
         account: &AccountId,
         method: Method,
         code: &str,
+        sent: (CodePurpose, &str),
         ctx: &RequestContext,
     ) -> Result<Option<Proof>, FactorError> {
+        let a = account.clone();
         let scopes = match method {
-            Method::RecoveryCode => vec![Scope::Recovery(account.clone())],
-            Method::Totp => vec![Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())],
-            Method::Sms | Method::Voice | Method::Email | Method::Push => vec![Scope::SecondFactor(account.clone())],
+            Method::RecoveryCode => vec![Scope::Recovery(a)],
+            Method::Totp => vec![Scope::SecondFactor(a.clone()), Scope::Totp(a)],
+            Method::Sms | Method::Voice => vec![Scope::SecondFactor(a.clone()), Scope::Phone(a)],
+            Method::Email => vec![Scope::SecondFactor(a.clone()), Scope::Email(a)],
+            Method::Push => vec![Scope::SecondFactor(a)],
         };
         let mut wait = None;
         for scope in &scopes {
@@ -103,12 +192,18 @@ impl Twostep {
             .await;
             return Err(FactorError::Throttled { retry_after });
         }
-        let proof = self.prove_unguarded(account, method, code, ctx).await?;
+        let proof = self.prove_unguarded(account, method, code, sent, ctx).await?;
         if proof.is_some() {
             let mut reset = scopes.clone();
             if method == Method::RecoveryCode {
                 let was_locked = self.codes_locked(account).await?;
-                reset.extend([Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())]);
+                let a = account.clone();
+                reset.extend([
+                    Scope::SecondFactor(a.clone()),
+                    Scope::Totp(a.clone()),
+                    Scope::Phone(a.clone()),
+                    Scope::Email(a),
+                ]);
                 if was_locked {
                     self.audit(
                         AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"),
@@ -137,6 +232,7 @@ impl Twostep {
         account: &AccountId,
         method: Method,
         code: &str,
+        (purpose, binding): (CodePurpose, &str),
         ctx: &RequestContext,
     ) -> Result<Option<Proof>, FactorError> {
         match method {
@@ -145,9 +241,24 @@ impl Twostep {
                 .await?
                 .map(|id| Proof { factor_id: id.to_string(), recovery_codes_remaining: None })),
             Method::RecoveryCode => self.use_recovery_code(account, code, ctx).await,
-            // Delivered codes and push come with later issues; until then no
-            // account has them.
-            Method::Sms | Method::Voice | Method::Email | Method::Push => Ok(None),
+            Method::Sms | Method::Voice => {
+                let Some(phone) = self.phone_of(account).await? else { return Ok(None) };
+                let sent_to_phone =
+                    |c: &OobCodeRecord| c.channel != Channel::Email && c.destination == phone.phone.e164();
+                let used = self.check_code(account, purpose, binding, sent_to_phone, code).await?;
+                Ok(used
+                    .map(|_| Proof { factor_id: phone.authenticator.id.to_string(), recovery_codes_remaining: None }))
+            }
+            Method::Email => {
+                if !self.email_method_allowed(account).await? {
+                    return Ok(None);
+                }
+                let by_mail = |c: &OobCodeRecord| c.channel == Channel::Email;
+                let used = self.check_code(account, purpose, binding, by_mail, code).await?;
+                Ok(used.map(|_| Proof { factor_id: "email".to_owned(), recovery_codes_remaining: None }))
+            }
+            // Push comes with a later issue; until then no account has it.
+            Method::Push => Ok(None),
         }
     }
 }

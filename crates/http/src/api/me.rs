@@ -25,6 +25,8 @@ pub struct MeResponse {
     email: String,
     two_factor: TwoFactorStatus,
     recovery_codes_remaining: usize,
+    /// Whether the address is verified (notices go only to a verified one).
+    email_verified: bool,
 }
 
 /// The signed-in account and its 2FA status.
@@ -41,6 +43,7 @@ pub async fn me(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiRes
             methods: methods.iter().map(|m| m.as_str()).collect(),
         },
         recovery_codes_remaining: remaining,
+        email_verified: me.account.email_verified_at.is_some(),
     }))
 }
 

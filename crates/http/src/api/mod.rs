@@ -1,5 +1,6 @@
 //! The JSON API of `shared/design/api.md`, and its OpenAPI document.
 
+mod codes;
 mod login;
 mod me;
 mod openapi;
@@ -23,10 +24,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/v1/accounts", post(login::sign_up))
         .route("/api/v1/login", post(login::login))
+        .route("/api/v1/login/challenge", post(codes::login_challenge))
         .route("/api/v1/login/verify", post(login::verify))
         .route("/api/v1/logout", post(login::logout))
         .route("/api/v1/me", get(me::me))
         .route("/api/v1/me/reauth", post(me::reauth))
+        .route("/api/v1/me/reauth/challenge", post(codes::reauth_challenge))
+        .route("/api/v1/me/phone", get(codes::show_phone).post(codes::start_phone).delete(codes::remove_phone))
+        .route("/api/v1/me/phone/confirm", post(codes::confirm_phone))
+        .route("/api/v1/me/email/verification", post(codes::send_email_verification))
+        .route("/api/v1/me/email/confirm", post(codes::confirm_email))
         .route("/api/v1/me/totp", post(totp::start))
         .route("/api/v1/me/totp/confirm", post(totp::confirm))
         .route("/api/v1/me/totp/{enrollment_id}/qr.png", get(totp::qr_png))

@@ -17,6 +17,9 @@ use utoipa::{Modify, OpenApi};
         super::security::sessions, super::security::revoke_session, super::security::revoke_others,
         super::security::browsers, super::security::forget_browser, super::security::security_log,
         super::totp::start, super::totp::confirm, super::totp::qr_png, super::totp::list, super::totp::remove,
+        super::codes::login_challenge, super::codes::reauth_challenge, super::codes::start_phone,
+        super::codes::confirm_phone, super::codes::show_phone, super::codes::remove_phone,
+        super::codes::send_email_verification, super::codes::confirm_email,
     ),
     modifiers(&BearerAuth)
 )]

@@ -1,0 +1,314 @@
+//! One-time codes sent out of band, by SMS, voice call or e-mail
+//! (security.md §2.8, SEC-26, SEC-35).
+//!
+//! A code is 6 digits from the CSPRNG, lives 10 minutes, and only the
+//! latest one sent for a purpose is valid (the store keeps one row per
+//! account and purpose). It is bound to its purpose, destination and to the
+//! login token or session it was sent for, stored only as a keyed hash,
+//! works once, and 5 wrong tries void it. Sending is capped so reloading a
+//! page never floods an inbox or a phone bill: one send per 30 s per login
+//! and per destination, 5 an hour per account and per destination, 10 a
+//! day per destination.
+
+use crate::audit::{AuditKind, RequestContext};
+use crate::crypto::{HashPurpose, constant_time_eq};
+use crate::error::{InternalError, StoreError};
+use crate::ids::AccountId;
+use crate::notice::mail;
+use crate::ports::{Channel, CodePurpose, OobCodeRecord, Outbound, Rng, SendFilter};
+use crate::service::{AuditEvent, Twostep};
+use crate::time::Timestamp;
+
+pub const CODE_DIGITS: usize = 6;
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+
+/// Why a code was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("a code was sent moments ago; wait {retry_after} seconds before asking again")]
+    Throttled { retry_after: i64 },
+    #[error("this method is not available for this account")]
+    MethodUnavailable,
+    #[error("{0}")]
+    InvalidPhone(String),
+    #[error("the sign-in has expired; start again")]
+    LoginExpired,
+    #[error("confirm your password and second factor first")]
+    ReauthRequired,
+    #[error("this method is locked after too many wrong codes; use a recovery code")]
+    FactorLocked,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for SendError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// Where a code went, as the API shows it.
+#[derive(Clone, Debug)]
+pub struct SentCode {
+    pub channel: Channel,
+    /// The destination, masked (`+1 ••• ••• ••12`, `a•••@example.com`).
+    pub sent_to: String,
+    pub expires_in: i64,
+}
+
+/// A code to send.
+pub(crate) struct CodeRequest<'a> {
+    pub account: &'a AccountId,
+    pub purpose: CodePurpose,
+    pub channel: Channel,
+    /// E.164 number or e-mail address.
+    pub destination: &'a str,
+    pub masked: String,
+    /// The login token's or session's hash the code is bound to.
+    pub binding: &'a str,
+    pub lifetime_secs: i64,
+    /// A page that takes the code from its query string (e-mail
+    /// verification); the code is appended.
+    pub link: Option<String>,
+}
+
+/// 6 digits, uniform: rejection sampling keeps `% 10^6` free of bias.
+pub(crate) fn six_digits(rng: &dyn Rng) -> String {
+    const LIMIT: u32 = 4_294_000_000; // the largest multiple of 10^6 below 2^32
+    loop {
+        let mut b = [0u8; 4];
+        rng.fill(&mut b);
+        let v = u32::from_le_bytes(b);
+        if v < LIMIT {
+            return format!("{:06}", v % 1_000_000);
+        }
+    }
+}
+
+/// Digits only: users paste codes with spaces or dashes.
+fn normalise(code: &str) -> Option<String> {
+    let digits: String = code.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    (digits.len() == CODE_DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// `a•••@example.com`: enough to recognise one's own address.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".to_owned(),
+    }
+}
+
+fn message_for(req: &CodeRequest<'_>, code: &str, minutes: i64) -> Outbound {
+    let what = match req.purpose {
+        CodePurpose::Login => "sign-in",
+        CodePurpose::PhoneVerify => "phone verification",
+        CodePurpose::EmailVerify => "e-mail verification",
+        CodePurpose::Reauth => "confirmation",
+    };
+    match req.channel {
+        Channel::Sms | Channel::Voice => Outbound {
+            id: String::new(),
+            channel: req.channel,
+            to: req.destination.to_owned(),
+            subject: String::new(),
+            text: format!("Your twostep {what} code is {code}. It expires in {minutes} minutes. Never share it."),
+            html: String::new(),
+            code: Some(code.to_owned()),
+            expires_at: Timestamp::default(),
+        },
+        Channel::Email if req.link.is_some() => {
+            let link = format!("{}&code={code}", req.link.as_deref().unwrap_or_default());
+            let hours = (minutes / 60).max(1);
+            mail(
+                req.destination,
+                "Confirm your e-mail address",
+                &format!(
+                    "Confirm that this address belongs to your twostep account by opening this link within {hours} \
+                     hours:\n\n{link}\n\nOr enter the code {code} on the Security page. If you did not create an \
+                     account, ignore this e-mail."
+                ),
+                "",
+                Some(code.to_owned()),
+            )
+        }
+        Channel::Email => mail(
+            req.destination,
+            &format!("Your twostep {what} code: {code}"),
+            &format!(
+                "Your {what} code is {code}. It expires in {minutes} minutes and works once.\n\nNever share this \
+                 code: twostep staff will never ask for it. If you did not ask for a code, someone knows your \
+                 password: change it."
+            ),
+            "",
+            Some(code.to_owned()),
+        ),
+    }
+}
+
+impl Twostep {
+    fn code_hash(&self, id: &str, purpose: CodePurpose, destination: &str, code: &str) -> Vec<u8> {
+        self.keys
+            .keyed_hash(
+                HashPurpose::OneTimeCode,
+                &[id.as_bytes(), purpose.as_str().as_bytes(), destination.as_bytes(), code.as_bytes()],
+            )
+            .to_vec()
+    }
+
+    /// The §2.8 caps, checked before anything is sent. `Some(wait)` refuses.
+    async fn send_wait(&self, req: &CodeRequest<'_>) -> Result<Option<i64>, StoreError> {
+        let now = self.now();
+        let s = &self.settings;
+        let checks: [(SendFilter<'_>, i64, i64); 5] = [
+            (SendFilter { binding: Some(req.binding), ..SendFilter::default() }, s.resend_cooldown_secs, 1),
+            (SendFilter { destination: Some(req.destination), ..SendFilter::default() }, s.resend_cooldown_secs, 1),
+            (SendFilter { account: Some(req.account), ..SendFilter::default() }, HOUR, s.sends_per_hour),
+            (SendFilter { destination: Some(req.destination), ..SendFilter::default() }, HOUR, s.sends_per_hour),
+            (SendFilter { destination: Some(req.destination), ..SendFilter::default() }, DAY, s.sends_per_day),
+        ];
+        let mut wait = 0;
+        for (filter, window, cap) in checks {
+            let c = self.store.count_sends(&filter, now.plus_secs(-window)).await?;
+            if c.count >= cap {
+                // The window frees a slot when its oldest send leaves it.
+                let oldest = if cap == 1 { c.latest } else { c.earliest };
+                let until = oldest.map_or(now.secs() + 1, |t| t.secs() + window);
+                wait = wait.max((until - now.secs()).max(1));
+            }
+        }
+        Ok((wait > 0).then_some(wait))
+    }
+
+    /// Sends a fresh code, voiding the earlier one of the same purpose.
+    pub(crate) async fn send_code(&self, req: CodeRequest<'_>, ctx: &RequestContext) -> Result<SentCode, SendError> {
+        if let Some(retry_after) = self.send_wait(&req).await? {
+            self.audit(
+                AuditEvent::user(AuditKind::CodeSendThrottled, req.account).failed().details(format!(
+                    "{} {}",
+                    req.channel.as_str(),
+                    req.purpose.as_str()
+                )),
+                ctx,
+            )
+            .await;
+            return Err(SendError::Throttled { retry_after });
+        }
+        let now = self.now();
+        let code = zeroize::Zeroizing::new(six_digits(self.rng()));
+        let id = crate::ids::AuthenticatorId::generate(self.rng()).to_string();
+        let expires_at = now.plus_secs(req.lifetime_secs);
+        let record = OobCodeRecord {
+            code_hash: self.code_hash(&id, req.purpose, req.destination, &code),
+            id,
+            account_id: req.account.clone(),
+            purpose: req.purpose,
+            channel: req.channel,
+            destination: req.destination.to_owned(),
+            binding: req.binding.to_owned(),
+            created_at: now,
+            expires_at,
+            failures: 0,
+        };
+        self.store.insert_oob_code(&record).await?;
+        let message = message_for(&req, &code, (req.lifetime_secs / 60).max(1));
+        self.enqueue(Some(req.account), &message, expires_at).await?;
+        self.audit(
+            AuditEvent::user(AuditKind::CodeSent, req.account).details(format!(
+                "{} to {} ({})",
+                req.channel.as_str(),
+                req.masked,
+                req.purpose.as_str()
+            )),
+            ctx,
+        )
+        .await;
+        Ok(SentCode { channel: req.channel, sent_to: req.masked, expires_in: req.lifetime_secs })
+    }
+
+    /// Checks a code of `purpose` bound to `binding`. Returns the code's
+    /// record when it was right, live and not yet used, and spends it;
+    /// `accept` further restricts which destinations count (an `sms` answer
+    /// must match a code sent to the phone, not one sent by e-mail).
+    pub(crate) async fn check_code(
+        &self,
+        account: &AccountId,
+        purpose: CodePurpose,
+        binding: &str,
+        accept: impl Fn(&OobCodeRecord) -> bool,
+        code: &str,
+    ) -> Result<Option<OobCodeRecord>, StoreError> {
+        let Some(record) = self.store.oob_code(account, purpose).await? else { return Ok(None) };
+        if record.binding != binding || !accept(&record) || self.now() >= record.expires_at {
+            return Ok(None);
+        }
+        if record.failures >= self.settings.oob_max_failures {
+            self.store.take_oob_code(&record.id).await?;
+            return Ok(None);
+        }
+        let presented = normalise(code).unwrap_or_default();
+        let expected = self.code_hash(&record.id, purpose, &record.destination, &presented);
+        if !presented.is_empty() && constant_time_eq(&expected, &record.code_hash) {
+            // Single use: of racing requests, one deletes the row.
+            return Ok(self.store.take_oob_code(&record.id).await?.then_some(record));
+        }
+        if self.store.oob_code_failed(&record.id).await? >= self.settings.oob_max_failures {
+            self.store.take_oob_code(&record.id).await?;
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Counter(std::sync::atomic::AtomicU32);
+    impl Rng for Counter {
+        fn fill(&self, buf: &mut [u8]) {
+            let v = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = v.to_le_bytes()[i % 4];
+            }
+        }
+    }
+
+    #[test]
+    fn six_digits_are_zero_padded_and_numeric() {
+        let rng = Counter(std::sync::atomic::AtomicU32::new(7));
+        assert_eq!(six_digits(&rng), "000007");
+        let os = crate::ports::OsRng;
+        for _ in 0..1000 {
+            let c = six_digits(&os);
+            assert_eq!(c.len(), 6);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn values_above_the_last_full_million_are_redrawn() {
+        // 4_294_967_295 would bias the low codes; the next draw (0) is used.
+        let rng = Counter(std::sync::atomic::AtomicU32::new(u32::MAX));
+        assert_eq!(six_digits(&rng), "000000");
+    }
+
+    #[test]
+    fn codes_accept_spaces_and_dashes_only_around_six_digits() {
+        assert_eq!(normalise("123 456").as_deref(), Some("123456"));
+        assert_eq!(normalise("123-456").as_deref(), Some("123456"));
+        assert_eq!(normalise("12345"), None);
+        assert_eq!(normalise("1234567"), None);
+        assert_eq!(normalise("12345a"), None);
+        assert_eq!(normalise("１２３４５６"), None);
+    }
+
+    #[test]
+    fn emails_are_masked_to_the_first_letter() {
+        assert_eq!(mask_email("alice@example.com"), "a•••@example.com");
+        assert_eq!(mask_email("bogus"), "•••");
+    }
+}

@@ -1,0 +1,233 @@
+//! Codes sent by SMS, voice call or e-mail: at sign-in, for re-auth, to
+//! verify a phone number, and to verify the account's e-mail address.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use twostep_domain::oob::SentCode;
+use twostep_domain::phone_factor::PhoneInput;
+use twostep_domain::ports::Channel;
+
+use super::ApiErrorBody;
+use super::login::parse_method;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiSession, Ctx};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ChallengeRequest {
+    login_token: String,
+    /// `sms`, `voice` or `email` (`push` comes with push approval).
+    method: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChallengeResponse {
+    method: &'static str,
+    /// The destination, masked: `+1 ••• ••• ••12`, `a•••@example.com`.
+    sent_to: String,
+    /// Seconds the code works.
+    expires_in: i64,
+}
+
+fn accepted(method: &'static str, sent: SentCode) -> Response {
+    let body = ChallengeResponse { method, sent_to: sent.sent_to, expires_in: sent.expires_in };
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// Send a sign-in code by SMS, voice call or e-mail. Only the latest code
+/// sent works; resending is limited (429 with `Retry-After`).
+#[utoipa::path(post, path = "/api/v1/login/challenge", tag = "sign-in", request_body = ChallengeRequest,
+    responses((status = 202, body = ChallengeResponse),
+        (status = 400, description = "invalid_request or method_unavailable", body = ApiErrorBody),
+        (status = 401, description = "invalid_token: the login token is unknown or expired", body = ApiErrorBody),
+        (status = 403, description = "factor_locked", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody),
+        (status = 429, description = "too_many_requests", body = ApiErrorBody)))]
+pub async fn login_challenge(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> ApiResult<Response> {
+    let method = parse_method(&req.method)?;
+    let sent = s.twostep.login_challenge(&req.login_token, method, &ctx).await?;
+    Ok(accepted(method.as_str(), sent))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ReauthChallengeRequest {
+    /// `sms`, `voice` or `email`.
+    method: String,
+}
+
+/// Send a code to prove the second factor for re-auth; then
+/// `POST /api/v1/me/reauth` with the method and code.
+#[utoipa::path(post, path = "/api/v1/me/reauth/challenge", tag = "me", request_body = ReauthChallengeRequest,
+    security(("bearer" = [])),
+    responses((status = 202, body = ChallengeResponse),
+        (status = 400, description = "invalid_request or method_unavailable", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, description = "factor_locked or csrf_failed", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody),
+        (status = 429, description = "too_many_requests", body = ApiErrorBody)))]
+pub async fn reauth_challenge(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<ReauthChallengeRequest>,
+) -> ApiResult<Response> {
+    let method = parse_method(&req.method)?;
+    let sent = s.twostep.reauth_challenge(&me, method, &ctx).await?;
+    Ok(accepted(method.as_str(), sent))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct PhoneRequest {
+    /// E.164, e.g. `+14155550123`. Or give `country` and `number`.
+    phone: Option<String>,
+    /// ISO 3166 alpha-2 region, e.g. `US`.
+    country: Option<String>,
+    /// The national number as typed, e.g. `(415) 555-0123`.
+    number: Option<String>,
+    /// `sms` (default) or `voice`.
+    channel: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PhoneCodeResponse {
+    sent_to: String,
+    expires_in: i64,
+}
+
+/// Send a verification code to a new phone number. Needs recent re-auth;
+/// an existing number stays in force until the new one is confirmed.
+#[utoipa::path(post, path = "/api/v1/me/phone", tag = "phone", request_body = PhoneRequest, security(("bearer" = [])),
+    responses((status = 202, body = PhoneCodeResponse),
+        (status = 400, description = "invalid_request, invalid_phone or method_unavailable", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, description = "reauth_required or csrf_failed", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody),
+        (status = 429, description = "too_many_requests", body = ApiErrorBody)))]
+pub async fn start_phone(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<PhoneRequest>,
+) -> ApiResult<Response> {
+    let input = match (&req.phone, &req.country, &req.number) {
+        (Some(p), None, None) => PhoneInput::E164(p),
+        (None, Some(country), Some(number)) => PhoneInput::National { country, number },
+        _ => return Err(ApiError::InvalidRequest("give either phone, or country and number".into())),
+    };
+    let channel = match req.channel.as_deref() {
+        None | Some("sms") => Channel::Sms,
+        Some("voice") => Channel::Voice,
+        Some(other) => return Err(ApiError::InvalidRequest(format!("unknown channel {other:?}; use sms or voice"))),
+    };
+    let sent = s.twostep.start_phone_verification(&me, input, channel, &ctx).await?;
+    let body = PhoneCodeResponse { sent_to: sent.sent_to, expires_in: sent.expires_in };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct CodeRequest {
+    code: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PhoneConfirmedResponse {
+    /// The verified number, E.164.
+    phone: String,
+    /// The number as pages show it.
+    masked: String,
+    /// 10 recovery codes, only when the phone turned 2FA on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_codes: Option<Vec<String>>,
+}
+
+/// Confirm the number with the code sent to it; it then serves as the
+/// `sms` and `voice` methods.
+#[utoipa::path(post, path = "/api/v1/me/phone/confirm", tag = "phone", request_body = CodeRequest, security(("bearer" = [])),
+    responses((status = 200, body = PhoneConfirmedResponse),
+        (status = 400, body = ApiErrorBody), (status = 401, description = "invalid_code", body = ApiErrorBody),
+        (status = 403, description = "reauth_required or csrf_failed", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+pub async fn confirm_phone(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> ApiResult<Json<PhoneConfirmedResponse>> {
+    let done = s.twostep.confirm_phone(&me, &req.code, &ctx).await?;
+    Ok(Json(PhoneConfirmedResponse {
+        phone: done.phone.e164().to_owned(),
+        masked: done.phone.masked(),
+        recovery_codes: done
+            .recovery_codes
+            .map(|c| c.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PhoneResponse {
+    /// The verified number, masked; null when there is none.
+    masked: Option<String>,
+}
+
+/// The account's verified phone, masked.
+#[utoipa::path(get, path = "/api/v1/me/phone", tag = "phone", security(("bearer" = [])),
+    responses((status = 200, body = PhoneResponse), (status = 401, body = ApiErrorBody)))]
+pub async fn show_phone(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<PhoneResponse>> {
+    let phone = s.twostep.phone_of(&me.account.id).await?;
+    Ok(Json(PhoneResponse { masked: phone.map(|p| p.phone.masked()) }))
+}
+
+/// Remove the phone (re-auth). If it was the last factor, 2FA turns off.
+#[utoipa::path(delete, path = "/api/v1/me/phone", tag = "phone", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required or csrf_failed", body = ApiErrorBody),
+        (status = 404, description = "no phone", body = ApiErrorBody)))]
+pub async fn remove_phone(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+) -> ApiResult<StatusCode> {
+    s.twostep.remove_phone(&me, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mail a new verification code and link to the account's address.
+/// 202 with where it went; 204 when the address is already verified.
+#[utoipa::path(post, path = "/api/v1/me/email/verification", tag = "me", security(("bearer" = [])),
+    responses((status = 202, body = PhoneCodeResponse), (status = 204, description = "already verified"),
+        (status = 401, body = ApiErrorBody), (status = 403, description = "csrf_failed", body = ApiErrorBody),
+        (status = 429, description = "too_many_requests", body = ApiErrorBody)))]
+pub async fn send_email_verification(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Response> {
+    Ok(match s.twostep.send_email_verification(&me.account.id, &ctx).await? {
+        Some(sent) => {
+            let body = PhoneCodeResponse { sent_to: sent.sent_to, expires_in: sent.expires_in };
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// Verify the account's e-mail address with the mailed code.
+#[utoipa::path(post, path = "/api/v1/me/email/confirm", tag = "me", request_body = CodeRequest, security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ApiErrorBody),
+        (status = 401, description = "invalid_code", body = ApiErrorBody),
+        (status = 403, description = "csrf_failed", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+pub async fn confirm_email(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> ApiResult<StatusCode> {
+    s.twostep.confirm_email(me.account.id.as_str(), &req.code, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

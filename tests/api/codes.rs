@@ -1,0 +1,135 @@
+//! The rules of sent codes (SEC-26, SEC-33, SEC-35, SEC-37): latest only,
+//! single use, five wrong tries void a code, bound to purpose and login,
+//! resend cooldown and hourly caps.
+
+use serde_json::json;
+
+use crate::helpers::{Db, TestApp, User};
+use crate::phone::{add_phone, twilio_app};
+use crate::receiver::Receiver;
+
+const NUMBER: &str = "+14155550123";
+
+async fn setup() -> (TestApp, Receiver, User) {
+    let (app, rx) = twilio_app(Db::Sqlite).await;
+    let user = app.user().await;
+    add_phone(&app, &rx, &user, NUMBER).await;
+    (app, rx, user)
+}
+
+async fn challenge(app: &TestApp, login_token: &str, method: &str) -> crate::helpers::Resp {
+    app.post("/api/v1/login/challenge", &json!({"login_token": login_token, "method": method}), None).await
+}
+
+async fn verify(app: &TestApp, login_token: &str, code: &str) -> crate::helpers::Resp {
+    app.post("/api/v1/login/verify", &json!({"login_token": login_token, "method": "sms", "code": code}), None).await
+}
+
+async fn password_step(app: &TestApp, user: &User) -> String {
+    app.login(&user.email, &user.password).await.assert_status(200).str("login_token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_latest_code_is_valid() {
+    let (app, rx, user) = setup().await;
+    let t = password_step(&app, &user).await;
+    challenge(&app, &t, "sms").await.assert_status(202);
+    let first = rx.code(2).await;
+    app.clock.advance(31);
+    challenge(&app, &t, "sms").await.assert_status(202);
+    let second = rx.code(3).await;
+    if first != second {
+        verify(&app, &t, &first).await.assert_error(401, "invalid_code");
+    }
+    verify(&app, &t, &second).await.assert_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_works_once() {
+    let (app, rx, user) = setup().await;
+    app.post("/api/v1/me/reauth/challenge", &json!({"method": "sms"}), Some(&user.token)).await.assert_status(202);
+    let code = rx.code(2).await;
+    let reauth = json!({"method": "sms", "code": code});
+    app.post("/api/v1/me/reauth", &reauth, Some(&user.token)).await.assert_status(204);
+    app.post("/api/v1/me/reauth", &reauth, Some(&user.token)).await.assert_error(401, "invalid_code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_tries_void_the_code() {
+    let (app, rx, user) = setup().await;
+    app.post("/api/v1/me/reauth/challenge", &json!({"method": "sms"}), Some(&user.token)).await.assert_status(202);
+    let code = rx.code(2).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        app.post("/api/v1/me/reauth", &json!({"method": "sms", "code": wrong}), Some(&user.token))
+            .await
+            .assert_error(401, "invalid_code");
+    }
+    // Past the backoff the five failures started (§2.5), the code itself is void.
+    app.clock.advance(2);
+    app.post("/api/v1/me/reauth", &json!({"method": "sms", "code": code}), Some(&user.token))
+        .await
+        .assert_error(401, "invalid_code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_bound_to_their_login_and_purpose() {
+    let (app, rx, user) = setup().await;
+    // A code sent for another login does not complete this one.
+    let a = password_step(&app, &user).await;
+    let b = password_step(&app, &user).await;
+    challenge(&app, &a, "sms").await.assert_status(202);
+    let code_a = rx.code(2).await;
+    verify(&app, &b, &code_a).await.assert_error(401, "invalid_code");
+    // A phone-verification code is no sign-in code.
+    app.clock.advance(31);
+    app.post("/api/v1/me/phone", &json!({"phone": "+12015550123"}), Some(&user.token)).await.assert_status(202);
+    let verify_code = rx.code(3).await;
+    let c = password_step(&app, &user).await;
+    verify(&app, &c, &verify_code).await.assert_error(401, "invalid_code");
+    // An SMS code is not an e-mail code.
+    app.post("/api/v1/login/verify", &json!({"login_token": a, "method": "email", "code": code_a}), None)
+        .await
+        .assert_error(401, "invalid_code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resending_is_limited_per_login_destination_and_hour() {
+    let (app, _rx, user) = setup().await;
+    // Sends so far this hour: the sign-up verification mail and the phone set-up.
+    let t = password_step(&app, &user).await;
+    challenge(&app, &t, "sms").await.assert_status(202);
+    let r = challenge(&app, &t, "sms").await.assert_error(429, "too_many_requests");
+    let wait: i64 = r.header("retry-after").parse().expect("Retry-After");
+    assert_eq!(wait, 30);
+    app.clock.advance(29);
+    challenge(&app, &t, "sms").await.assert_error(429, "too_many_requests");
+    // The cooldown holds per login and per destination: a call waits too.
+    challenge(&app, &t, "voice").await.assert_error(429, "too_many_requests");
+    app.clock.advance(1);
+    challenge(&app, &t, "voice").await.assert_status(202);
+    app.clock.advance(30);
+    challenge(&app, &t, "sms").await.assert_status(202);
+    // That was the fifth send this hour for the account: the sixth waits.
+    app.clock.advance(30);
+    let r = challenge(&app, &t, "sms").await.assert_error(429, "too_many_requests");
+    let wait: i64 = r.header("retry-after").parse().expect("Retry-After");
+    assert!(wait > 30 && wait <= 3600, "{wait}");
+    app.clock.advance(wait);
+    let t = password_step(&app, &user).await;
+    challenge(&app, &t, "sms").await.assert_status(202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_the_account_lacks_cannot_be_challenged() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let user = app.user_with_totp().await;
+    let t = password_step(&app, &user).await;
+    for method in ["sms", "voice", "email"] {
+        challenge(&app, &t, method).await.assert_error(400, "method_unavailable");
+    }
+    challenge(&app, &t, "carrier-pigeon").await.assert_error(400, "invalid_request");
+    challenge(&app, "not-a-login-token", "sms").await.assert_error(401, "invalid_token");
+    app.clock.advance(5 * 60);
+    challenge(&app, &t, "sms").await.assert_error(401, "invalid_token");
+}
