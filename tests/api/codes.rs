@@ -12,8 +12,10 @@ const NUMBER: &str = "+14155550123";
 
 async fn setup() -> (TestApp, Receiver, User) {
     let (app, rx) = twilio_app(Db::Sqlite).await;
-    let user = app.user().await;
-    add_phone(&app, &rx, &user, NUMBER).await;
+    let mut user = app.user().await;
+    let done = add_phone(&app, &rx, &user, NUMBER).await;
+    user.recovery_codes =
+        done["recovery_codes"].as_array().expect("codes").iter().map(|c| c.as_str().expect("s").to_owned()).collect();
     (app, rx, user)
 }
 
@@ -132,4 +134,50 @@ async fn methods_the_account_lacks_cannot_be_challenged() {
     challenge(&app, "not-a-login-token", "sms").await.assert_error(401, "invalid_token");
     app.clock.advance(5 * 60);
     challenge(&app, &t, "sms").await.assert_error(401, "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_phone_codes_lock_the_phone_and_a_resend_resets_nothing() {
+    // SEC-31, SEC-33: failures add up across login tokens and resends.
+    let (app, rx, user) = setup().await;
+    for i in 0..100 {
+        app.clock.advance(15 * 60 + 1);
+        let t = password_step(&app, &user).await;
+        if i == 60 {
+            app.clock.advance(3600);
+            challenge(&app, &t, "sms").await.assert_status(202);
+        }
+        verify(&app, &t, "000000").await.assert_error(401, "invalid_code");
+    }
+    app.clock.advance(15 * 60 + 1);
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    assert_eq!(login.body["methods"], serde_json::json!(["recovery_code"]), "sms and voice left the list");
+    let t = login.str("login_token");
+    challenge(&app, &t, "sms").await.assert_error(403, "factor_locked");
+    verify(&app, &t, "123456").await.assert_error(403, "factor_locked");
+    // A recovery code unlocks (§2.5); the phone works again.
+    let body = json!({"login_token": t, "method": "recovery_code", "code": user.recovery_codes[0]});
+    app.post("/api/v1/login/verify", &body, None).await.assert_status(200);
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    assert_eq!(login.body["methods"], serde_json::json!(["sms", "voice", "recovery_code"]));
+    let _ = rx;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_code_gives_one_success_under_concurrency() {
+    // SEC-37: twenty parallel uses of one code, across two instances.
+    let (app, rx, user) = setup().await;
+    let second = app.second_instance().await;
+    let t = password_step(&app, &user).await;
+    challenge(&app, &t, "sms").await.assert_status(202);
+    let code = rx.code(2).await;
+    let body = json!({"login_token": t, "method": "sms", "code": code});
+    let tries = (0..20).map(|i| {
+        let base = if i % 2 == 0 { app.url.clone() } else { second.clone() };
+        let req = app.http.post(format!("{base}/api/v1/login/verify")).json(&body);
+        async move { req.send().await.expect("send").status().as_u16() }
+    });
+    let statuses = futures::future::join_all(tries).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 401 || *s == 429), "{statuses:?}");
 }
