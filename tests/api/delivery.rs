@@ -10,7 +10,7 @@ use twostep::config::PhoneProvider;
 use crate::binary::serve_env;
 use crate::helpers::{Db, TestApp};
 use crate::phone::twilio_app;
-use crate::receiver::{Receiver, six_digits};
+use crate::receiver::{Receiver, link_code, six_digits};
 
 const NUMBER: &str = "+14155550123";
 
@@ -211,7 +211,7 @@ async fn a_verified_email_serves_as_a_fallback_method(db: Db) {
     let mail = sink.wait_for_subject("Confirm your e-mail").await;
     assert_eq!(mail["to"][0], user.email);
     let text = mail["text"].as_str().expect("text");
-    let code = six_digits(text).expect("code");
+    let code = link_code(text);
     assert!(text.contains("/verify-email?account="), "{text}");
     assert!(mail["html"].as_str().expect("html").contains(&code));
     let me = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
@@ -251,8 +251,7 @@ async fn the_operator_can_turn_the_email_fallback_off() {
     })
     .await;
     let user = app.user_with_totp().await;
-    let code =
-        six_digits(sink.wait_for_subject("Confirm your e-mail").await["text"].as_str().expect("text")).expect("code");
+    let code = link_code(sink.wait_for_subject("Confirm your e-mail").await["text"].as_str().expect("text"));
     app.post("/api/v1/me/email/confirm", &json!({"code": code}), Some(&user.token)).await.assert_status(204);
     let login = app.login(&user.email, &user.password).await.assert_status(200);
     assert_eq!(login.body["methods"], json!(["totp", "recovery_code"]));
@@ -266,8 +265,7 @@ async fn email_alone_is_not_a_second_factor() {
     // SEC-30: a verified address without another factor is no 2FA.
     let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
     let user = app.user().await;
-    let code =
-        six_digits(sink.wait_for_subject("Confirm your e-mail").await["text"].as_str().expect("text")).expect("code");
+    let code = link_code(sink.wait_for_subject("Confirm your e-mail").await["text"].as_str().expect("text"));
     app.post("/api/v1/me/email/confirm", &json!({"code": code}), Some(&user.token)).await.assert_status(204);
     let login = app.login(&user.email, &user.password).await.assert_status(200);
     assert_eq!(login.str("status"), "authenticated");

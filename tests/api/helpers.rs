@@ -230,7 +230,7 @@ impl TestApp {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         };
-        let code = crate::receiver::six_digits(mail["text"].as_str().expect("text")).expect("code");
+        let code = crate::receiver::link_code(mail["text"].as_str().expect("text"));
         self.post("/api/v1/me/email/confirm", &json!({"code": code}), Some(&user.token)).await.assert_status(204);
         user
     }
