@@ -248,13 +248,15 @@ impl Config {
         }
         let phone_provider = self.phone_provider()?;
         let (master_key, key_source) = self.master_key()?;
-        let mut settings = Settings::default();
-        settings.email_fallback = self.email_fallback;
-        settings.phone_enabled = !matches!(phone_provider, PhoneProvider::None) || self.dev_mode;
-        settings.phone_countries = self.phone_countries(&phone_provider)?;
         if !(50..=60_000).contains(&self.delivery_poll_ms) {
             return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
         }
+        let mut settings = Settings {
+            email_fallback: self.email_fallback,
+            phone_enabled: !matches!(phone_provider, PhoneProvider::None) || self.dev_mode,
+            phone_countries: self.phone_countries(&phone_provider)?,
+            ..Settings::default()
+        };
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
         settings.session_absolute_secs = absolute;
@@ -320,12 +322,11 @@ impl Config {
             }
             return Ok(regions);
         }
-        if let PhoneProvider::Twilio { from, .. } = provider {
-            if let Some(region) =
+        if let PhoneProvider::Twilio { from, .. } = provider
+            && let Some(region) =
                 twostep_domain::phone::Phone::parse_e164(from).ok().and_then(|p| p.region().map(str::to_owned))
-            {
-                return Ok(vec![region]);
-            }
+        {
+            return Ok(vec![region]);
         }
         Ok(vec!["*".to_owned()])
     }

@@ -125,8 +125,7 @@ async fn a_call_reads_the_code_digit_by_digit_twice(db: Db) {
     let say = twiml
         .split_once("<Response><Say>")
         .and_then(|(_, rest)| rest.split_once("</Say></Response>"))
-        .map(|(say, _)| say)
-        .unwrap_or_else(|| panic!("TwiML with one <Say>: {twiml}"));
+        .map_or_else(|| panic!("TwiML with one <Say>: {twiml}"), |(say, _)| say);
     // Digits separated so the voice reads them one by one; said twice.
     let digits: String = say.chars().filter(char::is_ascii_digit).collect();
     assert_eq!(digits.len(), 12, "{twiml}");

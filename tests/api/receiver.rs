@@ -139,7 +139,7 @@ pub fn six_digits(text: &str) -> Option<String> {
 /// The code in a verification mail: the `code=` parameter of its link
 /// (the link's account id may hold six digits in a row too).
 pub fn link_code(text: &str) -> String {
-    let after = text.split_once("&code=").map(|(_, rest)| rest).unwrap_or_else(|| panic!("no link in {text:?}"));
+    let after = text.split_once("&code=").map_or_else(|| panic!("no link in {text:?}"), |(_, rest)| rest);
     let code: String = after.chars().take_while(char::is_ascii_digit).collect();
     assert_eq!(code.len(), 6, "{text:?}");
     code

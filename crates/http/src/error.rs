@@ -99,20 +99,22 @@ impl ApiError {
             Self::Login(LoginError::InvalidCode) | Self::Factor(F::InvalidCode | F::EnrollmentGone) => {
                 (S::UNAUTHORIZED, "invalid_code")
             }
-            Self::Factor(F::ReauthRequired) | Self::Credential(C::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Factor(F::ReauthRequired)
+            | Self::Credential(C::ReauthRequired)
+            | Self::Send(SendError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
             Self::Credential(C::InvalidResetLink) => (S::BAD_REQUEST, "invalid_token"),
+            Self::Send(SendError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
             Self::Login(LoginError::Throttled { .. })
             | Self::Factor(F::Throttled { .. })
             | Self::Credential(C::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
-            Self::Login(LoginError::FactorLocked) | Self::Factor(F::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
+            Self::Login(LoginError::FactorLocked)
+            | Self::Factor(F::FactorLocked)
+            | Self::Send(SendError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
             Self::Send(SendError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Send(SendError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
             Self::Send(SendError::InvalidPhone(_)) => (S::BAD_REQUEST, "invalid_phone"),
-            Self::Send(SendError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
-            Self::Send(SendError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
-            Self::Send(SendError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Internal(_)
             | Self::Account(A::Internal(_))
             | Self::Login(LoginError::Internal(_))

@@ -1,6 +1,8 @@
 //! One-time codes sent by SMS, voice or e-mail, and the send log behind
 //! the resend cooldown and caps.
 
+use std::fmt::Write as _;
+
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -106,7 +108,7 @@ impl CodeStore for SqlStore {
         {
             if let Some(v) = value {
                 binds.push(v);
-                sql.push_str(&format!(" AND {col} = ${}", binds.len() + 1));
+                let _ = write!(sql, " AND {col} = ${}", binds.len() + 1);
             }
         }
         let mut q = sqlx::query(&sql).bind(since.secs());
