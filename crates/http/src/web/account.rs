@@ -8,9 +8,11 @@ use twostep_domain::audit::Actor;
 use twostep_domain::error::{AccountError, LoginError};
 use twostep_domain::factors::Method;
 use twostep_domain::login::LoginOutcome;
+use twostep_domain::oob::SendError;
 use twostep_domain::token::Token;
 
-use super::pages::{Login, LoginVerify, SignUp};
+use super::codes;
+use super::pages::{Login, LoginVerify, SendButton, SignUp};
 use super::{PublicForm, SignedForm};
 use super::{cookies, csrf, internal, render, see_other, with_cookie};
 use crate::AppState;
@@ -62,10 +64,12 @@ pub async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): Pub
         Ok(_) => {
             // Signing up signs in: the same path as the sign-in form.
             return match s.twostep.login(&f.email, &f.password, None, &ctx).await {
-                Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
-                    see_other("/security"),
-                    cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
-                ),
+                Ok(LoginOutcome::Authenticated { session, .. }) => {
+                    with_cookie(
+                        see_other("/security"),
+                        cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+                    )
+                }
                 Ok(LoginOutcome::SecondFactorRequired { .. }) | Err(_) => see_other("/login"),
             };
         }
@@ -111,12 +115,14 @@ pub async fn login(
         Ok(LoginOutcome::Authenticated { session, .. }) => {
             with_cookie(see_other("/security"), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
         }
-        Ok(LoginOutcome::SecondFactorRequired { login_token, .. }) => {
+        Ok(LoginOutcome::SecondFactorRequired { login_token, methods }) => {
             let age = s.twostep.settings().login_token_secs;
-            with_cookie(
+            let res = with_cookie(
                 see_other("/login/verify"),
                 cookies::set(&s.web, s.web.login_cookie(), login_token.expose(), Some(age)),
-            )
+            );
+            let list: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+            with_cookie(res, cookies::set(&s.web, methods_cookie(&s), &list.join("."), Some(age)))
         }
         Err(LoginError::InvalidCredentials | LoginError::InvalidCode) => render(
             StatusCode::UNAUTHORIZED,
@@ -148,23 +154,101 @@ pub fn wait_text(secs: i64) -> String {
     if secs < 90 { format!("{} seconds", secs.max(1)) } else { format!("{} minutes", (secs + 59) / 60) }
 }
 
+/// The second step's methods, as the password step listed them. Only
+/// which choices the page offers depends on it: the domain checks every
+/// method again, so a doctored cookie gains nothing.
+// TODO: read them from the login token once the domain can list them.
+fn methods_cookie(s: &AppState) -> &'static str {
+    if s.web.secure_cookies { "__Host-twostep_methods" } else { "twostep_methods" }
+}
+
+fn login_methods(s: &AppState, headers: &HeaderMap) -> Vec<Method> {
+    let listed: Vec<Method> = cookies::get(headers, methods_cookie(s))
+        .map(|v| v.split('.').filter_map(Method::parse).filter(|m| *m != Method::Push).collect())
+        .unwrap_or_default();
+    if listed.is_empty() { vec![Method::Totp, Method::RecoveryCode] } else { listed }
+}
+
+/// Ends the second step's cookies, after it succeeded or expired.
+fn clear_login(s: &AppState, res: Response) -> Response {
+    let res = with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()));
+    with_cookie(res, cookies::clear(&s.web, methods_cookie(s)))
+}
+
+fn verify_view(
+    status: StatusCode,
+    csrf: String,
+    methods: &[Method],
+    method: Method,
+    error: Option<String>,
+    send: Option<SendButton>,
+) -> Response {
+    let others = codes::others(methods, method, |m| format!("/login/verify?method={}", m.as_str()), "");
+    let code_label = codes::code_label(method);
+    render(status, &LoginVerify { nav: None, csrf, method: method.as_str(), code_label, error, send, others })
+}
+
 #[derive(Deserialize)]
 pub struct VerifyQuery {
     method: Option<String>,
-}
-
-fn method_slug(m: Option<&str>) -> &'static str {
-    if m == Some("recovery_code") { "recovery_code" } else { "totp" }
 }
 
 pub async fn verify_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<VerifyQuery>) -> Response {
     if cookies::get(&headers, s.web.login_cookie()).is_none() {
         return see_other("/login");
     }
-    let method = method_slug(q.method.as_deref());
+    let methods = login_methods(&s, &headers);
+    let method = codes::pick(&methods, q.method.as_deref());
+    // A GET never sends a code: prefetching or reloading must not text anyone.
     page_with_presession(&s, &headers, |csrf| {
-        render(StatusCode::OK, &LoginVerify { nav: None, csrf, method, error: None })
+        verify_view(StatusCode::OK, csrf, &methods, method, None, codes::send_button(method, None, 0))
     })
+}
+
+#[derive(Deserialize)]
+pub struct ChallengeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    method: String,
+    /// Where the previous code went, to keep saying so when a resend is refused.
+    sent_to: Option<String>,
+}
+
+/// "Text me a code", "Call me", "E-mail me a code" and their resends.
+pub async fn challenge(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PublicForm(f): PublicForm<ChallengeForm>,
+) -> Response {
+    let Some(login_token) = cookies::get(&headers, s.web.login_cookie()) else {
+        return see_other("/login?expired=1");
+    };
+    let methods = login_methods(&s, &headers);
+    let method = codes::pick(&methods, Some(&f.method));
+    if !codes::is_sent(method) {
+        return see_other(&format!("/login/verify?method={}", method.as_str()));
+    }
+    let cooldown = s.twostep.settings().resend_cooldown_secs;
+    match s.twostep.login_challenge(&login_token, method, &ctx).await {
+        Ok(code) => {
+            let send = codes::send_button(method, Some(code.sent_to), cooldown);
+            verify_view(StatusCode::OK, f.csrf, &methods, method, None, send)
+        }
+        Err(SendError::LoginExpired) => clear_login(&s, see_other("/login?expired=1")),
+        Err(e @ SendError::Internal(_)) => internal(&e),
+        Err(e) => {
+            let (message, wait) = codes::send_refused(&e, cooldown);
+            let (status, method) = match e {
+                SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
+                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::RecoveryCode),
+                _ => (StatusCode::BAD_REQUEST, method),
+            };
+            let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), wait);
+            verify_view(status, f.csrf, &methods, method, Some(message), send)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -177,6 +261,8 @@ pub struct VerifyForm {
     code: String,
     /// "Remember this browser for 30 days".
     remember: Option<String>,
+    /// Where a sent code went, to show again after a wrong one.
+    sent_to: Option<String>,
 }
 
 pub async fn verify(
@@ -188,8 +274,14 @@ pub async fn verify(
     let Some(login_token) = cookies::get(&headers, s.web.login_cookie()) else {
         return see_other("/login?expired=1");
     };
-    let method_str = method_slug(Some(&f.method));
-    let method = Method::parse(method_str).unwrap_or(Method::Totp);
+    // The domain decides whether the account has the method; the list only
+    // shapes the page shown after a wrong code.
+    let method = Method::parse(&f.method).filter(|m| *m != Method::Push).unwrap_or(Method::Totp);
+    let methods = login_methods(&s, &headers);
+    let again = |status, method, error: &str| {
+        let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), 0);
+        verify_view(status, f.csrf.clone(), &methods, method, Some(error.to_owned()), send)
+    };
     match s.twostep.verify_login(&login_token, method, &f.code, &ctx).await {
         Ok(v) => {
             let next = match v.recovery_codes_remaining {
@@ -198,7 +290,7 @@ pub async fn verify(
             };
             let res =
                 with_cookie(see_other(&next), cookies::set(&s.web, s.web.session_cookie(), v.session.expose(), None));
-            let res = with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()));
+            let res = clear_login(&s, res);
             if f.remember.is_none() {
                 return res;
             }
@@ -212,31 +304,24 @@ pub async fn verify(
         }
         Err(LoginError::InvalidCode | LoginError::InvalidCredentials) => {
             if !s.twostep.login_token_live(&login_token).await {
-                return with_cookie(see_other("/login?expired=1"), cookies::clear(&s.web, s.web.login_cookie()));
+                return clear_login(&s, see_other("/login?expired=1"));
             }
-            let error = if method == Method::RecoveryCode {
-                "That recovery code is not valid or was already used."
-            } else {
-                "That code didn't work. Check your authenticator app and try the current code."
+            let error = match method {
+                Method::RecoveryCode => "That recovery code is not valid or was already used.",
+                m if codes::is_sent(m) => {
+                    "That code didn't work. Check you typed the latest code we sent, or ask for a new one."
+                }
+                _ => "That code didn't work. Check your authenticator app and try the current code.",
             };
-            render(
-                StatusCode::UNAUTHORIZED,
-                &LoginVerify { nav: None, csrf: f.csrf, method: method_str, error: Some(error.into()) },
-            )
+            again(StatusCode::UNAUTHORIZED, method, error)
         }
         Err(LoginError::Throttled { retry_after }) => {
             let error = format!("Too many wrong codes. Try again in {}.", wait_text(retry_after));
-            render(
-                StatusCode::TOO_MANY_REQUESTS,
-                &LoginVerify { nav: None, csrf: f.csrf, method: method_str, error: Some(error) },
-            )
+            again(StatusCode::TOO_MANY_REQUESTS, method, &error)
         }
         Err(LoginError::FactorLocked) => {
             let error = "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.";
-            render(
-                StatusCode::FORBIDDEN,
-                &LoginVerify { nav: None, csrf: f.csrf, method: "recovery_code", error: Some(error.into()) },
-            )
+            again(StatusCode::FORBIDDEN, Method::RecoveryCode, error)
         }
         Err(e @ LoginError::Internal(_)) => internal(&e),
     }
@@ -262,4 +347,4 @@ pub async fn logout(
     res
 }
 
-super::csrf_field!(CredentialsForm, CsrfForm, VerifyForm);
+super::csrf_field!(CredentialsForm, CsrfForm, VerifyForm, ChallengeForm);

@@ -4,11 +4,15 @@
 
 mod account;
 mod assets;
+mod codes;
 pub mod cookies;
 pub mod csrf;
+mod dev;
 mod devices;
+mod email;
 mod pages;
 mod password;
+mod phone;
 mod reauth;
 mod security;
 mod totp;
@@ -35,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signup", get(account::signup_page).post(account::signup))
         .route("/login", get(account::login_page).post(account::login))
         .route("/login/verify", get(account::verify_page).post(account::verify))
+        .route("/login/challenge", post(account::challenge))
         .route("/logout", post(account::logout))
         .route("/security", get(security::page))
         .route("/security/totp/new", get(totp::new_enrollment))
@@ -46,6 +51,15 @@ pub fn routes() -> Router<AppState> {
         .route("/security/recovery-codes/regenerate", get(security::regenerate_page).post(security::regenerate))
         .route("/security/two-factor/disable", get(security::disable_page).post(security::disable))
         .route("/reauth", get(reauth::page).post(reauth::submit))
+        .route("/reauth/challenge", post(reauth::challenge))
+        .route("/security/phone", get(phone::setup_page).post(phone::send))
+        .route("/security/phone/verify", get(phone::verify_page).post(phone::verify))
+        .route("/security/phone/remove", get(phone::remove_page).post(phone::remove))
+        .route("/security/email/verification", post(email::resend))
+        .route("/security/email/confirm", post(email::confirm_code))
+        .route("/verify-email", get(email::link_page).post(email::confirm_link))
+        // Answers 404 unless dev mode is on.
+        .route("/dev/outbox", get(dev::outbox))
         .route("/forgot-password", get(password::forgot_page).post(password::forgot))
         .route("/reset-password", get(password::reset_page).post(password::reset))
         .route("/security/password", get(password::change_page).post(password::change))

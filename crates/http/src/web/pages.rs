@@ -29,13 +29,35 @@ pub struct Login {
     pub notice: Option<String>,
 }
 
+/// Another way to prove the second factor, offered under the code field.
+pub struct Choice {
+    pub method: &'static str,
+    pub label: String,
+    /// A button that sends a code (SMS, call, e-mail) rather than a link.
+    pub sends: bool,
+    pub href: String,
+}
+
+/// The button that sends a code by SMS, voice or e-mail.
+pub struct SendButton {
+    pub label: &'static str,
+    /// Where the last code went, masked, once one was sent.
+    pub sent_to: Option<String>,
+    /// Seconds before asking again makes sense; app.js counts them down.
+    pub wait: i64,
+}
+
 #[derive(Template)]
 #[template(path = "login_verify.html")]
 pub struct LoginVerify {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub method: &'static str,
+    pub code_label: &'static str,
     pub error: Option<String>,
+    /// Set for methods whose code is sent.
+    pub send: Option<SendButton>,
+    pub others: Vec<Choice>,
 }
 
 pub struct AuthenticatorRow {
@@ -73,6 +95,75 @@ pub struct Security {
     pub recovery_remaining: usize,
     pub notice: Option<String>,
     pub warning: Option<String>,
+    /// Whether phone numbers can be added here at all.
+    pub phone_available: bool,
+    /// The verified number, masked.
+    pub phone: Option<String>,
+    pub email_verified: bool,
+    /// Why the verification e-mail was not sent or its code refused.
+    pub email_error: Option<String>,
+    /// Seconds before another verification e-mail may be asked for.
+    pub email_wait: i64,
+}
+
+pub struct Country {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub calling: &'static str,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "phone_setup.html")]
+pub struct PhoneSetup {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    /// Changing an existing number rather than adding one.
+    pub changing: bool,
+    pub countries: Vec<Country>,
+    pub number: String,
+    pub voice: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "phone_verify.html")]
+pub struct PhoneVerify {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    /// What was typed on the set-up page, for the resend button.
+    pub country: String,
+    pub number: String,
+    pub channel: &'static str,
+    pub send: SendButton,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmail {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub account: String,
+    pub code: String,
+}
+
+pub struct OutboxRow {
+    pub when: String,
+    pub channel: &'static str,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub status: &'static str,
+    pub attempts: i64,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "dev_outbox.html")]
+pub struct DevOutbox {
+    pub nav: Option<Nav>,
+    pub rows: Vec<OutboxRow>,
 }
 
 #[derive(Template)]
@@ -108,11 +199,16 @@ pub struct Reauth {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub next: String,
-    pub next_enc: String,
     pub need_password: bool,
     pub need_code: bool,
     pub method: &'static str,
+    pub code_label: &'static str,
     pub error: Option<String>,
+    /// Set for methods whose code is sent.
+    pub send: Option<SendButton>,
+    /// Where a code would go, masked, before one is sent.
+    pub destination: Option<String>,
+    pub others: Vec<Choice>,
 }
 
 #[derive(Template)]
@@ -133,11 +229,19 @@ pub struct Message {
     pub nav: Option<Nav>,
     pub heading: &'static str,
     pub text: &'static str,
+    /// Where to go on, and the link's words; the home page by default.
+    pub link: (&'static str, &'static str),
 }
 
 impl Message {
     pub fn new(nav: Option<Nav>, heading: &'static str, message: &'static str) -> Self {
-        Self { nav, heading, text: message }
+        Self { nav, heading, text: message, link: ("/", "Go to twostep") }
+    }
+
+    #[must_use]
+    pub fn with_link(mut self, href: &'static str, label: &'static str) -> Self {
+        self.link = (href, label);
+        self
     }
 }
 

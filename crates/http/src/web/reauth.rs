@@ -1,5 +1,7 @@
 //! "Confirm it's you": asks for whatever proof is missing, then returns to
 //! the page the user was on. The session cookie gets a new id (§2.11).
+//! Accounts whose second factor is a phone (or a verified e-mail address)
+//! first ask for a code to be sent (`POST /reauth/challenge`).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -7,9 +9,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
 use twostep_domain::factors::Method;
+use twostep_domain::oob::{SendError, mask_email};
 use twostep_domain::reauth::ReauthProofs;
 
 use super::SignedForm;
+use super::codes;
 use super::pages::Reauth;
 use super::{WebSession, cookies, encode, internal, render, see_other, with_cookie};
 use crate::AppState;
@@ -29,49 +33,140 @@ pub struct ReauthQuery {
     method: Option<String>,
 }
 
-fn method_slug(m: Option<&str>) -> &'static str {
-    if m == Some("recovery_code") { "recovery_code" } else { "totp" }
+/// What a rendering of the page shows beyond the form itself.
+struct Shown {
+    /// The method asked for, if any; the account's first one otherwise.
+    method: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+    /// Where the last code went, masked, once one was sent.
+    sent_to: Option<String>,
+    /// Seconds before another code may be asked for.
+    wait: i64,
 }
 
-async fn show(
-    s: &AppState,
-    session: &WebSession,
-    next: String,
-    method: &'static str,
-    error: Option<String>,
-) -> Response {
+impl Shown {
+    fn method(method: Option<&str>) -> Self {
+        Self { method: method.map(str::to_owned), error: None, status: StatusCode::OK, sent_to: None, wait: 0 }
+    }
+
+    fn refused(method: &str, status: StatusCode, error: String, sent_to: Option<&str>) -> Self {
+        let sent_to = codes::masked_or_none(sent_to);
+        Self { method: Some(method.to_owned()), error: Some(error), status, sent_to, wait: 0 }
+    }
+}
+
+fn code_label(m: Method) -> &'static str {
+    match m {
+        Method::RecoveryCode => "A recovery code",
+        Method::Sms => "The 6-digit code we texted you",
+        Method::Voice => "The 6-digit code we read out to you",
+        Method::Email => "The 6-digit code we e-mailed you",
+        Method::Totp | Method::Push => "The 6-digit code from your authenticator app",
+    }
+}
+
+/// Where a code for `method` would go, masked, to say so before sending.
+async fn destination(s: &AppState, session: &WebSession, method: Method) -> Option<String> {
+    match method {
+        Method::Email => Some(mask_email(session.me.account.email.as_str())),
+        Method::Sms | Method::Voice => {
+            s.twostep.phone_of(&session.me.account.id).await.ok().flatten().map(|p| p.phone.masked())
+        }
+        _ => None,
+    }
+}
+
+async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Response {
     let (need_password, need_code) = match s.twostep.reauth_needs(&session.me).await {
         Ok(n) => n,
         Err(e) => return internal(&e),
     };
-    if !need_password && !need_code && error.is_none() {
+    if !need_password && !need_code && v.error.is_none() {
         return see_other(&next);
     }
     // After a failed attempt both proofs are asked again: simpler to reason about.
-    let (need_password, need_code) = if error.is_some() {
+    let (need_password, need_code) = if v.error.is_some() {
         let two_factor = s.twostep.authenticators(&session.me.account.id).await.map_or(true, |a| !a.is_empty());
         (true, two_factor)
     } else {
         (need_password, need_code)
     };
-    let status = if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let methods = if need_code {
+        match s.twostep.methods_of(&session.me.account.id).await {
+            Ok(m) => m,
+            Err(e) => return internal(&e),
+        }
+    } else {
+        Vec::new()
+    };
+    let method = codes::pick(&methods, v.method.as_deref());
+    let next_enc = encode(&next);
+    let others =
+        codes::others(&methods, method, |m| format!("/reauth?method={}&next={next_enc}", m.as_str()), " instead");
+    let destination = if need_code && v.sent_to.is_none() { destination(s, session, method).await } else { None };
+    let send = if need_code { codes::send_button(method, v.sent_to, v.wait) } else { None };
     render(
-        status,
+        v.status,
         &Reauth {
             nav: session.nav(),
             csrf: session.csrf.clone(),
-            next_enc: encode(&next),
             next,
             need_password,
             need_code,
-            method,
-            error,
+            method: method.as_str(),
+            code_label: code_label(method),
+            error: v.error,
+            send,
+            destination,
+            others,
         },
     )
 }
 
 pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<ReauthQuery>) -> Response {
-    show(&s, &session, safe_next(q.next.as_deref()), method_slug(q.method.as_deref()), None).await
+    show(&s, &session, safe_next(q.next.as_deref()), Shown::method(q.method.as_deref())).await
+}
+
+#[derive(Deserialize)]
+pub struct ChallengeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    method: String,
+    sent_to: Option<String>,
+}
+
+/// Sends a code by SMS, call or e-mail to prove the second factor.
+pub async fn challenge(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, f): SignedForm<ChallengeForm>,
+) -> Response {
+    let next = safe_next(Some(&f.next));
+    let Some(method) = Method::parse(&f.method).filter(|m| codes::is_sent(*m)) else {
+        return see_other(&format!("/reauth?next={}", encode(&next)));
+    };
+    let cooldown = s.twostep.settings().resend_cooldown_secs;
+    match s.twostep.reauth_challenge(&session.me, method, &ctx).await {
+        Ok(code) => {
+            let shown = Shown { sent_to: Some(code.sent_to), wait: cooldown, ..Shown::method(Some(method.as_str())) };
+            show(&s, &session, next, shown).await
+        }
+        Err(e @ SendError::Internal(_)) => internal(&e),
+        Err(e) => {
+            let (message, wait) = codes::send_refused(&e, cooldown);
+            let (status, method) = match e {
+                SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
+                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::RecoveryCode),
+                _ => (StatusCode::BAD_REQUEST, method),
+            };
+            let shown = Shown { wait, ..Shown::refused(method.as_str(), status, message, f.sent_to.as_deref()) };
+            show(&s, &session, next, shown).await
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -83,6 +178,7 @@ pub struct ReauthForm {
     password: Option<String>,
     method: Option<String>,
     code: Option<String>,
+    sent_to: Option<String>,
 }
 
 pub async fn submit(
@@ -91,10 +187,11 @@ pub async fn submit(
     SignedForm(session, f): SignedForm<ReauthForm>,
 ) -> Response {
     let next = safe_next(Some(&f.next));
-    let method = method_slug(f.method.as_deref());
-    let second_factor =
-        f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (Method::parse(method).unwrap_or(Method::Totp), c));
+    // The domain checks the account has the method.
+    let method = f.method.as_deref().and_then(Method::parse).filter(|m| *m != Method::Push).unwrap_or(Method::Totp);
+    let second_factor = f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (method, c));
     let proofs = ReauthProofs { password: f.password.as_deref().filter(|p| !p.is_empty()), second_factor };
+    let refused = |status, error: String| Shown::refused(method.as_str(), status, error, f.sent_to.as_deref());
     match s.twostep.reauth(&session.me, proofs, &ctx).await {
         Ok(()) => match s.twostep.rotate_session(&session.me.session.id).await {
             Ok(token) => {
@@ -103,25 +200,20 @@ pub async fn submit(
             Err(e) => internal(&e),
         },
         Err(FactorError::InvalidPassword | FactorError::InvalidCode | FactorError::NothingToProve) => {
-            show(
-                &s,
-                &session,
-                next,
-                method,
-                Some("That didn't match. Check your password and code and try again.".into()),
-            )
-            .await
+            let msg = "That didn't match. Check your password and code and try again.".to_owned();
+            show(&s, &session, next, refused(StatusCode::UNAUTHORIZED, msg)).await
         }
         Err(FactorError::Throttled { retry_after }) => {
             let msg = format!("Too many attempts. Try again in {}.", super::account::wait_text(retry_after));
-            show(&s, &session, next, method, Some(msg)).await
+            show(&s, &session, next, refused(StatusCode::UNAUTHORIZED, msg)).await
         }
         Err(FactorError::FactorLocked) => {
             let msg = "Code sign-in is locked after too many wrong codes. Use a recovery code.".to_owned();
-            show(&s, &session, next, "recovery_code", Some(msg)).await
+            let shown = Shown::refused("recovery_code", StatusCode::UNAUTHORIZED, msg, None);
+            show(&s, &session, next, shown).await
         }
         Err(e) => internal(&e),
     }
 }
 
-super::csrf_field!(ReauthForm);
+super::csrf_field!(ReauthForm, ChallengeForm);

@@ -5,6 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use twostep_domain::factors::recovery_code::RecoveryCode;
+use twostep_domain::phone_factor::PHONE_KIND;
 use twostep_domain::recovery::LOW_WATER;
 
 use super::SignedForm;
@@ -21,6 +22,48 @@ pub struct SecurityQuery {
 }
 
 pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<SecurityQuery>) -> Response {
+    let notice = match (q.recovery_used, q.notice.as_deref()) {
+        (Some(n), _) => Some(format!("You signed in with a recovery code. {n} recovery codes are left.")),
+        (None, Some(key)) => notice_text(key).map(str::to_owned),
+        (None, None) => None,
+    };
+    render_page(&s, &session, StatusCode::OK, notice, EmailPanel::default()).await
+}
+
+/// The flash messages other pages redirect here with (`?notice=`).
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "enabled" => "Two-factor authentication is on.",
+        "added" => "Authenticator app added.",
+        "removed" => "Authenticator removed.",
+        "disabled" => "Two-factor authentication is off.",
+        "password_changed" => "Password changed. Your other sessions were signed out.",
+        "session_revoked" => "That device was signed out.",
+        "others_revoked" => "All your other sessions were signed out.",
+        "browser_forgotten" => "That browser will be asked for a code again.",
+        "phone_added" => "Your phone number is verified. Sign-in codes can now be sent to it.",
+        "phone_removed" => "Phone number removed.",
+        "verification_sent" => "We sent you a verification e-mail. Open its link, or enter its code below.",
+        "email_verified" => "Your e-mail address is verified.",
+        _ => return None,
+    })
+}
+
+/// The unverified-address panel's state after one of its forms.
+#[derive(Default)]
+pub struct EmailPanel {
+    pub error: Option<String>,
+    /// Seconds before another verification e-mail may be asked for.
+    pub wait: i64,
+}
+
+pub async fn render_page(
+    s: &AppState,
+    session: &WebSession,
+    status: StatusCode,
+    notice: Option<String>,
+    email: EmailPanel,
+) -> Response {
     let account = &session.me.account;
     let (authenticators, remaining) =
         match (s.twostep.authenticators(&account.id).await, s.twostep.recovery_codes_remaining(&account.id).await) {
@@ -34,6 +77,10 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
             (Err(e), _) => return internal(&e),
             (_, Err(e)) => return internal(&e),
         };
+    let phone = match s.twostep.phone_of(&account.id).await {
+        Ok(p) => p.map(|p| p.phone.masked()),
+        Err(e) => return internal(&e),
+    };
     let sessions = sessions
         .into_iter()
         .map(|v| SessionRow {
@@ -53,22 +100,12 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
             until: human_time(b.expires_at),
         })
         .collect();
-    let notice = match (q.recovery_used, q.notice.as_deref()) {
-        (Some(n), _) => Some(format!("You signed in with a recovery code. {n} recovery codes are left.")),
-        (None, Some("enabled")) => Some("Two-factor authentication is on.".to_owned()),
-        (None, Some("added")) => Some("Authenticator app added.".to_owned()),
-        (None, Some("removed")) => Some("Authenticator removed.".to_owned()),
-        (None, Some("disabled")) => Some("Two-factor authentication is off.".to_owned()),
-        (None, Some("password_changed")) => Some("Password changed. Your other sessions were signed out.".to_owned()),
-        (None, Some("session_revoked")) => Some("That device was signed out.".to_owned()),
-        (None, Some("others_revoked")) => Some("All your other sessions were signed out.".to_owned()),
-        (None, Some("browser_forgotten")) => Some("That browser will be asked for a code again.".to_owned()),
-        _ => None,
-    };
     let warning = (enabled && remaining <= LOW_WATER)
         .then(|| format!("Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out."));
+    // The phone has its own section; the table lists the apps.
     let rows = authenticators
         .iter()
+        .filter(|a| a.kind != PHONE_KIND)
         .map(|a| AuthenticatorRow {
             id: a.id.to_string(),
             name: a.name.clone(),
@@ -77,7 +114,7 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
         })
         .collect();
     render(
-        StatusCode::OK,
+        status,
         &Security {
             nav: session.nav(),
             csrf: session.csrf.clone(),
@@ -89,6 +126,11 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
             recovery_remaining: remaining,
             notice,
             warning,
+            phone_available: s.twostep.settings().phone_enabled || phone.is_some(),
+            phone,
+            email_verified: account.email_verified_at.is_some(),
+            email_error: email.error,
+            email_wait: email.wait,
         },
     )
 }
