@@ -40,6 +40,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "password",
     "session",
     "totp",
+    "policy",
 ];
 
 /// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
@@ -78,6 +79,17 @@ pub struct Config {
     pub password: PasswordConfig,
     pub session: SessionConfig,
     pub totp: TotpConfig,
+    pub policy: PolicyConfig,
+}
+
+/// The operator's 2FA mandate (story P2).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Every account must have 2FA…
+    pub require_two_factor: bool,
+    /// …from this date (`2027-01-31` or RFC 3339); before it, users are told.
+    pub enforce_from: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -131,6 +143,7 @@ impl Default for Config {
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
             totp: TotpConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -251,7 +264,10 @@ impl Config {
         if !(50..=60_000).contains(&self.delivery_poll_ms) {
             return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
         }
+        let enforce_from = self.policy.enforce_from.as_deref().map(parse_instant).transpose()?;
         let mut settings = Settings {
+            require_two_factor: self.policy.require_two_factor,
+            two_factor_enforce_from: enforce_from,
             email_fallback: self.email_fallback,
             phone_enabled: !matches!(phone_provider, PhoneProvider::None) || self.dev_mode,
             phone_countries: self.phone_countries(&phone_provider)?,
@@ -387,6 +403,18 @@ fn mask_url_password(url: &str) -> String {
     }
 }
 
+/// `2027-01-31` (midnight UTC) or an RFC 3339 instant.
+fn parse_instant(s: &str) -> Result<twostep_domain::time::Timestamp, ConfigError> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    let at = time::OffsetDateTime::parse(s, &Rfc3339).map(time::OffsetDateTime::unix_timestamp).or_else(|_| {
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+            .map(|d| d.midnight().assume_utc().unix_timestamp())
+    });
+    at.map(twostep_domain::time::Timestamp::from_secs)
+        .map_err(|_| bad("policy.enforce_from", format!("{s:?} is not a date like 2027-01-31 or an RFC 3339 time")))
+}
+
 fn parse_public_url(s: &str) -> Result<url::Url, ConfigError> {
     let u = url::Url::parse(s).map_err(|e| bad("public_url", format!("{s:?}: {e}")))?;
     match u.scheme() {
@@ -478,6 +506,13 @@ mod tests {
         c.listen = "127.0.0.1:0".into();
         c.password.min_length = 7;
         assert_eq!(c.resolve().expect_err("bad").key, "password.min_length");
+    }
+
+    #[test]
+    fn enforce_from_takes_a_date_or_an_instant() {
+        assert_eq!(parse_instant("2027-01-31").expect("date").secs(), 1_801_353_600);
+        assert_eq!(parse_instant("2027-01-31T12:00:00Z").expect("instant").secs(), 1_801_396_800);
+        assert_eq!(parse_instant("next tuesday").expect_err("bad").key, "policy.enforce_from");
     }
 
     #[test]

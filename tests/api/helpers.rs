@@ -198,6 +198,14 @@ impl TestApp {
         Resp::from(req.send().await.expect("request")).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        let mut req = self.http.put(format!("{}{path}", self.url)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Resp::from(req.send().await.expect("request")).await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
         let mut req = self.http.delete(format!("{}{path}", self.url));
         if let Some(t) = token {

@@ -12,6 +12,7 @@ mod delivery;
 mod hardening;
 mod interop;
 mod notices;
+mod orgs;
 mod phone;
 mod recovery;
 mod sessions;

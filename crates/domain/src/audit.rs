@@ -41,6 +41,11 @@ pub enum AuditKind {
     PhoneRemoved,
     EmailVerified,
     NewDeviceSignIn,
+    OrgCreated,
+    OrgMemberAdded,
+    OrgMemberRemoved,
+    OrgRoleChanged,
+    PolicyChanged,
 }
 
 impl AuditKind {
@@ -80,6 +85,11 @@ impl AuditKind {
             Self::PhoneRemoved => "phone_removed",
             Self::EmailVerified => "email_verified",
             Self::NewDeviceSignIn => "new_device_sign_in",
+            Self::OrgCreated => "org_created",
+            Self::OrgMemberAdded => "org_member_added",
+            Self::OrgMemberRemoved => "org_member_removed",
+            Self::OrgRoleChanged => "org_role_changed",
+            Self::PolicyChanged => "policy_changed",
         }
     }
 }

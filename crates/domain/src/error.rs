@@ -91,6 +91,8 @@ pub enum FactorError {
     Throttled { retry_after: i64 },
     #[error("this method is locked after too many wrong codes; use a recovery code")]
     FactorLocked,
+    #[error("two-factor authentication is required for this account (by an organisation or the operator)")]
+    RequiredByPolicy,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }

@@ -24,8 +24,20 @@ use crate::token::Token;
 /// What the password step leads to.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    Authenticated { session: Token, account: AccountId },
-    SecondFactorRequired { login_token: Token, methods: Vec<Method> },
+    Authenticated {
+        session: Token,
+        account: AccountId,
+    },
+    SecondFactorRequired {
+        login_token: Token,
+        methods: Vec<Method>,
+    },
+    /// Policy requires 2FA the account lacks: a session that may only set
+    /// up a factor (and read the profile) until one is confirmed.
+    EnrollmentRequired {
+        session: Token,
+        account: AccountId,
+    },
 }
 
 /// The outcome of a guarded password check.
@@ -91,6 +103,15 @@ impl Twostep {
         };
         let now = self.now();
         let methods = self.methods_of(&account.id).await?;
+        if methods.is_empty() && self.two_factor_required(&account.id).await? {
+            let session = self.start_session(&account.id, SessionKind::Enrollment, Some(now), None, ctx).await?;
+            self.audit(
+                AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password; enrolment required"),
+                ctx,
+            )
+            .await;
+            return Ok(LoginOutcome::EnrollmentRequired { session, account: account.id });
+        }
         if methods.is_empty() {
             let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
             self.notify_if_new_device(&account.id, ctx).await;

@@ -144,6 +144,7 @@ impl Twostep {
             // The code sent to the phone is the second-factor proof (§2.7).
             self.store.record_proofs(&me.session.id, None, Some(now)).await?;
         }
+        self.finish_enrollment(me).await?;
         let details = match (outcome.first, outcome.replaced) {
             (true, _) => "two-factor turned on",
             (false, true) => "number changed",
@@ -180,8 +181,9 @@ impl Twostep {
 
     /// Removes the phone (re-auth). The last factor going turns 2FA off.
     pub async fn remove_phone(&self, me: &SignedIn, ctx: &RequestContext) -> Result<(), FactorError> {
-        self.require_recent_auth(me).await?;
         let Some(p) = self.phone_of(&me.account.id).await? else { return Err(FactorError::NotFound) };
+        self.refuse_removing_last_factor(me, &p.authenticator.id).await?;
+        self.require_recent_auth(me).await?;
         self.forget_all_browsers(&me.account.id).await?;
         let remaining =
             self.store.delete_authenticator(&me.account.id, &p.authenticator.id).await?.ok_or(FactorError::NotFound)?;

@@ -171,6 +171,7 @@ pub trait SessionStore: Send + Sync {
         password_at: Option<Timestamp>,
         second_factor_at: Option<Timestamp>,
     ) -> Result<(), StoreError>;
+    async fn set_session_kind(&self, id: &TokenHash, kind: SessionKind) -> Result<(), StoreError>;
     /// Replaces a session's id (cookie rotation at re-auth), keeping the rest.
     async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError>;
     async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError>;
@@ -549,6 +550,82 @@ pub trait CodeStore: Send + Sync {
     async fn count_sends(&self, filter: &SendFilter<'_>, since: Timestamp) -> Result<SendCount, StoreError>;
 }
 
+// ---------------------------------------------------------------------------
+// Organisations (issue 6).
+// ---------------------------------------------------------------------------
+
+/// A member's role. An organisation always keeps at least one owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrgRole {
+    Owner,
+    Member,
+}
+
+impl OrgRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Self::Owner),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct OrgRecord {
+    pub id: String,
+    pub name: String,
+    pub require_two_factor: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct MemberRecord {
+    pub account_id: AccountId,
+    pub email: Email,
+    pub role: OrgRole,
+    /// Whether the account has any second factor.
+    pub two_factor_enabled: bool,
+    pub added_at: Timestamp,
+}
+
+/// Why a membership change was refused, or that it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipChange {
+    Done,
+    NotMember,
+    /// It would leave the organisation without an owner.
+    LastOwner,
+}
+
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Creates the organisation with `owner` as its first owner, in one transaction.
+    async fn insert_org(&self, org: &OrgRecord, owner: &AccountId) -> Result<(), StoreError>;
+    async fn org(&self, id: &str) -> Result<Option<OrgRecord>, StoreError>;
+    /// The account's organisations and its role in each, by name.
+    async fn orgs_of(&self, account: &AccountId) -> Result<Vec<(OrgRecord, OrgRole)>, StoreError>;
+    /// Members with their e-mail and 2FA status, owners first, then by e-mail.
+    async fn members(&self, org: &str) -> Result<Vec<MemberRecord>, StoreError>;
+    async fn role_in(&self, org: &str, account: &AccountId) -> Result<Option<OrgRole>, StoreError>;
+    /// `StoreError::Conflict` when already a member.
+    async fn add_member(&self, org: &str, account: &AccountId, role: OrgRole, at: Timestamp) -> Result<(), StoreError>;
+    /// Changes a role, refusing to demote the last owner (atomically).
+    async fn set_role(&self, org: &str, account: &AccountId, role: OrgRole) -> Result<MembershipChange, StoreError>;
+    /// Removes a member, refusing to remove the last owner (atomically).
+    async fn remove_member(&self, org: &str, account: &AccountId) -> Result<MembershipChange, StoreError>;
+    async fn set_require_two_factor(&self, org: &str, require: bool) -> Result<(), StoreError>;
+    /// Whether any organisation of the account requires 2FA.
+    async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
@@ -564,6 +641,7 @@ pub trait Store:
     + AuditLog
     + OutboxStore
     + CodeStore
+    + OrgStore
     + Health
 {
 }
@@ -576,6 +654,7 @@ impl<T> Store for T where
         + AuditLog
         + OutboxStore
         + CodeStore
+        + OrgStore
         + Health
 {
 }

@@ -51,6 +51,10 @@ pub struct Settings {
     pub phone_countries: Vec<String>,
     /// How long an e-mail verification code (and link) works.
     pub email_verify_secs: i64,
+    /// The operator's mandate: every account must have 2FA…
+    pub require_two_factor: bool,
+    /// …from this instant on (before it, users are told; `None`: at once).
+    pub two_factor_enforce_from: Option<crate::time::Timestamp>,
 }
 
 impl Default for Settings {
@@ -79,6 +83,8 @@ impl Default for Settings {
             phone_enabled: true,
             phone_countries: vec!["*".to_owned()],
             email_verify_secs: 24 * 60 * 60,
+            require_two_factor: false,
+            two_factor_enforce_from: None,
         }
     }
 }

@@ -151,6 +151,7 @@ impl Twostep {
                     // The confirmed code is the second-factor proof (§2.7).
                     self.store.record_proofs(&me.session.id, None, Some(now)).await?;
                 }
+                self.finish_enrollment(me).await?;
                 self.audit(
                     AuditEvent::user(AuditKind::AuthenticatorAdded, &me.account.id)
                         .factor(authenticator.id.to_string())
@@ -219,8 +220,9 @@ impl Twostep {
     }
 
     pub async fn remove_authenticator(&self, me: &SignedIn, id: &str, ctx: &RequestContext) -> Result<(), FactorError> {
-        self.require_recent_auth(me).await?;
         let id = AuthenticatorId::from_stored(id);
+        self.refuse_removing_last_factor(me, &id).await?;
+        self.require_recent_auth(me).await?;
         self.forget_all_browsers(&me.account.id).await?;
         let remaining = self.store.delete_authenticator(&me.account.id, &id).await?.ok_or(FactorError::NotFound)?;
         let details = if remaining == 0 { "last factor removed; two-factor turned off" } else { "" };
@@ -234,6 +236,10 @@ impl Twostep {
     }
 
     pub async fn disable_two_factor(&self, me: &SignedIn, ctx: &RequestContext) -> Result<(), FactorError> {
+        // Policy refusals come before re-auth (§2.7): no point proving oneself for a "no".
+        if self.two_factor_required(&me.account.id).await? {
+            return Err(FactorError::RequiredByPolicy);
+        }
         self.require_recent_auth(me).await?;
         if self.store.authenticators(&me.account.id).await?.is_empty() {
             return Err(FactorError::TwoFactorNotEnabled);
@@ -244,6 +250,29 @@ impl Twostep {
         self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
         self.audit(AuditEvent::user(AuditKind::TwoFactorDisabled, &me.account.id), ctx).await;
         self.notify(&me.account.id, Notice::TwoFactorDisabled, ctx).await;
+        Ok(())
+    }
+}
+
+impl Twostep {
+    /// While policy requires 2FA, the account's last factor stays.
+    pub(crate) async fn refuse_removing_last_factor(
+        &self,
+        me: &SignedIn,
+        removing: &AuthenticatorId,
+    ) -> Result<(), FactorError> {
+        let others = self.store.authenticators(&me.account.id).await?.iter().filter(|a| &a.id != removing).count();
+        if others == 0 && self.two_factor_required(&me.account.id).await? {
+            return Err(FactorError::RequiredByPolicy);
+        }
+        Ok(())
+    }
+
+    /// A confirmed factor turns an enrolment session into a full one.
+    pub(crate) async fn finish_enrollment(&self, me: &SignedIn) -> Result<(), crate::error::StoreError> {
+        if me.session.kind == crate::ports::SessionKind::Enrollment {
+            self.store.set_session_kind(&me.session.id, crate::ports::SessionKind::Full).await?;
+        }
         Ok(())
     }
 }

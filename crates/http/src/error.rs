@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use twostep_domain::error::{AccountError, CredentialError, FactorError, InternalError, LoginError, SessionError};
 use twostep_domain::oob::SendError;
+use twostep_domain::orgs::OrgError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -37,8 +38,12 @@ pub enum ApiError {
     Factor(#[from] FactorError),
     #[error(transparent)]
     Credential(#[from] CredentialError),
+    #[error("set up two-factor authentication first: this session may only do that")]
+    EnrollmentRequired,
     #[error(transparent)]
     Send(#[from] SendError),
+    #[error(transparent)]
+    Org(#[from] OrgError),
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -55,6 +60,9 @@ pub struct ErrorDetail {
     pub code: &'static str,
     /// Human-readable text; may change.
     pub message: String,
+    /// With `owners_without_two_factor`: the owners who lack 2FA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owners: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -111,8 +119,16 @@ impl ApiError {
             | Self::Factor(F::FactorLocked)
             | Self::Send(SendError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
-            Self::Factor(F::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
+            Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
             Self::Send(SendError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
+            Self::EnrollmentRequired => (S::FORBIDDEN, "enrollment_required"),
+            Self::Factor(F::RequiredByPolicy) => (S::FORBIDDEN, "two_factor_required_by_policy"),
+            Self::Org(OrgError::NotFound | OrgError::AccountNotFound) => (S::NOT_FOUND, "not_found"),
+            Self::Org(OrgError::NotOwner) => (S::FORBIDDEN, "forbidden"),
+            Self::Org(OrgError::TwoFactorRequired) => (S::FORBIDDEN, "two_factor_required"),
+            Self::Org(OrgError::OwnersWithoutTwoFactor { .. }) => (S::CONFLICT, "owners_without_two_factor"),
+            Self::Org(OrgError::AlreadyMember) => (S::CONFLICT, "already_member"),
+            Self::Org(OrgError::LastOwner) => (S::CONFLICT, "last_owner"),
             Self::Send(SendError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
             Self::Send(SendError::InvalidPhone(_)) => (S::BAD_REQUEST, "invalid_phone"),
             Self::Internal(_)
@@ -121,7 +137,8 @@ impl ApiError {
             | Self::Session(SessionError::Internal(_))
             | Self::Factor(F::Internal(_))
             | Self::Credential(C::Internal(_))
-            | Self::Send(SendError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            | Self::Send(SendError::Internal(_))
+            | Self::Org(OrgError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }
@@ -135,7 +152,11 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let mut res = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
+        let owners = match &self {
+            Self::Org(OrgError::OwnersWithoutTwoFactor { owners }) => Some(owners.clone()),
+            _ => None,
+        };
+        let mut res = (status, Json(ErrorBody { error: ErrorDetail { code, message, owners } })).into_response();
         res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1)));

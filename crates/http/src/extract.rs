@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, Method, header, request::Parts};
 use serde::de::DeserializeOwned;
 use twostep_domain::audit::RequestContext;
+use twostep_domain::ports::SessionKind;
 use twostep_domain::sessions::SignedIn;
 use twostep_domain::token::Token;
 
@@ -73,21 +74,41 @@ pub fn bearer(headers: &HeaderMap) -> Option<Token> {
 /// caller changing state must send `X-CSRF-Token` (§2.11).
 pub struct ApiSession(pub SignedIn);
 
+/// A session that may also be an `enrollment` one (policy requires 2FA the
+/// account lacks): only the profile, re-auth and factor set-up take it.
+pub struct SetupSession(pub SignedIn);
+
+async fn any_session(parts: &Parts, state: &AppState) -> Result<SignedIn, ApiError> {
+    if let Some(token) = bearer(&parts.headers) {
+        return Ok(state.twostep.authenticate(&token).await?);
+    }
+    let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or(ApiError::Unauthenticated)?;
+    let signed_in = state.twostep.authenticate(&Token::presented(&token)).await?;
+    if !matches!(parts.method, Method::GET | Method::HEAD) {
+        let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !csrf::session_token_ok(state, &signed_in, given) || !csrf::origin_ok(state, &parts.headers) {
+            return Err(ApiError::Csrf);
+        }
+    }
+    Ok(signed_in)
+}
+
 impl FromRequestParts<AppState> for ApiSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(token) = bearer(&parts.headers) {
-            return Ok(Self(state.twostep.authenticate(&token).await?));
-        }
-        let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or(ApiError::Unauthenticated)?;
-        let signed_in = state.twostep.authenticate(&Token::presented(&token)).await?;
-        if !matches!(parts.method, Method::GET | Method::HEAD) {
-            let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            if !csrf::session_token_ok(state, &signed_in, given) || !csrf::origin_ok(state, &parts.headers) {
-                return Err(ApiError::Csrf);
-            }
+        let signed_in = any_session(parts, state).await?;
+        if signed_in.session.kind == SessionKind::Enrollment {
+            return Err(ApiError::EnrollmentRequired);
         }
         Ok(Self(signed_in))
+    }
+}
+
+impl FromRequestParts<AppState> for SetupSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(any_session(parts, state).await?))
     }
 }

@@ -13,6 +13,7 @@ mod codes;
 mod credentials;
 mod factors;
 mod migrate;
+mod orgs;
 mod outbox;
 mod sessions;
 mod throttle;

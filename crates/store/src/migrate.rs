@@ -35,6 +35,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_delivery.sql"),
         postgres: include_str!("../migrations/postgres/0003_delivery.sql"),
     },
+    Migration {
+        version: 4,
+        name: "orgs",
+        sqlite: include_str!("../migrations/sqlite/0004_orgs.sql"),
+        postgres: include_str!("../migrations/postgres/0004_orgs.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

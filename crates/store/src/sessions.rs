@@ -96,6 +96,16 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
+    async fn set_session_kind(&self, id: &TokenHash, kind: SessionKind) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET kind = $1 WHERE id = $2")
+            .bind(kind.as_str())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
     async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError> {
         let r = sqlx::query("UPDATE sessions SET id = $1 WHERE id = $2")
             .bind(new.as_str())

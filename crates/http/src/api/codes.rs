@@ -14,7 +14,7 @@ use super::ApiErrorBody;
 use super::login::parse_method;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiSession, Ctx};
+use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChallengeRequest {
@@ -74,7 +74,7 @@ pub struct ReauthChallengeRequest {
 pub async fn reauth_challenge(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<ReauthChallengeRequest>,
 ) -> ApiResult<Response> {
     let method = parse_method(&req.method)?;
@@ -111,7 +111,7 @@ pub struct PhoneCodeResponse {
 pub async fn start_phone(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<PhoneRequest>,
 ) -> ApiResult<Response> {
     let input = match (&req.phone, &req.country, &req.number) {
@@ -155,7 +155,7 @@ pub struct PhoneConfirmedResponse {
 pub async fn confirm_phone(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<PhoneConfirmedResponse>> {
     let done = s.twostep.confirm_phone(&me, &req.code, &ctx).await?;
@@ -177,7 +177,7 @@ pub struct PhoneResponse {
 /// The account's verified phone, masked.
 #[utoipa::path(get, path = "/api/v1/me/phone", tag = "phone", security(("bearer" = [])),
     responses((status = 200, body = PhoneResponse), (status = 401, body = ApiErrorBody)))]
-pub async fn show_phone(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<PhoneResponse>> {
+pub async fn show_phone(State(s): State<AppState>, SetupSession(me): SetupSession) -> ApiResult<Json<PhoneResponse>> {
     let phone = s.twostep.phone_of(&me.account.id).await?;
     Ok(Json(PhoneResponse { masked: phone.map(|p| p.phone.masked()) }))
 }
@@ -205,7 +205,7 @@ pub async fn remove_phone(
 pub async fn send_email_verification(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
 ) -> ApiResult<Response> {
     Ok(match s.twostep.send_email_verification(&me.account.id, &ctx).await? {
         Some(sent) => {
@@ -225,7 +225,7 @@ pub async fn send_email_verification(
 pub async fn confirm_email(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<CodeRequest>,
 ) -> ApiResult<StatusCode> {
     s.twostep.confirm_email(me.account.id.as_str(), &req.code, &ctx).await?;

@@ -12,7 +12,7 @@ use twostep_domain::login::LoginOutcome;
 use super::ApiErrorBody;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiSession, Ctx};
+use crate::extract::{ApiJson, Ctx, SetupSession};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignUpRequest {
@@ -78,6 +78,12 @@ pub async fn login(
             login_token: None,
             methods: None,
         },
+        LoginOutcome::EnrollmentRequired { session, .. } => LoginResponse {
+            status: "enrollment_required",
+            session_token: Some(session.expose().to_owned()),
+            login_token: None,
+            methods: None,
+        },
         LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
             status: "second_factor_required",
             session_token: None,
@@ -130,7 +136,7 @@ pub async fn verify(
 /// End the session; its token stops working.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "sign-in", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ApiErrorBody), (status = 403, description = "csrf_failed", body = ApiErrorBody)))]
-pub async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, ApiSession(me): ApiSession) -> ApiResult<Response> {
+pub async fn logout(State(s): State<AppState>, Ctx(ctx): Ctx, SetupSession(me): SetupSession) -> ApiResult<Response> {
     s.twostep.sign_out(&me, &ctx).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cookies\""));

@@ -11,7 +11,7 @@ use super::ApiErrorBody;
 use super::login::parse_method;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiSession, Ctx};
+use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TwoFactorStatus {
@@ -32,7 +32,7 @@ pub struct MeResponse {
 /// The signed-in account and its 2FA status.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ApiErrorBody)))]
-pub async fn me(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<MeResponse>> {
+pub async fn me(State(s): State<AppState>, SetupSession(me): SetupSession) -> ApiResult<Json<MeResponse>> {
     let methods = s.twostep.methods_of(&me.account.id).await.map_err(|e| ApiError::Internal(e.into()))?;
     let remaining = s.twostep.recovery_codes_remaining(&me.account.id).await?;
     Ok(Json(MeResponse {
@@ -62,7 +62,7 @@ pub struct ReauthRequest {
 pub async fn reauth(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<ReauthRequest>,
 ) -> ApiResult<StatusCode> {
     let second_factor = match (&req.method, &req.code) {

@@ -4,6 +4,7 @@ mod codes;
 mod login;
 mod me;
 mod openapi;
+mod orgs;
 mod security;
 mod totp;
 
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 
 use crate::AppState;
@@ -50,6 +51,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/remembered-browsers", get(security::browsers))
         .route("/api/v1/me/remembered-browsers/{id}", delete(security::forget_browser))
         .route("/api/v1/me/security-log", get(security::security_log))
+        .route("/api/v1/orgs", get(orgs::list).post(orgs::create))
+        .route("/api/v1/orgs/{id}", get(orgs::show))
+        .route("/api/v1/orgs/{id}/members", post(orgs::add_member))
+        .route("/api/v1/orgs/{id}/members/{account_id}", put(orgs::set_role).delete(orgs::remove_member))
+        .route("/api/v1/orgs/{id}/two-factor-policy", put(orgs::set_policy))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

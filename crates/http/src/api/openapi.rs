@@ -20,6 +20,8 @@ use utoipa::{Modify, OpenApi};
         super::codes::login_challenge, super::codes::reauth_challenge, super::codes::start_phone,
         super::codes::confirm_phone, super::codes::show_phone, super::codes::remove_phone,
         super::codes::send_email_verification, super::codes::confirm_email,
+        super::orgs::create, super::orgs::list, super::orgs::show, super::orgs::add_member, super::orgs::set_role,
+        super::orgs::remove_member, super::orgs::set_policy,
     ),
     modifiers(&BearerAuth)
 )]

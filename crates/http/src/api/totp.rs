@@ -10,7 +10,7 @@ use twostep_domain::ports::AuthenticatorRecord;
 use super::ApiErrorBody;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiSession, Ctx};
+use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
 
 /// `{}`: the call takes no fields (an empty body is read as `{}` too).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -35,7 +35,7 @@ pub struct EnrollmentResponse {
 pub async fn start(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(_): ApiJson<EmptyBody>,
 ) -> ApiResult<Response> {
     let e = s.twostep.start_totp_enrollment(&me, &ctx).await?;
@@ -94,7 +94,7 @@ pub struct ConfirmResponse {
 pub async fn confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Response> {
     let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
@@ -113,7 +113,7 @@ pub async fn confirm(
     responses((status = 200, content_type = "image/png"), (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 pub async fn qr_png(
     State(s): State<AppState>,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let png = s.twostep.enrollment_qr_png(&me, &id).await.map_err(|_| ApiError::NotFound)?;
@@ -125,7 +125,7 @@ pub async fn qr_png(
     responses((status = 200, body = [AuthenticatorResponse]), (status = 401, body = ApiErrorBody)))]
 pub async fn list(
     State(s): State<AppState>,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
 ) -> ApiResult<Json<Vec<AuthenticatorResponse>>> {
     let all = s.twostep.authenticators(&me.account.id).await?;
     Ok(Json(all.iter().map(AuthenticatorResponse::from).collect()))

@@ -64,7 +64,7 @@ pub async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): Pub
         Ok(_) => {
             // Signing up signs in: the same path as the sign-in form.
             return match s.twostep.login(&f.email, &f.password, None, &ctx).await {
-                Ok(LoginOutcome::Authenticated { session, .. }) => {
+                Ok(LoginOutcome::Authenticated { session, .. } | LoginOutcome::EnrollmentRequired { session, .. }) => {
                     with_cookie(
                         see_other("/security"),
                         cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
@@ -112,7 +112,8 @@ pub async fn login(
 ) -> Response {
     let remembered = cookies::get(&headers, s.web.remember_cookie());
     match s.twostep.login(&f.email, &f.password, remembered.as_deref(), &ctx).await {
-        Ok(LoginOutcome::Authenticated { session, .. }) => {
+        // With `EnrollmentRequired` the Security page is where 2FA is set up.
+        Ok(LoginOutcome::Authenticated { session, .. } | LoginOutcome::EnrollmentRequired { session, .. }) => {
             with_cookie(see_other("/security"), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
         }
         Ok(LoginOutcome::SecondFactorRequired { login_token, methods }) => {

@@ -1,0 +1,217 @@
+//! Organisations and their members.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use twostep_domain::email::Email;
+use twostep_domain::error::StoreError;
+use twostep_domain::ids::AccountId;
+use twostep_domain::ports::{MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore};
+use twostep_domain::time::Timestamp;
+
+use crate::accounts::{text, ts};
+use crate::{SqlStore, store_err};
+
+fn org(row: &AnyRow) -> Result<OrgRecord, StoreError> {
+    Ok(OrgRecord {
+        id: text(row, "id")?,
+        name: text(row, "name")?,
+        require_two_factor: row.try_get::<i64, _>("require_two_factor").map_err(store_err)? != 0,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn role(row: &AnyRow) -> Result<OrgRole, StoreError> {
+    let r = text(row, "role")?;
+    OrgRole::parse(&r).ok_or_else(|| StoreError::Backend(format!("unknown role {r:?}")))
+}
+
+/// Serialises membership changes of one organisation: an update of its row
+/// is a row lock on PostgreSQL (SQLite has one writer anyway), so two owners
+/// demoting each other cannot both see "another owner remains".
+async fn lock_org(tx: &mut Transaction<'_, Any>, org: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+        .bind(org)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    Ok(())
+}
+
+async fn owners(tx: &mut Transaction<'_, Any>, org: &str) -> Result<i64, StoreError> {
+    sqlx::query("SELECT COUNT(*) FROM org_members WHERE org_id = $1 AND role = 'owner'")
+        .bind(org)
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(store_err)
+}
+
+async fn current_role(
+    tx: &mut Transaction<'_, Any>,
+    org: &str,
+    account: &AccountId,
+) -> Result<Option<OrgRole>, StoreError> {
+    sqlx::query("SELECT role FROM org_members WHERE org_id = $1 AND account_id = $2")
+        .bind(org)
+        .bind(account.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(store_err)?
+        .map(|r| role(&r))
+        .transpose()
+}
+
+#[async_trait]
+impl OrgStore for SqlStore {
+    async fn insert_org(&self, o: &OrgRecord, owner: &AccountId) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        sqlx::query("INSERT INTO organizations (id, name, require_two_factor, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&o.id)
+            .bind(&o.name)
+            .bind(i64::from(o.require_two_factor))
+            .bind(o.created_at.secs())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        sqlx::query("INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, 'owner', $3)")
+            .bind(&o.id)
+            .bind(owner.as_str())
+            .bind(o.created_at.secs())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn org(&self, id: &str) -> Result<Option<OrgRecord>, StoreError> {
+        sqlx::query("SELECT id, name, require_two_factor, created_at FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .map(|r| org(&r))
+            .transpose()
+    }
+
+    async fn orgs_of(&self, account: &AccountId) -> Result<Vec<(OrgRecord, OrgRole)>, StoreError> {
+        sqlx::query(
+            "SELECT o.id, o.name, o.require_two_factor, o.created_at, m.role
+             FROM org_members m JOIN organizations o ON o.id = m.org_id
+             WHERE m.account_id = $1 ORDER BY o.name, o.id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(|r| Ok((org(r)?, role(r)?)))
+        .collect()
+    }
+
+    async fn members(&self, org: &str) -> Result<Vec<MemberRecord>, StoreError> {
+        sqlx::query(
+            "SELECT m.account_id, a.email, m.role, m.added_at,
+                    CASE WHEN EXISTS (SELECT 1 FROM authenticators f WHERE f.account_id = m.account_id)
+                         THEN 1 ELSE 0 END AS two_factor
+             FROM org_members m JOIN accounts a ON a.id = m.account_id
+             WHERE m.org_id = $1
+             ORDER BY CASE m.role WHEN 'owner' THEN 0 ELSE 1 END, a.email",
+        )
+        .bind(org)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(|r| {
+            Ok(MemberRecord {
+                account_id: AccountId::from_stored(text(r, "account_id")?),
+                email: Email::from_stored(text(r, "email")?),
+                role: role(r)?,
+                two_factor_enabled: r.try_get::<i64, _>("two_factor").map_err(store_err)? != 0,
+                added_at: ts(r, "added_at")?,
+            })
+        })
+        .collect()
+    }
+
+    async fn role_in(&self, org: &str, account: &AccountId) -> Result<Option<OrgRole>, StoreError> {
+        sqlx::query("SELECT role FROM org_members WHERE org_id = $1 AND account_id = $2")
+            .bind(org)
+            .bind(account.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .map(|r| role(&r))
+            .transpose()
+    }
+
+    async fn add_member(&self, org: &str, account: &AccountId, role: OrgRole, at: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)")
+            .bind(org)
+            .bind(account.as_str())
+            .bind(role.as_str())
+            .bind(at.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn set_role(&self, org: &str, account: &AccountId, new: OrgRole) -> Result<MembershipChange, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        lock_org(&mut tx, org).await?;
+        let Some(old) = current_role(&mut tx, org, account).await? else { return Ok(MembershipChange::NotMember) };
+        if old == OrgRole::Owner && new != OrgRole::Owner && owners(&mut tx, org).await? <= 1 {
+            return Ok(MembershipChange::LastOwner);
+        }
+        sqlx::query("UPDATE org_members SET role = $1 WHERE org_id = $2 AND account_id = $3")
+            .bind(new.as_str())
+            .bind(org)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(MembershipChange::Done)
+    }
+
+    async fn remove_member(&self, org: &str, account: &AccountId) -> Result<MembershipChange, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        lock_org(&mut tx, org).await?;
+        let Some(old) = current_role(&mut tx, org, account).await? else { return Ok(MembershipChange::NotMember) };
+        if old == OrgRole::Owner && owners(&mut tx, org).await? <= 1 {
+            return Ok(MembershipChange::LastOwner);
+        }
+        sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND account_id = $2")
+            .bind(org)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(MembershipChange::Done)
+    }
+
+    async fn set_require_two_factor(&self, org: &str, require: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE organizations SET require_two_factor = $1 WHERE id = $2")
+            .bind(i64::from(require))
+            .bind(org)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM org_members m JOIN organizations o ON o.id = m.org_id
+             WHERE m.account_id = $1 AND o.require_two_factor <> 0",
+        )
+        .bind(account.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(row.try_get::<i64, _>(0).map_err(store_err)? > 0)
+    }
+}

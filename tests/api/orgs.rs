@@ -1,0 +1,199 @@
+//! Organisations and 2FA policy (issue 6; SEC-47, SEC-62): owners require
+//! 2FA of members, the operator's mandate with a grace date, enrolment-only
+//! sessions.
+
+use serde_json::json;
+use twostep_domain::time::Timestamp;
+
+use crate::both_backends;
+use crate::helpers::{TestApp, User};
+
+both_backends!(
+    requiring_two_factor_is_refused_while_an_owner_lacks_it,
+    a_member_without_two_factor_is_sent_to_enrol_first,
+    membership_rules_and_the_last_owner,
+);
+
+async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
+    let org = app.post("/api/v1/orgs", &json!({"name": name}), Some(&owner.token)).await.assert_status(201);
+    assert_eq!(org.body["require_two_factor"], false);
+    assert_eq!(org.str("name"), name);
+    org.str("id")
+}
+
+async fn require(app: &TestApp, owner: &User, org: &str, on: bool) -> crate::helpers::Resp {
+    app.put(&format!("/api/v1/orgs/{org}/two-factor-policy"), &json!({"require_two_factor": on}), Some(&owner.token))
+        .await
+}
+
+async fn requiring_two_factor_is_refused_while_an_owner_lacks_it(app: TestApp) {
+    let owner = app.user().await;
+    let co_owner = app.user_with_totp().await;
+    let org = create_org(&app, &owner, "Acme").await;
+    app.post(
+        &format!("/api/v1/orgs/{org}/members"),
+        &json!({"email": co_owner.email, "role": "owner"}),
+        Some(&owner.token),
+    )
+    .await
+    .assert_status(201);
+    let r = require(&app, &owner, &org, true).await.assert_error(409, "owners_without_two_factor");
+    assert_eq!(r.body["error"]["owners"], json!([owner.email]));
+    // The owner turns 2FA on; now the switch is accepted.
+    let e = app.post("/api/v1/me/totp", &json!({}), Some(&owner.token)).await.assert_status(201);
+    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    app.post(
+        "/api/v1/me/totp/confirm",
+        &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
+        Some(&owner.token),
+    )
+    .await
+    .assert_status(201);
+    let r = require(&app, &owner, &org, true).await.assert_status(200);
+    assert_eq!(r.body["require_two_factor"], true);
+    let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_status(200);
+    assert_eq!(shown.body["require_two_factor"], true);
+    // An owner cannot turn their own 2FA off while the organisation requires it.
+    app.delete("/api/v1/me/two-factor", Some(&owner.token)).await.assert_error(403, "two_factor_required_by_policy");
+    let list = app.get("/api/v1/me/authenticators", Some(&owner.token)).await.assert_status(200);
+    let id = list.body[0]["id"].as_str().expect("id").to_owned();
+    app.delete(&format!("/api/v1/me/authenticators/{id}"), Some(&owner.token))
+        .await
+        .assert_error(403, "two_factor_required_by_policy");
+    // Turning the rule off lets them.
+    require(&app, &owner, &org, false).await.assert_status(200);
+    app.delete("/api/v1/me/two-factor", Some(&owner.token)).await.assert_status(204);
+}
+
+async fn a_member_without_two_factor_is_sent_to_enrol_first(app: TestApp) {
+    let owner = app.user_with_totp().await;
+    let member = app.user().await;
+    let org = create_org(&app, &owner, "Initech").await;
+    app.post(
+        &format!("/api/v1/orgs/{org}/members"),
+        &json!({"email": member.email, "role": "member"}),
+        Some(&owner.token),
+    )
+    .await
+    .assert_status(201);
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&member.token)).await.assert_status(200);
+    require(&app, &owner, &org, true).await.assert_status(200);
+
+    // Owners see who lacks 2FA, and can filter on it.
+    let all = app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_status(200);
+    let members = all.body["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["role"], "owner");
+    assert_eq!(members[0]["two_factor_enabled"], true);
+    assert_eq!(members[1]["email"], member.email.as_str());
+    assert_eq!(members[1]["two_factor_enabled"], false);
+    let without = app.get(&format!("/api/v1/orgs/{org}?two_factor=false"), Some(&owner.token)).await.assert_status(200);
+    assert_eq!(without.body["members"].as_array().expect("members").len(), 1);
+    assert_eq!(without.body["members"][0]["email"], member.email.as_str());
+
+    // The member's existing session reaches nothing of the organisation.
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&member.token)).await.assert_error(403, "two_factor_required");
+    // Signing in gives an enrolment-only session.
+    let login = app.login(&member.email, &member.password).await.assert_status(200);
+    assert_eq!(login.str("status"), "enrollment_required");
+    let token = login.str("session_token");
+    let me = app.get("/api/v1/me", Some(&token)).await.assert_status(200);
+    assert_eq!(me.body["two_factor"]["enabled"], false);
+    app.get("/api/v1/orgs", Some(&token)).await.assert_error(403, "enrollment_required");
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&token)).await.assert_error(403, "enrollment_required");
+    app.get("/api/v1/me/sessions", Some(&token)).await.assert_error(403, "enrollment_required");
+    app.post("/api/v1/orgs", &json!({"name": "x"}), Some(&token)).await.assert_error(403, "enrollment_required");
+    // It may set up a factor; confirming it lifts the limit.
+    let e = app.post("/api/v1/me/totp", &json!({}), Some(&token)).await.assert_status(201);
+    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let c = app
+        .post(
+            "/api/v1/me/totp/confirm",
+            &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
+            Some(&token),
+        )
+        .await
+        .assert_status(201);
+    assert_eq!(c.body["recovery_codes"].as_array().expect("codes").len(), 10);
+    let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&token)).await.assert_status(200);
+    assert_eq!(shown.body["members"][1]["two_factor_enabled"], true);
+    app.get("/api/v1/me/sessions", Some(&token)).await.assert_status(200);
+    // And the next sign-in asks for the second factor as usual.
+    let login = app.login(&member.email, &member.password).await.assert_status(200);
+    assert_eq!(login.str("status"), "second_factor_required");
+}
+
+async fn membership_rules_and_the_last_owner(app: TestApp) {
+    let owner = app.user().await;
+    let member = app.user().await;
+    let stranger = app.user().await;
+    let org = create_org(&app, &owner, "Globex").await;
+    let members = format!("/api/v1/orgs/{org}/members");
+    let add = |email: &str, role: &str| json!({"email": email, "role": role});
+    app.post(&members, &add(&member.email, "member"), Some(&owner.token)).await.assert_status(201);
+    app.post(&members, &add(&member.email, "member"), Some(&owner.token)).await.assert_error(409, "already_member");
+    app.post(&members, &add("nobody@example.com", "member"), Some(&owner.token)).await.assert_error(404, "not_found");
+    app.post(&members, &add(&stranger.email, "boss"), Some(&owner.token)).await.assert_error(400, "invalid_request");
+    // Members may not manage; strangers cannot even see it (SEC-62: 404, not 403).
+    app.post(&members, &add(&stranger.email, "member"), Some(&member.token)).await.assert_error(403, "forbidden");
+    require(&app, &member, &org, true).await.assert_error(403, "forbidden");
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&stranger.token)).await.assert_error(404, "not_found");
+    app.get("/api/v1/orgs/no-such-org", Some(&owner.token)).await.assert_error(404, "not_found");
+    app.post("/api/v1/orgs", &json!({"name": "   "}), Some(&owner.token)).await.assert_error(400, "invalid_name");
+    let mine = app.get("/api/v1/orgs", Some(&member.token)).await.assert_status(200);
+    assert_eq!(mine.body, json!([{"id": org, "name": "Globex", "require_two_factor": false, "role": "member"}]));
+
+    // The last owner can neither leave nor step down…
+    let owner_id = app.get("/api/v1/me", Some(&owner.token)).await.str("id");
+    let member_id = app.get("/api/v1/me", Some(&member.token)).await.str("id");
+    app.delete(&format!("{members}/{owner_id}"), Some(&owner.token)).await.assert_error(409, "last_owner");
+    app.put(&format!("{members}/{owner_id}"), &json!({"role": "member"}), Some(&owner.token))
+        .await
+        .assert_error(409, "last_owner");
+    // …but can hand over: promote, then step down.
+    app.put(&format!("{members}/{member_id}"), &json!({"role": "owner"}), Some(&owner.token)).await.assert_status(204);
+    app.put(&format!("{members}/{owner_id}"), &json!({"role": "member"}), Some(&owner.token)).await.assert_status(204);
+    require(&app, &owner, &org, true).await.assert_error(403, "forbidden");
+    // A member may leave; an owner may remove a member.
+    app.delete(&format!("{members}/{owner_id}"), Some(&owner.token)).await.assert_status(204);
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_error(404, "not_found");
+    app.post(&members, &add(&stranger.email, "member"), Some(&member.token)).await.assert_status(201);
+    let stranger_id = app.get("/api/v1/me", Some(&stranger.token)).await.str("id");
+    app.delete(&format!("{members}/{stranger_id}"), Some(&member.token)).await.assert_status(204);
+    app.delete(&format!("{members}/{stranger_id}"), Some(&member.token)).await.assert_error(404, "not_found");
+}
+
+async fn mandate(app: &TestApp, user: &User) -> String {
+    app.login(&user.email, &user.password).await.assert_status(200).str("status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_mandate_applies_from_its_date() {
+    for db in [crate::helpers::Db::Sqlite, crate::helpers::Db::Postgres] {
+        let app = TestApp::spawn_with(db, |s| {
+            s.require_two_factor = true;
+            #[expect(clippy::disallowed_methods, reason = "the fake clock starts at the real time")]
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs()
+                .try_into()
+                .expect("fits");
+            s.two_factor_enforce_from = Some(Timestamp::from_secs(now).plus_secs(7 * 24 * 3600));
+        })
+        .await;
+        let user = app.user().await;
+        let with_totp = app.user_with_totp().await;
+        // Before the date: sign-in as usual (pages show a banner).
+        assert_eq!(mandate(&app, &user).await, "authenticated");
+        app.delete("/api/v1/me/two-factor", Some(&with_totp.token)).await.assert_status(204);
+        let with_totp = app.user_with_totp().await;
+        // From the date on: enrolment first; 2FA can no longer be turned off.
+        app.clock.advance(7 * 24 * 3600);
+        assert_eq!(mandate(&app, &user).await, "enrollment_required");
+        let login = app.login(&with_totp.email, &with_totp.password).await.assert_status(200);
+        assert_eq!(login.str("status"), "second_factor_required");
+        let token = app.sign_in_with(&with_totp, "totp", &app.code(&with_totp.secret, 0)).await.str("session_token");
+        app.delete("/api/v1/me/two-factor", Some(&token)).await.assert_error(403, "two_factor_required_by_policy");
+    }
+}
