@@ -37,6 +37,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "phone_countries",
     "email_fallback",
     "delivery_poll_ms",
+    "trusted_proxies",
     "password",
     "session",
     "totp",
@@ -44,8 +45,15 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
-const RAW_STRING_KEYS: &[&str] =
-    &["smtp_from", "twilio_account_sid", "twilio_auth_token", "twilio_from", "sms_webhook_secret", "phone_countries"];
+const RAW_STRING_KEYS: &[&str] = &[
+    "smtp_from",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_from",
+    "sms_webhook_secret",
+    "phone_countries",
+    "trusted_proxies",
+];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,6 +84,10 @@ pub struct Config {
     pub email_fallback: bool,
     /// How often the delivery worker looks for retries and leftovers.
     pub delivery_poll_ms: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or
+    /// CIDR ranges, as `"10.0.0.1, 10.0.0.0/8"` or a list. Unset: none, and
+    /// the client address is always the socket's (SEC-60).
+    pub trusted_proxies: Option<ListSetting>,
     pub password: PasswordConfig,
     pub session: SessionConfig,
     pub totp: TotpConfig,
@@ -90,6 +102,26 @@ pub struct PolicyConfig {
     pub require_two_factor: bool,
     /// …from this date (`2027-01-31` or RFC 3339); before it, users are told.
     pub enforce_from: Option<String>,
+    /// A non-empty IP allow-list meets the mandate in place of 2FA (seed
+    /// 002: "either 2FA or Whitelist IP"); organisation rules still need 2FA.
+    pub allowlist_satisfies: bool,
+}
+
+/// A list setting, written `"a, b"` (as environment variables must) or `["a", "b"]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ListSetting {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl ListSetting {
+    fn joined(&self) -> String {
+        match self {
+            Self::Text(s) => s.clone(),
+            Self::List(items) => items.join(","),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +172,7 @@ impl Default for Config {
             phone_countries: None,
             email_fallback: true,
             delivery_poll_ms: 1000,
+            trusted_proxies: None,
             password: PasswordConfig::default(),
             session: SessionConfig::default(),
             totp: TotpConfig::default(),
@@ -265,9 +298,15 @@ impl Config {
             return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
         }
         let enforce_from = self.policy.enforce_from.as_deref().map(parse_instant).transpose()?;
+        let trusted_proxies = match &self.trusted_proxies {
+            Some(list) => twostep_domain::allowlist::parse_ranges(&list.joined())
+                .map_err(|e| bad("trusted_proxies", format!("{e}; give addresses or CIDR ranges, comma-separated")))?,
+            None => Vec::new(),
+        };
         let mut settings = Settings {
             require_two_factor: self.policy.require_two_factor,
             two_factor_enforce_from: enforce_from,
+            allowlist_satisfies_mandate: self.policy.allowlist_satisfies,
             email_fallback: self.email_fallback,
             phone_enabled: !matches!(phone_provider, PhoneProvider::None) || self.dev_mode,
             phone_countries: self.phone_countries(&phone_provider)?,
@@ -288,6 +327,7 @@ impl Config {
             phone_provider,
             delivery_poll: std::time::Duration::from_millis(self.delivery_poll_ms),
             issuer: self.totp.issuer.clone(),
+            trusted_proxies,
             settings,
         })
     }
@@ -455,6 +495,8 @@ pub struct Resolved {
     pub phone_provider: PhoneProvider,
     pub delivery_poll: std::time::Duration,
     pub issuer: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed (SEC-60).
+    pub trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
     pub settings: Settings,
 }
 
@@ -513,6 +555,18 @@ mod tests {
         assert_eq!(parse_instant("2027-01-31").expect("date").secs(), 1_801_353_600);
         assert_eq!(parse_instant("2027-01-31T12:00:00Z").expect("instant").secs(), 1_801_396_800);
         assert_eq!(parse_instant("next tuesday").expect_err("bad").key, "policy.enforce_from");
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_of_ranges() {
+        let mut c = Config { listen: "127.0.0.1:0".into(), secret_key: Some("ab".repeat(32)), ..Config::default() };
+        assert!(c.resolve().expect("ok").trusted_proxies.is_empty());
+        c.trusted_proxies = Some(ListSetting::Text("127.0.0.1/32, 10.0.0.0/8".into()));
+        assert_eq!(c.resolve().expect("ok").trusted_proxies.len(), 2);
+        c.trusted_proxies = Some(ListSetting::List(vec!["::1".into(), "fc00::/7".into()]));
+        assert_eq!(c.resolve().expect("ok").trusted_proxies.len(), 2);
+        c.trusted_proxies = Some(ListSetting::Text("10.0.0.1, proxy.internal".into()));
+        assert_eq!(c.resolve().expect_err("bad").key, "trusted_proxies");
     }
 
     #[test]

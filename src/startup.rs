@@ -111,6 +111,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),
         dev_mode: resolved.dev_mode,
+        trusted_proxies: resolved.trusted_proxies.clone(),
     };
     let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
     Ok(Server { listener, router, url: origin, store })

@@ -1,5 +1,6 @@
 //! Command-line interface: one subcommand per file.
 
+mod admin;
 mod audit;
 mod config_check;
 mod migrate;
@@ -44,6 +45,9 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Grant or revoke the administrator role.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -67,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve => serve::run(&config).await,
         Command::Migrate => migrate::run(&config).await,
         Command::User(cmd) => user::run(&config, cmd).await,
+        Command::Admin(cmd) => admin::run(&config, cmd).await,
         Command::Config(cmd) => config_check::run(&config, &cmd),
         Command::Audit(args) => audit::run(&config, &args).await,
         Command::Dev(cmd) => seed::run(&config, cmd).await,

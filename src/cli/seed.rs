@@ -236,6 +236,7 @@ fn build_batch(range: Range<u64>, keys: &Keyring, hash: &str, now: Timestamp, to
             disabled_at: None,
             last_sign_in_at: None,
             email_verified_at: None,
+            admin_since: None,
         });
         if !totp {
             continue;

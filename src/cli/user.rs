@@ -1,4 +1,5 @@
-//! `twostep user …`: create, list, show, disable and enable accounts.
+//! `twostep user …`: create, list, show, disable and enable accounts, and
+//! reset their two-factor authentication.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -25,6 +26,13 @@ pub enum UserCommand {
     Enable { email: String },
     /// Clear the account's failure counters: unlocks password sign-in and locked code factors.
     Unlock { email: String },
+    /// Remove every second factor and recovery code, end all sessions and remembered browsers,
+    /// clear the factor lock-outs, and e-mail the user (for a user who lost their factors).
+    #[command(name = "reset-2fa")]
+    ResetTwoFactor { email: String },
+    /// Empty the account's IP allow-list (a user who locked themselves out).
+    #[command(name = "clear-allowlist")]
+    ClearAllowlist { email: String },
 }
 
 fn read_password() -> std::io::Result<String> {
@@ -65,6 +73,9 @@ pub async fn run(config: &Config, cmd: UserCommand) -> Result<(), Box<dyn std::e
             let authenticators = twostep.authenticators(&a.id).await?;
             println!("id:               {}", a.id);
             println!("email:            {}", a.email);
+            if let Some(t) = a.admin_since {
+                println!("administrator:    since {}", t.rfc3339());
+            }
             println!("created:          {}", a.created_at.rfc3339());
             println!(
                 "status:           {}",
@@ -94,6 +105,19 @@ pub async fn run(config: &Config, cmd: UserCommand) -> Result<(), Box<dyn std::e
         UserCommand::Unlock { email } => {
             let a = twostep.unlock_account(&email, Actor::Cli, &ctx).await?;
             println!("unlocked {}", a.email);
+        }
+        UserCommand::ResetTwoFactor { email } => {
+            let a = twostep.reset_two_factor(&email, Actor::Cli, &ctx).await?;
+            println!(
+                "reset two-factor authentication of {}: factors and recovery codes removed, sessions ended; \
+                 they were notified by e-mail (sent by the running server)",
+                a.email
+            );
+        }
+        UserCommand::ClearAllowlist { email } => {
+            let a = twostep.account_by_email(&email).await?;
+            let removed = twostep.clear_allowlist(&a.id, Actor::Cli, &ctx).await?;
+            println!("cleared the IP allow-list of {} ({removed} entries); they were notified by e-mail", a.email);
         }
         UserCommand::Enable { email } => {
             let a = twostep.set_account_disabled(&email, false, Actor::Cli, &ctx).await?;

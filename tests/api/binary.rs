@@ -14,7 +14,7 @@ use twostep_domain::factors::otpauth::base32_decode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twostep");
 
-fn twostep(data: &Path) -> Command {
+pub(crate) fn twostep(data: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -24,7 +24,7 @@ fn twostep(data: &Path) -> Command {
     c
 }
 
-fn output(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
+pub(crate) fn output(cmd: &mut Command, stdin: &str) -> (bool, String, String) {
     use std::io::Write;
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write");

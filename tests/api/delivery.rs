@@ -8,6 +8,7 @@ use sqlx::Row;
 use twostep::config::PhoneProvider;
 
 use crate::binary::serve_env;
+use crate::each_backend;
 use crate::helpers::{Db, TestApp};
 use crate::phone::twilio_app;
 use crate::receiver::{Receiver, link_code, six_digits};
@@ -25,22 +26,7 @@ async fn outbox_rows(app: &TestApp) -> Vec<(String, String, i64, Option<String>)
         .collect()
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Db::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::helpers::Db::Postgres).await;
-            }
-        }
-    )*};
-}
-
-on_both!(a_delivery_that_fails_twice_then_succeeds_is_delivered_once);
+each_backend!(a_delivery_that_fails_twice_then_succeeds_is_delivered_once);
 async fn a_delivery_that_fails_twice_then_succeeds_is_delivered_once(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;
@@ -168,7 +154,7 @@ async fn messages_queued_when_the_server_dies_are_delivered_after_restart() {
     assert!(!logs.contains(&code), "the code must never reach the log");
 }
 
-on_both!(webhook_requests_are_signed);
+each_backend!(webhook_requests_are_signed);
 async fn webhook_requests_are_signed(db: Db) {
     let rx = Receiver::start().await;
     let secret = "a-webhook-secret-of-at-least-32-chars!";
@@ -203,7 +189,7 @@ async fn webhook_requests_are_signed(db: Db) {
     app.post("/api/v1/me/phone/confirm", &json!({"code": code}), Some(&user.token)).await.assert_status(200);
 }
 
-on_both!(a_verified_email_serves_as_a_fallback_method);
+each_backend!(a_verified_email_serves_as_a_fallback_method);
 async fn a_verified_email_serves_as_a_fallback_method(db: Db) {
     let (app, sink) = TestApp::spawn_with_mail(db).await;
     let user = app.user_with_totp().await;

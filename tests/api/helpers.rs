@@ -41,6 +41,24 @@ macro_rules! both_backends {
     )*};
 }
 
+/// Like `both_backends!` for tests that spawn their own server (other
+/// providers or settings): each listed `async fn(Db)` runs once per backend.
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Db::Postgres).await;
+            }
+        }
+    )*};
+}
+
 /// Time moves only when a test says so.
 pub struct FakeClock(AtomicI64);
 
@@ -71,6 +89,7 @@ pub struct TestApp {
     settings: Settings,
     smtp: Option<String>,
     phone: PhoneProvider,
+    trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
 }
 
 pub fn postgres_url() -> String {
@@ -116,6 +135,29 @@ impl TestApp {
         phone: PhoneProvider,
         tweak: impl FnOnce(&mut Settings),
     ) -> Self {
+        Self::spawn_configured(db, smtp, phone, tweak, |_| {}).await
+    }
+
+    /// With a last say over the whole configuration (`trusted_proxies`,
+    /// `settings`…), e.g. trusting loopback as a proxy so a test can send
+    /// `X-Forwarded-For` to appear from another address.
+    pub async fn spawn_with_resolved(db: Db, tweak: impl FnOnce(&mut Resolved)) -> Self {
+        Self::spawn_configured(db, None, PhoneProvider::None, |_| {}, tweak).await
+    }
+
+    /// `spawn_with_resolved` with a real SMTP server receiving the mail.
+    pub async fn spawn_with_mail_resolved(db: Db, tweak: impl FnOnce(&mut Resolved)) -> (Self, SmtpSink) {
+        let sink = SmtpSink::start();
+        (Self::spawn_configured(db, Some(sink.url.clone()), PhoneProvider::None, |_| {}, tweak).await, sink)
+    }
+
+    async fn spawn_configured(
+        db: Db,
+        smtp: Option<String>,
+        phone: PhoneProvider,
+        tweak: impl FnOnce(&mut Settings),
+        tweak_resolved: impl FnOnce(&mut Resolved),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let (database_url, pg_schema) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("twostep.db").display()), None),
@@ -136,7 +178,7 @@ impl TestApp {
             Settings { hash_cost: HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, ..Settings::default() };
         tweak(&mut settings);
         let master_hex = MasterKey::generate(&OsRng).to_hex();
-        let resolved = Resolved {
+        let mut resolved = Resolved {
             listen: "127.0.0.1:0".parse().expect("addr"),
             database_url: database_url.clone(),
             public_url: None,
@@ -148,14 +190,31 @@ impl TestApp {
             phone_provider: phone.clone(),
             delivery_poll: std::time::Duration::from_millis(100),
             issuer: None,
+            trusted_proxies: Vec::new(),
             settings: settings.clone(),
         };
+        tweak_resolved(&mut resolved);
+        let settings = resolved.settings.clone();
+        let trusted_proxies = resolved.trusted_proxies.clone();
         let clock = Arc::new(FakeClock(AtomicI64::new(real_now())));
         let server = twostep::startup::build(&resolved, clock.clone(), settings.clone()).await.expect("server starts");
         let url = server.url.clone();
         tokio::spawn(server.run(std::future::pending()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { url, db, database_url, clock, http, _dir: dir, pg_schema, master_hex, settings, smtp, phone }
+        Self {
+            url,
+            db,
+            database_url,
+            clock,
+            http,
+            _dir: dir,
+            pg_schema,
+            master_hex,
+            settings,
+            smtp,
+            phone,
+            trusted_proxies,
+        }
     }
 
     /// Another server on the same database, key and clock: a second
@@ -173,6 +232,7 @@ impl TestApp {
             phone_provider: self.phone.clone(),
             delivery_poll: std::time::Duration::from_millis(100),
             issuer: None,
+            trusted_proxies: self.trusted_proxies.clone(),
             settings: self.settings.clone(),
         };
         let server =

@@ -5,12 +5,15 @@ mod mail;
 mod receiver;
 
 mod accounts;
+mod admin;
+mod allowlist;
 mod binary;
 mod codes;
 mod credentials;
 mod delivery;
 mod hardening;
 mod interop;
+mod mandate;
 mod notices;
 mod orgs;
 mod phone;

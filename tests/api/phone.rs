@@ -4,6 +4,7 @@
 use serde_json::json;
 use twostep::config::PhoneProvider;
 
+use crate::each_backend;
 use crate::helpers::{Db, TestApp, User};
 use crate::receiver::Receiver;
 
@@ -12,21 +13,6 @@ const TOKEN: &str = "twilio-secret-token";
 const FROM: &str = "+14155550100";
 const NUMBER: &str = "+14155550123";
 const OTHER: &str = "+12015550123";
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::helpers::Db::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::helpers::Db::Postgres).await;
-            }
-        }
-    )*};
-}
 
 pub async fn twilio_app(db: Db) -> (TestApp, Receiver) {
     let rx = Receiver::start().await;
@@ -58,7 +44,7 @@ async fn password_step(app: &TestApp, user: &User) -> String {
     login.str("login_token")
 }
 
-on_both!(sms_verifies_the_phone_and_signs_in);
+each_backend!(sms_verifies_the_phone_and_signs_in);
 async fn sms_verifies_the_phone_and_signs_in(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;
@@ -106,7 +92,7 @@ async fn sms_verifies_the_phone_and_signs_in(db: Db) {
     app.get("/api/v1/me", Some(&v.str("session_token"))).await.assert_status(200);
 }
 
-on_both!(a_call_reads_the_code_digit_by_digit_twice);
+each_backend!(a_call_reads_the_code_digit_by_digit_twice);
 async fn a_call_reads_the_code_digit_by_digit_twice(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;
@@ -138,7 +124,7 @@ async fn a_call_reads_the_code_digit_by_digit_twice(db: Db) {
         .assert_status(200);
 }
 
-on_both!(numbers_are_validated_and_normalised);
+each_backend!(numbers_are_validated_and_normalised);
 async fn numbers_are_validated_and_normalised(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;
@@ -195,7 +181,7 @@ async fn countries_outside_the_allow_list_are_refused() {
     app.post("/api/v1/me/phone", &json!({"phone": NUMBER}), Some(&user.token)).await.assert_status(202);
 }
 
-on_both!(changing_the_number_keeps_the_old_one_until_the_new_is_verified);
+each_backend!(changing_the_number_keeps_the_old_one_until_the_new_is_verified);
 async fn changing_the_number_keeps_the_old_one_until_the_new_is_verified(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;
@@ -246,7 +232,7 @@ async fn changing_the_number_keeps_the_old_one_until_the_new_is_verified(db: Db)
     assert_eq!(rx.wait_for(stale + 4).await[stale + 3].form()["To"], OTHER);
 }
 
-on_both!(removing_the_phone_needs_reauth_and_turns_its_methods_off);
+each_backend!(removing_the_phone_needs_reauth_and_turns_its_methods_off);
 async fn removing_the_phone_needs_reauth_and_turns_its_methods_off(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;
@@ -263,7 +249,7 @@ async fn removing_the_phone_needs_reauth_and_turns_its_methods_off(db: Db) {
     assert_eq!(login.str("status"), "authenticated");
 }
 
-on_both!(codes_expire_after_ten_minutes);
+each_backend!(codes_expire_after_ten_minutes);
 async fn codes_expire_after_ten_minutes(db: Db) {
     let (app, rx) = twilio_app(db).await;
     let user = app.user().await;

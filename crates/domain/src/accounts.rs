@@ -33,6 +33,7 @@ impl Twostep {
             disabled_at: None,
             last_sign_in_at: None,
             email_verified_at: None,
+            admin_since: None,
         };
         match self.store.insert_account(&record).await {
             Ok(()) => {}

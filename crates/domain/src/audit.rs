@@ -46,6 +46,13 @@ pub enum AuditKind {
     OrgMemberRemoved,
     OrgRoleChanged,
     PolicyChanged,
+    SignInOutsideAllowlist,
+    SessionOutsideAllowlist,
+    AllowlistChanged,
+    AdminGranted,
+    AdminRevoked,
+    TwoFactorReset,
+    MandateNotice,
 }
 
 impl AuditKind {
@@ -90,6 +97,13 @@ impl AuditKind {
             Self::OrgMemberRemoved => "org_member_removed",
             Self::OrgRoleChanged => "org_role_changed",
             Self::PolicyChanged => "policy_changed",
+            Self::SignInOutsideAllowlist => "sign_in_outside_allowlist",
+            Self::SessionOutsideAllowlist => "session_outside_allowlist",
+            Self::AllowlistChanged => "allowlist_changed",
+            Self::AdminGranted => "admin_granted",
+            Self::AdminRevoked => "admin_revoked",
+            Self::TwoFactorReset => "two_factor_reset",
+            Self::MandateNotice => "mandate_notice",
         }
     }
 }
@@ -98,6 +112,8 @@ impl AuditKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Actor {
     User,
+    /// An operator through the admin API or pages; the entry's details name them.
+    Admin,
     Cli,
     System,
 }
@@ -106,6 +122,7 @@ impl Actor {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",
+            Self::Admin => "admin",
             Self::Cli => "cli",
             Self::System => "system",
         }
@@ -136,10 +153,15 @@ pub struct AuditEntry {
     pub details: String,
 }
 
-/// Which entries to read.
+/// Which entries to read. Construct with `..AuditFilter::default()` so new
+/// filters do not break callers.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
     pub account_id: Option<AccountId>,
     pub kind: Option<String>,
+    /// Only entries at or after this instant.
+    pub since: Option<Timestamp>,
+    /// Only entries before this instant.
+    pub until: Option<Timestamp>,
     pub limit: i64,
 }

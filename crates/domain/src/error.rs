@@ -63,6 +63,10 @@ pub enum CredentialError {
 pub enum SessionError {
     #[error("not signed in, or the session has ended")]
     Unauthenticated,
+    /// The session was used from an address outside the account's IP
+    /// allow-list; it has been ended (SEC-61).
+    #[error("this account may not be used from your address; the session was ended")]
+    IpNotAllowed,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -135,7 +139,7 @@ internal_from!(AccountError, LoginError, SessionError, FactorError, CredentialEr
 impl From<SessionError> for FactorError {
     fn from(e: SessionError) -> Self {
         match e {
-            SessionError::Unauthenticated => Self::ReauthRequired,
+            SessionError::Unauthenticated | SessionError::IpNotAllowed => Self::ReauthRequired,
             SessionError::Internal(i) => Self::Internal(i),
         }
     }

@@ -6,6 +6,8 @@
 //! place and are tested without a server.
 
 pub mod accounts;
+pub mod admin;
+pub mod allowlist;
 pub mod audit;
 pub mod credentials;
 pub mod crypto;

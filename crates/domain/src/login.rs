@@ -60,7 +60,7 @@ pub struct Verified {
 impl From<SessionError> for LoginError {
     fn from(e: SessionError) -> Self {
         match e {
-            SessionError::Unauthenticated => Self::InvalidCredentials,
+            SessionError::Unauthenticated | SessionError::IpNotAllowed => Self::InvalidCredentials,
             SessionError::Internal(i) => Self::Internal(i),
         }
     }
@@ -89,12 +89,19 @@ impl Twostep {
             Some(a) => Scope::Password(a.id.clone()),
             None => self.unknown_email_scope(parsed.as_ref(), email),
         };
-        let check = self.guarded_password(account.as_ref(), scope, password, ctx).await?;
+        // SEC-61: from outside the account's IP allow-list the password is
+        // checked all the same but cannot succeed (see `allowlist`).
+        let allowed = self.sign_in_allowed(account.as_ref(), &ctx.ip).await?;
+        let check = if allowed {
+            self.guarded_password(account.as_ref(), scope, password, ctx).await?
+        } else {
+            self.password_from_outside(account.as_ref(), scope, password, ctx).await?
+        };
         let account = match (check, account) {
             (PasswordCheck::Throttled { retry_after }, _) => return Err(LoginError::Throttled { retry_after }),
             (PasswordCheck::Right, Some(a)) if a.disabled_at.is_none() => a,
             (_, a) => {
-                if let Some(a) = a {
+                if let (Some(a), true) = (a, allowed) {
                     let why = if a.disabled_at.is_some() { "account disabled" } else { "wrong password" };
                     self.audit(AuditEvent::user(AuditKind::SignInPassword, &a.id).failed().details(why), ctx).await;
                 }
@@ -115,6 +122,7 @@ impl Twostep {
         if methods.is_empty() {
             let session = self.start_session(&account.id, SessionKind::Full, Some(now), None, ctx).await?;
             self.notify_if_new_device(&account.id, ctx).await;
+            self.notify_mandate_once(&account, ctx).await;
             self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
             return Ok(LoginOutcome::Authenticated { session, account: account.id });
         }
@@ -153,6 +161,22 @@ impl Twostep {
         password: Password,
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, InternalError> {
+        Ok(self.checked_password(account, scope, password, true, ctx).await?.0)
+    }
+
+    /// `guarded_password`, with `can_succeed` false for an attempt that must
+    /// fail whatever the password (a sign-in from outside the account's IP
+    /// allow-list, SEC-61): it costs the same Argon2id work and counts as a
+    /// failure, so neither the answer nor the throttles tell a right password
+    /// from a wrong one. Also says whether the password was right.
+    pub(crate) async fn checked_password(
+        &self,
+        account: Option<&AccountRecord>,
+        scope: Scope,
+        password: Password,
+        can_succeed: bool,
+        ctx: &RequestContext,
+    ) -> Result<(PasswordCheck, bool), InternalError> {
         let verdicts = [self.throttle_check(&scope).await?, self.address_check(&ctx.ip).await?];
         let retry_after = verdicts
             .iter()
@@ -170,12 +194,12 @@ impl Twostep {
                 None => AuditEvent::anonymous(AuditKind::Throttled),
             };
             self.audit(event.failed().details("password"), ctx).await;
-            return Ok(PasswordCheck::Throttled { retry_after });
+            return Ok((PasswordCheck::Throttled { retry_after }, false));
         }
         let ok = self.verify_password(password, account.map(|a| a.password_hash.clone())).await?;
-        if ok {
+        if ok && can_succeed {
             self.throttle_reset(std::slice::from_ref(&scope)).await?;
-            return Ok(PasswordCheck::Right);
+            return Ok((PasswordCheck::Right, true));
         }
         let n = self.throttle_fail(&scope).await?;
         self.throttle_fail(&Scope::Address(address_key(&ctx.ip))).await?;
@@ -183,7 +207,7 @@ impl Twostep {
             self.audit(AuditEvent::user(AuditKind::PasswordLocked, &a.id).failed(), ctx).await;
             self.notify(&a.id, Notice::PasswordLocked, ctx).await;
         }
-        Ok(PasswordCheck::Wrong)
+        Ok((PasswordCheck::Wrong, ok))
     }
 
     /// Whether a login token can still be used (the web page restarts the
@@ -222,6 +246,15 @@ impl Twostep {
         let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
             return Err(LoginError::InvalidCode);
         };
+        if !self.address_allowed(&token.account_id, &ctx.ip).await? {
+            // The password step came from a listed address, this one did not.
+            self.audit(
+                AuditEvent::user(AuditKind::SignInOutsideAllowlist, &token.account_id).failed().details("second step"),
+                ctx,
+            )
+            .await;
+            return Err(LoginError::InvalidCode);
+        }
         let sent = (CodePurpose::Login, id.as_str());
         let proof =
             self.prove_second_factor(&token.account_id, method, code, sent, ctx).await.map_err(|e| match e {
@@ -263,6 +296,35 @@ impl Twostep {
     }
 }
 
+impl Twostep {
+    /// Before the operator's mandate is in force, mails an account without
+    /// 2FA that it is coming: once per account, recorded in the audit log.
+    /// Nothing is recorded for an unverified address (no notice goes
+    /// there), so the notice still comes once the address is verified.
+    async fn notify_mandate_once(&self, account: &AccountRecord, ctx: &RequestContext) {
+        let crate::policy::Mandate::Upcoming { from } = self.operator_mandate() else { return };
+        if account.email_verified_at.is_none() || matches!(self.mandate_met_by_allowlist(&account.id).await, Ok(true)) {
+            return;
+        }
+        let filter = crate::audit::AuditFilter {
+            account_id: Some(account.id.clone()),
+            kind: Some(AuditKind::MandateNotice.as_str().to_owned()),
+            limit: 1,
+            ..Default::default()
+        };
+        match self.store.entries(&filter).await {
+            Ok(earlier) if earlier.is_empty() => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "mandate notice: audit log not readable");
+                return;
+            }
+        }
+        self.audit(AuditEvent::user(AuditKind::MandateNotice, &account.id).details(from.rfc3339()), ctx).await;
+        self.notify(&account.id, Notice::TwoFactorMandate { from }, ctx).await;
+    }
+}
+
 /// How many earlier sign-ins are compared with a new one.
 const KNOWN_DEVICE_LOOKBACK: i64 = 50;
 
@@ -277,6 +339,7 @@ impl Twostep {
             account_id: Some(account.clone()),
             kind: Some(AuditKind::SignInSucceeded.as_str().to_owned()),
             limit: KNOWN_DEVICE_LOOKBACK,
+            ..Default::default()
         };
         let Ok(earlier) = self.store.entries(&filter).await else { return };
         if earlier.is_empty() {

@@ -43,6 +43,24 @@ pub enum Notice {
     NewSignIn {
         device: String,
     },
+    /// A sign-in from an address outside the account's IP allow-list was
+    /// refused; `right_password` says whether the password was correct.
+    SignInOutsideAllowlist {
+        right_password: bool,
+    },
+    /// A session was used from an address outside the allow-list and ended.
+    SessionOutsideAllowlist,
+    /// The IP allow-list was changed; `entries` is its new length.
+    AllowlistChanged {
+        entries: usize,
+    },
+    /// An operator removed every second factor (`twostep user reset-2fa`,
+    /// the admin pages or API).
+    AdminReset,
+    /// The operator makes 2FA mandatory at `from`; sent once per account.
+    TwoFactorMandate {
+        from: crate::time::Timestamp,
+    },
 }
 
 impl Notice {
@@ -64,11 +82,23 @@ impl Notice {
             Self::PhoneChanged { .. } => "The phone number of your account was changed",
             Self::PhoneRemoved => "The phone number was removed from your account",
             Self::NewSignIn { .. } => "New sign-in to your account",
+            Self::SignInOutsideAllowlist { .. } => "A sign-in from an unlisted address was refused",
+            Self::SessionOutsideAllowlist => "A session was used from an unlisted address and ended",
+            Self::AllowlistChanged { .. } => "The IP allow-list of your account was changed",
+            Self::AdminReset => "Your two-factor authentication was reset by an administrator",
+            Self::TwoFactorMandate { .. } => "Two-factor authentication will become mandatory",
         }
     }
 
+    #[expect(clippy::too_many_lines, reason = "one arm per notice, each its own text")]
     fn body(&self) -> String {
         let text = match self {
+            Self::AdminReset => {
+                "An administrator removed every second factor and recovery code from your account and signed \
+                 out all its sessions and remembered browsers. Your password still works: sign in and set up \
+                 two-factor authentication again on the Security page. If you did not ask for this, contact \
+                 your administrator and change your password."
+            }
             Self::FactorLocked => {
                 "Someone entered too many wrong two-factor codes for your account, so code sign-in is locked. \
                  Sign in with one of your recovery codes to unlock it. If this was not you, your password is known \
@@ -150,9 +180,47 @@ impl Notice {
                      there is nothing to do. If not, change your password and end the session on the Security page."
                 );
             }
+            Self::SignInOutsideAllowlist { right_password: true } => {
+                "Someone signed in to your account with the correct password from an address that is not on your \
+                 IP allow-list, so the sign-in was refused. If this was not you, your password is known to someone \
+                 else: change it and turn on two-factor authentication."
+            }
+            Self::SignInOutsideAllowlist { right_password: false } => {
+                "Someone tried to sign in to your account from an address that is not on your IP allow-list, with a \
+                 wrong password. The attempt was refused. If this keeps happening, consider a longer password and \
+                 two-factor authentication."
+            }
+            Self::SessionOutsideAllowlist => {
+                "A signed-in session of your account was used from an address that is not on your IP allow-list, so \
+                 it was signed out. If you did not just move to another network, someone may have copied the \
+                 session: sign in, check your signed-in devices and change your password."
+            }
+            Self::AllowlistChanged { entries: 0 } => {
+                "The IP allow-list of your account was cleared: your account can now be signed in to from any \
+                 address. If this was not you, sign in, check your security settings and change your password."
+            }
+            Self::AllowlistChanged { entries } => {
+                return format!(
+                    "The IP allow-list of your account was changed; it now has {entries} entries, and sign-in works \
+                     only from those addresses. If this was not you, sign in from a listed address, check the list \
+                     on the Security page and change your password."
+                );
+            }
+            Self::TwoFactorMandate { from } => return mandate_body(*from),
         };
         text.to_owned()
     }
+}
+
+fn mandate_body(from: crate::time::Timestamp) -> String {
+    let date = from.rfc3339();
+    let date = date.get(..10).unwrap_or(&date);
+    format!(
+        "From {date} (UTC), signing in to this service takes a second step besides your password: a code from an \
+         authenticator app or sent to your phone. Your account does not have two-factor authentication yet. Sign \
+         in and open the Security page to set it up now; from that date on you will be asked to set it up before \
+         you can do anything else."
+    )
 }
 
 fn escape_html(s: &str) -> String {

@@ -33,9 +33,11 @@ impl Twostep {
     }
 
     /// Whether the account must have 2FA now, by the operator's mandate or
-    /// an organisation's rule.
+    /// an organisation's rule. When the operator lets an IP allow-list stand
+    /// in for 2FA, an account with a non-empty list meets the mandate (not
+    /// an organisation's rule).
     pub async fn two_factor_required(&self, account: &AccountId) -> Result<bool, StoreError> {
-        if self.operator_mandate() == Mandate::Enforced {
+        if self.operator_mandate() == Mandate::Enforced && !self.mandate_met_by_allowlist(account).await? {
             return Ok(true);
         }
         self.store.org_requires_two_factor(account).await

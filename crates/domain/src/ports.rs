@@ -60,6 +60,8 @@ pub struct AccountRecord {
     pub last_sign_in_at: Option<Timestamp>,
     /// When the account proved it receives mail at `email`.
     pub email_verified_at: Option<Timestamp>,
+    /// Since when the account is an operator (`twostep admin grant`); none by default (SEC-10).
+    pub admin_since: Option<Timestamp>,
 }
 
 /// What a session may do. `Full` is a normal session; `Enrollment` (a later
@@ -626,6 +628,58 @@ pub trait OrgStore: Send + Sync {
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
 }
 
+// ---------------------------------------------------------------------------
+// Administration (issue 6): the operator role and the admin's user list.
+// ---------------------------------------------------------------------------
+
+/// Which accounts the admin's user list shows.
+#[derive(Clone, Debug, Default)]
+pub struct AccountQuery {
+    /// A part of the e-mail address (case-insensitive), or an exact account id.
+    pub text: Option<String>,
+    /// `Some(true)`: only accounts with a second factor; `Some(false)`: only without.
+    pub two_factor: Option<bool>,
+    pub limit: i64,
+}
+
+/// An account as the admin's user list shows it.
+#[derive(Clone, Debug)]
+pub struct AccountSummary {
+    pub account: AccountRecord,
+    /// The kinds of its second factors (`"totp"`, `"phone"`), sorted, without repeats.
+    pub factor_kinds: Vec<String>,
+}
+
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Grants (`Some`) or revokes (`None`) the operator role. Returns whether the account exists.
+    async fn set_admin(&self, id: &AccountId, since: Option<Timestamp>) -> Result<bool, StoreError>;
+    /// Accounts by e-mail, with their factor kinds.
+    async fn search_accounts(&self, query: &AccountQuery) -> Result<Vec<AccountSummary>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------
+// IP allow-lists (issue 6, story P3).
+// ---------------------------------------------------------------------------
+
+/// One entry of an account's IP allow-list, as stored; `cidr` is the
+/// normalised text of an `allowlist::IpRange`.
+#[derive(Clone, Debug)]
+pub struct AllowlistRecord {
+    pub account_id: AccountId,
+    pub cidr: String,
+    pub label: String,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait AllowlistStore: Send + Sync {
+    /// The account's entries, in the order they were saved.
+    async fn allowlist(&self, account: &AccountId) -> Result<Vec<AllowlistRecord>, StoreError>;
+    /// Replaces the account's list with `entries`, in this order, in one transaction.
+    async fn replace_allowlist(&self, account: &AccountId, entries: &[AllowlistRecord]) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
@@ -642,6 +696,8 @@ pub trait Store:
     + OutboxStore
     + CodeStore
     + OrgStore
+    + AdminStore
+    + AllowlistStore
     + Health
 {
 }
@@ -655,6 +711,8 @@ impl<T> Store for T where
         + OutboxStore
         + CodeStore
         + OrgStore
+        + AdminStore
+        + AllowlistStore
         + Health
 {
 }

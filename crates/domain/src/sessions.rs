@@ -164,7 +164,7 @@ impl Twostep {
 
     /// The account's own security log, newest first.
     pub async fn security_log(&self, me: &SignedIn, limit: i64) -> Result<Vec<crate::audit::AuditEntry>, SessionError> {
-        let filter = crate::audit::AuditFilter { account_id: Some(me.account.id.clone()), kind: None, limit };
+        let filter = crate::audit::AuditFilter { account_id: Some(me.account.id.clone()), limit, ..Default::default() };
         Ok(self.store.entries(&filter).await?)
     }
 }

@@ -4,6 +4,7 @@
 use crate::password::{HashCost, PasswordPolicy};
 
 #[derive(Clone, Debug)]
+#[expect(clippy::struct_excessive_bools, reason = "independent operator switches, not a state machine")]
 pub struct Settings {
     pub password_policy: PasswordPolicy,
     pub hash_cost: HashCost,
@@ -55,6 +56,10 @@ pub struct Settings {
     pub require_two_factor: bool,
     /// …from this instant on (before it, users are told; `None`: at once).
     pub two_factor_enforce_from: Option<crate::time::Timestamp>,
+    /// Whether a non-empty IP allow-list meets the operator's mandate in
+    /// place of 2FA (seed 002: "either 2FA or Whitelist IP"). Organisation
+    /// rules still need a real second factor.
+    pub allowlist_satisfies_mandate: bool,
 }
 
 impl Default for Settings {
@@ -85,6 +90,7 @@ impl Default for Settings {
             email_verify_secs: 24 * 60 * 60,
             require_two_factor: false,
             two_factor_enforce_from: None,
+            allowlist_satisfies_mandate: false,
         }
     }
 }

@@ -8,6 +8,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use twostep_domain::admin::AdminError;
+use twostep_domain::allowlist::AllowlistError;
 use twostep_domain::error::{AccountError, CredentialError, FactorError, InternalError, LoginError, SessionError};
 use twostep_domain::oob::SendError;
 use twostep_domain::orgs::OrgError;
@@ -45,6 +47,10 @@ pub enum ApiError {
     #[error(transparent)]
     Org(#[from] OrgError),
     #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Allowlist(#[from] AllowlistError),
+    #[error(transparent)]
     Internal(#[from] InternalError),
 }
 
@@ -63,6 +69,12 @@ pub struct ErrorDetail {
     /// With `owners_without_two_factor`: the owners who lack 2FA.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owners: Option<Vec<String>>,
+    /// With `invalid_ip_range` (and a refused label): the entry, as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// With `would_lock_out`: the address the request came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_ip: Option<String>,
 }
 
 impl ApiError {
@@ -83,9 +95,9 @@ impl ApiError {
         use FactorError as F;
         use StatusCode as S;
         match self {
-            Self::InvalidRequest(_) | Self::Factor(F::NothingToProve | F::UnknownMethod) => {
-                (S::BAD_REQUEST, "invalid_request")
-            }
+            Self::InvalidRequest(_)
+            | Self::Factor(F::NothingToProve | F::UnknownMethod)
+            | Self::Admin(AdminError::InvalidFilter(_)) => (S::BAD_REQUEST, "invalid_request"),
             Self::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             Self::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unauthenticated | Self::Session(SessionError::Unauthenticated) => {
@@ -93,9 +105,14 @@ impl ApiError {
             }
             Self::Csrf => (S::FORBIDDEN, "csrf_failed"),
             Self::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::NotFound | Self::Factor(F::NotFound) | Self::Account(A::NotFound) | Self::Credential(C::NotFound) => {
-                (S::NOT_FOUND, "not_found")
-            }
+            // A non-admin is told the admin area does not exist.
+            Self::NotFound
+            | Self::Factor(F::NotFound)
+            | Self::Account(A::NotFound)
+            | Self::Credential(C::NotFound)
+            | Self::Org(OrgError::NotFound | OrgError::AccountNotFound)
+            | Self::Admin(AdminError::NotAdmin | AdminError::NotFound) => (S::NOT_FOUND, "not_found"),
+            Self::Admin(AdminError::OwnAccount) => (S::CONFLICT, "own_account"),
             Self::Account(A::InvalidEmail(_)) => (S::BAD_REQUEST, "invalid_email"),
             Self::Account(A::WeakPassword(_)) | Self::Credential(C::WeakPassword(_)) => {
                 (S::BAD_REQUEST, "weak_password")
@@ -109,7 +126,9 @@ impl ApiError {
             }
             Self::Factor(F::ReauthRequired)
             | Self::Credential(C::ReauthRequired)
-            | Self::Send(SendError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            | Self::Send(SendError::ReauthRequired)
+            | Self::Admin(AdminError::ReauthRequired)
+            | Self::Allowlist(AllowlistError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
             Self::Credential(C::InvalidResetLink) => (S::BAD_REQUEST, "invalid_token"),
             Self::Send(SendError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
             Self::Login(LoginError::Throttled { .. })
@@ -121,16 +140,27 @@ impl ApiError {
             Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
             Self::Send(SendError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
-            Self::EnrollmentRequired => (S::FORBIDDEN, "enrollment_required"),
-            Self::Factor(F::RequiredByPolicy) => (S::FORBIDDEN, "two_factor_required_by_policy"),
-            Self::Org(OrgError::NotFound | OrgError::AccountNotFound) => (S::NOT_FOUND, "not_found"),
+            Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
+                (S::FORBIDDEN, "enrollment_required")
+            }
+            Self::Factor(F::RequiredByPolicy) | Self::Allowlist(AllowlistError::RequiredByPolicy) => {
+                (S::FORBIDDEN, "two_factor_required_by_policy")
+            }
             Self::Org(OrgError::NotOwner) => (S::FORBIDDEN, "forbidden"),
-            Self::Org(OrgError::TwoFactorRequired) => (S::FORBIDDEN, "two_factor_required"),
+            Self::Org(OrgError::TwoFactorRequired) | Self::Admin(AdminError::TwoFactorRequired) => {
+                (S::FORBIDDEN, "two_factor_required")
+            }
             Self::Org(OrgError::OwnersWithoutTwoFactor { .. }) => (S::CONFLICT, "owners_without_two_factor"),
             Self::Org(OrgError::AlreadyMember) => (S::CONFLICT, "already_member"),
             Self::Org(OrgError::LastOwner) => (S::CONFLICT, "last_owner"),
             Self::Send(SendError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
             Self::Send(SendError::InvalidPhone(_)) => (S::BAD_REQUEST, "invalid_phone"),
+            Self::Session(SessionError::IpNotAllowed) => (S::FORBIDDEN, "ip_not_allowed"),
+            Self::Allowlist(AllowlistError::InvalidRange { .. }) => (S::BAD_REQUEST, "invalid_ip_range"),
+            Self::Allowlist(AllowlistError::InvalidLabel { .. } | AllowlistError::TooManyEntries) => {
+                (S::BAD_REQUEST, "invalid_request")
+            }
+            Self::Allowlist(AllowlistError::WouldLockOut { .. }) => (S::CONFLICT, "would_lock_out"),
             Self::Internal(_)
             | Self::Account(A::Internal(_))
             | Self::Login(LoginError::Internal(_))
@@ -138,7 +168,9 @@ impl ApiError {
             | Self::Factor(F::Internal(_))
             | Self::Credential(C::Internal(_))
             | Self::Send(SendError::Internal(_))
-            | Self::Org(OrgError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            | Self::Org(OrgError::Internal(_))
+            | Self::Admin(AdminError::Internal(_))
+            | Self::Allowlist(AllowlistError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }
@@ -156,7 +188,15 @@ impl IntoResponse for ApiError {
             Self::Org(OrgError::OwnersWithoutTwoFactor { owners }) => Some(owners.clone()),
             _ => None,
         };
-        let mut res = (status, Json(ErrorBody { error: ErrorDetail { code, message, owners } })).into_response();
+        let (entry, current_ip) = match &self {
+            Self::Allowlist(AllowlistError::InvalidRange { entry, .. } | AllowlistError::InvalidLabel { entry }) => {
+                (Some(entry.clone()), None)
+            }
+            Self::Allowlist(AllowlistError::WouldLockOut { current_ip }) => (None, Some(current_ip.clone())),
+            _ => (None, None),
+        };
+        let detail = ErrorDetail { code, message, owners, entry, current_ip };
+        let mut res = (status, Json(ErrorBody { error: detail })).into_response();
         res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1)));

@@ -13,6 +13,7 @@ use twostep_domain::sessions::SignedIn;
 use twostep_domain::token::Token;
 
 use crate::AppState;
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::web::cookies;
 use crate::web::csrf;
@@ -53,13 +54,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+        Ok(Self(request_context(parts)))
+    }
+}
+
+/// The caller's context. The address is the one `client_ip::resolve`
+/// decided (trusted proxies, SEC-60); the socket's if that layer did not run.
+pub fn request_context(parts: &Parts) -> RequestContext {
+    let ip = match parts.extensions.get::<ClientIp>() {
+        Some(ip) => ip.text(),
+        None => parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        Ok(Self(RequestContext { ip, user_agent: header("user-agent"), request_id: header("x-request-id") }))
-    }
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_canonical().to_string()),
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    RequestContext { ip, user_agent: header("user-agent"), request_id: header("x-request-id") }
 }
 
 /// The bearer token of an `Authorization` header. Tokens in query strings
@@ -78,12 +88,15 @@ pub struct ApiSession(pub SignedIn);
 /// account lacks): only the profile, re-auth and factor set-up take it.
 pub struct SetupSession(pub SignedIn);
 
+/// A session from a bearer token or cookie, used from an address its
+/// account's IP allow-list admits (SEC-61).
 async fn any_session(parts: &Parts, state: &AppState) -> Result<SignedIn, ApiError> {
+    let ctx = request_context(parts);
     if let Some(token) = bearer(&parts.headers) {
-        return Ok(state.twostep.authenticate(&token).await?);
+        return Ok(state.twostep.authenticate_from(&token, &ctx).await?);
     }
     let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or(ApiError::Unauthenticated)?;
-    let signed_in = state.twostep.authenticate(&Token::presented(&token)).await?;
+    let signed_in = state.twostep.authenticate_from(&Token::presented(&token), &ctx).await?;
     if !matches!(parts.method, Method::GET | Method::HEAD) {
         let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !csrf::session_token_ok(state, &signed_in, given) || !csrf::origin_ok(state, &parts.headers) {

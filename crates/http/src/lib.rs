@@ -6,6 +6,7 @@
 //! request id; request bodies are size-limited and requests time out.
 
 pub mod api;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 mod headers;
@@ -33,6 +34,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Enables development-only pages.
     pub dev_mode: bool,
+    /// Peers whose `X-Forwarded-For` is believed (SEC-60); empty: none.
+    pub trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
 }
 
 impl WebConfig {
@@ -65,6 +68,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let hsts = state.web.public_origin.starts_with("https://");
+    let proxies = Arc::new(state.web.trusted_proxies.clone());
     Router::new().merge(api::routes()).merge(web::routes()).with_state(state).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -76,6 +80,7 @@ pub fn router(state: AppState) -> Router {
                 }),
             )
             .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn(move |req, next| client_ip::resolve(Arc::clone(&proxies), req, next)))
             .layer(axum::middleware::from_fn(move |req, next| headers::security_headers(hsts, req, next)))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),

@@ -11,7 +11,8 @@ use twostep_domain::time::Timestamp;
 
 use crate::{SqlStore, store_err};
 
-const COLUMNS: &str = "id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at";
+pub(crate) const COLUMNS: &str =
+    "id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at, admin_since";
 
 pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
     row.try_get::<i64, _>(col).map(Timestamp::from_secs).map_err(store_err)
@@ -29,7 +30,7 @@ pub(crate) fn opt_secs(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::secs)
 }
 
-fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
+pub(crate) fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
     Ok(AccountRecord {
         id: AccountId::from_stored(text(row, "id")?),
         email: Email::from_stored(text(row, "email")?),
@@ -38,6 +39,7 @@ fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
         disabled_at: opt_ts(row, "disabled_at")?,
         last_sign_in_at: opt_ts(row, "last_sign_in_at")?,
         email_verified_at: opt_ts(row, "email_verified_at")?,
+        admin_since: opt_ts(row, "admin_since")?,
     })
 }
 
@@ -45,8 +47,9 @@ fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
 impl AccountStore for SqlStore {
     async fn insert_account(&self, a: &AccountRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO accounts (id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO accounts (id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at,
+                                   admin_since)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(a.id.as_str())
         .bind(a.email.as_str())
@@ -55,6 +58,7 @@ impl AccountStore for SqlStore {
         .bind(opt_secs(a.disabled_at))
         .bind(opt_secs(a.last_sign_in_at))
         .bind(opt_secs(a.email_verified_at))
+        .bind(opt_secs(a.admin_since))
         .execute(&self.pool)
         .await
         .map_err(store_err)?;

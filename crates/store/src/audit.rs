@@ -6,6 +6,7 @@ use twostep_domain::audit::{AuditEntry, AuditFilter};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::ports::AuditLog;
+use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};
 use crate::{SqlStore, store_err};
@@ -34,16 +35,18 @@ impl AuditLog for SqlStore {
     }
 
     async fn entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        // Both filters are optional; an empty string means "any".
+        // Every filter is optional; an empty string or an open bound means "any".
         let rows = sqlx::query(
             "SELECT l.at, l.kind, l.account_id, a.email, l.actor, l.factor_id, l.success, l.ip, l.user_agent,
                     l.request_id, l.details
              FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id
-             WHERE ($1 = '' OR l.account_id = $1) AND ($2 = '' OR l.kind = $2)
-             ORDER BY l.id DESC LIMIT $3",
+             WHERE ($1 = '' OR l.account_id = $1) AND ($2 = '' OR l.kind = $2) AND l.at >= $3 AND l.at < $4
+             ORDER BY l.id DESC LIMIT $5",
         )
         .bind(f.account_id.as_ref().map_or("", AccountId::as_str))
         .bind(f.kind.as_deref().unwrap_or(""))
+        .bind(f.since.map_or(i64::MIN, Timestamp::secs))
+        .bind(f.until.map_or(i64::MAX, Timestamp::secs))
         .bind(if f.limit > 0 { f.limit } else { 100 })
         .fetch_all(&self.pool)
         .await

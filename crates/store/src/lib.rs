@@ -7,6 +7,8 @@
 //! the DDL differs, in two migration trees changed together.
 
 mod accounts;
+mod admin;
+mod allowlist;
 mod audit;
 mod bulk;
 mod codes;

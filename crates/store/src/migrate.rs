@@ -41,6 +41,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_orgs.sql"),
         postgres: include_str!("../migrations/postgres/0004_orgs.sql"),
     },
+    Migration {
+        version: 5,
+        name: "allowlist",
+        sqlite: include_str!("../migrations/sqlite/0005_allowlist.sql"),
+        postgres: include_str!("../migrations/postgres/0005_allowlist.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "admin",
+        sqlite: include_str!("../migrations/sqlite/0006_admin.sql"),
+        postgres: include_str!("../migrations/postgres/0006_admin.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

@@ -1,5 +1,7 @@
 //! The JSON API of `shared/design/api.md`, and its OpenAPI document.
 
+mod admin;
+mod allowlist;
 mod codes;
 mod login;
 mod me;
@@ -51,11 +53,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/remembered-browsers", get(security::browsers))
         .route("/api/v1/me/remembered-browsers/{id}", delete(security::forget_browser))
         .route("/api/v1/me/security-log", get(security::security_log))
+        .route("/api/v1/me/ip-allowlist", get(allowlist::show).put(allowlist::replace))
         .route("/api/v1/orgs", get(orgs::list).post(orgs::create))
         .route("/api/v1/orgs/{id}", get(orgs::show))
         .route("/api/v1/orgs/{id}/members", post(orgs::add_member))
         .route("/api/v1/orgs/{id}/members/{account_id}", put(orgs::set_role).delete(orgs::remove_member))
         .route("/api/v1/orgs/{id}/two-factor-policy", put(orgs::set_policy))
+        .route("/api/v1/admin/users", get(admin::users))
+        .route("/api/v1/admin/users/{id}/reset-2fa", post(admin::reset_two_factor))
+        .route("/api/v1/admin/users/{id}/disable", post(admin::disable))
+        .route("/api/v1/admin/users/{id}/enable", post(admin::enable))
+        .route("/api/v1/admin/audit", get(admin::audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

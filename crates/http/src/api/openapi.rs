@@ -22,6 +22,9 @@ use utoipa::{Modify, OpenApi};
         super::codes::send_email_verification, super::codes::confirm_email,
         super::orgs::create, super::orgs::list, super::orgs::show, super::orgs::add_member, super::orgs::set_role,
         super::orgs::remove_member, super::orgs::set_policy,
+        super::allowlist::show, super::allowlist::replace,
+        super::admin::users, super::admin::reset_two_factor, super::admin::disable, super::admin::enable,
+        super::admin::audit,
     ),
     modifiers(&BearerAuth)
 )]

@@ -64,12 +64,14 @@ pub async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): Pub
         Ok(_) => {
             // Signing up signs in: the same path as the sign-in form.
             return match s.twostep.login(&f.email, &f.password, None, &ctx).await {
-                Ok(LoginOutcome::Authenticated { session, .. } | LoginOutcome::EnrollmentRequired { session, .. }) => {
-                    with_cookie(
-                        see_other("/security"),
-                        cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
-                    )
-                }
+                Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
+                    see_other("/security"),
+                    cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+                ),
+                Ok(LoginOutcome::EnrollmentRequired { session, .. }) => with_cookie(
+                    see_other(super::policy::REQUIRED_PATH),
+                    cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+                ),
                 Ok(LoginOutcome::SecondFactorRequired { .. }) | Err(_) => see_other("/login"),
             };
         }
@@ -112,10 +114,14 @@ pub async fn login(
 ) -> Response {
     let remembered = cookies::get(&headers, s.web.remember_cookie());
     match s.twostep.login(&f.email, &f.password, remembered.as_deref(), &ctx).await {
-        // With `EnrollmentRequired` the Security page is where 2FA is set up.
-        Ok(LoginOutcome::Authenticated { session, .. } | LoginOutcome::EnrollmentRequired { session, .. }) => {
+        Ok(LoginOutcome::Authenticated { session, .. }) => {
             with_cookie(see_other("/security"), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
         }
+        // Policy requires 2FA the account lacks: set-up comes first.
+        Ok(LoginOutcome::EnrollmentRequired { session, .. }) => with_cookie(
+            see_other(super::policy::REQUIRED_PATH),
+            cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+        ),
         Ok(LoginOutcome::SecondFactorRequired { login_token, methods }) => {
             let age = s.twostep.settings().login_token_secs;
             let res = with_cookie(

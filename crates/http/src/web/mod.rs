@@ -3,6 +3,8 @@
 //! into the binary. Every state-changing form carries a CSRF token.
 
 mod account;
+mod admin;
+mod allowlist;
 mod assets;
 mod codes;
 pub mod cookies;
@@ -10,9 +12,11 @@ pub mod csrf;
 mod dev;
 mod devices;
 mod email;
+mod orgs;
 mod pages;
 mod password;
 mod phone;
+mod policy;
 mod reauth;
 mod security;
 mod totp;
@@ -27,6 +31,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use twostep_domain::error::FactorError;
+use twostep_domain::ports::SessionKind;
 use twostep_domain::sessions::SignedIn;
 use twostep_domain::token::Token;
 
@@ -67,6 +72,18 @@ pub fn routes() -> Router<AppState> {
         .route("/security/sessions/{id}/revoke", post(devices::revoke_session))
         .route("/security/browsers/{id}/forget", post(devices::forget_browser))
         .route("/security/log", get(devices::log_page))
+        .route(allowlist::PATH, get(allowlist::page).post(allowlist::save))
+        .route(policy::REQUIRED_PATH, get(policy::required_page))
+        .route(policy::WHY_PATH, get(policy::why_page))
+        .route("/orgs", get(orgs::list).post(orgs::create))
+        .route("/orgs/{id}", get(orgs::show))
+        .route("/orgs/{id}/members", post(orgs::add_member))
+        .route("/orgs/{id}/members/{account}/role", post(orgs::set_role))
+        .route("/orgs/{id}/members/{account}/remove", post(orgs::remove_member))
+        .route("/orgs/{id}/two-factor", post(orgs::set_two_factor))
+        .route("/admin", get(admin::users_page))
+        .route("/admin/audit", get(admin::audit_page))
+        .route("/admin/users/{id}/{action}", get(admin::confirm_page).post(admin::act))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
 }
@@ -94,11 +111,18 @@ pub fn not_found_page() -> Response {
 pub struct WebSession {
     pub me: SignedIn,
     pub csrf: String,
+    /// The operator's 2FA mandate date for the banner (see `policy::banner`).
+    pub mandate: Option<String>,
 }
 
 impl WebSession {
     pub fn nav(&self) -> Option<Nav> {
-        Some(Nav { email: self.me.account.email.to_string(), csrf: self.csrf.clone() })
+        Some(Nav {
+            email: self.me.account.email.to_string(),
+            csrf: self.csrf.clone(),
+            mandate: self.mandate.clone(),
+            admin: self.me.account.admin_since.is_some(),
+        })
     }
 
     /// Checks a form's CSRF token and the request's `Origin`.
@@ -112,13 +136,30 @@ impl FromRequestParts<AppState> for WebSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or_else(|| see_other("/login"))?;
-        match state.twostep.authenticate(&Token::presented(&token)).await {
+        let ctx = crate::extract::request_context(parts);
+        match state.twostep.authenticate_from(&Token::presented(&token), &ctx).await {
             Ok(me) => {
+                // An enrolment-only session reaches nothing but factor set-up.
+                if me.session.kind == SessionKind::Enrollment && !policy::enrollment_may_reach(parts.uri.path()) {
+                    return Err(see_other(policy::REQUIRED_PATH));
+                }
+                let mandate = policy::banner(state, &me).await?;
                 let csrf = csrf::session_token(state, &me);
-                Ok(Self { me, csrf })
+                Ok(Self { me, csrf, mandate })
             }
             Err(twostep_domain::error::SessionError::Unauthenticated) => {
                 let mut res = see_other("/login");
+                res.headers_mut().append(header::SET_COOKIE, cookies::clear(&state.web, state.web.session_cookie()));
+                Err(res)
+            }
+            // The session was used from outside the account's IP allow-list and has ended.
+            Err(twostep_domain::error::SessionError::IpNotAllowed) => {
+                let page = pages::Message::new(
+                    None,
+                    "Not from this address",
+                    "Your account's IP allow-list does not include the address you are using now, so you were signed out. Sign in again from a listed address.",
+                );
+                let mut res = render(StatusCode::FORBIDDEN, &page);
                 res.headers_mut().append(header::SET_COOKIE, cookies::clear(&state.web, state.web.session_cookie()));
                 Err(res)
             }
@@ -209,6 +250,15 @@ pub fn factor_error(e: &FactorError, back_to: &str) -> Response {
     match e {
         FactorError::ReauthRequired => see_other(&format!("/reauth?next={}", encode(back_to))),
         FactorError::TwoFactorNotEnabled | FactorError::NotFound => see_other("/security"),
+        FactorError::RequiredByPolicy => render(
+            StatusCode::FORBIDDEN,
+            &pages::Message::new(
+                None,
+                "Two-factor authentication is required",
+                "An organisation you belong to, or the operator of this service, requires two-factor authentication: your last second factor cannot be removed. Add another one first if you want to replace it.",
+            )
+            .with_link("/security", "Back to Security"),
+        ),
         other => internal(other),
     }
 }

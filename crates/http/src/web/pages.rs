@@ -7,6 +7,11 @@ use askama::Template;
 pub struct Nav {
     pub email: String,
     pub csrf: String,
+    /// The date the operator's 2FA mandate starts, while it is upcoming and
+    /// the account has no 2FA: every page shows a banner.
+    pub mandate: Option<String>,
+    /// The account is an administrator: the header links to `/admin`.
+    pub admin: bool,
 }
 
 #[derive(Template)]
@@ -104,6 +109,8 @@ pub struct Security {
     pub email_error: Option<String>,
     /// Seconds before another verification e-mail may be asked for.
     pub email_wait: i64,
+    /// The IP allow-list; empty: no restriction.
+    pub allowlist: Vec<super::allowlist::AllowRow>,
 }
 
 pub struct Country {

@@ -45,6 +45,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "phone_removed" => "Phone number removed.",
         "verification_sent" => "We sent you a verification e-mail. Open its link, or enter its code below.",
         "email_verified" => "Your e-mail address is verified.",
+        "allowlist_saved" => "IP allow-list saved.",
         _ => return None,
     })
 }
@@ -79,6 +80,10 @@ pub async fn render_page(
         };
     let phone = match s.twostep.phone_of(&account.id).await {
         Ok(p) => p.map(|p| p.phone.masked()),
+        Err(e) => return internal(&e),
+    };
+    let allowlist = match s.twostep.allowlist(&account.id).await {
+        Ok(list) => list.iter().map(super::allowlist::AllowRow::from).collect(),
         Err(e) => return internal(&e),
     };
     let sessions = sessions
@@ -131,6 +136,7 @@ pub async fn render_page(
             email_verified: account.email_verified_at.is_some(),
             email_error: email.error,
             email_wait: email.wait,
+            allowlist,
         },
     )
 }

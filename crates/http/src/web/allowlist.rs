@@ -1,0 +1,188 @@
+//! The IP allow-list editor (story P3): one address or range per line, an
+//! optional label after it. Opening it needs a recent re-auth, like every
+//! sensitive page; a list that leaves out the current address is saved only
+//! once the "sign me out" box is ticked.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use twostep_domain::allowlist::{AllowEntry, AllowlistError, EntryInput, MAX_ENTRIES, in_any};
+use twostep_domain::error::FactorError;
+
+use super::pages::{Nav, human_time};
+use super::{SignedForm, WebSession, cookies, factor_error, internal, render, see_other, with_cookie};
+use crate::AppState;
+use crate::extract::Ctx;
+
+pub const PATH: &str = "/security/ip-allowlist";
+
+/// One saved entry as the pages show it.
+pub struct AllowRow {
+    pub cidr: String,
+    pub label: String,
+    pub added: String,
+}
+
+impl From<&AllowEntry> for AllowRow {
+    fn from(e: &AllowEntry) -> Self {
+        Self { cidr: e.range.to_string(), label: e.label.clone(), added: human_time(e.created_at) }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "allowlist.html")]
+pub struct AllowlistPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    /// The textarea: the saved list, or what was sent when it was refused.
+    pub text: String,
+    pub rows: Vec<AllowRow>,
+    pub current_ip: String,
+    /// Whether the saved list admits the current address (always, if empty).
+    pub current_listed: bool,
+    pub error: Option<String>,
+    /// The sent list would shut out the current address: ask to confirm.
+    pub lockout: bool,
+    pub max: usize,
+}
+
+/// The list as the textarea holds it.
+fn as_text(entries: &[AllowEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| if e.label.is_empty() { e.range.to_string() } else { format!("{} {}", e.range, e.label) })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One entry per line: the address or range, then an optional label. Blank
+/// lines and `#` comments are skipped.
+pub fn parse_lines(text: &str) -> Vec<EntryInput> {
+    text.lines()
+        .map(|l| l.split_once('#').map_or(l, |(before, _)| before).trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (cidr, label) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+            EntryInput { cidr: cidr.trim_end_matches(',').to_owned(), label: label.trim().to_owned() }
+        })
+        .collect()
+}
+
+struct Shown {
+    text: Option<String>,
+    error: Option<String>,
+    lockout: bool,
+    status: StatusCode,
+}
+
+async fn show(s: &AppState, session: &WebSession, ip: String, v: Shown) -> Response {
+    let entries = match s.twostep.allowlist_of(&session.me).await {
+        Ok(e) => e,
+        Err(AllowlistError::EnrollmentRequired) => return see_other("/security"),
+        Err(e) => return internal(&e),
+    };
+    let ranges: Vec<_> = entries.iter().map(|e| e.range).collect();
+    let current_listed = ranges.is_empty() || in_any(&ranges, &ip);
+    render(
+        v.status,
+        &AllowlistPage {
+            nav: session.nav(),
+            csrf: session.csrf.clone(),
+            text: v.text.unwrap_or_else(|| as_text(&entries)),
+            rows: entries.iter().map(AllowRow::from).collect(),
+            current_ip: ip,
+            current_listed,
+            error: v.error,
+            lockout: v.lockout,
+            max: MAX_ENTRIES,
+        },
+    )
+}
+
+pub async fn page(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+    match s.twostep.reauth_needs(&session.me).await {
+        Ok((false, false)) => {}
+        Ok(_) => return factor_error(&FactorError::ReauthRequired, PATH),
+        Err(e) => return internal(&e),
+    }
+    let shown = Shown { text: None, error: None, lockout: false, status: StatusCode::OK };
+    show(&s, &session, ctx.ip, shown).await
+}
+
+#[derive(Deserialize)]
+pub struct AllowlistForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    entries: String,
+    confirm_lockout: Option<String>,
+}
+
+pub async fn save(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, f): SignedForm<AllowlistForm>,
+) -> Response {
+    let entries = parse_lines(&f.entries);
+    let confirm = f.confirm_lockout.is_some();
+    let refused =
+        |status, error: String, lockout| Shown { text: Some(f.entries.clone()), error: Some(error), lockout, status };
+    let shown = match s.twostep.set_allowlist(&session.me, &entries, confirm, &ctx).await {
+        Ok(saved) if saved.left_enrollment => {
+            // Leaving an enrolment-only session is a privilege change: new cookie (§2.11).
+            return match s.twostep.rotate_session(&session.me.session.id).await {
+                Ok(token) => with_cookie(
+                    see_other("/security?notice=allowlist_saved"),
+                    cookies::set(&s.web, s.web.session_cookie(), token.expose(), None),
+                ),
+                Err(e) => internal(&e),
+            };
+        }
+        Ok(_) => return see_other("/security?notice=allowlist_saved"),
+        Err(AllowlistError::ReauthRequired) => return factor_error(&FactorError::ReauthRequired, PATH),
+        Err(AllowlistError::EnrollmentRequired) => return see_other("/security"),
+        Err(e @ AllowlistError::Internal(_)) => return internal(&e),
+        Err(AllowlistError::WouldLockOut { current_ip }) => refused(
+            StatusCode::CONFLICT,
+            format!(
+                "Your current address {current_ip} is not in this list. Saving it signs you out at once, and you \
+                 could then sign in only from a listed address. Tick the box below to save it anyway."
+            ),
+            true,
+        ),
+        Err(e @ AllowlistError::RequiredByPolicy) => refused(StatusCode::FORBIDDEN, capitalise(&e.to_string()), false),
+        Err(e) => refused(StatusCode::BAD_REQUEST, capitalise(&e.to_string()), false),
+    };
+    show(&s, &session, ctx.ip, shown).await
+}
+
+/// Domain messages are sentence fragments; pages show sentences.
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
+super::csrf_field!(AllowlistForm);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_entries() {
+        let e = parse_lines("203.0.113.7 Home office\n\n  10.0.0.0/8,  VPN # the company\n# a comment\n2001:db8::/48");
+        let got: Vec<(&str, &str)> = e.iter().map(|e| (e.cidr.as_str(), e.label.as_str())).collect();
+        assert_eq!(got, [("203.0.113.7", "Home office"), ("10.0.0.0/8", "VPN"), ("2001:db8::/48", "")]);
+        assert!(parse_lines(" \n#only\n").is_empty());
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(capitalise("an allow-list holds at most 50 entries"), "An allow-list holds at most 50 entries.");
+    }
+}

@@ -1,0 +1,380 @@
+//! Organisation pages (seed 003): the list with a "Create organisation"
+//! form, and one organisation with its members, their 2FA status, the
+//! owners' member management and the "Require two-factor" switch.
+//!
+//! Non-members get the same 404 as for an id that does not exist. Every
+//! change is a CSRF-checked POST that redirects back with a notice, or
+//! shows the page again with the reason it was refused.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use twostep_domain::orgs::{OrgError, OrgView};
+use twostep_domain::ports::OrgRole;
+
+use super::account::CsrfForm;
+use super::pages::{Message, Nav};
+use super::{SignedForm, WebSession, encode, internal, policy, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
+
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+    pub require_two_factor: bool,
+}
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+pub struct OrgList {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub orgs: Vec<OrgRow>,
+    /// What was typed in the create form, shown again after an error.
+    pub name: String,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+}
+
+pub struct MemberRow {
+    pub account_id: String,
+    pub email: String,
+    pub role: &'static str,
+    pub owner: bool,
+    pub two_factor: bool,
+    /// The signed-in account's own row.
+    pub me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+pub struct OrgPage {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub id: String,
+    pub name: String,
+    pub require_two_factor: bool,
+    /// Whether the signed-in account is an owner (and may manage).
+    pub owner: bool,
+    pub members: Vec<MemberRow>,
+    /// How many members there are in all, whatever the filter.
+    pub total: usize,
+    /// "Show only members without 2FA" is on.
+    pub without_only: bool,
+    /// Owners without 2FA, comma-separated: why "Require two-factor" is disabled.
+    pub blocked: Option<String>,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+    /// What was typed in the add-member form, shown again after an error.
+    pub add_email: String,
+    /// The role picked in the add-member form: `member` or `owner`.
+    pub add_role: &'static str,
+}
+
+fn org_path(id: &str) -> String {
+    format!("/orgs/{}", encode(id))
+}
+
+fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "created" => "Organisation created. You are its owner.",
+        "added" => "Member added.",
+        "role" => "Role changed.",
+        "removed" => "Member removed.",
+        "required" => "Two-factor authentication is now required of every member.",
+        "not_required" => "Two-factor authentication is no longer required.",
+        "left" => "You left the organisation.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    notice: Option<String>,
+}
+
+pub async fn list(State(s): State<AppState>, session: WebSession, Query(q): Query<ListQuery>) -> Response {
+    let notice = q.notice.as_deref().and_then(notice_text);
+    list_view(&s, &session, StatusCode::OK, String::new(), notice, None).await
+}
+
+async fn list_view(
+    s: &AppState,
+    session: &WebSession,
+    status: StatusCode,
+    name: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let orgs = match s.twostep.orgs_of(&session.me).await {
+        Ok(o) => o,
+        Err(e) => return internal(&e),
+    };
+    let orgs = orgs
+        .into_iter()
+        .map(|(o, role)| OrgRow {
+            id: o.id,
+            name: o.name,
+            role: role.as_str(),
+            require_two_factor: o.require_two_factor,
+        })
+        .collect();
+    render(status, &OrgList { nav: session.nav(), csrf: session.csrf.clone(), orgs, name, notice, error })
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, f): SignedForm<CreateForm>,
+) -> Response {
+    match s.twostep.create_org(&session.me, &f.name, &ctx).await {
+        Ok(org) => see_other(&format!("{}?notice=created", org_path(&org.id))),
+        Err(OrgError::InvalidName) => {
+            let error = "Give the organisation a name of 1 to 100 characters.".to_owned();
+            list_view(&s, &session, StatusCode::BAD_REQUEST, f.name, None, Some(error)).await
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    /// `false`: only members without 2FA.
+    two_factor: Option<String>,
+    notice: Option<String>,
+}
+
+/// How the organisation page is shown beyond its data.
+struct Shown {
+    status: StatusCode,
+    without_only: bool,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    add_email: String,
+    add_role: &'static str,
+}
+
+impl Shown {
+    fn ok() -> Self {
+        Self {
+            status: StatusCode::OK,
+            without_only: false,
+            notice: None,
+            error: None,
+            add_email: String::new(),
+            add_role: "member",
+        }
+    }
+}
+
+pub async fn show(
+    State(s): State<AppState>,
+    session: WebSession,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    let shown = Shown {
+        without_only: q.two_factor.as_deref() == Some("false"),
+        notice: q.notice.as_deref().and_then(notice_text),
+        ..Shown::ok()
+    };
+    org_page(&s, &session, &id, shown).await
+}
+
+async fn org_page(s: &AppState, session: &WebSession, id: &str, shown: Shown) -> Response {
+    match s.twostep.org_view(&session.me, id).await {
+        Ok(view) => render(shown.status, &page_of(session, view, shown)),
+        Err(e) => org_error(s, session, id, &e).await,
+    }
+}
+
+fn page_of(session: &WebSession, view: OrgView, shown: Shown) -> OrgPage {
+    let owner = view.my_role == OrgRole::Owner;
+    // The switch's reason is computed from every member, whatever the filter.
+    let owners_without: Vec<String> = view
+        .members
+        .iter()
+        .filter(|m| m.role == OrgRole::Owner && !m.two_factor_enabled)
+        .map(|m| m.email.to_string())
+        .collect();
+    let total = view.members.len();
+    let members = view
+        .members
+        .into_iter()
+        .filter(|m| !(shown.without_only && m.two_factor_enabled))
+        .map(|m| MemberRow {
+            me: m.account_id == session.me.account.id,
+            account_id: m.account_id.to_string(),
+            email: m.email.to_string(),
+            role: m.role.as_str(),
+            owner: m.role == OrgRole::Owner,
+            two_factor: m.two_factor_enabled,
+        })
+        .collect();
+    OrgPage {
+        nav: session.nav(),
+        csrf: session.csrf.clone(),
+        id: view.org.id,
+        name: view.org.name,
+        require_two_factor: view.org.require_two_factor,
+        owner,
+        members,
+        total,
+        without_only: shown.without_only,
+        blocked: (!owners_without.is_empty()).then(|| owners_without.join(", ")),
+        notice: shown.notice,
+        error: shown.error,
+        add_email: shown.add_email,
+        add_role: shown.add_role,
+    }
+}
+
+/// Errors that leave nothing of the organisation to show.
+async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -> Response {
+    match e {
+        OrgError::NotFound => render(
+            StatusCode::NOT_FOUND,
+            &Message::new(
+                session.nav(),
+                "Organisation not found",
+                "There is no such organisation, or you are not a member of it.",
+            )
+            .with_link("/orgs", "Your organisations"),
+        ),
+        OrgError::TwoFactorRequired => {
+            let name = match s.twostep.orgs_of(&session.me).await {
+                Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id).map(|(o, _)| o.name),
+                Err(e) => return internal(&e),
+            };
+            policy::org_requires(s, session, name)
+        }
+        other => internal(other),
+    }
+}
+
+/// A refused change: the organisation page again, saying why.
+async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, mut shown: Shown) -> Response {
+    let (status, error) = match e {
+        OrgError::AccountNotFound => (
+            StatusCode::BAD_REQUEST,
+            "There is no account with that e-mail address. Ask them to sign up first, then add them.".to_owned(),
+        ),
+        OrgError::AlreadyMember => (StatusCode::CONFLICT, "That account is already a member.".to_owned()),
+        OrgError::LastOwner => (
+            StatusCode::CONFLICT,
+            "An organisation must keep at least one owner: make another member an owner first.".to_owned(),
+        ),
+        OrgError::OwnersWithoutTwoFactor { owners } => {
+            (StatusCode::CONFLICT, format!("These owners must turn on 2FA first: {}.", owners.join(", ")))
+        }
+        OrgError::NotOwner => (StatusCode::FORBIDDEN, "Only owners of the organisation may do this.".to_owned()),
+        other => return org_error(s, session, id, &other).await,
+    };
+    shown.status = status;
+    shown.error = Some(error);
+    org_page(s, session, id, shown).await
+}
+
+fn parse_role(role: &str) -> OrgRole {
+    OrgRole::parse(role).unwrap_or(OrgRole::Member)
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn add_member(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    SignedForm(session, f): SignedForm<AddForm>,
+) -> Response {
+    let role = parse_role(&f.role);
+    match s.twostep.add_member(&session.me, &id, &f.email, role, &ctx).await {
+        Ok(_) => see_other(&format!("{}?notice=added", org_path(&id))),
+        Err(e) => {
+            let shown = Shown { add_email: f.email, add_role: role.as_str(), ..Shown::ok() };
+            refused(&s, &session, &id, e, shown).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn set_role(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, account)): Path<(String, String)>,
+    SignedForm(session, f): SignedForm<RoleForm>,
+) -> Response {
+    let Some(role) = OrgRole::parse(&f.role) else {
+        return refused(&s, &session, &id, OrgError::NotFound, Shown::ok()).await;
+    };
+    match s.twostep.set_member_role(&session.me, &id, &account, role, &ctx).await {
+        Ok(()) => see_other(&format!("{}?notice=role", org_path(&id))),
+        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
+    }
+}
+
+/// "Remove" (owners), or "Leave" (one's own row).
+pub async fn remove_member(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, account)): Path<(String, String)>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
+    let leaving = account == session.me.account.id.to_string();
+    match s.twostep.remove_member(&session.me, &id, &account, &ctx).await {
+        Ok(()) if leaving => see_other("/orgs?notice=left"),
+        Ok(()) => see_other(&format!("{}?notice=removed", org_path(&id))),
+        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TwoFactorForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    require: String,
+}
+
+/// The "Require two-factor" and "Stop requiring" buttons.
+pub async fn set_two_factor(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    SignedForm(session, f): SignedForm<TwoFactorForm>,
+) -> Response {
+    let require = f.require == "true";
+    match s.twostep.set_org_two_factor(&session.me, &id, require, &ctx).await {
+        Ok(true) => see_other(&format!("{}?notice=required", org_path(&id))),
+        Ok(false) => see_other(&format!("{}?notice=not_required", org_path(&id))),
+        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
+    }
+}
+
+super::csrf_field!(CreateForm, AddForm, RoleForm, TwoFactorForm);

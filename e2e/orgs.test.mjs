@@ -1,0 +1,365 @@
+// Organisations and 2FA policy in a real browser (issue 6, seeds 002 and 003).
+//
+// 1. An owner creates an organisation (the "Require two-factor" button is
+//    disabled while the owner lacks 2FA, saying why), turns on 2FA with an
+//    authenticator app, adds a member who signed up without 2FA (in a second
+//    browser), and requires two-factor. The member, signing in again, is held
+//    on the enrolment landing page, set up an authenticator app, saves the
+//    recovery codes and only then reaches the organisation.
+// 2. With the operator's mandate upcoming (TWOSTEP_POLICY__REQUIRE_TWO_FACTOR
+//    and TWOSTEP_POLICY__ENFORCE_FROM 30 days ahead), a user without 2FA sees
+//    a banner on every page and the "Why am I seeing this?" page.
+//
+// Page contract (server-rendered HTML, plain POST forms):
+//   header nav             link "Organisations" -> /orgs; [data-testid=mandate-banner]
+//                          with links "Set it up now." and "Why am I seeing this?" (/two-factor/why)
+//   /orgs                  [data-testid=org] rows (link to /orgs/<id>, [data-testid=org-role]),
+//                          form#create-org-form #org-name, button "Create organisation" -> /orgs/<id>
+//   /orgs/<id>             h1 [data-testid=org-name], [data-testid=org-two-factor] "Optional"/"Required",
+//                          form#require-form button "Require two-factor" (disabled, with
+//                          [data-testid=require-blocked] "These owners must turn on 2FA first: …"),
+//                          button "Stop requiring"; [data-testid=member] rows with
+//                          [data-testid=member-email], [data-testid=member-role], [data-testid=member-2fa]
+//                          "On"/"Off" (owners only); link "Show only members without 2FA"
+//                          (?two_factor=false); form#add-member-form #member-email #member-role,
+//                          button "Add member"; button "Leave" on one's own row
+//   org needing 2FA        403 page [data-testid=org-requires-two-factor], link "Set up an authenticator app"
+//   /security/two-factor/required   [data-testid=enrolment-required], links "Set up an authenticator app"
+//                          and (phone enabled) "Use my phone number"; every other page redirects here
+//   /two-factor/why        h1 "Why am I seeing this?", [data-testid=mandate-date]
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  launchBrowser,
+  screenshot,
+  startServer,
+  strongPassword,
+  totpNow,
+  uniqueEmail,
+  withDiagnostics,
+} from './harness.mjs';
+
+const TEST_TIMEOUT_MS = 120_000;
+const RECOVERY_CODE = /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/;
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {Awaited<ReturnType<typeof launchBrowser>>} the owner's browser */
+let ownerBrowser;
+/** @type {Awaited<ReturnType<typeof launchBrowser>>} the member's browser (its own profile) */
+let memberBrowser;
+/** @type {import('playwright-core').Page} */
+let owner;
+/** @type {import('playwright-core').Page} */
+let member;
+
+const ownerAccount = { email: uniqueEmail('owner'), password: strongPassword() };
+const memberAccount = { email: uniqueEmail('member'), password: strongPassword() };
+const ORG_NAME = 'Acme Rockets';
+/** The organisation's path, /orgs/<id>, once created. */
+let orgPath;
+/** Name of the first step that failed; later steps refuse to run on a broken story. */
+let brokenAt;
+
+function setUpPage(page) {
+  page.setDefaultTimeout(15_000);
+  page.setDefaultNavigationTimeout(30_000);
+}
+
+before(async () => {
+  server = await startServer();
+  ownerBrowser = await launchBrowser();
+  memberBrowser = await launchBrowser();
+  owner = ownerBrowser.page;
+  member = memberBrowser.page;
+  setUpPage(owner);
+  setUpPage(member);
+});
+
+after(async () => {
+  try {
+    await ownerBrowser?.close();
+    await memberBrowser?.close();
+  } finally {
+    await server?.stop();
+  }
+});
+
+function e2e(name, pageOf, fn) {
+  test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
+    assert.equal(brokenAt, undefined, `an earlier step failed ("${brokenAt}"), so this one cannot run`);
+    try {
+      await withDiagnostics({ name, page: pageOf(), server }, fn);
+    } catch (err) {
+      brokenAt = name;
+      throw err;
+    }
+  });
+}
+
+const pathname = (page) => new URL(page.url()).pathname;
+
+async function goto(page, path, base = server.url) {
+  const response = await page.goto(`${base}${path}`);
+  assert.ok(response, `no response for GET ${path}`);
+  return response;
+}
+
+/** Click a submit button (or link) and wait for the page it leads to. */
+async function submit(page, control) {
+  await Promise.all([page.waitForEvent('load'), control.click()]);
+}
+
+async function expectPath(page, expected) {
+  await page.waitForURL((url) => url.pathname === expected);
+  assert.equal(pathname(page), expected);
+}
+
+async function text(locator) {
+  return (await locator.innerText()).trim();
+}
+
+async function signUp(page, account, base = server.url) {
+  await goto(page, '/signup', base);
+  const form = page.locator('form#signup-form');
+  await form.locator('#email').fill(account.email);
+  await form.locator('#password').fill(account.password);
+  await submit(page, form.getByRole('button', { name: 'Create account' }));
+  await expectPath(page, '/security');
+}
+
+async function signIn(page, account) {
+  await goto(page, '/login');
+  const form = page.locator('form#login-form');
+  await form.locator('#email').fill(account.email);
+  await form.locator('#password').fill(account.password);
+  await submit(page, form.getByRole('button', { name: 'Sign in' }));
+}
+
+async function signOut(page) {
+  await submit(page, page.getByRole('button', { name: 'Sign out' }));
+  await expectPath(page, '/login');
+}
+
+/**
+ * On the authenticator set-up page: type the secret into "the app" (oathtool),
+ * confirm, and check the recovery codes page that follows.
+ */
+async function enrolAuthenticator(page, shot) {
+  await expectPath(page, '/security/totp/new');
+  const grouped = await text(page.locator('[data-testid=totp-secret]'));
+  const secret = grouped.replace(/\s+/g, '');
+  await screenshot(page, `${shot}-totp-setup`);
+  const form = page.locator('form#totp-confirm-form');
+  await form.locator('#code').fill(totpNow(secret));
+  await submit(page, form.getByRole('button', { name: 'Verify and enable' }));
+  await page.getByRole('heading', { level: 1, name: 'Two-factor authentication is on' }).waitFor();
+  const codes = (await page.locator('[data-testid=recovery-code]').allInnerTexts()).map((c) => c.trim());
+  assert.equal(codes.length, 10, 'ten recovery codes are shown');
+  for (const c of codes) assert.match(c, RECOVERY_CODE);
+  await screenshot(page, `${shot}-recovery-codes`);
+  await submit(page, page.getByRole('link', { name: 'I have saved my codes' }));
+  await expectPath(page, '/security');
+  assert.equal(await text(page.locator('[data-testid=two-factor-status]')), 'On');
+}
+
+/** The member rows of an organisation page, as { email, role, twoFactor }. */
+async function memberRows(page) {
+  const rows = page.locator('[data-testid=member]');
+  const out = [];
+  for (let i = 0; i < (await rows.count()); i += 1) {
+    const row = rows.nth(i);
+    const badge = row.locator('[data-testid=member-2fa]');
+    out.push({
+      email: (await text(row.locator('[data-testid=member-email]'))).replace(/\s+you$/, ''),
+      role: await text(row.locator('[data-testid=member-role]')),
+      twoFactor: (await badge.count()) > 0 ? await text(badge) : undefined,
+    });
+  }
+  return out;
+}
+
+e2e('a member signs up without two-factor authentication', () => member, async () => {
+  await signUp(member, memberAccount);
+  assert.equal(await text(member.locator('[data-testid=two-factor-status]')), 'Off');
+  await member.getByRole('link', { name: 'Organisations' }).waitFor();
+  await screenshot(member, 'orgs-01-member-signed-up');
+});
+
+e2e('an owner creates an organisation: "Require two-factor" waits for their 2FA', () => owner, async () => {
+  await signUp(owner, ownerAccount);
+  await submit(owner, owner.getByRole('link', { name: 'Organisations' }));
+  await expectPath(owner, '/orgs');
+  await owner.getByRole('heading', { level: 1, name: 'Organisations' }).waitFor();
+  await owner.locator('[data-testid=no-orgs]').waitFor();
+  await screenshot(owner, 'orgs-02-empty-list');
+
+  const form = owner.locator('form#create-org-form');
+  await form.locator('#org-name').fill(ORG_NAME);
+  await submit(owner, form.getByRole('button', { name: 'Create organisation' }));
+  assert.match(pathname(owner), /^\/orgs\/[^/]+$/, 'creating leads to the organisation page');
+  orgPath = pathname(owner);
+  assert.equal(await text(owner.locator('[data-testid=org-name]')), ORG_NAME);
+  assert.equal(await text(owner.locator('[data-testid=org-two-factor]')), 'Optional');
+  assert.deepEqual(await memberRows(owner), [{ email: ownerAccount.email, role: 'owner', twoFactor: 'Off' }]);
+
+  // The owner has no 2FA yet: the switch is disabled and says who must turn it on.
+  const requireButton = owner.getByRole('button', { name: 'Require two-factor' });
+  assert.equal(await requireButton.isDisabled(), true, 'disabled while an owner lacks 2FA');
+  const reason = await text(owner.locator('[data-testid=require-blocked]'));
+  assert.equal(reason, `These owners must turn on 2FA first: ${ownerAccount.email}`);
+  assert.equal(await requireButton.getAttribute('aria-describedby'), 'require-blocked');
+  await screenshot(owner, 'orgs-03-require-disabled');
+
+  // The list shows it, with the role.
+  await goto(owner, '/orgs');
+  assert.equal(await owner.locator('[data-testid=org]').count(), 1);
+  assert.equal(await text(owner.locator('[data-testid=org-role]')), 'owner');
+});
+
+e2e('the owner turns on 2FA with an authenticator app', () => owner, async () => {
+  await goto(owner, '/security');
+  await submit(owner, owner.getByRole('link', { name: 'Set up an authenticator app' }));
+  await enrolAuthenticator(owner, 'orgs-04-owner');
+});
+
+e2e('the owner adds the member and requires two-factor', () => owner, async () => {
+  await goto(owner, orgPath);
+  // Someone without an account cannot be added.
+  const form = owner.locator('form#add-member-form');
+  await form.locator('#member-email').fill(uniqueEmail('nobody'));
+  await submit(owner, form.getByRole('button', { name: 'Add member' }));
+  assert.match(await text(owner.locator('[role=alert]')), /no account with that e-mail address/);
+
+  await form.locator('#member-email').fill(memberAccount.email);
+  await form.locator('#member-role').selectOption('member');
+  await screenshot(owner, 'orgs-06-add-member');
+  await submit(owner, form.getByRole('button', { name: 'Add member' }));
+  await expectPath(owner, orgPath);
+  assert.match(await text(owner.locator('[role=status]')), /Member added/);
+  assert.deepEqual(await memberRows(owner), [
+    { email: ownerAccount.email, role: 'owner', twoFactor: 'On' },
+    { email: memberAccount.email, role: 'member', twoFactor: 'Off' },
+  ]);
+
+  // "Show only members without 2FA".
+  await submit(owner, owner.getByRole('link', { name: 'Show only members without 2FA' }));
+  assert.equal(new URL(owner.url()).search, '?two_factor=false');
+  assert.deepEqual(await memberRows(owner), [{ email: memberAccount.email, role: 'member', twoFactor: 'Off' }]);
+  await screenshot(owner, 'orgs-07-members-without-2fa');
+  await submit(owner, owner.getByRole('link', { name: /Show all 2 members/ }));
+
+  // Every owner has 2FA now: the switch is enabled.
+  const requireButton = owner.getByRole('button', { name: 'Require two-factor' });
+  assert.equal(await requireButton.isDisabled(), false, 'enabled once every owner has 2FA');
+  assert.equal(await owner.locator('[data-testid=require-blocked]').count(), 0);
+  await screenshot(owner, 'orgs-08-require-enabled');
+  await submit(owner, requireButton);
+  await expectPath(owner, orgPath);
+  assert.match(await text(owner.locator('[role=status]')), /now required/);
+  assert.equal(await text(owner.locator('[data-testid=org-two-factor]')), 'Required');
+  await owner.getByRole('button', { name: 'Stop requiring' }).waitFor();
+  await screenshot(owner, 'orgs-09-required');
+});
+
+e2e('the member is walked through set-up before reaching the organisation', () => member, async () => {
+  // Still signed in from sign-up: the organisation is listed, but closed until 2FA is on.
+  await goto(member, '/orgs');
+  const link = member.locator('[data-testid=org] a', { hasText: ORG_NAME });
+  await submit(member, link);
+  await expectPath(member, orgPath);
+  await member.locator('[data-testid=org-requires-two-factor]').waitFor();
+  assert.match(await text(member.locator('[data-testid=org-requires-two-factor]')), new RegExp(ORG_NAME));
+  await member.getByRole('link', { name: 'Set up an authenticator app' }).waitFor();
+  await screenshot(member, 'orgs-10-member-org-closed');
+
+  // A fresh sign-in is an enrolment-only session: held on the landing page.
+  await signOut(member);
+  await signIn(member, memberAccount);
+  await expectPath(member, '/security/two-factor/required');
+  assert.match(
+    await text(member.locator('[data-testid=enrolment-required]')),
+    /requires two-factor authentication: set it up to continue/,
+  );
+  await screenshot(member, 'orgs-11-member-enrolment-landing');
+  for (const elsewhere of ['/security', '/orgs', orgPath, '/security/log']) {
+    await goto(member, elsewhere);
+    await expectPath(member, '/security/two-factor/required');
+  }
+
+  await submit(member, member.getByRole('link', { name: 'Set up an authenticator app' }));
+  await enrolAuthenticator(member, 'orgs-12-member');
+  await screenshot(member, 'orgs-14-member-security');
+
+  // Now the organisation opens.
+  await submit(member, member.getByRole('link', { name: 'Organisations' }));
+  await expectPath(member, '/orgs');
+  await submit(member, member.locator('[data-testid=org] a', { hasText: ORG_NAME }));
+  await expectPath(member, orgPath);
+  assert.equal(await text(member.locator('[data-testid=org-name]')), ORG_NAME);
+  assert.equal(await text(member.locator('[data-testid=org-two-factor]')), 'Required');
+  // Members see who is in it, not the 2FA column, nor the owners' controls.
+  assert.deepEqual(await memberRows(member), [
+    { email: ownerAccount.email, role: 'owner', twoFactor: undefined },
+    { email: memberAccount.email, role: 'member', twoFactor: undefined },
+  ]);
+  assert.equal(await member.locator('form#add-member-form').count(), 0);
+  assert.equal(await member.getByRole('button', { name: 'Stop requiring' }).count(), 0);
+  await member.getByRole('button', { name: 'Leave' }).waitFor();
+  await screenshot(member, 'orgs-15-member-org');
+});
+
+e2e('the owner sees every member with 2FA', () => owner, async () => {
+  await goto(owner, `${orgPath}?two_factor=false`);
+  await owner.locator('[data-testid=no-members]').waitFor();
+  await goto(owner, orgPath);
+  assert.deepEqual(await memberRows(owner), [
+    { email: ownerAccount.email, role: 'owner', twoFactor: 'On' },
+    { email: memberAccount.email, role: 'member', twoFactor: 'On' },
+  ]);
+  await screenshot(owner, 'orgs-16-everyone-has-2fa');
+});
+
+test('the operator mandate: a banner and "Why am I seeing this?" before the date', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const from = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString().slice(0, 10);
+  const mandated = await startServer({
+    env: { TWOSTEP_POLICY__REQUIRE_TWO_FACTOR: 'true', TWOSTEP_POLICY__ENFORCE_FROM: from },
+  });
+  const browser = await launchBrowser();
+  const page = browser.page;
+  setUpPage(page);
+  try {
+    await withDiagnostics({ name: 'mandate banner', page, server: mandated }, async () => {
+      const user = { email: uniqueEmail('mandate'), password: strongPassword() };
+      await signUp(page, user, mandated.url);
+      const banner = page.locator('[data-testid=mandate-banner]');
+      assert.match(await text(banner), new RegExp(`Two-factor authentication becomes mandatory on ${from}`));
+      await screenshot(page, 'orgs-20-mandate-banner');
+
+      // On every page.
+      await goto(page, '/orgs', mandated.url);
+      await banner.waitFor();
+
+      await submit(page, banner.getByRole('link', { name: 'Why am I seeing this?' }));
+      await expectPath(page, '/two-factor/why');
+      await page.getByRole('heading', { level: 1, name: 'Why am I seeing this?' }).waitFor();
+      assert.match(await text(page.locator('[data-testid=mandate-date]')), new RegExp(from));
+      await page.getByRole('heading', { name: 'What is two-factor authentication?' }).waitFor();
+      await page.getByRole('heading', { name: 'How do I set it up?' }).waitFor();
+      await screenshot(page, 'orgs-21-why-am-i-seeing-this');
+
+      // Set up: the banner goes away.
+      await submit(page, page.getByRole('link', { name: 'Set it up now' }).last());
+      await enrolAuthenticator(page, 'orgs-22-mandate');
+      assert.equal(await banner.count(), 0, 'no banner once 2FA is on');
+    });
+  } finally {
+    try {
+      await browser.close();
+    } finally {
+      await mandated.stop();
+    }
+  }
+});
