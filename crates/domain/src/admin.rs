@@ -310,9 +310,9 @@ mod tests {
 
     #[test]
     fn bounds_take_an_instant_or_a_whole_day() {
-        assert_eq!(parse_instant("1970-01-01T00:01:00Z", false).map(|t| t.secs()), Some(60));
-        assert_eq!(parse_instant("1970-01-02", false).map(|t| t.secs()), Some(86_400));
-        assert_eq!(parse_instant("1970-01-02", true).map(|t| t.secs()), Some(2 * 86_400));
+        assert_eq!(parse_instant("1970-01-01T00:01:00Z", false).map(crate::time::Timestamp::secs), Some(60));
+        assert_eq!(parse_instant("1970-01-02", false).map(crate::time::Timestamp::secs), Some(86_400));
+        assert_eq!(parse_instant("1970-01-02", true).map(crate::time::Timestamp::secs), Some(2 * 86_400));
         assert_eq!(parse_instant("yesterday", false), None);
         assert_eq!(parse_instant("2026-02-30", false), None);
     }
