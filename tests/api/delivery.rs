@@ -258,3 +258,42 @@ async fn email_alone_is_not_a_second_factor() {
     let me = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
     assert_eq!(me.body["two_factor"]["enabled"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_messages_are_swept_after_a_week() {
+    let (app, rx) = twilio_app(Db::Sqlite).await;
+    let user = app.user().await;
+    app.post("/api/v1/me/phone", &json!({"phone": NUMBER}), Some(&user.token)).await.assert_status(202);
+    rx.wait_for(1).await;
+    let sent = || async {
+        let rows = outbox_rows(&app).await;
+        !rows.is_empty() && rows.iter().all(|r| r.1 == "sent")
+    };
+    for _ in 0..100 {
+        if sent().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sent().await, "{:?}", outbox_rows(&app).await);
+    // A message still being retried is never swept (here it ends as
+    // expired, finished only now, so it stays a week more).
+    rx.fail_next(&[503; 10]);
+    app.clock.advance(31);
+    app.post("/api/v1/me/phone", &json!({"phone": "+12015550123"}), Some(&user.token)).await.assert_status(202);
+    rx.wait_for(2).await;
+    app.clock.advance(7 * 24 * 3600 + 3600);
+    let mut rows = outbox_rows(&app).await;
+    for _ in 0..100 {
+        rows = outbox_rows(&app).await;
+        if rows.iter().all(|r| r.1 != "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rows.iter().all(|r| r.1 != "sent"), "finished rows swept: {rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.0 == "sms").count(), 1, "{rows:?}");
+    let mut conn = app.raw().await;
+    let sends: i64 = sqlx::query("SELECT COUNT(*) FROM oob_sends").fetch_one(&mut conn).await.expect("count").get(0);
+    assert_eq!(sends, 0, "the send log keeps two days");
+}

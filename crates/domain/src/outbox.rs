@@ -26,6 +26,14 @@ const LEASE_SECS: i64 = 60;
 const BATCH: i64 = 32;
 /// Longest wait between two tries of one message.
 const MAX_BACKOFF_SECS: i64 = 60;
+/// Finished messages are kept this long for the dev page and for an
+/// operator's questions ("did my code go out?"), then deleted: even sealed,
+/// old codes and reset links are better gone.
+const KEEP_FINISHED_SECS: i64 = 7 * 24 * 60 * 60;
+/// The send log only feeds caps with windows of a day at most.
+const KEEP_SENDS_SECS: i64 = 2 * 24 * 60 * 60;
+/// How often the worker sweeps.
+const SWEEP_EVERY_SECS: i64 = 60 * 60;
 
 /// The providers, one per kind of channel. A channel without one fails its
 /// messages with a clear log line instead of keeping them forever.
@@ -185,12 +193,31 @@ impl Twostep {
         }
     }
 
+    /// Deletes finished messages and send-log rows past their use.
+    pub async fn sweep_outbox(&self) {
+        let now = self.now();
+        match self.store.purge_outbox(now.plus_secs(-KEEP_FINISHED_SECS)).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "outbox: finished messages swept"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "outbox sweep failed"),
+        }
+        if let Err(e) = self.store.purge_sends(now.plus_secs(-KEEP_SENDS_SECS)).await {
+            tracing::error!(error = %e, "send log sweep failed");
+        }
+    }
+
     /// Delivers until the process ends: a pass whenever a message is queued,
     /// and every `poll` for retries, other instances' rows and rows left
     /// behind by a restart.
     pub async fn run_outbox(self: Arc<Self>, senders: Senders, poll: Duration) {
+        let mut swept: Option<Timestamp> = None;
         loop {
             let wake = self.outbox_wake.notified();
+            let now = self.now();
+            if swept.is_none_or(|t| now.secs() - t.secs() >= SWEEP_EVERY_SECS) {
+                swept = Some(now);
+                self.sweep_outbox().await;
+            }
             match self.deliver_due(&senders).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}

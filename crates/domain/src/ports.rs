@@ -469,6 +469,8 @@ pub trait OutboxStore: Send + Sync {
     async fn finish_outbox(&self, id: &str, outcome: &OutboxFinish) -> Result<(), StoreError>;
     /// The latest rows, newest first (the dev outbox page, tests).
     async fn recent_outbox(&self, limit: i64) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Deletes rows that finished before `before`; returns how many.
+    async fn purge_outbox(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 #[derive(Clone, Debug)]
@@ -550,6 +552,8 @@ pub trait CodeStore: Send + Sync {
     /// Deletes the code; true for exactly one caller (single use).
     async fn take_oob_code(&self, id: &str) -> Result<bool, StoreError>;
     async fn count_sends(&self, filter: &SendFilter<'_>, since: Timestamp) -> Result<SendCount, StoreError>;
+    /// Deletes send-log rows older than `before`.
+    async fn purge_sends(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 // ---------------------------------------------------------------------------

@@ -122,4 +122,13 @@ impl CodeStore for SqlStore {
             latest: opt_ts(&row, "latest")?,
         })
     }
+
+    async fn purge_sends(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM oob_sends WHERE at < $1")
+            .bind(before.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected())
+    }
 }

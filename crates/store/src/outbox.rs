@@ -145,4 +145,13 @@ impl OutboxStore for SqlStore {
             .map(outbox)
             .collect()
     }
+
+    async fn purge_outbox(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM outbox WHERE status <> 'pending' AND finished_at < $1")
+            .bind(before.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected())
+    }
 }
