@@ -214,7 +214,13 @@ impl Twostep {
     /// sign-in when it cannot).
     pub async fn login_token_live(&self, login_token: &str) -> bool {
         let now = self.now();
-        matches!(self.store.login_token(&Token::presented(login_token).hash()).await, Ok(Some(t)) if now < t.expires_at)
+        matches!(self.store.login_token(&Token::presented(login_token).hash()).await,
+            Ok(Some(t)) if self.login_token_usable(&t, now))
+    }
+
+    /// Live and not yet worn out by wrong codes (§2.6: 5 kill it).
+    fn login_token_usable(&self, t: &LoginTokenRecord, now: crate::time::Timestamp) -> bool {
+        now < t.expires_at && t.failures < self.settings.login_token_max_failures
     }
 
     /// Sends a code for the second step by SMS, voice or e-mail, bound to
@@ -227,7 +233,7 @@ impl Twostep {
     ) -> Result<SentCode, SendError> {
         let id = Token::presented(login_token).hash();
         let now = self.now();
-        let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
+        let Some(token) = self.store.login_token(&id).await?.filter(|t| self.login_token_usable(t, now)) else {
             return Err(SendError::LoginExpired);
         };
         self.send_method_code(&token.account_id, method, CodePurpose::Login, id.as_str(), ctx).await
@@ -243,7 +249,7 @@ impl Twostep {
     ) -> Result<Verified, LoginError> {
         let id = Token::presented(login_token).hash();
         let now = self.now();
-        let Some(token) = self.store.login_token(&id).await?.filter(|t| now < t.expires_at) else {
+        let Some(token) = self.store.login_token(&id).await?.filter(|t| self.login_token_usable(t, now)) else {
             return Err(LoginError::InvalidCode);
         };
         if !self.address_allowed(&token.account_id, &ctx.ip).await? {
@@ -272,8 +278,10 @@ impl Twostep {
                 ctx,
             )
             .await;
-            if failures >= self.settings.login_token_max_failures {
-                self.store.delete_login_token(&id).await?;
+            // The token is refused from now on (`login_token_usable`) but not
+            // deleted: a request already holding the right code, racing these
+            // failures, must still be able to consume it (SEC-37).
+            if failures == self.settings.login_token_max_failures {
                 self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
             }
             return Err(LoginError::InvalidCode);
