@@ -188,7 +188,6 @@ pub trait SessionStore: Send + Sync {
     async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
     /// Counts a wrong code; returns the new count.
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
-    async fn delete_login_token(&self, id: &TokenHash) -> Result<(), StoreError>;
 }
 
 /// Result of confirming an enrolment.

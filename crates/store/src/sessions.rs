@@ -204,13 +204,4 @@ impl SessionStore for SqlStore {
         // A token deleted meanwhile counts as exhausted.
         Ok(row.map_or(Ok(i64::MAX), |r| r.try_get::<i64, _>(0).map_err(store_err))?)
     }
-
-    async fn delete_login_token(&self, id: &TokenHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_tokens WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(())
-    }
 }
