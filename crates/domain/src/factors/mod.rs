@@ -131,13 +131,15 @@ impl Twostep {
                 self.send_code(request, ctx).await
             }
             Method::Email => {
+                // One read of the account serves both the check and the address.
                 let has_factor = !self.store.authenticators(account).await?.is_empty();
-                if !has_factor || !self.email_method_allowed(account).await? {
-                    return Err(SendError::MethodUnavailable);
-                }
-                let Some(a) = self.store.account_by_id(account).await? else {
-                    return Err(SendError::MethodUnavailable);
+                let a = match self.store.account_by_id(account).await? {
+                    Some(a) if has_factor && self.settings.email_fallback && a.email_verified_at.is_some() => a,
+                    _ => return Err(SendError::MethodUnavailable),
                 };
+                if self.factor_locked(&Scope::Email(account.clone()), account).await? {
+                    return Err(SendError::FactorLocked);
+                }
                 let request = CodeRequest {
                     account,
                     purpose,
