@@ -42,6 +42,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "session",
     "totp",
     "policy",
+    "push",
 ];
 
 /// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
@@ -92,6 +93,47 @@ pub struct Config {
     pub session: SessionConfig,
     pub totp: TotpConfig,
     pub policy: PolicyConfig,
+    pub push: PushConfig,
+}
+
+/// Push approval (story L2): how companion devices are woken.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Wake installed companion pages through their browser's push service
+    /// (Web Push with VAPID; the key is derived from the master key).
+    pub web_push: bool,
+    /// The VAPID contact (`mailto:…` or `https://…`). Default: the public
+    /// URL when it is https, else a placeholder push services accept.
+    pub web_push_subject: Option<String>,
+    /// Also POST `{"challenge","device"}`, signed like the SMS webhook, to
+    /// this URL for every push (an ntfy topic, your own relay).
+    pub webhook_url: Option<String>,
+    /// The push webhook's HMAC-SHA256 key (at least 32 characters).
+    pub webhook_secret: Option<String>,
+    /// Accept Web Push endpoints over plain http (a local push service in
+    /// tests; never in production).
+    pub allow_http_endpoints: bool,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            web_push: true,
+            web_push_subject: None,
+            webhook_url: None,
+            webhook_secret: None,
+            allow_http_endpoints: false,
+        }
+    }
+}
+
+/// How push challenges reach devices beyond their long-poll.
+#[derive(Clone, Debug)]
+pub struct PushWaking {
+    /// The VAPID subject, when Web Push is on.
+    pub web_push_subject: Option<String>,
+    pub webhook: Option<(String, String)>,
 }
 
 /// The operator's 2FA mandate (story P2).
@@ -177,6 +219,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             totp: TotpConfig::default(),
             policy: PolicyConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }
@@ -312,6 +355,8 @@ impl Config {
             phone_countries: self.phone_countries(&phone_provider)?,
             ..Settings::default()
         };
+        settings.webpush_allow_http = self.push.allow_http_endpoints;
+        let push = self.push_waking(public_url.as_ref())?;
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
         settings.session_absolute_secs = absolute;
@@ -328,8 +373,33 @@ impl Config {
             delivery_poll: std::time::Duration::from_millis(self.delivery_poll_ms),
             issuer: self.totp.issuer.clone(),
             trusted_proxies,
+            push,
             settings,
         })
+    }
+
+    fn push_waking(&self, public_url: Option<&url::Url>) -> Result<PushWaking, ConfigError> {
+        let p = &self.push;
+        let subject = match &p.web_push_subject {
+            Some(s) if s.starts_with("mailto:") || s.starts_with("https://") => Some(s.clone()),
+            Some(_) => return Err(bad("push.web_push_subject", "a mailto: address or an https:// URL")),
+            None => Some(match public_url {
+                Some(u) if u.scheme() == "https" => u.origin().ascii_serialization(),
+                _ => "mailto:webpush@twostep.invalid".to_owned(),
+            }),
+        };
+        let webhook = match &p.webhook_url {
+            Some(url) => {
+                url::Url::parse(url).map_err(|e| bad("push.webhook_url", e.to_string()))?;
+                let secret = p.webhook_secret.clone().unwrap_or_default();
+                if secret.len() < 32 {
+                    return Err(bad("push.webhook_secret", "set a secret of at least 32 characters to sign push webhooks"));
+                }
+                Some((url.clone(), secret))
+            }
+            None => None,
+        };
+        Ok(PushWaking { web_push_subject: subject.filter(|_| p.web_push), webhook })
     }
 
     fn phone_provider(&self) -> Result<PhoneProvider, ConfigError> {
@@ -425,6 +495,9 @@ impl Config {
         if shown.sms_webhook_secret.is_some() {
             shown.sms_webhook_secret = Some("********".into());
         }
+        if shown.push.webhook_secret.is_some() {
+            shown.push.webhook_secret = Some("********".into());
+        }
         toml_string(&shown)
     }
 }
@@ -497,6 +570,7 @@ pub struct Resolved {
     pub issuer: Option<String>,
     /// Peers whose `X-Forwarded-For` is believed (SEC-60).
     pub trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
+    pub push: PushWaking,
     pub settings: Settings,
 }
 

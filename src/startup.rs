@@ -43,9 +43,38 @@ pub fn domain(
     settings: Settings,
 ) -> Result<Arc<Twostep>, StartError> {
     let keys = Keyring::new(&resolved.master_key);
+    let wakers = push_wakers(resolved, Arc::clone(&clock))?;
     Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
-        .map(Arc::new)
+        .map(|t| Arc::new(t.with_push_wakers(wakers)))
         .map_err(|e| StartError::Domain(e.to_string()))
+}
+
+/// The server's VAPID key, derived from the master key; `None` when Web
+/// Push is off (or, with odds of 2⁻³², the derived bytes are no P-256 key).
+pub fn vapid_key(resolved: &Resolved) -> Option<twostep_delivery::webpush::VapidKey> {
+    resolved.push.web_push_subject.as_ref()?;
+    let seed = data_encoding::BASE64URL_NOPAD.encode(&resolved.master_key.vapid_seed());
+    twostep_delivery::webpush::VapidKey::from_base64url(&seed).ok()
+}
+
+/// How push challenges wake devices beyond their long-poll.
+fn push_wakers(
+    resolved: &Resolved,
+    clock: Arc<dyn Clock>,
+) -> Result<Vec<Arc<dyn twostep_domain::push::PushWaker>>, StartError> {
+    let mut wakers: Vec<Arc<dyn twostep_domain::push::PushWaker>> = Vec::new();
+    if let (Some(key), Some(subject)) = (vapid_key(resolved), &resolved.push.web_push_subject) {
+        let sender = twostep_delivery::webpush::WebPushSender::new(key, subject.clone())
+            .map_err(|e| StartError::Domain(e.to_string()))?
+            .with_clock(Arc::clone(&clock));
+        wakers.push(Arc::new(twostep_delivery::WebPushWaker::new(sender)));
+    }
+    if let Some((url, secret)) = &resolved.push.webhook {
+        let waker = twostep_delivery::WebhookWaker::new(url, secret.clone().into_bytes(), clock)
+            .map_err(|e| StartError::Domain(e.to_string()))?;
+        wakers.push(Arc::new(waker));
+    }
+    Ok(wakers)
 }
 
 /// The providers: SMTP for mail; Twilio or a signed webhook for SMS and
@@ -112,6 +141,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         public_origin: origin.clone(),
         dev_mode: resolved.dev_mode,
         trusted_proxies: resolved.trusted_proxies.clone(),
+        vapid_public_key: vapid_key(resolved).map(|k| k.public_key_base64url()),
     };
     let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
     Ok(Server { listener, router, url: origin, store })

@@ -2,6 +2,7 @@
 
 mod admin;
 mod audit;
+mod companion;
 mod config_check;
 mod migrate;
 mod seed;
@@ -53,12 +54,19 @@ enum Command {
     Config(config_check::ConfigCommand),
     /// Read the audit log.
     Audit(audit::AuditArgs),
+    /// A companion device in this terminal: approve or deny sign-ins (push).
+    #[command(subcommand)]
+    Companion(companion::CompanionCommand),
     /// Benchmarking tools (scripts/bench): bulk-load a THROWAWAY database. Never use on a real one.
     #[command(subcommand)]
     Dev(seed::DevCommand),
 }
 
 pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    // A client of some server: no configuration, no logging set-up.
+    if let Command::Companion(cmd) = cli.command {
+        return companion::run(cmd).await;
+    }
     let overrides = Overrides {
         listen: cli.listen.clone(),
         database_url: cli.database_url.clone(),
@@ -75,6 +83,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Config(cmd) => config_check::run(&config, &cmd),
         Command::Audit(args) => audit::run(&config, &args).await,
         Command::Dev(cmd) => seed::run(&config, cmd).await,
+        Command::Companion(_) => Ok(()),
     }
 }
 

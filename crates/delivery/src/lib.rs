@@ -15,6 +15,9 @@
 //! - [`WebhookSender`] — SMS, voice or e-mail as a signed JSON POST to the
 //!   operator's own endpoint, for any other gateway (an in-house SMS service,
 //!   another vendor) without twostep growing an adapter for each.
+//! - [`webpush::WebPushSender`] — a Web Push message (RFC 8030/8291/8292)
+//!   that wakes a companion page to approve a sign-in; not a `Sender`, since
+//!   it carries a challenge id to a device rather than a message to a person.
 //! - [`DevOutbox`] — the default when nothing is configured: prints each
 //!   message, codes included, so development needs no provider at all.
 //!
@@ -24,15 +27,21 @@
 
 mod dev;
 mod http;
+mod push_wake;
 mod smtp;
 mod twilio;
 /// Public for its `sign` and `verify`, which receivers written in Rust (and
 /// the tests) use to check a request.
 pub mod webhook;
+/// Web Push (RFC 8030, 8291, 8292) to wake a companion page for a sign-in
+/// approval; public for `decrypt` and `verify_vapid_jwt`, which receivers
+/// and tests use.
+pub mod webpush;
 
 pub use dev::DevOutbox;
 pub use smtp::SmtpSender;
 pub use twilio::{TwilioConfig, TwilioSender};
+pub use push_wake::{WebPushWaker, WebhookWaker};
 pub use webhook::WebhookSender;
 
 /// An SMTP relay that cannot be set up from its configuration.

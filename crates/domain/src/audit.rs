@@ -53,6 +53,12 @@ pub enum AuditKind {
     AdminRevoked,
     TwoFactorReset,
     MandateNotice,
+    PushPairingStarted,
+    PushDeviceAdded,
+    PushDeviceRenamed,
+    PushSent,
+    PushApproved,
+    PushDenied,
 }
 
 impl AuditKind {
@@ -104,6 +110,12 @@ impl AuditKind {
             Self::AdminRevoked => "admin_revoked",
             Self::TwoFactorReset => "two_factor_reset",
             Self::MandateNotice => "mandate_notice",
+            Self::PushPairingStarted => "push_pairing_started",
+            Self::PushDeviceAdded => "push_device_added",
+            Self::PushDeviceRenamed => "authenticator_renamed",
+            Self::PushSent => "push_sent",
+            Self::PushApproved => "push_approved",
+            Self::PushDenied => "push_denied",
         }
     }
 }

@@ -50,6 +50,13 @@ impl MasterKey {
         Some(Self(bytes.try_into().ok()?))
     }
 
+    /// The server's VAPID private key (Web Push, RFC 8292), derived so every
+    /// instance agrees on it and it survives restarts without another secret
+    /// to configure. The subscriptions companions hold are bound to it.
+    pub fn vapid_seed(&self) -> [u8; 32] {
+        self.derive("twostep/vapid")
+    }
+
     fn derive(&self, purpose: &str) -> [u8; 32] {
         let hk = Hkdf::<Sha256>::new(Some(b"twostep/v1"), &self.0);
         let mut out = [0u8; 32];

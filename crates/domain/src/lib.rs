@@ -27,6 +27,7 @@ pub mod phone;
 pub mod phone_factor;
 pub mod policy;
 pub mod ports;
+pub mod push;
 pub mod reauth;
 pub mod recovery;
 pub mod remember;

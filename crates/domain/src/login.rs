@@ -219,7 +219,7 @@ impl Twostep {
     }
 
     /// Live and not yet worn out by wrong codes (§2.6: 5 kill it).
-    fn login_token_usable(&self, t: &LoginTokenRecord, now: crate::time::Timestamp) -> bool {
+    pub(crate) fn login_token_usable(&self, t: &LoginTokenRecord, now: crate::time::Timestamp) -> bool {
         now < t.expires_at && t.failures < self.settings.login_token_max_failures
     }
 

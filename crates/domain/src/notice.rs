@@ -61,6 +61,12 @@ pub enum Notice {
     TwoFactorMandate {
         from: crate::time::Timestamp,
     },
+    /// A push sign-in request was denied on a companion device; `not_me`
+    /// when the person denying said they had not tried to sign in.
+    PushDenied {
+        device: String,
+        not_me: bool,
+    },
 }
 
 impl Notice {
@@ -87,6 +93,8 @@ impl Notice {
             Self::AllowlistChanged { .. } => "The IP allow-list of your account was changed",
             Self::AdminReset => "Your two-factor authentication was reset by an administrator",
             Self::TwoFactorMandate { .. } => "Two-factor authentication will become mandatory",
+            Self::PushDenied { not_me: true, .. } => "Someone else tried to sign in to your account",
+            Self::PushDenied { .. } => "A sign-in request was denied on your device",
         }
     }
 
@@ -127,6 +135,19 @@ impl Notice {
                 return format!(
                     "The authenticator \"{name}\" was added to your account and can now be used to sign in. If \
                      this was not you, sign in, remove it and change your password."
+                );
+            }
+            Self::PushDenied { device, not_me: true } => {
+                return format!(
+                    "A sign-in request for your account was denied on \"{device}\", saying it was not you. The \
+                     person who asked knew your password: change it now, and check your sessions and \
+                     authenticators on the Security page."
+                );
+            }
+            Self::PushDenied { device, not_me: false } => {
+                return format!(
+                    "A sign-in request for your account was denied on \"{device}\". If you did not try to sign \
+                     in, someone knows your password: change it."
                 );
             }
             Self::AuthenticatorRemoved => {

@@ -27,6 +27,12 @@ pub struct Twostep {
     /// Bounds concurrent Argon2id work: 32 parallel sign-ins must not mean
     /// 32 × 19 MiB and 32 threads fighting over two cores (docs/performance.md).
     hash_permits: Arc<tokio::sync::Semaphore>,
+    /// Wakes long-polls (devices, sign-in pages) when a push challenge is
+    /// raised or answered on this instance; they also re-read every second
+    /// for other instances.
+    pub(crate) push_changed: Arc<tokio::sync::Notify>,
+    /// Web Push, webhooks: how devices are woken beyond their long-poll.
+    pub(crate) push_wakers: Vec<Arc<dyn crate::push::PushWaker>>,
 }
 
 impl Twostep {
@@ -48,7 +54,16 @@ impl Twostep {
             settings,
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             hash_permits,
+            push_changed: Arc::new(tokio::sync::Notify::new()),
+            push_wakers: Vec::new(),
         })
+    }
+
+    /// Adds ways to wake companion devices (see `push`).
+    #[must_use]
+    pub fn with_push_wakers(mut self, wakers: Vec<Arc<dyn crate::push::PushWaker>>) -> Self {
+        self.push_wakers = wakers;
+        self
     }
 
     pub fn settings(&self) -> &Settings {

@@ -60,6 +60,13 @@ pub struct Settings {
     /// place of 2FA (seed 002: "either 2FA or Whitelist IP"). Organisation
     /// rules still need a real second factor.
     pub allowlist_satisfies_mandate: bool,
+    /// How long a push sign-in request can be answered (§2.9: 60 s).
+    pub push_secs: i64,
+    /// How long a companion pairing code works (§2.9: ≤ 10 min).
+    pub push_pairing_secs: i64,
+    /// Accept Web Push endpoints over plain http (tests and local push
+    /// services only; real push services are https).
+    pub webpush_allow_http: bool,
 }
 
 impl Default for Settings {
@@ -91,6 +98,9 @@ impl Default for Settings {
             require_two_factor: false,
             two_factor_enforce_from: None,
             allowlist_satisfies_mandate: false,
+            push_secs: 60,
+            push_pairing_secs: 10 * 60,
+            webpush_allow_http: false,
         }
     }
 }

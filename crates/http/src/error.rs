@@ -13,6 +13,7 @@ use twostep_domain::allowlist::AllowlistError;
 use twostep_domain::error::{AccountError, CredentialError, FactorError, InternalError, LoginError, SessionError};
 use twostep_domain::oob::SendError;
 use twostep_domain::orgs::OrgError;
+use twostep_domain::push::PushError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -51,6 +52,8 @@ pub enum ApiError {
     #[error(transparent)]
     Allowlist(#[from] AllowlistError),
     #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
     Internal(#[from] InternalError),
 }
 
@@ -84,7 +87,8 @@ impl ApiError {
             Self::Login(LoginError::Throttled { retry_after })
             | Self::Factor(FactorError::Throttled { retry_after })
             | Self::Credential(CredentialError::Throttled { retry_after })
-            | Self::Send(SendError::Throttled { retry_after }) => Some(*retry_after),
+            | Self::Send(SendError::Throttled { retry_after })
+            | Self::Push(PushError::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
@@ -161,6 +165,20 @@ impl ApiError {
                 (S::BAD_REQUEST, "invalid_request")
             }
             Self::Allowlist(AllowlistError::WouldLockOut { .. }) => (S::CONFLICT, "would_lock_out"),
+            Self::Push(PushError::InvalidPairing) => (S::BAD_REQUEST, "invalid_token"),
+            Self::Push(PushError::InvalidKey) => (S::BAD_REQUEST, "invalid_public_key"),
+            Self::Push(PushError::InvalidSubscription) => (S::BAD_REQUEST, "invalid_subscription"),
+            Self::Push(PushError::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
+            Self::Push(PushError::InvalidSignature) => (S::UNAUTHORIZED, "invalid_signature"),
+            Self::Push(PushError::NotFound) => (S::NOT_FOUND, "not_found"),
+            Self::Push(PushError::Closed) => (S::CONFLICT, "push_closed"),
+            Self::Push(PushError::WrongNumber) => (S::UNAUTHORIZED, "wrong_number"),
+            Self::Push(PushError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
+            Self::Push(PushError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
+            Self::Push(PushError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
+            Self::Push(PushError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
+            Self::Push(PushError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Push(PushError::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Internal(_)
             | Self::Account(A::Internal(_))
             | Self::Login(LoginError::Internal(_))
@@ -170,7 +188,8 @@ impl ApiError {
             | Self::Send(SendError::Internal(_))
             | Self::Org(OrgError::Internal(_))
             | Self::Admin(AdminError::Internal(_))
-            | Self::Allowlist(AllowlistError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+            | Self::Allowlist(AllowlistError::Internal(_))
+            | Self::Push(PushError::Internal(_)) => (S::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }

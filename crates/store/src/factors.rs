@@ -17,11 +17,11 @@ use twostep_domain::time::Timestamp;
 use crate::accounts::{opt_secs, opt_ts, text, ts};
 use crate::{SqlStore, store_err};
 
-fn blob(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn blob(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
     row.try_get::<Vec<u8>, _>(col).map_err(store_err)
 }
 
-fn authenticator(row: &AnyRow) -> Result<AuthenticatorRecord, StoreError> {
+pub(crate) fn authenticator(row: &AnyRow) -> Result<AuthenticatorRecord, StoreError> {
     Ok(AuthenticatorRecord {
         id: AuthenticatorId::from_stored(text(row, "id")?),
         account_id: AccountId::from_stored(text(row, "account_id")?),
@@ -277,7 +277,7 @@ async fn count_authenticators(tx: &mut Transaction<'_, Any>, account: &AccountId
         .map_err(store_err)
 }
 
-async fn insert_authenticator(tx: &mut Transaction<'_, Any>, a: &AuthenticatorRecord) -> Result<(), StoreError> {
+pub(crate) async fn insert_authenticator(tx: &mut Transaction<'_, Any>, a: &AuthenticatorRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO authenticators (id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

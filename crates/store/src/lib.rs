@@ -16,6 +16,7 @@ mod credentials;
 mod factors;
 mod migrate;
 mod orgs;
+mod push;
 mod outbox;
 mod sessions;
 mod throttle;

@@ -53,6 +53,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_admin.sql"),
         postgres: include_str!("../migrations/postgres/0006_admin.sql"),
     },
+    Migration {
+        version: 7,
+        name: "push",
+        sqlite: include_str!("../migrations/sqlite/0007_push.sql"),
+        postgres: include_str!("../migrations/postgres/0007_push.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

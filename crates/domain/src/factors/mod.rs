@@ -62,7 +62,7 @@ pub struct Proof {
 impl Twostep {
     /// The methods an account can use at sign-in, strongest first.
     ///
-    /// SMS and voice come after the app (§2.8: never first); e-mail only as a
+    /// SMS and voice come after the app and push (§2.8: never first); e-mail only as a
     /// fallback beside a real factor (SEC-30), from a verified address, when
     /// the operator allows it.
     pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
@@ -74,6 +74,12 @@ impl Twostep {
         let mut methods = Vec::new();
         if authenticators.iter().any(|a| a.kind == "totp") && !self.codes_locked(account).await? {
             methods.push(Method::Totp);
+        }
+        // Push before SMS and voice (§2.8); it locks with the code factors.
+        if authenticators.iter().any(|a| a.kind == crate::push::PUSH_KIND)
+            && self.throttle_check(&Scope::SecondFactor(account.clone())).await? != Verdict::Locked
+        {
+            methods.push(Method::Push);
         }
         if self.settings.phone_enabled
             && authenticators.iter().any(|a| a.kind == PHONE_KIND)
@@ -259,7 +265,8 @@ impl Twostep {
                 let used = self.check_code(account, purpose, binding, by_mail, code).await?;
                 Ok(used.map(|_| Proof { factor_id: "email".to_owned(), recovery_codes_remaining: None }))
             }
-            // Push comes with a later issue; until then no account has it.
+            // The "code" is the approved challenge's id, bound to the login token.
+            Method::Push if purpose == CodePurpose::Login => Ok(self.use_push_approval(account, code, binding).await?),
             Method::Push => Ok(None),
         }
     }

@@ -19,7 +19,7 @@ use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChallengeRequest {
     login_token: String,
-    /// `sms`, `voice` or `email` (`push` comes with push approval).
+    /// `sms`, `voice`, `email` or `push`.
     method: String,
 }
 
@@ -40,7 +40,7 @@ fn accepted(method: &'static str, sent: SentCode) -> Response {
 /// Send a sign-in code by SMS, voice call or e-mail. Only the latest code
 /// sent works; resending is limited (429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/login/challenge", tag = "sign-in", request_body = ChallengeRequest,
-    responses((status = 202, body = ChallengeResponse),
+    responses((status = 202, description = "A code was sent; with method `push`, a PushChallengeResponse", body = ChallengeResponse),
         (status = 400, description = "invalid_request or method_unavailable", body = ApiErrorBody),
         (status = 401, description = "invalid_token: the login token is unknown or expired", body = ApiErrorBody),
         (status = 403, description = "factor_locked", body = ApiErrorBody),
@@ -52,6 +52,9 @@ pub async fn login_challenge(
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> ApiResult<Response> {
     let method = parse_method(&req.method)?;
+    if method == twostep_domain::factors::Method::Push {
+        return super::push::login_push(&s, &req.login_token, &ctx).await;
+    }
     let sent = s.twostep.login_challenge(&req.login_token, method, &ctx).await?;
     Ok(accepted(method.as_str(), sent))
 }

@@ -7,6 +7,7 @@ mod login;
 mod me;
 mod openapi;
 mod orgs;
+pub mod push;
 mod security;
 mod totp;
 
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use serde::Serialize;
 
 use crate::AppState;
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/accounts", post(login::sign_up))
         .route("/api/v1/login", post(login::login))
         .route("/api/v1/login/challenge", post(codes::login_challenge))
+        .route("/api/v1/login/challenge/{id}", get(push::status))
         .route("/api/v1/login/verify", post(login::verify))
         .route("/api/v1/logout", post(login::logout))
         .route("/api/v1/me", get(me::me))
@@ -64,6 +66,15 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}/disable", post(admin::disable))
         .route("/api/v1/admin/users/{id}/enable", post(admin::enable))
         .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/me/push-devices", get(push::list))
+        .route("/api/v1/me/push-devices/pairing", post(push::start_pairing))
+        .route("/api/v1/me/push-devices/{id}", patch(push::rename).delete(push::remove))
+        .route("/api/v1/push/devices", post(push::register))
+        .route("/api/v1/push/challenges", get(push::pending))
+        .route("/api/v1/push/challenges/{id}/answer", post(push::answer))
+        .route("/api/v1/push/device/web-push", put(push::set_subscription))
+        .route("/api/v1/push/device", delete(push::forget))
+        .route("/api/v1/push/vapid-public-key", get(push::vapid_key))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -25,6 +25,9 @@ use utoipa::{Modify, OpenApi};
         super::allowlist::show, super::allowlist::replace,
         super::admin::users, super::admin::reset_two_factor, super::admin::disable, super::admin::enable,
         super::admin::audit,
+        super::push::start_pairing, super::push::list, super::push::rename, super::push::remove,
+        super::push::register, super::push::pending, super::push::answer, super::push::set_subscription,
+        super::push::forget, super::push::vapid_key, super::push::status,
     ),
     modifiers(&BearerAuth)
 )]

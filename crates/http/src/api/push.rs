@@ -1,0 +1,437 @@
+//! Push approval: the account's companion devices (`/me/push-devices…`),
+//! the devices' own routes (`/push/…`, signed by the device key), and the
+//! sign-in page's view of a push (`GET /login/challenge/{id}`).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use twostep_domain::audit::RequestContext;
+use twostep_domain::ports::PushDeviceRecord;
+use twostep_domain::push::{Decision, DeviceRequest, PairRequest, PushError, WebPushSubscription};
+
+use super::ApiErrorBody;
+use super::totp::EmptyBody;
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiSession, Ctx};
+
+/// Device request headers (see `twostep_domain::push::device_message`).
+pub const DEVICE_HEADER: &str = "x-twostep-device";
+pub const TIMESTAMP_HEADER: &str = "x-twostep-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-twostep-signature";
+
+/// The largest body a device may send (a Web Push subscription fits).
+const MAX_DEVICE_BODY: usize = 8 * 1024;
+
+/// The page a pairing link opens; the code travels in the fragment, so it
+/// never reaches a server log or a `Referer`.
+pub fn pairing_url(public_url: &str, code: &str) -> String {
+    format!("{}/companion#pair={code}", public_url.trim_end_matches('/'))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PairingResponse {
+    /// Open on the device (the companion page), or give to `twostep companion enroll`.
+    pairing_url: String,
+    /// Seconds the link works (once).
+    expires_in: i64,
+    /// The link as an inline SVG QR code.
+    qr_svg: String,
+}
+
+/// Start adding a companion device: a single-use pairing link (10 minutes).
+/// Needs recent re-auth and 2FA already on.
+#[utoipa::path(post, path = "/api/v1/me/push-devices/pairing", tag = "push", request_body = EmptyBody,
+    security(("bearer" = [])),
+    responses((status = 201, body = PairingResponse), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required", body = ApiErrorBody),
+        (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
+pub async fn start_pairing(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    ApiJson(_): ApiJson<EmptyBody>,
+) -> ApiResult<Response> {
+    let p = s.twostep.start_push_pairing(&me, &ctx).await?;
+    let url = pairing_url(&s.twostep.settings().public_url, p.code.expose());
+    let qr_svg = twostep_domain::factors::otpauth::qr_svg(&url)
+        .map_err(|e| twostep_domain::error::InternalError(format!("qr: {e}")))?;
+    Ok((StatusCode::CREATED, Json(PairingResponse { pairing_url: url, expires_in: p.expires_in, qr_svg })).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeviceResponse {
+    id: String,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    last_seen_at: Option<String>,
+    /// Whether the device can be woken by Web Push.
+    web_push: bool,
+}
+
+impl From<&PushDeviceRecord> for DeviceResponse {
+    fn from(d: &PushDeviceRecord) -> Self {
+        let a = &d.authenticator;
+        Self {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            created_at: a.created_at.rfc3339(),
+            last_used_at: a.last_used_at.map(twostep_domain::time::Timestamp::rfc3339),
+            last_seen_at: d.last_seen_at.map(twostep_domain::time::Timestamp::rfc3339),
+            web_push: d.webpush_sealed.is_some(),
+        }
+    }
+}
+
+/// The account's companion devices (they are also authenticators of type `push`).
+#[utoipa::path(get, path = "/api/v1/me/push-devices", tag = "push", security(("bearer" = [])),
+    responses((status = 200, body = [DeviceResponse]), (status = 401, body = ApiErrorBody)))]
+pub async fn list(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<Vec<DeviceResponse>>> {
+    let devices = s.twostep.push_devices(&me.account.id).await?;
+    Ok(Json(devices.iter().map(DeviceResponse::from).collect()))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RenameRequest {
+    name: String,
+}
+
+/// Rename a device.
+#[utoipa::path(patch, path = "/api/v1/me/push-devices/{id}", tag = "push", request_body = RenameRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = DeviceResponse), (status = 400, description = "invalid_name", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+pub async fn rename(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RenameRequest>,
+) -> ApiResult<Json<DeviceResponse>> {
+    let d = s.twostep.rename_push_device(&me, &id, &req.name, &ctx).await?;
+    Ok(Json(DeviceResponse::from(&d)))
+}
+
+/// Remove a device (re-auth), like `DELETE /api/v1/me/authenticators/{id}`.
+#[utoipa::path(delete, path = "/api/v1/me/push-devices/{id}", tag = "push", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required or two_factor_required_by_policy", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+pub async fn remove(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.twostep.remove_push_device(&me, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- the device's routes ----------------------------------------------
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    /// The code from the pairing link (after `#pair=`).
+    pairing_code: String,
+    /// How the device is listed, e.g. "Pixel 8".
+    #[serde(default)]
+    name: String,
+    /// base64url SEC1 uncompressed P-256 public key (WebCrypto `exportKey("raw")`).
+    public_key: String,
+    /// base64url P1363 ECDSA-SHA-256 signature over `twostep-pair-v1\n{pairing_code}\n{public_key}`.
+    signature: String,
+    /// The page's Web Push subscription (`PushSubscription.toJSON()`), if it has one.
+    #[schema(value_type = Option<Object>)]
+    web_push: Option<WebPushSubscription>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegisterResponse {
+    device_id: String,
+    name: String,
+    /// The account the device now approves sign-ins for.
+    email: String,
+}
+
+/// A device pairs itself with the code from its pairing link.
+#[utoipa::path(post, path = "/api/v1/push/devices", tag = "push-device", request_body = RegisterRequest,
+    responses((status = 201, body = RegisterResponse),
+        (status = 400, description = "invalid_token (pairing code), invalid_public_key, invalid_name, invalid_subscription", body = ApiErrorBody),
+        (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+pub async fn register(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<Response> {
+    let paired = s
+        .twostep
+        .pair_push_device(
+            PairRequest {
+                code: &req.pairing_code,
+                name: &req.name,
+                public_key: &req.public_key,
+                proof: &req.signature,
+                subscription: req.web_push,
+            },
+            &ctx,
+        )
+        .await?;
+    let body =
+        RegisterResponse { device_id: paired.device.id.to_string(), name: paired.device.name, email: paired.email };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Checks the three device headers against the request; the device.
+async fn signed_device(
+    s: &AppState,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<PushDeviceRecord> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if body.len() > MAX_DEVICE_BODY {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let path = uri.0.path_and_query().map_or_else(|| uri.0.path(), axum::http::uri::PathAndQuery::as_str);
+    let request = DeviceRequest {
+        device_id: header(DEVICE_HEADER),
+        timestamp: header(TIMESTAMP_HEADER),
+        signature: header(SIGNATURE_HEADER),
+        method: method.as_str(),
+        path,
+        body,
+    };
+    Ok(s.twostep.authenticate_device(&request).await?)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> ApiResult<T> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct WaitQuery {
+    /// Seconds to wait for something to change (long-poll), at most 30.
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+impl WaitQuery {
+    fn duration(&self) -> Duration {
+        Duration::from_secs(self.wait.unwrap_or(0).min(twostep_domain::push::MAX_WAIT_SECS))
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PushRequestResponse {
+    id: String,
+    /// The account being signed in to.
+    email: String,
+    /// Where the sign-in comes from.
+    ip: String,
+    /// Browser and system of the sign-in, e.g. "Chrome on Linux".
+    client: String,
+    place: Option<String>,
+    created_at: String,
+    expires_in: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PendingResponse {
+    challenges: Vec<PushRequestResponse>,
+    /// The device's name.
+    device: String,
+}
+
+/// The device's pending sign-in requests; with `?wait=N` it answers as soon
+/// as one arrives or after N seconds (long-poll). Signed request.
+#[utoipa::path(get, path = "/api/v1/push/challenges", tag = "push-device", params(WaitQuery),
+    responses((status = 200, body = PendingResponse), (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+pub async fn pending(
+    State(s): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Query(q): Query<WaitQuery>,
+    body: Bytes,
+) -> ApiResult<Json<PendingResponse>> {
+    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
+    let list = s.twostep.device_pending(&device, q.duration()).await?;
+    let challenges = list
+        .into_iter()
+        .map(|c| PushRequestResponse {
+            id: c.id,
+            email: c.email,
+            ip: c.ip,
+            client: c.client,
+            place: c.place,
+            created_at: c.created_at.rfc3339(),
+            expires_in: c.expires_in,
+        })
+        .collect();
+    Ok(Json(PendingResponse { challenges, device: device.authenticator.name }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AnswerRequest {
+    /// `approve` or `deny`.
+    decision: String,
+    /// The number shown on the sign-in page, as the user typed it; needed to approve.
+    number: Option<serde_json::Value>,
+    /// With `deny`: the user did not try to sign in (the account is warned by e-mail).
+    #[serde(default)]
+    not_me: bool,
+}
+
+/// Approve or deny one request. The signature covers the challenge id (in
+/// the path), the decision and the number. A wrong number denies the request.
+#[utoipa::path(post, path = "/api/v1/push/challenges/{id}/answer", tag = "push-device", request_body = AnswerRequest,
+    responses((status = 204), (status = 400, body = ApiErrorBody),
+        (status = 401, description = "invalid_signature or wrong_number", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody),
+        (status = 409, description = "push_closed: already answered or expired", body = ApiErrorBody)))]
+pub async fn answer(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
+    let req: AnswerRequest = parse_json(&headers, &body)?;
+    let decision = match req.decision.as_str() {
+        "approve" => Decision::Approve,
+        "deny" => Decision::Deny,
+        _ => return Err(ApiError::InvalidRequest("decision must be approve or deny".to_owned())),
+    };
+    // Typed numbers arrive as "07", "7" or 7.
+    let number = match &req.number {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(t)) => t.trim().parse::<i64>().ok(),
+        Some(_) => return Err(ApiError::InvalidRequest("number must be a number".to_owned())),
+    };
+    s.twostep.answer_push(&device, &id, decision, number, req.not_me && decision == Decision::Deny, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SubscriptionRequest {
+    /// `PushSubscription.toJSON()`, or null to stop Web Push.
+    #[schema(value_type = Option<Object>)]
+    web_push: Option<WebPushSubscription>,
+}
+
+/// Set or clear the device's Web Push subscription. Signed request.
+#[utoipa::path(put, path = "/api/v1/push/device/web-push", tag = "push-device", request_body = SubscriptionRequest,
+    responses((status = 204), (status = 400, description = "invalid_subscription", body = ApiErrorBody),
+        (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+pub async fn set_subscription(
+    State(s): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
+    let req: SubscriptionRequest = parse_json(&headers, &body)?;
+    s.twostep.set_push_subscription(&device, req.web_push).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The device removes itself. Signed request.
+#[utoipa::path(delete, path = "/api/v1/push/device", tag = "push-device",
+    responses((status = 204), (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+pub async fn forget(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
+    s.twostep.forget_push_device(&device, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VapidResponse {
+    /// The `applicationServerKey` for `pushManager.subscribe`; null when Web Push is off.
+    public_key: Option<String>,
+}
+
+/// The server's VAPID public key (RFC 8292) for Web Push subscriptions.
+#[utoipa::path(get, path = "/api/v1/push/vapid-public-key", tag = "push-device",
+    responses((status = 200, body = VapidResponse)))]
+pub async fn vapid_key(State(s): State<AppState>) -> Json<VapidResponse> {
+    Json(VapidResponse { public_key: s.web.vapid_public_key.clone() })
+}
+
+// ----- the sign-in page ---------------------------------------------------
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PushStatusResponse {
+    /// `pending`, `approved`, `denied`, `expired`, or `used` (already a session).
+    status: &'static str,
+    /// The number to show, two digits.
+    number: String,
+    expires_in: i64,
+}
+
+/// Where a push stands; `?wait=N` long-polls while it is pending. On
+/// `approved`, finish with `POST /api/v1/login/verify` and
+/// `{"login_token", "method":"push", "code": <this id>}`.
+#[utoipa::path(get, path = "/api/v1/login/challenge/{id}", tag = "sign-in", params(WaitQuery),
+    responses((status = 200, body = PushStatusResponse), (status = 404, body = ApiErrorBody)))]
+pub async fn status(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> ApiResult<Json<PushStatusResponse>> {
+    if id.len() > 64 {
+        return Err(PushError::NotFound.into());
+    }
+    let v = s.twostep.push_status(&id, q.duration()).await?;
+    Ok(Json(PushStatusResponse { status: v.state.as_str(), number: format!("{:02}", v.number), expires_in: v.expires_in }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PushChallengeResponse {
+    method: &'static str,
+    /// The devices asked, by name.
+    sent_to: String,
+    expires_in: i64,
+    /// For `GET /api/v1/login/challenge/{id}` and, once approved, the `code` of `/login/verify`.
+    challenge_id: String,
+    /// Show this; the user types it on the device.
+    number: String,
+}
+
+/// `POST /login/challenge` with method `push`.
+pub async fn login_push(s: &AppState, login_token: &str, ctx: &RequestContext) -> ApiResult<Response> {
+    let p = s.twostep.login_push(login_token, ctx).await?;
+    let body = PushChallengeResponse {
+        method: "push",
+        sent_to: p.sent_to,
+        expires_in: p.expires_in,
+        challenge_id: p.challenge_id,
+        number: format!("{:02}", p.number),
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
