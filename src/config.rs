@@ -393,7 +393,10 @@ impl Config {
                 url::Url::parse(url).map_err(|e| bad("push.webhook_url", e.to_string()))?;
                 let secret = p.webhook_secret.clone().unwrap_or_default();
                 if secret.len() < 32 {
-                    return Err(bad("push.webhook_secret", "set a secret of at least 32 characters to sign push webhooks"));
+                    return Err(bad(
+                        "push.webhook_secret",
+                        "set a secret of at least 32 characters to sign push webhooks",
+                    ));
                 }
                 Some((url.clone(), secret))
             }

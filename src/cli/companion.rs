@@ -31,6 +31,9 @@ pub enum CompanionCommand {
     Watch {
         #[command(flatten)]
         key: KeyArg,
+        /// Stop after answering one request.
+        #[arg(long)]
+        once: bool,
     },
     /// Print the pending sign-in requests as JSON.
     Pending {
@@ -151,7 +154,8 @@ fn write_key_file(path: &Path, file: &KeyFile, force: bool) -> Result<(), Box<dy
 
 fn load(arg: &KeyArg) -> Result<Device, Box<dyn std::error::Error>> {
     let path = arg.path()?;
-    let text = std::fs::read(&path).map_err(|e| format!("{}: {e} (run `twostep companion enroll` first)", path.display()))?;
+    let text =
+        std::fs::read(&path).map_err(|e| format!("{}: {e} (run `twostep companion enroll` first)", path.display()))?;
     let file: KeyFile = serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let scalar = data_encoding::BASE64URL_NOPAD.decode(file.private_key.as_bytes())?;
     let key = SigningKey::from_slice(&scalar).map_err(|_| format!("{}: unreadable private key", path.display()))?;
@@ -190,7 +194,8 @@ impl Device {
         let res = req.send().await?;
         let status = res.status();
         let text = res.text().await?;
-        let json: serde_json::Value = if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text)? };
+        let json: serde_json::Value =
+            if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text)? };
         if !status.is_success() {
             let code = json["error"]["code"].as_str().unwrap_or("error");
             let message = json["error"]["message"].as_str().unwrap_or("");
@@ -203,12 +208,7 @@ impl Device {
         self.call(reqwest::Method::GET, &format!("/api/v1/push/challenges?wait={wait}"), None).await
     }
 
-    async fn answer(
-        &self,
-        id: &str,
-        approve: Option<&str>,
-        not_me: bool,
-    ) -> Result<(), Box<dyn std::error::Error>> {
+    async fn answer(&self, id: &str, approve: Option<&str>, not_me: bool) -> Result<(), Box<dyn std::error::Error>> {
         let body = match approve {
             Some(n) => serde_json::json!({"decision": "approve", "number": n}),
             None => serde_json::json!({"decision": "deny", "not_me": not_me}),
@@ -240,7 +240,7 @@ pub async fn run(cmd: CompanionCommand) -> Result<(), Box<dyn std::error::Error>
             println!("{}", if deny { "denied" } else { "approved" });
             Ok(())
         }
-        CompanionCommand::Watch { key } => watch(&load(&key)?).await,
+        CompanionCommand::Watch { key, once } => watch(&load(&key)?, once).await,
         CompanionCommand::Forget { key } => {
             let d = load(&key)?;
             d.call(reqwest::Method::DELETE, "/api/v1/push/device", None).await?;
@@ -284,8 +284,9 @@ async fn enroll(url: &str, name: &str, arg: &KeyArg, force: bool) -> Result<(), 
     Ok(())
 }
 
-/// Long-polls and asks at the prompt for each new request. Ends at end of input.
-async fn watch(d: &Device) -> Result<(), Box<dyn std::error::Error>> {
+/// Long-polls and asks at the prompt for each new request. Ends at end of
+/// input, or after one answer with `once`.
+async fn watch(d: &Device, once: bool) -> Result<(), Box<dyn std::error::Error>> {
     println!("watching for sign-in requests to {} as \"{}\" (Ctrl-C to stop)", d.file.email, d.file.name);
     let mut seen = std::collections::HashSet::new();
     let stdin = std::io::stdin();
@@ -321,6 +322,9 @@ async fn watch(d: &Device) -> Result<(), Box<dyn std::error::Error>> {
             match result {
                 Ok(what) => println!("{what}"),
                 Err(e) => println!("not done: {e}"),
+            }
+            if once {
+                return Ok(());
             }
         }
     }

@@ -90,6 +90,12 @@ pub struct TestApp {
     smtp: Option<String>,
     phone: PhoneProvider,
     trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
+    push: twostep::config::PushWaking,
+}
+
+/// Web Push on (its subject a placeholder), no push webhook.
+pub fn test_push() -> twostep::config::PushWaking {
+    twostep::config::PushWaking { web_push_subject: Some("mailto:tests@example.com".into()), webhook: None }
 }
 
 pub fn postgres_url() -> String {
@@ -191,9 +197,11 @@ impl TestApp {
             delivery_poll: std::time::Duration::from_millis(100),
             issuer: None,
             trusted_proxies: Vec::new(),
+            push: test_push(),
             settings: settings.clone(),
         };
         tweak_resolved(&mut resolved);
+        let push = resolved.push.clone();
         let settings = resolved.settings.clone();
         let trusted_proxies = resolved.trusted_proxies.clone();
         let clock = Arc::new(FakeClock(AtomicI64::new(real_now())));
@@ -214,6 +222,7 @@ impl TestApp {
             smtp,
             phone,
             trusted_proxies,
+            push,
         }
     }
 
@@ -233,6 +242,7 @@ impl TestApp {
             delivery_poll: std::time::Duration::from_millis(100),
             issuer: None,
             trusted_proxies: self.trusted_proxies.clone(),
+            push: self.push.clone(),
             settings: self.settings.clone(),
         };
         let server =

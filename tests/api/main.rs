@@ -17,6 +17,7 @@ mod mandate;
 mod notices;
 mod orgs;
 mod phone;
+mod push;
 mod recovery;
 mod sessions;
 mod throttle;

@@ -39,9 +39,9 @@ pub mod webhook;
 pub mod webpush;
 
 pub use dev::DevOutbox;
+pub use push_wake::{WebPushWaker, WebhookWaker};
 pub use smtp::SmtpSender;
 pub use twilio::{TwilioConfig, TwilioSender};
-pub use push_wake::{WebPushWaker, WebhookWaker};
 pub use webhook::WebhookSender;
 
 /// An SMTP relay that cannot be set up from its configuration.

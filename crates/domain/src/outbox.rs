@@ -193,7 +193,7 @@ impl Twostep {
         }
     }
 
-    /// Deletes finished messages and send-log rows past their use.
+    /// Deletes finished messages, send-log rows and push challenges past their use.
     pub async fn sweep_outbox(&self) {
         let now = self.now();
         match self.store.purge_outbox(now.plus_secs(-KEEP_FINISHED_SECS)).await {
@@ -203,6 +203,9 @@ impl Twostep {
         }
         if let Err(e) = self.store.purge_sends(now.plus_secs(-KEEP_SENDS_SECS)).await {
             tracing::error!(error = %e, "send log sweep failed");
+        }
+        if let Err(e) = self.store.purge_push(now.plus_secs(-crate::push::KEEP_CHALLENGES_SECS)).await {
+            tracing::error!(error = %e, "push challenge sweep failed");
         }
     }
 

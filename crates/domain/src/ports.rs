@@ -785,8 +785,12 @@ pub trait PushStore: Send + Sync {
     async fn set_push_subscription(&self, id: &AuthenticatorId, sealed: Option<&[u8]>) -> Result<(), StoreError>;
     async fn touch_push_device(&self, id: &AuthenticatorId, at: Timestamp) -> Result<(), StoreError>;
     /// Renames any authenticator of the account; false when there is none.
-    async fn rename_authenticator(&self, account: &AccountId, id: &AuthenticatorId, name: &str)
-    -> Result<bool, StoreError>;
+    async fn rename_authenticator(
+        &self,
+        account: &AccountId,
+        id: &AuthenticatorId,
+        name: &str,
+    ) -> Result<bool, StoreError>;
 
     async fn insert_push_challenge(&self, challenge: &PushChallengeRecord) -> Result<(), StoreError>;
     async fn push_challenge(&self, id: &str) -> Result<Option<PushChallengeRecord>, StoreError>;

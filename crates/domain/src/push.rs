@@ -79,7 +79,9 @@ pub fn pairing_message(code: &str, public_key_b64: &str) -> Vec<u8> {
 
 /// Parses a base64url (unpadded) SEC1 uncompressed P-256 point.
 pub fn parse_public_key(b64: &str) -> Result<(Vec<u8>, VerifyingKey), PushError> {
-    let bytes = data_encoding::BASE64URL_NOPAD.decode(b64.trim_end_matches('=').as_bytes()).map_err(|_| PushError::InvalidKey)?;
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(b64.trim_end_matches('=').as_bytes())
+        .map_err(|_| PushError::InvalidKey)?;
     if bytes.len() != 65 || bytes[0] != 4 {
         return Err(PushError::InvalidKey);
     }
@@ -128,7 +130,11 @@ impl WebPushSubscription {
         let keys_ok = |s: &str, len: usize| {
             data_encoding::BASE64URL_NOPAD.decode(s.trim_end_matches('=').as_bytes()).is_ok_and(|b| b.len() == len)
         };
-        if e.len() > 2048 || host.is_empty() || host.contains('@') || !keys_ok(&self.keys.p256dh, 65) || !keys_ok(&self.keys.auth, 16)
+        if e.len() > 2048
+            || host.is_empty()
+            || host.contains('@')
+            || !keys_ok(&self.keys.p256dh, 65)
+            || !keys_ok(&self.keys.auth, 16)
         {
             return Err(PushError::InvalidSubscription);
         }
@@ -393,8 +399,7 @@ impl Twostep {
             created_at: now,
             last_used_at: None,
         };
-        let device =
-            PushDeviceRecord { authenticator, public_key, webpush_sealed, last_seen_at: Some(now) };
+        let device = PushDeviceRecord { authenticator, public_key, webpush_sealed, last_seen_at: Some(now) };
         if !self.store.add_push_device(&pairing, now, &device).await? {
             return Err(PushError::InvalidPairing);
         }
@@ -751,7 +756,9 @@ async fn wake_all(wakers: Vec<Arc<dyn PushWaker>>, store: Arc<dyn Store>, target
                     }
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(device = %target.device_id, waker = waker.name(), error = %e, "push wake-up failed"),
+                Err(e) => {
+                    tracing::warn!(device = %target.device_id, waker = waker.name(), error = %e, "push wake-up failed")
+                }
             }
         }
     }

@@ -277,7 +277,10 @@ async fn count_authenticators(tx: &mut Transaction<'_, Any>, account: &AccountId
         .map_err(store_err)
 }
 
-pub(crate) async fn insert_authenticator(tx: &mut Transaction<'_, Any>, a: &AuthenticatorRecord) -> Result<(), StoreError> {
+pub(crate) async fn insert_authenticator(
+    tx: &mut Transaction<'_, Any>,
+    a: &AuthenticatorRecord,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO authenticators (id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -16,8 +16,8 @@ mod credentials;
 mod factors;
 mod migrate;
 mod orgs;
-mod push;
 mod outbox;
+mod push;
 mod sessions;
 mod throttle;
 

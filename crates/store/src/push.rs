@@ -43,10 +43,7 @@ fn challenge(row: &AnyRow) -> Result<PushChallengeRecord, StoreError> {
         created_at: ts(row, "created_at")?,
         expires_at: ts(row, "expires_at")?,
         answered_at: opt_ts(row, "answered_at")?,
-        device_id: row
-            .try_get::<Option<String>, _>("device_id")
-            .map_err(store_err)?
-            .map(AuthenticatorId::from_stored),
+        device_id: row.try_get::<Option<String>, _>("device_id").map_err(store_err)?.map(AuthenticatorId::from_stored),
         not_me: row.try_get::<i64, _>("not_me").map_err(store_err)? != 0,
         used_at: opt_ts(row, "used_at")?,
         ip: text(row, "ip")?,
