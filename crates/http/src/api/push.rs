@@ -61,7 +61,8 @@ pub async fn start_pairing(
     let url = pairing_url(&s.twostep.settings().public_url, p.code.expose());
     let qr_svg = twostep_domain::factors::otpauth::qr_svg(&url)
         .map_err(|e| twostep_domain::error::InternalError(format!("qr: {e}")))?;
-    Ok((StatusCode::CREATED, Json(PairingResponse { pairing_url: url, expires_in: p.expires_in, qr_svg })).into_response())
+    Ok((StatusCode::CREATED, Json(PairingResponse { pairing_url: url, expires_in: p.expires_in, qr_svg }))
+        .into_response())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -408,7 +409,11 @@ pub async fn status(
         return Err(PushError::NotFound.into());
     }
     let v = s.twostep.push_status(&id, q.duration()).await?;
-    Ok(Json(PushStatusResponse { status: v.state.as_str(), number: format!("{:02}", v.number), expires_in: v.expires_in }))
+    Ok(Json(PushStatusResponse {
+        status: v.state.as_str(),
+        number: format!("{:02}", v.number),
+        expires_in: v.expires_in,
+    }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
