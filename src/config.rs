@@ -114,6 +114,10 @@ pub struct PushConfig {
     /// Accept Web Push endpoints over plain http (a local push service in
     /// tests; never in production).
     pub allow_http_endpoints: bool,
+    /// A header your proxy sets to the client's approximate place
+    /// (`CF-IPCountry`, a GeoIP city): devices show it with each request.
+    /// Believed only from `trusted_proxies`.
+    pub place_header: Option<String>,
 }
 
 impl Default for PushConfig {
@@ -124,6 +128,7 @@ impl Default for PushConfig {
             webhook_url: None,
             webhook_secret: None,
             allow_http_endpoints: false,
+            place_header: None,
         }
     }
 }
@@ -134,6 +139,7 @@ pub struct PushWaking {
     /// The VAPID subject, when Web Push is on.
     pub web_push_subject: Option<String>,
     pub webhook: Option<(String, String)>,
+    pub place_header: Option<String>,
 }
 
 /// The operator's 2FA mandate (story P2).
@@ -402,7 +408,12 @@ impl Config {
             }
             None => None,
         };
-        Ok(PushWaking { web_push_subject: subject.filter(|_| p.web_push), webhook })
+        let place_header = match &p.place_header {
+            Some(h) if axum::http::HeaderName::from_bytes(h.as_bytes()).is_ok() => Some(h.to_ascii_lowercase()),
+            Some(_) => return Err(bad("push.place_header", "not a valid header name")),
+            None => None,
+        };
+        Ok(PushWaking { web_push_subject: subject.filter(|_| p.web_push), webhook, place_header })
     }
 
     fn phone_provider(&self) -> Result<PhoneProvider, ConfigError> {

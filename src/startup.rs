@@ -142,6 +142,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         dev_mode: resolved.dev_mode,
         trusted_proxies: resolved.trusted_proxies.clone(),
         vapid_public_key: vapid_key(resolved).map(|k| k.public_key_base64url()),
+        place_header: resolved.push.place_header.clone(),
     };
     let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
     Ok(Server { listener, router, url: origin, store })

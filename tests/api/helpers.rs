@@ -95,7 +95,11 @@ pub struct TestApp {
 
 /// Web Push on (its subject a placeholder), no push webhook.
 pub fn test_push() -> twostep::config::PushWaking {
-    twostep::config::PushWaking { web_push_subject: Some("mailto:tests@example.com".into()), webhook: None }
+    twostep::config::PushWaking {
+        web_push_subject: Some("mailto:tests@example.com".into()),
+        webhook: None,
+        place_header: None,
+    }
 }
 
 pub fn postgres_url() -> String {

@@ -138,6 +138,7 @@ both_backends!(
 );
 
 each_backend!(
+    the_place_header_is_believed_only_from_a_trusted_proxy,
     deny_with_not_me_mails_the_account_and_is_audited,
     web_push_wakes_a_subscribed_page_with_only_the_challenge_id,
     the_push_webhook_is_signed_and_carries_only_ids
@@ -688,4 +689,33 @@ async fn the_push_webhook_is_signed_and_carries_only_ids(db: Db) {
         app.clock.secs(),
         300
     ));
+}
+
+async fn the_place_header_is_believed_only_from_a_trusted_proxy(db: Db) {
+    for (trusted, expected) in [(true, json!("Berlin, DE")), (false, Value::Null)] {
+        let app = TestApp::spawn_with_resolved(db, |r| {
+            r.push.place_header = Some("x-geo-place".into());
+            if trusted {
+                r.trusted_proxies = twostep_domain::allowlist::parse_ranges("127.0.0.1").expect("range");
+            }
+        })
+        .await;
+        let user = app.user_with_totp().await;
+        let device = paired(&app, &user).await;
+        let login = app.login(&user.email, &user.password).await.assert_status(200);
+        let push = app
+            .http
+            .post(format!("{}/api/v1/login/challenge", app.url))
+            .header("x-geo-place", "Berlin, DE")
+            .header("x-forwarded-for", "198.51.100.7")
+            .json(&json!({"login_token": login.str("login_token"), "method": "push"}))
+            .send()
+            .await
+            .expect("challenge");
+        assert_eq!(push.status(), 202);
+        let pending = device.pending(&app).await;
+        assert_eq!(pending[0]["place"], expected, "trusted proxy: {trusted}");
+        let ip = if trusted { "198.51.100.7" } else { "127.0.0.1" };
+        assert_eq!(pending[0]["ip"], ip);
+    }
 }

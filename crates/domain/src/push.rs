@@ -600,6 +600,21 @@ impl Twostep {
 
     /// Raises a push for this login token (`POST /login/challenge`, method `push`).
     pub async fn login_push(&self, login_token: &str, ctx: &RequestContext) -> Result<PushStarted, PushError> {
+        self.login_push_from(login_token, None, ctx).await
+    }
+
+    /// `login_push` with the sign-in's approximate place, when the operator's
+    /// proxy tells it (a GeoIP header): shown on the device beside the address.
+    pub async fn login_push_from(
+        &self,
+        login_token: &str,
+        place: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<PushStarted, PushError> {
+        let place = place
+            .map(|p| p.chars().filter(|c| !c.is_control()).take(64).collect::<String>())
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
         let token_hash = Token::presented(login_token).hash();
         let now = self.now();
         let token = self.store.login_token(&token_hash).await?;
@@ -631,7 +646,7 @@ impl Twostep {
             used_at: None,
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.chars().take(512).collect(),
-            place: None,
+            place,
         };
         self.store.insert_push_challenge(&challenge).await?;
         self.push_changed.notify_waiters();

@@ -39,6 +39,9 @@ pub struct WebConfig {
     /// The VAPID public key companion pages subscribe to Web Push with;
     /// `None` when Web Push is off.
     pub vapid_public_key: Option<String>,
+    /// A header a trusted proxy sets to the client's approximate place
+    /// (`CF-IPCountry`, a GeoIP module's city); shown with push requests.
+    pub place_header: Option<String>,
 }
 
 impl WebConfig {

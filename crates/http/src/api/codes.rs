@@ -16,6 +16,17 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
 
+/// The sign-in's approximate place (see `push::place`).
+pub struct Place(pub Option<String>);
+
+impl axum::extract::FromRequestParts<AppState> for Place {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(super::push::place(s, parts)))
+    }
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChallengeRequest {
     login_token: String,
@@ -49,11 +60,12 @@ fn accepted(method: &'static str, sent: SentCode) -> Response {
 pub async fn login_challenge(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    Place(place): Place,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> ApiResult<Response> {
     let method = parse_method(&req.method)?;
     if method == twostep_domain::factors::Method::Push {
-        return super::push::login_push(&s, &req.login_token, &ctx).await;
+        return super::push::login_push(&s, &req.login_token, place.as_deref(), &ctx).await;
     }
     let sent = s.twostep.login_challenge(&req.login_token, method, &ctx).await?;
     Ok(accepted(method.as_str(), sent))
