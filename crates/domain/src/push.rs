@@ -772,7 +772,7 @@ async fn wake_all(wakers: Vec<Arc<dyn PushWaker>>, store: Arc<dyn Store>, target
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(device = %target.device_id, waker = waker.name(), error = %e, "push wake-up failed")
+                    tracing::warn!(device = %target.device_id, waker = waker.name(), error = %e, "push wake-up failed");
                 }
             }
         }

@@ -93,6 +93,7 @@ impl ApiError {
         }
     }
 
+    #[expect(clippy::too_many_lines, reason = "one exhaustive match: every error's status, in one place")]
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         use AccountError as A;
         use CredentialError as C;
@@ -115,7 +116,8 @@ impl ApiError {
             | Self::Account(A::NotFound)
             | Self::Credential(C::NotFound)
             | Self::Org(OrgError::NotFound | OrgError::AccountNotFound)
-            | Self::Admin(AdminError::NotAdmin | AdminError::NotFound) => (S::NOT_FOUND, "not_found"),
+            | Self::Admin(AdminError::NotAdmin | AdminError::NotFound)
+            | Self::Push(PushError::NotFound) => (S::NOT_FOUND, "not_found"),
             Self::Admin(AdminError::OwnAccount) => (S::CONFLICT, "own_account"),
             Self::Account(A::InvalidEmail(_)) => (S::BAD_REQUEST, "invalid_email"),
             Self::Account(A::WeakPassword(_)) | Self::Credential(C::WeakPassword(_)) => {
@@ -132,18 +134,30 @@ impl ApiError {
             | Self::Credential(C::ReauthRequired)
             | Self::Send(SendError::ReauthRequired)
             | Self::Admin(AdminError::ReauthRequired)
-            | Self::Allowlist(AllowlistError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
-            Self::Credential(C::InvalidResetLink) => (S::BAD_REQUEST, "invalid_token"),
-            Self::Send(SendError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
+            | Self::Allowlist(AllowlistError::ReauthRequired)
+            | Self::Push(PushError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
+            Self::Credential(C::InvalidResetLink) | Self::Push(PushError::InvalidPairing) => {
+                (S::BAD_REQUEST, "invalid_token")
+            }
+            Self::Send(SendError::LoginExpired) | Self::Push(PushError::LoginExpired) => {
+                (S::UNAUTHORIZED, "invalid_token")
+            }
             Self::Login(LoginError::Throttled { .. })
             | Self::Factor(F::Throttled { .. })
             | Self::Credential(C::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_attempts"),
             Self::Login(LoginError::FactorLocked)
             | Self::Factor(F::FactorLocked)
-            | Self::Send(SendError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
-            Self::Factor(F::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
-            Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
-            Self::Send(SendError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
+            | Self::Send(SendError::FactorLocked)
+            | Self::Push(PushError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
+            Self::Factor(F::TwoFactorNotEnabled) | Self::Push(PushError::TwoFactorNotEnabled) => {
+                (S::CONFLICT, "two_factor_not_enabled")
+            }
+            Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) | Self::Push(PushError::InvalidName) => {
+                (S::BAD_REQUEST, "invalid_name")
+            }
+            Self::Send(SendError::Throttled { .. }) | Self::Push(PushError::Throttled { .. }) => {
+                (S::TOO_MANY_REQUESTS, "too_many_requests")
+            }
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }
@@ -157,7 +171,9 @@ impl ApiError {
             Self::Org(OrgError::OwnersWithoutTwoFactor { .. }) => (S::CONFLICT, "owners_without_two_factor"),
             Self::Org(OrgError::AlreadyMember) => (S::CONFLICT, "already_member"),
             Self::Org(OrgError::LastOwner) => (S::CONFLICT, "last_owner"),
-            Self::Send(SendError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
+            Self::Send(SendError::MethodUnavailable) | Self::Push(PushError::MethodUnavailable) => {
+                (S::BAD_REQUEST, "method_unavailable")
+            }
             Self::Send(SendError::InvalidPhone(_)) => (S::BAD_REQUEST, "invalid_phone"),
             Self::Session(SessionError::IpNotAllowed) => (S::FORBIDDEN, "ip_not_allowed"),
             Self::Allowlist(AllowlistError::InvalidRange { .. }) => (S::BAD_REQUEST, "invalid_ip_range"),
@@ -165,20 +181,11 @@ impl ApiError {
                 (S::BAD_REQUEST, "invalid_request")
             }
             Self::Allowlist(AllowlistError::WouldLockOut { .. }) => (S::CONFLICT, "would_lock_out"),
-            Self::Push(PushError::InvalidPairing) => (S::BAD_REQUEST, "invalid_token"),
             Self::Push(PushError::InvalidKey) => (S::BAD_REQUEST, "invalid_public_key"),
             Self::Push(PushError::InvalidSubscription) => (S::BAD_REQUEST, "invalid_subscription"),
-            Self::Push(PushError::InvalidName) => (S::BAD_REQUEST, "invalid_name"),
             Self::Push(PushError::InvalidSignature) => (S::UNAUTHORIZED, "invalid_signature"),
-            Self::Push(PushError::NotFound) => (S::NOT_FOUND, "not_found"),
             Self::Push(PushError::Closed) => (S::CONFLICT, "push_closed"),
             Self::Push(PushError::WrongNumber) => (S::UNAUTHORIZED, "wrong_number"),
-            Self::Push(PushError::LoginExpired) => (S::UNAUTHORIZED, "invalid_token"),
-            Self::Push(PushError::MethodUnavailable) => (S::BAD_REQUEST, "method_unavailable"),
-            Self::Push(PushError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
-            Self::Push(PushError::FactorLocked) => (S::FORBIDDEN, "factor_locked"),
-            Self::Push(PushError::ReauthRequired) => (S::FORBIDDEN, "reauth_required"),
-            Self::Push(PushError::TwoFactorNotEnabled) => (S::CONFLICT, "two_factor_not_enabled"),
             Self::Internal(_)
             | Self::Account(A::Internal(_))
             | Self::Login(LoginError::Internal(_))
