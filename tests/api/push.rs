@@ -131,6 +131,7 @@ both_backends!(
     answers_are_final_replays_and_late_answers_are_refused,
     pairing_codes_are_single_use_short_lived_and_need_reauth,
     push_fatigue_caps_pending_and_denied_requests,
+    at_most_ten_pushes_between_successful_sign_ins,
     one_approval_yields_one_session_across_instances,
     devices_are_listed_renamed_and_removed_like_authenticators,
     a_long_poll_returns_as_soon_as_a_request_arrives,
@@ -718,4 +719,22 @@ async fn the_place_header_is_believed_only_from_a_trusted_proxy(db: Db) {
         let ip = if trusted { "198.51.100.7" } else { "127.0.0.1" };
         assert_eq!(pending[0]["ip"], ip);
     }
+}
+
+/// SEC-44, §2.9: ≤ 10 pushes since the last successful sign-in, however slowly they come.
+async fn at_most_ten_pushes_between_successful_sign_ins(app: TestApp) {
+    let user = app.user_with_totp().await;
+    paired(&app, &user).await;
+    for n in 0..10 {
+        if n % 3 == 0 {
+            app.clock.advance(601);
+        }
+        raise_push(&app, &user).await.1.assert_status(202);
+    }
+    app.clock.advance(601);
+    raise_push(&app, &user).await.1.assert_error(429, "too_many_requests");
+    // A sign-in by another method starts the count again.
+    app.sign_in_with(&user, "totp", &app.code(&user.secret, 0)).await.assert_status(200);
+    app.clock.advance(1);
+    raise_push(&app, &user).await.1.assert_status(202);
 }
