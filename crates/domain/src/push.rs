@@ -126,13 +126,25 @@ impl WebPushSubscription {
         } else {
             return Err(PushError::InvalidSubscription);
         };
-        let host = rest.split('/').next().unwrap_or("");
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => authority.split(':').next().unwrap_or(""),
+        };
+        // Push services have public names; an address or localhost would
+        // make the server POST into the operator's own network.
+        let internal = host.parse::<std::net::IpAddr>().is_ok()
+            || host.eq_ignore_ascii_case("localhost")
+            || host.to_ascii_lowercase().ends_with(".localhost");
+        if internal && !allow_http {
+            return Err(PushError::InvalidSubscription);
+        }
         let keys_ok = |s: &str, len: usize| {
             data_encoding::BASE64URL_NOPAD.decode(s.trim_end_matches('=').as_bytes()).is_ok_and(|b| b.len() == len)
         };
         if e.len() > 2048
             || host.is_empty()
-            || host.contains('@')
+            || authority.contains('@')
             || !keys_ok(&self.keys.p256dh, 65)
             || !keys_ok(&self.keys.auth, 16)
         {
@@ -868,6 +880,12 @@ mod tests {
         assert!(sub("http://127.0.0.1:9/abc").check(false).is_err());
         assert!(sub("http://127.0.0.1:9/abc").check(true).is_ok());
         assert!(sub("https://user:pw@push.example/abc").check(false).is_err());
+        for internal in
+            ["https://10.0.0.1/x", "https://[::1]:8443/x", "https://localhost/x", "https://a.localhost:99/x"]
+        {
+            assert!(sub(internal).check(false).is_err(), "{internal}");
+        }
+        assert!(sub("https://push.example:443/abc").check(false).is_ok());
         assert!(sub("ftp://push.example/abc").check(true).is_err());
         let mut bad = sub("https://push.example/abc");
         bad.keys.auth = "short".to_owned();
