@@ -210,6 +210,8 @@ pub enum PushError {
     FactorLocked,
     #[error("confirm your password and second factor first")]
     ReauthRequired,
+    #[error("two-factor authentication is required for this account (by an organisation or the operator)")]
+    RequiredByPolicy,
     #[error("set up an authenticator app or phone first; a companion device is an additional method")]
     TwoFactorNotEnabled,
     #[error(transparent)]
@@ -228,6 +230,7 @@ impl From<FactorError> for PushError {
             FactorError::Internal(i) => Self::Internal(i),
             FactorError::NotFound => Self::NotFound,
             FactorError::InvalidName => Self::InvalidName,
+            FactorError::RequiredByPolicy => Self::RequiredByPolicy,
             _ => Self::ReauthRequired,
         }
     }

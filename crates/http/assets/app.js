@@ -46,3 +46,64 @@ for (const button of document.querySelectorAll("button[data-countdown]")) {
   };
   tick();
 }
+
+// Signing in with a push: wait for the device's answer (long-poll) and, once
+// approved, post the page's own "continue" form, so sign-in completes
+// without a click. Without script that button does the same by hand.
+const pushWait = document.getElementById("push-wait");
+if (pushWait && pushWait.dataset.state === "pending") {
+  const id = pushWait.dataset.challenge || "";
+  const form = document.getElementById("push-verify-form");
+  const outcome = document.getElementById("push-outcome");
+  const pending = document.getElementById("push-pending");
+  const countdown = document.getElementById("push-countdown");
+  const status = document.getElementById("push-status");
+  let end = Date.now() + Number(pushWait.dataset.expires || "60") * 1000;
+  let done = false;
+  const tick = () => {
+    if (done) return;
+    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+    if (countdown) countdown.textContent = String(left);
+    setTimeout(tick, 250);
+  };
+  tick();
+  const finish = (message) => {
+    done = true;
+    if (outcome) {
+      outcome.textContent = message;
+      outcome.hidden = false;
+    }
+    if (pending) pending.hidden = true;
+    if (form) form.hidden = true;
+    document.getElementById("push-resend-form")?.querySelector("button")?.focus();
+  };
+  const poll = async (failures) => {
+    let next = failures;
+    try {
+      const res = await fetch(`/api/v1/login/challenge/${encodeURIComponent(id)}?wait=25`, { cache: "no-store" });
+      if (res.status === 404) return finish("This sign-in request was not found. Send another push.");
+      if (!res.ok) throw new Error(String(res.status));
+      const v = await res.json();
+      next = 0;
+      if (typeof v.expires_in === "number") end = Date.now() + v.expires_in * 1000;
+      if (v.status === "approved") {
+        done = true;
+        if (status) status.textContent = "Approved on your device. Signing you in…";
+        if (outcome) outcome.hidden = true;
+        if (form) {
+          if (form.requestSubmit) form.requestSubmit();
+          else form.submit();
+        }
+        return;
+      }
+      if (v.status === "denied") return finish("The request was denied on your device.");
+      if (v.status === "expired") return finish("The request expired.");
+      if (v.status === "used") return finish("This request was already used. Send another push to sign in.");
+    } catch {
+      next = failures + 1;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(15_000, 1_000 * 2 ** next)));
+    }
+    poll(next);
+  };
+  poll(0);
+}

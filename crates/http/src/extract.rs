@@ -125,3 +125,15 @@ impl FromRequestParts<AppState> for SetupSession {
         Ok(Self(any_session(parts, state).await?))
     }
 }
+
+/// The sign-in's approximate place, from the operator's `push.place_header`
+/// (see `api::push::place`); shown on companion devices.
+pub struct Place(pub Option<String>);
+
+impl FromRequestParts<AppState> for Place {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(crate::api::push::place(s, parts)))
+    }
+}

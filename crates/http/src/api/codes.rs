@@ -14,18 +14,7 @@ use super::ApiErrorBody;
 use super::login::parse_method;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
-
-/// The sign-in's approximate place (see `push::place`).
-pub struct Place(pub Option<String>);
-
-impl axum::extract::FromRequestParts<AppState> for Place {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self(super::push::place(s, parts)))
-    }
-}
+use crate::extract::{ApiJson, ApiSession, Ctx, Place, SetupSession};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChallengeRequest {

@@ -169,20 +169,20 @@ fn methods_cookie(s: &AppState) -> &'static str {
     if s.web.secure_cookies { "__Host-twostep_methods" } else { "twostep_methods" }
 }
 
-fn login_methods(s: &AppState, headers: &HeaderMap) -> Vec<Method> {
+pub(super) fn login_methods(s: &AppState, headers: &HeaderMap) -> Vec<Method> {
     let listed: Vec<Method> = cookies::get(headers, methods_cookie(s))
-        .map(|v| v.split('.').filter_map(Method::parse).filter(|m| *m != Method::Push).collect())
+        .map(|v| v.split('.').filter_map(Method::parse).collect())
         .unwrap_or_default();
     if listed.is_empty() { vec![Method::Totp, Method::RecoveryCode] } else { listed }
 }
 
 /// Ends the second step's cookies, after it succeeded or expired.
-fn clear_login(s: &AppState, res: Response) -> Response {
+pub(super) fn clear_login(s: &AppState, res: Response) -> Response {
     let res = with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()));
     with_cookie(res, cookies::clear(&s.web, methods_cookie(s)))
 }
 
-fn verify_view(
+pub(super) fn verify_view(
     status: StatusCode,
     csrf: String,
     methods: &[Method],
@@ -226,6 +226,7 @@ pub struct ChallengeForm {
 pub async fn challenge(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
+    crate::extract::Place(place): crate::extract::Place,
     headers: HeaderMap,
     PublicForm(f): PublicForm<ChallengeForm>,
 ) -> Response {
@@ -234,6 +235,9 @@ pub async fn challenge(
     };
     let methods = login_methods(&s, &headers);
     let method = codes::pick(&methods, Some(&f.method));
+    if method == Method::Push {
+        return super::login_push::start(&s, &ctx, &login_token, place.as_deref(), f.csrf, &methods).await;
+    }
     if !codes::is_sent(method) {
         return see_other(&format!("/login/verify?method={}", method.as_str()));
     }
@@ -283,8 +287,15 @@ pub async fn verify(
     };
     // The domain decides whether the account has the method; the list only
     // shapes the page shown after a wrong code.
-    let method = Method::parse(&f.method).filter(|m| *m != Method::Push).unwrap_or(Method::Totp);
+    let method = Method::parse(&f.method).unwrap_or(Method::Totp);
     let methods = login_methods(&s, &headers);
+    // A push is checked first: only an approved one is worth a try, so a
+    // click before the device answered is not a wrong code.
+    if method == Method::Push
+        && let Some(res) = super::login_push::not_approved(&s, &f.code, &f.csrf, &methods).await
+    {
+        return res;
+    }
     let again = |status, method, error: &str| {
         let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), 0);
         verify_view(status, f.csrf.clone(), &methods, method, Some(error.to_owned()), send)
@@ -315,6 +326,7 @@ pub async fn verify(
             }
             let error = match method {
                 Method::RecoveryCode => "That recovery code is not valid or was already used.",
+                Method::Push => "That approval could not be used for this sign-in. Send another push.",
                 m if codes::is_sent(m) => {
                     "That code didn't work. Check you typed the latest code we sent, or ask for a new one."
                 }

@@ -44,7 +44,8 @@ pub fn code_label(m: Method) -> &'static str {
         Method::Sms => "Enter the 6-digit code we texted you",
         Method::Voice => "Enter the 6-digit code we read out to you",
         Method::Email => "Enter the 6-digit code we e-mailed you",
-        Method::Totp | Method::Push => "Enter the 6-digit code from your authenticator app",
+        Method::Totp => "Enter the 6-digit code from your authenticator app",
+        Method::Push => "Approve the sign-in on your companion device",
     }
 }
 
@@ -58,20 +59,24 @@ pub fn pick(methods: &[Method], asked: Option<&str>) -> Method {
         .unwrap_or(Method::Totp)
 }
 
+/// How a push is offered among the other methods at sign-in.
+pub const PUSH_CHOICE: &str = "Approve on my phone (push)";
+
 /// The other methods, each as a link (app, recovery code) or a button that
-/// sends a code. `href` builds the link to the page showing a method.
+/// sends a code or a push. `href` builds the link to the page showing a method.
 pub fn others(methods: &[Method], current: Method, href: impl Fn(Method) -> String, suffix: &str) -> Vec<Choice> {
     methods
         .iter()
         .copied()
-        .filter(|m| *m != current && *m != Method::Push)
+        .filter(|m| *m != current)
         .map(|m| {
             let label = match m {
                 Method::Totp => format!("Use your authenticator app{suffix}"),
                 Method::RecoveryCode => format!("Use a recovery code{suffix}"),
+                Method::Push => PUSH_CHOICE.to_owned(),
                 other => send_label(other).to_owned(),
             };
-            Choice { method: m.as_str(), label, sends: is_sent(m), href: href(m) }
+            Choice { method: m.as_str(), label, sends: is_sent(m) || m == Method::Push, href: href(m) }
         })
         .collect()
 }
@@ -149,6 +154,9 @@ mod tests {
             ]
         );
         assert_eq!(o[3].href, "/x?method=recovery_code");
+        // A push is sent (a form), never a link a prefetch could follow.
+        let o = others(&[Method::Totp, Method::Push, Method::RecoveryCode], Method::Totp, |_| String::new(), "");
+        assert_eq!((o[0].label.as_str(), o[0].sends, o[0].method), (PUSH_CHOICE, true, "push"));
     }
 
     #[test]

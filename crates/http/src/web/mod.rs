@@ -7,16 +7,19 @@ mod admin;
 mod allowlist;
 mod assets;
 mod codes;
+mod companion;
 pub mod cookies;
 pub mod csrf;
 mod dev;
 mod devices;
 mod email;
+mod login_push;
 mod orgs;
 mod pages;
 mod password;
 mod phone;
 mod policy;
+mod push;
 mod reauth;
 mod security;
 mod totp;
@@ -60,6 +63,14 @@ pub fn routes() -> Router<AppState> {
         .route("/security/phone", get(phone::setup_page).post(phone::send))
         .route("/security/phone/verify", get(phone::verify_page).post(phone::verify))
         .route("/security/phone/remove", get(phone::remove_page).post(phone::remove))
+        .route("/security/push/new", get(push::new_pairing))
+        .route("/security/push/{id}/rename", get(push::rename_page).post(push::rename))
+        .route("/security/push/{id}/remove", get(push::remove_page).post(push::remove))
+        .route("/companion", get(companion::page))
+        .route("/companion-sw.js", get(companion::service_worker))
+        .route("/companion.webmanifest", get(companion::manifest))
+        .route("/static/companion.js", get(companion::script))
+        .route("/static/companion-icon.svg", get(companion::icon))
         .route("/security/email/verification", post(email::resend))
         .route("/security/email/confirm", post(email::confirm_code))
         .route("/verify-email", get(email::link_page).post(email::confirm_link))

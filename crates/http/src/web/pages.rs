@@ -97,6 +97,8 @@ pub struct Security {
     pub email: String,
     pub enabled: bool,
     pub authenticators: Vec<AuthenticatorRow>,
+    /// Companion devices (push).
+    pub push_devices: Vec<PushRow>,
     pub recovery_remaining: usize,
     pub notice: Option<String>,
     pub warning: Option<String>,
@@ -299,4 +301,58 @@ pub struct LogRow {
 pub struct SecurityLog {
     pub nav: Option<Nav>,
     pub entries: Vec<LogRow>,
+}
+
+/// A companion device on the Security page.
+pub struct PushRow {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_seen: String,
+    pub web_push: bool,
+}
+
+/// The companion page: a shell its script fills in (`assets/companion.js`).
+#[derive(Template)]
+#[template(path = "companion.html")]
+pub struct Companion {
+    pub nav: Option<Nav>,
+}
+
+#[derive(Template)]
+#[template(path = "push_new.html")]
+pub struct PushPairing {
+    pub nav: Option<Nav>,
+    pub qr_svg: String,
+    pub link: String,
+    pub minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "push_rename.html")]
+pub struct PushRename {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub id: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+/// The sign-in page while a push waits for an answer on the device.
+#[derive(Template)]
+#[template(path = "login_push.html")]
+pub struct LoginPush {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub challenge_id: String,
+    /// Two digits.
+    pub number: String,
+    /// The devices asked, by name; unknown after a form round trip.
+    pub sent_to: Option<String>,
+    pub expires_in: i64,
+    /// `pending`, `denied`, `expired`, `used`: the script waits only on `pending`.
+    pub state: &'static str,
+    pub error: Option<String>,
+    /// The first other method, for "Use another method".
+    pub other: Option<String>,
 }

@@ -94,7 +94,8 @@ async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Res
     };
     let methods = if need_code {
         match s.twostep.methods_of(&session.me.account.id).await {
-            Ok(m) => m,
+            // Re-auth takes a typed code; a push is for signing in only.
+            Ok(m) => m.into_iter().filter(|m| *m != Method::Push).collect(),
             Err(e) => return internal(&e),
         }
     } else {

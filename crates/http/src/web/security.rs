@@ -6,11 +6,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use twostep_domain::factors::recovery_code::RecoveryCode;
 use twostep_domain::phone_factor::PHONE_KIND;
+use twostep_domain::push::PUSH_KIND;
 use twostep_domain::recovery::LOW_WATER;
 
 use super::SignedForm;
 use super::account::CsrfForm;
-use super::pages::{AuthenticatorRow, BrowserRow, CodeRow, Confirm, RecoveryCodes, Security, SessionRow, human_time};
+use super::pages::{
+    AuthenticatorRow, BrowserRow, CodeRow, Confirm, PushRow, RecoveryCodes, Security, SessionRow, human_time,
+};
 use super::{WebSession, factor_error, internal, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
@@ -46,6 +49,8 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "verification_sent" => "We sent you a verification e-mail. Open its link, or enter its code below.",
         "email_verified" => "Your e-mail address is verified.",
         "allowlist_saved" => "IP allow-list saved.",
+        "push_renamed" => "Companion device renamed.",
+        "push_removed" => "Companion device removed. It can no longer approve sign-ins.",
         _ => return None,
     })
 }
@@ -82,6 +87,19 @@ pub async fn render_page(
         Ok(p) => p.map(|p| p.phone.masked()),
         Err(e) => return internal(&e),
     };
+    let push_devices = match s.twostep.push_devices(&account.id).await {
+        Ok(list) => list
+            .iter()
+            .map(|d| PushRow {
+                id: d.authenticator.id.to_string(),
+                name: d.authenticator.name.clone(),
+                created: human_time(d.authenticator.created_at),
+                last_seen: d.last_seen_at.map_or_else(|| "never".to_owned(), human_time),
+                web_push: d.webpush_sealed.is_some(),
+            })
+            .collect(),
+        Err(e) => return internal(&e),
+    };
     let allowlist = match s.twostep.allowlist(&account.id).await {
         Ok(list) => list.iter().map(super::allowlist::AllowRow::from).collect(),
         Err(e) => return internal(&e),
@@ -107,10 +125,10 @@ pub async fn render_page(
         .collect();
     let warning = (enabled && remaining <= LOW_WATER)
         .then(|| format!("Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out."));
-    // The phone has its own section; the table lists the apps.
+    // The phone and companion devices have their own sections; the table lists the apps.
     let rows = authenticators
         .iter()
-        .filter(|a| a.kind != PHONE_KIND)
+        .filter(|a| a.kind != PHONE_KIND && a.kind != PUSH_KIND)
         .map(|a| AuthenticatorRow {
             id: a.id.to_string(),
             name: a.name.clone(),
@@ -128,6 +146,7 @@ pub async fn render_page(
             email: account.email.to_string(),
             enabled,
             authenticators: rows,
+            push_devices,
             recovery_remaining: remaining,
             notice,
             warning,

@@ -1,0 +1,141 @@
+//! Companion devices (push) on the Security page: adding one from a QR
+//! pairing link (re-auth first), renaming and removing them. The device's
+//! side is the companion page (`companion.rs`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use twostep_domain::error::FactorError;
+use twostep_domain::push::PushError;
+
+use super::account::CsrfForm;
+use super::pages::{Confirm, Message, PushPairing, PushRename};
+use super::security::confirm_page;
+use super::{SignedForm, WebSession, encode, factor_error, internal, not_found_page, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
+
+const NEW: &str = "/security/push/new";
+
+fn remove_path(id: &str) -> String {
+    format!("/security/push/{}/remove", encode(id))
+}
+
+/// Each visit makes a new single-use link (like the app's QR code), after
+/// re-auth; the previous one stops working.
+pub async fn new_pairing(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+    let pairing = match s.twostep.start_push_pairing(&session.me, &ctx).await {
+        Ok(p) => p,
+        Err(PushError::ReauthRequired) => return factor_error(&FactorError::ReauthRequired, NEW),
+        Err(PushError::TwoFactorNotEnabled) => {
+            return render(
+                StatusCode::CONFLICT,
+                &Message::new(
+                    session.nav(),
+                    "Set up two-factor authentication first",
+                    "A companion device is an additional way to approve sign-ins. Set up an authenticator app first: it turns two-factor authentication on and gives you recovery codes, then come back to add your phone.",
+                )
+                .with_link("/security/totp/new", "Set up an authenticator app"),
+            );
+        }
+        Err(e) => return internal(&e),
+    };
+    let link = crate::api::push::pairing_url(&s.twostep.settings().public_url, pairing.code.expose());
+    let qr_svg = match twostep_domain::factors::otpauth::qr_svg(&link) {
+        Ok(svg) => svg,
+        Err(e) => return internal(&e),
+    };
+    render(StatusCode::OK, &PushPairing { nav: session.nav(), qr_svg, link, minutes: (pairing.expires_in + 59) / 60 })
+}
+
+/// The account's device with this id, if it is one.
+async fn own_device(s: &AppState, session: &WebSession, id: &str) -> Result<Option<String>, Response> {
+    match s.twostep.push_devices(&session.me.account.id).await {
+        Ok(list) => Ok(list.into_iter().find(|d| d.authenticator.id.as_str() == id).map(|d| d.authenticator.name)),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+fn rename_view(session: &WebSession, status: StatusCode, id: &str, name: String, error: Option<String>) -> Response {
+    render(status, &PushRename { nav: session.nav(), csrf: session.csrf.clone(), id: id.to_owned(), name, error })
+}
+
+pub async fn rename_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
+    match own_device(&s, &session, &id).await {
+        Ok(Some(name)) => rename_view(&session, StatusCode::OK, &id, name, None),
+        Ok(None) => not_found_page(),
+        Err(res) => res,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RenameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn rename(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    SignedForm(session, f): SignedForm<RenameForm>,
+) -> Response {
+    match s.twostep.rename_push_device(&session.me, &id, &f.name, &ctx).await {
+        Ok(_) => see_other("/security?notice=push_renamed"),
+        Err(PushError::InvalidName) => {
+            let typed = f.name.chars().take(200).collect();
+            rename_view(&session, StatusCode::BAD_REQUEST, &id, typed, Some("Names are 1 to 64 characters.".into()))
+        }
+        Err(PushError::NotFound) => not_found_page(),
+        Err(e) => internal(&e),
+    }
+}
+
+pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
+    match own_device(&s, &session, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found_page(),
+        Err(res) => return res,
+    }
+    let here = remove_path(&id);
+    confirm_page(
+        &s,
+        session,
+        &here.clone(),
+        Confirm {
+            nav: None,
+            csrf: String::new(),
+            heading: "Remove companion device",
+            text: "This device will no longer approve sign-ins. If it is your last second factor, two-factor authentication turns off.",
+            action: here,
+            button: "Remove",
+            danger: true,
+        },
+    )
+    .await
+}
+
+pub async fn remove(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
+    match own_device(&s, &session, &id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_found_page(),
+        Err(res) => return res,
+    }
+    // Like any authenticator (re-auth, policy, notice). The domain's
+    // `remove_push_device` would turn a policy refusal into "re-auth
+    // required", which here would loop through the re-auth page.
+    match s.twostep.remove_authenticator(&session.me, &id, &ctx).await {
+        Ok(()) => see_other("/security?notice=push_removed"),
+        Err(e) => factor_error(&e, &remove_path(&id)),
+    }
+}
+
+super::csrf_field!(RenameForm);
