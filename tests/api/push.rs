@@ -132,6 +132,7 @@ both_backends!(
     pairing_codes_are_single_use_short_lived_and_need_reauth,
     push_fatigue_caps_pending_and_denied_requests,
     at_most_ten_pushes_between_successful_sign_ins,
+    a_push_proves_the_second_factor_for_reauth,
     one_approval_yields_one_session_across_instances,
     devices_are_listed_renamed_and_removed_like_authenticators,
     a_long_poll_returns_as_soon_as_a_request_arrives,
@@ -737,4 +738,37 @@ async fn at_most_ten_pushes_between_successful_sign_ins(app: TestApp) {
     app.sign_in_with(&user, "totp", &app.code(&user.secret, 0)).await.assert_status(200);
     app.clock.advance(1);
     raise_push(&app, &user).await.1.assert_status(202);
+}
+
+/// §2.7: re-auth by push; the approval is bound to the session that asked.
+async fn a_push_proves_the_second_factor_for_reauth(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let device = paired(&app, &user).await;
+    app.clock.advance(11 * 60);
+    app.post("/api/v1/me/recovery-codes", &json!({}), Some(&user.token)).await.assert_error(403, "reauth_required");
+    let push = app.post("/api/v1/me/reauth/challenge", &json!({"method": "push"}), Some(&user.token)).await;
+    let push = push.assert_status(202);
+    let challenge = push.str("challenge_id");
+    let pending = device.pending(&app).await;
+    assert_eq!(pending[0]["id"], json!(challenge));
+    device
+        .answer(&app, &challenge, &json!({"decision": "approve", "number": push.str("number")}))
+        .await
+        .assert_status(204);
+    // Another session of the account cannot spend this approval.
+    let other = app.login(&user.email, &user.password).await.assert_status(200);
+    let other = verify_push(&app, &other.str("login_token"), &challenge).await;
+    other.assert_error(401, "invalid_code");
+    app.post(
+        "/api/v1/me/reauth",
+        &json!({"password": user.password, "method": "push", "code": challenge}),
+        Some(&user.token),
+    )
+    .await
+    .assert_status(204);
+    app.post("/api/v1/me/recovery-codes", &json!({}), Some(&user.token)).await.assert_status(201);
+    // Used once.
+    app.post("/api/v1/me/reauth", &json!({"method": "push", "code": challenge}), Some(&user.token))
+        .await
+        .assert_error(401, "invalid_code");
 }

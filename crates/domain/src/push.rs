@@ -636,7 +636,25 @@ impl Twostep {
         let Some(token) = token.filter(|t| self.login_token_usable(t, now)) else {
             return Err(PushError::LoginExpired);
         };
-        let account = &token.account_id;
+        self.raise_push(&token.account_id, token_hash.as_str(), place, ctx).await
+    }
+
+    /// A push to prove the second factor for re-auth (`POST /me/reauth/challenge`
+    /// with method `push`), bound to this session; once approved, its id is
+    /// the `code` of `POST /me/reauth` with method `push`.
+    pub async fn reauth_push(&self, me: &SignedIn, ctx: &RequestContext) -> Result<PushStarted, PushError> {
+        self.raise_push(&me.account.id, me.session.id.as_str(), None, ctx).await
+    }
+
+    /// Raises a push bound to `binding` (a login token's or session's hash).
+    async fn raise_push(
+        &self,
+        account: &AccountId,
+        binding: &str,
+        place: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<PushStarted, PushError> {
+        let now = self.now();
         let devices = self.store.push_devices(account).await?;
         if devices.is_empty() {
             return Err(PushError::MethodUnavailable);
@@ -650,7 +668,7 @@ impl Twostep {
         let challenge = PushChallengeRecord {
             id: challenge_id(self.rng()),
             account_id: account.clone(),
-            login_token: token_hash.as_str().to_owned(),
+            login_token: binding.to_owned(),
             number: two_digits(self.rng()),
             status: PushStatus::Pending,
             created_at: now,

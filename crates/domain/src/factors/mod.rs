@@ -265,9 +265,9 @@ impl Twostep {
                 let used = self.check_code(account, purpose, binding, by_mail, code).await?;
                 Ok(used.map(|_| Proof { factor_id: "email".to_owned(), recovery_codes_remaining: None }))
             }
-            // The "code" is the approved challenge's id, bound to the login token.
-            Method::Push if purpose == CodePurpose::Login => Ok(self.use_push_approval(account, code, binding).await?),
-            Method::Push => Ok(None),
+            // The "code" is the approved challenge's id, bound to the login
+            // token (sign-in) or the session (re-auth).
+            Method::Push => Ok(self.use_push_approval(account, code, binding).await?),
         }
     }
 }

@@ -62,7 +62,7 @@ pub async fn login_challenge(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ReauthChallengeRequest {
-    /// `sms`, `voice` or `email`.
+    /// `sms`, `voice`, `email` or `push` (then `/me/reauth` with the approved challenge id as the code).
     method: String,
 }
 
@@ -82,6 +82,9 @@ pub async fn reauth_challenge(
     ApiJson(req): ApiJson<ReauthChallengeRequest>,
 ) -> ApiResult<Response> {
     let method = parse_method(&req.method)?;
+    if method == twostep_domain::factors::Method::Push {
+        return super::push::reauth_push(&s, &me, &ctx).await;
+    }
     let sent = s.twostep.reauth_challenge(&me, method, &ctx).await?;
     Ok(accepted(method.as_str(), sent))
 }

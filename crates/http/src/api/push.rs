@@ -448,6 +448,20 @@ pub async fn login_push(
     ctx: &RequestContext,
 ) -> ApiResult<Response> {
     let p = s.twostep.login_push_from(login_token, place, ctx).await?;
+    Ok(accepted(p))
+}
+
+/// `POST /me/reauth/challenge` with method `push`.
+pub async fn reauth_push(
+    s: &AppState,
+    me: &twostep_domain::sessions::SignedIn,
+    ctx: &RequestContext,
+) -> ApiResult<Response> {
+    let p = s.twostep.reauth_push(me, ctx).await?;
+    Ok(accepted(p))
+}
+
+fn accepted(p: twostep_domain::push::PushStarted) -> Response {
     let body = PushChallengeResponse {
         method: "push",
         sent_to: p.sent_to,
@@ -455,5 +469,5 @@ pub async fn login_push(
         challenge_id: p.challenge_id,
         number: format!("{:02}", p.number),
     };
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    (StatusCode::ACCEPTED, Json(body)).into_response()
 }
