@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{FromRequest, OriginalUri, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use twostep_domain::audit::RequestContext;
@@ -188,39 +188,48 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// Checks the three device headers against the request; the device.
-async fn signed_device(
-    s: &AppState,
-    method: &Method,
-    uri: &OriginalUri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<PushDeviceRecord> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if body.len() > MAX_DEVICE_BODY {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let path = uri.0.path_and_query().map_or_else(|| uri.0.path(), axum::http::uri::PathAndQuery::as_str);
-    let request = DeviceRequest {
-        device_id: header(DEVICE_HEADER),
-        timestamp: header(TIMESTAMP_HEADER),
-        signature: header(SIGNATURE_HEADER),
-        method: method.as_str(),
-        path,
-        body,
-    };
-    Ok(s.twostep.authenticate_device(&request).await?)
+/// A request signed by a companion device: the device, once its three
+/// headers check out against the method, path, query and exact body bytes.
+pub struct SignedDevice {
+    pub device: PushDeviceRecord,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> ApiResult<T> {
-    let json = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType);
+impl FromRequest<AppState> for SignedDevice {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, MAX_DEVICE_BODY).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
+        let path = uri.path_and_query().map_or_else(|| uri.path(), axum::http::uri::PathAndQuery::as_str);
+        let request = DeviceRequest {
+            device_id: header(DEVICE_HEADER),
+            timestamp: header(TIMESTAMP_HEADER),
+            signature: header(SIGNATURE_HEADER),
+            method: parts.method.as_str(),
+            path,
+            body: &body,
+        };
+        let device = s.twostep.authenticate_device(&request).await?;
+        Ok(Self { device, headers: parts.headers, body })
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+}
+
+impl SignedDevice {
+    /// The body as JSON (after the signature over its bytes was checked).
+    fn json<T: serde::de::DeserializeOwned>(&self) -> ApiResult<T> {
+        let json =
+            self.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -263,13 +272,9 @@ pub struct PendingResponse {
     responses((status = 200, body = PendingResponse), (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
 pub async fn pending(
     State(s): State<AppState>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
     Query(q): Query<WaitQuery>,
-    body: Bytes,
+    SignedDevice { device, .. }: SignedDevice,
 ) -> ApiResult<Json<PendingResponse>> {
-    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
     let list = s.twostep.device_pending(&device, q.duration()).await?;
     let challenges = list
         .into_iter()
@@ -307,14 +312,11 @@ pub struct AnswerRequest {
 pub async fn answer(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    signed: SignedDevice,
 ) -> ApiResult<StatusCode> {
-    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
-    let req: AnswerRequest = parse_json(&headers, &body)?;
+    let req: AnswerRequest = signed.json()?;
+    let device = signed.device;
     let decision = match req.decision.as_str() {
         "approve" => Decision::Approve,
         "deny" => Decision::Deny,
@@ -342,16 +344,9 @@ pub struct SubscriptionRequest {
 #[utoipa::path(put, path = "/api/v1/push/device/web-push", tag = "push-device", request_body = SubscriptionRequest,
     responses((status = 204), (status = 400, description = "invalid_subscription", body = ApiErrorBody),
         (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
-pub async fn set_subscription(
-    State(s): State<AppState>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
-    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
-    let req: SubscriptionRequest = parse_json(&headers, &body)?;
-    s.twostep.set_push_subscription(&device, req.web_push).await?;
+pub async fn set_subscription(State(s): State<AppState>, signed: SignedDevice) -> ApiResult<StatusCode> {
+    let req: SubscriptionRequest = signed.json()?;
+    s.twostep.set_push_subscription(&signed.device, req.web_push).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -361,12 +356,8 @@ pub async fn set_subscription(
 pub async fn forget(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedDevice { device, .. }: SignedDevice,
 ) -> ApiResult<StatusCode> {
-    let device = signed_device(&s, &method, &uri, &headers, &body).await?;
     s.twostep.forget_push_device(&device, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
