@@ -7,7 +7,7 @@ mod login;
 mod me;
 mod openapi;
 mod orgs;
-pub mod push;
+pub(crate) mod push;
 mod security;
 mod totp;
 

@@ -2,6 +2,7 @@
 //! the devices' own routes (`/push/…`, signed by the device key), and the
 //! sign-in page's view of a push (`GET /login/challenge/{id}`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -48,9 +49,11 @@ pub struct PairingResponse {
 /// Needs recent re-auth and 2FA already on.
 #[utoipa::path(post, path = "/api/v1/me/push-devices/pairing", tag = "push", request_body = EmptyBody,
     security(("bearer" = [])),
-    responses((status = 201, body = PairingResponse), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "reauth_required", body = ApiErrorBody),
-        (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
+    responses((status = 201, body = PairingResponse), (status = 400, body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody),
+        (status = 403, description = "reauth_required, enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn start_pairing(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -105,9 +108,11 @@ pub struct RenameRequest {
 
 /// Rename a device.
 #[utoipa::path(patch, path = "/api/v1/me/push-devices/{id}", tag = "push", request_body = RenameRequest,
-    security(("bearer" = [])),
-    responses((status = 200, body = DeviceResponse), (status = 400, description = "invalid_name", body = ApiErrorBody),
-        (status = 401, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+    security(("bearer" = [])), params(("id" = String, Path, description = "The device's id")),
+    responses((status = 200, body = DeviceResponse),
+        (status = 400, description = "invalid_name or invalid_request", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 403, description = "enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn rename(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -121,6 +126,7 @@ pub async fn rename(
 
 /// Remove a device (re-auth), like `DELETE /api/v1/me/authenticators/{id}`.
 #[utoipa::path(delete, path = "/api/v1/me/push-devices/{id}", tag = "push", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The device's id")),
     responses((status = 204), (status = 401, body = ApiErrorBody),
         (status = 403, description = "reauth_required or two_factor_required_by_policy", body = ApiErrorBody),
         (status = 404, body = ApiErrorBody)))]
@@ -164,7 +170,8 @@ pub struct RegisterResponse {
 #[utoipa::path(post, path = "/api/v1/push/devices", tag = "push-device", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse),
         (status = 400, description = "invalid_token (pairing code), invalid_public_key, invalid_name, invalid_subscription", body = ApiErrorBody),
-        (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+        (status = 401, description = "invalid_signature", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn register(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -232,17 +239,25 @@ impl SignedDevice {
     }
 }
 
+/// For the OpenAPI document; read through `wait`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)]
 pub struct WaitQuery {
-    /// Seconds to wait for something to change (long-poll), at most 30.
-    #[serde(default)]
+    /// Seconds to wait for something to change (long-poll), at most 25.
     wait: Option<u64>,
 }
 
-impl WaitQuery {
-    fn duration(&self) -> Duration {
-        Duration::from_secs(self.wait.unwrap_or(0).min(twostep_domain::push::MAX_WAIT_SECS))
-    }
+/// `?wait=N`, capped; a value that is not a whole number is a 400 in the
+/// contract's shape (not axum's plain-text rejection).
+fn wait(q: &HashMap<String, String>) -> ApiResult<Duration> {
+    let secs = match q.get("wait") {
+        None => 0,
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| ApiError::InvalidRequest("wait must be a whole number of seconds".to_owned()))?,
+    };
+    Ok(Duration::from_secs(secs.min(twostep_domain::push::MAX_WAIT_SECS)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -269,13 +284,14 @@ pub struct PendingResponse {
 /// The device's pending sign-in requests; with `?wait=N` it answers as soon
 /// as one arrives or after N seconds (long-poll). Signed request.
 #[utoipa::path(get, path = "/api/v1/push/challenges", tag = "push-device", params(WaitQuery),
-    responses((status = 200, body = PendingResponse), (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+    responses((status = 200, body = PendingResponse), (status = 400, description = "invalid_request (wait)", body = ApiErrorBody),
+        (status = 401, description = "invalid_signature", body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn pending(
     State(s): State<AppState>,
-    Query(q): Query<WaitQuery>,
+    Query(q): Query<HashMap<String, String>>,
     SignedDevice { device, .. }: SignedDevice,
 ) -> ApiResult<Json<PendingResponse>> {
-    let list = s.twostep.device_pending(&device, q.duration()).await?;
+    let list = s.twostep.device_pending(&device, wait(&q)?).await?;
     let challenges = list
         .into_iter()
         .map(|c| PushRequestResponse {
@@ -305,10 +321,12 @@ pub struct AnswerRequest {
 /// Approve or deny one request. The signature covers the challenge id (in
 /// the path), the decision and the number. A wrong number denies the request.
 #[utoipa::path(post, path = "/api/v1/push/challenges/{id}/answer", tag = "push-device", request_body = AnswerRequest,
+    params(("id" = String, Path, description = "The sign-in request's id")),
     responses((status = 204), (status = 400, body = ApiErrorBody),
         (status = 401, description = "invalid_signature or wrong_number", body = ApiErrorBody),
         (status = 404, body = ApiErrorBody),
-        (status = 409, description = "push_closed: already answered or expired", body = ApiErrorBody)))]
+        (status = 409, description = "push_closed: already answered or expired", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn answer(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -342,8 +360,9 @@ pub struct SubscriptionRequest {
 
 /// Set or clear the device's Web Push subscription. Signed request.
 #[utoipa::path(put, path = "/api/v1/push/device/web-push", tag = "push-device", request_body = SubscriptionRequest,
-    responses((status = 204), (status = 400, description = "invalid_subscription", body = ApiErrorBody),
-        (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+    responses((status = 204), (status = 400, description = "invalid_subscription or invalid_request", body = ApiErrorBody),
+        (status = 401, description = "invalid_signature", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
 pub async fn set_subscription(State(s): State<AppState>, signed: SignedDevice) -> ApiResult<StatusCode> {
     let req: SubscriptionRequest = signed.json()?;
     s.twostep.set_push_subscription(&signed.device, req.web_push).await?;
@@ -352,7 +371,8 @@ pub async fn set_subscription(State(s): State<AppState>, signed: SignedDevice) -
 
 /// The device removes itself. Signed request.
 #[utoipa::path(delete, path = "/api/v1/push/device", tag = "push-device",
-    responses((status = 204), (status = 401, description = "invalid_signature", body = ApiErrorBody)))]
+    responses((status = 204), (status = 401, description = "invalid_signature", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody)))]
 pub async fn forget(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -389,17 +409,20 @@ pub struct PushStatusResponse {
 /// Where a push stands; `?wait=N` long-polls while it is pending. On
 /// `approved`, finish with `POST /api/v1/login/verify` and
 /// `{"login_token", "method":"push", "code": <this id>}`.
-#[utoipa::path(get, path = "/api/v1/login/challenge/{id}", tag = "sign-in", params(WaitQuery),
-    responses((status = 200, body = PushStatusResponse), (status = 404, body = ApiErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/login/challenge/{id}", tag = "sign-in",
+    params(("id" = String, Path, description = "The challenge_id from POST /api/v1/login/challenge"), WaitQuery),
+    responses((status = 200, body = PushStatusResponse), (status = 400, description = "invalid_request (wait)", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
 pub async fn status(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<PushStatusResponse>> {
+    let wait = wait(&q)?;
     if id.len() > 64 {
         return Err(PushError::NotFound.into());
     }
-    let v = s.twostep.push_status(&id, q.duration()).await?;
+    let v = s.twostep.push_status(&id, wait).await?;
     Ok(Json(PushStatusResponse {
         status: v.state.as_str(),
         number: format!("{:02}", v.number),
