@@ -137,6 +137,18 @@ CORPUS = {
         "curl": b"curl/8.5.0",
         "markup": b"<script>alert(1)</script>",
     },
+    # fields split at 0x1f: public key, signature, method, path, timestamp, body, subscription JSON.
+    "push_device": {
+        "answer": b"\x1f".join([
+            b"BHxf3Sx1XrK9r9P0V6V2ue8gUEwbCnG5NS1lGFQKy0rBOnjv4Q9yW3Gl0H9Q7bS1m0Yl8LJm7YH2O2D5p9XqQ0", b"x" * 86,
+            b"POST", b"/api/v1/push/challenges/abc/answer", b"1767225600", b'{"decision":"approve","number":"42"}',
+            b'{"endpoint":"https://push.example/abc","keys":{"p256dh":"BAAA","auth":"AAAAAAAAAAAAAAAAAAAAAA"}}',
+        ]),
+        "pending": b"\x1f".join([
+            b"", b"", b"GET", b"/api/v1/push/challenges?wait=25", b"1767225600", b"",
+            b'{"endpoint":"http://127.0.0.1:9/x","keys":{"p256dh":"x","auth":"y"}}',
+        ]),
+    },
 }
 
 

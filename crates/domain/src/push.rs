@@ -117,7 +117,7 @@ pub struct WebPushKeys {
 impl WebPushSubscription {
     /// A push service is an https URL without credentials; plain http only
     /// when the operator allows it (a local push service in tests).
-    fn check(&self, allow_http: bool) -> Result<(), PushError> {
+    pub fn check(&self, allow_http: bool) -> Result<(), PushError> {
         let e = &self.endpoint;
         let rest = if let Some(r) = e.strip_prefix("https://") {
             r
