@@ -10,7 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
 use twostep_domain::ports::{
-    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, PhoneOutcome, RecoveryCodeRecord,
+    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, RecoveryCodeRecord,
 };
 use twostep_domain::time::Timestamp;
 
@@ -181,6 +181,31 @@ impl FactorStore for SqlStore {
         .iter()
         .map(authenticator)
         .collect()
+    }
+
+    async fn factor_summary(&self, account: &AccountId) -> Result<FactorSummary, StoreError> {
+        // One row per authenticator kind, then one row (kind NULL) counting
+        // the unused recovery codes; both by the account_id indexes.
+        let rows = sqlx::query(
+            "SELECT kind, COUNT(*) AS n FROM authenticators WHERE account_id = $1 GROUP BY kind
+             UNION ALL
+             SELECT NULL, COUNT(*) FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        let mut summary = FactorSummary::default();
+        for r in &rows {
+            let n = r.try_get::<i64, _>(1).map_err(store_err)?;
+            match r.try_get::<Option<String>, _>(0).map_err(store_err)? {
+                Some(kind) => summary.kinds.push(kind),
+                None => summary.unused_recovery_codes = usize::try_from(n).unwrap_or(0),
+            }
+        }
+        summary.kinds.sort();
+        summary.kinds.dedup();
+        Ok(summary)
     }
 
     async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError> {
