@@ -238,6 +238,8 @@ pub struct FactorSummary {
     /// The kinds of its authenticators (`"totp"`, `"phone"`), sorted, without repeats.
     pub kinds: Vec<String>,
     pub unused_recovery_codes: usize,
+    /// The counters asked for that exist, by scope.
+    pub counters: Vec<(String, crate::throttle::Counter)>,
 }
 
 #[async_trait]
@@ -254,9 +256,10 @@ pub trait FactorStore: Send + Sync {
         codes: &[RecoveryCodeRecord],
     ) -> Result<ConfirmOutcome, StoreError>;
     async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
-    /// The kinds of the account's authenticators and its unused recovery
-    /// codes, counted in one statement (no secrets read).
-    async fn factor_summary(&self, account: &AccountId) -> Result<FactorSummary, StoreError>;
+    /// The kinds of the account's authenticators, its unused recovery codes
+    /// (counted, no secrets read) and the throttle counters of `scopes`
+    /// (absent ones left out), in one statement.
+    async fn factor_summary(&self, account: &AccountId, scopes: &[String]) -> Result<FactorSummary, StoreError>;
     /// The replay guard: sets `last_step` only if `step` is greater, in one
     /// atomic statement. True for exactly one caller per step.
     async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;

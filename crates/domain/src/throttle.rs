@@ -135,15 +135,20 @@ impl Twostep {
     pub(crate) async fn throttle_verdicts(&self, scopes: &[Scope]) -> Result<Vec<Counted>, crate::error::StoreError> {
         let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
         let found = self.store.counters(&keys).await?;
+        Ok(self.counted(scopes, &found))
+    }
+
+    /// The verdicts for `scopes` from counters already read (absent: none).
+    pub(crate) fn counted(&self, scopes: &[Scope], found: &[(String, Counter)]) -> Vec<Counted> {
         let now = self.now();
-        Ok(scopes
+        scopes
             .iter()
-            .zip(&keys)
-            .map(|(scope, key)| {
-                let counter = found.iter().find(|(k, _)| k == key).map(|(_, c)| *c);
+            .map(|scope| {
+                let key = scope.key();
+                let counter = found.iter().find(|(k, _)| *k == key).map(|(_, c)| *c);
                 Counted { verdict: verdict(counter, now, scope.lockable()), absent: counter.is_none() }
             })
-            .collect())
+            .collect()
     }
 
     /// The address cap: an hourly window rather than consecutive failures.

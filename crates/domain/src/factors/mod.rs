@@ -15,6 +15,13 @@ use crate::ports::{AccountRecord, Channel, CodePurpose, FactorSummary, OobCodeRe
 use crate::service::{AuditEvent, Twostep};
 use crate::throttle::{LOCK_AT, Scope, Verdict};
 
+/// The counters that can lock a sign-in method (§2.5), read with the
+/// factor summary.
+fn lock_scopes(account: &AccountId) -> [String; 4] {
+    let a = account.clone();
+    [Scope::SecondFactor(a.clone()), Scope::Totp(a.clone()), Scope::Phone(a.clone()), Scope::Email(a)].map(|s| s.key())
+}
+
 /// A way to prove the second factor, as named in the API (`"totp"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -66,24 +73,25 @@ impl Twostep {
     /// fallback beside a real factor (SEC-30), from a verified address, when
     /// the operator allows it.
     pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
-        let summary = self.store.factor_summary(account).await?;
+        let summary = self.store.factor_summary(account, &lock_scopes(account)).await?;
         self.methods_from(account, &summary, None).await
     }
 
     /// `/me`'s two-factor status: the sign-in methods and how many recovery
-    /// codes are unused. Two reads (the factor summary, the counters) for an
-    /// account whose record the caller already holds.
+    /// codes are unused, from one read (factors, codes and lock counters)
+    /// for an account whose record the caller already holds.
     pub async fn two_factor_status(
         &self,
         account: &AccountRecord,
     ) -> Result<(Vec<Method>, usize), crate::error::StoreError> {
-        let summary = self.store.factor_summary(&account.id).await?;
+        let summary = self.store.factor_summary(&account.id, &lock_scopes(&account.id)).await?;
         let methods = self.methods_from(&account.id, &summary, Some(account)).await?;
         Ok((methods, summary.unused_recovery_codes))
     }
 
-    /// `methods_of` from a factor summary; `known` spares reading the account
-    /// again when the caller has it.
+    /// `methods_of` from a factor summary holding the `lock_scopes`
+    /// counters; `known` spares reading the account again when the caller
+    /// has it.
     async fn methods_from(
         &self,
         account: &AccountId,
@@ -102,7 +110,6 @@ impl Twostep {
                 None => self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some()),
             };
         // Locked factors leave the list (§2.5); recovery codes never lock.
-        // One read for every counter that can lock a listed method.
         let a = account.clone();
         let mut scopes = vec![Scope::SecondFactor(a.clone())];
         if totp {
@@ -114,7 +121,7 @@ impl Twostep {
         if email {
             scopes.push(Scope::Email(a));
         }
-        let counted = self.throttle_verdicts(&scopes).await?;
+        let counted = self.counted(&scopes, &summary.counters);
         let locked = |want: fn(&Scope) -> bool| {
             scopes
                 .iter()
