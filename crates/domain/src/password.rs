@@ -6,10 +6,9 @@
 //! There are no composition rules: a list of common and breached passwords
 //! and a context rule do the work composition rules only pretend to do.
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -126,54 +125,33 @@ impl Default for HashCost {
 #[error("password hashing failed: {0}")]
 pub struct HashError(String);
 
-thread_local! {
-    /// Argon2id's working memory (`memory_kib` blocks of 1 KiB), kept per
-    /// thread and reused by every hash that thread computes. Allocating a
-    /// fresh 19 MiB per hash left glibc holding one freed block per arena,
-    /// so 32 concurrent sign-ins grew the process to gigabytes
-    /// (docs/performance.md); with `Twostep`'s hash permits bounding the
-    /// threads that hash at once, peak memory is about cores × 19 MiB. The
-    /// blocks are overwritten by the next hash and freed with the thread.
-    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs Argon2 with `params` into `out`, in this thread's reusable memory.
-fn argon2_into(
-    algorithm: Algorithm,
-    version: Version,
-    params: Params,
-    password: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> Result<(), argon2::Error> {
-    let needed = params.block_count();
-    let argon = Argon2::new(algorithm, version, params);
-    BLOCKS.with(|cell| {
-        // A re-entrant call cannot happen (hashing calls nothing back); if it
-        // did, it would get its own memory rather than panic.
-        let Ok(mut blocks) = cell.try_borrow_mut() else {
-            return argon.hash_password_into(password, salt, out);
-        };
-        if blocks.len() < needed {
-            blocks.resize(needed, Block::default());
-        }
-        argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
-    })
-}
-
 /// Hashes and verifies passwords. Holds a dummy hash so that an unknown
 /// e-mail costs the same Argon2id work as a wrong password (§2.12).
+///
+/// Argon2id's working memory (`memory_kib` blocks of 1 KiB) is reused:
+/// allocating a fresh 19 MiB per hash left glibc holding a freed block per
+/// arena, and 32 concurrent sign-ins grew the process to gigabytes
+/// (docs/performance.md). A hash takes a spare buffer (or allocates one) and
+/// puts it back afterwards; at most `keep` buffers are kept, one per core,
+/// which is also how many hashes `Twostep`'s permits let run at once. So
+/// peak memory is about cores × 19 MiB whatever the number of threads the
+/// hashes ran on. Buffers are overwritten by the next hash.
 pub struct PasswordHashing {
     params: Params,
     dummy: String,
+    spare: Mutex<Vec<Vec<Block>>>,
+    keep: usize,
 }
 
 impl PasswordHashing {
     pub fn new(cost: HashCost, rng: &dyn Rng) -> Result<Self, HashError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| HashError(e.to_string()))?;
-        let mut me = Self { params, dummy: String::new() };
+        // The dummy's buffer is not kept (`keep` is 0 until it is made): an
+        // idle server holds no Argon2id memory.
+        let mut me = Self { params, dummy: String::new(), spare: Mutex::new(Vec::new()), keep: 0 };
         me.dummy = me.hash(&Password("twostep dummy password".to_owned()), rng)?;
+        me.keep = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(me)
     }
 
@@ -185,15 +163,8 @@ impl PasswordHashing {
         rng.fill(&mut salt_bytes);
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| err(&e))?;
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        argon2_into(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            self.params.clone(),
-            password.0.as_bytes(),
-            &salt_bytes,
-            &mut out,
-        )
-        .map_err(|e| err(&e))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        self.run(&argon, password.0.as_bytes(), &salt_bytes, &mut out).map_err(|e| err(&e))?;
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
@@ -211,27 +182,50 @@ impl PasswordHashing {
     /// the dummy and fails.
     pub fn verify(&self, password: &Password, stored: Option<&str>) -> bool {
         let phc = stored.unwrap_or(&self.dummy);
-        verify_phc(password.0.as_bytes(), phc) && stored.is_some()
+        self.verify_phc(password.0.as_bytes(), phc) && stored.is_some()
     }
-}
 
-/// Recomputes the hash a PHC string describes and compares in constant time.
-/// Any malformed part (algorithm, version, parameters, salt) fails.
-fn verify_phc(password: &[u8], phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else { return false };
-    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
-    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
-    let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
-    let Ok(params) = Params::try_from(&parsed) else { return false };
-    let mut salt_buf = [0u8; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
-    let mut out = vec![0u8; expected.len()];
-    if argon2_into(algorithm, version, params, password, salt, &mut out).is_err() {
-        return false;
+    /// Recomputes the hash a PHC string describes and compares in constant
+    /// time. Any malformed part (algorithm, version, parameters, salt) fails.
+    fn verify_phc(&self, password: &[u8], phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else { return false };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
+        let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+        let Ok(params) = Params::try_from(&parsed) else { return false };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+        let mut out = vec![0u8; expected.len()];
+        if self.run(&Argon2::new(algorithm, version, params), password, salt, &mut out).is_err() {
+            return false;
+        }
+        let ok: bool = out.as_slice().ct_eq(expected.as_bytes()).into();
+        out.zeroize();
+        ok
     }
-    let ok: bool = out.as_slice().ct_eq(expected.as_bytes()).into();
-    out.zeroize();
-    ok
+
+    /// Runs Argon2 into `out` in a spare buffer, kept afterwards if fewer
+    /// than `keep` are.
+    fn run(&self, argon: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+        let needed = argon.params().block_count();
+        let mut blocks = self.spare.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::default());
+        }
+        let result = argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed]);
+        if let Ok(mut spare) = self.spare.lock()
+            && spare.len() < self.keep
+        {
+            spare.push(blocks);
+        }
+        result
+    }
+
+    /// How many buffers are kept now (tests).
+    #[cfg(test)]
+    fn spare_buffers(&self) -> usize {
+        self.spare.lock().map_or(0, |s| s.len())
+    }
 }
 
 #[cfg(test)]
@@ -322,13 +316,33 @@ mod tests {
         let cost = HashCost { memory_kib: 1024, iterations: 2, parallelism: 1 };
         let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
         let pw = Password::for_sign_in("correct horse battery").expect("ok");
-        // Twice on one thread: the second hash reuses the first one's memory.
+        // Twice: the second hash reuses the first one's memory.
         for _ in 0..2 {
             let phc = h.hash(&pw, &OsRng).expect("hash");
             let parsed = PasswordHash::new(&phc).expect("PHC");
             assert!(standard_argon(cost).verify_password(b"correct horse battery", &parsed).is_ok());
             assert!(standard_argon(cost).verify_password(b"correct horse batter", &parsed).is_err());
         }
+    }
+
+    #[test]
+    fn argon2_memory_is_reused_and_bounded() {
+        let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        // The dummy hash made at start-up keeps nothing.
+        assert_eq!(h.spare_buffers(), 0);
+        let pw = Password::for_sign_in("correct horse battery").expect("ok");
+        let phc = h.hash(&pw, &OsRng).expect("hash");
+        assert_eq!(h.spare_buffers(), 1);
+        assert!(h.verify(&pw, Some(&phc)));
+        assert_eq!(h.spare_buffers(), 1, "the second hash reused the first one's buffer");
+        // Many at once never keep more than one buffer per core.
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| assert!(h.verify(&pw, Some(&phc))));
+            }
+        });
+        assert!(h.spare_buffers() <= h.keep);
     }
 
     #[test]
