@@ -21,6 +21,7 @@ use twostep_domain::settings::Settings;
 const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
     "database_url",
+    "sqlite_synchronous",
     "data_dir",
     "public_url",
     "secret_key",
@@ -61,6 +62,8 @@ const RAW_STRING_KEYS: &[&str] = &[
 pub struct Config {
     pub listen: String,
     pub database_url: Option<String>,
+    /// SQLite's durability: `normal` (default) or `full` (fsync every commit).
+    pub sqlite_synchronous: twostep_store::Synchronous,
     pub data_dir: PathBuf,
     pub public_url: Option<String>,
     pub secret_key: Option<String>,
@@ -204,6 +207,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:8080".into(),
             database_url: None,
+            sqlite_synchronous: twostep_store::Synchronous::Normal,
             data_dir: PathBuf::from("data"),
             public_url: None,
             secret_key: None,
@@ -369,6 +373,7 @@ impl Config {
         Ok(Resolved {
             listen,
             database_url,
+            sqlite_synchronous: self.sqlite_synchronous,
             public_url,
             master_key,
             key_source,
@@ -573,6 +578,8 @@ pub enum KeySource {
 pub struct Resolved {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// SQLite's `synchronous` (ignored on PostgreSQL).
+    pub sqlite_synchronous: twostep_store::Synchronous,
     pub public_url: Option<url::Url>,
     pub master_key: MasterKey,
     pub key_source: KeySource,

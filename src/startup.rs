@@ -26,8 +26,11 @@ pub enum StartError {
 }
 
 /// Opens and migrates the store.
-pub async fn open_store(database_url: &str) -> Result<SqlStore, StartError> {
-    let store = SqlStore::connect(database_url).await?;
+pub async fn open_store(
+    database_url: &str,
+    sqlite_synchronous: twostep_store::Synchronous,
+) -> Result<SqlStore, StartError> {
+    let store = SqlStore::connect_with(database_url, sqlite_synchronous).await?;
     let report = store.migrate().await?;
     for m in &report.applied {
         tracing::info!(migration = %m, "applied migration");
@@ -122,7 +125,7 @@ pub struct Server {
 
 /// Builds everything and binds the port; `settings` lets tests shrink costs.
 pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Settings) -> Result<Server, StartError> {
-    let store = open_store(&resolved.database_url).await?;
+    let store = open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
     let listener = TcpListener::bind(resolved.listen).await.map_err(|e| StartError::Listen(resolved.listen, e))?;
     let bound = listener.local_addr().map_err(|e| StartError::Listen(resolved.listen, e))?;
     let origin = match &resolved.public_url {

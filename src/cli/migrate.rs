@@ -4,7 +4,7 @@ use crate::config::Config;
 
 pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let url = config.database_url();
-    let store = twostep_store::SqlStore::connect(&url).await?;
+    let store = twostep_store::SqlStore::connect_with(&url, config.sqlite_synchronous).await?;
     let report = store.migrate().await?;
     if report.applied.is_empty() {
         println!("database is up to date (schema version {})", report.current);

@@ -107,7 +107,7 @@ pub(crate) async fn open(
     config: &Config,
 ) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>> {
     let resolved = config.resolve()?;
-    let store = crate::startup::open_store(&resolved.database_url).await?;
+    let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
     let twostep = crate::startup::domain(
         &store,
         &resolved,

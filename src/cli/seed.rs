@@ -117,19 +117,19 @@ pub async fn run(config: &Config, cmd: DevCommand) -> Result<(), Box<dyn std::er
             return Ok(());
         }
         DevCommand::Seed(args) => {
-            let store = crate::startup::open_store(&resolved.database_url).await?;
+            let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
             seed(&store, &resolved.settings, keys, now, &args).await?;
         }
         DevCommand::Sessions(args) => {
-            let store = crate::startup::open_store(&resolved.database_url).await?;
+            let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
             sessions(&store, &resolved.settings, now, &args).await?;
         }
         DevCommand::LoginTokens(args) => {
-            let store = crate::startup::open_store(&resolved.database_url).await?;
+            let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
             login_tokens(&store, now, &args).await?;
         }
         DevCommand::CommitRate { seconds, full } => {
-            let store = crate::startup::open_store(&resolved.database_url).await?;
+            let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
             let ids: Vec<AuthenticatorId> = (0..64).map(|i| Derived::new(i).authenticator).collect();
             let step = time_step(now.secs(), TotpParams::DEFAULT.period).cast_signed() + 1;
             let (commits, elapsed) =

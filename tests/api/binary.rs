@@ -232,6 +232,7 @@ fn config_check_masks_secrets_and_bad_values_name_their_key() {
     assert!(ok, "{err}");
     assert!(!out.contains(&key) && !out.contains("hunter2hunter2"), "{out}");
     assert!(out.contains("listen = \"127.0.0.1:8080\""), "{out}");
+    assert!(out.contains("sqlite_synchronous = \"normal\""), "{out}");
 
     for (var, value, named) in [
         ("TWOSTEP_LISTEN", "nonsense", "listen"),
@@ -239,6 +240,7 @@ fn config_check_masks_secrets_and_bad_values_name_their_key() {
         ("TWOSTEP_SECRET_KEY", "too-short", "secret_key"),
         ("TWOSTEP_PASSWORD__MIN_LENGTH", "4", "password.min_length"),
         ("TWOSTEP_DATABASE_URL", "mysql://x", "database_url"),
+        ("TWOSTEP_SQLITE_SYNCHRONOUS", "sometimes", "sqlite_synchronous"),
     ] {
         let (ok, _, err) = output(twostep(dir.path()).env(var, value).args(["config", "check"]), "");
         assert!(!ok, "{var}={value} should be refused");

@@ -191,6 +191,7 @@ impl TestApp {
         let mut resolved = Resolved {
             listen: "127.0.0.1:0".parse().expect("addr"),
             database_url: database_url.clone(),
+            sqlite_synchronous: twostep_store::Synchronous::Normal,
             public_url: None,
             master_key: MasterKey::from_hex(&master_hex).expect("hex"),
             key_source: KeySource::Config,
@@ -236,6 +237,7 @@ impl TestApp {
         let resolved = Resolved {
             listen: "127.0.0.1:0".parse().expect("addr"),
             database_url: self.database_url.clone(),
+            sqlite_synchronous: twostep_store::Synchronous::Normal,
             public_url: None,
             master_key: MasterKey::from_hex(&self.master_hex).expect("hex"),
             key_source: KeySource::Config,

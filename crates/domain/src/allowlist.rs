@@ -340,8 +340,8 @@ impl Twostep {
     /// the request refused with `IpNotAllowed`. Every extractor that turns a
     /// token into a session goes through here.
     pub async fn authenticate_from(&self, token: &Token, ctx: &RequestContext) -> Result<SignedIn, SessionError> {
-        let signed_in = self.authenticate(token).await?;
-        if self.address_allowed(&signed_in.account.id, &ctx.ip).await? {
+        let (signed_in, list) = self.authenticate_with_allowlist(token).await?;
+        if allows(&list, &ctx.ip) {
             return Ok(signed_in);
         }
         self.store.delete_session(&signed_in.session.id).await?;

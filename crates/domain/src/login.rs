@@ -286,12 +286,14 @@ impl Twostep {
             }
             return Err(LoginError::InvalidCode);
         };
-        // Exactly one request may turn this login token into a session.
-        if !self.store.consume_login_token(&id, now).await? {
+        // Exactly one request may turn this login token into a session: the
+        // token is consumed, the session stored and the sign-in time set in
+        // one transaction.
+        let (session, record) =
+            self.new_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx);
+        if !self.store.finish_sign_in(&id, now, &record).await? {
             return Err(LoginError::InvalidCode);
         }
-        let session =
-            self.start_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx).await?;
         self.notify_if_new_device(&token.account_id, ctx).await;
         self.audit(
             AuditEvent::user(AuditKind::SignInSucceeded, &token.account_id)

@@ -8,10 +8,11 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -126,41 +127,104 @@ pub struct HashError(String);
 
 /// Hashes and verifies passwords. Holds a dummy hash so that an unknown
 /// e-mail costs the same Argon2id work as a wrong password (§2.12).
+///
+/// Argon2id's working memory (`memory_kib` blocks of 1 KiB) is reused:
+/// allocating a fresh 19 MiB per hash left glibc holding a freed block per
+/// arena, and 32 concurrent sign-ins grew the process to gigabytes
+/// (docs/performance.md). A hash takes a spare buffer (or allocates one) and
+/// puts it back afterwards; at most `keep` buffers are kept, one per core,
+/// which is also how many hashes `Twostep`'s permits let run at once. So
+/// peak memory is about cores × 19 MiB whatever the number of threads the
+/// hashes ran on. Buffers are overwritten by the next hash.
 pub struct PasswordHashing {
-    argon: Argon2<'static>,
+    params: Params,
     dummy: String,
+    spare: Mutex<Vec<Vec<Block>>>,
+    keep: usize,
 }
 
 impl PasswordHashing {
     pub fn new(cost: HashCost, rng: &dyn Rng) -> Result<Self, HashError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| HashError(e.to_string()))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut me = Self { argon, dummy: String::new() };
+        // The dummy's buffer is not kept (`keep` is 0 until it is made): an
+        // idle server holds no Argon2id memory.
+        let mut me = Self { params, dummy: String::new(), spare: Mutex::new(Vec::new()), keep: 0 };
         me.dummy = me.hash(&Password("twostep dummy password".to_owned()), rng)?;
+        me.keep = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(me)
     }
 
-    /// A PHC string with a fresh 16-byte salt.
+    /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with a fresh
+    /// 16-byte salt: the same string `argon2`'s `PasswordHasher` writes.
     pub fn hash(&self, password: &Password, rng: &dyn Rng) -> Result<String, HashError> {
-        let mut salt = [0u8; 16];
-        rng.fill(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
-        self.argon
-            .hash_password(password.0.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
+        let err = |e: &dyn fmt::Display| HashError(e.to_string());
+        let mut salt_bytes = [0u8; 16];
+        rng.fill(&mut salt_bytes);
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| err(&e))?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        self.run(&argon, password.0.as_bytes(), &salt_bytes, &mut out).map_err(|e| err(&e))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|e| err(&e))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+        };
+        out.zeroize();
+        Ok(phc.to_string())
     }
 
-    /// Constant-time verification (argon2 compares the outputs with `subtle`).
-    /// `None` as the stored hash verifies against the dummy and fails.
+    /// Verifies against a stored PHC string with the parameters it names
+    /// (so hashes made under an older cost still verify), comparing the
+    /// outputs in constant time. `None` as the stored hash verifies against
+    /// the dummy and fails.
     pub fn verify(&self, password: &Password, stored: Option<&str>) -> bool {
         let phc = stored.unwrap_or(&self.dummy);
-        let Ok(parsed) = PasswordHash::new(phc) else {
+        self.verify_phc(password.0.as_bytes(), phc) && stored.is_some()
+    }
+
+    /// Recomputes the hash a PHC string describes and compares in constant
+    /// time. Any malformed part (algorithm, version, parameters, salt) fails.
+    fn verify_phc(&self, password: &[u8], phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else { return false };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else { return false };
+        let Ok(version) = parsed.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+        let Ok(params) = Params::try_from(&parsed) else { return false };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+        let mut out = vec![0u8; expected.len()];
+        if self.run(&Argon2::new(algorithm, version, params), password, salt, &mut out).is_err() {
             return false;
-        };
-        let ok = self.argon.verify_password(password.0.as_bytes(), &parsed).is_ok();
-        ok && stored.is_some()
+        }
+        let ok: bool = out.as_slice().ct_eq(expected.as_bytes()).into();
+        out.zeroize();
+        ok
+    }
+
+    /// Runs Argon2 into `out` in a spare buffer, kept afterwards if fewer
+    /// than `keep` are.
+    fn run(&self, argon: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), argon2::Error> {
+        let needed = argon.params().block_count();
+        let mut blocks = self.spare.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::default());
+        }
+        let result = argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed]);
+        if let Ok(mut spare) = self.spare.lock()
+            && spare.len() < self.keep
+        {
+            spare.push(blocks);
+        }
+        result
+    }
+
+    /// How many buffers are kept now (tests).
+    #[cfg(test)]
+    fn spare_buffers(&self) -> usize {
+        self.spare.lock().map_or(0, |s| s.len())
     }
 }
 
@@ -222,6 +286,82 @@ mod tests {
         assert!(h.verify(&pw, Some(&a)));
         assert!(!h.verify(&Password::for_sign_in("Correct horse battery").expect("ok"), Some(&a)));
         assert!(!h.verify(&pw, None));
+    }
+
+    fn standard_argon(cost: HashCost) -> Argon2<'static> {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None).expect("params");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    #[test]
+    fn a_hash_from_the_argon2_api_verifies_through_the_reused_memory() {
+        use argon2::password_hash::PasswordHasher;
+        let cost = HashCost { memory_kib: 1024, iterations: 2, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+        let phc = standard_argon(cost).hash_password(b"correct horse battery", &salt).expect("hash").to_string();
+        assert!(h.verify(&Password::for_sign_in("correct horse battery").expect("ok"), Some(&phc)));
+        assert!(!h.verify(&Password::for_sign_in("correct horse batterY").expect("ok"), Some(&phc)));
+        // Parameters come from the string, not from the hasher: an older,
+        // cheaper or dearer cost still verifies.
+        let dearer = HashCost { memory_kib: 2048, iterations: 3, parallelism: 2 };
+        let phc = standard_argon(dearer).hash_password(b"correct horse battery", &salt).expect("hash").to_string();
+        assert!(h.verify(&Password::for_sign_in("correct horse battery").expect("ok"), Some(&phc)));
+        assert!(!h.verify(&Password::for_sign_in("wrong horse battery").expect("ok"), Some(&phc)));
+    }
+
+    #[test]
+    fn a_hash_from_the_reused_memory_verifies_through_the_argon2_api() {
+        use argon2::password_hash::PasswordVerifier;
+        let cost = HashCost { memory_kib: 1024, iterations: 2, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        let pw = Password::for_sign_in("correct horse battery").expect("ok");
+        // Twice: the second hash reuses the first one's memory.
+        for _ in 0..2 {
+            let phc = h.hash(&pw, &OsRng).expect("hash");
+            let parsed = PasswordHash::new(&phc).expect("PHC");
+            assert!(standard_argon(cost).verify_password(b"correct horse battery", &parsed).is_ok());
+            assert!(standard_argon(cost).verify_password(b"correct horse batter", &parsed).is_err());
+        }
+    }
+
+    #[test]
+    fn argon2_memory_is_reused_and_bounded() {
+        let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        // The dummy hash made at start-up keeps nothing.
+        assert_eq!(h.spare_buffers(), 0);
+        let pw = Password::for_sign_in("correct horse battery").expect("ok");
+        let phc = h.hash(&pw, &OsRng).expect("hash");
+        assert_eq!(h.spare_buffers(), 1);
+        assert!(h.verify(&pw, Some(&phc)));
+        assert_eq!(h.spare_buffers(), 1, "the second hash reused the first one's buffer");
+        // Many at once never keep more than one buffer per core.
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| assert!(h.verify(&pw, Some(&phc))));
+            }
+        });
+        assert!(h.spare_buffers() <= h.keep);
+    }
+
+    #[test]
+    fn malformed_hashes_fail() {
+        let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        let pw = Password::for_sign_in("correct horse battery").expect("ok");
+        let good = h.hash(&pw, &OsRng).expect("hash");
+        assert!(h.verify(&pw, Some(&good)));
+        for bad in [
+            String::new(),
+            "not a hash".to_owned(),
+            good.replacen("argon2id", "scrypt", 1),
+            good.replacen("m=1024", "m=1", 1),
+            good.rsplit_once('$').map(|(head, _)| head.to_owned()).expect("has a hash part"),
+            format!("{good}AA"),
+        ] {
+            assert!(!h.verify(&pw, Some(&bad)), "{bad}");
+        }
     }
 
     #[test]

@@ -101,6 +101,16 @@ pub struct SessionRecord {
     pub user_agent: String,
 }
 
+/// A session as every authenticated request needs it: the session, its
+/// account and the account's IP allow-list, read in one statement.
+#[derive(Clone, Debug)]
+pub struct SessionLookup {
+    pub session: SessionRecord,
+    pub account: AccountRecord,
+    /// Empty when the account restricts nothing.
+    pub allowlist: Vec<AllowlistRecord>,
+}
+
 #[derive(Clone, Debug)]
 pub struct LoginTokenRecord {
     pub id: TokenHash,
@@ -165,6 +175,9 @@ pub trait AccountStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     async fn session(&self, id: &TokenHash) -> Result<Option<SessionRecord>, StoreError>;
+    /// The session, its account and the account's allow-list in one
+    /// statement (a join). `None` when either row is missing.
+    async fn session_lookup(&self, id: &TokenHash) -> Result<Option<SessionLookup>, StoreError>;
     async fn touch_session(&self, id: &TokenHash, at: Timestamp) -> Result<(), StoreError>;
     /// Records proofs of the password and/or second factor.
     async fn record_proofs(
@@ -188,6 +201,16 @@ pub trait SessionStore: Send + Sync {
     async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
     /// Counts a wrong code; returns the new count.
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
+    /// What a verified second step writes, in one transaction: consumes the
+    /// login token if it is still live (false, and nothing written, when
+    /// another request consumed it first), then inserts `session` and sets
+    /// the account's `last_sign_in_at` to its creation time.
+    async fn finish_sign_in(
+        &self,
+        login_token: &TokenHash,
+        now: Timestamp,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Result of confirming an enrolment.
@@ -208,6 +231,17 @@ pub struct PhoneOutcome {
     pub replaced: bool,
 }
 
+/// What `/me` and the sign-in method list need to know about an account's
+/// factors.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FactorSummary {
+    /// The kinds of its authenticators (`"totp"`, `"phone"`), sorted, without repeats.
+    pub kinds: Vec<String>,
+    pub unused_recovery_codes: usize,
+    /// The counters asked for that exist, by scope.
+    pub counters: Vec<(String, crate::throttle::Counter)>,
+}
+
 #[async_trait]
 pub trait FactorStore: Send + Sync {
     /// Stores a new enrolment and deletes the account's earlier ones.
@@ -222,6 +256,10 @@ pub trait FactorStore: Send + Sync {
         codes: &[RecoveryCodeRecord],
     ) -> Result<ConfirmOutcome, StoreError>;
     async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError>;
+    /// The kinds of the account's authenticators, its unused recovery codes
+    /// (counted, no secrets read) and the throttle counters of `scopes`
+    /// (absent ones left out), in one statement.
+    async fn factor_summary(&self, account: &AccountId, scopes: &[String]) -> Result<FactorSummary, StoreError>;
     /// The replay guard: sets `last_step` only if `step` is greater, in one
     /// atomic statement. True for exactly one caller per step.
     async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;
@@ -289,10 +327,22 @@ pub trait CredentialStore: Send + Sync {
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
     async fn counter(&self, scope: &str) -> Result<Option<crate::throttle::Counter>, StoreError>;
+    /// Several counters in one statement, by scope; absent ones are left out.
+    async fn counters(&self, scopes: &[String]) -> Result<Vec<(String, crate::throttle::Counter)>, StoreError>;
     /// Adds one failure in one atomic upsert and returns the new count. A
     /// window older than `window_secs` starts over at one.
     async fn record_failure(&self, scope: &str, now: Timestamp, window_secs: i64) -> Result<i64, StoreError>;
+    /// `record_failure` for several scopes in one atomic statement; the new
+    /// counts in the order of `scopes` (which must not repeat a scope).
+    async fn record_failures(
+        &self,
+        scopes: &[String],
+        now: Timestamp,
+        window_secs: i64,
+    ) -> Result<Vec<i64>, StoreError>;
     async fn reset_counter(&self, scope: &str) -> Result<(), StoreError>;
+    /// Deletes several counters in one statement.
+    async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError>;
     /// Clears every counter of an account (admin unlock).
     async fn reset_counters_of(&self, account: &AccountId) -> Result<(), StoreError>;
 }

@@ -62,7 +62,7 @@ impl Twostep {
     }
 
     pub async fn recovery_codes_remaining(&self, account: &AccountId) -> Result<usize, FactorError> {
-        Ok(self.store.recovery_codes(account).await?.iter().filter(|c| c.used_at.is_none()).count())
+        Ok(self.store.factor_summary(account, &[]).await?.unused_recovery_codes)
     }
 
     /// Spends a recovery code. `Ok(None)` for a wrong or used code.

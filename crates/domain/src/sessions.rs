@@ -7,7 +7,7 @@
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::SessionError;
 use crate::ids::AccountId;
-use crate::ports::{AccountRecord, SessionKind, SessionRecord};
+use crate::ports::{AccountRecord, AllowlistRecord, SessionKind, SessionLookup, SessionRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::time::Timestamp;
 use crate::token::{Token, TokenHash};
@@ -45,6 +45,21 @@ impl Twostep {
         second_factor_at: Option<Timestamp>,
         ctx: &RequestContext,
     ) -> Result<Token, SessionError> {
+        let (token, record) = self.new_session(account, kind, password_at, second_factor_at, ctx);
+        self.store.insert_session(&record).await?;
+        self.store.record_sign_in(account, record.created_at).await?;
+        Ok(token)
+    }
+
+    /// A fresh session token and the row to store for it.
+    pub(crate) fn new_session(
+        &self,
+        account: &AccountId,
+        kind: SessionKind,
+        password_at: Option<Timestamp>,
+        second_factor_at: Option<Timestamp>,
+        ctx: &RequestContext,
+    ) -> (Token, SessionRecord) {
         let token = Token::generate(self.rng());
         let now = self.now();
         let record = SessionRecord {
@@ -59,31 +74,36 @@ impl Twostep {
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.chars().take(512).collect(),
         };
-        self.store.insert_session(&record).await?;
-        self.store.record_sign_in(account, now).await?;
-        Ok(token)
+        (token, record)
     }
 
     /// The session behind a presented token, if it is live.
     pub async fn authenticate(&self, token: &Token) -> Result<SignedIn, SessionError> {
+        Ok(self.authenticate_with_allowlist(token).await?.0)
+    }
+
+    /// `authenticate`, with the account's IP allow-list read in the same
+    /// statement as the session and the account (one read per request).
+    pub(crate) async fn authenticate_with_allowlist(
+        &self,
+        token: &Token,
+    ) -> Result<(SignedIn, Vec<AllowlistRecord>), SessionError> {
         let id = token.hash();
-        let session = self.store.session(&id).await?.ok_or(SessionError::Unauthenticated)?;
+        let SessionLookup { session, account, allowlist } =
+            self.store.session_lookup(&id).await?.ok_or(SessionError::Unauthenticated)?;
         let now = self.now();
         let idle_until = session.last_seen_at.plus_secs(self.settings.session_idle_secs);
         if now >= session.expires_at || now >= idle_until {
             self.store.delete_session(&id).await?;
             return Err(SessionError::Unauthenticated);
         }
-        let account = self
-            .store
-            .account_by_id(&session.account_id)
-            .await?
-            .filter(|a| a.disabled_at.is_none())
-            .ok_or(SessionError::Unauthenticated)?;
+        if account.disabled_at.is_some() {
+            return Err(SessionError::Unauthenticated);
+        }
         if now.secs() - session.last_seen_at.secs() >= TOUCH_EVERY_SECS {
             self.store.touch_session(&id, now).await?;
         }
-        Ok(SignedIn { session, account })
+        Ok((SignedIn { session, account }, allowlist))
     }
 
     pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {

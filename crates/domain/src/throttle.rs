@@ -39,6 +39,13 @@ pub enum Verdict {
     Locked,
 }
 
+/// A scope's verdict, and whether it had no counter at all (nothing to reset).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    pub verdict: Verdict,
+    pub absent: bool,
+}
+
 /// How long to wait after `n` consecutive failures.
 pub fn delay_secs(n: i64) -> i64 {
     if n < BACKOFF_FROM {
@@ -124,6 +131,26 @@ impl Twostep {
         Ok(verdict(counter, self.now(), scope.lockable()))
     }
 
+    /// The verdicts for several scopes, in their order, from one read.
+    pub(crate) async fn throttle_verdicts(&self, scopes: &[Scope]) -> Result<Vec<Counted>, crate::error::StoreError> {
+        let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
+        let found = self.store.counters(&keys).await?;
+        Ok(self.counted(scopes, &found))
+    }
+
+    /// The verdicts for `scopes` from counters already read (absent: none).
+    pub(crate) fn counted(&self, scopes: &[Scope], found: &[(String, Counter)]) -> Vec<Counted> {
+        let now = self.now();
+        scopes
+            .iter()
+            .map(|scope| {
+                let key = scope.key();
+                let counter = found.iter().find(|(k, _)| *k == key).map(|(_, c)| *c);
+                Counted { verdict: verdict(counter, now, scope.lockable()), absent: counter.is_none() }
+            })
+            .collect()
+    }
+
     /// The address cap: an hourly window rather than consecutive failures.
     pub(crate) async fn address_check(&self, ip: &str) -> Result<Verdict, crate::error::StoreError> {
         let now = self.now();
@@ -142,11 +169,18 @@ impl Twostep {
         self.store.record_failure(&scope.key(), self.now(), window).await
     }
 
+    /// Counts a failure in each scope (one statement); the new counts in order.
+    pub(crate) async fn throttle_fail_all(&self, scopes: &[Scope]) -> Result<Vec<i64>, crate::error::StoreError> {
+        let window = i64::MAX / 2;
+        debug_assert!(!scopes.iter().any(|s| matches!(s, Scope::Address(_))), "address scopes use an hourly window");
+        let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
+        self.store.record_failures(&keys, self.now(), window).await
+    }
+
+    /// Clears the scopes' counters, in one statement.
     pub(crate) async fn throttle_reset(&self, scopes: &[Scope]) -> Result<(), crate::error::StoreError> {
-        for s in scopes {
-            self.store.reset_counter(&s.key()).await?;
-        }
-        Ok(())
+        let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
+        self.store.reset_counters(&keys).await
     }
 
     /// Whether the account's TOTP factor is locked (it leaves `methods`).
@@ -161,12 +195,8 @@ impl Twostep {
         factor: &Scope,
         account: &AccountId,
     ) -> Result<bool, crate::error::StoreError> {
-        for scope in [&Scope::SecondFactor(account.clone()), factor] {
-            if self.throttle_check(scope).await? == Verdict::Locked {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let verdicts = self.throttle_verdicts(&[Scope::SecondFactor(account.clone()), factor.clone()]).await?;
+        Ok(verdicts.iter().any(|c| c.verdict == Verdict::Locked))
     }
 }
 

@@ -36,21 +36,28 @@ impl AuditLog for SqlStore {
 
     async fn entries(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         // Every filter is optional; an empty string or an open bound means "any".
-        let rows = sqlx::query(
+        // An account's entries (the sign-in path reads them on every sign-in:
+        // known devices, the mandate notice, allow-list notices) are read by
+        // `audit_log_account (account_id, id)`: the `$1 = '' OR` form would
+        // keep the planner from that index and scan and sort the whole log.
+        let account_filter =
+            if f.account_id.is_some() { "l.account_id = $1" } else { "($1 = '' OR l.account_id = $1)" };
+        let sql = format!(
             "SELECT l.at, l.kind, l.account_id, a.email, l.actor, l.factor_id, l.success, l.ip, l.user_agent,
                     l.request_id, l.details
              FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id
-             WHERE ($1 = '' OR l.account_id = $1) AND ($2 = '' OR l.kind = $2) AND l.at >= $3 AND l.at < $4
-             ORDER BY l.id DESC LIMIT $5",
-        )
-        .bind(f.account_id.as_ref().map_or("", AccountId::as_str))
-        .bind(f.kind.as_deref().unwrap_or(""))
-        .bind(f.since.map_or(i64::MIN, Timestamp::secs))
-        .bind(f.until.map_or(i64::MAX, Timestamp::secs))
-        .bind(if f.limit > 0 { f.limit } else { 100 })
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
+             WHERE {account_filter} AND ($2 = '' OR l.kind = $2) AND l.at >= $3 AND l.at < $4
+             ORDER BY l.id DESC LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(f.account_id.as_ref().map_or("", AccountId::as_str))
+            .bind(f.kind.as_deref().unwrap_or(""))
+            .bind(f.since.map_or(i64::MIN, Timestamp::secs))
+            .bind(f.until.map_or(i64::MAX, Timestamp::secs))
+            .bind(if f.limit > 0 { f.limit } else { 100 })
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {

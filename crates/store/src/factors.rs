@@ -10,8 +10,9 @@ use sqlx::{Any, Row, Transaction};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
 use twostep_domain::ports::{
-    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, PhoneOutcome, RecoveryCodeRecord,
+    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, RecoveryCodeRecord,
 };
+use twostep_domain::throttle::Counter;
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
@@ -181,6 +182,53 @@ impl FactorStore for SqlStore {
         .iter()
         .map(authenticator)
         .collect()
+    }
+
+    async fn factor_summary(&self, account: &AccountId, scopes: &[String]) -> Result<FactorSummary, StoreError> {
+        // Tagged rows: one per authenticator kind ('k'), one counting the
+        // unused recovery codes ('r'), one per existing counter ('c'); each
+        // part by an index (account_id, or the counters' primary key).
+        let mut sql = String::from(
+            "SELECT 'k' AS tag, kind AS name, COUNT(*) AS a, 0 AS b, 0 AS c
+               FROM authenticators WHERE account_id = $1 GROUP BY kind
+             UNION ALL
+             SELECT 'r', NULL, COUNT(*), 0, 0 FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+        );
+        if !scopes.is_empty() {
+            let list = (2..2 + scopes.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            sql.push_str(
+                " UNION ALL SELECT 'c', scope, failures, last_failure_at, window_start FROM throttle_counters",
+            );
+            sql.push_str(" WHERE scope IN (");
+            sql.push_str(&list);
+            sql.push(')');
+        }
+        let mut q = sqlx::query(&sql).bind(account.as_str());
+        for scope in scopes {
+            q = q.bind(scope);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(store_err)?;
+        let mut summary = FactorSummary::default();
+        for r in &rows {
+            let int = |col: &str| r.try_get::<i64, _>(col).map_err(store_err);
+            let name = r.try_get::<Option<String>, _>("name").map_err(store_err)?;
+            match (text(r, "tag")?.as_str(), name) {
+                ("k", Some(kind)) => summary.kinds.push(kind),
+                ("r", _) => summary.unused_recovery_codes = usize::try_from(int("a")?).unwrap_or(0),
+                ("c", Some(scope)) => summary.counters.push((
+                    scope,
+                    Counter {
+                        failures: int("a")?,
+                        last_failure_at: Timestamp::from_secs(int("b")?),
+                        window_start: Timestamp::from_secs(int("c")?),
+                    },
+                )),
+                (tag, _) => return Err(StoreError::Backend(format!("factor_summary: unexpected row {tag}"))),
+            }
+        }
+        summary.kinds.sort();
+        summary.kinds.dedup();
+        Ok(summary)
     }
 
     async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError> {

@@ -50,6 +50,36 @@ impl Backend {
     }
 }
 
+/// SQLite's `synchronous` setting in WAL mode (`sqlite_synchronous`).
+///
+/// `Normal` (the default) fsyncs the WAL at checkpoints: a process crash
+/// loses nothing committed, a power loss or kernel crash may lose the last
+/// commits. `Full` fsyncs at every commit: durable, at several times fewer
+/// commits per second (docs/performance.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    #[default]
+    Normal,
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "PRAGMA synchronous = NORMAL",
+            Self::Full => "PRAGMA synchronous = FULL",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Full => "full",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
@@ -68,8 +98,14 @@ pub enum ConnectError {
 
 impl SqlStore {
     /// Opens the database (creating a SQLite file and its directory when
-    /// missing). Does not migrate; see `migrate`.
+    /// missing) with the shipped `synchronous = NORMAL`. Does not migrate;
+    /// see `migrate`.
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        Self::connect_with(url, Synchronous::default()).await
+    }
+
+    /// `connect`, choosing SQLite's durability (ignored on PostgreSQL).
+    pub async fn connect_with(url: &str, synchronous: Synchronous) -> Result<Self, ConnectError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(ConnectError::UnknownScheme)?;
         let url = match backend {
@@ -85,7 +121,17 @@ impl SqlStore {
             Backend::Sqlite => 4,
             Backend::Postgres => 16,
         };
-        let pool = AnyPoolOptions::new()
+        let pool = Self::open_pool(backend, max, options, synchronous).await?;
+        Ok(Self { pool, backend })
+    }
+
+    async fn open_pool(
+        backend: Backend,
+        max: u32,
+        options: AnyConnectOptions,
+        synchronous: Synchronous,
+    ) -> Result<AnyPool, ConnectError> {
+        AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
@@ -96,15 +142,14 @@ impl SqlStore {
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query(synchronous.pragma()).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
             })
             .connect_with(options)
             .await
-            .map_err(|e| ConnectError::Open(e.to_string()))?;
-        Ok(Self { pool, backend })
+            .map_err(|e| ConnectError::Open(e.to_string()))
     }
 
     pub fn backend(&self) -> Backend {
@@ -158,5 +203,28 @@ impl twostep_domain::ports::Health for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+
+    async fn pragma(pool: &AnyPool) -> i64 {
+        sqlx::query("PRAGMA synchronous").fetch_one(pool).await.expect("pragma").try_get::<i64, _>(0).expect("int")
+    }
+
+    #[tokio::test]
+    async fn sqlite_synchronous_applies_to_every_connection() {
+        let dir = std::env::temp_dir().join(format!("twostep-sync-{}", uuid::Uuid::new_v4()));
+        for (sync, expected) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let url = format!("sqlite://{}/{}.db", dir.display(), sync.as_str());
+            let store = SqlStore::connect_with(&url, sync).await.expect("open");
+            assert_eq!(pragma(&store.pool).await, expected);
+            store.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -3,9 +3,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use twostep_domain::email::Email;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{LoginTokenRecord, SessionKind, SessionRecord, SessionStore};
+use twostep_domain::ports::{
+    AccountRecord, AllowlistRecord, LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore,
+};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 
@@ -25,6 +28,61 @@ fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
         ip: text(row, "ip")?,
         user_agent: text(row, "user_agent")?,
     })
+}
+
+/// `session_lookup`'s join: one row per allow-list entry (or one row with
+/// NULL list columns when the list is empty). Columns are aliased because
+/// the three tables share names.
+const LOOKUP: &str = "SELECT s.id AS s_id, s.kind AS s_kind, s.created_at AS s_created_at,
+        s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.password_at AS s_password_at,
+        s.second_factor_at AS s_second_factor_at, s.ip AS s_ip, s.user_agent AS s_user_agent,
+        a.id AS a_id, a.email AS a_email, a.password_hash AS a_password_hash, a.created_at AS a_created_at,
+        a.disabled_at AS a_disabled_at, a.last_sign_in_at AS a_last_sign_in_at,
+        a.email_verified_at AS a_email_verified_at, a.admin_since AS a_admin_since,
+        l.cidr AS l_cidr, l.label AS l_label, l.created_at AS l_created_at
+     FROM sessions s
+     JOIN accounts a ON a.id = s.account_id
+     LEFT JOIN ip_allowlist l ON l.account_id = s.account_id
+     WHERE s.id = $1
+     ORDER BY l.position, l.cidr";
+
+fn lookup(rows: &[AnyRow]) -> Result<Option<SessionLookup>, StoreError> {
+    let Some(first) = rows.first() else { return Ok(None) };
+    let account_id = AccountId::from_stored(text(first, "a_id")?);
+    let session = SessionRecord {
+        id: TokenHash::from_stored(text(first, "s_id")?),
+        account_id: account_id.clone(),
+        kind: SessionKind::from_stored(&text(first, "s_kind")?),
+        created_at: ts(first, "s_created_at")?,
+        last_seen_at: ts(first, "s_last_seen_at")?,
+        expires_at: ts(first, "s_expires_at")?,
+        password_at: opt_ts(first, "s_password_at")?,
+        second_factor_at: opt_ts(first, "s_second_factor_at")?,
+        ip: text(first, "s_ip")?,
+        user_agent: text(first, "s_user_agent")?,
+    };
+    let account = AccountRecord {
+        id: account_id.clone(),
+        email: Email::from_stored(text(first, "a_email")?),
+        password_hash: text(first, "a_password_hash")?,
+        created_at: ts(first, "a_created_at")?,
+        disabled_at: opt_ts(first, "a_disabled_at")?,
+        last_sign_in_at: opt_ts(first, "a_last_sign_in_at")?,
+        email_verified_at: opt_ts(first, "a_email_verified_at")?,
+        admin_since: opt_ts(first, "a_admin_since")?,
+    };
+    let mut allowlist = Vec::new();
+    for r in rows {
+        if let Some(cidr) = r.try_get::<Option<String>, _>("l_cidr").map_err(store_err)? {
+            allowlist.push(AllowlistRecord {
+                account_id: account_id.clone(),
+                cidr,
+                label: text(r, "l_label")?,
+                created_at: ts(r, "l_created_at")?,
+            });
+        }
+    }
+    Ok(Some(SessionLookup { session, account, allowlist }))
 }
 
 #[async_trait]
@@ -64,6 +122,11 @@ impl SessionStore for SqlStore {
         .as_ref()
         .map(session)
         .transpose()
+    }
+
+    async fn session_lookup(&self, id: &TokenHash) -> Result<Option<SessionLookup>, StoreError> {
+        let rows = sqlx::query(LOOKUP).bind(id.as_str()).fetch_all(&self.pool).await.map_err(store_err)?;
+        lookup(&rows)
     }
 
     async fn touch_session(&self, id: &TokenHash, at: Timestamp) -> Result<(), StoreError> {
@@ -203,5 +266,50 @@ impl SessionStore for SqlStore {
             .map_err(store_err)?;
         // A token deleted meanwhile counts as exhausted.
         Ok(row.map_or(Ok(i64::MAX), |r| r.try_get::<i64, _>(0).map_err(store_err))?)
+    }
+
+    async fn finish_sign_in(
+        &self,
+        login_token: &TokenHash,
+        now: Timestamp,
+        s: &SessionRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let consumed = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
+            .bind(login_token.as_str())
+            .bind(now.secs())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        if consumed.rows_affected() != 1 {
+            // Dropping the transaction rolls it back (it wrote nothing).
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id, account_id, kind, created_at, last_seen_at, expires_at,
+                                   password_at, second_factor_at, ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(s.id.as_str())
+        .bind(s.account_id.as_str())
+        .bind(s.kind.as_str())
+        .bind(s.created_at.secs())
+        .bind(s.last_seen_at.secs())
+        .bind(s.expires_at.secs())
+        .bind(opt_secs(s.password_at))
+        .bind(opt_secs(s.second_factor_at))
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
+            .bind(s.created_at.secs())
+            .bind(s.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(true)
     }
 }

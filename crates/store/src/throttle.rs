@@ -9,8 +9,21 @@ use twostep_domain::ports::ThrottleStore;
 use twostep_domain::throttle::Counter;
 use twostep_domain::time::Timestamp;
 
-use crate::accounts::ts;
+use crate::accounts::{text, ts};
 use crate::{SqlStore, store_err};
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+fn counter_of(r: &sqlx::any::AnyRow) -> Result<Counter, StoreError> {
+    Ok(Counter {
+        failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
+        last_failure_at: ts(r, "last_failure_at")?,
+        window_start: ts(r, "window_start")?,
+    })
+}
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
@@ -20,14 +33,27 @@ impl ThrottleStore for SqlStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(store_err)?;
-        row.map(|r| {
-            Ok(Counter {
-                failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
-                last_failure_at: ts(&r, "last_failure_at")?,
-                window_start: ts(&r, "window_start")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(counter_of).transpose()
+    }
+
+    async fn counters(&self, scopes: &[String]) -> Result<Vec<(String, Counter)>, StoreError> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT scope, failures, last_failure_at, window_start FROM throttle_counters WHERE scope IN ({})",
+            placeholders(1, scopes.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for scope in scopes {
+            q = q.bind(scope);
+        }
+        q.fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?
+            .iter()
+            .map(|r| Ok((text(r, "scope")?, counter_of(r)?)))
+            .collect()
     }
 
     async fn record_failure(&self, scope: &str, now: Timestamp, window_secs: i64) -> Result<i64, StoreError> {
@@ -48,6 +74,58 @@ impl ThrottleStore for SqlStore {
         .await
         .map_err(store_err)?;
         row.try_get::<i64, _>(0).map_err(store_err)
+    }
+
+    async fn record_failures(
+        &self,
+        scopes: &[String],
+        now: Timestamp,
+        window_secs: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        if scopes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One multi-row upsert: atomic like `record_failure`, one commit.
+        let values = (0..scopes.len()).map(|i| format!("(${}, 1, $1, $1)", i + 3)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES {values}
+             ON CONFLICT (scope) DO UPDATE SET
+                failures = CASE WHEN throttle_counters.window_start <= $2 THEN 1
+                                ELSE throttle_counters.failures + 1 END,
+                window_start = CASE WHEN throttle_counters.window_start <= $2 THEN $1
+                                    ELSE throttle_counters.window_start END,
+                last_failure_at = $1
+             RETURNING scope, failures"
+        );
+        let mut q = sqlx::query(&sql).bind(now.secs()).bind(now.secs().saturating_sub(window_secs));
+        for scope in scopes {
+            q = q.bind(scope);
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(store_err)?;
+        let mut counts = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let mut found = None;
+            for r in &rows {
+                if text(r, "scope")? == *scope {
+                    found = Some(r.try_get::<i64, _>("failures").map_err(store_err)?);
+                }
+            }
+            counts.push(found.ok_or_else(|| StoreError::Backend(format!("upsert returned no row for {scope}")))?);
+        }
+        Ok(counts)
+    }
+
+    async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError> {
+        if scopes.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("DELETE FROM throttle_counters WHERE scope IN ({})", placeholders(1, scopes.len()));
+        let mut q = sqlx::query(&sql);
+        for scope in scopes {
+            q = q.bind(scope);
+        }
+        q.execute(&self.pool).await.map_err(store_err)?;
+        Ok(())
     }
 
     async fn reset_counter(&self, scope: &str) -> Result<(), StoreError> {

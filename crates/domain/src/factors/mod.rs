@@ -11,9 +11,16 @@ use crate::ids::AccountId;
 use crate::notice::Notice;
 use crate::oob::{CodeRequest, SendError, SentCode, mask_email};
 use crate::phone_factor::PHONE_KIND;
-use crate::ports::{Channel, CodePurpose, OobCodeRecord};
+use crate::ports::{AccountRecord, Channel, CodePurpose, FactorSummary, OobCodeRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::throttle::{LOCK_AT, Scope, Verdict};
+
+/// The counters that can lock a sign-in method (§2.5), read with the
+/// factor summary.
+fn lock_scopes(account: &AccountId) -> [String; 4] {
+    let a = account.clone();
+    [Scope::SecondFactor(a.clone()), Scope::Totp(a.clone()), Scope::Phone(a.clone()), Scope::Email(a)].map(|s| s.key())
+}
 
 /// A way to prove the second factor, as named in the API (`"totp"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,28 +73,74 @@ impl Twostep {
     /// fallback beside a real factor (SEC-30), from a verified address, when
     /// the operator allows it.
     pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
-        let authenticators = self.store.authenticators(account).await?;
-        if authenticators.is_empty() {
+        let summary = self.store.factor_summary(account, &lock_scopes(account)).await?;
+        self.methods_from(account, &summary, None).await
+    }
+
+    /// `/me`'s two-factor status: the sign-in methods and how many recovery
+    /// codes are unused, from one read (factors, codes and lock counters)
+    /// for an account whose record the caller already holds.
+    pub async fn two_factor_status(
+        &self,
+        account: &AccountRecord,
+    ) -> Result<(Vec<Method>, usize), crate::error::StoreError> {
+        let summary = self.store.factor_summary(&account.id, &lock_scopes(&account.id)).await?;
+        let methods = self.methods_from(&account.id, &summary, Some(account)).await?;
+        Ok((methods, summary.unused_recovery_codes))
+    }
+
+    /// `methods_of` from a factor summary holding the `lock_scopes`
+    /// counters; `known` spares reading the account again when the caller
+    /// has it.
+    async fn methods_from(
+        &self,
+        account: &AccountId,
+        summary: &FactorSummary,
+        known: Option<&AccountRecord>,
+    ) -> Result<Vec<Method>, crate::error::StoreError> {
+        if summary.kinds.is_empty() {
             return Ok(Vec::new());
         }
+        let has = |kind: &str| summary.kinds.iter().any(|k| k == kind);
+        let totp = has("totp");
+        let phone = self.settings.phone_enabled && has(PHONE_KIND);
+        let email = self.settings.email_fallback
+            && match known {
+                Some(a) => a.email_verified_at.is_some(),
+                None => self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some()),
+            };
         // Locked factors leave the list (§2.5); recovery codes never lock.
+        let a = account.clone();
+        let mut scopes = vec![Scope::SecondFactor(a.clone())];
+        if totp {
+            scopes.push(Scope::Totp(a.clone()));
+        }
+        if phone {
+            scopes.push(Scope::Phone(a.clone()));
+        }
+        if email {
+            scopes.push(Scope::Email(a));
+        }
+        let counted = self.counted(&scopes, &summary.counters);
+        let locked = |want: fn(&Scope) -> bool| {
+            scopes
+                .iter()
+                .zip(&counted)
+                .any(|(s, c)| (want(s) || matches!(s, Scope::SecondFactor(_))) && c.verdict == Verdict::Locked)
+        };
         let mut methods = Vec::new();
-        if authenticators.iter().any(|a| a.kind == "totp") && !self.codes_locked(account).await? {
+        if totp && !locked(|s| matches!(s, Scope::Totp(_))) {
             methods.push(Method::Totp);
         }
-        // Push before SMS and voice (§2.8); it locks with the code factors.
-        if authenticators.iter().any(|a| a.kind == crate::push::PUSH_KIND)
-            && self.throttle_check(&Scope::SecondFactor(account.clone())).await? != Verdict::Locked
-        {
+        // Push before SMS and voice (§2.8); it locks with the code factors
+        // (its only counter is `second_factor`).
+        if has(crate::push::PUSH_KIND) && !locked(|_| false) {
             methods.push(Method::Push);
         }
-        if self.settings.phone_enabled
-            && authenticators.iter().any(|a| a.kind == PHONE_KIND)
-            && !self.factor_locked(&Scope::Phone(account.clone()), account).await?
-        {
+        if phone && !locked(|s| matches!(s, Scope::Phone(_))) {
             methods.extend([Method::Sms, Method::Voice]);
         }
-        if self.email_method_allowed(account).await? {
+        if email && !locked(|s| matches!(s, Scope::Email(_))) {
             methods.push(Method::Email);
         }
         methods.push(Method::RecoveryCode);
@@ -184,9 +237,11 @@ impl Twostep {
             Method::Email => vec![Scope::SecondFactor(a.clone()), Scope::Email(a)],
             Method::Push => vec![Scope::SecondFactor(a)],
         };
+        // Both counters in one read.
+        let counted = self.throttle_verdicts(&scopes).await?;
         let mut wait = None;
-        for scope in &scopes {
-            match self.throttle_check(scope).await? {
+        for c in &counted {
+            match c.verdict {
                 Verdict::Locked => return Err(FactorError::FactorLocked),
                 Verdict::Wait { retry_after } => wait = Some(wait.unwrap_or(0).max(retry_after)),
                 Verdict::Allow => {}
@@ -202,7 +257,9 @@ impl Twostep {
         }
         let proof = self.prove_unguarded(account, method, code, sent, ctx).await?;
         if proof.is_some() {
-            let mut reset = scopes.clone();
+            // Counters just read as absent need no DELETE.
+            let mut reset: Vec<Scope> =
+                scopes.iter().zip(&counted).filter(|(_, c)| !c.absent).map(|(s, _)| s.clone()).collect();
             if method == Method::RecoveryCode {
                 let was_locked = self.codes_locked(account).await?;
                 let a = account.clone();
@@ -223,8 +280,9 @@ impl Twostep {
             self.throttle_reset(&reset).await?;
             return Ok(proof);
         }
-        for scope in &scopes {
-            let n = self.throttle_fail(scope).await?;
+        // Every scope's failure in one statement.
+        let counts = self.throttle_fail_all(&scopes).await?;
+        for (scope, n) in scopes.iter().zip(counts) {
             if scope.lockable() && n == LOCK_AT {
                 self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
                 self.notify(account, Notice::FactorLocked, ctx).await;

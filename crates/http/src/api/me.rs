@@ -33,8 +33,8 @@ pub struct MeResponse {
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = ApiErrorBody)))]
 pub async fn me(State(s): State<AppState>, SetupSession(me): SetupSession) -> ApiResult<Json<MeResponse>> {
-    let methods = s.twostep.methods_of(&me.account.id).await.map_err(|e| ApiError::Internal(e.into()))?;
-    let remaining = s.twostep.recovery_codes_remaining(&me.account.id).await?;
+    let (methods, remaining) =
+        s.twostep.two_factor_status(&me.account).await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(MeResponse {
         id: me.account.id.to_string(),
         email: me.account.email.to_string(),
