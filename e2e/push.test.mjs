@@ -312,6 +312,47 @@ e2e('sign in by approving on the phone: the sign-in page carries on by itself', 
   await screenshot(computer, 'push-11-computer-signed-in');
 });
 
+e2e('re-auth by push: on a remembered browser, a change is confirmed on the phone', async () => {
+  // Signing in with "remember this browser" makes the next sign-in password-only,
+  // so the session has no fresh second factor and changes ask for one.
+  await signOut(computer);
+  const first = await signInWithPush();
+  await computer.locator('#remember').check();
+  let card = await requestCard();
+  await card.getByLabel('Type the number shown on the sign-in page').fill(first);
+  await card.getByRole('button', { name: 'Approve' }).click();
+  await computer.waitForURL((url) => url.pathname === '/security', { timeout: 30_000 });
+  await signOut(computer);
+  await goto(computer, '/login');
+  const form = computer.locator('form#login-form');
+  await form.locator('#email').fill(account.email);
+  await form.locator('#password').fill(account.password);
+  await submit(computer, form.getByRole('button', { name: 'Sign in' }));
+  await expectPath(computer, '/security');
+
+  await goto(computer, '/security/push/new');
+  await computer.getByRole('heading', { level: 1, name: "Confirm it's you" }).waitFor();
+  await submit(computer, computer.getByRole('button', { name: 'Approve on my phone (push)' }));
+  await computer.getByRole('heading', { level: 1, name: "Confirm it's you" }).waitFor();
+  const number = await text(computer.locator('[data-testid=push-number]'));
+  assert.match(number, /^\d{2}$/);
+  await screenshot(computer, 'push-20-computer-reauth-number');
+  card = await requestCard();
+  await card.getByLabel('Type the number shown on the sign-in page').fill(number);
+  await card.getByRole('button', { name: 'Approve' }).click();
+  // The page confirms by itself and goes on to the change it was asked for.
+  await computer.waitForURL((url) => url.pathname === '/security/push/new', { timeout: 30_000 });
+  await computer.getByRole('heading', { level: 1, name: 'Add a companion device' }).waitFor();
+  await screenshot(computer, 'push-21-computer-reauth-done');
+
+  // Forget this browser again, so the next sign-ins ask for the second factor.
+  await goto(computer, '/security');
+  const forget = computer.getByRole('button', { name: 'Forget', exact: true });
+  assert.equal(await forget.count(), 1, 'one remembered browser');
+  await submit(computer, forget);
+  await expectPath(computer, '/security');
+});
+
 e2e('"This wasn\'t me", a wrong number and push fatigue are refused, and the sign-in page says so', async () => {
   await signOut(computer);
   await signInWithPush();

@@ -88,7 +88,7 @@ if (pushWait && pushWait.dataset.state === "pending") {
       if (typeof v.expires_in === "number") end = Date.now() + v.expires_in * 1000;
       if (v.status === "approved") {
         done = true;
-        if (status) status.textContent = "Approved on your device. Signing you in…";
+        if (status) status.textContent = pushWait.dataset.approved || "Approved on your device. Signing you in…";
         if (outcome) outcome.hidden = true;
         if (form) {
           if (form.requestSubmit) form.requestSubmit();

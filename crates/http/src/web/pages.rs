@@ -338,6 +338,24 @@ pub struct PushRename {
     pub error: Option<String>,
 }
 
+/// Re-auth while a push waits for an answer on the device (the same
+/// `#push-wait` script as the sign-in page drives it).
+#[derive(Template)]
+#[template(path = "reauth_push.html")]
+pub struct ReauthPush {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub next: String,
+    /// `next`, percent-encoded for a query string.
+    pub next_encoded: String,
+    pub need_password: bool,
+    pub challenge_id: String,
+    /// Two digits.
+    pub number: String,
+    pub sent_to: String,
+    pub expires_in: i64,
+}
+
 /// The sign-in page while a push waits for an answer on the device.
 #[derive(Template)]
 #[template(path = "login_push.html")]

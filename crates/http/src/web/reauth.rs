@@ -1,7 +1,8 @@
 //! "Confirm it's you": asks for whatever proof is missing, then returns to
 //! the page the user was on. The session cookie gets a new id (§2.11).
 //! Accounts whose second factor is a phone (or a verified e-mail address)
-//! first ask for a code to be sent (`POST /reauth/challenge`).
+//! first ask for a code to be sent (`POST /reauth/challenge`); a push is
+//! raised the same way and waited for on its own page.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -10,11 +11,12 @@ use serde::Deserialize;
 use twostep_domain::error::FactorError;
 use twostep_domain::factors::Method;
 use twostep_domain::oob::{SendError, mask_email};
+use twostep_domain::push::PushError;
 use twostep_domain::reauth::ReauthProofs;
 
 use super::SignedForm;
 use super::codes;
-use super::pages::Reauth;
+use super::pages::{Reauth, ReauthPush};
 use super::{WebSession, cookies, encode, internal, render, see_other, with_cookie};
 use crate::AppState;
 use crate::extract::Ctx;
@@ -94,14 +96,16 @@ async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Res
     };
     let methods = if need_code {
         match s.twostep.methods_of(&session.me.account.id).await {
-            // Re-auth takes a typed code; a push is for signing in only.
-            Ok(m) => m.into_iter().filter(|m| *m != Method::Push).collect(),
+            Ok(m) => m,
             Err(e) => return internal(&e),
         }
     } else {
         Vec::new()
     };
-    let method = codes::pick(&methods, v.method.as_deref());
+    // The form takes a typed code; a push is offered among the others and
+    // has its own waiting page (`challenge`).
+    let typed: Vec<Method> = methods.iter().copied().filter(|m| *m != Method::Push).collect();
+    let method = codes::pick(&typed, v.method.as_deref());
     let next_enc = encode(&next);
     let others =
         codes::others(&methods, method, |m| format!("/reauth?method={}&next={next_enc}", m.as_str()), " instead");
@@ -147,6 +151,9 @@ pub async fn challenge(
     SignedForm(session, f): SignedForm<ChallengeForm>,
 ) -> Response {
     let next = safe_next(Some(&f.next));
+    if Method::parse(&f.method) == Some(Method::Push) {
+        return push(&s, &ctx, &session, next).await;
+    }
     let Some(method) = Method::parse(&f.method).filter(|m| codes::is_sent(*m)) else {
         return see_other(&format!("/reauth?next={}", encode(&next)));
     };
@@ -170,6 +177,52 @@ pub async fn challenge(
     }
 }
 
+/// "Approve on my phone instead": raises a push bound to this session and
+/// waits for it; the approval is then the second-factor proof of `submit`.
+async fn push(
+    s: &AppState,
+    ctx: &twostep_domain::audit::RequestContext,
+    session: &WebSession,
+    next: String,
+) -> Response {
+    let need_password = match s.twostep.reauth_needs(&session.me).await {
+        Ok((password, _)) => password,
+        Err(e) => return internal(&e),
+    };
+    match s.twostep.reauth_push(&session.me, ctx).await {
+        Ok(p) => render(
+            StatusCode::OK,
+            &ReauthPush {
+                nav: session.nav(),
+                csrf: session.csrf.clone(),
+                next_encoded: encode(&next),
+                next,
+                need_password,
+                challenge_id: p.challenge_id,
+                number: format!("{:02}", p.number),
+                sent_to: p.sent_to,
+                expires_in: p.expires_in,
+            },
+        ),
+        Err(e @ PushError::Internal(_)) => internal(&e),
+        Err(e) => {
+            let status = match e {
+                PushError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+                PushError::FactorLocked => StatusCode::FORBIDDEN,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let message = match e {
+                PushError::Throttled { retry_after } => format!(
+                    "Too many sign-in requests were sent to your device. Try again in {} or use a code.",
+                    super::account::wait_text(retry_after)
+                ),
+                other => other.to_string(),
+            };
+            show(s, session, next, Shown::refused(Method::Totp.as_str(), status, message, None)).await
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ReauthForm {
     #[serde(default)]
@@ -189,7 +242,7 @@ pub async fn submit(
 ) -> Response {
     let next = safe_next(Some(&f.next));
     // The domain checks the account has the method.
-    let method = f.method.as_deref().and_then(Method::parse).filter(|m| *m != Method::Push).unwrap_or(Method::Totp);
+    let method = f.method.as_deref().and_then(Method::parse).unwrap_or(Method::Totp);
     let second_factor = f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (method, c));
     let proofs = ReauthProofs { password: f.password.as_deref().filter(|p| !p.is_empty()), second_factor };
     let refused = |status, error: String| Shown::refused(method.as_str(), status, error, f.sent_to.as_deref());
