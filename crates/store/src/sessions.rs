@@ -85,27 +85,29 @@ fn lookup(rows: &[AnyRow]) -> Result<Option<SessionLookup>, StoreError> {
     Ok(Some(SessionLookup { session, account, allowlist }))
 }
 
+/// The INSERT of a session, bound, for the pool or a transaction.
+fn insert_session(s: &SessionRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO sessions (id, account_id, kind, created_at, last_seen_at, expires_at,
+                               password_at, second_factor_at, ip, user_agent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(s.id.as_str())
+    .bind(s.account_id.as_str())
+    .bind(s.kind.as_str())
+    .bind(s.created_at.secs())
+    .bind(s.last_seen_at.secs())
+    .bind(s.expires_at.secs())
+    .bind(opt_secs(s.password_at))
+    .bind(opt_secs(s.second_factor_at))
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+}
+
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (id, account_id, kind, created_at, last_seen_at, expires_at,
-                                   password_at, second_factor_at, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(s.id.as_str())
-        .bind(s.account_id.as_str())
-        .bind(s.kind.as_str())
-        .bind(s.created_at.secs())
-        .bind(s.last_seen_at.secs())
-        .bind(s.expires_at.secs())
-        .bind(opt_secs(s.password_at))
-        .bind(opt_secs(s.second_factor_at))
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err)?;
+        insert_session(s).execute(&self.pool).await.map_err(store_err)?;
         Ok(())
     }
 
@@ -285,24 +287,7 @@ impl SessionStore for SqlStore {
             // Dropping the transaction rolls it back (it wrote nothing).
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO sessions (id, account_id, kind, created_at, last_seen_at, expires_at,
-                                   password_at, second_factor_at, ip, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(s.id.as_str())
-        .bind(s.account_id.as_str())
-        .bind(s.kind.as_str())
-        .bind(s.created_at.secs())
-        .bind(s.last_seen_at.secs())
-        .bind(s.expires_at.secs())
-        .bind(opt_secs(s.password_at))
-        .bind(opt_secs(s.second_factor_at))
-        .bind(&s.ip)
-        .bind(&s.user_agent)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
+        insert_session(s).execute(&mut *tx).await.map_err(store_err)?;
         sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
             .bind(s.created_at.secs())
             .bind(s.account_id.as_str())
