@@ -174,7 +174,6 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
-    async fn session(&self, id: &TokenHash) -> Result<Option<SessionRecord>, StoreError>;
     /// The session, its account and the account's allow-list in one
     /// statement (a join). `None` when either row is missing.
     async fn session_lookup(&self, id: &TokenHash) -> Result<Option<SessionLookup>, StoreError>;
@@ -197,8 +196,6 @@ pub trait SessionStore: Send + Sync {
 
     async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
-    /// Deletes the token if it is still live; true for exactly one caller.
-    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError>;
     /// Counts a wrong code; returns the new count.
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
     /// What a verified second step writes, in one transaction: consumes the
@@ -340,7 +337,6 @@ pub trait ThrottleStore: Send + Sync {
         now: Timestamp,
         window_secs: i64,
     ) -> Result<Vec<i64>, StoreError>;
-    async fn reset_counter(&self, scope: &str) -> Result<(), StoreError>;
     /// Deletes several counters in one statement.
     async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError>;
     /// Clears every counter of an account (admin unlock).

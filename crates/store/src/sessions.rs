@@ -111,21 +111,6 @@ impl SessionStore for SqlStore {
         Ok(())
     }
 
-    async fn session(&self, id: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-        sqlx::query(
-            "SELECT id, account_id, kind, created_at, last_seen_at, expires_at, password_at,
-                    second_factor_at, ip, user_agent
-             FROM sessions WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?
-        .as_ref()
-        .map(session)
-        .transpose()
-    }
-
     async fn session_lookup(&self, id: &TokenHash) -> Result<Option<SessionLookup>, StoreError> {
         let rows = sqlx::query(LOOKUP).bind(id.as_str()).fetch_all(&self.pool).await.map_err(store_err)?;
         lookup(&rows)
@@ -248,16 +233,6 @@ impl SessionStore for SqlStore {
             })
         })
         .transpose()
-    }
-
-    async fn consume_login_token(&self, id: &TokenHash, now: Timestamp) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
-            .bind(id.as_str())
-            .bind(now.secs())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(r.rows_affected() == 1)
     }
 
     async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError> {

@@ -128,15 +128,6 @@ impl ThrottleStore for SqlStore {
         Ok(())
     }
 
-    async fn reset_counter(&self, scope: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM throttle_counters WHERE scope = $1")
-            .bind(scope)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(())
-    }
-
     async fn reset_counters_of(&self, account: &AccountId) -> Result<(), StoreError> {
         // Scopes end in the account id (see `Scope::key`).
         sqlx::query("DELETE FROM throttle_counters WHERE scope LIKE $1")
