@@ -140,6 +140,7 @@ both_backends!(
 );
 
 each_backend!(
+    under_policy_the_last_factor_cannot_be_removed_from_the_device_either,
     the_place_header_is_believed_only_from_a_trusted_proxy,
     deny_with_not_me_mails_the_account_and_is_audited,
     web_push_wakes_a_subscribed_page_with_only_the_challenge_id,
@@ -771,4 +772,22 @@ async fn a_push_proves_the_second_factor_for_reauth(app: TestApp) {
     app.post("/api/v1/me/reauth", &json!({"method": "push", "code": challenge}), Some(&user.token))
         .await
         .assert_error(401, "invalid_code");
+}
+
+/// SEC-47: a device forgetting itself is a factor removal too; policy keeps the last one.
+async fn under_policy_the_last_factor_cannot_be_removed_from_the_device_either(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.require_two_factor = true).await;
+    let user = app.user_with_totp().await;
+    let device = paired(&app, &user).await;
+    app.delete(&format!("/api/v1/me/authenticators/{}", user.authenticator_id), Some(&user.token))
+        .await
+        .assert_status(204);
+    device
+        .call(&app, reqwest::Method::DELETE, "/api/v1/push/device", None)
+        .await
+        .assert_error(403, "two_factor_required_by_policy");
+    app.delete(&format!("/api/v1/me/push-devices/{}", device.id), Some(&user.token))
+        .await
+        .assert_error(403, "two_factor_required_by_policy");
+    assert_eq!(device.pending(&app).await.len(), 0, "the device still works");
 }

@@ -182,7 +182,7 @@ impl Twostep {
     /// Removes the phone (re-auth). The last factor going turns 2FA off.
     pub async fn remove_phone(&self, me: &SignedIn, ctx: &RequestContext) -> Result<(), FactorError> {
         let Some(p) = self.phone_of(&me.account.id).await? else { return Err(FactorError::NotFound) };
-        self.refuse_removing_last_factor(me, &p.authenticator.id).await?;
+        self.refuse_removing_last_factor(&me.account.id, &p.authenticator.id).await?;
         self.require_recent_auth(me).await?;
         self.forget_all_browsers(&me.account.id).await?;
         let remaining =

@@ -210,8 +210,6 @@ pub enum PushError {
     FactorLocked,
     #[error("confirm your password and second factor first")]
     ReauthRequired,
-    #[error("two-factor authentication is required for this account (by an organisation or the operator)")]
-    RequiredByPolicy,
     #[error("set up an authenticator app or phone first; a companion device is an additional method")]
     TwoFactorNotEnabled,
     #[error(transparent)]
@@ -230,7 +228,6 @@ impl From<FactorError> for PushError {
             FactorError::Internal(i) => Self::Internal(i),
             FactorError::NotFound => Self::NotFound,
             FactorError::InvalidName => Self::InvalidName,
-            FactorError::RequiredByPolicy => Self::RequiredByPolicy,
             _ => Self::ReauthRequired,
         }
     }
@@ -460,13 +457,14 @@ impl Twostep {
         Ok(device)
     }
 
-    /// Removes a device like any authenticator (re-auth, policy, notice).
-    pub async fn remove_push_device(&self, me: &SignedIn, id: &str, ctx: &RequestContext) -> Result<(), PushError> {
+    /// Removes a device like any authenticator (re-auth, policy, notice);
+    /// `NotFound` for an id that is not one of the account's devices.
+    pub async fn remove_push_device(&self, me: &SignedIn, id: &str, ctx: &RequestContext) -> Result<(), FactorError> {
         let found = self.store.push_device(&AuthenticatorId::from_stored(id)).await?;
         if !found.is_some_and(|d| d.authenticator.account_id == me.account.id) {
-            return Err(PushError::NotFound);
+            return Err(FactorError::NotFound);
         }
-        Ok(self.remove_authenticator(me, id, ctx).await?)
+        self.remove_authenticator(me, id, ctx).await
     }
 
     // ----- device requests -----------------------------------------------
@@ -509,20 +507,12 @@ impl Twostep {
     }
 
     /// The device removes itself ("forget this device" on the phone).
-    pub async fn forget_push_device(&self, device: &PushDeviceRecord, ctx: &RequestContext) -> Result<(), PushError> {
-        let account = &device.authenticator.account_id;
-        let remaining = self.store.delete_authenticator(account, &device.authenticator.id).await?;
-        if remaining.is_some() {
-            self.audit(
-                AuditEvent::user(AuditKind::AuthenticatorRemoved, account)
-                    .factor(device.authenticator.id.to_string())
-                    .details("removed from the device itself"),
-                ctx,
-            )
-            .await;
-            self.notify(account, Notice::AuthenticatorRemoved, ctx).await;
-        }
-        Ok(())
+    /// The device's signature is the proof here, so no re-auth; policy
+    /// still keeps an account's last factor.
+    pub async fn forget_push_device(&self, device: &PushDeviceRecord, ctx: &RequestContext) -> Result<(), FactorError> {
+        let (account, id) = (&device.authenticator.account_id, &device.authenticator.id);
+        self.refuse_removing_last_factor(account, id).await?;
+        self.delete_factor(account, id, "removed from the device itself", ctx).await
     }
 
     /// The account's pending requests; waits up to `wait` for one to arrive.
@@ -613,14 +603,10 @@ impl Twostep {
 
     // ----- the sign-in side ----------------------------------------------
 
-    /// Raises a push for this login token (`POST /login/challenge`, method `push`).
-    pub async fn login_push(&self, login_token: &str, ctx: &RequestContext) -> Result<PushStarted, PushError> {
-        self.login_push_from(login_token, None, ctx).await
-    }
-
-    /// `login_push` with the sign-in's approximate place, when the operator's
-    /// proxy tells it (a GeoIP header): shown on the device beside the address.
-    pub async fn login_push_from(
+    /// Raises a push for this login token (`POST /login/challenge`, method
+    /// `push`). `place` is the sign-in's approximate place when the
+    /// operator's proxy tells it (a GeoIP header): shown beside the address.
+    pub async fn login_push(
         &self,
         login_token: &str,
         place: Option<&str>,

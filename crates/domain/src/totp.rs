@@ -221,17 +221,31 @@ impl Twostep {
 
     pub async fn remove_authenticator(&self, me: &SignedIn, id: &str, ctx: &RequestContext) -> Result<(), FactorError> {
         let id = AuthenticatorId::from_stored(id);
-        self.refuse_removing_last_factor(me, &id).await?;
+        self.refuse_removing_last_factor(&me.account.id, &id).await?;
         self.require_recent_auth(me).await?;
-        self.forget_all_browsers(&me.account.id).await?;
-        let remaining = self.store.delete_authenticator(&me.account.id, &id).await?.ok_or(FactorError::NotFound)?;
-        let details = if remaining == 0 { "last factor removed; two-factor turned off" } else { "" };
+        self.delete_factor(&me.account.id, &id, "", ctx).await
+    }
+
+    /// What removing any authenticator does once it is allowed: forget the
+    /// remembered browsers, delete it (the recovery codes with the last
+    /// one), audit (`how` says by what path) and notify.
+    pub(crate) async fn delete_factor(
+        &self,
+        account: &AccountId,
+        id: &AuthenticatorId,
+        how: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), FactorError> {
+        self.forget_all_browsers(account).await?;
+        let remaining = self.store.delete_authenticator(account, id).await?.ok_or(FactorError::NotFound)?;
+        let last = if remaining == 0 { "last factor removed; two-factor turned off" } else { "" };
+        let details = [how, last].into_iter().filter(|d| !d.is_empty()).collect::<Vec<_>>().join("; ");
         self.audit(
-            AuditEvent::user(AuditKind::AuthenticatorRemoved, &me.account.id).factor(id.to_string()).details(details),
+            AuditEvent::user(AuditKind::AuthenticatorRemoved, account).factor(id.to_string()).details(details),
             ctx,
         )
         .await;
-        self.notify(&me.account.id, Notice::AuthenticatorRemoved, ctx).await;
+        self.notify(account, Notice::AuthenticatorRemoved, ctx).await;
         Ok(())
     }
 
@@ -258,11 +272,11 @@ impl Twostep {
     /// While policy requires 2FA, the account's last factor stays.
     pub(crate) async fn refuse_removing_last_factor(
         &self,
-        me: &SignedIn,
+        account: &AccountId,
         removing: &AuthenticatorId,
     ) -> Result<(), FactorError> {
-        let others = self.store.authenticators(&me.account.id).await?.iter().filter(|a| &a.id != removing).count();
-        if others == 0 && self.two_factor_required(&me.account.id).await? {
+        let others = self.store.authenticators(account).await?.iter().filter(|a| &a.id != removing).count();
+        if others == 0 && self.two_factor_required(account).await? {
             return Err(FactorError::RequiredByPolicy);
         }
         Ok(())

@@ -161,9 +161,9 @@ impl ApiError {
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }
-            Self::Factor(F::RequiredByPolicy)
-            | Self::Allowlist(AllowlistError::RequiredByPolicy)
-            | Self::Push(PushError::RequiredByPolicy) => (S::FORBIDDEN, "two_factor_required_by_policy"),
+            Self::Factor(F::RequiredByPolicy) | Self::Allowlist(AllowlistError::RequiredByPolicy) => {
+                (S::FORBIDDEN, "two_factor_required_by_policy")
+            }
             Self::Org(OrgError::NotOwner) => (S::FORBIDDEN, "forbidden"),
             Self::Org(OrgError::TwoFactorRequired) | Self::Admin(AdminError::TwoFactorRequired) => {
                 (S::FORBIDDEN, "two_factor_required")

@@ -372,7 +372,8 @@ pub async fn set_subscription(State(s): State<AppState>, signed: SignedDevice) -
 /// The device removes itself. Signed request.
 #[utoipa::path(delete, path = "/api/v1/push/device", tag = "push-device",
     responses((status = 204), (status = 401, description = "invalid_signature", body = ApiErrorBody),
-        (status = 413, body = ApiErrorBody)))]
+        (status = 403, description = "two_factor_required_by_policy: it is the account's last factor", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
 pub async fn forget(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -461,7 +462,7 @@ pub async fn login_push(
     place: Option<&str>,
     ctx: &RequestContext,
 ) -> ApiResult<Response> {
-    let p = s.twostep.login_push_from(login_token, place, ctx).await?;
+    let p = s.twostep.login_push(login_token, place, ctx).await?;
     Ok(accepted(p))
 }
 

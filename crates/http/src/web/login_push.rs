@@ -65,7 +65,7 @@ pub async fn start(
     methods: &[Method],
 ) -> Response {
     let refused = |status, method, error: String| verify_view(status, csrf.clone(), methods, method, Some(error), None);
-    match s.twostep.login_push_from(login_token, place, ctx).await {
+    match s.twostep.login_push(login_token, place, ctx).await {
         Ok(p) => page(
             csrf.clone(),
             methods,

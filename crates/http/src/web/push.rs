@@ -124,16 +124,9 @@ pub async fn remove(
     Path(id): Path<String>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match own_device(&s, &session, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return not_found_page(),
-        Err(res) => return res,
-    }
-    // Like any authenticator (re-auth, policy, notice). The domain's
-    // `remove_push_device` would turn a policy refusal into "re-auth
-    // required", which here would loop through the re-auth page.
-    match s.twostep.remove_authenticator(&session.me, &id, &ctx).await {
+    match s.twostep.remove_push_device(&session.me, &id, &ctx).await {
         Ok(()) => see_other("/security?notice=push_removed"),
+        Err(FactorError::NotFound) => not_found_page(),
         Err(e) => factor_error(&e, &remove_path(&id)),
     }
 }
