@@ -12,7 +12,7 @@ use twostep_domain::push::{PushWaker, WakeOutcome, WakeTarget};
 
 use crate::ConfigError;
 use crate::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-use crate::webpush::{Subscription, SubscriptionKeys, WebPushError, WebPushSender};
+use crate::webpush::{WebPushError, WebPushSender};
 
 /// A push request lives 60 s; a wake-up delivered later is noise.
 const TTL_SECS: u32 = 60;
@@ -35,13 +35,9 @@ impl PushWaker for WebPushWaker {
     }
 
     async fn wake(&self, target: &WakeTarget, challenge_id: &str) -> Result<WakeOutcome, String> {
-        let Some(s) = &target.subscription else { return Ok(WakeOutcome::Skipped) };
-        let sub = Subscription {
-            endpoint: s.endpoint.clone(),
-            keys: SubscriptionKeys { p256dh: s.keys.p256dh.clone(), auth: s.keys.auth.clone() },
-        };
+        let Some(sub) = &target.subscription else { return Ok(WakeOutcome::Skipped) };
         let payload = serde_json::json!({ "challenge": challenge_id }).to_string();
-        match self.sender.send(&sub, payload.as_bytes(), TTL_SECS).await {
+        match self.sender.send(sub, payload.as_bytes(), TTL_SECS).await {
             Ok(()) => Ok(WakeOutcome::Sent),
             Err(WebPushError::Gone) => Ok(WakeOutcome::Gone),
             Err(e) => Err(e.to_string()),

@@ -53,6 +53,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use sha2::Sha256;
 use twostep_domain::ports::{Clock, SystemClock};
+use twostep_domain::push::{WebPushKeys, WebPushSubscription, decode_b64url};
 use zeroize::Zeroizing;
 
 use crate::ConfigError;
@@ -85,45 +86,6 @@ const TIMEOUT_SECS: u64 = 10;
 
 /// Push service error bodies are short notes for developers; more is noise.
 const MAX_DETAIL: usize = 200;
-
-/// Real endpoints are a few hundred bytes; the cap keeps a hostile device
-/// from parking megabytes in our database.
-pub const MAX_ENDPOINT_LEN: usize = 4096;
-
-/// The browser's PushSubscription, as `subscription.toJSON()` gives it.
-/// Other fields of that JSON (`expirationTime`) are ignored.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct Subscription {
-    pub endpoint: String,
-    pub keys: SubscriptionKeys,
-}
-
-/// The subscriber's half of the encryption: its public key and the shared
-/// authentication secret, both base64url (padding and the standard alphabet
-/// are tolerated, since some clients encode with `btoa`).
-#[derive(Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct SubscriptionKeys {
-    /// A 65-byte uncompressed P-256 point.
-    pub p256dh: String,
-    /// 16 random bytes; anyone holding it and the endpoint can read messages
-    /// that get past the push service, so it stays out of logs.
-    pub auth: String,
-}
-
-impl fmt::Debug for SubscriptionKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubscriptionKeys").field("p256dh", &self.p256dh).field("auth", &"[redacted]").finish()
-    }
-}
-
-impl SubscriptionKeys {
-    /// Whether these keys can be encrypted to: meant for the moment a device
-    /// registers, so a broken subscription is refused there and then rather
-    /// than found out at the first sign-in.
-    pub fn check(&self) -> Result<(), WebPushError> {
-        parse_keys(self).map(drop)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebPushError {
@@ -248,9 +210,9 @@ impl WebPushSender {
     /// 404 and 410 are [`WebPushError::Gone`]; 408, 429, 5xx, timeouts and
     /// network failures are transient; anything else is permanent. Plain
     /// http endpoints are sent to (tests use them): refuse them at
-    /// registration with [`check_endpoint`]. Error texts name the endpoint's
+    /// registration with `WebPushSubscription::check` (the domain does). Error texts name the endpoint's
     /// host only, never its path (a capability) or the payload.
-    pub async fn send(&self, sub: &Subscription, payload: &[u8], ttl_secs: u32) -> Result<(), WebPushError> {
+    pub async fn send(&self, sub: &WebPushSubscription, payload: &[u8], ttl_secs: u32) -> Result<(), WebPushError> {
         let url = reqwest::Url::parse(&sub.endpoint)
             .map_err(|_| WebPushError::InvalidSubscription("endpoint is not a URL".into()))?;
         if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
@@ -348,77 +310,8 @@ fn check_subject(subject: &str) -> Result<(), String> {
     }
 }
 
-/// Whether a device may register this endpoint: https (or http when
-/// `allow_http`, for tests and local push services), no user name or password
-/// (reqwest would turn them into an `Authorization` header, clobbering
-/// VAPID's), and at most [`MAX_ENDPOINT_LEN`] bytes. Without `allow_http`, IP
-/// addresses and `localhost` are refused too: real push services are named
-/// hosts, and an account holder must not be able to aim our POSTs at
-/// addresses inside the deployment.
-pub fn check_endpoint(url: &str, allow_http: bool) -> Result<(), WebPushError> {
-    let invalid = |reason: &str| Err(WebPushError::InvalidSubscription(reason.into()));
-    if url.len() > MAX_ENDPOINT_LEN {
-        return invalid("endpoint is too long");
-    }
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return invalid("endpoint is not a URL");
-    };
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_http => {}
-        _ => return invalid("endpoint must be an https URL"),
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return invalid("endpoint must not carry a user name or password");
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return invalid("endpoint has no host");
-    }
-    if allow_http {
-        return Ok(());
-    }
-    // `domain()` is None exactly when the host is an IP address.
-    match parsed.domain().map(|d| d.trim_end_matches('.').to_ascii_lowercase()) {
-        None => invalid("endpoint must be a push service's public host, not an IP address"),
-        Some(d) if d == "localhost" || d.ends_with(".localhost") => {
-            invalid("endpoint must be a push service's public host")
-        }
-        Some(_) => Ok(()),
-    }
-}
-
-/// Lenient on encoding (padding, `+` and `/`), since clients differ; strict
-/// on what the bytes must be, which the callers check.
-fn decode_b64url(text: &str) -> Option<Vec<u8>> {
-    let text: String = text
-        .trim()
-        .trim_end_matches('=')
-        .chars()
-        .map(|c| {
-            if c == '+' {
-                '-'
-            } else if c == '/' {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    BASE64URL_NOPAD.decode(text.as_bytes()).ok()
-}
-
-fn parse_keys(keys: &SubscriptionKeys) -> Result<(PublicKey, Zeroizing<[u8; AUTH_LEN]>), WebPushError> {
-    let invalid = |reason: &str| WebPushError::InvalidSubscription(reason.into());
-    let point = decode_b64url(&keys.p256dh).ok_or_else(|| invalid("p256dh is not base64url"))?;
-    // The key schedule hashes the uncompressed form, so that is the one
-    // accepted (it is also the only one browsers send).
-    if point.len() != POINT_LEN || point[0] != 0x04 {
-        return Err(invalid("p256dh must be a 65-byte uncompressed P-256 point"));
-    }
-    let ua_public = PublicKey::from_sec1_bytes(&point).map_err(|_| invalid("p256dh is not a point on P-256"))?;
-    let auth = Zeroizing::new(decode_b64url(&keys.auth).ok_or_else(|| invalid("auth is not base64url"))?);
-    let auth: [u8; AUTH_LEN] = auth.as_slice().try_into().map_err(|_| invalid("auth must be 16 bytes"))?;
-    Ok((ua_public, Zeroizing::new(auth)))
+fn parse_keys(keys: &WebPushKeys) -> Result<(PublicKey, Zeroizing<[u8; AUTH_LEN]>), WebPushError> {
+    keys.decode().map_err(|reason| WebPushError::InvalidSubscription(reason.into()))
 }
 
 /// The content key and nonce of RFC 8291 §3.4 (IKM from the ECDH secret and
@@ -481,7 +374,7 @@ fn encrypt_for(
 /// caller instead of at random. For known-answer tests (RFC 8291's example);
 /// reusing a key and salt for two messages would reuse the content key.
 pub fn encrypt(
-    keys: &SubscriptionKeys,
+    keys: &WebPushKeys,
     payload: &[u8],
     as_private: &[u8],
     salt: &[u8; SALT_LEN],
@@ -622,8 +515,8 @@ mod tests {
         BASE64URL_NOPAD.decode(text.as_bytes()).expect("test vectors are base64url")
     }
 
-    fn rfc_keys() -> SubscriptionKeys {
-        SubscriptionKeys { p256dh: RFC_UA_PUBLIC.into(), auth: RFC_AUTH.into() }
+    fn rfc_keys() -> WebPushKeys {
+        WebPushKeys { p256dh: RFC_UA_PUBLIC.into(), auth: RFC_AUTH.into() }
     }
 
     fn rfc_salt() -> [u8; 16] {
@@ -674,7 +567,7 @@ mod tests {
         let ua = VapidKey::generate();
         let mut auth = [0u8; 16];
         OsRng.fill_bytes(&mut auth);
-        let keys = SubscriptionKeys { p256dh: ua.public_key_base64url(), auth: BASE64URL_NOPAD.encode(&auth) };
+        let keys = WebPushKeys { p256dh: ua.public_key_base64url(), auth: BASE64URL_NOPAD.encode(&auth) };
         let ephemeral = VapidKey::generate();
         let big = vec![0x5a; MAX_PAYLOAD];
         for payload in [&b""[..], PAYLOAD, &[0u8; 7][..], &big] {
@@ -776,7 +669,7 @@ mod tests {
         assert!(text.contains(RFC_AS_PUBLIC), "{text}");
         let sender = WebPushSender::new(key, "mailto:ops@example.org".into()).expect("valid");
         assert!(!format!("{sender:?}").contains(RFC_AS_PRIVATE));
-        let sub = Subscription { endpoint: "https://push.example.net/x".into(), keys: rfc_keys() };
+        let sub = WebPushSubscription { endpoint: "https://push.example.net/x".into(), keys: rfc_keys() };
         let text = format!("{sub:?}");
         assert!(!text.contains(RFC_AUTH), "{text}");
         assert!(text.contains(RFC_UA_PUBLIC), "{text}");
@@ -789,18 +682,18 @@ mod tests {
             "expirationTime": null,
             "keys": {"p256dh": RFC_UA_PUBLIC, "auth": RFC_AUTH},
         });
-        let sub: Subscription = serde_json::from_value(json).expect("toJSON() shape");
+        let sub: WebPushSubscription = serde_json::from_value(json).expect("toJSON() shape");
         assert_eq!(sub.keys, rfc_keys());
-        assert!(sub.keys.check().is_ok());
+        assert!(sub.keys.decode().is_ok());
     }
 
-    fn bad_keys() -> Vec<SubscriptionKeys> {
+    fn bad_keys() -> Vec<WebPushKeys> {
         let good = rfc_keys();
         let ua = b64(RFC_UA_PUBLIC);
         let compressed = PublicKey::from_sec1_bytes(&ua).expect("valid").to_encoded_point(true);
         let mut off_curve = ua.clone();
         off_curve[64] ^= 1;
-        let with = |p256dh: String, auth: String| SubscriptionKeys { p256dh, auth };
+        let with = |p256dh: String, auth: String| WebPushKeys { p256dh, auth };
         vec![
             with(String::new(), good.auth.clone()),
             with("*not base64*".into(), good.auth.clone()),
@@ -822,45 +715,16 @@ mod tests {
         for keys in bad_keys() {
             let err = encrypt(&keys, PAYLOAD, &b64(RFC_AS_PRIVATE), &rfc_salt()).expect_err("refused");
             assert!(matches!(err, WebPushError::InvalidSubscription(_)), "{keys:?}: {err:?}");
-            assert!(keys.check().is_err());
             // Refused before any connection: nothing listens on port 9.
-            let sub = Subscription { endpoint: "http://127.0.0.1:9/push".into(), keys };
+            let sub = WebPushSubscription { endpoint: "http://127.0.0.1:9/push".into(), keys };
             let err = sender.send(&sub, PAYLOAD, 60).await.expect_err("refused");
             assert!(matches!(err, WebPushError::InvalidSubscription(_)), "{err:?}");
         }
-        // Padding and the standard alphabet are tolerated.
-        let padded = SubscriptionKeys {
-            p256dh: data_encoding::BASE64.encode(&b64(RFC_UA_PUBLIC)),
-            auth: data_encoding::BASE64URL.encode(&b64(RFC_AUTH)),
-        };
-        assert!(padded.check().is_ok());
         for endpoint in ["", "not a url", "ftp://push.example.net/x", "mailto:a@b"] {
-            let sub = Subscription { endpoint: endpoint.into(), keys: rfc_keys() };
+            let sub = WebPushSubscription { endpoint: endpoint.into(), keys: rfc_keys() };
             let err = sender.send(&sub, PAYLOAD, 60).await.expect_err("refused");
             assert!(matches!(err, WebPushError::InvalidSubscription(_)), "{endpoint}: {err:?}");
         }
-    }
-
-    #[test]
-    fn check_endpoint_wants_https_named_hosts_without_credentials() {
-        let ok = |url: &str, allow_http: bool| check_endpoint(url, allow_http).is_ok();
-        assert!(ok("https://fcm.googleapis.com/fcm/send/abc:def", false));
-        assert!(ok("https://web.push.apple.com/QGuQ", false));
-        assert!(ok("https://updates.push.services.mozilla.com:8443/wpush/v2/x", false));
-        assert!(!ok("http://push.example.net/x", false));
-        assert!(ok("http://push.example.net/x", true));
-        assert!(ok("http://127.0.0.1:8080/push", true));
-        assert!(!ok("https://127.0.0.1/push", false));
-        assert!(!ok("https://[::1]/push", false));
-        assert!(!ok("https://localhost/push", false));
-        assert!(!ok("https://LOCALHOST./push", false));
-        assert!(!ok("https://user:pw@push.example.net/x", false));
-        assert!(!ok("https://user@push.example.net/x", true));
-        assert!(!ok("ftp://push.example.net/x", true));
-        assert!(!ok("/relative", true));
-        assert!(!ok("", true));
-        assert!(!ok(&format!("https://push.example.net/{}", "a".repeat(MAX_ENDPOINT_LEN)), false));
-        assert!(matches!(check_endpoint("nope", true), Err(WebPushError::InvalidSubscription(_))));
     }
 
     #[test]
@@ -925,12 +789,12 @@ mod tests {
     }
 
     /// A subscriber whose private key the test holds.
-    fn subscriber(endpoint: String) -> (Subscription, Vec<u8>, [u8; 16]) {
+    fn subscriber(endpoint: String) -> (WebPushSubscription, Vec<u8>, [u8; 16]) {
         let ua = VapidKey::generate();
         let mut auth = [0u8; 16];
         OsRng.fill_bytes(&mut auth);
-        let keys = SubscriptionKeys { p256dh: ua.public_key_base64url(), auth: BASE64URL_NOPAD.encode(&auth) };
-        (Subscription { endpoint, keys }, b64(&ua.to_base64url()), auth)
+        let keys = WebPushKeys { p256dh: ua.public_key_base64url(), auth: BASE64URL_NOPAD.encode(&auth) };
+        (WebPushSubscription { endpoint, keys }, b64(&ua.to_base64url()), auth)
     }
 
     #[tokio::test]
