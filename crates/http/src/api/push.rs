@@ -228,14 +228,7 @@ impl FromRequest<AppState> for SignedDevice {
 impl SignedDevice {
     /// The body as JSON (after the signature over its bytes was checked).
     fn json<T: serde::de::DeserializeOwned>(&self) -> ApiResult<T> {
-        let json =
-            self.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        serde_json::from_slice(&self.body).map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))
+        crate::extract::json_body(crate::extract::is_json(&self.headers), &self.body)
     }
 }
 
