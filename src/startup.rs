@@ -38,15 +38,16 @@ pub async fn open_store(
     Ok(store)
 }
 
-/// The domain services over a store.
+/// The domain services over a store. The command line passes no push
+/// wakers: only the server raises pushes.
 pub fn domain(
     store: &SqlStore,
     resolved: &Resolved,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    wakers: Vec<Arc<dyn twostep_domain::push::PushWaker>>,
 ) -> Result<Arc<Twostep>, StartError> {
     let keys = Keyring::new(&resolved.master_key);
-    let wakers = push_wakers(resolved, Arc::clone(&clock))?;
     Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
         .map(|t| Arc::new(t.with_push_wakers(wakers)))
         .map_err(|e| StartError::Domain(e.to_string()))
@@ -63,10 +64,11 @@ pub fn vapid_key(resolved: &Resolved) -> Option<twostep_delivery::webpush::Vapid
 /// How push challenges wake devices beyond their long-poll.
 fn push_wakers(
     resolved: &Resolved,
+    vapid: Option<twostep_delivery::webpush::VapidKey>,
     clock: Arc<dyn Clock>,
 ) -> Result<Vec<Arc<dyn twostep_domain::push::PushWaker>>, StartError> {
     let mut wakers: Vec<Arc<dyn twostep_domain::push::PushWaker>> = Vec::new();
-    if let (Some(key), Some(subject)) = (vapid_key(resolved), &resolved.push.web_push_subject) {
+    if let (Some(key), Some(subject)) = (vapid, &resolved.push.web_push_subject) {
         let sender = twostep_delivery::webpush::WebPushSender::new(key, subject.clone())
             .map_err(|e| StartError::Domain(e.to_string()))?
             .with_clock(Arc::clone(&clock));
@@ -136,7 +138,10 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     settings.public_url.clone_from(&origin);
     settings.max_concurrent_hashes = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let senders = senders(resolved, Arc::clone(&clock))?;
-    let twostep = domain(&store, resolved, clock, settings)?;
+    let vapid = vapid_key(resolved);
+    let vapid_public_key = vapid.as_ref().map(twostep_delivery::webpush::VapidKey::public_key_base64url);
+    let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
+    let twostep = domain(&store, resolved, clock, settings, wakers)?;
     // The worker also picks up what a previous run left undelivered.
     tokio::spawn(Arc::clone(&twostep).run_outbox(senders, resolved.delivery_poll));
     let web = WebConfig {
@@ -144,7 +149,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         public_origin: origin.clone(),
         dev_mode: resolved.dev_mode,
         trusted_proxies: resolved.trusted_proxies.clone(),
-        vapid_public_key: vapid_key(resolved).map(|k| k.public_key_base64url()),
+        vapid_public_key,
         place_header: resolved.push.place_header.clone(),
     };
     let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
