@@ -574,31 +574,51 @@ impl Twostep {
         wait: Duration,
     ) -> Result<Vec<PushRequestView>, PushError> {
         let account = &device.authenticator.account_id;
+        let (now, pending) = self
+            .long_poll(wait, || async {
+                let now = self.now();
+                let pending = self.store.pending_push_challenges(account, now).await?;
+                let settled = !pending.is_empty();
+                Ok(((now, pending), settled))
+            })
+            .await?;
+        let email = match pending.first() {
+            Some(_) => self.store.account_by_id(account).await?.map(|a| a.email.as_str().to_owned()),
+            None => None,
+        }
+        .unwrap_or_default();
+        Ok(pending
+            .into_iter()
+            .map(|c| PushRequestView {
+                client: crate::device::describe(&c.user_agent),
+                email: email.clone(),
+                expires_in: (c.expires_at.secs() - now.secs()).max(0),
+                id: c.id,
+                ip: c.ip,
+                place: c.place,
+                created_at: c.created_at,
+            })
+            .collect())
+    }
+
+    /// Reads with `read` until it says the answer is settled or `wait` (at
+    /// most `MAX_WAIT_SECS`) has passed. A change on this instance wakes it
+    /// at once (the waiter is registered before each read, so none is
+    /// missed); other instances' changes are seen by reading again every
+    /// second.
+    async fn long_poll<T, Fut>(&self, wait: Duration, mut read: impl FnMut() -> Fut) -> Result<T, PushError>
+    where
+        Fut: std::future::Future<Output = Result<(T, bool), PushError>>,
+    {
         let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(MAX_WAIT_SECS));
         loop {
             let changed = self.push_changed.notified();
-            let now = self.now();
-            let pending = self.store.pending_push_challenges(account, now).await?;
-            if !pending.is_empty() || tokio::time::Instant::now() >= deadline {
-                let email = match pending.first() {
-                    Some(_) => self.store.account_by_id(account).await?.map(|a| a.email.as_str().to_owned()),
-                    None => None,
-                }
-                .unwrap_or_default();
-                return Ok(pending
-                    .into_iter()
-                    .map(|c| PushRequestView {
-                        client: crate::device::describe(&c.user_agent),
-                        email: email.clone(),
-                        expires_in: (c.expires_at.secs() - now.secs()).max(0),
-                        id: c.id,
-                        ip: c.ip,
-                        place: c.place,
-                        created_at: c.created_at,
-                    })
-                    .collect());
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (value, settled) = read().await?;
+            if settled || tokio::time::Instant::now() >= deadline {
+                return Ok(value);
             }
-            // Other instances raise challenges too: look again every second.
             let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;
         }
     }
@@ -788,9 +808,7 @@ impl Twostep {
     /// that raised it) is what it takes: the answer holds no secret, and
     /// only the login token turns an approval into a session.
     pub async fn push_status(&self, challenge_id: &str, wait: Duration) -> Result<PushStatusView, PushError> {
-        let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(MAX_WAIT_SECS));
-        loop {
-            let changed = self.push_changed.notified();
+        self.long_poll(wait, || async {
             let now = self.now();
             let c = self.store.push_challenge(challenge_id).await?.ok_or(PushError::NotFound)?;
             let state = match c.status {
@@ -801,12 +819,9 @@ impl Twostep {
                 PushStatus::Denied => PushState::Denied,
             };
             let expires_in = (c.expires_at.secs() - now.secs()).max(0);
-            if state != PushState::Pending || tokio::time::Instant::now() >= deadline {
-                return Ok(PushStatusView { state, number: c.number, expires_in });
-            }
-            let step = Duration::from_secs(1).min(Duration::from_secs(u64::try_from(expires_in).unwrap_or(1).max(1)));
-            let _ = tokio::time::timeout(step, changed).await;
-        }
+            Ok((PushStatusView { state, number: c.number, expires_in }, state != PushState::Pending))
+        })
+        .await
     }
 
     /// The second step with method `push`: `code` is the challenge id. An
