@@ -45,7 +45,7 @@ use crate::notice::Notice;
 use crate::ports::{AuthenticatorRecord, PushChallengeRecord, PushDeviceRecord, PushStatus, Store};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
-use crate::throttle::{LOCK_AT, Scope, Verdict};
+use crate::throttle::{Scope, Verdict};
 use crate::token::Token;
 
 pub const PUSH_KIND: &str = "push";
@@ -657,11 +657,7 @@ impl Twostep {
             (Decision::Approve, Err(_)) => {
                 self.audit(event(AuditKind::PushDenied).failed().details("wrong number"), ctx).await;
                 // A wrong number is a wrong code (§2.9, §2.5).
-                let n = self.throttle_fail(&Scope::SecondFactor(account.clone())).await?;
-                if n == LOCK_AT {
-                    self.audit(event(AuditKind::FactorLocked).failed().details("push: wrong numbers"), ctx).await;
-                    self.notify(account, Notice::FactorLocked, ctx).await;
-                }
+                self.count_wrong_code(account, &[Scope::SecondFactor(account.clone())], ctx).await?;
             }
             (Decision::Deny, _) => {
                 let details = if not_me { "denied: not me" } else { "denied" };

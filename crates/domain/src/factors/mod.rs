@@ -280,15 +280,27 @@ impl Twostep {
             self.throttle_reset(&reset).await?;
             return Ok(proof);
         }
-        // Every scope's failure in one statement.
-        let counts = self.throttle_fail_all(&scopes).await?;
+        self.count_wrong_code(account, &scopes, ctx).await?;
+        Ok(None)
+    }
+
+    /// A wrong code (or push number) against `scopes` (§2.5): every
+    /// counter in one statement; the one that reaches the lock is audited
+    /// and mailed.
+    pub(crate) async fn count_wrong_code(
+        &self,
+        account: &AccountId,
+        scopes: &[Scope],
+        ctx: &RequestContext,
+    ) -> Result<(), crate::error::StoreError> {
+        let counts = self.throttle_fail_all(scopes).await?;
         for (scope, n) in scopes.iter().zip(counts) {
             if scope.lockable() && n == LOCK_AT {
                 self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
                 self.notify(account, Notice::FactorLocked, ctx).await;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Checks a code for `method`. `Ok(None)` is a wrong, replayed or
