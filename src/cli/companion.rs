@@ -213,13 +213,14 @@ impl Device {
             Some(n) => serde_json::json!({"decision": "approve", "number": n}),
             None => serde_json::json!({"decision": "deny", "not_me": not_me}),
         };
-        let path = format!("/api/v1/push/challenges/{}/answer", urlencode(id));
+        let path = format!("/api/v1/push/challenges/{}/answer", path_safe(id));
         self.call(reqwest::Method::POST, &path, Some(&body)).await.map(drop)
     }
 }
 
-fn urlencode(s: &str) -> String {
-    // Challenge ids are base64url; anything else is refused by the server anyway.
+/// Challenge ids are base64url; other characters (which no id has) are
+/// dropped rather than let into the path.
+fn path_safe(s: &str) -> String {
     s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
