@@ -1,5 +1,6 @@
 //! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
 
+mod burst;
 mod helpers;
 mod mail;
 mod receiver;
