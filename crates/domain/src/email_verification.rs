@@ -31,6 +31,8 @@ impl Twostep {
             purpose: CodePurpose::EmailVerify,
             channel: Channel::Email,
             destination: a.email.as_str(),
+            calling_code: None,
+            keep_destination: false,
             masked: mask_email(a.email.as_str()),
             binding: a.id.as_str(),
             lifetime_secs: self.settings.email_verify_secs,
@@ -47,7 +49,8 @@ impl Twostep {
         if a.email_verified_at.is_some() {
             return Ok(());
         }
-        let same_address = |c: &crate::ports::OobCodeRecord| c.destination == a.email.as_str();
+        let key = self.destination_key(a.email.as_str());
+        let same_address = |c: &crate::ports::OobCodeRecord| c.destination == key;
         if self.check_code(&id, CodePurpose::EmailVerify, id.as_str(), same_address, code).await?.is_none() {
             self.audit(AuditEvent::user(AuditKind::EmailVerified, &id).failed().details("wrong or expired code"), ctx)
                 .await;

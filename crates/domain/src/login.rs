@@ -177,16 +177,16 @@ impl Twostep {
         can_succeed: bool,
         ctx: &RequestContext,
     ) -> Result<(PasswordCheck, bool), InternalError> {
-        let verdicts = [self.throttle_check(&scope).await?, self.address_check(&ctx.ip).await?];
-        let retry_after = verdicts
-            .iter()
-            .map(|v| match v {
-                Verdict::Allow => 0,
-                Verdict::Wait { retry_after } => *retry_after,
-                Verdict::Locked => MAX_DELAY_SECS,
-            })
-            .max()
-            .unwrap_or(0);
+        // The attempt is counted before the hash is computed, in the same
+        // atomic step as the decision: a burst cannot have more passwords
+        // evaluated than one request after another could.
+        let address = Scope::Address(address_key(&ctx.ip));
+        let admission = self.throttle_admit(&[scope.clone(), address.clone()]).await?;
+        let retry_after = match admission.verdict {
+            Verdict::Allow => 0,
+            Verdict::Wait { retry_after } => retry_after.max(1),
+            Verdict::Locked => MAX_DELAY_SECS,
+        };
         if retry_after > 0 {
             // Every throttle is audited, for unknown e-mails too (without naming one).
             let event = match account {
@@ -199,10 +199,11 @@ impl Twostep {
         let ok = self.verify_password(password, account.map(|a| a.password_hash.clone())).await?;
         if ok && can_succeed {
             self.throttle_reset(std::slice::from_ref(&scope)).await?;
+            // The address cap counts failed passwords only.
+            self.throttle_refund(&address).await?;
             return Ok((PasswordCheck::Right, true));
         }
-        let n = self.throttle_fail(&scope).await?;
-        self.throttle_fail(&Scope::Address(address_key(&ctx.ip))).await?;
+        let n = admission.counts.first().copied().unwrap_or_default();
         if let (Some(a), true) = (account, n == LOCK_AT) {
             self.audit(AuditEvent::user(AuditKind::PasswordLocked, &a.id).failed(), ctx).await;
             self.notify(&a.id, Notice::PasswordLocked, ctx).await;
@@ -249,7 +250,10 @@ impl Twostep {
     ) -> Result<Verified, LoginError> {
         let id = Token::presented(login_token).hash();
         let now = self.now();
-        let Some(token) = self.store.login_token(&id).await?.filter(|t| self.login_token_usable(t, now)) else {
+        // The attempt is counted on the token before the code is checked
+        // (§2.6: 5 wrong codes kill it, however many arrive at once).
+        let max = self.settings.login_token_max_failures;
+        let Some(token) = self.store.take_login_attempt(&id, now, max).await? else {
             return Err(LoginError::InvalidCode);
         };
         if !self.address_allowed(&token.account_id, &ctx.ip).await? {
@@ -262,15 +266,18 @@ impl Twostep {
             return Err(LoginError::InvalidCode);
         }
         let sent = (CodePurpose::Login, id.as_str());
-        let proof =
-            self.prove_second_factor(&token.account_id, method, code, sent, ctx).await.map_err(|e| match e {
-                crate::error::FactorError::Internal(i) => LoginError::Internal(i),
-                crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
-                crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
-                _ => LoginError::InvalidCode,
-            })?;
+        let proved = self.prove_second_factor(&token.account_id, method, code, sent, ctx).await;
+        if matches!(proved, Err(crate::error::FactorError::Throttled { .. } | crate::error::FactorError::FactorLocked)) {
+            // Refused unevaluated: not one of the token's five.
+            self.store.refund_login_attempt(&id).await?;
+        }
+        let proof = proved.map_err(|e| match e {
+            crate::error::FactorError::Internal(i) => LoginError::Internal(i),
+            crate::error::FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
+            crate::error::FactorError::FactorLocked => LoginError::FactorLocked,
+            _ => LoginError::InvalidCode,
+        })?;
         let Some(proof) = proof else {
-            let failures = self.store.record_login_failure(&id).await?;
             self.audit(
                 AuditEvent::user(AuditKind::SignInSecondFactor, &token.account_id)
                     .failed()
@@ -278,10 +285,7 @@ impl Twostep {
                 ctx,
             )
             .await;
-            // The token is refused from now on (`login_token_usable`) but not
-            // deleted: a request already holding the right code, racing these
-            // failures, must still be able to consume it (SEC-37).
-            if failures == self.settings.login_token_max_failures {
+            if token.failures == max {
                 self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
             }
             return Err(LoginError::InvalidCode);

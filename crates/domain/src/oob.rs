@@ -15,7 +15,8 @@ use crate::crypto::{HashPurpose, constant_time_eq};
 use crate::error::{InternalError, StoreError};
 use crate::ids::AccountId;
 use crate::notice::mail;
-use crate::ports::{Channel, CodePurpose, OobCodeRecord, Outbound, Rng, SendFilter};
+use crate::crypto::SealedField;
+use crate::ports::{Channel, CodePurpose, OobCodeRecord, Outbound, Rng, SendCheck, SendCount, SendFilter, SendRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::time::Timestamp;
 
@@ -64,6 +65,12 @@ pub(crate) struct CodeRequest<'a> {
     pub channel: Channel,
     /// E.164 number or e-mail address.
     pub destination: &'a str,
+    /// The number's calling code, for SMS and voice (the §2.8 caps per
+    /// calling code).
+    pub calling_code: Option<u16>,
+    /// Keep the destination, sealed, with the code (phone verification
+    /// reads the new number back from it).
+    pub keep_destination: bool,
     pub masked: String,
     /// The login token's or session's hash the code is bound to.
     pub binding: &'a str,
@@ -71,6 +78,26 @@ pub(crate) struct CodeRequest<'a> {
     /// A page that takes the code from its query string (e-mail
     /// verification); the code is appended.
     pub link: Option<String>,
+}
+
+/// The wait before another send, from each cap's `(window, cap)` and the
+/// sends counted for it; `None` when every cap has room.
+fn send_wait(limits: &[(i64, i64)], counts: &[SendCount], now: Timestamp) -> Option<i64> {
+    let mut wait = 0;
+    for (&(window, cap), c) in limits.iter().zip(counts) {
+        if c.count >= cap {
+            // The window frees a slot when its oldest send leaves it.
+            let oldest = if cap == 1 { c.latest } else { c.earliest };
+            let until = oldest.map_or(now.secs() + 1, |t| t.secs() + window);
+            wait = wait.max((until - now.secs()).max(1));
+        }
+    }
+    (wait > 0).then_some(wait)
+}
+
+/// Where a kept destination is sealed: its code's row.
+pub(crate) fn destination_field(id: &str) -> SealedField<'_> {
+    SealedField { table: "oob_codes", column: "destination_sealed", row_id: id }
 }
 
 /// 6 digits, uniform: rejection sampling keeps `% 10^6` free of bias.
@@ -160,33 +187,67 @@ impl Twostep {
             .to_vec()
     }
 
-    /// The §2.8 caps, checked before anything is sent. `Some(wait)` refuses.
-    async fn send_wait(&self, req: &CodeRequest<'_>) -> Result<Option<i64>, StoreError> {
-        let now = self.now();
-        let s = &self.settings;
-        let checks: [(SendFilter<'_>, i64, i64); 5] = [
-            (SendFilter { binding: Some(req.binding), ..SendFilter::default() }, s.resend_cooldown_secs, 1),
-            (SendFilter { destination: Some(req.destination), ..SendFilter::default() }, s.resend_cooldown_secs, 1),
-            (SendFilter { account: Some(req.account), ..SendFilter::default() }, HOUR, s.sends_per_hour),
-            (SendFilter { destination: Some(req.destination), ..SendFilter::default() }, HOUR, s.sends_per_hour),
-            (SendFilter { destination: Some(req.destination), ..SendFilter::default() }, DAY, s.sends_per_day),
-        ];
-        let mut wait = 0;
-        for (filter, window, cap) in checks {
-            let c = self.store.count_sends(&filter, now.plus_secs(-window)).await?;
-            if c.count >= cap {
-                // The window frees a slot when its oldest send leaves it.
-                let oldest = if cap == 1 { c.latest } else { c.earliest };
-                let until = oldest.map_or(now.secs() + 1, |t| t.secs() + window);
-                wait = wait.max((until - now.secs()).max(1));
-            }
-        }
-        Ok((wait > 0).then_some(wait))
+    /// A keyed hash standing for a phone number or e-mail address in the
+    /// send log and with pending codes: the caps can count per destination
+    /// without the database holding numbers in the clear.
+    pub(crate) fn destination_key(&self, destination: &str) -> String {
+        let mac = self.keys.keyed_hash(HashPurpose::ThrottleKey, &[b"destination", destination.as_bytes()]);
+        data_encoding::HEXLOWER.encode(&mac[..20])
     }
 
     /// Sends a fresh code, voiding the earlier one of the same purpose.
+    ///
+    /// The §2.8 caps are checked and the send recorded in one transaction
+    /// serialised with every other send, so a burst on any number of
+    /// instances gets exactly what requests one after another would.
     pub(crate) async fn send_code(&self, req: CodeRequest<'_>, ctx: &RequestContext) -> Result<SentCode, SendError> {
-        if let Some(retry_after) = self.send_wait(&req).await? {
+        let now = self.now();
+        let s = &self.settings;
+        let destination = self.destination_key(req.destination);
+        let calling_code = req.calling_code.map(|c| c.to_string()).unwrap_or_default();
+        let phone = matches!(req.channel, Channel::Sms | Channel::Voice);
+        let since = |window: i64| now.plus_secs(-window);
+        // (what to count, window, cap); the order of `checks` below.
+        let mut caps: Vec<(SendFilter<'_>, i64, i64)> = vec![
+            (SendFilter { binding: Some(req.binding), ..SendFilter::default() }, s.resend_cooldown_secs, 1),
+            (SendFilter { destination: Some(&destination), ..SendFilter::default() }, s.resend_cooldown_secs, 1),
+            (SendFilter { account: Some(req.account), ..SendFilter::default() }, HOUR, s.sends_per_hour),
+            (SendFilter { destination: Some(&destination), ..SendFilter::default() }, HOUR, s.sends_per_hour),
+            (SendFilter { destination: Some(&destination), ..SendFilter::default() }, DAY, s.sends_per_day),
+        ];
+        if phone {
+            caps.push((
+                SendFilter { calling_code: Some(&calling_code), phone_only: true, ..SendFilter::default() },
+                HOUR,
+                s.phone_sends_per_hour_per_calling_code,
+            ));
+            caps.push((SendFilter { phone_only: true, ..SendFilter::default() }, HOUR, s.phone_sends_per_hour));
+        }
+        let checks: Vec<SendCheck<'_>> =
+            caps.iter().map(|(filter, window, _)| SendCheck { filter: filter.clone(), since: since(*window) }).collect();
+        let limits: Vec<(i64, i64)> = caps.iter().map(|(_, window, cap)| (*window, *cap)).collect();
+        let decide = |counts: &[SendCount]| send_wait(&limits, counts, now);
+
+        let code = zeroize::Zeroizing::new(six_digits(self.rng()));
+        let id = crate::ids::AuthenticatorId::generate(self.rng()).to_string();
+        let expires_at = now.plus_secs(req.lifetime_secs);
+        let record = OobCodeRecord {
+            code_hash: self.code_hash(&id, req.purpose, &destination, &code),
+            destination_sealed: req
+                .keep_destination
+                .then(|| self.keys.seal(req.destination.as_bytes(), destination_field(&id), self.rng())),
+            id,
+            account_id: req.account.clone(),
+            purpose: req.purpose,
+            channel: req.channel,
+            destination: destination.clone(),
+            binding: req.binding.to_owned(),
+            created_at: now,
+            expires_at,
+            failures: 0,
+        };
+        let send = SendRecord { calling_code: &calling_code };
+        if let Some(retry_after) = self.store.insert_oob_code_capped(&record, &send, &checks, &decide).await? {
             self.audit(
                 AuditEvent::user(AuditKind::CodeSendThrottled, req.account).failed().details(format!(
                     "{} {}",
@@ -198,23 +259,6 @@ impl Twostep {
             .await;
             return Err(SendError::Throttled { retry_after });
         }
-        let now = self.now();
-        let code = zeroize::Zeroizing::new(six_digits(self.rng()));
-        let id = crate::ids::AuthenticatorId::generate(self.rng()).to_string();
-        let expires_at = now.plus_secs(req.lifetime_secs);
-        let record = OobCodeRecord {
-            code_hash: self.code_hash(&id, req.purpose, req.destination, &code),
-            id,
-            account_id: req.account.clone(),
-            purpose: req.purpose,
-            channel: req.channel,
-            destination: req.destination.to_owned(),
-            binding: req.binding.to_owned(),
-            created_at: now,
-            expires_at,
-            failures: 0,
-        };
-        self.store.insert_oob_code(&record).await?;
         let message = message_for(&req, &code, (req.lifetime_secs / 60).max(1));
         self.enqueue(Some(req.account), &message, expires_at).await?;
         self.audit(
@@ -246,17 +290,20 @@ impl Twostep {
         if record.binding != binding || !accept(&record) || self.now() >= record.expires_at {
             return Ok(None);
         }
-        if record.failures >= self.settings.oob_max_failures {
+        // The try is counted before the code is compared, in one statement,
+        // so a burst gets no more than the 5 tries a sequence gets.
+        let max = self.settings.oob_max_failures;
+        let Some(tries) = self.store.count_oob_attempt(&record.id, max).await? else {
             self.store.take_oob_code(&record.id).await?;
             return Ok(None);
-        }
+        };
         let presented = normalise(code).unwrap_or_default();
         let expected = self.code_hash(&record.id, purpose, &record.destination, &presented);
         if !presented.is_empty() && constant_time_eq(&expected, &record.code_hash) {
             // Single use: of racing requests, one deletes the row.
             return Ok(self.store.take_oob_code(&record.id).await?.then_some(record));
         }
-        if self.store.oob_code_failed(&record.id).await? >= self.settings.oob_max_failures {
+        if tries >= max {
             self.store.take_oob_code(&record.id).await?;
         }
         Ok(None)

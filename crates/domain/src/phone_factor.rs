@@ -92,6 +92,8 @@ impl Twostep {
                     purpose: CodePurpose::PhoneVerify,
                     channel,
                     destination: phone.e164(),
+                    calling_code: Some(phone.calling_code()),
+                    keep_destination: true,
                     masked: phone.masked(),
                     binding: me.session.id.as_str(),
                     lifetime_secs: self.settings.oob_code_secs,
@@ -123,8 +125,18 @@ impl Twostep {
             .await;
             return Err(FactorError::InvalidCode);
         };
-        let phone = Phone::parse_e164(&sent.destination)
-            .map_err(|e| FactorError::Internal(InternalError(format!("stored number: {e}"))))?;
+        let number = sent
+            .destination_sealed
+            .as_deref()
+            .ok_or_else(|| InternalError("verification code without its number".to_owned()))
+            .and_then(|sealed| {
+                self.keys
+                    .open(sealed, crate::oob::destination_field(&sent.id))
+                    .map_err(|e| InternalError(format!("stored number: {e}")))
+            })?;
+        let phone = std::str::from_utf8(&number)
+            .map_err(|e| InternalError(format!("stored number: {e}")))
+            .and_then(|n| Phone::parse_e164(n).map_err(|e| InternalError(format!("stored number: {e}"))))?;
         let now = self.now();
         let id = AuthenticatorId::generate(self.rng());
         let authenticator = AuthenticatorRecord {

@@ -196,8 +196,19 @@ pub trait SessionStore: Send + Sync {
 
     async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
-    /// Counts a wrong code; returns the new count.
-    async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError>;
+    /// Counts one second-step attempt against a live login token with fewer
+    /// than `max_failures` counted, in one statement (so a burst gets no
+    /// more attempts than requests in a row would); the token as counted,
+    /// or `None` when it is gone, expired or worn out. A right code then
+    /// consumes the token; a wrong one stays counted.
+    async fn take_login_attempt(
+        &self,
+        id: &TokenHash,
+        now: Timestamp,
+        max_failures: i64,
+    ) -> Result<Option<LoginTokenRecord>, StoreError>;
+    /// Takes back an attempt that was never evaluated (throttled).
+    async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError>;
     /// What a verified second step writes, in one transaction: consumes the
     /// login token if it is still live (false, and nothing written, when
     /// another request consumed it first), then inserts `session` and sets
@@ -337,6 +348,20 @@ pub trait ThrottleStore: Send + Sync {
         now: Timestamp,
         window_secs: i64,
     ) -> Result<Vec<i64>, StoreError>;
+    /// Judges and counts one attempt against several scopes as one atomic
+    /// step on every instance: the counters are locked (an absent one
+    /// reads as no failures), `judge` sees them in the order of `scopes`,
+    /// and only when it answers `Allow` is each counted (a window older than
+    /// its `window_secs` starts over at one). A refused attempt changes
+    /// nothing.
+    async fn admit(
+        &self,
+        scopes: &[(String, i64)],
+        now: Timestamp,
+        judge: &(dyn for<'c> Fn(&'c [crate::throttle::Counter]) -> crate::throttle::Verdict + Send + Sync),
+    ) -> Result<crate::throttle::Admission, StoreError>;
+    /// Takes one counted attempt back (never below zero).
+    async fn refund(&self, scope: &str) -> Result<(), StoreError>;
     /// Deletes several counters in one statement.
     async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError>;
     /// Clears every counter of an account (admin unlock).
@@ -558,8 +583,13 @@ pub struct OobCodeRecord {
     pub account_id: AccountId,
     pub purpose: CodePurpose,
     pub channel: Channel,
-    /// The E.164 number or e-mail address the code went to.
+    /// A keyed hash of the E.164 number or e-mail address the code went to
+    /// (`Twostep::destination_key`): the database never holds a phone
+    /// number in the clear.
     pub destination: String,
+    /// The destination itself, sealed, for a code that proves a new number
+    /// (phone verification reads it back); `None` otherwise.
+    pub destination_sealed: Option<Vec<u8>>,
     /// What the code is bound to: the login token's or session's hash.
     pub binding: String,
     /// HMAC-SHA-256(code key, id ‖ purpose ‖ destination ‖ code).
@@ -573,8 +603,27 @@ pub struct OobCodeRecord {
 #[derive(Clone, Debug, Default)]
 pub struct SendFilter<'a> {
     pub account: Option<&'a AccountId>,
+    /// The destination's keyed hash.
     pub destination: Option<&'a str>,
     pub binding: Option<&'a str>,
+    /// SMS and voice sends to numbers with this calling code (`"44"`).
+    pub calling_code: Option<&'a str>,
+    /// SMS and voice sends only (the global phone cap).
+    pub phone_only: bool,
+}
+
+/// One §2.8 cap to check: the sends matching `filter` since `since`.
+#[derive(Clone, Debug)]
+pub struct SendCheck<'a> {
+    pub filter: SendFilter<'a>,
+    pub since: Timestamp,
+}
+
+/// The send-log row a code's send adds.
+#[derive(Clone, Debug)]
+pub struct SendRecord<'a> {
+    /// Calling code of an SMS or voice destination, `""` for e-mail.
+    pub calling_code: &'a str,
 }
 
 /// How many sends matched since a time, and when the latest was.
@@ -587,16 +636,26 @@ pub struct SendCount {
 
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// In one transaction: voids the account's earlier codes of the same
-    /// purpose (only the latest is valid), stores this one, and logs the send.
-    async fn insert_oob_code(&self, code: &OobCodeRecord) -> Result<(), StoreError>;
+    /// In one transaction, serialised with every other send on any
+    /// instance: counts the sends of each `checks` entry, asks `decide`
+    /// (`Some(retry_after)` refuses, and nothing is written), and otherwise
+    /// voids the account's earlier code of the same purpose (only the latest
+    /// is valid), stores this one and logs the send. Returns the refusal.
+    async fn insert_oob_code_capped(
+        &self,
+        code: &OobCodeRecord,
+        send: &SendRecord<'_>,
+        checks: &[SendCheck<'_>],
+        decide: &(dyn for<'c> Fn(&'c [SendCount]) -> Option<i64> + Send + Sync),
+    ) -> Result<Option<i64>, StoreError>;
     /// The account's live code of `purpose`, if any.
     async fn oob_code(&self, account: &AccountId, purpose: CodePurpose) -> Result<Option<OobCodeRecord>, StoreError>;
-    /// Counts a wrong try; returns the new count.
-    async fn oob_code_failed(&self, id: &str) -> Result<i64, StoreError>;
+    /// Counts one try at the code, before it is compared, if fewer than
+    /// `max_tries` were counted (one statement); the new count, or `None`
+    /// when the code is worn out or gone.
+    async fn count_oob_attempt(&self, id: &str, max_tries: i64) -> Result<Option<i64>, StoreError>;
     /// Deletes the code; true for exactly one caller (single use).
     async fn take_oob_code(&self, id: &str) -> Result<bool, StoreError>;
-    async fn count_sends(&self, filter: &SendFilter<'_>, since: Timestamp) -> Result<SendCount, StoreError>;
     /// Deletes send-log rows older than `before`.
     async fn purge_sends(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
@@ -838,7 +897,17 @@ pub trait PushStore: Send + Sync {
         name: &str,
     ) -> Result<bool, StoreError>;
 
-    async fn insert_push_challenge(&self, challenge: &PushChallengeRecord) -> Result<(), StoreError>;
+    /// In one step serialised with the account's other raises on any
+    /// instance: reads the fatigue counts (`since` the window's start,
+    /// `last_success` the last sign-in), asks `decide` (`Some(retry_after)`
+    /// refuses, and nothing is stored), else stores the challenge.
+    async fn insert_push_challenge_capped(
+        &self,
+        challenge: &PushChallengeRecord,
+        since: Timestamp,
+        last_success: Timestamp,
+        decide: &(dyn for<'c> Fn(&'c PushCounts) -> Option<i64> + Send + Sync),
+    ) -> Result<Option<i64>, StoreError>;
     async fn push_challenge(&self, id: &str) -> Result<Option<PushChallengeRecord>, StoreError>;
     /// Live, unanswered challenges of the account, newest first.
     async fn pending_push_challenges(
@@ -857,12 +926,6 @@ pub trait PushStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Marks an approved challenge of this login token used; true for exactly one caller.
     async fn use_push_challenge(&self, id: &str, login_token: &str, now: Timestamp) -> Result<bool, StoreError>;
-    async fn push_counts(
-        &self,
-        account: &AccountId,
-        since: Timestamp,
-        last_success: Timestamp,
-    ) -> Result<PushCounts, StoreError>;
     /// Deletes challenges and pairings created or expired before `before`.
     async fn purge_push(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

@@ -42,7 +42,7 @@ use crate::error::{FactorError, InternalError, StoreError};
 use crate::factors::Proof;
 use crate::ids::{AccountId, AuthenticatorId};
 use crate::notice::Notice;
-use crate::ports::{AuthenticatorRecord, PushChallengeRecord, PushDeviceRecord, PushStatus, Store};
+use crate::ports::{AuthenticatorRecord, PushChallengeRecord, PushCounts, PushDeviceRecord, PushStatus, Store};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 use crate::throttle::{Scope, Verdict};
@@ -413,6 +413,17 @@ fn challenge_id(rng: &dyn crate::ports::Rng) -> String {
     data_encoding::BASE64URL_NOPAD.encode(&b)
 }
 
+/// §2.9's caps on the counts so far: `Some(retry_after)` refuses a raise.
+fn fatigue_wait(counts: &PushCounts, now: crate::time::Timestamp) -> Option<i64> {
+    if counts.unapproved_recent >= FATIGUE_MAX {
+        Some(counts.oldest_recent.map_or(FATIGUE_WINDOW_SECS, |t| t.secs() + FATIGUE_WINDOW_SECS - now.secs()).max(1))
+    } else if counts.since_last_success >= MAX_SINCE_SUCCESS {
+        Some(FATIGUE_WINDOW_SECS)
+    } else {
+        None
+    }
+}
+
 impl Twostep {
     // ----- pairing -------------------------------------------------------
 
@@ -718,7 +729,6 @@ impl Twostep {
             Verdict::Wait { retry_after } => return Err(PushError::Throttled { retry_after }),
             Verdict::Allow => {}
         }
-        self.push_fatigue(account, now, ctx).await?;
         let challenge = PushChallengeRecord {
             id: challenge_id(self.rng()),
             account_id: account.clone(),
@@ -735,7 +745,7 @@ impl Twostep {
             user_agent: ctx.user_agent.chars().take(512).collect(),
             place,
         };
-        self.store.insert_push_challenge(&challenge).await?;
+        self.insert_unless_fatigued(&challenge, ctx).await?;
         self.push_changed.notify_waiters();
         self.audit(AuditEvent::user(AuditKind::PushSent, account).details(format!("{} device(s)", devices.len())), ctx)
             .await;
@@ -753,23 +763,23 @@ impl Twostep {
         })
     }
 
-    /// §2.9's caps; a refusal is audited like every throttle.
-    async fn push_fatigue(
+    /// Stores the challenge unless §2.9's caps refuse it, as one step with
+    /// the count; a refusal is audited like every throttle.
+    async fn insert_unless_fatigued(
         &self,
-        account: &AccountId,
-        now: crate::time::Timestamp,
+        challenge: &PushChallengeRecord,
         ctx: &RequestContext,
     ) -> Result<(), PushError> {
+        let account = &challenge.account_id;
+        let now = challenge.created_at;
         let last_success = self.store.account_by_id(account).await?.and_then(|a| a.last_sign_in_at);
-        let counts = self
+        let decide = |counts: &PushCounts| fatigue_wait(counts, now);
+        let since = now.plus_secs(-FATIGUE_WINDOW_SECS);
+        let Some(retry_after) = self
             .store
-            .push_counts(account, now.plus_secs(-FATIGUE_WINDOW_SECS), last_success.unwrap_or_default())
-            .await?;
-        let retry_after = if counts.unapproved_recent >= FATIGUE_MAX {
-            counts.oldest_recent.map_or(FATIGUE_WINDOW_SECS, |t| t.secs() + FATIGUE_WINDOW_SECS - now.secs()).max(1)
-        } else if counts.since_last_success >= MAX_SINCE_SUCCESS {
-            FATIGUE_WINDOW_SECS
-        } else {
+            .insert_push_challenge_capped(challenge, since, last_success.unwrap_or_default(), &decide)
+            .await?
+        else {
             return Ok(());
         };
         self.audit(AuditEvent::user(AuditKind::Throttled, account).failed().details("push"), ctx).await;

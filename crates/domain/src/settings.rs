@@ -43,6 +43,12 @@ pub struct Settings {
     pub sends_per_hour: i64,
     /// Sends per day per destination.
     pub sends_per_day: i64,
+    /// SMS and voice sends per hour to numbers of one calling code (§2.8
+    /// pumping: a burst towards one country's premium ranges).
+    pub phone_sends_per_hour_per_calling_code: i64,
+    /// SMS and voice sends per hour in all (§2.8: the ceiling on a toll
+    /// fraud bill).
+    pub phone_sends_per_hour: i64,
     /// Whether a verified e-mail address may serve as the `email` fallback.
     pub email_fallback: bool,
     /// Whether a provider for SMS and voice is configured (or dev mode):
@@ -91,6 +97,8 @@ impl Default for Settings {
             resend_cooldown_secs: 30,
             sends_per_hour: 5,
             sends_per_day: 10,
+            phone_sends_per_hour_per_calling_code: 200,
+            phone_sends_per_hour: 500,
             email_fallback: true,
             phone_enabled: true,
             phone_countries: vec!["*".to_owned()],

@@ -39,6 +39,16 @@ pub enum Verdict {
     Locked,
 }
 
+/// An attempt judged and, when admitted, counted in one atomic step
+/// (`ThrottleStore::admit`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admission {
+    /// `Allow` when the attempt was admitted and counted.
+    pub verdict: Verdict,
+    /// Each scope's failures after counting this attempt (as read, when refused).
+    pub counts: Vec<i64>,
+}
+
 /// A scope's verdict, and whether it had no counter at all (nothing to reset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
@@ -63,6 +73,33 @@ pub fn verdict(counter: Option<Counter>, now: Timestamp, lockable: bool) -> Verd
     }
     let until = c.last_failure_at.plus_secs(delay_secs(c.failures));
     if now < until { Verdict::Wait { retry_after: until.secs() - now.secs() } } else { Verdict::Allow }
+}
+
+/// The source address cap: an hourly window rather than consecutive failures.
+pub fn address_verdict(counter: Counter, now: Timestamp) -> Verdict {
+    if now.secs() - counter.window_start.secs() < 3600 && counter.failures >= ADDRESS_CAP_PER_HOUR {
+        Verdict::Wait { retry_after: counter.window_start.secs() + 3600 - now.secs() }
+    } else {
+        Verdict::Allow
+    }
+}
+
+/// Several scopes' verdicts as one: locked if any is, else the longest wait.
+pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    let mut out = Verdict::Allow;
+    for v in verdicts {
+        out = match (out, v) {
+            (Verdict::Locked, _) | (_, Verdict::Locked) => Verdict::Locked,
+            (Verdict::Wait { retry_after: a }, Verdict::Wait { retry_after: b }) => {
+                Verdict::Wait { retry_after: a.max(b) }
+            }
+            (Verdict::Wait { retry_after }, Verdict::Allow) | (Verdict::Allow, Verdict::Wait { retry_after }) => {
+                Verdict::Wait { retry_after }
+            }
+            (Verdict::Allow, Verdict::Allow) => Verdict::Allow,
+        };
+    }
+    out
 }
 
 /// The counted things.
@@ -104,6 +141,20 @@ impl Scope {
     pub fn lockable(&self) -> bool {
         !matches!(self, Self::Recovery(_) | Self::Address(_))
     }
+
+    /// How long a run of failures counts: the address cap is hourly, the
+    /// others run until a success resets them.
+    pub fn window_secs(&self) -> i64 {
+        if matches!(self, Self::Address(_)) { 3600 } else { i64::MAX / 2 }
+    }
+
+    /// The verdict on one more attempt given this scope's counter.
+    pub fn judge(&self, counter: Counter, now: Timestamp) -> Verdict {
+        match self {
+            Self::Address(_) => address_verdict(counter, now),
+            _ => verdict(Some(counter), now, self.lockable()),
+        }
+    }
 }
 
 /// The address a spraying counter is kept for: IPv4 as is, IPv6 by /64.
@@ -125,7 +176,20 @@ impl Twostep {
         Scope::UnknownEmail(data_encoding::HEXLOWER.encode(&mac[..16]))
     }
 
-    /// The verdict for one scope; a storage failure fails closed.
+    /// Admits one attempt against every scope, or none: judged by each
+    /// scope's rule and counted in the same atomic step, so a burst on any
+    /// number of instances is admitted no more often than one request at a
+    /// time would be (the attempt counts as a failure until it proves right
+    /// and is reset or refunded). A storage failure fails closed.
+    pub(crate) async fn throttle_admit(&self, scopes: &[Scope]) -> Result<Admission, crate::error::StoreError> {
+        let now = self.now();
+        let keyed: Vec<(String, i64)> = scopes.iter().map(|s| (s.key(), s.window_secs())).collect();
+        let judge = |counters: &[Counter]| combine(scopes.iter().zip(counters).map(|(s, c)| s.judge(*c, now)));
+        self.store.admit(&keyed, now, &judge).await
+    }
+
+    /// The verdict for one scope without counting anything (push raises
+    /// are capped by their own table).
     pub(crate) async fn throttle_check(&self, scope: &Scope) -> Result<Verdict, crate::error::StoreError> {
         let counter = self.store.counter(&scope.key()).await?;
         Ok(verdict(counter, self.now(), scope.lockable()))
@@ -151,30 +215,18 @@ impl Twostep {
             .collect()
     }
 
-    /// The address cap: an hourly window rather than consecutive failures.
-    pub(crate) async fn address_check(&self, ip: &str) -> Result<Verdict, crate::error::StoreError> {
-        let now = self.now();
-        let counter = self.store.counter(&Scope::Address(address_key(ip)).key()).await?;
-        Ok(match counter {
-            Some(c) if now.secs() - c.window_start.secs() < 3600 && c.failures >= ADDRESS_CAP_PER_HOUR => {
-                Verdict::Wait { retry_after: c.window_start.secs() + 3600 - now.secs() }
-            }
-            _ => Verdict::Allow,
-        })
-    }
-
-    /// Counts a failure; returns the new count.
-    pub(crate) async fn throttle_fail(&self, scope: &Scope) -> Result<i64, crate::error::StoreError> {
-        let window = if matches!(scope, Scope::Address(_)) { 3600 } else { i64::MAX / 2 };
-        self.store.record_failure(&scope.key(), self.now(), window).await
-    }
-
     /// Counts a failure in each scope (one statement); the new counts in order.
     pub(crate) async fn throttle_fail_all(&self, scopes: &[Scope]) -> Result<Vec<i64>, crate::error::StoreError> {
         let window = i64::MAX / 2;
         debug_assert!(!scopes.iter().any(|s| matches!(s, Scope::Address(_))), "address scopes use an hourly window");
         let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
         self.store.record_failures(&keys, self.now(), window).await
+    }
+
+    /// Takes back an admitted attempt that turned out not to be a failure
+    /// (a right password does not count against its source address).
+    pub(crate) async fn throttle_refund(&self, scope: &Scope) -> Result<(), crate::error::StoreError> {
+        self.store.refund(&scope.key()).await
     }
 
     /// Clears the scopes' counters, in one statement.

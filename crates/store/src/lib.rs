@@ -14,6 +14,7 @@ mod bulk;
 mod codes;
 mod credentials;
 mod factors;
+mod locks;
 mod migrate;
 mod orgs;
 mod outbox;

@@ -187,7 +187,22 @@ impl PushStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn insert_push_challenge(&self, c: &PushChallengeRecord) -> Result<(), StoreError> {
+    async fn insert_push_challenge_capped(
+        &self,
+        c: &PushChallengeRecord,
+        since: Timestamp,
+        last_success: Timestamp,
+        decide: &(dyn for<'c> Fn(&'c PushCounts) -> Option<i64> + Send + Sync),
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        // The account's push lock makes the fatigue counts and the insert
+        // one step: a burst of raises on any instance leaves no more
+        // pending pushes than raises one after another would.
+        crate::locks::take(&mut tx, &format!("push:{}", c.account_id.as_str())).await?;
+        let counts = push_counts(&mut tx, &c.account_id, since, last_success).await?;
+        if let Some(wait) = decide(&counts) {
+            return Ok(Some(wait));
+        }
         sqlx::query(&format!(
             "INSERT INTO push_challenges ({CHALLENGE_COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -206,10 +221,11 @@ impl PushStore for SqlStore {
         .bind(&c.ip)
         .bind(&c.user_agent)
         .bind(c.place.as_deref())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(store_err)?;
-        Ok(())
+        tx.commit().await.map_err(store_err)?;
+        Ok(None)
     }
 
     async fn push_challenge(&self, id: &str) -> Result<Option<PushChallengeRecord>, StoreError> {
@@ -278,37 +294,6 @@ impl PushStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn push_counts(
-        &self,
-        account: &AccountId,
-        since: Timestamp,
-        last_success: Timestamp,
-    ) -> Result<PushCounts, StoreError> {
-        let row = sqlx::query(
-            "SELECT
-                (SELECT COUNT(*) FROM push_challenges
-                  WHERE account_id = $1 AND created_at > $2 AND status <> 'approved') AS recent,
-                (SELECT MIN(created_at) FROM push_challenges
-                  WHERE account_id = $1 AND created_at > $2 AND status <> 'approved') AS oldest,
-                (SELECT COUNT(*) FROM push_challenges
-                  WHERE account_id = $1 AND created_at >= $3 AND created_at >= COALESCE(
-                      (SELECT MAX(created_at) FROM push_challenges WHERE account_id = $1 AND status = 'approved'),
-                      0)
-                    AND status <> 'approved') AS since_success",
-        )
-        .bind(account.as_str())
-        .bind(since.secs())
-        .bind(last_success.secs())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(store_err)?;
-        Ok(PushCounts {
-            unapproved_recent: row.try_get::<i64, _>("recent").map_err(store_err)?,
-            oldest_recent: opt_ts(&row, "oldest")?,
-            since_last_success: row.try_get::<i64, _>("since_success").map_err(store_err)?,
-        })
-    }
-
     async fn purge_push(&self, before: Timestamp) -> Result<u64, StoreError> {
         let challenges = sqlx::query("DELETE FROM push_challenges WHERE created_at < $1")
             .bind(before.secs())
@@ -324,4 +309,36 @@ impl PushStore for SqlStore {
             .rows_affected();
         Ok(challenges + pairings)
     }
+}
+
+/// The fatigue counts of `PushCounts`, inside the caller's transaction.
+async fn push_counts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &AccountId,
+    since: Timestamp,
+    last_success: Timestamp,
+) -> Result<PushCounts, StoreError> {
+    let row = sqlx::query(
+        "SELECT
+            (SELECT COUNT(*) FROM push_challenges
+              WHERE account_id = $1 AND created_at > $2 AND status <> 'approved') AS recent,
+            (SELECT MIN(created_at) FROM push_challenges
+              WHERE account_id = $1 AND created_at > $2 AND status <> 'approved') AS oldest,
+            (SELECT COUNT(*) FROM push_challenges
+              WHERE account_id = $1 AND created_at >= $3 AND created_at >= COALESCE(
+                  (SELECT MAX(created_at) FROM push_challenges WHERE account_id = $1 AND status = 'approved'),
+                  0)
+                AND status <> 'approved') AS since_success",
+    )
+    .bind(account.as_str())
+    .bind(since.secs())
+    .bind(last_success.secs())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(store_err)?;
+    Ok(PushCounts {
+        unapproved_recent: row.try_get::<i64, _>("recent").map_err(store_err)?,
+        oldest_recent: opt_ts(&row, "oldest")?,
+        since_last_success: row.try_get::<i64, _>("since_success").map_err(store_err)?,
+    })
 }

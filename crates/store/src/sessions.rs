@@ -223,26 +223,36 @@ impl SessionStore for SqlStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_err)?;
-        row.map(|r| {
-            Ok(LoginTokenRecord {
-                id: TokenHash::from_stored(text(&r, "id")?),
-                account_id: AccountId::from_stored(text(&r, "account_id")?),
-                created_at: ts(&r, "created_at")?,
-                expires_at: ts(&r, "expires_at")?,
-                failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(login_token_of).transpose()
     }
 
-    async fn record_login_failure(&self, id: &TokenHash) -> Result<i64, StoreError> {
-        let row = sqlx::query("UPDATE login_tokens SET failures = failures + 1 WHERE id = $1 RETURNING failures")
+    async fn take_login_attempt(
+        &self,
+        id: &TokenHash,
+        now: Timestamp,
+        max_failures: i64,
+    ) -> Result<Option<LoginTokenRecord>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE login_tokens SET failures = failures + 1
+             WHERE id = $1 AND expires_at > $2 AND failures < $3
+             RETURNING id, account_id, created_at, expires_at, failures",
+        )
+        .bind(id.as_str())
+        .bind(now.secs())
+        .bind(max_failures)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
+        row.as_ref().map(login_token_of).transpose()
+    }
+
+    async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError> {
+        sqlx::query("UPDATE login_tokens SET failures = failures - 1 WHERE id = $1 AND failures > 0")
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .execute(&self.pool)
             .await
             .map_err(store_err)?;
-        // A token deleted meanwhile counts as exhausted.
-        Ok(row.map_or(Ok(i64::MAX), |r| r.try_get::<i64, _>(0).map_err(store_err))?)
+        Ok(())
     }
 
     async fn finish_sign_in(
@@ -272,4 +282,14 @@ impl SessionStore for SqlStore {
         tx.commit().await.map_err(store_err)?;
         Ok(true)
     }
+}
+
+fn login_token_of(r: &sqlx::any::AnyRow) -> Result<LoginTokenRecord, StoreError> {
+    Ok(LoginTokenRecord {
+        id: TokenHash::from_stored(text(r, "id")?),
+        account_id: AccountId::from_stored(text(r, "account_id")?),
+        created_at: ts(r, "created_at")?,
+        expires_at: ts(r, "expires_at")?,
+        failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
+    })
 }

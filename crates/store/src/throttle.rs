@@ -6,7 +6,7 @@ use sqlx::Row;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::ports::ThrottleStore;
-use twostep_domain::throttle::Counter;
+use twostep_domain::throttle::{Admission, Counter, Verdict};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};
@@ -113,6 +113,79 @@ impl ThrottleStore for SqlStore {
             counts.push(found.ok_or_else(|| StoreError::Backend(format!("upsert returned no row for {scope}")))?);
         }
         Ok(counts)
+    }
+
+    async fn admit(
+        &self,
+        scopes: &[(String, i64)],
+        now: Timestamp,
+        judge: &(dyn for<'c> Fn(&'c [Counter]) -> Verdict + Send + Sync),
+    ) -> Result<Admission, StoreError> {
+        if scopes.is_empty() {
+            return Ok(Admission { verdict: judge(&[]), counts: Vec::new() });
+        }
+        // Locking the rows (absent ones created at zero) is the first
+        // statement, a write: SQLite takes its one write lock, PostgreSQL
+        // locks these rows until commit, in key order so that two callers
+        // locking overlapping scopes cannot deadlock. The decision is made
+        // while they are held, so no other attempt can slip between the
+        // read and the count.
+        let mut sorted: Vec<&str> = scopes.iter().map(|(k, _)| k.as_str()).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let values = (0..sorted.len()).map(|i| format!("(${}, 0, 0, $1)", i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES {values}
+             ON CONFLICT (scope) DO UPDATE SET failures = throttle_counters.failures
+             RETURNING scope, failures, last_failure_at, window_start"
+        );
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut q = sqlx::query(&sql).bind(now.secs());
+        for key in &sorted {
+            q = q.bind(*key);
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(store_err)?;
+        let mut read = Vec::with_capacity(scopes.len());
+        for (key, _) in scopes {
+            let row = rows
+                .iter()
+                .find(|r| text(r, "scope").is_ok_and(|s| s == *key))
+                .ok_or_else(|| StoreError::Backend(format!("lock returned no row for {key}")))?;
+            read.push(counter_of(row)?);
+        }
+        let verdict = judge(&read);
+        if verdict != Verdict::Allow {
+            // Rolls back, dropping the zero rows it made.
+            return Ok(Admission { verdict, counts: read.iter().map(|c| c.failures).collect() });
+        }
+        let mut counts = Vec::with_capacity(scopes.len());
+        for (key, window_secs) in scopes {
+            let row = sqlx::query(
+                "UPDATE throttle_counters SET
+                    failures = CASE WHEN window_start <= $3 THEN 1 ELSE failures + 1 END,
+                    window_start = CASE WHEN window_start <= $3 THEN $2 ELSE window_start END,
+                    last_failure_at = $2
+                 WHERE scope = $1 RETURNING failures",
+            )
+            .bind(key)
+            .bind(now.secs())
+            .bind(now.secs().saturating_sub(*window_secs))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_err)?;
+            counts.push(row.try_get::<i64, _>(0).map_err(store_err)?);
+        }
+        tx.commit().await.map_err(store_err)?;
+        Ok(Admission { verdict, counts })
+    }
+
+    async fn refund(&self, scope: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE throttle_counters SET failures = failures - 1 WHERE scope = $1 AND failures > 0")
+            .bind(scope)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
     }
 
     async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError> {

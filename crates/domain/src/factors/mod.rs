@@ -182,6 +182,8 @@ impl Twostep {
                     purpose,
                     channel,
                     destination: phone.e164(),
+                    calling_code: Some(phone.calling_code()),
+                    keep_destination: false,
                     masked,
                     binding,
                     lifetime_secs,
@@ -204,6 +206,8 @@ impl Twostep {
                     purpose,
                     channel: Channel::Email,
                     destination: a.email.as_str(),
+                    calling_code: None,
+                    keep_destination: false,
                     masked: mask_email(a.email.as_str()),
                     binding,
                     lifetime_secs,
@@ -237,29 +241,28 @@ impl Twostep {
             Method::Email => vec![Scope::SecondFactor(a.clone()), Scope::Email(a)],
             Method::Push => vec![Scope::SecondFactor(a)],
         };
-        // Both counters in one read.
-        let counted = self.throttle_verdicts(&scopes).await?;
-        let mut wait = None;
-        for c in &counted {
-            match c.verdict {
-                Verdict::Locked => return Err(FactorError::FactorLocked),
-                Verdict::Wait { retry_after } => wait = Some(wait.unwrap_or(0).max(retry_after)),
-                Verdict::Allow => {}
+        // The attempt is judged and counted in one atomic step before the
+        // code is checked, so a burst gets no more guesses than a sequence.
+        let admission = self.throttle_admit(&scopes).await?;
+        match admission.verdict {
+            Verdict::Allow => {}
+            Verdict::Locked => return Err(FactorError::FactorLocked),
+            Verdict::Wait { retry_after } => {
+                self.audit(
+                    AuditEvent::user(AuditKind::Throttled, account)
+                        .failed()
+                        .details(format!("method {}", method.as_str())),
+                    ctx,
+                )
+                .await;
+                return Err(FactorError::Throttled { retry_after: retry_after.max(1) });
             }
-        }
-        if let Some(retry_after) = wait {
-            self.audit(
-                AuditEvent::user(AuditKind::Throttled, account).failed().details(format!("method {}", method.as_str())),
-                ctx,
-            )
-            .await;
-            return Err(FactorError::Throttled { retry_after });
         }
         let proof = self.prove_unguarded(account, method, code, sent, ctx).await?;
         if proof.is_some() {
-            // Counters just read as absent need no DELETE.
-            let mut reset: Vec<Scope> =
-                scopes.iter().zip(&counted).filter(|(_, c)| !c.absent).map(|(s, _)| s.clone()).collect();
+            // A right code clears what it was counted against (and the
+            // failures of a burst racing it, counted before it).
+            let mut reset = scopes.clone();
             if method == Method::RecoveryCode {
                 let was_locked = self.codes_locked(account).await?;
                 let a = account.clone();
@@ -280,8 +283,18 @@ impl Twostep {
             self.throttle_reset(&reset).await?;
             return Ok(proof);
         }
-        self.count_wrong_code(account, &scopes, ctx).await?;
+        self.notify_locks(account, &scopes, &admission.counts, ctx).await;
         Ok(None)
+    }
+
+    /// Audits and mails the counter that has just reached the lock.
+    async fn notify_locks(&self, account: &AccountId, scopes: &[Scope], counts: &[i64], ctx: &RequestContext) {
+        for (scope, n) in scopes.iter().zip(counts) {
+            if scope.lockable() && *n == LOCK_AT {
+                self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
+                self.notify(account, Notice::FactorLocked, ctx).await;
+            }
+        }
     }
 
     /// A wrong code (or push number) against `scopes` (§2.5): every
@@ -294,12 +307,7 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<(), crate::error::StoreError> {
         let counts = self.throttle_fail_all(scopes).await?;
-        for (scope, n) in scopes.iter().zip(counts) {
-            if scope.lockable() && n == LOCK_AT {
-                self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
-                self.notify(account, Notice::FactorLocked, ctx).await;
-            }
-        }
+        self.notify_locks(account, scopes, &counts, ctx).await;
         Ok(())
     }
 
@@ -321,8 +329,8 @@ impl Twostep {
             Method::RecoveryCode => self.use_recovery_code(account, code, ctx).await,
             Method::Sms | Method::Voice => {
                 let Some(phone) = self.phone_of(account).await? else { return Ok(None) };
-                let sent_to_phone =
-                    |c: &OobCodeRecord| c.channel != Channel::Email && c.destination == phone.phone.e164();
+                let key = self.destination_key(phone.phone.e164());
+                let sent_to_phone = |c: &OobCodeRecord| c.channel != Channel::Email && c.destination == key;
                 let used = self.check_code(account, purpose, binding, sent_to_phone, code).await?;
                 Ok(used
                     .map(|_| Proof { factor_id: phone.authenticator.id.to_string(), recovery_codes_remaining: None }))
