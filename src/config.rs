@@ -36,6 +36,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "sms_webhook_url",
     "sms_webhook_secret",
     "phone_countries",
+    "phone_sends_per_hour",
+    "phone_sends_per_hour_per_calling_code",
     "email_fallback",
     "delivery_poll_ms",
     "trusted_proxies",
@@ -84,6 +86,11 @@ pub struct Config {
     /// Comma-separated ISO 3166 regions phone numbers may be in, or `*`.
     /// Default: the Twilio sender number's country, else `*`.
     pub phone_countries: Option<String>,
+    /// SMS and voice sends an hour in all (§2.8: the ceiling on a toll
+    /// fraud bill).
+    pub phone_sends_per_hour: i64,
+    /// SMS and voice sends an hour to numbers of one calling code.
+    pub phone_sends_per_hour_per_calling_code: i64,
     /// Whether a verified e-mail address may serve as a sign-in fallback.
     pub email_fallback: bool,
     /// How often the delivery worker looks for retries and leftovers.
@@ -222,6 +229,8 @@ impl Default for Config {
             sms_webhook_url: None,
             sms_webhook_secret: None,
             phone_countries: None,
+            phone_sends_per_hour: Settings::default().phone_sends_per_hour,
+            phone_sends_per_hour_per_calling_code: Settings::default().phone_sends_per_hour_per_calling_code,
             email_fallback: true,
             delivery_poll_ms: 1000,
             trusted_proxies: None,
@@ -350,6 +359,14 @@ impl Config {
         if !(50..=60_000).contains(&self.delivery_poll_ms) {
             return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
         }
+        for (key, value) in [
+            ("phone_sends_per_hour", self.phone_sends_per_hour),
+            ("phone_sends_per_hour_per_calling_code", self.phone_sends_per_hour_per_calling_code),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return Err(bad(key, "must be between 1 and 1000000"));
+            }
+        }
         let enforce_from = self.policy.enforce_from.as_deref().map(parse_instant).transpose()?;
         let trusted_proxies = match &self.trusted_proxies {
             Some(list) => twostep_domain::allowlist::parse_ranges(&list.joined())
@@ -363,6 +380,8 @@ impl Config {
             email_fallback: self.email_fallback,
             phone_enabled: !matches!(phone_provider, PhoneProvider::None) || self.dev_mode,
             phone_countries: self.phone_countries(&phone_provider)?,
+            phone_sends_per_hour: self.phone_sends_per_hour,
+            phone_sends_per_hour_per_calling_code: self.phone_sends_per_hour_per_calling_code,
             ..Settings::default()
         };
         settings.webpush_allow_http = self.push.allow_http_endpoints;

@@ -131,6 +131,7 @@ both_backends!(
     answers_are_final_replays_and_late_answers_are_refused,
     pairing_codes_are_single_use_short_lived_and_need_reauth,
     push_fatigue_caps_pending_and_denied_requests,
+    a_burst_of_push_raises_leaves_at_most_three_pending,
     at_most_ten_pushes_between_successful_sign_ins,
     a_push_proves_the_second_factor_for_reauth,
     one_approval_yields_one_session_across_instances,
@@ -437,6 +438,24 @@ async fn pairing_codes_are_single_use_short_lived_and_need_reauth(app: TestApp) 
 }
 
 /// SEC-44: ≤ 3 pending-or-denied pushes per 10 minutes; approvals do not count.
+/// Issue 14: the fatigue cap is checked and the push stored in one step,
+/// so raises fired together on two instances leave no more than three.
+async fn a_burst_of_push_raises_leaves_at_most_three_pending(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let device = paired(&app, &user).await;
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    let token = login.str("login_token");
+    let bases = app.instances().await;
+    let rs = crate::burst::burst(&bases, 50, move |_, c, base| {
+        c.post(format!("{base}/api/v1/login/challenge")).json(&json!({"login_token": token, "method": "push"}))
+    })
+    .await;
+    let tally = crate::burst::tally(&rs);
+    assert_eq!(crate::burst::count(&rs, 202), 3, "{tally:?}");
+    assert_eq!(crate::burst::count(&rs, 429), 47, "{tally:?}");
+    assert_eq!(device.pending(&app).await.len(), 3);
+}
+
 async fn push_fatigue_caps_pending_and_denied_requests(app: TestApp) {
     let user = app.user_with_totp().await;
     let device = paired(&app, &user).await;

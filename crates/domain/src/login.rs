@@ -267,7 +267,8 @@ impl Twostep {
         }
         let sent = (CodePurpose::Login, id.as_str());
         let proved = self.prove_second_factor(&token.account_id, method, code, sent, ctx).await;
-        if matches!(proved, Err(crate::error::FactorError::Throttled { .. } | crate::error::FactorError::FactorLocked)) {
+        if matches!(proved, Err(crate::error::FactorError::Throttled { .. } | crate::error::FactorError::FactorLocked))
+        {
             // Refused unevaluated: not one of the token's five.
             self.store.refund_login_attempt(&id).await?;
         }

@@ -11,11 +11,11 @@
 //! day per destination.
 
 use crate::audit::{AuditKind, RequestContext};
+use crate::crypto::SealedField;
 use crate::crypto::{HashPurpose, constant_time_eq};
 use crate::error::{InternalError, StoreError};
 use crate::ids::AccountId;
 use crate::notice::mail;
-use crate::crypto::SealedField;
 use crate::ports::{Channel, CodePurpose, OobCodeRecord, Outbound, Rng, SendCheck, SendCount, SendFilter, SendRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::time::Timestamp;
@@ -223,8 +223,10 @@ impl Twostep {
             ));
             caps.push((SendFilter { phone_only: true, ..SendFilter::default() }, HOUR, s.phone_sends_per_hour));
         }
-        let checks: Vec<SendCheck<'_>> =
-            caps.iter().map(|(filter, window, _)| SendCheck { filter: filter.clone(), since: since(*window) }).collect();
+        let checks: Vec<SendCheck<'_>> = caps
+            .iter()
+            .map(|(filter, window, _)| SendCheck { filter: filter.clone(), since: since(*window) })
+            .collect();
         let limits: Vec<(i64, i64)> = caps.iter().map(|(_, window, cap)| (*window, *cap)).collect();
         let decide = |counts: &[SendCount]| send_wait(&limits, counts, now);
 

@@ -146,13 +146,14 @@ impl CodeStore for SqlStore {
     }
 
     async fn count_oob_attempt(&self, id: &str, max_tries: i64) -> Result<Option<i64>, StoreError> {
-        let row =
-            sqlx::query("UPDATE oob_codes SET failures = failures + 1 WHERE id = $1 AND failures < $2 RETURNING failures")
-                .bind(id)
-                .bind(max_tries)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_err)?;
+        let row = sqlx::query(
+            "UPDATE oob_codes SET failures = failures + 1 WHERE id = $1 AND failures < $2 RETURNING failures",
+        )
+        .bind(id)
+        .bind(max_tries)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
         row.map(|r| r.try_get::<i64, _>(0).map_err(store_err)).transpose()
     }
 
