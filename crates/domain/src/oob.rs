@@ -356,6 +356,26 @@ mod tests {
     }
 
     #[test]
+    fn sec35_a_full_cap_waits_until_its_oldest_send_leaves_the_window() {
+        let now = Timestamp::from_secs(10_000);
+        let sent = |count, earliest: i64, latest: i64| SendCount {
+            count,
+            earliest: Some(Timestamp::from_secs(earliest)),
+            latest: Some(Timestamp::from_secs(latest)),
+        };
+        // Cooldown (cap 1): from the latest send.
+        assert_eq!(send_wait(&[(30, 1)], &[sent(1, 9_990, 9_995)], now), Some(25));
+        assert_eq!(send_wait(&[(30, 1)], &[SendCount::default()], now), None);
+        // Hourly cap: from the earliest send in the window.
+        assert_eq!(send_wait(&[(3600, 5)], &[sent(5, 7_000, 9_999)], now), Some(600));
+        assert_eq!(send_wait(&[(3600, 5)], &[sent(4, 7_000, 9_999)], now), None);
+        // The longest wait of all full caps, never less than a second.
+        let limits = [(30, 1), (3600, 5)];
+        assert_eq!(send_wait(&limits, &[sent(1, 9_990, 9_995), sent(5, 7_000, 9_999)], now), Some(600));
+        assert_eq!(send_wait(&[(3600, 2)], &[sent(2, 6_400, 6_400)], now), Some(1));
+    }
+
+    #[test]
     fn emails_are_masked_to_the_first_letter() {
         assert_eq!(mask_email("alice@example.com"), "a•••@example.com");
         assert_eq!(mask_email("bogus"), "•••");

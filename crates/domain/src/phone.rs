@@ -77,7 +77,14 @@ impl Phone {
     pub fn parse_national(country: &str, number: &str) -> Result<Self, PhoneError> {
         let id = region_id(country)?;
         let s = clean(number)?;
-        Self::from_number(&phonenumber::parse(Some(id), s).map_err(|_| PhoneError::Invalid)?)
+        let phone = Self::from_number(&phonenumber::parse(Some(id), s).map_err(|_| PhoneError::Invalid)?)?;
+        // A number is stored as its E.164 form, so it must read back from
+        // it (a national reading can yield a form the E.164 reading refuses,
+        // e.g. "+7833000000 0" read in AC).
+        match Self::parse_e164(&phone.e164) {
+            Ok(again) if again == phone => Ok(phone),
+            _ => Err(PhoneError::Invalid),
+        }
     }
 
     fn from_number(number: &PhoneNumber) -> Result<Self, PhoneError> {

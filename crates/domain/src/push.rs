@@ -875,6 +875,21 @@ async fn wake_all(wakers: Vec<Arc<dyn PushWaker>>, store: Arc<dyn Store>, target
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sec44_fatigue_refuses_a_fourth_unapproved_push_and_an_eleventh_since_success() {
+        let now = crate::time::Timestamp::from_secs(10_000);
+        let counts = |recent, since| PushCounts {
+            unapproved_recent: recent,
+            oldest_recent: Some(crate::time::Timestamp::from_secs(9_700)),
+            since_last_success: since,
+        };
+        assert_eq!(fatigue_wait(&counts(2, 2), now), None);
+        // The oldest of the three leaves the 10-minute window in 5 minutes.
+        assert_eq!(fatigue_wait(&counts(3, 3), now), Some(300));
+        assert_eq!(fatigue_wait(&counts(0, 9), now), None);
+        assert_eq!(fatigue_wait(&counts(0, 10), now), Some(FATIGUE_WINDOW_SECS));
+    }
     use p256::ecdsa::SigningKey;
     use p256::ecdsa::signature::Signer;
 

@@ -292,6 +292,45 @@ mod tests {
     }
 
     #[test]
+    fn sec32_the_address_cap_is_hourly() {
+        let at = |failures, window_start| Counter {
+            failures,
+            last_failure_at: Timestamp::from_secs(window_start),
+            window_start: Timestamp::from_secs(window_start),
+        };
+        let now = Timestamp::from_secs(10_000);
+        assert_eq!(address_verdict(at(99, 9_000), now), Verdict::Allow);
+        assert_eq!(address_verdict(at(100, 9_000), now), Verdict::Wait { retry_after: 2_600 });
+        // A window that has run out starts over.
+        assert_eq!(address_verdict(at(500, 6_400), now), Verdict::Allow);
+        // Never locks, however many.
+        let addr = Scope::Address("192.0.2.7".into());
+        assert_eq!(addr.judge(at(10_000, 9_999), now), Verdict::Wait { retry_after: 3_599 });
+        assert_eq!(addr.window_secs(), 3600);
+    }
+
+    #[test]
+    fn an_absent_counter_locked_at_zero_admits() {
+        // `ThrottleStore::admit` hands a missing counter over as zeros.
+        let zero =
+            Counter { failures: 0, last_failure_at: Timestamp::from_secs(0), window_start: Timestamp::from_secs(0) };
+        let now = Timestamp::from_secs(1_000);
+        for scope in [Scope::Password(AccountId::from_stored("a")), Scope::Address("x".into())] {
+            assert_eq!(scope.judge(zero, now), Verdict::Allow);
+        }
+    }
+
+    #[test]
+    fn scopes_combine_to_the_strictest_verdict() {
+        let w = |s| Verdict::Wait { retry_after: s };
+        assert_eq!(combine([]), Verdict::Allow);
+        assert_eq!(combine([Verdict::Allow, Verdict::Allow]), Verdict::Allow);
+        assert_eq!(combine([Verdict::Allow, w(3)]), w(3));
+        assert_eq!(combine([w(8), w(3)]), w(8));
+        assert_eq!(combine([w(8), Verdict::Locked, Verdict::Allow]), Verdict::Locked);
+    }
+
+    #[test]
     fn ipv6_addresses_count_by_slash_64() {
         assert_eq!(address_key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
         assert_eq!(address_key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
