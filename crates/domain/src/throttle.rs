@@ -49,11 +49,10 @@ pub struct Admission {
     pub counts: Vec<i64>,
 }
 
-/// A scope's verdict, and whether it had no counter at all (nothing to reset).
+/// A scope's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Counted {
     pub verdict: Verdict,
-    pub absent: bool,
 }
 
 /// How long to wait after `n` consecutive failures.
@@ -210,7 +209,7 @@ impl Twostep {
             .map(|scope| {
                 let key = scope.key();
                 let counter = found.iter().find(|(k, _)| *k == key).map(|(_, c)| *c);
-                Counted { verdict: verdict(counter, now, scope.lockable()), absent: counter.is_none() }
+                Counted { verdict: verdict(counter, now, scope.lockable()) }
             })
             .collect()
     }
