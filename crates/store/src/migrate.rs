@@ -59,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_push.sql"),
         postgres: include_str!("../migrations/postgres/0007_push.sql"),
     },
+    Migration {
+        version: 8,
+        name: "invitations",
+        sqlite: include_str!("../migrations/sqlite/0008_invitations.sql"),
+        postgres: include_str!("../migrations/postgres/0008_invitations.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"
