@@ -446,3 +446,22 @@ async fn the_invite_cap_holds_under_a_burst_of_50(app: TestApp) {
 async fn the_invite_cap_holds_under_a_burst_of_200(app: TestApp) {
     invite_burst(&app, 200).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invitation_routes_are_in_the_openapi_document() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let doc = app.get("/api/openapi.json", None).await.assert_status(200).body;
+    let paths = &doc["paths"];
+    let invite = &paths["/api/v1/orgs/{id}/members"]["post"]["responses"];
+    assert!(invite.get("202").is_some() && invite.get("429").is_some(), "{invite}");
+    assert!(invite.get("201").is_none(), "nobody is added directly any more");
+    for (path, method, status) in [
+        ("/api/v1/orgs/{id}/invitations", "get", "200"),
+        ("/api/v1/orgs/{id}/invitations/{invitation_id}", "delete", "204"),
+        ("/api/v1/me/invitations", "get", "200"),
+        ("/api/v1/me/invitations/{id}/accept", "post", "201"),
+        ("/api/v1/me/invitations/{id}/decline", "post", "204"),
+    ] {
+        assert!(paths[path][method]["responses"].get(status).is_some(), "{method} {path} {status} missing");
+    }
+}
