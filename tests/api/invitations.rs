@@ -109,10 +109,10 @@ async fn an_invite_answers_alike_whether_or_not_the_address_has_an_account(app: 
     for i in 0..30 {
         let org = &orgs[(i + 1) / 9];
         let t = Instant::now();
-        invite(&app, &owner, &org, &known.email, "member").await.assert_status(202);
+        invite(&app, &owner, org, &known.email, "member").await.assert_status(202);
         with_account.push(t.elapsed());
         let t = Instant::now();
-        invite(&app, &owner, &org, &unknown, "member").await.assert_status(202);
+        invite(&app, &owner, org, &unknown, "member").await.assert_status(202);
         without.push(t.elapsed());
     }
     let (k, u) = (median(with_account), median(without));

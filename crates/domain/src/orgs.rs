@@ -149,9 +149,7 @@ impl Twostep {
         // account's sign-in counters (`reset_counters_of`) leaves it alone.
         let scope = format!("invite:{}:{}", me.account.id, record.id);
         let now = self.now();
-        if let Some(retry_after) =
-            self.store.take_allowance(&scope, now, INVITE_WINDOW_SECS, INVITES_PER_HOUR).await?
-        {
+        if let Some(retry_after) = self.store.take_allowance(&scope, now, INVITE_WINDOW_SECS, INVITES_PER_HOUR).await? {
             self.audit(
                 AuditEvent::user(AuditKind::Throttled, &me.account.id)
                     .failed()

@@ -158,9 +158,7 @@ impl ApiError {
             }
             Self::Send(SendError::Throttled { .. })
             | Self::Push(PushError::Throttled { .. })
-            | Self::Org(OrgError::Throttled { .. }) => {
-                (S::TOO_MANY_REQUESTS, "too_many_requests")
-            }
+            | Self::Org(OrgError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }

@@ -271,7 +271,10 @@ impl From<InvitationView> for MyInvitation {
 #[utoipa::path(get, path = "/api/v1/me/invitations", tag = "organisations", security(("bearer" = [])),
     responses((status = 200, body = Vec<MyInvitation>), (status = 401, body = ApiErrorBody),
         (status = 403, description = "enrollment_required", body = ApiErrorBody)))]
-pub async fn my_invitations(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<Vec<MyInvitation>>> {
+pub async fn my_invitations(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Json<Vec<MyInvitation>>> {
     let list = s.twostep.my_invitations(&me).await?;
     Ok(Json(list.into_iter().map(MyInvitation::from).collect()))
 }

@@ -461,9 +461,7 @@ pub async fn leave(
         },
         Ok(false) if enrolling => see_other(&format!("{}?notice=left", policy::REQUIRED_PATH)),
         Ok(false) => see_other("/orgs?notice=left"),
-        Err(OrgError::LastOwner) if !enrolling => {
-            refused(&s, &session, &id, OrgError::LastOwner, Shown::ok()).await
-        }
+        Err(OrgError::LastOwner) if !enrolling => refused(&s, &session, &id, OrgError::LastOwner, Shown::ok()).await,
         Err(OrgError::LastOwner) => see_other(&format!("{}?notice=last_owner", policy::REQUIRED_PATH)),
         Err(OrgError::NotFound) => org_error(&s, &session, &id, &OrgError::NotFound).await,
         Err(e) => internal(&e),

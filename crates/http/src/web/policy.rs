@@ -3,8 +3,9 @@
 //! and the "Why am I seeing this?" page.
 //!
 //! An `enrollment` session (policy requires 2FA the account lacks) reaches
-//! only factor set-up, re-auth, e-mail verification, sign-out and the two
-//! pages here; `WebSession` sends every other page to the landing page.
+//! only factor set-up, re-auth, e-mail verification, sign-out, leaving an
+//! organisation and the two pages here; `WebSession` sends every other page
+//! to the landing page, which lists the organisations it may leave.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -15,8 +16,8 @@ use twostep_domain::ports::{OrgRecord, SessionKind};
 use twostep_domain::sessions::SignedIn;
 use twostep_domain::time::Timestamp;
 
-use super::pages::Nav;
 use super::orgs::OrgRow;
+use super::pages::Nav;
 use super::{WebSession, internal, render, see_other};
 use crate::AppState;
 
@@ -108,11 +109,7 @@ pub struct RequiredQuery {
 }
 
 /// The landing page of an enrolment-only session.
-pub async fn required_page(
-    State(s): State<AppState>,
-    session: WebSession,
-    Query(q): Query<RequiredQuery>,
-) -> Response {
+pub async fn required_page(State(s): State<AppState>, session: WebSession, Query(q): Query<RequiredQuery>) -> Response {
     if session.me.session.kind != SessionKind::Enrollment {
         return see_other("/security");
     }
