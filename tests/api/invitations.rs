@@ -464,4 +464,48 @@ async fn the_invitation_routes_are_in_the_openapi_document() {
     ] {
         assert!(paths[path][method]["responses"].get(status).is_some(), "{method} {path} {status} missing");
     }
+    for schema in ["InviteRequest", "InvitationSent", "PendingInvitation", "MyInvitation", "InvitingOrg"] {
+        assert!(doc["components"]["schemas"].get(schema).is_some(), "schema {schema} missing");
+    }
+}
+
+/// The invitee's Accept and Decline buttons are CSRF-checked forms like
+/// every other (SEC-55): a forged post changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_accept_and_decline_forms_are_refused() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let owner = app.user().await;
+    let invitee = app.user().await;
+    let org = create_org(&app, &owner, "Soylent").await;
+    let id = invite(&app, &owner, &org, &invitee.email, "member").await.assert_status(202).str("invitation_id");
+    let cookie = format!("twostep_session={}", invitee.token);
+    for action in ["accept", "decline"] {
+        let forged = app
+            .http
+            .post(format!("{}/invitations/{id}/{action}", app.url))
+            .header(COOKIE, &cookie)
+            .header("origin", "https://evil.example")
+            .form(&[("csrf", "")])
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(forged.status().as_u16(), 403, "{action}");
+    }
+    let html = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, &cookie).send().await.expect("page");
+    let html = html.text().await.expect("html");
+    assert!(html.contains(&format!("action=\"/invitations/{id}/accept\"")) && html.contains("Soylent"), "{html}");
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + "name=\"csrf\" value=\"".len();
+    let csrf = html[at..].split('"').next().expect("value").to_owned();
+    let accepted = app
+        .http
+        .post(format!("{}/invitations/{id}/accept", app.url))
+        .header(COOKIE, &cookie)
+        .header("origin", &app.url)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(accepted.status().as_u16(), 303);
+    assert_eq!(accepted.headers()[LOCATION], "/orgs?notice=accepted");
+    assert_eq!(member_count(&app, &owner, &org).await, 2);
 }
