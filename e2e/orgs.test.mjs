@@ -2,10 +2,15 @@
 //
 // 1. An owner creates an organisation (the "Require two-factor" button is
 //    disabled while the owner lacks 2FA, saying why), turns on 2FA with an
-//    authenticator app, adds a member who signed up without 2FA (in a second
-//    browser), and requires two-factor. The member, signing in again, is held
-//    on the enrolment landing page, set up an authenticator app, saves the
-//    recovery codes and only then reaches the organisation.
+//    authenticator app, invites an address without an account (the same
+//    answer as any: no account oracle) and revokes it, invites a member who
+//    signed up without 2FA (in a second browser), who accepts on the
+//    Organisations page; the owner then requires two-factor. The member,
+//    signing in again, is held on the enrolment landing page, set up an
+//    authenticator app, saves the recovery codes and only then reaches the
+//    organisation. A third person, invited and accepting, is held on the
+//    landing page at their next sign-in and leaves the organisation from it
+//    (issue 14: a member may always leave).
 // 2. With the operator's mandate upcoming (TWOSTEP_POLICY__REQUIRE_TWO_FACTOR
 //    and TWOSTEP_POLICY__ENFORCE_FROM 30 days ahead), a user without 2FA sees
 //    a banner on every page and the "Why am I seeing this?" page.
@@ -13,7 +18,10 @@
 // Page contract (server-rendered HTML, plain POST forms):
 //   header nav             link "Organisations" -> /orgs; [data-testid=mandate-banner]
 //                          with links "Set it up now." and "Why am I seeing this?" (/two-factor/why)
-//   /orgs                  [data-testid=org] rows (link to /orgs/<id>, [data-testid=org-role]),
+//   /orgs                  [data-testid=invitation] rows ([data-testid=invitation-org],
+//                          [data-testid=invitation-role], [data-testid=invitation-from]) with buttons
+//                          "Accept" / "Decline" (aria-label "Accept the invitation to <org>"…);
+//                          [data-testid=org] rows (link to /orgs/<id>, [data-testid=org-role]),
 //                          form#create-org-form #org-name, button "Create organisation" -> /orgs/<id>
 //   /orgs/<id>             h1 [data-testid=org-name], [data-testid=org-two-factor] "Optional"/"Required",
 //                          form#require-form button "Require two-factor" (disabled, with
@@ -21,11 +29,15 @@
 //                          button "Stop requiring"; [data-testid=member] rows with
 //                          [data-testid=member-email], [data-testid=member-role], [data-testid=member-2fa]
 //                          "On"/"Off" (owners only); link "Show only members without 2FA"
-//                          (?two_factor=false); form#add-member-form #member-email #member-role,
-//                          button "Add member"; button "Leave" on one's own row
-//   org needing 2FA        403 page [data-testid=org-requires-two-factor], link "Set up an authenticator app"
+//                          (?two_factor=false); form#invite-form #member-email #member-role,
+//                          button "Invite"; [data-testid=pending-invitation] rows with
+//                          [data-testid=pending-email], [data-testid=pending-role] and button "Revoke"
+//                          ([data-testid=no-invitations] when none); button "Leave" on one's own row
+//   org needing 2FA        403 page [data-testid=org-requires-two-factor], link "Set up an authenticator app",
+//                          button "leave <org>"
 //   /security/two-factor/required   [data-testid=enrolment-required], links "Set up an authenticator app"
-//                          and (phone enabled) "Use my phone number"; every other page redirects here
+//                          and (phone enabled) "Use my phone number"; [data-testid=leavable-org] rows
+//                          with button "Leave" (aria-label "Leave <org>"); every other page redirects here
 //   /two-factor/why        h1 "Why am I seeing this?", [data-testid=mandate-date]
 
 import { after, before, test } from 'node:test';
@@ -54,9 +66,14 @@ let memberBrowser;
 let owner;
 /** @type {import('playwright-core').Page} */
 let member;
+/** @type {Awaited<ReturnType<typeof launchBrowser>>} the leaver's browser */
+let leaverBrowser;
+/** @type {import('playwright-core').Page} */
+let leaver;
 
 const ownerAccount = { email: uniqueEmail('owner'), password: strongPassword() };
 const memberAccount = { email: uniqueEmail('member'), password: strongPassword() };
+const leaverAccount = { email: uniqueEmail('leaver'), password: strongPassword() };
 const ORG_NAME = 'Acme Rockets';
 /** The organisation's path, /orgs/<id>, once created. */
 let orgPath;
@@ -72,16 +89,20 @@ before(async () => {
   server = await startServer();
   ownerBrowser = await launchBrowser();
   memberBrowser = await launchBrowser();
+  leaverBrowser = await launchBrowser();
   owner = ownerBrowser.page;
   member = memberBrowser.page;
+  leaver = leaverBrowser.page;
   setUpPage(owner);
   setUpPage(member);
+  setUpPage(leaver);
 });
 
 after(async () => {
   try {
     await ownerBrowser?.close();
     await memberBrowser?.close();
+    await leaverBrowser?.close();
   } finally {
     await server?.stop();
   }
@@ -225,20 +246,67 @@ e2e('the owner turns on 2FA with an authenticator app', () => owner, async () =>
   await enrolAuthenticator(owner, 'orgs-04-owner');
 });
 
-e2e('the owner adds the member and requires two-factor', () => owner, async () => {
-  await goto(owner, orgPath);
-  // Someone without an account cannot be added.
-  const form = owner.locator('form#add-member-form');
-  await form.locator('#member-email').fill(uniqueEmail('nobody'));
-  await submit(owner, form.getByRole('button', { name: 'Add member' }));
-  assert.match(await text(owner.locator('[role=alert]')), /no account with that e-mail address/);
-
-  await form.locator('#member-email').fill(memberAccount.email);
-  await form.locator('#member-role').selectOption('member');
-  await screenshot(owner, 'orgs-06-add-member');
-  await submit(owner, form.getByRole('button', { name: 'Add member' }));
+/** Invite `email` from the organisation page as `role`. */
+async function invite(email, role) {
+  const form = owner.locator('form#invite-form');
+  await form.locator('#member-email').fill(email);
+  await form.locator('#member-role').selectOption(role);
+  await submit(owner, form.getByRole('button', { name: 'Invite' }));
   await expectPath(owner, orgPath);
-  assert.match(await text(owner.locator('[role=status]')), /Member added/);
+}
+
+/** The organisation page's pending invitations, as { email, role }. */
+async function pendingRows(page) {
+  const rows = page.locator('[data-testid=pending-invitation]');
+  const out = [];
+  for (let i = 0; i < (await rows.count()); i += 1) {
+    const row = rows.nth(i);
+    out.push({
+      email: await text(row.locator('[data-testid=pending-email]')),
+      role: await text(row.locator('[data-testid=pending-role]')),
+    });
+  }
+  return out;
+}
+
+e2e('the owner invites the member; an address without an account is answered alike', () => owner, async () => {
+  await goto(owner, orgPath);
+  await owner.locator('[data-testid=no-invitations]').waitFor();
+  // No account oracle: an unknown address gets an invitation like anyone.
+  const nobody = uniqueEmail('nobody');
+  await invite(nobody, 'owner');
+  assert.match(await text(owner.locator('[role=status]')), /Invitation sent/);
+  assert.deepEqual(await pendingRows(owner), [{ email: nobody, role: 'owner' }]);
+  await submit(owner, owner.getByRole('button', { name: `Revoke the invitation of ${nobody}` }));
+  assert.match(await text(owner.locator('[role=status]')), /Invitation revoked/);
+  await owner.locator('[data-testid=no-invitations]').waitFor();
+
+  await invite(memberAccount.email, 'member');
+  await screenshot(owner, 'orgs-06-invited');
+  assert.match(await text(owner.locator('[role=status]')), /Invitation sent/);
+  assert.deepEqual(await pendingRows(owner), [{ email: memberAccount.email, role: 'member' }]);
+  // Nobody is a member before accepting.
+  assert.deepEqual(await memberRows(owner), [{ email: ownerAccount.email, role: 'owner', twoFactor: 'On' }]);
+});
+
+e2e('the member accepts the invitation on the Organisations page', () => member, async () => {
+  await goto(member, '/orgs');
+  const row = member.locator('[data-testid=invitation]');
+  assert.equal(await row.count(), 1);
+  assert.equal(await text(row.locator('[data-testid=invitation-org]')), ORG_NAME);
+  assert.equal(await text(row.locator('[data-testid=invitation-role]')), 'member');
+  assert.equal(await text(row.locator('[data-testid=invitation-from]')), ownerAccount.email);
+  await screenshot(member, 'orgs-06b-invitation');
+  await submit(member, member.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
+  await expectPath(member, '/orgs');
+  assert.match(await text(member.locator('[role=status]')), /You joined the organisation/);
+  assert.equal(await member.locator('[data-testid=invitation]').count(), 0);
+  await member.locator('[data-testid=org] a', { hasText: ORG_NAME }).waitFor();
+});
+
+e2e('the owner sees the new member and requires two-factor', () => owner, async () => {
+  await goto(owner, orgPath);
+  await owner.locator('[data-testid=no-invitations]').waitFor();
   assert.deepEqual(await memberRows(owner), [
     { email: ownerAccount.email, role: 'owner', twoFactor: 'On' },
     { email: memberAccount.email, role: 'member', twoFactor: 'Off' },
@@ -305,7 +373,7 @@ e2e('the member is walked through set-up before reaching the organisation', () =
     { email: ownerAccount.email, role: 'owner', twoFactor: undefined },
     { email: memberAccount.email, role: 'member', twoFactor: undefined },
   ]);
-  assert.equal(await member.locator('form#add-member-form').count(), 0);
+  assert.equal(await member.locator('form#invite-form').count(), 0);
   assert.equal(await member.getByRole('button', { name: 'Stop requiring' }).count(), 0);
   await member.getByRole('button', { name: 'Leave' }).waitFor();
   await screenshot(member, 'orgs-15-member-org');
@@ -320,6 +388,36 @@ e2e('the owner sees every member with 2FA', () => owner, async () => {
     { email: memberAccount.email, role: 'member', twoFactor: 'On' },
   ]);
   await screenshot(owner, 'orgs-16-everyone-has-2fa');
+});
+
+e2e('a member held in an enrolment-only session leaves the organisation', () => leaver, async () => {
+  await signUp(leaver, leaverAccount);
+  await goto(owner, orgPath);
+  await invite(leaverAccount.email, 'member');
+  await goto(leaver, '/orgs');
+  await submit(leaver, leaver.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
+  assert.match(await text(leaver.locator('[role=status]')), /You joined the organisation/);
+
+  // The organisation requires 2FA: the next sign-in is held on the landing page…
+  await signOut(leaver);
+  await signIn(leaver, leaverAccount);
+  await expectPath(leaver, '/security/two-factor/required');
+  const row = leaver.locator('[data-testid=leavable-org]');
+  assert.match(await text(row), new RegExp(ORG_NAME));
+  await screenshot(leaver, 'orgs-17-leave-from-enrolment');
+  // …which offers to leave instead; nothing else requires 2FA, so the account works as usual.
+  await submit(leaver, leaver.getByRole('button', { name: `Leave ${ORG_NAME}` }));
+  await expectPath(leaver, '/orgs');
+  assert.match(await text(leaver.locator('[role=status]')), /You left the organisation/);
+  await leaver.locator('[data-testid=no-orgs]').waitFor();
+  await goto(leaver, '/security');
+  await expectPath(leaver, '/security');
+
+  await goto(owner, orgPath);
+  assert.deepEqual(await memberRows(owner), [
+    { email: ownerAccount.email, role: 'owner', twoFactor: 'On' },
+    { email: memberAccount.email, role: 'member', twoFactor: 'On' },
+  ]);
 });
 
 test('the operator mandate: a banner and "Why am I seeing this?" before the date', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -282,7 +282,11 @@ async fn a_list_meets_the_mandate_only_when_configured(db: Db) {
     let owner = app.user_with_totp().await;
     let org = app.post("/api/v1/orgs", &json!({"name": "Acme"}), Some(&owner.token)).await.assert_status(201).str("id");
     let member = json!({"email": user.email, "role": "member"});
-    app.post(&format!("/api/v1/orgs/{org}/members"), &member, Some(&owner.token)).await.assert_status(201);
+    let sent = app.post(&format!("/api/v1/orgs/{org}/members"), &member, Some(&owner.token)).await.assert_status(202);
+    // Accepted with the session the list lifted to a full one.
+    app.post(&format!("/api/v1/me/invitations/{}/accept", sent.str("invitation_id")), &json!({}), Some(&token))
+        .await
+        .assert_status(201);
     app.put(&format!("/api/v1/orgs/{org}/two-factor-policy"), &json!({"require_two_factor": true}), Some(&owner.token))
         .await
         .assert_status(200);

@@ -14,6 +14,7 @@ mod credentials;
 mod delivery;
 mod hardening;
 mod interop;
+mod invitations;
 mod limits;
 mod mandate;
 mod notices;

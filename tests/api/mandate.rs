@@ -132,13 +132,7 @@ async fn organisation_pages_guard_membership_and_the_switch() {
     let stranger = app.user().await;
     let org = app.post("/api/v1/orgs", &json!({"name": "Acme <b>"}), Some(&owner.token)).await.assert_status(201);
     let id = org.str("id");
-    app.post(
-        &format!("/api/v1/orgs/{id}/members"),
-        &json!({"email": member.email, "role": "member"}),
-        Some(&owner.token),
-    )
-    .await
-    .assert_status(201);
+    crate::orgs::join(&app, &owner, &id, &member, "member").await;
 
     let (status, _, html) = page(&app, &owner, &format!("/orgs/{id}")).await;
     assert_eq!(status, 200);
@@ -155,7 +149,7 @@ async fn organisation_pages_guard_membership_and_the_switch() {
     // A member sees the organisation, without the owners' controls.
     let (status, _, html) = page(&app, &member, &format!("/orgs/{id}")).await;
     assert_eq!(status, 200);
-    assert!(html.contains(">Leave<") && !html.contains("add-member-form") && !html.contains("Require two-factor"));
+    assert!(html.contains(">Leave<") && !html.contains("invite-form") && !html.contains("Require two-factor"));
 
     // Owner with 2FA, switch on: the member without 2FA is shown the way to set it up.
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&owner.token)).await.assert_status(201);

@@ -1,29 +1,48 @@
-//! Organisations (stories P1, seed 003): owners and members, and the
-//! owner's switch that requires 2FA of every member.
+//! Organisations (stories P1, seed 003; issue 14): owners and members, the
+//! owner's switch that requires 2FA of every member, and membership by
+//! invitation.
 //!
-//! Members are added directly by e-mail when the account exists (no
-//! invitation round-trip: the owner already knows the person, and an
-//! unknown address gets the same 404 as a mistyped one). An organisation
-//! always keeps an owner: the store refuses, atomically, to remove or
-//! demote the last one. A non-member sees 404 for an organisation, never
-//! 403, so ids cannot be probed.
+//! Nobody becomes a member without saying yes: an owner invites an e-mail
+//! address, the holder accepts or declines. The invite answers alike for
+//! every well-formed address and does the same work whether or not an
+//! account has it (one row, one mail saying "sign in, or sign up with this
+//! address"), so it tells the owner nothing about who has an account here;
+//! it is capped per owner and organisation (`INVITES_PER_HOUR`) so it is
+//! neither a mail cannon nor a fast probe. An invitation lives 7 days, is
+//! addressed to the normalised address, so an account created later with
+//! that address finds it, and owners may revoke it.
+//!
+//! An organisation always keeps an owner: the store refuses, atomically, to
+//! remove or demote the last one. A non-member sees 404 for an
+//! organisation, never 403, so ids cannot be probed. A member may always
+//! leave, even from an enrolment-only session.
 
 use crate::audit::{AuditKind, RequestContext};
 use crate::email::Email;
 use crate::error::{InternalError, StoreError};
 use crate::ids::AccountId;
-use crate::ports::{MemberRecord, MembershipChange, OrgRecord, OrgRole};
+use crate::ports::{Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 
 const MAX_NAME_CHARS: usize = 100;
+/// How long an invitation can be accepted.
+pub const INVITATION_SECS: i64 = 7 * 24 * 60 * 60;
+/// Invitations one owner may send for one organisation per hour: a team
+/// on-boarding at a sensible pace, not a mail cannon.
+pub const INVITES_PER_HOUR: i64 = 20;
+const INVITE_WINDOW_SECS: i64 = 60 * 60;
+/// An invitation mail stays worth sending for a day, like a notice.
+const INVITE_MAIL_SECS: i64 = 24 * 60 * 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrgError {
     #[error("no such organisation")]
     NotFound,
-    #[error("no account with this e-mail address")]
-    AccountNotFound,
+    #[error("enter an e-mail address like name@example.com")]
+    InvalidEmail,
+    #[error("too many invitations: try again later")]
+    Throttled { retry_after: i64 },
     #[error("only owners of the organisation may do this")]
     NotOwner,
     #[error("this organisation requires two-factor authentication: turn it on first")]
@@ -110,35 +129,197 @@ impl Twostep {
         Ok(OrgView { org: record, my_role, members })
     }
 
-    /// Adds an existing account (owners only).
-    pub async fn add_member(
+    /// Invites an e-mail address (owners only). The same answer and the
+    /// same work for every well-formed address, account or not.
+    pub async fn invite(
         &self,
         me: &SignedIn,
         org: &str,
         email: &str,
         role: OrgRole,
         ctx: &RequestContext,
-    ) -> Result<MemberRecord, OrgError> {
+    ) -> Result<InvitationRecord, OrgError> {
         let record = self.as_owner(me, org).await?;
-        let email = Email::parse(email).map_err(|_| OrgError::AccountNotFound)?;
-        let account = self.store.account_by_email(&email).await?.ok_or(OrgError::AccountNotFound)?;
-        let now = self.now();
-        match self.store.add_member(&record.id, &account.id, role, now).await {
-            Err(StoreError::Conflict) => return Err(OrgError::AlreadyMember),
-            other => other?,
+        let email = Email::parse(email).map_err(|_| OrgError::InvalidEmail)?;
+        // Members are listed to owners anyway: saying so discloses nothing.
+        if self.store.members(&record.id).await?.iter().any(|m| m.email == email) {
+            return Err(OrgError::AlreadyMember);
         }
+        // The scope does not end in the account id, so clearing an
+        // account's sign-in counters (`reset_counters_of`) leaves it alone.
+        let scope = format!("invite:{}:{}", me.account.id, record.id);
+        let now = self.now();
+        if let Some(retry_after) = self.store.take_allowance(&scope, now, INVITE_WINDOW_SECS, INVITES_PER_HOUR).await? {
+            self.audit(
+                AuditEvent::user(AuditKind::Throttled, &me.account.id)
+                    .failed()
+                    .details(format!("org {}: invitations", record.id)),
+                ctx,
+            )
+            .await;
+            return Err(OrgError::Throttled { retry_after });
+        }
+        let invitation = InvitationRecord {
+            id: crate::ids::AuthenticatorId::generate(self.rng()).to_string(),
+            org_id: record.id.clone(),
+            email,
+            role,
+            invited_by: me.account.id.clone(),
+            created_at: now,
+            expires_at: now.plus_secs(INVITATION_SECS),
+        };
+        self.store.upsert_invitation(&invitation, now).await?;
+        self.mail_invitation(me, &record, &invitation).await;
         self.audit(
-            AuditEvent::user(AuditKind::OrgMemberAdded, &me.account.id).details(format!(
-                "org {}: {} as {}",
+            AuditEvent::user(AuditKind::OrgInvitationSent, &me.account.id).details(format!(
+                "org {}: invitation {} as {}",
                 record.id,
-                account.id,
+                invitation.id,
                 role.as_str()
             )),
             ctx,
         )
         .await;
-        let two_factor_enabled = !self.store.authenticators(&account.id).await?.is_empty();
-        Ok(MemberRecord { account_id: account.id, email: account.email, role, two_factor_enabled, added_at: now })
+        Ok(invitation)
+    }
+
+    /// One text for every address: whether it has an account here is not
+    /// for this mail (nor its timing) to tell.
+    async fn mail_invitation(&self, me: &SignedIn, org: &OrgRecord, invitation: &InvitationRecord) {
+        let url = &self.settings.public_url;
+        let expires = invitation.expires_at.rfc3339();
+        let body = format!(
+            "{inviter} invited you to join the organisation \"{name}\" as {role}.\n\nTo accept or decline, sign in \
+             at {url}/orgs. If you have no account here yet, create one with this e-mail address at {url}/signup: \
+             the invitation waits for it. It expires on {day} (UTC).\n\nNobody becomes a member without \
+             accepting. If you do not know {inviter}, ignore this e-mail.",
+            inviter = me.account.email.as_str(),
+            name = org.name,
+            role = invitation.role.as_str(),
+            day = expires.get(..10).unwrap_or(&expires),
+        );
+        let mail = crate::notice::mail(
+            invitation.email.as_str(),
+            &format!("Invitation to join {}", org.name),
+            &body,
+            "You get this e-mail because an owner of the organisation typed your address.",
+            None,
+        );
+        if let Err(e) = self.enqueue(None, &mail, self.now().plus_secs(INVITE_MAIL_SECS)).await {
+            tracing::error!(error = %e, "invitation mail not queued");
+        }
+    }
+
+    /// The organisation's pending invitations (owners only).
+    pub async fn org_invitations(&self, me: &SignedIn, org: &str) -> Result<Vec<InvitationView>, OrgError> {
+        let record = self.as_owner(me, org).await?;
+        Ok(self.store.org_invitations(&record.id, self.now()).await?)
+    }
+
+    /// Withdraws a pending invitation (owners only).
+    pub async fn revoke_invitation(
+        &self,
+        me: &SignedIn,
+        org: &str,
+        invitation: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), OrgError> {
+        let record = self.as_owner(me, org).await?;
+        let Some(gone) = self.store.revoke_invitation(&record.id, invitation).await? else {
+            return Err(OrgError::NotFound);
+        };
+        self.audit(
+            AuditEvent::user(AuditKind::OrgInvitationRevoked, &me.account.id)
+                .details(format!("org {}: invitation {}", record.id, gone.id)),
+            ctx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The pending invitations to the signed-in account's address.
+    pub async fn my_invitations(&self, me: &SignedIn) -> Result<Vec<InvitationView>, OrgError> {
+        Ok(self.store.invitations_for(&me.account.email, self.now()).await?)
+    }
+
+    /// Accepts an invitation to the account's own address: it becomes a
+    /// member with the invited role, under the organisation's rules like
+    /// every member. Someone else's invitation is `NotFound`.
+    pub async fn accept_invitation(
+        &self,
+        me: &SignedIn,
+        invitation: &str,
+        ctx: &RequestContext,
+    ) -> Result<(OrgRecord, OrgRole), OrgError> {
+        let now = self.now();
+        let found = match self.store.accept_invitation(invitation, &me.account.email, &me.account.id, now).await? {
+            Acceptance::NotFound => return Err(OrgError::NotFound),
+            Acceptance::AlreadyMember(_) => return Err(OrgError::AlreadyMember),
+            Acceptance::Joined(found) => found,
+        };
+        self.audit(
+            AuditEvent::user(AuditKind::OrgInvitationAccepted, &me.account.id).details(format!(
+                "org {}: invitation {} as {}",
+                found.org_id,
+                found.id,
+                found.role.as_str()
+            )),
+            ctx,
+        )
+        .await;
+        let org = self.store.org(&found.org_id).await?.ok_or(OrgError::NotFound)?;
+        Ok((org, found.role))
+    }
+
+    /// Declines an invitation to the account's own address.
+    pub async fn decline_invitation(
+        &self,
+        me: &SignedIn,
+        invitation: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), OrgError> {
+        let Some(found) = self.store.decline_invitation(invitation, &me.account.email, self.now()).await? else {
+            return Err(OrgError::NotFound);
+        };
+        self.audit(
+            AuditEvent::user(AuditKind::OrgInvitationDeclined, &me.account.id)
+                .details(format!("org {}: invitation {}", found.org_id, found.id)),
+            ctx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The organisations whose rule holds this account to 2FA: what an
+    /// enrolment-only session may leave.
+    pub async fn orgs_requiring_two_factor(&self, me: &SignedIn) -> Result<Vec<OrgRecord>, OrgError> {
+        Ok(self.store.orgs_requiring_two_factor(&me.account.id).await?)
+    }
+
+    /// Leaves an organisation; possible from any session, an enrolment-only
+    /// one included, and without the 2FA the organisation requires. Returns
+    /// whether that ended the session's enrolment-only state: when no rule
+    /// requires 2FA of the account any more, its password sign-in is a full
+    /// one, as a fresh sign-in would be.
+    pub async fn leave_org(&self, me: &SignedIn, org: &str, ctx: &RequestContext) -> Result<bool, OrgError> {
+        let record = self.membership(me, org).await?.0;
+        match self.store.remove_member(&record.id, &me.account.id).await? {
+            MembershipChange::Done => {}
+            MembershipChange::NotMember => return Err(OrgError::NotFound),
+            MembershipChange::LastOwner => return Err(OrgError::LastOwner),
+        }
+        self.audit(
+            AuditEvent::user(AuditKind::OrgMemberRemoved, &me.account.id)
+                .details(format!("org {}: {} left", record.id, me.account.id)),
+            ctx,
+        )
+        .await;
+        let enrolling = me.session.kind == crate::ports::SessionKind::Enrollment;
+        if enrolling && !self.two_factor_required(&me.account.id).await? {
+            self.finish_enrollment(me).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Changes a member's role (owners only); ownership moves by promoting
@@ -179,13 +360,10 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<(), OrgError> {
         let target = AccountId::from_stored(account);
-        let record = if target == me.account.id {
-            // Leaving is always possible, even without the 2FA the
-            // organisation requires.
-            self.membership(me, org).await?.0
-        } else {
-            self.as_owner(me, org).await?
-        };
+        if target == me.account.id {
+            return self.leave_org(me, org, ctx).await.map(|_| ());
+        }
+        let record = self.as_owner(me, org).await?;
         match self.store.remove_member(&record.id, &target).await? {
             MembershipChange::Done => {}
             MembershipChange::NotMember => return Err(OrgError::NotFound),

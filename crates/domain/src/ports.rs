@@ -715,6 +715,39 @@ pub enum MembershipChange {
     LastOwner,
 }
 
+/// A pending invitation to an organisation, addressed to an e-mail address
+/// (whether or not an account has it).
+#[derive(Clone, Debug)]
+pub struct InvitationRecord {
+    pub id: String,
+    pub org_id: String,
+    pub email: Email,
+    pub role: OrgRole,
+    pub invited_by: AccountId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// An invitation with what its lists show: the organisation's name and the
+/// inviting owner's address.
+#[derive(Clone, Debug)]
+pub struct InvitationView {
+    pub invitation: InvitationRecord,
+    pub org_name: String,
+    pub invited_by_email: Email,
+}
+
+/// The outcome of accepting an invitation.
+#[derive(Clone, Debug)]
+pub enum Acceptance {
+    /// The invitation was used up and the account is now a member.
+    Joined(InvitationRecord),
+    /// The invitation was used up, but the account already was a member.
+    AlreadyMember(InvitationRecord),
+    /// No pending invitation with this id for this address.
+    NotFound,
+}
+
 #[async_trait]
 pub trait OrgStore: Send + Sync {
     /// Creates the organisation with `owner` as its first owner, in one transaction.
@@ -725,8 +758,6 @@ pub trait OrgStore: Send + Sync {
     /// Members with their e-mail and 2FA status, owners first, then by e-mail.
     async fn members(&self, org: &str) -> Result<Vec<MemberRecord>, StoreError>;
     async fn role_in(&self, org: &str, account: &AccountId) -> Result<Option<OrgRole>, StoreError>;
-    /// `StoreError::Conflict` when already a member.
-    async fn add_member(&self, org: &str, account: &AccountId, role: OrgRole, at: Timestamp) -> Result<(), StoreError>;
     /// Changes a role, refusing to demote the last owner (atomically).
     async fn set_role(&self, org: &str, account: &AccountId, role: OrgRole) -> Result<MembershipChange, StoreError>;
     /// Removes a member, refusing to remove the last owner (atomically).
@@ -734,6 +765,46 @@ pub trait OrgStore: Send + Sync {
     async fn set_require_two_factor(&self, org: &str, require: bool) -> Result<(), StoreError>;
     /// Whether any organisation of the account requires 2FA.
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
+    /// The organisations that require 2FA of this member, by name.
+    async fn orgs_requiring_two_factor(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError>;
+    /// Counts one use of a capped, windowed allowance (the invitation
+    /// throttle) in one atomic statement: the check against `cap` is in the
+    /// upsert's `WHERE`, so concurrent callers on any instance can never
+    /// together pass it. `Ok(None)` when taken; `Ok(Some(retry_after))`
+    /// when the cap is reached in the current window.
+    async fn take_allowance(
+        &self,
+        scope: &str,
+        now: Timestamp,
+        window_secs: i64,
+        cap: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Stores an invitation, replacing (renewing) the pending one of the same
+    /// organisation and address; deletes the organisation's expired ones.
+    async fn upsert_invitation(&self, invitation: &InvitationRecord, now: Timestamp) -> Result<(), StoreError>;
+    /// Pending (unexpired) invitations to this address, oldest first.
+    async fn invitations_for(&self, email: &Email, now: Timestamp) -> Result<Vec<InvitationView>, StoreError>;
+    /// Pending (unexpired) invitations of an organisation, oldest first.
+    async fn org_invitations(&self, org: &str, now: Timestamp) -> Result<Vec<InvitationView>, StoreError>;
+    /// Uses up the pending invitation `id` to `email` and adds `account` as a
+    /// member with its role, in one transaction: of two concurrent accepts
+    /// only one finds the invitation.
+    async fn accept_invitation(
+        &self,
+        id: &str,
+        email: &Email,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> Result<Acceptance, StoreError>;
+    /// Deletes the pending invitation `id` to `email`; `None` when there is none.
+    async fn decline_invitation(
+        &self,
+        id: &str,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<Option<InvitationRecord>, StoreError>;
+    /// Deletes invitation `id` of `org` (an owner's revoke); whether there was one.
+    async fn revoke_invitation(&self, org: &str, id: &str) -> Result<Option<InvitationRecord>, StoreError>;
 }
 
 // ---------------------------------------------------------------------------

@@ -88,7 +88,8 @@ impl ApiError {
             | Self::Factor(FactorError::Throttled { retry_after })
             | Self::Credential(CredentialError::Throttled { retry_after })
             | Self::Send(SendError::Throttled { retry_after })
-            | Self::Push(PushError::Throttled { retry_after }) => Some(*retry_after),
+            | Self::Push(PushError::Throttled { retry_after })
+            | Self::Org(OrgError::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
@@ -115,11 +116,11 @@ impl ApiError {
             | Self::Factor(F::NotFound)
             | Self::Account(A::NotFound)
             | Self::Credential(C::NotFound)
-            | Self::Org(OrgError::NotFound | OrgError::AccountNotFound)
+            | Self::Org(OrgError::NotFound)
             | Self::Admin(AdminError::NotAdmin | AdminError::NotFound)
             | Self::Push(PushError::NotFound) => (S::NOT_FOUND, "not_found"),
             Self::Admin(AdminError::OwnAccount) => (S::CONFLICT, "own_account"),
-            Self::Account(A::InvalidEmail(_)) => (S::BAD_REQUEST, "invalid_email"),
+            Self::Account(A::InvalidEmail(_)) | Self::Org(OrgError::InvalidEmail) => (S::BAD_REQUEST, "invalid_email"),
             Self::Account(A::WeakPassword(_)) | Self::Credential(C::WeakPassword(_)) => {
                 (S::BAD_REQUEST, "weak_password")
             }
@@ -155,9 +156,9 @@ impl ApiError {
             Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) | Self::Push(PushError::InvalidName) => {
                 (S::BAD_REQUEST, "invalid_name")
             }
-            Self::Send(SendError::Throttled { .. }) | Self::Push(PushError::Throttled { .. }) => {
-                (S::TOO_MANY_REQUESTS, "too_many_requests")
-            }
+            Self::Send(SendError::Throttled { .. })
+            | Self::Push(PushError::Throttled { .. })
+            | Self::Org(OrgError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }

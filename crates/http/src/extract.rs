@@ -89,7 +89,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<Token> {
 pub struct ApiSession(pub SignedIn);
 
 /// A session that may also be an `enrollment` one (policy requires 2FA the
-/// account lacks): only the profile, re-auth and factor set-up take it.
+/// account lacks): only the profile, re-auth, factor set-up and leaving an
+/// organisation (with the list to leave from) take it.
 pub struct SetupSession(pub SignedIn);
 
 /// A session from a bearer token or cookie, used from an address its

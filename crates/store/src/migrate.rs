@@ -60,6 +60,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0007_push.sql"),
     },
     Migration {
+        version: 8,
+        name: "invitations",
+        sqlite: include_str!("../migrations/sqlite/0008_invitations.sql"),
+        postgres: include_str!("../migrations/postgres/0008_invitations.sql"),
+    },
+    Migration {
         version: 10,
         name: "limits",
         sqlite: include_str!("../migrations/sqlite/0010_limits.sql"),

@@ -6,7 +6,9 @@ use sqlx::{Any, Row, Transaction};
 use twostep_domain::email::Email;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore};
+use twostep_domain::ports::{
+    Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore,
+};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};
@@ -60,6 +62,49 @@ async fn current_role(
         .map_err(store_err)?
         .map(|r| role(&r))
         .transpose()
+}
+
+const INVITATION_COLUMNS: &str = "i.id, i.org_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at";
+
+fn invitation(row: &AnyRow) -> Result<InvitationRecord, StoreError> {
+    Ok(InvitationRecord {
+        id: text(row, "id")?,
+        org_id: text(row, "org_id")?,
+        email: Email::from_stored(text(row, "email")?),
+        role: role(row)?,
+        invited_by: AccountId::from_stored(text(row, "invited_by")?),
+        created_at: ts(row, "created_at")?,
+        expires_at: ts(row, "expires_at")?,
+    })
+}
+
+fn invitation_view(row: &AnyRow) -> Result<InvitationView, StoreError> {
+    Ok(InvitationView {
+        invitation: invitation(row)?,
+        org_name: text(row, "org_name")?,
+        invited_by_email: Email::from_stored(text(row, "inviter_email")?),
+    })
+}
+
+/// Deletes the pending invitation `id` to `email` and returns it.
+async fn take_invitation(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    email: &Email,
+    now: Timestamp,
+) -> Result<Option<InvitationRecord>, StoreError> {
+    sqlx::query(
+        "DELETE FROM org_invitations WHERE id = $1 AND email = $2 AND expires_at > $3
+         RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
+    )
+    .bind(id)
+    .bind(email.as_str())
+    .bind(now.secs())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(store_err)?
+    .map(|r| invitation(&r))
+    .transpose()
 }
 
 #[async_trait]
@@ -146,18 +191,6 @@ impl OrgStore for SqlStore {
             .transpose()
     }
 
-    async fn add_member(&self, org: &str, account: &AccountId, role: OrgRole, at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)")
-            .bind(org)
-            .bind(account.as_str())
-            .bind(role.as_str())
-            .bind(at.secs())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(())
-    }
-
     async fn set_role(&self, org: &str, account: &AccountId, new: OrgRole) -> Result<MembershipChange, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
         lock_org(&mut tx, org).await?;
@@ -213,5 +246,176 @@ impl OrgStore for SqlStore {
         .await
         .map_err(store_err)?;
         Ok(row.try_get::<i64, _>(0).map_err(store_err)? > 0)
+    }
+
+    async fn orgs_requiring_two_factor(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError> {
+        sqlx::query(
+            "SELECT o.id, o.name, o.require_two_factor, o.created_at
+             FROM org_members m JOIN organizations o ON o.id = m.org_id
+             WHERE m.account_id = $1 AND o.require_two_factor <> 0 ORDER BY o.name, o.id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(org)
+        .collect()
+    }
+
+    async fn take_allowance(
+        &self,
+        scope: &str,
+        now: Timestamp,
+        window_secs: i64,
+        cap: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        // A window that has run out starts again at 1; otherwise the count
+        // grows only while below the cap. When the WHERE refuses, nothing is
+        // written and nothing returned: the decision and the count are one
+        // statement (a row lock on PostgreSQL, the one writer on SQLite).
+        let window_from = now.secs().saturating_sub(window_secs);
+        let taken = sqlx::query(
+            "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES ($1, 1, $2, $2)
+             ON CONFLICT (scope) DO UPDATE SET
+                failures = CASE WHEN throttle_counters.window_start <= $3 THEN 1
+                                ELSE throttle_counters.failures + 1 END,
+                window_start = CASE WHEN throttle_counters.window_start <= $3 THEN $2
+                                    ELSE throttle_counters.window_start END,
+                last_failure_at = $2
+             WHERE throttle_counters.window_start <= $3 OR throttle_counters.failures < $4
+             RETURNING failures",
+        )
+        .bind(scope)
+        .bind(now.secs())
+        .bind(window_from)
+        .bind(cap)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?;
+        if taken.is_some() {
+            return Ok(None);
+        }
+        // Refused: only the Retry-After is read afterwards, never the decision.
+        let start = sqlx::query("SELECT window_start FROM throttle_counters WHERE scope = $1")
+            .bind(scope)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .map(|r| r.try_get::<i64, _>(0).map_err(store_err))
+            .transpose()?
+            .unwrap_or(now.secs());
+        Ok(Some((start + window_secs - now.secs()).max(1)))
+    }
+
+    async fn upsert_invitation(&self, i: &InvitationRecord, now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        sqlx::query("DELETE FROM org_invitations WHERE org_id = $1 AND expires_at <= $2")
+            .bind(&i.org_id)
+            .bind(now.secs())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        sqlx::query(
+            "INSERT INTO org_invitations (id, org_id, email, role, invited_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (org_id, email) DO UPDATE SET
+                id = excluded.id, role = excluded.role, invited_by = excluded.invited_by,
+                created_at = excluded.created_at, expires_at = excluded.expires_at",
+        )
+        .bind(&i.id)
+        .bind(&i.org_id)
+        .bind(i.email.as_str())
+        .bind(i.role.as_str())
+        .bind(i.invited_by.as_str())
+        .bind(i.created_at.secs())
+        .bind(i.expires_at.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn invitations_for(&self, email: &Email, now: Timestamp) -> Result<Vec<InvitationView>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS}, o.name AS org_name, a.email AS inviter_email
+             FROM org_invitations i JOIN organizations o ON o.id = i.org_id JOIN accounts a ON a.id = i.invited_by
+             WHERE i.email = $1 AND i.expires_at > $2 ORDER BY i.created_at, i.id"
+        ))
+        .bind(email.as_str())
+        .bind(now.secs())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(invitation_view)
+        .collect()
+    }
+
+    async fn org_invitations(&self, org: &str, now: Timestamp) -> Result<Vec<InvitationView>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {INVITATION_COLUMNS}, o.name AS org_name, a.email AS inviter_email
+             FROM org_invitations i JOIN organizations o ON o.id = i.org_id JOIN accounts a ON a.id = i.invited_by
+             WHERE i.org_id = $1 AND i.expires_at > $2 ORDER BY i.created_at, i.id"
+        ))
+        .bind(org)
+        .bind(now.secs())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(invitation_view)
+        .collect()
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: &str,
+        email: &Email,
+        account: &AccountId,
+        now: Timestamp,
+    ) -> Result<Acceptance, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let Some(found) = take_invitation(&mut tx, id, email, now).await? else { return Ok(Acceptance::NotFound) };
+        let added = sqlx::query(
+            "INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id, account_id) DO NOTHING",
+        )
+        .bind(&found.org_id)
+        .bind(account.as_str())
+        .bind(found.role.as_str())
+        .bind(now.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?
+        .rows_affected();
+        tx.commit().await.map_err(store_err)?;
+        Ok(if added == 1 { Acceptance::Joined(found) } else { Acceptance::AlreadyMember(found) })
+    }
+
+    async fn decline_invitation(
+        &self,
+        id: &str,
+        email: &Email,
+        now: Timestamp,
+    ) -> Result<Option<InvitationRecord>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let found = take_invitation(&mut tx, id, email, now).await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(found)
+    }
+
+    async fn revoke_invitation(&self, org: &str, id: &str) -> Result<Option<InvitationRecord>, StoreError> {
+        sqlx::query(
+            "DELETE FROM org_invitations WHERE id = $1 AND org_id = $2
+             RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
+        )
+        .bind(id)
+        .bind(org)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?
+        .map(|r| invitation(&r))
+        .transpose()
     }
 }

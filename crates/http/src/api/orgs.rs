@@ -1,17 +1,17 @@
 //! Organisations (seed 003): members, roles and the "Require two-factor"
-//! switch.
+//! switch; membership by invitation (issue 14).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twostep_domain::ports::{MemberRecord, OrgRecord, OrgRole};
+use twostep_domain::ports::{InvitationView, MemberRecord, OrgRecord, OrgRole};
 
 use super::ApiErrorBody;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiSession, Ctx};
+use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OrgResponse {
@@ -87,11 +87,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(OrgResponse::from(org))).into_response())
 }
 
-/// The caller's organisations.
+/// The caller's organisations. An enrolment-only session may list them
+/// too, so it can find the one it wants to leave.
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "organisations", security(("bearer" = [])),
-    responses((status = 200, body = Vec<MyOrg>), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "enrollment_required", body = ApiErrorBody)))]
-pub async fn list(State(s): State<AppState>, ApiSession(me): ApiSession) -> ApiResult<Json<Vec<MyOrg>>> {
+    responses((status = 200, body = Vec<MyOrg>), (status = 401, body = ApiErrorBody)))]
+pub async fn list(State(s): State<AppState>, SetupSession(me): SetupSession) -> ApiResult<Json<Vec<MyOrg>>> {
     let orgs = s.twostep.orgs_of(&me).await?;
     Ok(Json(
         orgs.into_iter()
@@ -139,30 +139,179 @@ pub async fn show(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub struct AddMemberRequest {
+pub struct InviteRequest {
     email: String,
     /// `owner` or `member`.
     role: String,
 }
 
-/// Add an existing account (owners only).
-#[utoipa::path(post, path = "/api/v1/orgs/{id}/members", tag = "organisations", request_body = AddMemberRequest,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvitationSent {
+    invitation_id: String,
+    email: String,
+    role: &'static str,
+    /// Always `pending`.
+    status: &'static str,
+}
+
+/// Invite an e-mail address (owners only). The same 202 for every
+/// well-formed address, whether or not it has an account: nobody becomes a
+/// member without accepting. Capped at 20 invitations per owner and
+/// organisation per hour (429 with `Retry-After`); inviting an address
+/// again renews its invitation.
+#[utoipa::path(post, path = "/api/v1/orgs/{id}/members", tag = "organisations", request_body = InviteRequest,
     security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 201, body = Member), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+    responses((status = 202, body = InvitationSent),
+        (status = 400, description = "invalid_request or invalid_email", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody),
         (status = 403, description = "forbidden (not an owner), two_factor_required, enrollment_required or csrf_failed", body = ApiErrorBody),
-        (status = 404, description = "no such organisation or account", body = ApiErrorBody),
-        (status = 409, description = "already_member", body = ApiErrorBody),
-        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
-pub async fn add_member(
+        (status = 404, description = "no such organisation, or not a member", body = ApiErrorBody),
+        (status = 409, description = "already_member: the address is a member's (owners see the members anyway)", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody),
+        (status = 429, description = "too_many_requests, with `Retry-After`", body = ApiErrorBody)))]
+pub async fn invite(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
-    ApiJson(req): ApiJson<AddMemberRequest>,
+    ApiJson(req): ApiJson<InviteRequest>,
 ) -> ApiResult<Response> {
     let role = parse_role(&req.role)?;
-    let member = s.twostep.add_member(&me, &id, &req.email, role, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(Member::from(member))).into_response())
+    let sent = s.twostep.invite(&me, &id, &req.email, role, &ctx).await?;
+    let body = InvitationSent {
+        invitation_id: sent.id,
+        email: sent.email.to_string(),
+        role: sent.role.as_str(),
+        status: "pending",
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PendingInvitation {
+    invitation_id: String,
+    email: String,
+    role: &'static str,
+    /// The inviting owner's e-mail address.
+    invited_by: String,
+    expires_at: String,
+}
+
+/// The organisation's pending invitations (owners only).
+#[utoipa::path(get, path = "/api/v1/orgs/{id}/invitations", tag = "organisations", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<PendingInvitation>), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "forbidden, two_factor_required or enrollment_required", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody)))]
+pub async fn invitations(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<PendingInvitation>>> {
+    let list = s.twostep.org_invitations(&me, &id).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|v| PendingInvitation {
+                invitation_id: v.invitation.id,
+                email: v.invitation.email.to_string(),
+                role: v.invitation.role.as_str(),
+                invited_by: v.invited_by_email.to_string(),
+                expires_at: v.invitation.expires_at.rfc3339(),
+            })
+            .collect(),
+    ))
+}
+
+/// Revoke a pending invitation (owners only).
+#[utoipa::path(delete, path = "/api/v1/orgs/{id}/invitations/{invitation_id}", tag = "organisations",
+    security(("bearer" = [])), params(("id" = String, Path), ("invitation_id" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "forbidden, two_factor_required, enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 404, description = "no such organisation or invitation", body = ApiErrorBody)))]
+pub async fn revoke_invitation(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.twostep.revoke_invitation(&me, &id, &invitation_id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvitingOrg {
+    id: String,
+    name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MyInvitation {
+    invitation_id: String,
+    org: InvitingOrg,
+    /// `owner` or `member`.
+    role: &'static str,
+    /// The inviting owner's e-mail address.
+    invited_by: String,
+    expires_at: String,
+}
+
+impl From<InvitationView> for MyInvitation {
+    fn from(v: InvitationView) -> Self {
+        Self {
+            invitation_id: v.invitation.id,
+            org: InvitingOrg { id: v.invitation.org_id, name: v.org_name },
+            role: v.invitation.role.as_str(),
+            invited_by: v.invited_by_email.to_string(),
+            expires_at: v.invitation.expires_at.rfc3339(),
+        }
+    }
+}
+
+/// Pending invitations to the caller's e-mail address (they last 7 days).
+#[utoipa::path(get, path = "/api/v1/me/invitations", tag = "organisations", security(("bearer" = [])),
+    responses((status = 200, body = Vec<MyInvitation>), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "enrollment_required", body = ApiErrorBody)))]
+pub async fn my_invitations(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+) -> ApiResult<Json<Vec<MyInvitation>>> {
+    let list = s.twostep.my_invitations(&me).await?;
+    Ok(Json(list.into_iter().map(MyInvitation::from).collect()))
+}
+
+/// Accept an invitation to the caller's address: the caller becomes a
+/// member with the invited role, under the organisation's 2FA rule.
+#[utoipa::path(post, path = "/api/v1/me/invitations/{id}/accept", tag = "organisations",
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = MyOrg), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 404, description = "no pending invitation with this id to the caller's address", body = ApiErrorBody),
+        (status = 409, description = "already_member", body = ApiErrorBody)))]
+pub async fn accept_invitation(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (org, role) = s.twostep.accept_invitation(&me, &id, &ctx).await?;
+    let body = MyOrg { id: org.id, name: org.name, require_two_factor: org.require_two_factor, role: role.as_str() };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Decline an invitation to the caller's address.
+#[utoipa::path(post, path = "/api/v1/me/invitations/{id}/decline", tag = "organisations",
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 404, description = "no pending invitation with this id to the caller's address", body = ApiErrorBody)))]
+pub async fn decline_invitation(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.twostep.decline_invitation(&me, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -191,18 +340,27 @@ pub async fn set_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Remove a member (owners), or leave (your own account id).
+/// Remove a member (owners), or leave (your own account id). Leaving is
+/// always possible, from an enrolment-only session too; when no rule then
+/// requires 2FA of the account, that session becomes a full one.
 #[utoipa::path(delete, path = "/api/v1/orgs/{id}/members/{account_id}", tag = "organisations",
     security(("bearer" = [])), params(("id" = String, Path), ("account_id" = String, Path)),
     responses((status = 204), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "forbidden, two_factor_required, enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 403, description = "forbidden, two_factor_required, enrollment_required (removing someone else) or csrf_failed", body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, description = "last_owner", body = ApiErrorBody)))]
 pub async fn remove_member(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
-    ApiSession(me): ApiSession,
+    SetupSession(me): SetupSession,
     Path((id, account_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    if account_id == me.account.id.as_str() {
+        s.twostep.leave_org(&me, &id, &ctx).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    if me.session.kind == twostep_domain::ports::SessionKind::Enrollment {
+        return Err(ApiError::EnrollmentRequired);
+    }
     s.twostep.remove_member(&me, &id, &account_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

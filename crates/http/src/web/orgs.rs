@@ -1,6 +1,9 @@
-//! Organisation pages (seed 003): the list with a "Create organisation"
-//! form, and one organisation with its members, their 2FA status, the
-//! owners' member management and the "Require two-factor" switch.
+//! Organisation pages (seed 003, issue 14): the list with the invitations
+//! waiting for the signed-in account (Accept, Decline) and a "Create
+//! organisation" form, and one organisation with its members, their 2FA
+//! status, the owners' invitations (Invite, Revoke), member management and
+//! the "Require two-factor" switch. "Leave" works from an enrolment-only
+//! session too (`/orgs/{id}/leave`).
 //!
 //! Non-members get the same 404 as for an id that does not exist. Every
 //! change is a CSRF-checked POST that redirects back with a notice, or
@@ -15,8 +18,8 @@ use twostep_domain::orgs::{OrgError, OrgView};
 use twostep_domain::ports::OrgRole;
 
 use super::account::CsrfForm;
-use super::pages::{Message, Nav};
-use super::{SignedForm, WebSession, encode, internal, policy, render, see_other};
+use super::pages::{Message, Nav, human_time};
+use super::{SignedForm, WebSession, cookies, encode, internal, policy, render, see_other, with_cookie};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -27,12 +30,30 @@ pub struct OrgRow {
     pub require_two_factor: bool,
 }
 
+/// An invitation waiting for the signed-in account.
+pub struct InvitationRow {
+    pub id: String,
+    pub org: String,
+    pub role: &'static str,
+    pub invited_by: String,
+    pub expires: String,
+}
+
+/// A pending invitation of the organisation, as its owners see it.
+pub struct PendingRow {
+    pub id: String,
+    pub email: String,
+    pub role: &'static str,
+    pub expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "orgs.html")]
 pub struct OrgList {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub orgs: Vec<OrgRow>,
+    pub invitations: Vec<InvitationRow>,
     /// What was typed in the create form, shown again after an error.
     pub name: String,
     pub notice: Option<&'static str>,
@@ -60,6 +81,8 @@ pub struct OrgPage {
     /// Whether the signed-in account is an owner (and may manage).
     pub owner: bool,
     pub members: Vec<MemberRow>,
+    /// Pending invitations (shown to owners).
+    pub invitations: Vec<PendingRow>,
     /// How many members there are in all, whatever the filter.
     pub total: usize,
     /// "Show only members without 2FA" is on.
@@ -68,9 +91,9 @@ pub struct OrgPage {
     pub blocked: Option<String>,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
-    /// What was typed in the add-member form, shown again after an error.
+    /// What was typed in the invite form, shown again after an error.
     pub add_email: String,
-    /// The role picked in the add-member form: `member` or `owner`.
+    /// The role picked in the invite form: `member` or `owner`.
     pub add_role: &'static str,
 }
 
@@ -81,7 +104,10 @@ fn org_path(id: &str) -> String {
 fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
         "created" => "Organisation created. You are its owner.",
-        "added" => "Member added.",
+        "invited" => "Invitation sent. They become a member once they accept it.",
+        "revoked" => "Invitation revoked.",
+        "accepted" => "You joined the organisation.",
+        "declined" => "Invitation declined.",
         "role" => "Role changed.",
         "removed" => "Member removed.",
         "required" => "Two-factor authentication is now required of every member.",
@@ -122,7 +148,20 @@ async fn list_view(
             require_two_factor: o.require_two_factor,
         })
         .collect();
-    render(status, &OrgList { nav: session.nav(), csrf: session.csrf.clone(), orgs, name, notice, error })
+    let invitations = match s.twostep.my_invitations(&session.me).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|v| InvitationRow {
+                id: v.invitation.id,
+                org: v.org_name,
+                role: v.invitation.role.as_str(),
+                invited_by: v.invited_by_email.to_string(),
+                expires: human_time(v.invitation.expires_at),
+            })
+            .collect(),
+        Err(e) => return internal(&e),
+    };
+    render(status, &OrgList { nav: session.nav(), csrf: session.csrf.clone(), orgs, invitations, name, notice, error })
 }
 
 #[derive(Deserialize)]
@@ -193,13 +232,30 @@ pub async fn show(
 }
 
 async fn org_page(s: &AppState, session: &WebSession, id: &str, shown: Shown) -> Response {
-    match s.twostep.org_view(&session.me, id).await {
-        Ok(view) => render(shown.status, &page_of(session, view, shown)),
-        Err(e) => org_error(s, session, id, &e).await,
-    }
+    let view = match s.twostep.org_view(&session.me, id).await {
+        Ok(view) => view,
+        Err(e) => return org_error(s, session, id, &e).await,
+    };
+    let invitations = if view.my_role == OrgRole::Owner {
+        match s.twostep.org_invitations(&session.me, id).await {
+            Ok(list) => list
+                .into_iter()
+                .map(|v| PendingRow {
+                    id: v.invitation.id,
+                    email: v.invitation.email.to_string(),
+                    role: v.invitation.role.as_str(),
+                    expires: human_time(v.invitation.expires_at),
+                })
+                .collect(),
+            Err(e) => return internal(&e),
+        }
+    } else {
+        Vec::new()
+    };
+    render(shown.status, &page_of(session, view, invitations, shown))
 }
 
-fn page_of(session: &WebSession, view: OrgView, shown: Shown) -> OrgPage {
+fn page_of(session: &WebSession, view: OrgView, invitations: Vec<PendingRow>, shown: Shown) -> OrgPage {
     let owner = view.my_role == OrgRole::Owner;
     // The switch's reason is computed from every member, whatever the filter.
     let owners_without: Vec<String> = view
@@ -230,6 +286,7 @@ fn page_of(session: &WebSession, view: OrgView, shown: Shown) -> OrgPage {
         require_two_factor: view.org.require_two_factor,
         owner,
         members,
+        invitations,
         total,
         without_only: shown.without_only,
         blocked: (!owners_without.is_empty()).then(|| owners_without.join(", ")),
@@ -253,11 +310,11 @@ async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -
             .with_link("/orgs", "Your organisations"),
         ),
         OrgError::TwoFactorRequired => {
-            let name = match s.twostep.orgs_of(&session.me).await {
-                Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id).map(|(o, _)| o.name),
+            let org = match s.twostep.orgs_of(&session.me).await {
+                Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id).map(|(o, _)| o),
                 Err(e) => return internal(&e),
             };
-            policy::org_requires(s, session, name)
+            policy::org_requires(s, session, org)
         }
         other => internal(other),
     }
@@ -266,11 +323,18 @@ async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -
 /// A refused change: the organisation page again, saying why.
 async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, mut shown: Shown) -> Response {
     let (status, error) = match e {
-        OrgError::AccountNotFound => (
-            StatusCode::BAD_REQUEST,
-            "There is no account with that e-mail address. Ask them to sign up first, then add them.".to_owned(),
+        OrgError::InvalidEmail => {
+            (StatusCode::BAD_REQUEST, "Enter an e-mail address like name@example.com.".to_owned())
+        }
+        OrgError::Throttled { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "You have sent {} invitations for this organisation in the last hour. Try again in {} minutes.",
+                twostep_domain::orgs::INVITES_PER_HOUR,
+                (retry_after + 59) / 60
+            ),
         ),
-        OrgError::AlreadyMember => (StatusCode::CONFLICT, "That account is already a member.".to_owned()),
+        OrgError::AlreadyMember => (StatusCode::CONFLICT, "That address is already a member's.".to_owned()),
         OrgError::LastOwner => (
             StatusCode::CONFLICT,
             "An organisation must keep at least one owner: make another member an owner first.".to_owned(),
@@ -300,19 +364,107 @@ pub struct AddForm {
     role: String,
 }
 
-pub async fn add_member(
+/// "Invite" (owners).
+pub async fn invite(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     Path(id): Path<String>,
     SignedForm(session, f): SignedForm<AddForm>,
 ) -> Response {
     let role = parse_role(&f.role);
-    match s.twostep.add_member(&session.me, &id, &f.email, role, &ctx).await {
-        Ok(_) => see_other(&format!("{}?notice=added", org_path(&id))),
+    match s.twostep.invite(&session.me, &id, &f.email, role, &ctx).await {
+        Ok(_) => see_other(&format!("{}?notice=invited", org_path(&id))),
         Err(e) => {
             let shown = Shown { add_email: f.email, add_role: role.as_str(), ..Shown::ok() };
             refused(&s, &session, &id, e, shown).await
         }
+    }
+}
+
+/// "Revoke" on a pending invitation (owners).
+pub async fn revoke_invitation(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path((id, invitation)): Path<(String, String)>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
+    match s.twostep.revoke_invitation(&session.me, &id, &invitation, &ctx).await {
+        Ok(()) => see_other(&format!("{}?notice=revoked", org_path(&id))),
+        Err(OrgError::NotFound) if s.twostep.org_view(&session.me, &id).await.is_ok() => {
+            let shown = Shown {
+                status: StatusCode::NOT_FOUND,
+                error: Some("That invitation was already accepted, declined or revoked, or has expired.".to_owned()),
+                ..Shown::ok()
+            };
+            org_page(&s, &session, &id, shown).await
+        }
+        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
+    }
+}
+
+/// "Accept" on an invitation to the signed-in account.
+pub async fn accept_invitation(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(invitation): Path<String>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
+    match s.twostep.accept_invitation(&session.me, &invitation, &ctx).await {
+        Ok(_) => see_other("/orgs?notice=accepted"),
+        Err(e) => invitation_refused(&s, &session, &e).await,
+    }
+}
+
+/// "Decline" on an invitation to the signed-in account.
+pub async fn decline_invitation(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(invitation): Path<String>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
+    match s.twostep.decline_invitation(&session.me, &invitation, &ctx).await {
+        Ok(()) => see_other("/orgs?notice=declined"),
+        Err(e) => invitation_refused(&s, &session, &e).await,
+    }
+}
+
+async fn invitation_refused(s: &AppState, session: &WebSession, e: &OrgError) -> Response {
+    let (status, error) = match e {
+        OrgError::NotFound => (
+            StatusCode::NOT_FOUND,
+            "That invitation is no longer open: it was used, revoked or has expired.".to_owned(),
+        ),
+        OrgError::AlreadyMember => (StatusCode::CONFLICT, "You are already a member of that organisation.".to_owned()),
+        other => return internal(other),
+    };
+    list_view(s, session, status, String::new(), None, Some(error)).await
+}
+
+/// "Leave": from the organisation page, the page of an organisation that
+/// needs 2FA the member lacks, or the enrolment landing page. When leaving
+/// ends an enrolment-only session's limits, the session cookie is renewed
+/// (a privilege change, §2.11).
+pub async fn leave(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
+    let enrolling = session.me.session.kind == twostep_domain::ports::SessionKind::Enrollment;
+    match s.twostep.leave_org(&session.me, &id, &ctx).await {
+        Ok(true) => match s.twostep.rotate_session(&session.me.session.id).await {
+            Ok(token) => with_cookie(
+                see_other("/orgs?notice=left"),
+                cookies::set(&s.web, s.web.session_cookie(), token.expose(), None),
+            ),
+            Err(e) => internal(&e),
+        },
+        Ok(false) if enrolling => see_other(&format!("{}?notice=left", policy::REQUIRED_PATH)),
+        Ok(false) => see_other("/orgs?notice=left"),
+        Err(OrgError::LastOwner) if !enrolling => refused(&s, &session, &id, OrgError::LastOwner, Shown::ok()).await,
+        Err(OrgError::LastOwner) => see_other(&format!("{}?notice=last_owner", policy::REQUIRED_PATH)),
+        Err(OrgError::NotFound) => org_error(&s, &session, &id, &OrgError::NotFound).await,
+        Err(e) => internal(&e),
     }
 }
 

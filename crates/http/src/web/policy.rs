@@ -3,18 +3,20 @@
 //! and the "Why am I seeing this?" page.
 //!
 //! An `enrollment` session (policy requires 2FA the account lacks) reaches
-//! only factor set-up, re-auth, e-mail verification, sign-out and the two
-//! pages here; `WebSession` sends every other page to the landing page.
+//! only factor set-up, re-auth, e-mail verification, sign-out, leaving an
+//! organisation and the two pages here; `WebSession` sends every other page
+//! to the landing page, which lists the organisations it may leave.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use twostep_domain::policy::Mandate;
-use twostep_domain::ports::SessionKind;
+use twostep_domain::ports::{OrgRecord, SessionKind};
 use twostep_domain::sessions::SignedIn;
 use twostep_domain::time::Timestamp;
 
+use super::orgs::OrgRow;
 use super::pages::Nav;
 use super::{WebSession, internal, render, see_other};
 use crate::AppState;
@@ -43,6 +45,15 @@ pub fn enrollment_may_reach(path: &str) -> bool {
             // the domain refuses it otherwise.
             | "/security/ip-allowlist"
     ) || path.starts_with("/security/totp/")
+        || is_leave(path)
+}
+
+/// `/orgs/{id}/leave`: a member may always leave, so leaving is allowed
+/// where set-up is.
+fn is_leave(path: &str) -> bool {
+    path.strip_prefix("/orgs/")
+        .and_then(|rest| rest.strip_suffix("/leave"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// "2026-11-23", or "2026-11-23 09:30 UTC" when the time is not midnight.
@@ -75,35 +86,71 @@ pub async fn banner(state: &AppState, me: &SignedIn) -> Result<Option<String>, R
 #[template(path = "two_factor_required.html")]
 pub struct Required {
     pub nav: Option<Nav>,
+    pub csrf: String,
     /// Held here by policy (an enrolment-only session), rather than shown
     /// because one organisation needs it.
     pub enrolling: bool,
-    /// The organisation that asks for it, when one does.
-    pub org: Option<String>,
+    /// The organisation that asks for it, when one does (with a "Leave" button).
+    pub org: Option<OrgRow>,
+    /// The organisations that hold an enrolment-only session here, each
+    /// with a "Leave" button: leaving is allowed where set-up is.
+    pub leavable: Vec<OrgRow>,
+    pub notice: Option<&'static str>,
     pub phone_available: bool,
 }
 
+fn row(o: OrgRecord) -> OrgRow {
+    OrgRow { id: o.id, name: o.name, role: "member", require_two_factor: o.require_two_factor }
+}
+
+#[derive(serde::Deserialize)]
+pub struct RequiredQuery {
+    notice: Option<String>,
+}
+
 /// The landing page of an enrolment-only session.
-pub async fn required_page(State(s): State<AppState>, session: WebSession) -> Response {
+pub async fn required_page(State(s): State<AppState>, session: WebSession, Query(q): Query<RequiredQuery>) -> Response {
     if session.me.session.kind != SessionKind::Enrollment {
         return see_other("/security");
     }
+    let leavable = match s.twostep.orgs_requiring_two_factor(&session.me).await {
+        Ok(orgs) => orgs.into_iter().map(row).collect(),
+        Err(e) => return internal(&e),
+    };
+    let notice = match q.notice.as_deref() {
+        Some("left") => Some("You left the organisation."),
+        Some("last_owner") => {
+            Some("You are the last owner of that organisation: make another member an owner before you leave.")
+        }
+        _ => None,
+    };
     render(
         StatusCode::OK,
         &Required {
             nav: session.nav(),
+            csrf: session.csrf.clone(),
             enrolling: true,
             org: None,
+            leavable,
+            notice,
             phone_available: s.twostep.settings().phone_enabled,
         },
     )
 }
 
 /// What a member without 2FA sees of an organisation that requires it.
-pub fn org_requires(s: &AppState, session: &WebSession, org: Option<String>) -> Response {
+pub fn org_requires(s: &AppState, session: &WebSession, org: Option<OrgRecord>) -> Response {
     render(
         StatusCode::FORBIDDEN,
-        &Required { nav: session.nav(), enrolling: false, org, phone_available: s.twostep.settings().phone_enabled },
+        &Required {
+            nav: session.nav(),
+            csrf: session.csrf.clone(),
+            enrolling: false,
+            org: org.map(row),
+            leavable: Vec::new(),
+            notice: None,
+            phone_available: s.twostep.settings().phone_enabled,
+        },
     )
 }
 
@@ -154,7 +201,18 @@ mod tests {
         {
             assert!(enrollment_may_reach(ok), "{ok}");
         }
-        for no in ["/security", "/orgs", "/orgs/x", "/security/phone/remove", "/security/log", "/security/password"] {
+        assert!(enrollment_may_reach("/orgs/abc/leave"), "leaving is allowed where set-up is");
+        for no in [
+            "/security",
+            "/orgs",
+            "/orgs/x",
+            "/security/phone/remove",
+            "/security/log",
+            "/security/password",
+            "/orgs//leave",
+            "/orgs/x/members/y/leave",
+            "/orgs/x/members",
+        ] {
             assert!(!enrollment_may_reach(no), "{no}");
         }
     }
