@@ -360,6 +360,18 @@ pub trait ThrottleStore: Send + Sync {
         now: Timestamp,
         judge: &(dyn for<'c> Fn(&'c [crate::throttle::Counter]) -> crate::throttle::Verdict + Send + Sync),
     ) -> Result<crate::throttle::Admission, StoreError>;
+    /// Counts one use of a capped, windowed allowance (invitations, sign-up
+    /// attempts) in one atomic statement: the check against `cap` is in the
+    /// upsert's `WHERE`, so concurrent callers on any instance can never
+    /// together pass it. `Ok(None)` when taken; `Ok(Some(retry_after))`
+    /// when the cap is reached in the current window.
+    async fn take_allowance(
+        &self,
+        scope: &str,
+        now: Timestamp,
+        window_secs: i64,
+        cap: i64,
+    ) -> Result<Option<i64>, StoreError>;
     /// Takes one counted attempt back (never below zero).
     async fn refund(&self, scope: &str) -> Result<(), StoreError>;
     /// Deletes several counters in one statement.
@@ -767,18 +779,6 @@ pub trait OrgStore: Send + Sync {
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
     /// The organisations that require 2FA of this member, by name.
     async fn orgs_requiring_two_factor(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError>;
-    /// Counts one use of a capped, windowed allowance (the invitation
-    /// throttle) in one atomic statement: the check against `cap` is in the
-    /// upsert's `WHERE`, so concurrent callers on any instance can never
-    /// together pass it. `Ok(None)` when taken; `Ok(Some(retry_after))`
-    /// when the cap is reached in the current window.
-    async fn take_allowance(
-        &self,
-        scope: &str,
-        now: Timestamp,
-        window_secs: i64,
-        cap: i64,
-    ) -> Result<Option<i64>, StoreError>;
     /// Stores an invitation, replacing (renewing) the pending one of the same
     /// organisation and address; deletes the organisation's expired ones.
     async fn upsert_invitation(&self, invitation: &InvitationRecord, now: Timestamp) -> Result<(), StoreError>;

@@ -263,51 +263,6 @@ impl OrgStore for SqlStore {
         .collect()
     }
 
-    async fn take_allowance(
-        &self,
-        scope: &str,
-        now: Timestamp,
-        window_secs: i64,
-        cap: i64,
-    ) -> Result<Option<i64>, StoreError> {
-        // A window that has run out starts again at 1; otherwise the count
-        // grows only while below the cap. When the WHERE refuses, nothing is
-        // written and nothing returned: the decision and the count are one
-        // statement (a row lock on PostgreSQL, the one writer on SQLite).
-        let window_from = now.secs().saturating_sub(window_secs);
-        let taken = sqlx::query(
-            "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES ($1, 1, $2, $2)
-             ON CONFLICT (scope) DO UPDATE SET
-                failures = CASE WHEN throttle_counters.window_start <= $3 THEN 1
-                                ELSE throttle_counters.failures + 1 END,
-                window_start = CASE WHEN throttle_counters.window_start <= $3 THEN $2
-                                    ELSE throttle_counters.window_start END,
-                last_failure_at = $2
-             WHERE throttle_counters.window_start <= $3 OR throttle_counters.failures < $4
-             RETURNING failures",
-        )
-        .bind(scope)
-        .bind(now.secs())
-        .bind(window_from)
-        .bind(cap)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?;
-        if taken.is_some() {
-            return Ok(None);
-        }
-        // Refused: only the Retry-After is read afterwards, never the decision.
-        let start = sqlx::query("SELECT window_start FROM throttle_counters WHERE scope = $1")
-            .bind(scope)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?
-            .map(|r| r.try_get::<i64, _>(0).map_err(store_err))
-            .transpose()?
-            .unwrap_or(now.secs());
-        Ok(Some((start + window_secs - now.secs()).max(1)))
-    }
-
     async fn upsert_invitation(&self, i: &InvitationRecord, now: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
         sqlx::query("DELETE FROM org_invitations WHERE org_id = $1 AND expires_at <= $2")
