@@ -344,6 +344,10 @@ impl TestApp {
             .await
             .assert_status(201);
         c.body["authenticator"]["id"].as_str().expect("id").clone_into(&mut user.authenticator_id);
+        // Confirming ends an enrolment-only session for a new one (SEC-52).
+        if let Some(token) = c.body["session_token"].as_str() {
+            token.clone_into(&mut user.token);
+        }
         user.recovery_codes = c.body["recovery_codes"]
             .as_array()
             .expect("codes")
