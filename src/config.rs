@@ -44,6 +44,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "totp",
     "policy",
     "push",
+    "signup",
 ];
 
 /// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
@@ -97,6 +98,25 @@ pub struct Config {
     pub totp: TotpConfig,
     pub policy: PolicyConfig,
     pub push: PushConfig,
+    pub signup: SignupConfig,
+}
+
+/// Sign-up caps (SEC-36): well-formed attempts, taken addresses included,
+/// per hour, so `email_taken` cannot test addresses in bulk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupConfig {
+    /// From one source address (IPv6: its /64).
+    pub per_source_per_hour: i64,
+    /// For one e-mail address, from anywhere.
+    pub per_email_per_hour: i64,
+}
+
+impl Default for SignupConfig {
+    fn default() -> Self {
+        let s = Settings::default();
+        Self { per_source_per_hour: s.signups_per_source_per_hour, per_email_per_hour: s.signups_per_email_per_hour }
+    }
 }
 
 /// Push approval (story L2): how companion devices are woken.
@@ -230,6 +250,7 @@ impl Default for Config {
             totp: TotpConfig::default(),
             policy: PolicyConfig::default(),
             push: PushConfig::default(),
+            signup: SignupConfig::default(),
         }
     }
 }
@@ -350,6 +371,14 @@ impl Config {
         if !(50..=60_000).contains(&self.delivery_poll_ms) {
             return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
         }
+        for (key, value) in [
+            ("signup.per_source_per_hour", self.signup.per_source_per_hour),
+            ("signup.per_email_per_hour", self.signup.per_email_per_hour),
+        ] {
+            if !(1..=1_000_000).contains(&value) {
+                return Err(bad(key, "must be between 1 and 1000000"));
+            }
+        }
         let enforce_from = self.policy.enforce_from.as_deref().map(parse_instant).transpose()?;
         let trusted_proxies = match &self.trusted_proxies {
             Some(list) => twostep_domain::allowlist::parse_ranges(&list.joined())
@@ -370,6 +399,8 @@ impl Config {
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
         settings.session_absolute_secs = absolute;
+        settings.signups_per_source_per_hour = self.signup.per_source_per_hour;
+        settings.signups_per_email_per_hour = self.signup.per_email_per_hour;
         Ok(Resolved {
             listen,
             database_url,
@@ -662,6 +693,18 @@ mod tests {
         assert_eq!(c.resolve().expect("ok").trusted_proxies.len(), 2);
         c.trusted_proxies = Some(ListSetting::Text("10.0.0.1, proxy.internal".into()));
         assert_eq!(c.resolve().expect_err("bad").key, "trusted_proxies");
+    }
+
+    #[test]
+    fn sign_up_caps_reach_the_settings_and_must_be_positive() {
+        let mut c = Config { listen: "127.0.0.1:0".into(), secret_key: Some("ab".repeat(32)), ..Config::default() };
+        let s = c.resolve().expect("ok").settings;
+        assert_eq!((s.signups_per_source_per_hour, s.signups_per_email_per_hour), (20, 5));
+        c.signup = SignupConfig { per_source_per_hour: 100, per_email_per_hour: 3 };
+        let s = c.resolve().expect("ok").settings;
+        assert_eq!((s.signups_per_source_per_hour, s.signups_per_email_per_hour), (100, 3));
+        c.signup.per_email_per_hour = 0;
+        assert_eq!(c.resolve().expect_err("bad").key, "signup.per_email_per_hour");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod phone;
 mod push;
 mod recovery;
 mod sessions;
+mod signup_limits;
 mod throttle;
 mod totp;
 mod web;

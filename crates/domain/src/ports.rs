@@ -867,6 +867,25 @@ pub trait PushStore: Send + Sync {
     async fn purge_push(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
+/// Rate limits (sign-up caps, SEC-36): a count per scope in a fixed
+/// window, kept in the throttle counters' table. The decision and the count
+/// are one statement, so callers racing on any instance never get past the
+/// cap between a read and a write.
+#[async_trait]
+pub trait AllowanceStore: Send + Sync {
+    /// Counts one use of `scope` if its window (`window_secs` long, begun at
+    /// its first use; an older one starts over) holds fewer than `cap`.
+    /// Returns the count including this use, or `None` when refused, in
+    /// which case nothing was counted.
+    async fn take_allowance(
+        &self,
+        scope: &str,
+        now: Timestamp,
+        window_secs: i64,
+        cap: i64,
+    ) -> Result<Option<i64>, StoreError>;
+}
+
 #[async_trait]
 pub trait Health: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
@@ -886,6 +905,7 @@ pub trait Store:
     + AdminStore
     + AllowlistStore
     + PushStore
+    + AllowanceStore
     + Health
 {
 }
@@ -902,6 +922,7 @@ impl<T> Store for T where
         + AdminStore
         + AllowlistStore
         + PushStore
+        + AllowanceStore
         + Health
 {
 }

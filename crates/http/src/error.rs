@@ -88,7 +88,8 @@ impl ApiError {
             | Self::Factor(FactorError::Throttled { retry_after })
             | Self::Credential(CredentialError::Throttled { retry_after })
             | Self::Send(SendError::Throttled { retry_after })
-            | Self::Push(PushError::Throttled { retry_after }) => Some(*retry_after),
+            | Self::Push(PushError::Throttled { retry_after })
+            | Self::Account(AccountError::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
@@ -155,9 +156,9 @@ impl ApiError {
             Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) | Self::Push(PushError::InvalidName) => {
                 (S::BAD_REQUEST, "invalid_name")
             }
-            Self::Send(SendError::Throttled { .. }) | Self::Push(PushError::Throttled { .. }) => {
-                (S::TOO_MANY_REQUESTS, "too_many_requests")
-            }
+            Self::Send(SendError::Throttled { .. })
+            | Self::Push(PushError::Throttled { .. })
+            | Self::Account(A::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod admin;
+mod allowance;
 mod allowlist;
 mod audit;
 mod bulk;
