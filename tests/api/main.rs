@@ -23,5 +23,6 @@ mod recovery;
 mod sessions;
 mod signup_limits;
 mod throttle;
+mod timing;
 mod totp;
 mod web;
