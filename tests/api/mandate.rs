@@ -307,3 +307,35 @@ async fn turning_two_factor_on_in_a_full_session_keeps_its_token(app: TestApp) {
     assert!(c.body.get("session_token").is_none(), "{}", c.body);
     app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
 }
+
+crate::each_backend!(sec52_a_cookie_caller_of_the_api_gets_the_new_cookie);
+
+/// The API also takes the web cookie (with `X-CSRF-Token`); such a caller
+/// is handed the new session as a cookie too, since its old one has ended.
+async fn sec52_a_cookie_caller_of_the_api_gets_the_new_cookie(db: Db) {
+    let (app, user) = enrolment_session(db).await;
+    let cookie = format!("twostep_session={}", user.token);
+    let (_, _, html) = page(&app, &user, "/security/two-factor/required").await;
+    let csrf = csrf_of(&html);
+    let call = |path: &str, body: serde_json::Value| {
+        app.http
+            .post(format!("{}{path}", app.url))
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+    };
+    let e = call("/api/v1/me/totp", json!({})).await.expect("enrol");
+    assert_eq!(e.status().as_u16(), 201);
+    let e: serde_json::Value = e.json().await.expect("json");
+    let secret =
+        twostep_domain::factors::otpauth::base32_decode(e["secret"].as_str().expect("secret")).expect("base32");
+    let body = json!({"enrollment_id": e["enrollment_id"], "code": app.code(&secret, 0)});
+    let r = call("/api/v1/me/totp/confirm", body).await.expect("confirm");
+    assert_eq!(r.status().as_u16(), 201);
+    let new_cookie = session_cookie_of(&r).expect("a new session cookie");
+    let c: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(c["session_token"].as_str(), Some(new_cookie.as_str()));
+    app.get("/api/v1/me", Some(&user.token)).await.assert_error(401, "unauthenticated");
+    app.get("/api/v1/me/sessions", Some(&new_cookie)).await.assert_status(200);
+}
