@@ -46,6 +46,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "totp",
     "policy",
     "push",
+    "signup",
 ];
 
 /// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
@@ -104,6 +105,25 @@ pub struct Config {
     pub totp: TotpConfig,
     pub policy: PolicyConfig,
     pub push: PushConfig,
+    pub signup: SignupConfig,
+}
+
+/// Sign-up caps (SEC-36): well-formed attempts, taken addresses included,
+/// per hour, so `email_taken` cannot test addresses in bulk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupConfig {
+    /// From one source address (IPv6: its /64).
+    pub per_source_per_hour: i64,
+    /// For one e-mail address, from anywhere.
+    pub per_email_per_hour: i64,
+}
+
+impl Default for SignupConfig {
+    fn default() -> Self {
+        let s = Settings::default();
+        Self { per_source_per_hour: s.signups_per_source_per_hour, per_email_per_hour: s.signups_per_email_per_hour }
+    }
 }
 
 /// Push approval (story L2): how companion devices are woken.
@@ -239,6 +259,7 @@ impl Default for Config {
             totp: TotpConfig::default(),
             policy: PolicyConfig::default(),
             push: PushConfig::default(),
+            signup: SignupConfig::default(),
         }
     }
 }
@@ -362,6 +383,8 @@ impl Config {
         for (key, value) in [
             ("phone_sends_per_hour", self.phone_sends_per_hour),
             ("phone_sends_per_hour_per_calling_code", self.phone_sends_per_hour_per_calling_code),
+            ("signup.per_source_per_hour", self.signup.per_source_per_hour),
+            ("signup.per_email_per_hour", self.signup.per_email_per_hour),
         ] {
             if !(1..=1_000_000).contains(&value) {
                 return Err(bad(key, "must be between 1 and 1000000"));
@@ -389,6 +412,8 @@ impl Config {
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
         settings.session_absolute_secs = absolute;
+        settings.signups_per_source_per_hour = self.signup.per_source_per_hour;
+        settings.signups_per_email_per_hour = self.signup.per_email_per_hour;
         Ok(Resolved {
             listen,
             database_url,
@@ -681,6 +706,18 @@ mod tests {
         assert_eq!(c.resolve().expect("ok").trusted_proxies.len(), 2);
         c.trusted_proxies = Some(ListSetting::Text("10.0.0.1, proxy.internal".into()));
         assert_eq!(c.resolve().expect_err("bad").key, "trusted_proxies");
+    }
+
+    #[test]
+    fn sign_up_caps_reach_the_settings_and_must_be_positive() {
+        let mut c = Config { listen: "127.0.0.1:0".into(), secret_key: Some("ab".repeat(32)), ..Config::default() };
+        let s = c.resolve().expect("ok").settings;
+        assert_eq!((s.signups_per_source_per_hour, s.signups_per_email_per_hour), (20, 5));
+        c.signup = SignupConfig { per_source_per_hour: 100, per_email_per_hour: 3 };
+        let s = c.resolve().expect("ok").settings;
+        assert_eq!((s.signups_per_source_per_hour, s.signups_per_email_per_hour), (100, 3));
+        c.signup.per_email_per_hour = 0;
+        assert_eq!(c.resolve().expect_err("bad").key, "signup.per_email_per_hour");
     }
 
     #[test]

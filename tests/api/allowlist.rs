@@ -267,9 +267,14 @@ async fn a_list_meets_the_mandate_only_when_configured(db: Db) {
     let token = login.str("session_token");
     app.get("/api/v1/me/sessions", Some(&token)).await.assert_error(403, "enrollment_required");
     app.get(PATH, Some(&token)).await.assert_status(200);
-    app.put(PATH, &list, Some(&token)).await.assert_status(200);
-    // The list lifts the session's limit, and the next sign-in is a plain one.
+    let saved = app.put(PATH, &list, Some(&token)).await.assert_status(200);
+    // The list lifts the limit in a new session (SEC-52), and the next
+    // sign-in is a plain one.
+    app.get("/api/v1/me", Some(&token)).await.assert_error(401, "unauthenticated");
+    let token = saved.str("session_token");
     app.get("/api/v1/me/sessions", Some(&token)).await.assert_status(200);
+    let again = app.put(PATH, &list, Some(&token)).await.assert_status(200);
+    assert!(again.body.get("session_token").is_none(), "a full session keeps its token");
     let login = app.login(&user.email, &user.password).await.assert_status(200);
     assert_eq!(login.str("status"), "authenticated");
     // While the list is what meets the mandate it cannot be cleared.

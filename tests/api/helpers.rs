@@ -184,8 +184,14 @@ impl TestApp {
             }
         };
         // Cheap hashing keeps the suite fast; one test checks the real cost.
-        let mut settings =
-            Settings { hash_cost: HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, ..Settings::default() };
+        // Tests sign up many accounts from 127.0.0.1; the sign-up caps'
+        // own tests set realistic ones.
+        let mut settings = Settings {
+            hash_cost: HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            signups_per_source_per_hour: 1_000_000,
+            signups_per_email_per_hour: 1_000_000,
+            ..Settings::default()
+        };
         tweak(&mut settings);
         let master_hex = MasterKey::generate(&OsRng).to_hex();
         let mut resolved = Resolved {
@@ -344,6 +350,10 @@ impl TestApp {
             .await
             .assert_status(201);
         c.body["authenticator"]["id"].as_str().expect("id").clone_into(&mut user.authenticator_id);
+        // Confirming ends an enrolment-only session for a new one (SEC-52).
+        if let Some(token) = c.body["session_token"].as_str() {
+            token.clone_into(&mut user.token);
+        }
         user.recovery_codes = c.body["recovery_codes"]
             .as_array()
             .expect("codes")

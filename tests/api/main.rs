@@ -23,6 +23,8 @@ mod phone;
 mod push;
 mod recovery;
 mod sessions;
+mod signup_limits;
 mod throttle;
+mod timing;
 mod totp;
 mod web;

@@ -110,16 +110,19 @@ async fn an_enrolment_session_reaches_only_factor_set_up_in_the_browser() {
     assert_eq!(status, 200, "{html}");
     assert_eq!(page(&app, &user, "/two-factor/why").await.0, 200);
 
-    // A confirmed factor lifts the limit for the same session.
+    // A confirmed factor lifts the limit, in a new session (SEC-52).
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
     let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
-    app.post(
-        "/api/v1/me/totp/confirm",
-        &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
-        Some(&user.token),
-    )
-    .await
-    .assert_status(201);
+    let c = app
+        .post(
+            "/api/v1/me/totp/confirm",
+            &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
+            Some(&user.token),
+        )
+        .await
+        .assert_status(201);
+    assert_eq!(page(&app, &user, "/orgs").await.1, "/login", "the enrolment-only cookie has ended");
+    user.token = c.str("session_token");
     assert_eq!(page(&app, &user, "/orgs").await.0, 200);
     assert_eq!(page(&app, &user, "/security/two-factor/required").await.1, "/security");
 }
@@ -169,4 +172,164 @@ async fn organisation_pages_guard_membership_and_the_switch() {
     let (status, _, html) = page(&app, &member, &format!("/orgs/{id}")).await;
     assert_eq!(status, 403);
     assert!(html.contains("org-requires-two-factor") && html.contains("href=\"/security/totp/new\""), "{html}");
+}
+
+crate::each_backend!(
+    sec52_confirming_the_first_factor_ends_the_enrolment_api_session,
+    sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie
+);
+crate::both_backends!(turning_two_factor_on_in_a_full_session_keeps_its_token);
+
+/// Signs in under the operator's mandate: an enrolment-only session.
+async fn enrolment_session(db: Db) -> (TestApp, User) {
+    let app = TestApp::spawn_with(db, |s| s.require_two_factor = true).await;
+    let mut user = app.user().await;
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    assert_eq!(login.str("status"), "enrollment_required");
+    user.token = login.str("session_token");
+    (app, user)
+}
+
+async fn sec52_confirming_the_first_factor_ends_the_enrolment_api_session(db: Db) {
+    let (app, user) = enrolment_session(db).await;
+    let old = user.token.clone();
+    let e = app.post("/api/v1/me/totp", &json!({}), Some(&old)).await.assert_status(201);
+    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let c = app
+        .post(
+            "/api/v1/me/totp/confirm",
+            &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
+            Some(&old),
+        )
+        .await
+        .assert_status(201);
+    // Extended, not changed: what clients read before is still there.
+    assert!(c.body["authenticator"]["id"].is_string(), "{}", c.body);
+    assert_eq!(c.body["recovery_codes"].as_array().expect("codes").len(), 10);
+    let new = c.str("session_token");
+    assert_ne!(new, old);
+    assert!(c.header("set-cookie").is_empty(), "a bearer caller gets no cookie");
+    // The enrolment-only token is gone; the new one is a full session.
+    app.get("/api/v1/me", Some(&old)).await.assert_error(401, "unauthenticated");
+    app.get("/api/v1/me", Some(&new)).await.assert_status(200);
+    app.get("/api/v1/me/sessions", Some(&new)).await.assert_status(200);
+    let sessions = app.get("/api/v1/me/sessions", Some(&new)).await;
+    assert_eq!(
+        sessions.body.as_array().map_or(0, Vec::len),
+        2,
+        "the signed-up session and this one: {}",
+        sessions.body
+    );
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().expect("value").to_owned()
+}
+
+fn session_cookie_of(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("twostep_session="))
+        .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+}
+
+async fn sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie(db: Db) {
+    let (app, mut user) = enrolment_session(db).await;
+    let (status, _, html) = page(&app, &user, "/security/totp/new").await;
+    assert_eq!(status, 200, "{html}");
+    let csrf = csrf_of(&html);
+    let at =
+        html.find("name=\"enrollment_id\" value=\"").expect("enrolment id") + "name=\"enrollment_id\" value=\"".len();
+    let enrollment = html[at..].split('"').next().expect("value").to_owned();
+    let at = html.find("data-testid=\"totp-secret\">").expect("secret") + "data-testid=\"totp-secret\">".len();
+    let grouped = html[at..].split('<').next().expect("secret text");
+    let secret = twostep_domain::factors::otpauth::base32_decode(&grouped.replace(' ', "")).expect("a base32 secret");
+    let r = app
+        .http
+        .post(format!("{}/security/totp/confirm", app.url))
+        .header(COOKIE, format!("twostep_session={}", user.token))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("enrollment_id", enrollment.as_str()),
+            ("code", app.code(&secret, 0).as_str()),
+            ("name", ""),
+        ])
+        .send()
+        .await
+        .expect("confirm");
+    assert_eq!(r.status().as_u16(), 200);
+    let new = session_cookie_of(&r).expect("a new session cookie");
+    assert_ne!(new, user.token, "the cookie value changes");
+    let codes_page = r.text().await.expect("html");
+    assert!(codes_page.contains("Two-factor authentication is on"), "{codes_page}");
+    // The old cookie is signed out; the new one is a full session.
+    let old = std::mem::replace(&mut user.token, new);
+    app.get("/api/v1/me", Some(&old)).await.assert_error(401, "unauthenticated");
+    assert_eq!(page(&app, &user, "/security").await.0, 200);
+    // The codes page's forms already carry the new session's CSRF token.
+    let out = app
+        .http
+        .post(format!("{}/logout", app.url))
+        .header(COOKIE, format!("twostep_session={}", user.token))
+        .form(&[("csrf", csrf_of(&codes_page).as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status().as_u16(), 303, "signed out, not refused as a stale form");
+    app.get("/api/v1/me", Some(&user.token)).await.assert_error(401, "unauthenticated");
+}
+
+/// Turning 2FA on from a full session grants it nothing it lacked (it could
+/// already do everything), so the token stays: SEC-52 rotates at privilege
+/// changes, and re-auth still rotates the cookie as before.
+async fn turning_two_factor_on_in_a_full_session_keeps_its_token(app: TestApp) {
+    let user = app.user().await;
+    let e = app.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
+    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let c = app
+        .post(
+            "/api/v1/me/totp/confirm",
+            &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
+            Some(&user.token),
+        )
+        .await
+        .assert_status(201);
+    assert_eq!(c.body["recovery_codes"].as_array().expect("codes").len(), 10);
+    assert!(c.body.get("session_token").is_none(), "{}", c.body);
+    app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
+}
+
+crate::each_backend!(sec52_a_cookie_caller_of_the_api_gets_the_new_cookie);
+
+/// The API also takes the web cookie (with `X-CSRF-Token`); such a caller
+/// is handed the new session as a cookie too, since its old one has ended.
+async fn sec52_a_cookie_caller_of_the_api_gets_the_new_cookie(db: Db) {
+    let (app, user) = enrolment_session(db).await;
+    let cookie = format!("twostep_session={}", user.token);
+    let (_, _, html) = page(&app, &user, "/security/two-factor/required").await;
+    let csrf = csrf_of(&html);
+    let call = |path: &str, body: serde_json::Value| {
+        app.http
+            .post(format!("{}{path}", app.url))
+            .header(COOKIE, &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+    };
+    let e = call("/api/v1/me/totp", json!({})).await.expect("enrol");
+    assert_eq!(e.status().as_u16(), 201);
+    let e: serde_json::Value = e.json().await.expect("json");
+    let secret =
+        twostep_domain::factors::otpauth::base32_decode(e["secret"].as_str().expect("secret")).expect("base32");
+    let body = json!({"enrollment_id": e["enrollment_id"], "code": app.code(&secret, 0)});
+    let r = call("/api/v1/me/totp/confirm", body).await.expect("confirm");
+    assert_eq!(r.status().as_u16(), 201);
+    let new_cookie = session_cookie_of(&r).expect("a new session cookie");
+    let c: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(c["session_token"].as_str(), Some(new_cookie.as_str()));
+    app.get("/api/v1/me", Some(&user.token)).await.assert_error(401, "unauthenticated");
+    app.get("/api/v1/me/sessions", Some(&new_cookie)).await.assert_status(200);
 }

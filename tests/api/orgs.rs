@@ -119,6 +119,9 @@ async fn a_member_without_two_factor_is_sent_to_enrol_first(app: TestApp) {
         .await
         .assert_status(201);
     assert_eq!(c.body["recovery_codes"].as_array().expect("codes").len(), 10);
+    // In a new session (SEC-52): the enrolment-only token has ended.
+    app.get("/api/v1/me", Some(&token)).await.assert_error(401, "unauthenticated");
+    let token = c.str("session_token");
     let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&token)).await.assert_status(200);
     assert_eq!(shown.body["members"][1]["two_factor_enabled"], true);
     app.get("/api/v1/me/sessions", Some(&token)).await.assert_status(200);

@@ -265,3 +265,27 @@ async fn codes_expire_after_ten_minutes(db: Db) {
     app.clock.advance(10 * 60 - 1);
     app.post("/api/v1/me/reauth", &json!({"method": "sms", "code": code}), Some(&user.token)).await.assert_status(204);
 }
+
+each_backend!(sec52_a_phone_as_first_factor_ends_the_enrolment_session);
+
+async fn sec52_a_phone_as_first_factor_ends_the_enrolment_session(db: Db) {
+    let rx = Receiver::start().await;
+    let phone = PhoneProvider::Twilio {
+        account_sid: SID.into(),
+        auth_token: TOKEN.into(),
+        from: FROM.into(),
+        base_url: rx.url.clone(),
+    };
+    let app = TestApp::spawn_providers(db, None, phone, |s| s.require_two_factor = true).await;
+    let mut user = app.user().await;
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    assert_eq!(login.str("status"), "enrollment_required");
+    user.token = login.str("session_token");
+    app.get("/api/v1/me/sessions", Some(&user.token)).await.assert_error(403, "enrollment_required");
+    let done = add_phone(&app, &rx, &user, NUMBER).await;
+    assert_eq!(done["phone"], NUMBER);
+    assert_eq!(done["recovery_codes"].as_array().expect("codes").len(), 10);
+    let new = done["session_token"].as_str().expect("a new session token").to_owned();
+    app.get("/api/v1/me", Some(&user.token)).await.assert_error(401, "unauthenticated");
+    app.get("/api/v1/me/sessions", Some(&new)).await.assert_status(200);
+}

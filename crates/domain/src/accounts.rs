@@ -1,12 +1,14 @@
 //! Accounts: sign-up and the operator's account commands.
 
 use crate::audit::{Actor, AuditKind, RequestContext};
+use crate::crypto::HashPurpose;
 use crate::email::Email;
 use crate::error::{AccountError, StoreError};
 use crate::ids::AccountId;
 use crate::password::Password;
 use crate::ports::AccountRecord;
 use crate::service::{AuditEvent, Twostep};
+use crate::throttle::address_key;
 
 impl Twostep {
     /// Creates an account. The e-mail is checked before the password so a
@@ -21,6 +23,9 @@ impl Twostep {
     ) -> Result<AccountRecord, AccountError> {
         let email = Email::parse(email)?;
         let password = Password::new_checked(password, &self.settings.password_policy, &email.context_words())?;
+        if actor == Actor::User {
+            self.sign_up_allowed(&email, ctx).await?;
+        }
         if self.store.account_by_email(&email).await?.is_some() {
             return Err(AccountError::EmailTaken);
         }
@@ -46,6 +51,27 @@ impl Twostep {
             tracing::warn!(error = %e, "e-mail verification not sent");
         }
         Ok(record)
+    }
+
+    /// Counts a well-formed sign-up against its source address and its
+    /// e-mail address, refusing it past either hourly cap, so `email_taken`
+    /// cannot be used to test addresses in bulk. Each scope is decided and
+    /// counted in one statement (`take_allowance`), never read then written.
+    async fn sign_up_allowed(&self, email: &Email, ctx: &RequestContext) -> Result<(), AccountError> {
+        const HOUR: i64 = 3600;
+        let source = format!("signup:address:{}", address_key(&ctx.ip));
+        let mac = self.keys.keyed_hash(HashPurpose::ThrottleKey, &[b"signup", email.as_str().as_bytes()]);
+        let address = format!("signup:email:{}", data_encoding::HEXLOWER.encode(&mac[..16]));
+        let caps =
+            [(source, self.settings.signups_per_source_per_hour), (address, self.settings.signups_per_email_per_hour)];
+        for (scope, cap) in caps {
+            let now = self.now();
+            if let Some(retry_after) = self.store.take_allowance(&scope, now, HOUR, cap).await? {
+                self.audit(AuditEvent::anonymous(AuditKind::Throttled).failed().details("sign-up"), ctx).await;
+                return Err(AccountError::Throttled { retry_after });
+            }
+        }
+        Ok(())
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<AccountRecord, AccountError> {

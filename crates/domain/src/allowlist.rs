@@ -220,12 +220,14 @@ impl From<FactorError> for AllowlistError {
 }
 
 /// What a save did.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SavedAllowlist {
     pub entries: Vec<AllowEntry>,
     /// The list met the mandate and turned an enrolment-only session into a
-    /// full one (a cookie session should get a new id, §2.11).
+    /// full one, under a new id (§2.11, SEC-52).
     pub left_enrollment: bool,
+    /// That full session's token; the presented one no longer works.
+    pub session_token: Option<crate::token::Token>,
 }
 
 /// Checks and normalises what a client sent: ranges parse, labels fit,
@@ -428,10 +430,12 @@ impl Twostep {
         let left_enrollment = me.session.kind == SessionKind::Enrollment
             && !records.is_empty()
             && !self.two_factor_required(account).await?;
-        if left_enrollment {
-            self.finish_enrollment(me).await?;
-        }
-        Ok(SavedAllowlist { entries: records.into_iter().filter_map(entry_of).collect(), left_enrollment })
+        let session_token = if left_enrollment { self.finish_enrollment(me).await? } else { None };
+        Ok(SavedAllowlist {
+            entries: records.into_iter().filter_map(entry_of).collect(),
+            left_enrollment: session_token.is_some(),
+            session_token,
+        })
     }
 }
 

@@ -7,6 +7,8 @@
 //! second factor: the next sign-in still asks for it. A change needs the
 //! current password and a fresh re-auth, and ends the other sessions.
 
+use std::sync::Arc;
+
 use crate::audit::{AuditKind, RequestContext};
 use crate::email::Email;
 use crate::error::{CredentialError, FactorError};
@@ -20,7 +22,25 @@ use crate::throttle::Scope;
 use crate::token::Token;
 
 impl Twostep {
-    /// "Forgot password". Always succeeds from the caller's point of view.
+    /// "Forgot password", answered before any lookup: the lookup, the link
+    /// and the mail happen in a task of their own, so the answer takes the
+    /// same time whether or not the address has an account (SEC-14). A
+    /// failure there is logged; the caller was told the same either way.
+    pub fn request_password_reset_in_background(self: &Arc<Self>, email: &str, ctx: &RequestContext) {
+        let this = Arc::clone(self);
+        let email = email.to_owned();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = this.reset_permits.acquire().await else { return };
+            if let Err(e) = this.request_password_reset(&email, &ctx).await {
+                tracing::error!(error = %e, request_id = ctx.request_id, "password reset request failed");
+            }
+        });
+    }
+
+    /// "Forgot password" done in line. Always succeeds from the caller's
+    /// point of view, but its time says whether the account exists: the
+    /// HTTP paths use `request_password_reset_in_background`.
     pub async fn request_password_reset(&self, email: &str, ctx: &RequestContext) -> Result<(), CredentialError> {
         let Ok(email) = Email::parse(email) else { return Ok(()) };
         // Capped per address so the form cannot flood an inbox (SEC-36).

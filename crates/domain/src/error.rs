@@ -21,6 +21,9 @@ pub enum AccountError {
     WeakPassword(#[from] PasswordError),
     #[error("an account with this e-mail address already exists")]
     EmailTaken,
+    /// Too many sign-ups from this address or for this e-mail (SEC-36).
+    #[error("too many sign-ups; try again in {retry_after} seconds")]
+    Throttled { retry_after: i64 },
     #[error("no such account")]
     NotFound,
     #[error(transparent)]

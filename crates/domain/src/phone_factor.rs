@@ -43,6 +43,9 @@ pub struct PhoneConfirmed {
     pub authenticator: AuthenticatorRecord,
     /// The new recovery codes, when the phone turned 2FA on.
     pub recovery_codes: Option<Vec<crate::factors::recovery_code::RecoveryCode>>,
+    /// The new session token when confirming ended an enrolment-only
+    /// session (SEC-52); the presented one no longer works.
+    pub session_token: Option<crate::token::Token>,
 }
 
 impl From<PhoneError> for SendError {
@@ -156,7 +159,7 @@ impl Twostep {
             // The code sent to the phone is the second-factor proof (§2.7).
             self.store.record_proofs(&me.session.id, None, Some(now)).await?;
         }
-        self.finish_enrollment(me).await?;
+        let session_token = self.finish_enrollment(me).await?;
         let details = match (outcome.first, outcome.replaced) {
             (true, _) => "two-factor turned on",
             (false, true) => "number changed",
@@ -175,7 +178,7 @@ impl Twostep {
             Notice::PhoneChanged { masked: phone.masked() }
         };
         self.notify(&me.account.id, notice, ctx).await;
-        Ok(PhoneConfirmed { phone, authenticator, recovery_codes: outcome.first.then_some(codes) })
+        Ok(PhoneConfirmed { phone, authenticator, recovery_codes: outcome.first.then_some(codes), session_token })
     }
 
     /// The account's verified phone, if any.

@@ -33,6 +33,10 @@ pub struct Twostep {
     pub(crate) push_changed: Arc<tokio::sync::Notify>,
     /// Web Push, webhooks: how devices are woken beyond their long-poll.
     pub(crate) push_wakers: Vec<Arc<dyn crate::push::PushWaker>>,
+    /// Bounds the password-reset requests worked on at once off the request
+    /// path (see `credentials`), so a flood of them queues instead of
+    /// taking every database connection from sign-ins.
+    pub(crate) reset_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Twostep {
@@ -56,6 +60,7 @@ impl Twostep {
             hash_permits,
             push_changed: Arc::new(tokio::sync::Notify::new()),
             push_wakers: Vec::new(),
+            reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
         })
     }
 

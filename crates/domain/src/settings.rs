@@ -30,6 +30,12 @@ pub struct Settings {
     pub remember_browser_secs: i64,
     /// Password-reset mails per e-mail address per hour.
     pub reset_mails_per_hour: i64,
+    /// Sign-up attempts (well-formed ones, taken addresses included) per
+    /// source address (IPv6: its /64) per hour: `409 email_taken` must not
+    /// check addresses in bulk.
+    pub signups_per_source_per_hour: i64,
+    /// Sign-up attempts per e-mail address per hour, from anywhere.
+    pub signups_per_email_per_hour: i64,
     /// Argon2id computations at once (each takes 19 MiB and a core); more
     /// wait their turn instead of exhausting memory. Start-up sets the core count.
     pub max_concurrent_hashes: usize,
@@ -91,6 +97,8 @@ impl Default for Settings {
             reset_link_secs: 30 * 60,
             remember_browser_secs: 30 * 24 * 60 * 60,
             reset_mails_per_hour: 5,
+            signups_per_source_per_hour: 20,
+            signups_per_email_per_hour: 5,
             max_concurrent_hashes: 2,
             oob_code_secs: 10 * 60,
             oob_max_failures: 5,

@@ -21,6 +21,7 @@ use crate::notice::Notice;
 use crate::ports::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::token::Token;
 
 const SECRET_BYTES: usize = 20;
 const WINDOW: u64 = 1;
@@ -53,6 +54,9 @@ impl std::fmt::Debug for TotpEnrollment {
 pub struct Confirmed {
     pub authenticator: AuthenticatorRecord,
     pub recovery_codes: Option<Vec<RecoveryCode>>,
+    /// The new session token when confirming ended an enrolment-only
+    /// session (SEC-52); the presented one no longer works.
+    pub session_token: Option<Token>,
 }
 
 impl Twostep {
@@ -151,7 +155,7 @@ impl Twostep {
                     // The confirmed code is the second-factor proof (§2.7).
                     self.store.record_proofs(&me.session.id, None, Some(now)).await?;
                 }
-                self.finish_enrollment(me).await?;
+                let session_token = self.finish_enrollment(me).await?;
                 self.audit(
                     AuditEvent::user(AuditKind::AuthenticatorAdded, &me.account.id)
                         .factor(authenticator.id.to_string())
@@ -166,7 +170,7 @@ impl Twostep {
                     Notice::AuthenticatorAdded { name }
                 };
                 self.notify(&me.account.id, notice, ctx).await;
-                Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes) })
+                Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes), session_token })
             }
         }
     }
@@ -282,11 +286,22 @@ impl Twostep {
         Ok(())
     }
 
-    /// A confirmed factor turns an enrolment session into a full one.
-    pub(crate) async fn finish_enrollment(&self, me: &SignedIn) -> Result<(), crate::error::StoreError> {
-        if me.session.kind == crate::ports::SessionKind::Enrollment {
-            self.store.set_session_kind(&me.session.id, crate::ports::SessionKind::Full).await?;
+    /// A confirmed factor turns an enrolment session into a full one. That
+    /// is a privilege change, so the session gets a new id first (SEC-52,
+    /// §2.11): a token planted or seen while it could only enrol must not
+    /// become a full session. Returns the new token, or `None` when the
+    /// session was already full (turning 2FA on grants it nothing new) or
+    /// has meanwhile ended.
+    pub(crate) async fn finish_enrollment(&self, me: &SignedIn) -> Result<Option<Token>, crate::error::StoreError> {
+        if me.session.kind != crate::ports::SessionKind::Enrollment {
+            return Ok(None);
         }
-        Ok(())
+        // Rotate before widening: in between, the new id is still enrolment-only.
+        let token = Token::generate(self.rng());
+        if !self.store.rotate_session(&me.session.id, &token.hash()).await? {
+            return Ok(None);
+        }
+        self.store.set_session_kind(&token.hash(), crate::ports::SessionKind::Full).await?;
+        Ok(Some(token))
     }
 }

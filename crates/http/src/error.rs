@@ -89,7 +89,8 @@ impl ApiError {
             | Self::Credential(CredentialError::Throttled { retry_after })
             | Self::Send(SendError::Throttled { retry_after })
             | Self::Push(PushError::Throttled { retry_after })
-            | Self::Org(OrgError::Throttled { retry_after }) => Some(*retry_after),
+            | Self::Org(OrgError::Throttled { retry_after })
+            | Self::Account(AccountError::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
@@ -158,7 +159,8 @@ impl ApiError {
             }
             Self::Send(SendError::Throttled { .. })
             | Self::Push(PushError::Throttled { .. })
-            | Self::Org(OrgError::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
+            | Self::Org(OrgError::Throttled { .. })
+            | Self::Account(A::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }

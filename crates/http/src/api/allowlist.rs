@@ -24,6 +24,11 @@ pub struct AllowlistResponse {
     entries: Vec<AllowlistEntry>,
     /// The address this request came from, as the server sees it.
     current_ip: String,
+    /// Only when saving the list ended an enrolment-only session: the new
+    /// full session's token. The token used for this request no longer
+    /// works (SEC-52).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_token: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -48,6 +53,7 @@ fn response(entries: Vec<AllowEntry>, current_ip: String) -> AllowlistResponse {
     AllowlistResponse {
         entries: entries.into_iter().map(|e| AllowlistEntry { cidr: e.range.to_string(), label: e.label }).collect(),
         current_ip,
+        session_token: None,
     }
 }
 
@@ -81,10 +87,14 @@ pub async fn replace(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     SetupSession(me): SetupSession,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<AllowlistRequest>,
-) -> ApiResult<Json<AllowlistResponse>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let entries: Vec<EntryInput> =
         req.entries.into_iter().map(|e| EntryInput { cidr: e.cidr, label: e.label.unwrap_or_default() }).collect();
     let saved = s.twostep.set_allowlist(&me, &entries, req.confirm_lockout, &ctx).await?;
-    Ok(Json(response(saved.entries, ctx.ip)))
+    let mut body = response(saved.entries, ctx.ip);
+    body.session_token = saved.session_token.as_ref().map(|t| t.expose().to_owned());
+    Ok(super::rotated_session(&s, &headers, saved.session_token.as_ref(), Json(body).into_response()))
 }

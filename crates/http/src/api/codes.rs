@@ -150,6 +150,11 @@ pub struct PhoneConfirmedResponse {
     /// 10 recovery codes, only when the phone turned 2FA on.
     #[serde(skip_serializing_if = "Option::is_none")]
     recovery_codes: Option<Vec<String>>,
+    /// Only when this confirmation ended an enrolment-only session: the new
+    /// full session's token. The token used for this request no longer
+    /// works (SEC-52).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_token: Option<String>,
 }
 
 /// Confirm the number with the code sent to it; it then serves as the
@@ -163,16 +168,20 @@ pub async fn confirm_phone(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     SetupSession(me): SetupSession,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<CodeRequest>,
-) -> ApiResult<Json<PhoneConfirmedResponse>> {
+) -> ApiResult<Response> {
     let done = s.twostep.confirm_phone(&me, &req.code, &ctx).await?;
-    Ok(Json(PhoneConfirmedResponse {
+    let res = Json(PhoneConfirmedResponse {
         phone: done.phone.e164().to_owned(),
         masked: done.phone.masked(),
         recovery_codes: done
             .recovery_codes
             .map(|c| c.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()),
-    }))
+        session_token: done.session_token.as_ref().map(|t| t.expose().to_owned()),
+    })
+    .into_response();
+    Ok(super::rotated_session(&s, &headers, done.session_token.as_ref(), res))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -26,12 +26,16 @@ pub struct AccountResponse {
     email: String,
 }
 
-/// Create an account.
+/// Create an account. Well-formed attempts (taken addresses included) are
+/// capped per source address and per e-mail address each hour
+/// (`signup.per_source_per_hour`, `signup.per_email_per_hour`).
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUpRequest,
     responses((status = 201, body = AccountResponse),
         (status = 400, description = "invalid_request, invalid_email or weak_password", body = ApiErrorBody),
         (status = 409, description = "email_taken", body = ApiErrorBody),
-        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody),
+        (status = 429, description = "too_many_requests: too many sign-ups from this address or for this e-mail; see `Retry-After`", body = ApiErrorBody,
+            headers(("Retry-After" = i64, description = "seconds until a sign-up is counted again")))))]
 pub async fn sign_up(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,

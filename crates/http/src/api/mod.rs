@@ -118,3 +118,21 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 
 /// Shared by the OpenAPI annotations.
 pub type ApiErrorBody = ErrorBody;
+
+/// Hands a caller its rotated session (SEC-52): the new token goes in the
+/// body's `session_token`, and a caller signed in by the web cookie also
+/// gets the cookie, since its old one no longer works.
+pub(crate) fn rotated_session(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    token: Option<&twostep_domain::token::Token>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
+    if let Some(token) = token
+        && crate::extract::bearer(headers).is_none()
+    {
+        let cookie = crate::web::cookies::set(&state.web, state.web.session_cookie(), token.expose(), None);
+        res.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
+    }
+    res
+}

@@ -20,13 +20,9 @@ pub struct ForgotRequest {
 /// the address has an account.
 #[utoipa::path(post, path = "/api/v1/password/forgot", tag = "password", request_body = ForgotRequest,
     responses((status = 202), (status = 400, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
-pub async fn forgot(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    ApiJson(req): ApiJson<ForgotRequest>,
-) -> ApiResult<Response> {
-    s.twostep.request_password_reset(&req.email, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response())
+pub async fn forgot(State(s): State<AppState>, Ctx(ctx): Ctx, ApiJson(req): ApiJson<ForgotRequest>) -> Response {
+    s.twostep.request_password_reset_in_background(&req.email, &ctx);
+    (StatusCode::ACCEPTED, Json(serde_json::json!({}))).into_response()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use twostep_domain::ports::AuthenticatorRecord;
@@ -83,6 +83,11 @@ pub struct ConfirmResponse {
     /// Only when this authenticator turned 2FA on.
     #[serde(skip_serializing_if = "Option::is_none")]
     recovery_codes: Option<Vec<String>>,
+    /// Only when this confirmation ended an enrolment-only session: the new
+    /// full session's token. The token used for this request no longer
+    /// works (SEC-52).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_token: Option<String>,
 }
 
 /// Confirm an enrolment with a code from the app.
@@ -95,6 +100,7 @@ pub async fn confirm(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     SetupSession(me): SetupSession,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Response> {
     let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
@@ -103,8 +109,10 @@ pub async fn confirm(
         recovery_codes: c.recovery_codes.map(|codes| {
             codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()
         }),
+        session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
     };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let res = (StatusCode::CREATED, Json(body)).into_response();
+    Ok(super::rotated_session(&s, &headers, c.session_token.as_ref(), res))
 }
 
 /// The enrolment's QR code as a PNG, while it is pending.

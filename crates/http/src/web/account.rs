@@ -80,6 +80,13 @@ pub async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): Pub
         Err(AccountError::EmailTaken) => {
             "An account with this e-mail address already exists. Sign in instead.".to_owned()
         }
+        Err(AccountError::Throttled { retry_after }) => {
+            let error = format!("Too many sign-ups from here. Try again in {}.", wait_text(retry_after));
+            let page = SignUp { nav: None, csrf: f.csrf.clone(), email: f.email, error: Some(error), min_length };
+            let mut res = render(StatusCode::TOO_MANY_REQUESTS, &page);
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+            return res;
+        }
         Err(e @ (AccountError::NotFound | AccountError::Internal(_))) => return internal(&e),
     };
     let csrf = f.csrf.clone();

@@ -130,17 +130,15 @@ pub async fn save(
     let refused =
         |status, error: String, lockout| Shown { text: Some(f.entries.clone()), error: Some(error), lockout, status };
     let shown = match s.twostep.set_allowlist(&session.me, &entries, confirm, &ctx).await {
-        Ok(saved) if saved.left_enrollment => {
-            // Leaving an enrolment-only session is a privilege change: new cookie (§2.11).
-            return match s.twostep.rotate_session(&session.me.session.id).await {
-                Ok(token) => with_cookie(
-                    see_other("/security?notice=allowlist_saved"),
-                    cookies::set(&s.web, s.web.session_cookie(), token.expose(), None),
-                ),
-                Err(e) => internal(&e),
+        // Leaving an enrolment-only session is a privilege change: the
+        // domain gave the session a new id, so the cookie follows (§2.11).
+        Ok(saved) => {
+            let res = see_other("/security?notice=allowlist_saved");
+            return match saved.session_token {
+                Some(token) => with_cookie(res, cookies::set(&s.web, s.web.session_cookie(), token.expose(), None)),
+                None => res,
             };
         }
-        Ok(_) => return see_other("/security?notice=allowlist_saved"),
         Err(AllowlistError::ReauthRequired) => return factor_error(&FactorError::ReauthRequired, PATH),
         Err(AllowlistError::EnrollmentRequired) => return see_other("/security"),
         Err(e @ AllowlistError::Internal(_)) => return internal(&e),

@@ -283,6 +283,22 @@ pub fn encode(s: &str) -> String {
 }
 
 /// Adds a `Set-Cookie`.
+/// Answers with the page `page` builds for a session the domain may just
+/// have given a new id (SEC-52): the page's forms then carry the new
+/// session's CSRF token, and the response sets the new cookie.
+pub fn after_rotation(
+    state: &AppState,
+    mut session: WebSession,
+    token: Option<&Token>,
+    page: impl FnOnce(&WebSession) -> Response,
+) -> Response {
+    let Some(token) = token else { return page(&session) };
+    session.me.session.id = token.hash();
+    session.me.session.kind = SessionKind::Full;
+    session.csrf = csrf::session_token(state, &session.me);
+    with_cookie(page(&session), cookies::set(&state.web, state.web.session_cookie(), token.expose(), None))
+}
+
 pub fn with_cookie(mut res: Response, value: HeaderValue) -> Response {
     res.headers_mut().append(header::SET_COOKIE, value);
     res

@@ -19,7 +19,7 @@ use super::account::CsrfForm;
 use super::codes;
 use super::pages::{Confirm, Country, Message, PhoneSetup, PhoneVerify, SendButton};
 use super::security::{confirm_page, show_codes};
-use super::{SignedForm, WebSession, factor_error, internal, render, see_other};
+use super::{SignedForm, WebSession, after_rotation, factor_error, internal, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -266,15 +266,15 @@ pub async fn verify(
     SignedForm(session, f): SignedForm<VerifyForm>,
 ) -> Response {
     match s.twostep.confirm_phone(&session.me, &f.code, &ctx).await {
-        Ok(done) => match done.recovery_codes {
+        Ok(done) => after_rotation(&s, session, done.session_token.as_ref(), |session| match &done.recovery_codes {
             Some(codes) => show_codes(
-                &session,
-                &codes,
+                session,
+                codes,
                 "Two-factor authentication is on",
                 "Your phone number is verified. Save these recovery codes now: each one signs you in once if you lose your phone. Download, copy or print them.",
             ),
             None => see_other("/security?notice=phone_added"),
-        },
+        }),
         Err(FactorError::InvalidCode) => {
             let typed = Typed { country: &f.country, number: &f.number, channel: channel_of(&f.channel) };
             let label = if typed.channel == Channel::Voice { "Call me again" } else { "Send a new code" };

@@ -12,7 +12,7 @@ use super::SignedForm;
 use super::account::CsrfForm;
 use super::pages::{Confirm, TotpSetup};
 use super::security::{confirm_page, show_codes};
-use super::{WebSession, factor_error, render, see_other};
+use super::{WebSession, after_rotation, factor_error, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -59,15 +59,15 @@ pub async fn confirm(
 ) -> Response {
     let name = Some(f.name.as_str()).filter(|n| !n.trim().is_empty());
     match s.twostep.confirm_totp(&session.me, &f.enrollment_id, &f.code, name, &ctx).await {
-        Ok(c) => match c.recovery_codes {
+        Ok(c) => after_rotation(&s, session, c.session_token.as_ref(), |session| match &c.recovery_codes {
             Some(codes) => show_codes(
-                &session,
-                &codes,
+                session,
+                codes,
                 "Two-factor authentication is on",
                 "Save these recovery codes now. Each one signs you in once if you lose your phone. Download, copy or print them.",
             ),
             None => see_other("/security?notice=added"),
-        },
+        }),
         Err(err @ (FactorError::InvalidCode | FactorError::InvalidName)) => {
             let msg = if matches!(err, FactorError::InvalidName) {
                 "Names are 1 to 64 characters.".to_owned()
