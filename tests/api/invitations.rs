@@ -367,10 +367,14 @@ async fn a_member_leaves_from_an_enrolment_only_session(app: TestApp) {
     app.delete(&format!("/api/v1/orgs/{org}/members/{other_id}"), Some(&token))
         .await
         .assert_error(403, "enrollment_required");
-    app.delete(&format!("/api/v1/orgs/{org}/members/{me}"), Some(&token)).await.assert_status(204);
-    // Nothing requires 2FA of the account any more: the same session is a full one.
-    app.get("/api/v1/me/sessions", Some(&token)).await.assert_status(200);
-    app.get(&format!("/api/v1/orgs/{org}"), Some(&token)).await.assert_error(404, "not_found");
+    let left = app.delete(&format!("/api/v1/orgs/{org}/members/{me}"), Some(&token)).await.assert_status(200);
+    // Nothing requires 2FA of the account any more: the enrolment-only
+    // session ends for a full one under a new token (SEC-52).
+    let full = left.str("session_token");
+    assert_ne!(full, token);
+    app.get("/api/v1/me", Some(&token)).await.assert_error(401, "unauthenticated");
+    app.get("/api/v1/me/sessions", Some(&full)).await.assert_status(200);
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&full)).await.assert_error(404, "not_found");
     assert_eq!(app.login(&member.email, &member.password).await.str("status"), "authenticated");
     assert_eq!(member_count(&app, &owner, &org).await, 2);
     assert!(events(&app, &member).await.iter().any(|e| e == "org_member_removed"));

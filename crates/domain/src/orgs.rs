@@ -297,11 +297,16 @@ impl Twostep {
     }
 
     /// Leaves an organisation; possible from any session, an enrolment-only
-    /// one included, and without the 2FA the organisation requires. Returns
-    /// whether that ended the session's enrolment-only state: when no rule
-    /// requires 2FA of the account any more, its password sign-in is a full
-    /// one, as a fresh sign-in would be.
-    pub async fn leave_org(&self, me: &SignedIn, org: &str, ctx: &RequestContext) -> Result<bool, OrgError> {
+    /// one included, and without the 2FA the organisation requires. When no
+    /// rule requires 2FA of the account any more, an enrolment-only session
+    /// ends for a full one, as a fresh sign-in would give, under a new id
+    /// (SEC-52): its token is returned.
+    pub async fn leave_org(
+        &self,
+        me: &SignedIn,
+        org: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<crate::token::Token>, OrgError> {
         let record = self.membership(me, org).await?.0;
         match self.store.remove_member(&record.id, &me.account.id).await? {
             MembershipChange::Done => {}
@@ -316,10 +321,9 @@ impl Twostep {
         .await;
         let enrolling = me.session.kind == crate::ports::SessionKind::Enrollment;
         if enrolling && !self.two_factor_required(&me.account.id).await? {
-            self.finish_enrollment(me).await?;
-            return Ok(true);
+            return Ok(self.finish_enrollment(me).await?);
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// Changes a member's role (owners only); ownership moves by promoting

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use twostep_domain::ports::{InvitationView, MemberRecord, OrgRecord, OrgRole};
@@ -340,29 +340,46 @@ pub async fn set_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Leaving from an enrolment-only session that no rule holds any more.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LeftResponse {
+    /// The new full session's token; the one used for this request no
+    /// longer works (SEC-52).
+    session_token: String,
+}
+
 /// Remove a member (owners), or leave (your own account id). Leaving is
 /// always possible, from an enrolment-only session too; when no rule then
-/// requires 2FA of the account, that session becomes a full one.
+/// requires 2FA of the account, that session ends for a full one under a
+/// new token (200 with `session_token`; otherwise 204).
 #[utoipa::path(delete, path = "/api/v1/orgs/{id}/members/{account_id}", tag = "organisations",
     security(("bearer" = [])), params(("id" = String, Path), ("account_id" = String, Path)),
-    responses((status = 204), (status = 401, body = ApiErrorBody),
+    responses((status = 204),
+        (status = 200, description = "left from an enrolment-only session, which ended for a full one", body = LeftResponse),
+        (status = 401, body = ApiErrorBody),
         (status = 403, description = "forbidden, two_factor_required, enrollment_required (removing someone else) or csrf_failed", body = ApiErrorBody),
         (status = 404, body = ApiErrorBody), (status = 409, description = "last_owner", body = ApiErrorBody)))]
 pub async fn remove_member(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     SetupSession(me): SetupSession,
+    headers: HeaderMap,
     Path((id, account_id)): Path<(String, String)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     if account_id == me.account.id.as_str() {
-        s.twostep.leave_org(&me, &id, &ctx).await?;
-        return Ok(StatusCode::NO_CONTENT);
+        return Ok(match s.twostep.leave_org(&me, &id, &ctx).await? {
+            Some(token) => {
+                let body = LeftResponse { session_token: token.expose().to_owned() };
+                super::rotated_session(&s, &headers, Some(&token), (StatusCode::OK, Json(body)).into_response())
+            }
+            None => StatusCode::NO_CONTENT.into_response(),
+        });
     }
     if me.session.kind == twostep_domain::ports::SessionKind::Enrollment {
         return Err(ApiError::EnrollmentRequired);
     }
     s.twostep.remove_member(&me, &id, &account_id, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]

@@ -452,15 +452,12 @@ pub async fn leave(
 ) -> Response {
     let enrolling = session.me.session.kind == twostep_domain::ports::SessionKind::Enrollment;
     match s.twostep.leave_org(&session.me, &id, &ctx).await {
-        Ok(true) => match s.twostep.rotate_session(&session.me.session.id).await {
-            Ok(token) => with_cookie(
-                see_other("/orgs?notice=left"),
-                cookies::set(&s.web, s.web.session_cookie(), token.expose(), None),
-            ),
-            Err(e) => internal(&e),
-        },
-        Ok(false) if enrolling => see_other(&format!("{}?notice=left", policy::REQUIRED_PATH)),
-        Ok(false) => see_other("/orgs?notice=left"),
+        Ok(Some(token)) => with_cookie(
+            see_other("/orgs?notice=left"),
+            cookies::set(&s.web, s.web.session_cookie(), token.expose(), None),
+        ),
+        Ok(None) if enrolling => see_other(&format!("{}?notice=left", policy::REQUIRED_PATH)),
+        Ok(None) => see_other("/orgs?notice=left"),
         Err(OrgError::LastOwner) if !enrolling => refused(&s, &session, &id, OrgError::LastOwner, Shown::ok()).await,
         Err(OrgError::LastOwner) => see_other(&format!("{}?notice=last_owner", policy::REQUIRED_PATH)),
         Err(OrgError::NotFound) => org_error(&s, &session, &id, &OrgError::NotFound).await,
