@@ -117,6 +117,10 @@ pub struct PushConfig {
     /// Accept Web Push endpoints over plain http (a local push service in
     /// tests; never in production).
     pub allow_http_endpoints: bool,
+    /// Let Web Push endpoints be on loopback or private addresses (a local
+    /// push service in tests; never where users are not all trusted: they
+    /// could aim the server's requests into its own network).
+    pub allow_private_endpoints: bool,
     /// A header your proxy sets to the client's approximate place
     /// (`CF-IPCountry`, a GeoIP city): devices show it with each request.
     /// Believed only from `trusted_proxies`.
@@ -131,6 +135,7 @@ impl Default for PushConfig {
             webhook_url: None,
             webhook_secret: None,
             allow_http_endpoints: false,
+            allow_private_endpoints: false,
             place_header: None,
         }
     }
@@ -143,6 +148,8 @@ pub struct PushWaking {
     pub web_push_subject: Option<String>,
     pub webhook: Option<(String, String)>,
     pub place_header: Option<String>,
+    /// `push.allow_private_endpoints`.
+    pub allow_private_endpoints: bool,
 }
 
 /// The operator's 2FA mandate (story P2).
@@ -418,7 +425,12 @@ impl Config {
             Some(_) => return Err(bad("push.place_header", "not a valid header name")),
             None => None,
         };
-        Ok(PushWaking { web_push_subject: subject.filter(|_| p.web_push), webhook, place_header })
+        Ok(PushWaking {
+            web_push_subject: subject.filter(|_| p.web_push),
+            webhook,
+            place_header,
+            allow_private_endpoints: p.allow_private_endpoints,
+        })
     }
 
     fn phone_provider(&self) -> Result<PhoneProvider, ConfigError> {
