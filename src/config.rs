@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "secret_key",
     "log_format",
     "dev_mode",
+    "dev_mode_public",
     "smtp_url",
     "smtp_from",
     "twilio_account_sid",
@@ -69,6 +70,11 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub dev_mode: bool,
+    /// Allows `dev_mode` on an address beyond loopback. Dev mode serves
+    /// every message, codes and reset links included, at `/dev/outbox` to
+    /// anyone who can reach the server, so it is refused there unless this
+    /// is set too.
+    pub dev_mode_public: bool,
     /// `smtp://host:port`, `smtps://…`, with `user:pass@` when needed.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
@@ -220,6 +226,7 @@ impl Default for Config {
             secret_key: None,
             log_format: LogFormat::Human,
             dev_mode: false,
+            dev_mode_public: false,
             smtp_url: None,
             smtp_from: "twostep <noreply@localhost>".into(),
             twilio_account_sid: None,
@@ -329,6 +336,15 @@ impl Config {
             .listen
             .parse()
             .map_err(|_| bad("listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)))?;
+        if self.dev_mode && !listen.ip().is_loopback() && !self.dev_mode_public {
+            return Err(bad(
+                "dev_mode",
+                format!(
+                    "dev mode shows every message (codes, reset links) at /dev/outbox to anyone who can reach {listen}; \
+                     listen on 127.0.0.1 or ::1, or set dev_mode_public = true if that is really meant"
+                ),
+            ));
+        }
         let database_url = self.database_url();
         if twostep_store::Backend::from_url(&database_url).is_none() {
             return Err(bad("database_url", "must start with sqlite:// or postgres://"));
@@ -674,6 +690,28 @@ mod tests {
         assert_eq!(c.resolve().expect("ok").trusted_proxies.len(), 2);
         c.trusted_proxies = Some(ListSetting::Text("10.0.0.1, proxy.internal".into()));
         assert_eq!(c.resolve().expect_err("bad").key, "trusted_proxies");
+    }
+
+    #[test]
+    fn dev_mode_is_refused_beyond_loopback_unless_dev_mode_public() {
+        let base = || Config {
+            dev_mode: true,
+            secret_key: Some("ab".repeat(32)),
+            public_url: Some("https://id.example.com".into()),
+            ..Config::default()
+        };
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.7:8080"] {
+            let e = Config { listen: listen.into(), ..base() }.resolve().expect_err(listen);
+            assert_eq!(e.key, "dev_mode", "{listen}");
+            assert!(e.message.contains("/dev/outbox") && e.message.contains("dev_mode_public"), "{}", e.message);
+            let c = Config { listen: listen.into(), dev_mode_public: true, ..base() };
+            assert!(c.resolve().expect("allowed when meant").dev_mode, "{listen}");
+            let c = Config { listen: listen.into(), dev_mode: false, ..base() };
+            assert!(!c.resolve().expect("no dev mode, no question").dev_mode);
+        }
+        for listen in ["127.0.0.1:8080", "[::1]:8080"] {
+            assert!(Config { listen: listen.into(), ..base() }.resolve().expect(listen).dev_mode);
+        }
     }
 
     #[test]

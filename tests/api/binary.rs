@@ -251,3 +251,37 @@ fn config_check_masks_secrets_and_bad_values_name_their_key() {
     let (ok, _, err) = output(twostep(dir.path()).args(["config", "check"]), "");
     assert!(!ok && err.contains("lisen"), "{err}");
 }
+
+#[test]
+fn dev_mode_is_refused_beyond_loopback_unless_dev_mode_public() {
+    // /dev/outbox shows every code and reset link: never by accident on a
+    // public address.
+    let dir = tempfile::tempdir().expect("dir");
+    let key = "ab".repeat(32);
+    let env = [
+        ("TWOSTEP_SECRET_KEY", key.as_str()),
+        ("TWOSTEP_DEV_MODE", "true"),
+        ("TWOSTEP_PUBLIC_URL", "https://id.example.test"),
+    ];
+    let (ok, _, err) = output(twostep(dir.path()).envs(env).args(["serve", "--listen", "0.0.0.0:0"]), "");
+    assert!(!ok, "serve should refuse dev mode on 0.0.0.0");
+    assert!(err.contains("dev_mode") && err.contains("/dev/outbox") && err.contains("dev_mode_public"), "{err}");
+    let (ok, _, err) =
+        output(twostep(dir.path()).envs(env).env("TWOSTEP_LISTEN", "[::]:8080").args(["config", "check"]), "");
+    assert!(!ok && err.contains("dev_mode"), "{err}");
+
+    let (ok, out, err) = output(
+        twostep(dir.path())
+            .envs(env)
+            .env("TWOSTEP_LISTEN", "0.0.0.0:8080")
+            .env("TWOSTEP_DEV_MODE_PUBLIC", "true")
+            .args(["config", "check"]),
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("dev_mode_public = true"), "{out}");
+    // On loopback dev mode needs nothing more.
+    let (ok, _, err) =
+        output(twostep(dir.path()).envs(env).env("TWOSTEP_LISTEN", "127.0.0.1:8080").args(["config", "check"]), "");
+    assert!(ok, "{err}");
+}
