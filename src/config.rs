@@ -516,7 +516,8 @@ impl Config {
                 .ok_or_else(|| bad("secret_key", format!("{} does not hold 64 hex digits", path.display())))?;
             return Ok((key, KeySource::File(path)));
         }
-        fs::create_dir_all(&self.data_dir).map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
+        twostep_store::private_dir(&self.data_dir)
+            .map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
         let key = MasterKey::generate(&OsRng);
         let mut f = fs::OpenOptions::new()
             .write(true)
