@@ -24,3 +24,4 @@ mod sessions;
 mod throttle;
 mod totp;
 mod web;
+mod web_safety;
