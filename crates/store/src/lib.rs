@@ -210,7 +210,9 @@ fn create_private_sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, C
     use std::os::unix::fs::OpenOptionsExt;
     let rest = url.trim_start_matches("sqlite://");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if !query.split('&').any(|p| p == "mode=rwc") {
+    // A percent-encoded path is left to SQLite, which decodes it: creating
+    // the undecoded name here would leave a stray file.
+    if !query.split('&').any(|p| p == "mode=rwc") || path.contains('%') {
         return Ok(None);
     }
     let path = std::path::PathBuf::from(path);
