@@ -170,6 +170,9 @@ async function signOut(page) {
  */
 async function enrolAuthenticator(page, shot) {
   await expectPath(page, '/security/totp/new');
+  // The GET is a button only (SEC-55); its POST starts the enrolment.
+  await submit(page, page.getByRole('button', { name: 'Start set-up' }));
+  await expectPath(page, '/security/totp/new');
   const grouped = await text(page.locator('[data-testid=totp-secret]'));
   const secret = grouped.replace(/\s+/g, '');
   await screenshot(page, `${shot}-totp-setup`);

@@ -9,7 +9,8 @@
 //   /security              section "Companion devices (push)": [data-testid=push-device] rows
 //                          ([data-testid=push-device-name], Web Push Yes/No, links Rename/Remove),
 //                          link "Add a companion device" -> /security/push/new (re-auth first)
-//   /security/push/new     [data-testid=push-qr] inline <svg> of the link,
+//   /security/push/new     GET: only a button "Show the pairing code" (SEC-55); its POST:
+//                          [data-testid=push-qr] inline <svg> of the link,
 //                          [data-testid=pairing-link] (an input) <public url>/companion#pair=<code>,
 //                          [data-testid=pairing-expiry], link "Done"
 //   /companion             pairing: "Name this device" + button "Add device"; paired:
@@ -160,6 +161,15 @@ async function reauth(page) {
   if (step !== undefined) lastTotpStep = step;
 }
 
+/** On /security/push/new's GET (a button only): make the pairing code. */
+async function showPairingCode() {
+  await expectPath(computer, '/security/push/new');
+  assert.equal(await computer.locator('[data-testid=pairing-link]').count(), 0, 'no pairing code on a GET');
+  await submit(computer, computer.getByRole('button', { name: 'Show the pairing code' }));
+  await expectPath(computer, '/security/push/new');
+  await computer.getByRole('heading', { level: 1, name: 'Add a companion device' }).waitFor();
+}
+
 async function signOut(page) {
   await submit(page, page.getByRole('navigation', { name: 'Account' }).getByRole('button', { name: 'Sign out' }));
   await expectPath(page, '/login');
@@ -201,6 +211,7 @@ e2e('sign up, turn on 2FA with an app, and pair a phone from the Security page',
   await submit(computer, signup.getByRole('button', { name: 'Create account' }));
   await expectPath(computer, '/security');
   await submit(computer, computer.getByRole('link', { name: 'Set up an authenticator app' }));
+  await submit(computer, computer.getByRole('button', { name: 'Start set-up' }));
   secret = (await text(computer.locator('[data-testid=totp-secret]'))).replace(/\s+/g, '');
   const { code, step } = await freshTotp();
   const confirm = computer.locator('form#totp-confirm-form');
@@ -222,7 +233,7 @@ e2e('sign up, turn on 2FA with an app, and pair a phone from the Security page',
     await reauth(computer);
   }
   await expectPath(computer, '/security/push/new');
-  await computer.getByRole('heading', { level: 1, name: 'Add a companion device' }).waitFor();
+  await showPairingCode();
   const link = await computer.locator('[data-testid=pairing-link]').inputValue();
   assert.match(link, new RegExp(`^${server.url}/companion#pair=[A-Za-z0-9_-]{40,}$`), `pairing link: ${link}`);
   assert.match(await text(computer.locator('[data-testid=pairing-expiry]')), /expires in 10 minutes/);
@@ -343,6 +354,7 @@ e2e('re-auth by push: on a remembered browser, a change is confirmed on the phon
   // The page confirms by itself and goes on to the change it was asked for.
   await computer.waitForURL((url) => url.pathname === '/security/push/new', { timeout: 30_000 });
   await computer.getByRole('heading', { level: 1, name: 'Add a companion device' }).waitFor();
+  await computer.getByRole('button', { name: 'Show the pairing code' }).waitFor();
   await screenshot(computer, 'push-21-computer-reauth-done');
 
   // Forget this browser again, so the next sign-ins ask for the second factor.
@@ -445,6 +457,7 @@ e2e('rename and remove devices: from the Security page (re-auth) and from the ph
   await goto(computer, '/security/push/new');
   await computer.waitForURL((url) => ['/reauth', '/security/push/new'].includes(url.pathname));
   if (pathname(computer) === '/reauth') await reauth(computer);
+  await showPairingCode();
   const link = await computer.locator('[data-testid=pairing-link]').inputValue();
   // The phone still shows /companion: only the fragment changes, and the page starts over with it.
   await phone.goto(link);

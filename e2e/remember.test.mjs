@@ -269,6 +269,8 @@ e2e('sign up and enable an authenticator app', async () => {
 
   await submit(page.getByRole('link', { name: 'Set up an authenticator app' }));
   await expectPath('/security/totp/new');
+  await submit(page.getByRole('button', { name: 'Start set-up' }));
+  await expectPath('/security/totp/new');
   const grouped = await text(page.locator('[data-testid=totp-secret]'));
   assert.match(grouped, /^[A-Z2-7]{4}( [A-Z2-7]{1,4})+$/);
   secret = grouped.replace(/\s+/g, '');

@@ -8,11 +8,12 @@
 //                          link "Set up an authenticator app" -> /security/totp/new,
 //                          [data-testid=authenticator] rows, [data-testid=recovery-remaining]
 //                          "N of 10 recovery codes left.", link "Disable two-factor authentication"
-//   /security/totp/new     [data-testid=totp-qr] inline <svg>, link /security/totp/<id>/qr.png,
+//   /security/totp/new     GET: only a button "Start set-up" (a GET changes nothing, SEC-55);
+//                          its POST: [data-testid=totp-qr] inline <svg>, link /security/totp/<id>/qr.png,
 //                          [data-testid=totp-secret] "ABCD EFGH ...", form#totp-confirm-form #code,
 //                          button "Verify and enable" -> recovery codes page
-//   recovery codes page    [data-testid=recovery-code] x10 "xxxx-xxxx-xxxx-xxxx", link "Download"
-//                          (/security/recovery-codes.txt), buttons "Copy" and "Print"
+//   recovery codes page    [data-testid=recovery-code] x10 "xxxx-xxxx-xxxx-xxxx", button "Download"
+//                          (a POST to /security/recovery-codes.txt), buttons "Copy" and "Print"
 //   /login/verify          form#verify-form #code, button "Verify", link "Use a recovery code"
 //                          (?method=recovery_code); wrong code -> [role=alert], same page
 //   /reauth                "Confirm it's you": #password and/or #code, button "Confirm"
@@ -26,6 +27,7 @@
 // at once (rather than misleadingly) when an earlier one did not finish.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -181,6 +183,12 @@ function certainlyWrongTotp() {
   return wrong;
 }
 
+/** On the set-up page's GET (a button only), start the enrolment. */
+async function startSetup() {
+  await expectPath('/security/totp/new');
+  await submit(page.getByRole('button', { name: 'Start set-up' }));
+}
+
 /** Read the setup page: enrolment id (from the PNG link), secret, and the PNG's href. */
 async function readSetupPage() {
   await expectPath('/security/totp/new');
@@ -225,15 +233,19 @@ e2e('sign up and enrol an authenticator app: QR code, secret, recovery codes', a
 
   // 2. Setup page: inline QR + grouped secret, both matching the PNG download.
   await submit(page.getByRole('link', { name: 'Set up an authenticator app' }));
+  // The GET shows a button and starts nothing.
+  assert.equal(await page.locator('[data-testid=totp-qr]').count(), 0, 'no QR code before the button');
+  await startSetup();
   const first = await readSetupPage();
   await checkQrCodes(first);
   await screenshot(page, '2fa-02-totp-setup');
 
-  // A new secret and QR code on every visit; the newest one is used.
-  await page.reload();
+  // A new secret and QR code on every start; the newest one is used.
+  await goto('/security/totp/new');
+  await startSetup();
   const setup = await readSetupPage();
-  assert.notEqual(setup.secret, first.secret, 'reloading the setup page makes a new secret');
-  assert.notEqual(setup.id, first.id, 'reloading the setup page makes a new enrolment');
+  assert.notEqual(setup.secret, first.secret, 'starting again makes a new secret');
+  assert.notEqual(setup.id, first.id, 'starting again makes a new enrolment');
   await checkQrCodes(setup);
   await screenshot(page, '2fa-03-totp-setup-reloaded');
   secret = setup.secret;
@@ -253,7 +265,7 @@ e2e('sign up and enrol an authenticator app: QR code, secret, recovery codes', a
   for (const c of recoveryCodes) assert.match(c, RECOVERY_CODE);
   assert.equal(new Set(recoveryCodes).size, 10, 'the recovery codes are distinct');
 
-  const download = page.getByRole('link', { name: 'Download', exact: true });
+  const download = page.getByRole('button', { name: 'Download', exact: true });
   await download.waitFor();
   const copy = page.getByRole('button', { name: 'Copy', exact: true });
   await copy.waitFor();
@@ -261,13 +273,15 @@ e2e('sign up and enrol an authenticator app: QR code, secret, recovery codes', a
   await print.waitFor();
   await screenshot(page, '2fa-04-recovery-codes');
 
-  const href = await download.getAttribute('href');
-  assert.equal(href, '/security/recovery-codes.txt');
-  const file = await page.request.get(`${server.url}${href}`);
-  assert.equal(file.status(), 200, `GET ${href}`);
-  assert.match(file.headers()['content-type'] ?? '', /^text\/plain/);
-  const fileText = await file.text();
+  // Download posts the page's form (it is audited and mailed) and saves a file.
+  const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
+  assert.equal(file.suggestedFilename(), 'twostep-recovery-codes.txt');
+  const fileText = readFileSync(await file.path(), 'utf8');
   for (const c of recoveryCodes) assert.ok(fileText.includes(c), `the download lists ${c}`);
+  // A plain GET of the file's address (a link from anywhere) reveals nothing.
+  const get = await page.request.get(`${server.url}/security/recovery-codes.txt`);
+  assert.equal(get.status(), 200);
+  assert.ok(!(await get.text()).includes(recoveryCodes[0]), 'a GET shows a button, not the codes');
 
   // The Copy button copies exactly the ten codes, one per line.
   await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });

@@ -27,6 +27,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "secret_key",
     "log_format",
     "dev_mode",
+    "dev_mode_public",
     "smtp_url",
     "smtp_from",
     "twilio_account_sid",
@@ -72,6 +73,11 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub log_format: LogFormat,
     pub dev_mode: bool,
+    /// Allows `dev_mode` on an address beyond loopback. Dev mode serves
+    /// every message, codes and reset links included, at `/dev/outbox` to
+    /// anyone who can reach the server, so it is refused there unless this
+    /// is set too.
+    pub dev_mode_public: bool,
     /// `smtp://host:port`, `smtps://…`, with `user:pass@` when needed.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
@@ -144,6 +150,10 @@ pub struct PushConfig {
     /// Accept Web Push endpoints over plain http (a local push service in
     /// tests; never in production).
     pub allow_http_endpoints: bool,
+    /// Let Web Push endpoints be on loopback or private addresses (a local
+    /// push service in tests; never where users are not all trusted: they
+    /// could aim the server's requests into its own network).
+    pub allow_private_endpoints: bool,
     /// A header your proxy sets to the client's approximate place
     /// (`CF-IPCountry`, a GeoIP city): devices show it with each request.
     /// Believed only from `trusted_proxies`.
@@ -158,6 +168,7 @@ impl Default for PushConfig {
             webhook_url: None,
             webhook_secret: None,
             allow_http_endpoints: false,
+            allow_private_endpoints: false,
             place_header: None,
         }
     }
@@ -170,6 +181,8 @@ pub struct PushWaking {
     pub web_push_subject: Option<String>,
     pub webhook: Option<(String, String)>,
     pub place_header: Option<String>,
+    /// `push.allow_private_endpoints`.
+    pub allow_private_endpoints: bool,
 }
 
 /// The operator's 2FA mandate (story P2).
@@ -240,6 +253,7 @@ impl Default for Config {
             secret_key: None,
             log_format: LogFormat::Human,
             dev_mode: false,
+            dev_mode_public: false,
             smtp_url: None,
             smtp_from: "twostep <noreply@localhost>".into(),
             twilio_account_sid: None,
@@ -352,6 +366,15 @@ impl Config {
             .listen
             .parse()
             .map_err(|_| bad("listen", format!("{:?} is not an address like 127.0.0.1:8080", self.listen)))?;
+        if self.dev_mode && !listen.ip().is_loopback() && !self.dev_mode_public {
+            return Err(bad(
+                "dev_mode",
+                format!(
+                    "dev mode shows every message (codes, reset links) at /dev/outbox to anyone who can reach {listen}; \
+                     listen on 127.0.0.1 or ::1, or set dev_mode_public = true if that is really meant"
+                ),
+            ));
+        }
         let database_url = self.database_url();
         if twostep_store::Backend::from_url(&database_url).is_none() {
             return Err(bad("database_url", "must start with sqlite:// or postgres://"));
@@ -462,7 +485,12 @@ impl Config {
             Some(_) => return Err(bad("push.place_header", "not a valid header name")),
             None => None,
         };
-        Ok(PushWaking { web_push_subject: subject.filter(|_| p.web_push), webhook, place_header })
+        Ok(PushWaking {
+            web_push_subject: subject.filter(|_| p.web_push),
+            webhook,
+            place_header,
+            allow_private_endpoints: p.allow_private_endpoints,
+        })
     }
 
     fn phone_provider(&self) -> Result<PhoneProvider, ConfigError> {
@@ -532,7 +560,8 @@ impl Config {
                 .ok_or_else(|| bad("secret_key", format!("{} does not hold 64 hex digits", path.display())))?;
             return Ok((key, KeySource::File(path)));
         }
-        fs::create_dir_all(&self.data_dir).map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
+        twostep_store::private_dir(&self.data_dir)
+            .map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
         let key = MasterKey::generate(&OsRng);
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -718,6 +747,28 @@ mod tests {
         assert_eq!((s.signups_per_source_per_hour, s.signups_per_email_per_hour), (100, 3));
         c.signup.per_email_per_hour = 0;
         assert_eq!(c.resolve().expect_err("bad").key, "signup.per_email_per_hour");
+    }
+
+    #[test]
+    fn dev_mode_is_refused_beyond_loopback_unless_dev_mode_public() {
+        let base = || Config {
+            dev_mode: true,
+            secret_key: Some("ab".repeat(32)),
+            public_url: Some("https://id.example.com".into()),
+            ..Config::default()
+        };
+        for listen in ["0.0.0.0:8080", "[::]:8080", "192.0.2.7:8080"] {
+            let e = Config { listen: listen.into(), ..base() }.resolve().expect_err(listen);
+            assert_eq!(e.key, "dev_mode", "{listen}");
+            assert!(e.message.contains("/dev/outbox") && e.message.contains("dev_mode_public"), "{}", e.message);
+            let c = Config { listen: listen.into(), dev_mode_public: true, ..base() };
+            assert!(c.resolve().expect("allowed when meant").dev_mode, "{listen}");
+            let c = Config { listen: listen.into(), dev_mode: false, ..base() };
+            assert!(!c.resolve().expect("no dev mode, no question").dev_mode);
+        }
+        for listen in ["127.0.0.1:8080", "[::1]:8080"] {
+            assert!(Config { listen: listen.into(), ..base() }.resolve().expect(listen).dev_mode);
+        }
     }
 
     #[test]

@@ -69,9 +69,13 @@ fn push_wakers(
 ) -> Result<Vec<Arc<dyn twostep_domain::push::PushWaker>>, StartError> {
     let mut wakers: Vec<Arc<dyn twostep_domain::push::PushWaker>> = Vec::new();
     if let (Some(key), Some(subject)) = (vapid, &resolved.push.web_push_subject) {
-        let sender = twostep_delivery::webpush::WebPushSender::new(key, subject.clone())
+        let mut sender = twostep_delivery::webpush::WebPushSender::new(key, subject.clone())
             .map_err(|e| StartError::Domain(e.to_string()))?
             .with_clock(Arc::clone(&clock));
+        if resolved.push.allow_private_endpoints {
+            tracing::warn!("push.allow_private_endpoints: Web Push may reach loopback and private addresses");
+            sender = sender.allow_private_endpoints().map_err(|e| StartError::Domain(e.to_string()))?;
+        }
         wakers.push(Arc::new(twostep_delivery::WebPushWaker::new(sender)));
     }
     if let Some((url, secret)) = &resolved.push.webhook {

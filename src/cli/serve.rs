@@ -17,6 +17,12 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         KeySource::File(p) => tracing::info!(path = %p.display(), "master key loaded from file"),
         KeySource::Config => tracing::info!("master key loaded from configuration"),
     }
+    if resolved.dev_mode && !resolved.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %resolved.listen,
+            "DEV MODE ON A PUBLIC ADDRESS (dev_mode_public): /dev/outbox shows every message, codes and reset links included, to anyone who can reach this server"
+        );
+    }
     let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
     let url = server.url.clone();
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");

@@ -251,3 +251,59 @@ fn config_check_masks_secrets_and_bad_values_name_their_key() {
     let (ok, _, err) = output(twostep(dir.path()).args(["config", "check"]), "");
     assert!(!ok && err.contains("lisen"), "{err}");
 }
+
+#[test]
+fn serve_creates_the_data_dir_and_database_files_private() {
+    // The database holds password hashes and sealed secrets; with the
+    // master key beside it, a world-readable file is a readable account store.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("fresh").join("data");
+    let mut server = serve_env(dir.path(), &[("TWOSTEP_DATA_DIR", data.to_str().expect("utf-8"))]);
+    let mode = |name: &str| {
+        let meta = std::fs::metadata(data.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        meta.permissions().mode() & 0o777
+    };
+    let (db, wal, shm, dir_mode) = (mode("twostep.db"), mode("twostep.db-wal"), mode("twostep.db-shm"), mode(""));
+    server.child.kill().expect("kill");
+    server.child.wait().expect("wait");
+    assert_eq!(db, 0o600, "twostep.db is {db:o}");
+    assert_eq!(wal, 0o600, "twostep.db-wal is {wal:o}");
+    assert_eq!(shm, 0o600, "twostep.db-shm is {shm:o}");
+    assert_eq!(dir_mode, 0o700, "the data dir is {dir_mode:o}");
+    assert_eq!(mode("twostep.key"), 0o600);
+}
+
+#[test]
+fn dev_mode_is_refused_beyond_loopback_unless_dev_mode_public() {
+    // /dev/outbox shows every code and reset link: never by accident on a
+    // public address.
+    let dir = tempfile::tempdir().expect("dir");
+    let key = "ab".repeat(32);
+    let env = [
+        ("TWOSTEP_SECRET_KEY", key.as_str()),
+        ("TWOSTEP_DEV_MODE", "true"),
+        ("TWOSTEP_PUBLIC_URL", "https://id.example.test"),
+    ];
+    let (ok, _, err) = output(twostep(dir.path()).envs(env).args(["serve", "--listen", "0.0.0.0:0"]), "");
+    assert!(!ok, "serve should refuse dev mode on 0.0.0.0");
+    assert!(err.contains("dev_mode") && err.contains("/dev/outbox") && err.contains("dev_mode_public"), "{err}");
+    let (ok, _, err) =
+        output(twostep(dir.path()).envs(env).env("TWOSTEP_LISTEN", "[::]:8080").args(["config", "check"]), "");
+    assert!(!ok && err.contains("dev_mode"), "{err}");
+
+    let (ok, out, err) = output(
+        twostep(dir.path())
+            .envs(env)
+            .env("TWOSTEP_LISTEN", "0.0.0.0:8080")
+            .env("TWOSTEP_DEV_MODE_PUBLIC", "true")
+            .args(["config", "check"]),
+        "",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("dev_mode_public = true"), "{out}");
+    // On loopback dev mode needs nothing more.
+    let (ok, _, err) =
+        output(twostep(dir.path()).envs(env).env("TWOSTEP_LISTEN", "127.0.0.1:8080").args(["config", "check"]), "");
+    assert!(ok, "{err}");
+}

@@ -99,6 +99,7 @@ pub fn test_push() -> twostep::config::PushWaking {
         web_push_subject: Some("mailto:tests@example.com".into()),
         webhook: None,
         place_header: None,
+        allow_private_endpoints: false,
     }
 }
 

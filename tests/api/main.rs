@@ -28,3 +28,4 @@ mod throttle;
 mod timing;
 mod totp;
 mod web;
+mod web_safety;

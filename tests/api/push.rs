@@ -145,6 +145,7 @@ each_backend!(
     the_place_header_is_believed_only_from_a_trusted_proxy,
     deny_with_not_me_mails_the_account_and_is_audited,
     web_push_wakes_a_subscribed_page_with_only_the_challenge_id,
+    web_push_to_a_private_address_is_refused_at_send_time_and_keeps_the_subscription,
     the_push_webhook_is_signed_and_carries_only_ids
 );
 
@@ -634,9 +635,14 @@ async fn deny_with_not_me_mails_the_account_and_is_audited(db: Db) {
 
 /// Web Push (RFC 8030/8291/8292) to a push service on loopback: VAPID-signed,
 /// encrypted, and the payload is the challenge id alone. A 410 forgets the
-/// subscription.
+/// subscription. Loopback is reached only because the test's configuration
+/// says so (`push.allow_private_endpoints`).
 async fn web_push_wakes_a_subscribed_page_with_only_the_challenge_id(db: Db) {
-    let app = TestApp::spawn_with(db, |s| s.webpush_allow_http = true).await;
+    let app = TestApp::spawn_with_resolved(db, |r| {
+        r.settings.webpush_allow_http = true;
+        r.push.allow_private_endpoints = true;
+    })
+    .await;
     let push_service = Receiver::start().await;
     let user = app.user_with_totp().await;
     // The "browser" subscription: a key pair and auth secret the test holds.
@@ -690,6 +696,49 @@ async fn web_push_wakes_a_subscribed_page_with_only_the_challenge_id(db: Db) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("a 410 from the push service should forget the subscription");
+}
+
+/// Pen-test finding 5 (blind SSRF): a device's endpoint whose name resolves
+/// to loopback, or that is a loopback address, is refused when sending, with
+/// the server's default configuration. The "push service" there would
+/// answer 410; the subscription stays, so a device cannot learn from it
+/// whether anything listens on an internal address.
+async fn web_push_to_a_private_address_is_refused_at_send_time_and_keeps_the_subscription(db: Db) {
+    let relay = Receiver::start().await;
+    let hook = (format!("{}/relay", relay.url), "a-push-webhook-secret-of-32-chars!!".to_owned());
+    // Plain http is let through registration so the endpoint can point at
+    // the local receiver; private addresses are not allowed for sending.
+    let app = TestApp::spawn_with_resolved(db, move |r| {
+        r.settings.webpush_allow_http = true;
+        r.push.webhook = Some(hook);
+    })
+    .await;
+    let push_service = Receiver::start().await;
+    push_service.fail_next(&[410, 410, 410]);
+    let port = push_service.url.rsplit(':').next().expect("a port").to_owned();
+    let user = app.user_with_totp().await;
+    let ua = twostep_delivery::webpush::VapidKey::generate();
+    let keys = json!({"p256dh": ua.public_key_base64url(), "auth": b64(&[7u8; 16])});
+    let code = pairing_code(&app, &user).await;
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let first = json!({"endpoint": format!("http://localhost:{port}/push/abc"), "keys": keys});
+    let r = register(&app, &code, &key, json!({"web_push": first})).await.assert_status(201);
+    let device = Device { key, id: r.str("device_id") };
+
+    for (i, host) in ["localhost", "127.0.0.1"].into_iter().enumerate() {
+        let sub = json!({"endpoint": format!("http://{host}:{port}/push/abc"), "keys": keys});
+        device
+            .call(&app, reqwest::Method::PUT, "/api/v1/push/device/web-push", Some(&json!({"web_push": sub})))
+            .await
+            .assert_status(204);
+        raise_push(&app, &user).await.1.assert_status(202);
+        // The webhook wakes after Web Push for the same device: once it has
+        // arrived, the Web Push attempt is over.
+        relay.wait_for(i + 1).await;
+        assert!(push_service.requests().is_empty(), "{host}: the server connected to loopback");
+        let list = app.get("/api/v1/me/push-devices", Some(&user.token)).await;
+        assert_eq!(list.body[0]["web_push"], true, "{host}: a refusal must not forget the subscription");
+    }
 }
 
 async fn the_push_webhook_is_signed_and_carries_only_ids(db: Db) {

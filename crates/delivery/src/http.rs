@@ -20,14 +20,16 @@ const MAX_ANSWER: usize = 64 * 1024;
 const MAX_ID: usize = 200;
 
 pub(crate) fn client() -> Result<reqwest::Client, ConfigError> {
+    builder().build().map_err(|e| ConfigError::Client(error_chain(&e)))
+}
+
+pub(crate) fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         // A redirect would replay a signed, code-bearing request to wherever
         // the answer points; a moved endpoint is a configuration error.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("twostep/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ConfigError::Client(error_chain(&e)))
 }
 
 /// How to read one provider's answers.

@@ -36,6 +36,9 @@
 //! sha2 0.11) plus `jwt-simple`.
 
 use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,10 +158,123 @@ impl VapidKey {
     }
 }
 
+/// Whether a push endpoint may be sent to at this address. Endpoints come
+/// from account holders, so without this an account could aim our POSTs at
+/// the deployment's own network (SSRF) and read the answer's class off its
+/// subscription (a 404 or 410 forgets it). Push services are on the public
+/// internet: refused are loopback, private (RFC 1918, unique-local),
+/// shared (CGNAT), link-local (the 169.254.169.254 and fd00:ec2::254
+/// metadata services), multicast, broadcast, documentation and reserved
+/// ranges, and IPv6 forms that embed an IPv4 address (mapped, compatible,
+/// NAT64, 6to4) are judged by that address.
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        // 100.64.0.0/10, shared address space (carrier-grade NAT).
+        || (a == 100 && (64..128).contains(&b))
+        // 192.0.0.0/24, IETF protocol assignments.
+        || (a == 192 && b == 0 && c == 0)
+        // 198.18.0.0/15, benchmarking.
+        || (a == 198 && (b == 18 || b == 19))
+        // 240.0.0.0/4, reserved.
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    let seg = ip.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // ::a.b.c.d (IPv4-compatible, deprecated) and 64:ff9b::a.b.c.d (NAT64).
+    if seg[..6] == [0; 6] || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded(seg[6], seg[7]));
+    }
+    // 2002::/16, 6to4: the IPv4 address is the next 32 bits.
+    if seg[0] == 0x2002 {
+        return is_public_v4(embedded(seg[1], seg[2]));
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        // fc00::/7, unique local.
+        || (seg[0] & 0xfe00) == 0xfc00
+        // fe80::/10 link-local, and fec0::/10, the old site-local.
+        || (seg[0] & 0xffc0) == 0xfe80
+        || (seg[0] & 0xffc0) == 0xfec0
+        // 2001:db8::/32, documentation.
+        || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+        // 100::/64, discard-only.
+        || seg[..4] == [0x100, 0, 0, 0])
+}
+
+/// A host name's addresses (port 0: the connector sets the URL's).
+type Lookup = dyn Fn(String) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>> + Send + Sync;
+
+/// Every name a push request connects to goes through this resolver, which
+/// hands the connector only public addresses: the check and the connection
+/// see the same answer, so a name that resolves differently the second
+/// time (DNS rebinding) cannot slip past it.
+struct PublicOnlyResolver {
+    lookup: Arc<Lookup>,
+}
+
+/// The refusal, recognised in `send` to report it as permanent.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves to no public address")]
+struct NotPublic(String);
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let lookup = Arc::clone(&self.lookup);
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = lookup(host.clone()).await?;
+            let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_public_address(a.ip())).collect();
+            if public.is_empty() {
+                return Err(Box::new(NotPublic(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn system_lookup() -> Arc<Lookup> {
+    Arc::new(|host: String| {
+        Box::pin(async move { tokio::net::lookup_host((host.as_str(), 0)).await.map(Iterator::collect) })
+    })
+}
+
+fn public_only_client(lookup: Arc<Lookup>) -> Result<reqwest::Client, ConfigError> {
+    http::builder()
+        .dns_resolver(Arc::new(PublicOnlyResolver { lookup }))
+        // Through a proxy the proxy would pick the address, unchecked.
+        .no_proxy()
+        .build()
+        .map_err(|e| ConfigError::Client(error_chain(&e)))
+}
+
 /// Sends Web Push messages, one POST per call and never a retry: like the
 /// other adapters, it sorts failures and leaves retrying to the caller.
 pub struct WebPushSender {
     client: reqwest::Client,
+    /// Whether endpoints may be on loopback or private addresses (tests'
+    /// local push services); off unless the operator says otherwise.
+    allow_private: bool,
     key: VapidKey,
     public_key: String,
     subject: String,
@@ -183,7 +299,8 @@ impl WebPushSender {
         let subject = if subject.trim().len() == subject.len() { subject } else { subject.trim().to_owned() };
         check_subject(&subject).map_err(|reason| ConfigError::Invalid { field: "webpush.subject", reason })?;
         Ok(Self {
-            client: http::client()?,
+            client: public_only_client(system_lookup())?,
+            allow_private: false,
             public_key: key.public_key_base64url(),
             key,
             subject,
@@ -199,6 +316,23 @@ impl WebPushSender {
         self
     }
 
+    /// Lets endpoints be on loopback and private addresses: for a local
+    /// push service in tests (`push.allow_private_endpoints`), never for a
+    /// server whose users are not all trusted.
+    pub fn allow_private_endpoints(mut self) -> Result<Self, ConfigError> {
+        self.client = http::client()?;
+        self.allow_private = true;
+        Ok(self)
+    }
+
+    /// Resolves names with `lookup` (still refusing private answers), so
+    /// tests can point a public-looking name anywhere.
+    #[cfg(test)]
+    fn with_lookup(mut self, lookup: Arc<Lookup>) -> Self {
+        self.client = public_only_client(lookup).expect("client builds");
+        self
+    }
+
     /// The `applicationServerKey` for subscribing, as
     /// [`VapidKey::public_key_base64url`].
     pub fn public_key_base64url(&self) -> &str {
@@ -211,12 +345,26 @@ impl WebPushSender {
     /// network failures are transient; anything else is permanent. Plain
     /// http endpoints are sent to (tests use them): refuse them at
     /// registration with `WebPushSubscription::check` (the domain does). Error texts name the endpoint's
-    /// host only, never its path (a capability) or the payload.
+    /// host only, never its path (a capability) or the payload. Unless
+    /// [`Self::allow_private_endpoints`], an endpoint that is, or resolves
+    /// only to, a non-public address ([`is_public_address`]) is refused as
+    /// permanent before any connection: never `Gone`, so whether something
+    /// answers there cannot be read off the subscription.
     pub async fn send(&self, sub: &WebPushSubscription, payload: &[u8], ttl_secs: u32) -> Result<(), WebPushError> {
         let url = reqwest::Url::parse(&sub.endpoint)
             .map_err(|_| WebPushError::InvalidSubscription("endpoint is not a URL".into()))?;
         if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
             return Err(WebPushError::InvalidSubscription("endpoint is not an http(s) URL".into()));
+        }
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        // The resolver sees names only; an address in the URL is checked here.
+        if !self.allow_private && literal.is_some_and(|ip| !is_public_address(ip)) {
+            return Err(WebPushError::Permanent(format!("push service {host}: not a public address")));
         }
         let (ua_public, auth) = parse_keys(&sub.keys)?;
         let mut salt = [0u8; SALT_LEN];
@@ -228,7 +376,6 @@ impl WebPushSender {
         let audience = url.origin().ascii_serialization();
         let exp = self.clock.now().secs().saturating_add(JWT_LIFETIME_SECS);
         let jwt = vapid_jwt(&self.key, &audience, exp, &self.subject);
-        let host = url.host_str().unwrap_or_default().to_owned();
 
         let request = self
             .client
@@ -246,7 +393,9 @@ impl WebPushSender {
             Ok(r) => r,
             Err(e) => {
                 let e = e.without_url();
-                return Err(if e.is_builder() {
+                return Err(if refused_address(&e) {
+                    WebPushError::Permanent(format!("push service {host}: resolves to no public address"))
+                } else if e.is_builder() {
                     WebPushError::Permanent(format!("push service {host}: request not built: {}", error_chain(&e)))
                 } else if e.is_timeout() {
                     WebPushError::Transient(format!("push service {host}: no answer within {TIMEOUT_SECS}s"))
@@ -270,6 +419,17 @@ impl WebPushSender {
         }
         Err(if is_transient(status) { WebPushError::Transient(text) } else { WebPushError::Permanent(text) })
     }
+}
+
+fn refused_address(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<NotPublic>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn is_transient(status: StatusCode) -> bool {
@@ -750,7 +910,13 @@ mod tests {
         }
     }
 
+    /// A sender for the local push services below, on 127.0.0.1.
     fn sender() -> WebPushSender {
+        public_sender().allow_private_endpoints().expect("client builds")
+    }
+
+    /// A sender as deployed: public addresses only.
+    fn public_sender() -> WebPushSender {
         WebPushSender::new(VapidKey::generate(), "mailto:ops@example.org".into())
             .expect("valid config")
             .with_clock(Arc::new(FixedClock))
@@ -882,5 +1048,139 @@ mod tests {
         let (sub, _, _) = subscriber(format!("http://127.0.0.1:{port}/push/secret-path"));
         let err = sender().send(&sub, PAYLOAD, 60).await.expect_err("nobody answers");
         assert!(matches!(&err, WebPushError::Transient(text) if !text.contains("secret")), "{err:?}");
+    }
+
+    /// Resolves every name to `addrs`, as a hostile DNS answer would.
+    fn lookup_to(addrs: Vec<IpAddr>) -> Arc<Lookup> {
+        Arc::new(move |_host: String| {
+            let addrs = addrs.clone();
+            Box::pin(async move { Ok(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()) })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_loopback_is_refused_before_any_connection_and_is_never_gone() {
+        // Pen-test finding 5: `vm`, `127.0.0.1.nip.io` and
+        // `metadata.google.internal` passed registration and we connected.
+        // The push service here answers 410, which would forget the
+        // subscription if it were reached: refused means not `Gone`.
+        let (origin, service) = push_service(410).await;
+        let port = origin.rsplit(':').next().expect("a port").to_owned();
+        for addrs in [
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            vec![IpAddr::V6(Ipv6Addr::LOCALHOST)],
+            vec!["::ffff:127.0.0.1".parse().expect("ip")],
+            vec!["169.254.169.254".parse().expect("ip"), "10.0.0.1".parse().expect("ip")],
+        ] {
+            let sender = public_sender().with_lookup(lookup_to(addrs.clone()));
+            for endpoint in [
+                format!("http://push.example.net:{port}/push/secret-path"),
+                format!("https://127.0.0.1.nip.io:{port}/push/secret-path"),
+            ] {
+                let (sub, _, _) = subscriber(endpoint);
+                let err = sender.send(&sub, PAYLOAD, 60).await.expect_err("refused");
+                assert!(
+                    matches!(&err, WebPushError::Permanent(t) if t.contains("no public address") && !t.contains("secret")),
+                    "{addrs:?}: {err:?}"
+                );
+            }
+        }
+        // Through the system's resolver: `localhost` resolves to loopback
+        // (`localhost.` may or may not resolve at all; it never connects).
+        for host in ["localhost", "LOCALHOST", "localhost."] {
+            let (sub, _, _) = subscriber(format!("http://{host}:{port}/push/secret-path"));
+            let err = public_sender().send(&sub, PAYLOAD, 60).await.expect_err("refused");
+            let refused = matches!(&err, WebPushError::Permanent(t) if t.contains("no public address"));
+            assert!(refused || (host.ends_with('.') && !matches!(err, WebPushError::Gone)), "{host}: {err:?}");
+        }
+        // Addresses written into the URL never reach the resolver.
+        for host in ["127.0.0.1", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "0x7f.1", "2130706433"] {
+            let (sub, _, _) = subscriber(format!("http://{host}:{port}/push/secret-path"));
+            let err = public_sender().send(&sub, PAYLOAD, 60).await.expect_err("refused");
+            assert!(
+                matches!(&err, WebPushError::Permanent(t) if t.contains("not a public address")),
+                "{host}: {err:?}"
+            );
+        }
+        assert!(service.seen.lock().expect("not poisoned").is_empty(), "nothing reached the push service");
+
+        // Only the operator's switch lets loopback through: then the 410
+        // arrives and is `Gone`.
+        let sender = public_sender().allow_private_endpoints().expect("client").with_clock(Arc::new(FixedClock));
+        let (sub, _, _) = subscriber(format!("{origin}/push/secret-path"));
+        assert!(matches!(sender.send(&sub, PAYLOAD, 60).await, Err(WebPushError::Gone)));
+    }
+
+    #[tokio::test]
+    async fn a_name_with_public_and_private_addresses_hands_the_connector_only_the_public_ones() {
+        // Pinned: the connector gets the checked list and nothing else, so
+        // a private address in the answer is never tried.
+        use reqwest::dns::Resolve;
+        let addrs =
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST), "1.1.1.1".parse().expect("ip"), "fd00::1".parse().expect("ip")];
+        let resolver = PublicOnlyResolver { lookup: lookup_to(addrs) };
+        let name: reqwest::dns::Name = "push.example.net".parse().expect("a name");
+        let got: Vec<SocketAddr> = resolver.resolve(name).await.expect("one public address").collect();
+        assert_eq!(got, vec![SocketAddr::new("1.1.1.1".parse().expect("ip"), 0)]);
+        let resolver = PublicOnlyResolver { lookup: lookup_to(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]) };
+        let name: reqwest::dns::Name = "push.example.net".parse().expect("a name");
+        let Err(err) = resolver.resolve(name).await else { panic!("loopback only is refused") };
+        assert!(err.to_string().contains("no public address"), "{err}");
+    }
+
+    #[test]
+    fn public_addresses_are_told_from_private_ones() {
+        for ip in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.255",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "192.0.0.170",
+            "192.0.2.1",
+            "198.18.0.1",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "fc00::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "100::1",
+        ] {
+            assert!(!is_public_address(ip.parse().expect(ip)), "{ip} should be refused");
+        }
+        for ip in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "142.250.74.106",
+            "172.15.255.255",
+            "172.32.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "2a00:1450:4001:80b::200a",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
+            assert!(is_public_address(ip.parse().expect(ip)), "{ip} should be allowed");
+        }
     }
 }

@@ -113,6 +113,10 @@ impl SqlStore {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
+        let created = match backend {
+            Backend::Sqlite => create_private_sqlite_file(&url)?,
+            Backend::Postgres => None,
+        };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| ConnectError::Open(e.to_string()))?
             .log_statements(tracing::log::LevelFilter::Trace)
@@ -123,6 +127,9 @@ impl SqlStore {
             Backend::Postgres => 16,
         };
         let pool = Self::open_pool(backend, max, options, synchronous).await?;
+        if let Some(db) = created {
+            private_sidecars(&db)?;
+        }
         Ok(Self { pool, backend })
     }
 
@@ -182,10 +189,58 @@ fn sqlite_url(url: &str) -> Result<String, ConnectError> {
         return Err(ConnectError::Open("an in-memory SQLite database would lose everything at exit".into()));
     }
     if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| ConnectError::Open(format!("{}: {e}", dir.display())))?;
+        private_dir(dir).map_err(|e| ConnectError::Open(format!("{}: {e}", dir.display())))?;
     }
     let sep = if rest.contains('?') { '&' } else { '?' };
     Ok(if rest.contains("mode=") { format!("sqlite://{rest}") } else { format!("sqlite://{rest}{sep}mode=rwc") })
+}
+
+/// Creates missing directories readable by their owner only: they hold the
+/// database, whose rows include secrets sealed with the master key that
+/// usually sits beside it. Existing directories keep their mode.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Creates the database file with mode 0600 before SQLite does, since
+/// SQLite would create it 0644 under the usual umask, and returns its path
+/// (`None` when it already existed or the URL opens it read-only). An
+/// existing file keeps the mode its operator gave it.
+fn create_private_sqlite_file(url: &str) -> Result<Option<std::path::PathBuf>, ConnectError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let rest = url.trim_start_matches("sqlite://");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // A percent-encoded path is left to SQLite, which decodes it: creating
+    // the undecoded name here would leave a stray file.
+    if !query.split('&').any(|p| p == "mode=rwc") || path.contains('%') {
+        return Ok(None);
+    }
+    let path = std::path::PathBuf::from(path);
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+        Ok(_) => Ok(Some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(ConnectError::Open(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// SQLite gives its `-wal` and `-shm` files the database file's mode; set
+/// here as well so a freshly created database never has a readable
+/// sidecar, whatever the SQLite build does.
+fn private_sidecars(db: &Path) -> Result<(), ConnectError> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ConnectError::Open(format!("{}: {e}", path.display())));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Maps sqlx errors to the domain's, recognising unique violations.

@@ -196,6 +196,8 @@ pub struct CodeRow {
 #[template(path = "recovery_codes.html")]
 pub struct RecoveryCodes {
     pub nav: Option<Nav>,
+    /// For the download, a POST: it is audited and mailed (SEC-55).
+    pub csrf: String,
     pub heading: &'static str,
     pub intro: &'static str,
     pub codes: Vec<CodeRow>,

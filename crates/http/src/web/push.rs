@@ -24,7 +24,31 @@ fn remove_path(id: &str) -> String {
 
 /// Each visit makes a new single-use link (like the app's QR code), after
 /// re-auth; the previous one stops working.
-pub async fn new_pairing(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+/// Only a button (re-auth first): a pairing code is a capability, made on
+/// a POST with the form's token, never by a link from elsewhere (SEC-55).
+pub async fn new_pairing_page(State(s): State<AppState>, session: WebSession) -> Response {
+    confirm_page(
+        &s,
+        session,
+        NEW,
+        Confirm {
+            nav: None,
+            csrf: String::new(),
+            heading: "Add a companion device",
+            text: "You will get a QR code and a link, valid for a few minutes, to open on the phone or tablet that should approve your sign-ins.",
+            action: NEW.into(),
+            button: "Show the pairing code",
+            danger: false,
+        },
+    )
+    .await
+}
+
+pub async fn new_pairing(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
     let pairing = match s.twostep.start_push_pairing(&session.me, &ctx).await {
         Ok(p) => p,
         Err(PushError::ReauthRequired) => return factor_error(&FactorError::ReauthRequired, NEW),

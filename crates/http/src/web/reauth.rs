@@ -21,12 +21,31 @@ use super::{WebSession, cookies, encode, internal, render, see_other, with_cooki
 use crate::AppState;
 use crate::extract::Ctx;
 
-/// Only local paths, so the form cannot become an open redirect.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/security".to_owned(),
+/// Where a `next` parameter may send the browser: a path on this site, as
+/// the URL parser (the browser's rules, WHATWG) reads it, else `/security`.
+/// Checking the text alone is not enough: parsers drop tabs and newlines
+/// and read a backslash as `/`, so `/\t/evil.example` is `//evil.example`, another
+/// host (an open redirect), and a raw newline cannot even be a header. So
+/// anything with whitespace, control characters or a backslash is refused
+/// outright, and the rest must resolve against our origin to our origin,
+/// with no encoded `//` or backslash left for a later decoding to turn into one.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    const DEFAULT: &str = "/security";
+    let Some(next) = next else { return DEFAULT.to_owned() };
+    if !next.starts_with('/') || next.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        return DEFAULT.to_owned();
     }
+    let Ok(base) = url::Url::parse("http://twostep.invalid/") else { return DEFAULT.to_owned() };
+    let Ok(url) = base.join(next) else { return DEFAULT.to_owned() };
+    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
+        return DEFAULT.to_owned();
+    }
+    let local = &url[url::Position::BeforePath..];
+    let lower = local.to_ascii_lowercase();
+    if local.starts_with("//") || lower.starts_with("/%2f") || lower.contains("%5c") {
+        return DEFAULT.to_owned();
+    }
+    local.to_owned()
 }
 
 #[derive(Deserialize)]
@@ -271,3 +290,53 @@ pub async fn submit(
 }
 
 super::csrf_field!(ReauthForm, ChallengeForm);
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn safe_next_keeps_local_paths_and_sends_the_rest_to_security() {
+        for (next, want) in [
+            ("/security/push/new", "/security/push/new"),
+            ("/orgs/abc?tab=members", "/orgs/abc?tab=members"),
+            ("/admin/users/x/disable#top", "/admin/users/x/disable#top"),
+            ("/a/../security", "/security"),
+            ("/", "/"),
+            // A path segment, not a user name: still this site.
+            ("/@evil.example", "/@evil.example"),
+        ] {
+            assert_eq!(safe_next(Some(next)), want, "{next:?}");
+        }
+        for next in [
+            "",
+            "security",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "\t//evil.example",
+            " //evil.example",
+            "/ /evil.example",
+            "/\n",
+            "/\r\nSet-Cookie: a=b",
+            "/\u{0}",
+            "/\u{7f}",
+            "/\u{85}x",
+            "/\u{a0}/evil.example",
+            "/%2f/evil.example",
+            "/%2F%2Fevil.example",
+            "/%5cevil.example",
+            "/x/%5c/y",
+            "https://evil.example/",
+            "http://twostep.invalid/security",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(safe_next(Some(next)), "/security", "{next:?}");
+        }
+        assert_eq!(safe_next(None), "/security");
+    }
+}

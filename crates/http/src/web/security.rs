@@ -169,11 +169,61 @@ pub fn show_codes(
     let rows = codes.iter().map(|c| CodeRow { code: c.display_grouped(), used: false }).collect();
     render(
         StatusCode::OK,
-        &RecoveryCodes { nav: session.nav(), heading, intro, codes: rows, done_label: "I have saved my codes" },
+        &RecoveryCodes {
+            nav: session.nav(),
+            csrf: session.csrf.clone(),
+            heading,
+            intro,
+            codes: rows,
+            done_label: "I have saved my codes",
+        },
     )
 }
 
-pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+/// Only a button (re-auth first): revealing is audited and mailed, so a
+/// link from elsewhere must not do it (SEC-55).
+pub async fn reveal_codes_page(State(s): State<AppState>, session: WebSession) -> Response {
+    confirm_page(
+        &s,
+        session,
+        "/security/recovery-codes",
+        Confirm {
+            nav: None,
+            csrf: String::new(),
+            heading: "Your recovery codes",
+            text: "Showing your recovery codes is recorded in your security log, and we e-mail you that it happened.",
+            action: "/security/recovery-codes".into(),
+            button: "Show my codes",
+            danger: false,
+        },
+    )
+    .await
+}
+
+/// As [`reveal_codes_page`], for the text file.
+pub async fn download_codes_page(State(s): State<AppState>, session: WebSession) -> Response {
+    confirm_page(
+        &s,
+        session,
+        "/security/recovery-codes.txt",
+        Confirm {
+            nav: None,
+            csrf: String::new(),
+            heading: "Download your recovery codes",
+            text: "Downloading your recovery codes is recorded in your security log, and we e-mail you that it happened.",
+            action: "/security/recovery-codes.txt".into(),
+            button: "Download my codes",
+            danger: false,
+        },
+    )
+    .await
+}
+
+pub async fn reveal_codes(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
     match s.twostep.reveal_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => {
             let rows = codes.iter().map(|c| CodeRow { code: c.code.display_grouped(), used: c.used }).collect();
@@ -181,6 +231,7 @@ pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: Web
                 StatusCode::OK,
                 &RecoveryCodes {
                     nav: session.nav(),
+                    csrf: session.csrf.clone(),
                     heading: "Your recovery codes",
                     intro: "Each code signs you in once if you cannot use your authenticator app. Used codes are crossed out.",
                     codes: rows,
@@ -192,7 +243,11 @@ pub async fn reveal_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: Web
     }
 }
 
-pub async fn download_codes(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+pub async fn download_codes(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
     match s.twostep.reveal_recovery_codes(&session.me, &ctx).await {
         Ok(codes) => {
             let mut text = format!(

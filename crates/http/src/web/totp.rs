@@ -32,8 +32,29 @@ fn setup_page(session: &WebSession, e: &TotpEnrollment, name: String, error: Opt
     )
 }
 
-/// Every visit makes a new secret and QR code (seed 002).
-pub async fn new_enrollment(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
+/// Only a button: starting an enrolment replaces the pending one, so a GET
+/// (a link on another site, a prefetch) must not (SEC-55).
+pub async fn new_enrollment_page(session: WebSession) -> Response {
+    render(
+        StatusCode::OK,
+        &Confirm {
+            nav: session.nav(),
+            csrf: session.csrf.clone(),
+            heading: "Set up an authenticator app",
+            text: "You will scan a QR code with an authenticator app (Google Authenticator, 1Password, Aegis…) and enter the code it shows. Starting again replaces a set-up you did not finish.",
+            action: "/security/totp/new".into(),
+            button: "Start set-up",
+            danger: false,
+        },
+    )
+}
+
+/// Every start makes a new secret and QR code (seed 002).
+pub async fn new_enrollment(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    SignedForm(session, _f): SignedForm<CsrfForm>,
+) -> Response {
     match s.twostep.start_totp_enrollment(&session.me, &ctx).await {
         Ok(e) => setup_page(&session, &e, String::new(), None),
         Err(e) => factor_error(&e, "/security/totp/new"),
