@@ -238,8 +238,20 @@ fn session_cookie_of(resp: &reqwest::Response) -> Option<String> {
 
 async fn sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie(db: Db) {
     let (app, mut user) = enrolment_session(db).await;
-    let (status, _, html) = page(&app, &user, "/security/totp/new").await;
-    assert_eq!(status, 200, "{html}");
+    // The GET shows a button; its POST starts the enrolment (SEC-55).
+    let (status, _, button) = page(&app, &user, "/security/totp/new").await;
+    assert_eq!(status, 200, "{button}");
+    let r = app
+        .http
+        .post(format!("{}/security/totp/new", app.url))
+        .header(COOKIE, format!("twostep_session={}", user.token))
+        .header("origin", &app.url)
+        .form(&[("csrf", csrf_of(&button))])
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.expect("html");
     let csrf = csrf_of(&html);
     let at =
         html.find("name=\"enrollment_id\" value=\"").expect("enrolment id") + "name=\"enrollment_id\" value=\"".len();

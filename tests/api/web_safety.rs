@@ -11,7 +11,7 @@ use reqwest::header::COOKIE;
 use crate::helpers::{Db, SmtpSink, TestApp, User};
 use crate::{both_backends, each_backend};
 
-both_backends!(reauth_next_goes_only_to_a_local_path);
+both_backends!(reauth_next_goes_only_to_a_local_path, cookie_reads_of_the_api_come_only_from_this_origin);
 each_backend!(gets_change_nothing_and_the_posts_with_their_token_do_the_work);
 
 /// A page as a browser with this session's cookie gets it: status, `Location`, body.
@@ -194,4 +194,28 @@ async fn gets_change_nothing_and_the_posts_with_their_token_do_the_work(db: Db) 
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.with_subject("Your recovery codes were viewed").len(), 2);
+}
+
+/// SEC-55 for the JSON API: a read by cookie that has effects (revealing
+/// recovery codes is audited and mailed) is refused from another site; by
+/// bearer token, or from this origin, it works.
+async fn cookie_reads_of_the_api_come_only_from_this_origin(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let cookie = format!("twostep_session={}", user.token);
+    let get = |site: &'static str| {
+        app.http
+            .get(format!("{}/api/v1/me/recovery-codes", app.url))
+            .header(COOKIE, cookie.clone())
+            .header("sec-fetch-site", site)
+            .send()
+    };
+    for site in ["cross-site", "same-site"] {
+        let r = crate::helpers::Resp::from(get(site).await.expect("get")).await;
+        r.assert_error(403, "csrf_failed");
+    }
+    assert_eq!(events(&app, &user, "recovery_codes_revealed").await, 0);
+    let r = crate::helpers::Resp::from(get("same-origin").await.expect("get")).await.assert_status(200);
+    assert!(r.text.contains(&user.recovery_codes[0][..4]), "{}", r.text);
+    app.get("/api/v1/me/recovery-codes", Some(&user.token)).await.assert_status(200);
+    assert_eq!(events(&app, &user, "recovery_codes_revealed").await, 2);
 }

@@ -85,7 +85,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<Token> {
 }
 
 /// An API caller's session, by bearer token or by the web cookie. A cookie
-/// caller changing state must send `X-CSRF-Token` (§2.11).
+/// caller changing state must send `X-CSRF-Token` (§2.11), and a cookie
+/// caller's reads must come from our own origin.
 pub struct ApiSession(pub SignedIn);
 
 /// A session that may also be an `enrollment` one (policy requires 2FA the
@@ -102,7 +103,15 @@ async fn any_session(parts: &Parts, state: &AppState) -> Result<SignedIn, ApiErr
     }
     let token = cookies::get(&parts.headers, state.web.session_cookie()).ok_or(ApiError::Unauthenticated)?;
     let signed_in = state.twostep.authenticate_from(&Token::presented(&token), &ctx).await?;
-    if !matches!(parts.method, Method::GET | Method::HEAD) {
+    if matches!(parts.method, Method::GET | Method::HEAD) {
+        // Some reads have effects (revealing recovery codes is audited and
+        // mailed): a cross-site page must not set them off with the
+        // cookie, by a link or an image (SEC-55). The pages' own fetches are
+        // same-origin.
+        if !csrf::origin_ok(state, &parts.headers) {
+            return Err(ApiError::Csrf);
+        }
+    } else {
         let given = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !csrf::session_token_ok(state, &signed_in, given) || !csrf::origin_ok(state, &parts.headers) {
             return Err(ApiError::Csrf);

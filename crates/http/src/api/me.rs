@@ -88,7 +88,7 @@ pub struct RevealedCodesResponse {
 /// Reveal the current recovery codes, used ones marked.
 #[utoipa::path(get, path = "/api/v1/me/recovery-codes", tag = "recovery codes", security(("bearer" = [])),
     responses((status = 200, body = RevealedCodesResponse), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "reauth_required", body = ApiErrorBody),
+        (status = 403, description = "reauth_required, or csrf_failed (signed in by cookie, asked from another site)", body = ApiErrorBody),
         (status = 409, description = "two_factor_not_enabled", body = ApiErrorBody)))]
 pub async fn reveal_codes(
     State(s): State<AppState>,
