@@ -4,7 +4,8 @@
 //! revoked, wait for an account created later, and are capped per owner
 //! and organisation — under a burst too. A member may always leave, also
 //! from an enrolment-only session. Only a verified address answers an
-//! invitation (sign-up does not prove the address).
+//! invitation (sign-up does not prove the address), and expired invitations
+//! are swept.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ both_backends!(
     an_invite_answers_alike_whether_or_not_the_address_has_an_account,
     the_invite_cap_holds_under_a_burst_of_50,
     the_invite_cap_holds_under_a_burst_of_200,
+    expired_invitations_are_swept_a_day_after_they_expire,
 );
 // Invitees verify their address (mailed at sign-up) before they answer.
 each_backend!(
@@ -553,6 +555,46 @@ async fn a_member_leaves_from_an_enrolment_only_session(db: Db) {
     let list = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, renewed).send().await.expect("page");
     assert_eq!(list.status().as_u16(), 200);
     assert_eq!(member_count(&app, &owner, &org).await, 1);
+}
+
+/// The invitations stored, by address.
+async fn stored_invitations(app: &TestApp) -> Vec<String> {
+    let mut db = app.raw().await;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT email FROM org_invitations ORDER BY email").fetch_all(&mut db).await.expect("query");
+    rows.into_iter().map(|(e,)| e).collect()
+}
+
+/// The worker's hourly sweep deletes invitations a day after they expired,
+/// and only those.
+async fn expired_invitations_are_swept_a_day_after_they_expire(app: TestApp) {
+    let mut owner = app.user().await;
+    // One organisation each: inviting also clears the organisation's own expired ones.
+    let (a, b, c) =
+        (create_org(&app, &owner, "A").await, create_org(&app, &owner, "B").await, create_org(&app, &owner, "C").await);
+    invite(&app, &owner, &a, "old@example.com", "member").await.assert_status(202);
+    app.clock.advance(24 * 3600);
+    relogin(&app, &mut owner).await;
+    invite(&app, &owner, &b, "recent@example.com", "member").await.assert_status(202);
+    app.clock.advance(3600);
+    relogin(&app, &mut owner).await;
+    invite(&app, &owner, &c, "open@example.com", "member").await.assert_status(202);
+    assert_eq!(stored_invitations(&app).await, ["old@example.com", "open@example.com", "recent@example.com"]);
+
+    // A minute before "open" expires: "old" expired a day and an hour ago,
+    // "recent" an hour ago. The jump is past the sweep's hourly period.
+    app.clock.advance(INVITATION_SECS - 60);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left = stored_invitations(&app).await;
+    while left.len() == 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = stored_invitations(&app).await;
+    }
+    assert_eq!(left, ["open@example.com", "recent@example.com"]);
+    relogin(&app, &mut owner).await;
+    let open = pending(&app, &owner, &c).await;
+    assert_eq!(open.len(), 1);
+    assert!(pending(&app, &owner, &b).await.is_empty(), "expired, so not listed, though not yet swept");
 }
 
 /// The invite cap holds when the requests arrive together (one owner, one

@@ -19,7 +19,7 @@
 //! decline (that would void the real invitee's invitation and tell the
 //! owners something untrue) until its address is verified; the store matches
 //! the account's current, verified address in the same statement that uses
-//! the invitation up.
+//! the invitation up. Expired invitations are swept a day after they expire.
 //!
 //! An organisation always keeps an owner: the store refuses, atomically, to
 //! remove or demote the last one. A non-member sees 404 for an
@@ -43,6 +43,10 @@ pub const INVITES_PER_HOUR: i64 = 20;
 const INVITE_WINDOW_SECS: i64 = 60 * 60;
 /// An invitation mail stays worth sending for a day, like a notice.
 const INVITE_MAIL_SECS: i64 = 24 * 60 * 60;
+/// How long after expiring an invitation is swept. Every read already
+/// ignores expired rows, so the sweep only keeps the table from growing; the
+/// margin keeps it clear of clock skew between instances.
+pub const KEEP_EXPIRED_INVITATIONS_SECS: i64 = 24 * 60 * 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrgError {

@@ -802,6 +802,8 @@ pub trait OrgStore: Send + Sync {
     ) -> Result<Option<InvitationRecord>, StoreError>;
     /// Deletes invitation `id` of `org` (an owner's revoke); whether there was one.
     async fn revoke_invitation(&self, org: &str, id: &str) -> Result<Option<InvitationRecord>, StoreError>;
+    /// Deletes invitations that expired at or before `before`; how many.
+    async fn purge_invitations(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 // ---------------------------------------------------------------------------

@@ -416,4 +416,13 @@ impl OrgStore for SqlStore {
         .map(|r| invitation(&r))
         .transpose()
     }
+
+    async fn purge_invitations(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM org_invitations WHERE expires_at <= $1")
+            .bind(before.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected())
+    }
 }
