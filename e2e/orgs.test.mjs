@@ -4,11 +4,14 @@
 //    disabled while the owner lacks 2FA, saying why), turns on 2FA with an
 //    authenticator app, invites an address without an account (the same
 //    answer as any: no account oracle) and revokes it, invites a member who
-//    signed up without 2FA (in a second browser), who accepts on the
-//    Organisations page; the owner then requires two-factor. The member,
+//    signed up without 2FA (in a second browser). The member's address is
+//    not verified yet, so the Organisations page shows the invitation with a
+//    link to verify instead of Accept; the member verifies it with the
+//    mailed code (read from the dev outbox) and accepts. The owner then
+//    requires two-factor. The member,
 //    signing in again, is held on the enrolment landing page, set up an
 //    authenticator app, saves the recovery codes and only then reaches the
-//    organisation. A third person, invited and accepting, is held on the
+//    organisation. A third person, verified, invited and accepting, is held on the
 //    landing page at their next sign-in and leaves the organisation from it
 //    (issue 14: a member may always leave).
 // 2. With the operator's mandate upcoming (TWOSTEP_POLICY__REQUIRE_TWO_FACTOR
@@ -20,7 +23,10 @@
 //                          with links "Set it up now." and "Why am I seeing this?" (/two-factor/why)
 //   /orgs                  [data-testid=invitation] rows ([data-testid=invitation-org],
 //                          [data-testid=invitation-role], [data-testid=invitation-from]) with buttons
-//                          "Accept" / "Decline" (aria-label "Accept the invitation to <org>"…);
+//                          "Accept" / "Decline" (aria-label "Accept the invitation to <org>"…), or, while
+//                          the account's address is unverified, [data-testid=invitations-need-verification]
+//                          and per row [data-testid=invitation-unverified] with link "Verify your e-mail
+//                          address" (/security#email-verification) instead of the buttons;
 //                          [data-testid=org] rows (link to /orgs/<id>, [data-testid=org-role]),
 //                          form#create-org-form #org-name, button "Create organisation" -> /orgs/<id>
 //   /orgs/<id>             h1 [data-testid=org-name], [data-testid=org-two-factor] "Optional"/"Required",
@@ -39,6 +45,11 @@
 //                          and (phone enabled) "Use my phone number"; [data-testid=leavable-org] rows
 //                          with button "Leave" (aria-label "Leave <org>"); every other page redirects here
 //   /two-factor/why        h1 "Why am I seeing this?", [data-testid=mandate-date]
+//   /security              form#email-code-form #email_code, button "Verify e-mail address";
+//                          [data-testid=email-verified] once verified
+//   /dev/outbox            (dev mode) [data-testid=outbox-message] rows with data-channel, data-to,
+//                          [data-testid=outbox-text]: the verification mail's code and link
+//   /verify-email?account=&code=   button "Confirm my e-mail address"
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -189,6 +200,34 @@ async function enrolAuthenticator(page, shot) {
   assert.equal(await text(page.locator('[data-testid=two-factor-status]')), 'On');
 }
 
+/**
+ * The newest e-mail verification link (/verify-email?account=…&code=…) mailed
+ * to `email`, read from the dev outbox (no mail provider is configured: the
+ * outbox keeps the message).
+ */
+async function verificationLink(page, email) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const response = await goto(page, '/dev/outbox');
+    assert.equal(response.status(), 200, 'the dev outbox is served in dev mode');
+    const rows = page.locator(`[data-testid=outbox-message][data-channel=email][data-to="${email}"]`);
+    for (let i = 0; i < (await rows.count()); i += 1) {
+      const mail = await rows.nth(i).locator('[data-testid=outbox-text]').innerText();
+      const link = /\/verify-email\?account=[^\s&]+&code=\d{6}/.exec(mail)?.[0];
+      if (link) return link;
+    }
+    assert.ok(Date.now() < deadline, `no verification mail to ${email} in the dev outbox`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Confirm the account's address with the mailed link, as from the mail. */
+async function verifyByLink(page, email) {
+  await goto(page, await verificationLink(page, email));
+  await submit(page, page.getByRole('button', { name: 'Confirm my e-mail address' }));
+  await page.getByRole('heading', { level: 1, name: 'E-mail address confirmed' }).waitFor();
+}
+
 /** The member rows of an organisation page, as { email, role, twoFactor }. */
 async function memberRows(page) {
   const rows = page.locator('[data-testid=member]');
@@ -292,14 +331,41 @@ e2e('the owner invites the member; an address without an account is answered ali
   assert.deepEqual(await memberRows(owner), [{ email: ownerAccount.email, role: 'owner', twoFactor: 'On' }]);
 });
 
-e2e('the member accepts the invitation on the Organisations page', () => member, async () => {
+e2e('the member, unverified, is asked to verify the address before answering', () => member, async () => {
   await goto(member, '/orgs');
   const row = member.locator('[data-testid=invitation]');
   assert.equal(await row.count(), 1);
   assert.equal(await text(row.locator('[data-testid=invitation-org]')), ORG_NAME);
   assert.equal(await text(row.locator('[data-testid=invitation-role]')), 'member');
   assert.equal(await text(row.locator('[data-testid=invitation-from]')), ownerAccount.email);
-  await screenshot(member, 'orgs-06b-invitation');
+  // Sign-up did not prove the address: no Accept or Decline until it is verified.
+  assert.match(
+    await text(member.locator('[data-testid=invitations-need-verification]')),
+    /Verify your e-mail address to accept or decline/,
+  );
+  assert.match(await text(row.locator('[data-testid=invitation-unverified]')), /Verify your e-mail address to answer/);
+  assert.equal(await member.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }).count(), 0);
+  assert.equal(await member.getByRole('button', { name: `Decline the invitation to ${ORG_NAME}` }).count(), 0);
+  await screenshot(member, 'orgs-06b-invitation-unverified');
+
+  // The link leads to the Security page's code form; the code comes from the mail.
+  const link = await verificationLink(member, memberAccount.email);
+  const code = /code=(\d{6})/.exec(link)[1];
+  await goto(member, '/orgs');
+  await submit(member, row.getByRole('link', { name: 'Verify your e-mail address' }));
+  await expectPath(member, '/security');
+  const form = member.locator('form#email-code-form');
+  await form.locator('#email_code').fill(code);
+  await submit(member, form.getByRole('button', { name: 'Verify e-mail address' }));
+  await member.locator('[data-testid=email-verified]').waitFor();
+});
+
+e2e('the member accepts the invitation on the Organisations page', () => member, async () => {
+  await goto(member, '/orgs');
+  const row = member.locator('[data-testid=invitation]');
+  assert.equal(await row.count(), 1);
+  assert.equal(await member.locator('[data-testid=invitations-need-verification]').count(), 0);
+  await screenshot(member, 'orgs-06c-invitation');
   await submit(member, member.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
   await expectPath(member, '/orgs');
   assert.match(await text(member.locator('[role=status]')), /You joined the organisation/);
@@ -395,6 +461,7 @@ e2e('the owner sees every member with 2FA', () => owner, async () => {
 
 e2e('a member held in an enrolment-only session leaves the organisation', () => leaver, async () => {
   await signUp(leaver, leaverAccount);
+  await verifyByLink(leaver, leaverAccount.email);
   await goto(owner, orgPath);
   await invite(leaverAccount.email, 'member');
   await goto(leaver, '/orgs');

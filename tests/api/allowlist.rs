@@ -256,12 +256,13 @@ async fn a_list_meets_the_mandate_only_when_configured(db: Db) {
     drop(app);
 
     // Configured: an enrolment-only session may set a list instead of a factor.
-    let app = TestApp::spawn_with(db, |s| {
-        s.require_two_factor = true;
-        s.allowlist_satisfies_mandate = true;
+    // (Mail is on so the user can verify the address it later accepts an invitation with.)
+    let (app, sink) = TestApp::spawn_with_mail_resolved(db, |r| {
+        r.settings.require_two_factor = true;
+        r.settings.allowlist_satisfies_mandate = true;
     })
     .await;
-    let user = app.user().await;
+    let user = app.verified_user(&sink).await;
     let login = app.login(&user.email, &user.password).await.assert_status(200);
     assert_eq!(login.str("status"), "enrollment_required");
     let token = login.str("session_token");

@@ -314,6 +314,12 @@ impl TestApp {
     /// at sign-up (security notices go only to verified addresses).
     pub async fn verified_user(&self, sink: &SmtpSink) -> User {
         let user = self.user().await;
+        self.verify_email(sink, &user).await;
+        user
+    }
+
+    /// Verifies the user's address with the code mailed at sign-up.
+    pub async fn verify_email(&self, sink: &SmtpSink, user: &User) {
         let mail = loop {
             let found = sink.with_subject("Confirm your e-mail").into_iter().find(|m| m["to"] == json!([user.email]));
             if let Some(m) = found {
@@ -323,7 +329,6 @@ impl TestApp {
         };
         let code = crate::receiver::link_code(mail["text"].as_str().expect("text"));
         self.post("/api/v1/me/email/confirm", &json!({"code": code}), Some(&user.token)).await.assert_status(204);
-        user
     }
 
     /// A verified account with one confirmed authenticator app.

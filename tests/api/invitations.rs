@@ -3,7 +3,9 @@
 //! invitee accepts or declines; invitations expire after 7 days, can be
 //! revoked, wait for an account created later, and are capped per owner
 //! and organisation — under a burst too. A member may always leave, also
-//! from an enrolment-only session.
+//! from an enrolment-only session. Only a verified address answers an
+//! invitation (sign-up does not prove the address), and expired invitations
+//! are swept.
 
 use std::time::{Duration, Instant};
 
@@ -18,17 +20,23 @@ use crate::{both_backends, each_backend};
 
 both_backends!(
     an_invite_answers_alike_whether_or_not_the_address_has_an_account,
+    the_invite_cap_holds_under_a_burst_of_50,
+    the_invite_cap_holds_under_a_burst_of_200,
+    expired_invitations_are_swept_a_day_after_they_expire,
+);
+// Invitees verify their address (mailed at sign-up) before they answer.
+each_backend!(
+    both_known_and_unknown_addresses_are_mailed,
     accept_decline_and_revoke,
     only_the_addressee_may_answer_and_only_owners_may_invite_or_revoke,
+    an_unverified_account_sees_its_invitations_but_answers_only_once_verified,
+    an_invitation_answers_to_the_current_address_only,
     invitations_expire_after_seven_days,
     an_invitation_waits_for_the_account_created_with_its_address,
     concurrent_accepts_make_one_membership,
     accepting_under_a_two_factor_rule_puts_the_member_under_it,
     a_member_leaves_from_an_enrolment_only_session,
-    the_invite_cap_holds_under_a_burst_of_50,
-    the_invite_cap_holds_under_a_burst_of_200,
 );
-each_backend!(both_known_and_unknown_addresses_are_mailed);
 
 async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
     app.post("/api/v1/orgs", &json!({"name": name}), Some(&owner.token)).await.assert_status(201).str("id")
@@ -147,11 +155,12 @@ async fn both_known_and_unknown_addresses_are_mailed(db: Db) {
     assert!(!u["html"].as_str().expect("html").contains("<Labs>"), "the name is escaped in HTML");
 }
 
-async fn accept_decline_and_revoke(app: TestApp) {
+async fn accept_decline_and_revoke(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user().await;
-    let member = app.user().await;
-    let decliner = app.user().await;
-    let revoked = app.user().await;
+    let member = app.verified_user(&sink).await;
+    let decliner = app.verified_user(&sink).await;
+    let revoked = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Globex").await;
 
     let sent = invite(&app, &owner, &org, &member.email, "member").await.assert_status(202);
@@ -165,7 +174,7 @@ async fn accept_decline_and_revoke(app: TestApp) {
     assert_eq!(
         mine,
         [json!({"invitation_id": id, "org": {"id": org, "name": "Globex"}, "role": "member",
-                "invited_by": owner.email, "expires_at": expires})]
+                "invited_by": owner.email, "expires_at": expires, "can_accept": true})]
     );
     let listed = pending(&app, &owner, &org).await;
     assert_eq!(listed.len(), 1);
@@ -214,11 +223,12 @@ async fn accept_decline_and_revoke(app: TestApp) {
     assert!(events(&app, &decliner).await.iter().any(|x| x == "org_invitation_declined"));
 }
 
-async fn only_the_addressee_may_answer_and_only_owners_may_invite_or_revoke(app: TestApp) {
+async fn only_the_addressee_may_answer_and_only_owners_may_invite_or_revoke(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user().await;
-    let member = app.user().await;
-    let invitee = app.user().await;
-    let stranger = app.user().await;
+    let member = app.verified_user(&sink).await;
+    let invitee = app.verified_user(&sink).await;
+    let stranger = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Hooli").await;
     crate::orgs::join(&app, &owner, &org, &member, "member").await;
     let id = invite(&app, &owner, &org, &invitee.email, "member").await.assert_status(202).str("invitation_id");
@@ -228,6 +238,11 @@ async fn only_the_addressee_may_answer_and_only_owners_may_invite_or_revoke(app:
     decline(&app, &stranger, &id).await.assert_error(404, "not_found");
     accept(&app, &member, &id).await.assert_error(404, "not_found");
     accept(&app, &invitee, "no-such-invitation").await.assert_error(404, "not_found");
+    // An unverified account is refused before any lookup: the same 403
+    // for any id, so it learns nothing about other people's invitations.
+    let unverified = app.user().await;
+    accept(&app, &unverified, &id).await.assert_error(403, "email_unverified");
+    accept(&app, &unverified, "no-such-invitation").await.assert_error(403, "email_unverified");
     assert!(my_invitations(&app, &stranger).await.is_empty());
     assert_eq!(my_invitations(&app, &invitee).await.len(), 1, "still pending for its addressee");
 
@@ -257,9 +272,141 @@ async fn only_the_addressee_may_answer_and_only_owners_may_invite_or_revoke(app:
     accept(&app, &invitee, &id).await.assert_status(201);
 }
 
-async fn invitations_expire_after_seven_days(app: TestApp) {
+/// The session's CSRF token, read from the page's first form.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().expect("value").to_owned()
+}
+
+/// Posts a page form as a browser on the server's own origin would.
+async fn post_form(app: &TestApp, cookie: &str, path: &str, csrf: &str) -> (u16, String) {
+    let r = app
+        .http
+        .post(format!("{}{path}", app.url))
+        .header(COOKIE, cookie)
+        .header("origin", &app.url)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .expect("send");
+    (r.status().as_u16(), r.text().await.expect("html"))
+}
+
+/// The hole this closes: sign-up does not prove the address, so anyone may
+/// hold an account with an invitee's address. Such an account sees the
+/// invitation but neither accepts nor declines it, by the API or the page,
+/// and nothing changes; once the address is verified the same invitation
+/// is accepted.
+async fn an_unverified_account_sees_its_invitations_but_answers_only_once_verified(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let owner = app.user().await;
+    let holder = app.user().await;
+    let org = create_org(&app, &owner, "Massive Dynamic").await;
+    let id = invite(&app, &owner, &org, &holder.email, "owner").await.assert_status(202).str("invitation_id");
+
+    // Listed in the usual shape, one field added: it cannot be accepted yet.
+    let mine = my_invitations(&app, &holder).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(keys(&mine[0]), ["can_accept", "expires_at", "invitation_id", "invited_by", "org", "role"]);
+    assert_eq!((mine[0]["invitation_id"].as_str(), &mine[0]["can_accept"]), (Some(&*id), &json!(false)));
+
+    let refused = accept(&app, &holder, &id).await.assert_error(403, "email_unverified");
+    let message = refused.body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("verify your e-mail address"), "{message}");
+    decline(&app, &holder, &id).await.assert_error(403, "email_unverified");
+    // Nothing changed: no membership, the invitation pending on both sides.
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&holder.token)).await.assert_error(404, "not_found");
+    assert_eq!(member_count(&app, &owner, &org).await, 1);
+    assert_eq!(pending(&app, &owner, &org).await.len(), 1);
+    assert_eq!(my_invitations(&app, &holder).await.len(), 1);
+    let log = app.get("/api/v1/me/security-log?limit=100", Some(&holder.token)).await.assert_status(200);
+    let refusals: Vec<(&str, bool)> = log
+        .body
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|e| e["details"] == "e-mail address not verified")
+        .map(|e| (e["event"].as_str().expect("event"), e["success"].as_bool().expect("success")))
+        .collect();
+    assert_eq!(refusals, [("org_invitation_declined", false), ("org_invitation_accepted", false)]);
+
+    // The page shows it with a way to verify instead of the buttons; a
+    // posted form meets the same refusal, as a message.
+    let cookie = format!("twostep_session={}", holder.token);
+    let page = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, &cookie).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("Massive Dynamic") && html.contains("data-testid=\"invitation-unverified\""), "{html}");
+    assert!(html.contains("href=\"/security#email-verification\""), "{html}");
+    assert!(!html.contains(&format!("action=\"/invitations/{id}/accept\"")), "no Accept button: {html}");
+    let csrf = csrf_of(&html);
+    for action in ["accept", "decline"] {
+        let (status, html) = post_form(&app, &cookie, &format!("/invitations/{id}/{action}"), &csrf).await;
+        assert_eq!(status, 403, "{action}: {html}");
+        assert!(html.contains("Verify your e-mail address first"), "{action}: {html}");
+    }
+    assert_eq!(member_count(&app, &owner, &org).await, 1);
+
+    // Verified: the same invitation now answers, from the page too.
+    app.verify_email(&sink, &holder).await;
+    assert_eq!(my_invitations(&app, &holder).await[0]["can_accept"], true);
+    let page = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, &cookie).send().await.expect("page");
+    let html = page.text().await.expect("html");
+    assert!(html.contains(&format!("action=\"/invitations/{id}/accept\"")), "{html}");
+    assert!(!html.contains("invitation-unverified"), "{html}");
+    let joined = accept(&app, &holder, &id).await.assert_status(201);
+    assert_eq!(joined.body["role"], "owner");
+    app.get(&format!("/api/v1/orgs/{org}"), Some(&holder.token)).await.assert_status(200);
+    assert_eq!(member_count(&app, &owner, &org).await, 2);
+}
+
+/// There is no e-mail change yet; the account row is edited as one would
+/// edit it. An invitation belongs to an address, not to whichever account
+/// once had it: after a change, the old address's invitation is neither
+/// listed nor accepted, and the new address must be verified to answer.
+async fn an_invitation_answers_to_the_current_address_only(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let owner = app.user().await;
+    let holder = app.verified_user(&sink).await;
+    let org = create_org(&app, &owner, "Aperture").await;
+    let old = invite(&app, &owner, &org, &holder.email, "member").await.assert_status(202).str("invitation_id");
+    let new_address = format!("moved-{}@example.com", uuid::Uuid::new_v4().simple());
+    let mut db = app.raw().await;
+    sqlx::query("UPDATE accounts SET email = $1 WHERE email = $2")
+        .bind(&new_address)
+        .bind(&holder.email)
+        .execute(&mut db)
+        .await
+        .expect("change the address");
+
+    assert!(my_invitations(&app, &holder).await.is_empty(), "the old address's invitation is not listed");
+    accept(&app, &holder, &old).await.assert_error(404, "not_found");
+    decline(&app, &holder, &old).await.assert_error(404, "not_found");
+    let new = invite(&app, &owner, &org, &new_address, "member").await.assert_status(202).str("invitation_id");
+    assert_eq!(my_invitations(&app, &holder).await.len(), 1);
+
+    // A changed address starts unverified: the new invitation waits for that.
+    sqlx::query("UPDATE accounts SET email_verified_at = NULL WHERE email = $1")
+        .bind(&new_address)
+        .execute(&mut db)
+        .await
+        .expect("unverify");
+    assert_eq!(my_invitations(&app, &holder).await[0]["can_accept"], false);
+    accept(&app, &holder, &new).await.assert_error(403, "email_unverified");
+    assert_eq!(member_count(&app, &owner, &org).await, 1);
+    sqlx::query("UPDATE accounts SET email_verified_at = 1 WHERE email = $1")
+        .bind(&new_address)
+        .execute(&mut db)
+        .await
+        .expect("verify");
+    accept(&app, &holder, &new).await.assert_status(201);
+    assert_eq!(member_count(&app, &owner, &org).await, 2);
+    assert_eq!(pending(&app, &owner, &org).await.len(), 1, "the old address's invitation is still its own");
+}
+
+async fn invitations_expire_after_seven_days(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let mut owner = app.user().await;
-    let mut invitee = app.user().await;
+    let mut invitee = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Umbrella").await;
     let id = invite(&app, &owner, &org, &invitee.email, "member").await.assert_status(202).str("invitation_id");
     app.clock.advance(INVITATION_SECS - 1);
@@ -277,7 +424,8 @@ async fn invitations_expire_after_seven_days(app: TestApp) {
     accept(&app, &invitee, &again).await.assert_status(201);
 }
 
-async fn an_invitation_waits_for_the_account_created_with_its_address(app: TestApp) {
+async fn an_invitation_waits_for_the_account_created_with_its_address(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user().await;
     let org = create_org(&app, &owner, "Stark").await;
     let local = format!("New.Person-{}", uuid::Uuid::new_v4().simple());
@@ -302,14 +450,17 @@ async fn an_invitation_waits_for_the_account_created_with_its_address(app: TestA
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["invitation_id"].as_str(), Some(&*sent.str("invitation_id")));
     assert_eq!(mine[0]["role"], "owner");
+    // The verification mail goes to the normalised address too.
+    app.verify_email(&sink, &newcomer).await;
     accept(&app, &newcomer, &sent.str("invitation_id")).await.assert_status(201);
     let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&newcomer.token)).await.assert_status(200);
     assert_eq!(shown.body["members"].as_array().expect("members").len(), 2);
 }
 
-async fn concurrent_accepts_make_one_membership(app: TestApp) {
+async fn concurrent_accepts_make_one_membership(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user().await;
-    let invitee = app.user().await;
+    let invitee = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Wayne").await;
     let id = invite(&app, &owner, &org, &invitee.email, "member").await.assert_status(202).str("invitation_id");
     let bases = app.instances().await;
@@ -323,9 +474,10 @@ async fn concurrent_accepts_make_one_membership(app: TestApp) {
     assert_eq!(member_count(&app, &owner, &org).await, 2);
 }
 
-async fn accepting_under_a_two_factor_rule_puts_the_member_under_it(app: TestApp) {
+async fn accepting_under_a_two_factor_rule_puts_the_member_under_it(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user_with_totp().await;
-    let invitee = app.user().await;
+    let invitee = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Cyberdyne").await;
     app.put(&format!("/api/v1/orgs/{org}/two-factor-policy"), &json!({"require_two_factor": true}), Some(&owner.token))
         .await
@@ -344,10 +496,11 @@ async fn accepting_under_a_two_factor_rule_puts_the_member_under_it(app: TestApp
 
 /// The finding's second half: a victim held in an enrolment-only session
 /// could not leave. Leaving is allowed where set-up is.
-async fn a_member_leaves_from_an_enrolment_only_session(app: TestApp) {
+async fn a_member_leaves_from_an_enrolment_only_session(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user_with_totp().await;
-    let member = app.user().await;
-    let other = app.user().await;
+    let member = app.verified_user(&sink).await;
+    let other = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Tyrell").await;
     crate::orgs::join(&app, &owner, &org, &member, "member").await;
     crate::orgs::join(&app, &owner, &org, &other, "member").await;
@@ -406,6 +559,46 @@ async fn a_member_leaves_from_an_enrolment_only_session(app: TestApp) {
     let list = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, renewed).send().await.expect("page");
     assert_eq!(list.status().as_u16(), 200);
     assert_eq!(member_count(&app, &owner, &org).await, 1);
+}
+
+/// The invitations stored, by address.
+async fn stored_invitations(app: &TestApp) -> Vec<String> {
+    let mut db = app.raw().await;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT email FROM org_invitations ORDER BY email").fetch_all(&mut db).await.expect("query");
+    rows.into_iter().map(|(e,)| e).collect()
+}
+
+/// The worker's hourly sweep deletes invitations a day after they expired,
+/// and only those.
+async fn expired_invitations_are_swept_a_day_after_they_expire(app: TestApp) {
+    let mut owner = app.user().await;
+    // One organisation each: inviting also clears the organisation's own expired ones.
+    let (a, b, c) =
+        (create_org(&app, &owner, "A").await, create_org(&app, &owner, "B").await, create_org(&app, &owner, "C").await);
+    invite(&app, &owner, &a, "old@example.com", "member").await.assert_status(202);
+    app.clock.advance(24 * 3600);
+    relogin(&app, &mut owner).await;
+    invite(&app, &owner, &b, "recent@example.com", "member").await.assert_status(202);
+    app.clock.advance(3600);
+    relogin(&app, &mut owner).await;
+    invite(&app, &owner, &c, "open@example.com", "member").await.assert_status(202);
+    assert_eq!(stored_invitations(&app).await, ["old@example.com", "open@example.com", "recent@example.com"]);
+
+    // A minute before "open" expires: "old" expired a day and an hour ago,
+    // "recent" an hour ago. The jump is past the sweep's hourly period.
+    app.clock.advance(INVITATION_SECS - 60);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut left = stored_invitations(&app).await;
+    while left.len() == 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = stored_invitations(&app).await;
+    }
+    assert_eq!(left, ["open@example.com", "recent@example.com"]);
+    relogin(&app, &mut owner).await;
+    let open = pending(&app, &owner, &c).await;
+    assert_eq!(open.len(), 1);
+    assert!(pending(&app, &owner, &b).await.is_empty(), "expired, so not listed, though not yet swept");
 }
 
 /// The invite cap holds when the requests arrive together (one owner, one
@@ -468,6 +661,13 @@ async fn the_invitation_routes_are_in_the_openapi_document() {
     ] {
         assert!(paths[path][method]["responses"].get(status).is_some(), "{method} {path} {status} missing");
     }
+    for answer in ["accept", "decline"] {
+        let refused = &paths[format!("/api/v1/me/invitations/{{id}}/{answer}").as_str()]["post"]["responses"]["403"];
+        let said = refused["description"].as_str().unwrap_or_default();
+        assert!(said.contains("email_unverified"), "{answer}: {refused}");
+    }
+    let listed = &doc["components"]["schemas"]["MyInvitation"]["properties"];
+    assert!(listed.get("can_accept").is_some(), "{listed}");
     for schema in ["InviteRequest", "InvitationSent", "PendingInvitation", "MyInvitation", "InvitingOrg"] {
         assert!(doc["components"]["schemas"].get(schema).is_some(), "schema {schema} missing");
     }
@@ -477,9 +677,9 @@ async fn the_invitation_routes_are_in_the_openapi_document() {
 /// every other (SEC-55): a forged post changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_accept_and_decline_forms_are_refused() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
     let owner = app.user().await;
-    let invitee = app.user().await;
+    let invitee = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Soylent").await;
     let id = invite(&app, &owner, &org, &invitee.email, "member").await.assert_status(202).str("invitation_id");
     let cookie = format!("twostep_session={}", invitee.token);

@@ -129,9 +129,9 @@ async fn an_enrolment_session_reaches_only_factor_set_up_in_the_browser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organisation_pages_guard_membership_and_the_switch() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
     let owner = app.user().await;
-    let member = app.user().await;
+    let member = app.verified_user(&sink).await;
     let stranger = app.user().await;
     let org = app.post("/api/v1/orgs", &json!({"name": "Acme <b>"}), Some(&owner.token)).await.assert_status(201);
     let id = org.str("id");

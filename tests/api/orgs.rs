@@ -5,10 +5,11 @@
 use serde_json::json;
 use twostep_domain::time::Timestamp;
 
-use crate::both_backends;
-use crate::helpers::{TestApp, User};
+use crate::each_backend;
+use crate::helpers::{Db, TestApp, User};
 
-both_backends!(
+// Members join by accepting, which takes a verified address: mail is on.
+each_backend!(
     requiring_two_factor_is_refused_while_an_owner_lacks_it,
     a_member_without_two_factor_is_sent_to_enrol_first,
     membership_rules_and_the_last_owner,
@@ -22,7 +23,7 @@ async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
 }
 
 /// Invites `user` to `org` with `role` and accepts as them: the only way
-/// into an organisation (issue 14).
+/// into an organisation (issue 14). `user`'s address must be verified.
 pub async fn join(app: &TestApp, owner: &User, org: &str, user: &User, role: &str) {
     let sent = app
         .post(&format!("/api/v1/orgs/{org}/members"), &json!({"email": user.email, "role": role}), Some(&owner.token))
@@ -38,9 +39,10 @@ async fn require(app: &TestApp, owner: &User, org: &str, on: bool) -> crate::hel
         .await
 }
 
-async fn requiring_two_factor_is_refused_while_an_owner_lacks_it(app: TestApp) {
+async fn requiring_two_factor_is_refused_while_an_owner_lacks_it(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user().await;
-    let co_owner = app.user_with_totp().await;
+    let co_owner = app.verified_user_with_totp(&sink).await;
     let org = create_org(&app, &owner, "Acme").await;
     join(&app, &owner, &org, &co_owner, "owner").await;
     let r = require(&app, &owner, &org, true).await.assert_error(409, "owners_without_two_factor");
@@ -71,9 +73,10 @@ async fn requiring_two_factor_is_refused_while_an_owner_lacks_it(app: TestApp) {
     app.delete("/api/v1/me/two-factor", Some(&owner.token)).await.assert_status(204);
 }
 
-async fn a_member_without_two_factor_is_sent_to_enrol_first(app: TestApp) {
+async fn a_member_without_two_factor_is_sent_to_enrol_first(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user_with_totp().await;
-    let member = app.user().await;
+    let member = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Initech").await;
     join(&app, &owner, &org, &member, "member").await;
     app.get(&format!("/api/v1/orgs/{org}"), Some(&member.token)).await.assert_status(200);
@@ -130,10 +133,11 @@ async fn a_member_without_two_factor_is_sent_to_enrol_first(app: TestApp) {
     assert_eq!(login.str("status"), "second_factor_required");
 }
 
-async fn membership_rules_and_the_last_owner(app: TestApp) {
+async fn membership_rules_and_the_last_owner(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
     let owner = app.user().await;
-    let member = app.user().await;
-    let stranger = app.user().await;
+    let member = app.verified_user(&sink).await;
+    let stranger = app.verified_user(&sink).await;
     let org = create_org(&app, &owner, "Globex").await;
     let members = format!("/api/v1/orgs/{org}/members");
     let add = |email: &str, role: &str| json!({"email": email, "role": role});

@@ -12,6 +12,15 @@
 //! addressed to the normalised address, so an account created later with
 //! that address finds it, and owners may revoke it.
 //!
+//! Only the proven holder of the address answers: sign-up does not wait for
+//! the address to be verified, so an account may carry an address its owner
+//! never received mail at. Such an account sees the invitations to it but
+//! may neither accept (that would put a stranger in the organisation) nor
+//! decline (that would void the real invitee's invitation and tell the
+//! owners something untrue) until its address is verified; the store matches
+//! the account's current, verified address in the same statement that uses
+//! the invitation up. Expired invitations are swept a day after they expire.
+//!
 //! An organisation always keeps an owner: the store refuses, atomically, to
 //! remove or demote the last one. A non-member sees 404 for an
 //! organisation, never 403, so ids cannot be probed. A member may always
@@ -34,6 +43,10 @@ pub const INVITES_PER_HOUR: i64 = 20;
 const INVITE_WINDOW_SECS: i64 = 60 * 60;
 /// An invitation mail stays worth sending for a day, like a notice.
 const INVITE_MAIL_SECS: i64 = 24 * 60 * 60;
+/// How long after expiring an invitation is swept. Every read already
+/// ignores expired rows, so the sweep only keeps the table from growing; the
+/// margin keeps it clear of clock skew between instances.
+pub const KEEP_EXPIRED_INVITATIONS_SECS: i64 = 24 * 60 * 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrgError {
@@ -55,6 +68,8 @@ pub enum OrgError {
     LastOwner,
     #[error("names are 1 to 100 characters")]
     InvalidName,
+    #[error("verify your e-mail address to accept or decline this invitation")]
+    EmailUnverified,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -237,22 +252,34 @@ impl Twostep {
         Ok(())
     }
 
-    /// The pending invitations to the signed-in account's address.
+    /// The pending invitations to the signed-in account's current address,
+    /// verified or not (whether it may answer them is `email_verified_at`).
     pub async fn my_invitations(&self, me: &SignedIn) -> Result<Vec<InvitationView>, OrgError> {
         Ok(self.store.invitations_for(&me.account.email, self.now()).await?)
     }
 
-    /// Accepts an invitation to the account's own address: it becomes a
-    /// member with the invited role, under the organisation's rules like
-    /// every member. Someone else's invitation is `NotFound`.
+    /// Refuses an unverified account before it answers an invitation, and
+    /// records the attempt: someone may be holding an address they do not own.
+    async fn require_verified(&self, me: &SignedIn, kind: AuditKind, ctx: &RequestContext) -> Result<(), OrgError> {
+        if me.account.email_verified_at.is_some() {
+            return Ok(());
+        }
+        self.audit(AuditEvent::user(kind, &me.account.id).failed().details("e-mail address not verified"), ctx).await;
+        Err(OrgError::EmailUnverified)
+    }
+
+    /// Accepts an invitation to the account's own verified address: it
+    /// becomes a member with the invited role, under the organisation's
+    /// rules like every member. Someone else's invitation is `NotFound`.
     pub async fn accept_invitation(
         &self,
         me: &SignedIn,
         invitation: &str,
         ctx: &RequestContext,
     ) -> Result<(OrgRecord, OrgRole), OrgError> {
+        self.require_verified(me, AuditKind::OrgInvitationAccepted, ctx).await?;
         let now = self.now();
-        let found = match self.store.accept_invitation(invitation, &me.account.email, &me.account.id, now).await? {
+        let found = match self.store.accept_invitation(invitation, &me.account.id, now).await? {
             Acceptance::NotFound => return Err(OrgError::NotFound),
             Acceptance::AlreadyMember(_) => return Err(OrgError::AlreadyMember),
             Acceptance::Joined(found) => found,
@@ -271,14 +298,15 @@ impl Twostep {
         Ok((org, found.role))
     }
 
-    /// Declines an invitation to the account's own address.
+    /// Declines an invitation to the account's own verified address.
     pub async fn decline_invitation(
         &self,
         me: &SignedIn,
         invitation: &str,
         ctx: &RequestContext,
     ) -> Result<(), OrgError> {
-        let Some(found) = self.store.decline_invitation(invitation, &me.account.email, self.now()).await? else {
+        self.require_verified(me, AuditKind::OrgInvitationDeclined, ctx).await?;
+        let Some(found) = self.store.decline_invitation(invitation, &me.account.id, self.now()).await? else {
             return Err(OrgError::NotFound);
         };
         self.audit(

@@ -193,7 +193,8 @@ impl Twostep {
         }
     }
 
-    /// Deletes finished messages, send-log rows and push challenges past their use.
+    /// Deletes finished messages, send-log rows, push challenges and
+    /// organisation invitations past their use.
     pub async fn sweep_outbox(&self) {
         let now = self.now();
         match self.store.purge_outbox(now.plus_secs(-KEEP_FINISHED_SECS)).await {
@@ -206,6 +207,11 @@ impl Twostep {
         }
         if let Err(e) = self.store.purge_push(now.plus_secs(-crate::push::KEEP_CHALLENGES_SECS)).await {
             tracing::error!(error = %e, "push challenge sweep failed");
+        }
+        match self.store.purge_invitations(now.plus_secs(-crate::orgs::KEEP_EXPIRED_INVITATIONS_SECS)).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired organisation invitations swept"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "invitation sweep failed"),
         }
     }
 

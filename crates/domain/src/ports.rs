@@ -756,7 +756,7 @@ pub enum Acceptance {
     Joined(InvitationRecord),
     /// The invitation was used up, but the account already was a member.
     AlreadyMember(InvitationRecord),
-    /// No pending invitation with this id for this address.
+    /// No pending invitation with this id for the account's verified address.
     NotFound,
 }
 
@@ -786,25 +786,24 @@ pub trait OrgStore: Send + Sync {
     async fn invitations_for(&self, email: &Email, now: Timestamp) -> Result<Vec<InvitationView>, StoreError>;
     /// Pending (unexpired) invitations of an organisation, oldest first.
     async fn org_invitations(&self, org: &str, now: Timestamp) -> Result<Vec<InvitationView>, StoreError>;
-    /// Uses up the pending invitation `id` to `email` and adds `account` as a
-    /// member with its role, in one transaction: of two concurrent accepts
-    /// only one finds the invitation.
-    async fn accept_invitation(
-        &self,
-        id: &str,
-        email: &Email,
-        account: &AccountId,
-        now: Timestamp,
-    ) -> Result<Acceptance, StoreError>;
-    /// Deletes the pending invitation `id` to `email`; `None` when there is none.
+    /// Uses up the pending invitation `id` to the account's current address,
+    /// only while that address is verified, and adds the account as a member
+    /// with its role, in one transaction: of two concurrent accepts only one
+    /// finds the invitation. The address and its verification are read in
+    /// the statement that takes the invitation, never from the caller.
+    async fn accept_invitation(&self, id: &str, account: &AccountId, now: Timestamp) -> Result<Acceptance, StoreError>;
+    /// Deletes the pending invitation `id` to the account's current, verified
+    /// address; `None` when there is none.
     async fn decline_invitation(
         &self,
         id: &str,
-        email: &Email,
+        account: &AccountId,
         now: Timestamp,
     ) -> Result<Option<InvitationRecord>, StoreError>;
     /// Deletes invitation `id` of `org` (an owner's revoke); whether there was one.
     async fn revoke_invitation(&self, org: &str, id: &str) -> Result<Option<InvitationRecord>, StoreError>;
+    /// Deletes invitations that expired at or before `before`; how many.
+    async fn purge_invitations(&self, before: Timestamp) -> Result<u64, StoreError>;
 }
 
 // ---------------------------------------------------------------------------

@@ -168,6 +168,7 @@ impl ApiError {
                 (S::FORBIDDEN, "two_factor_required_by_policy")
             }
             Self::Org(OrgError::NotOwner) => (S::FORBIDDEN, "forbidden"),
+            Self::Org(OrgError::EmailUnverified) => (S::FORBIDDEN, "email_unverified"),
             Self::Org(OrgError::TwoFactorRequired) | Self::Admin(AdminError::TwoFactorRequired) => {
                 (S::FORBIDDEN, "two_factor_required")
             }

@@ -86,19 +86,23 @@ fn invitation_view(row: &AnyRow) -> Result<InvitationView, StoreError> {
     })
 }
 
-/// Deletes the pending invitation `id` to `email` and returns it.
+/// Deletes the pending invitation `id` to the account's current address and
+/// returns it, only while that address is verified. The address is read in
+/// the same statement, so an answer never rests on an address the caller
+/// read earlier.
 async fn take_invitation(
     tx: &mut Transaction<'_, Any>,
     id: &str,
-    email: &Email,
+    account: &AccountId,
     now: Timestamp,
 ) -> Result<Option<InvitationRecord>, StoreError> {
     sqlx::query(
-        "DELETE FROM org_invitations WHERE id = $1 AND email = $2 AND expires_at > $3
+        "DELETE FROM org_invitations WHERE id = $1 AND expires_at > $3
+            AND email = (SELECT email FROM accounts WHERE id = $2 AND email_verified_at IS NOT NULL)
          RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
     )
     .bind(id)
-    .bind(email.as_str())
+    .bind(account.as_str())
     .bind(now.secs())
     .fetch_optional(&mut **tx)
     .await
@@ -323,15 +327,9 @@ impl OrgStore for SqlStore {
         .collect()
     }
 
-    async fn accept_invitation(
-        &self,
-        id: &str,
-        email: &Email,
-        account: &AccountId,
-        now: Timestamp,
-    ) -> Result<Acceptance, StoreError> {
+    async fn accept_invitation(&self, id: &str, account: &AccountId, now: Timestamp) -> Result<Acceptance, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
-        let Some(found) = take_invitation(&mut tx, id, email, now).await? else { return Ok(Acceptance::NotFound) };
+        let Some(found) = take_invitation(&mut tx, id, account, now).await? else { return Ok(Acceptance::NotFound) };
         let added = sqlx::query(
             "INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (org_id, account_id) DO NOTHING",
@@ -351,11 +349,11 @@ impl OrgStore for SqlStore {
     async fn decline_invitation(
         &self,
         id: &str,
-        email: &Email,
+        account: &AccountId,
         now: Timestamp,
     ) -> Result<Option<InvitationRecord>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
-        let found = take_invitation(&mut tx, id, email, now).await?;
+        let found = take_invitation(&mut tx, id, account, now).await?;
         tx.commit().await.map_err(store_err)?;
         Ok(found)
     }
@@ -372,5 +370,14 @@ impl OrgStore for SqlStore {
         .map_err(store_err)?
         .map(|r| invitation(&r))
         .transpose()
+    }
+
+    async fn purge_invitations(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM org_invitations WHERE expires_at <= $1")
+            .bind(before.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(done.rows_affected())
     }
 }

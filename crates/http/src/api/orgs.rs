@@ -253,21 +253,27 @@ pub struct MyInvitation {
     /// The inviting owner's e-mail address.
     invited_by: String,
     expires_at: String,
+    /// `false` while the caller's e-mail address is unverified: accepting
+    /// and declining answer `403 email_unverified` until it is verified.
+    can_accept: bool,
 }
 
-impl From<InvitationView> for MyInvitation {
-    fn from(v: InvitationView) -> Self {
+impl MyInvitation {
+    fn new(v: InvitationView, can_accept: bool) -> Self {
         Self {
             invitation_id: v.invitation.id,
             org: InvitingOrg { id: v.invitation.org_id, name: v.org_name },
             role: v.invitation.role.as_str(),
             invited_by: v.invited_by_email.to_string(),
             expires_at: v.invitation.expires_at.rfc3339(),
+            can_accept,
         }
     }
 }
 
 /// Pending invitations to the caller's e-mail address (they last 7 days).
+/// Listed whether or not the address is verified; only a verified one may
+/// answer them (`can_accept`).
 #[utoipa::path(get, path = "/api/v1/me/invitations", tag = "organisations", security(("bearer" = [])),
     responses((status = 200, body = Vec<MyInvitation>), (status = 401, body = ApiErrorBody),
         (status = 403, description = "enrollment_required", body = ApiErrorBody)))]
@@ -276,15 +282,18 @@ pub async fn my_invitations(
     ApiSession(me): ApiSession,
 ) -> ApiResult<Json<Vec<MyInvitation>>> {
     let list = s.twostep.my_invitations(&me).await?;
-    Ok(Json(list.into_iter().map(MyInvitation::from).collect()))
+    let can_accept = me.account.email_verified_at.is_some();
+    Ok(Json(list.into_iter().map(|v| MyInvitation::new(v, can_accept)).collect()))
 }
 
 /// Accept an invitation to the caller's address: the caller becomes a
-/// member with the invited role, under the organisation's 2FA rule.
+/// member with the invited role, under the organisation's 2FA rule. The
+/// address must be verified first (sign-up does not prove it): until then
+/// `403 email_unverified`, and nothing changes.
 #[utoipa::path(post, path = "/api/v1/me/invitations/{id}/accept", tag = "organisations",
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 201, body = MyOrg), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 403, description = "email_unverified (verify the account's e-mail address first), enrollment_required or csrf_failed", body = ApiErrorBody),
         (status = 404, description = "no pending invitation with this id to the caller's address", body = ApiErrorBody),
         (status = 409, description = "already_member", body = ApiErrorBody)))]
 pub async fn accept_invitation(
@@ -298,11 +307,13 @@ pub async fn accept_invitation(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// Decline an invitation to the caller's address.
+/// Decline an invitation to the caller's address. Like accepting, only
+/// from a verified address (`403 email_unverified`): an account holding an
+/// address it does not own must not void the real invitee's invitation.
 #[utoipa::path(post, path = "/api/v1/me/invitations/{id}/decline", tag = "organisations",
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ApiErrorBody),
-        (status = 403, description = "enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 403, description = "email_unverified (verify the account's e-mail address first), enrollment_required or csrf_failed", body = ApiErrorBody),
         (status = 404, description = "no pending invitation with this id to the caller's address", body = ApiErrorBody)))]
 pub async fn decline_invitation(
     State(s): State<AppState>,

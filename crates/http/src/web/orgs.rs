@@ -1,5 +1,6 @@
 //! Organisation pages (seed 003, issue 14): the list with the invitations
-//! waiting for the signed-in account (Accept, Decline) and a "Create
+//! waiting for the signed-in account (Accept, Decline; until its address is
+//! verified, a link to verify it instead) and a "Create
 //! organisation" form, and one organisation with its members, their 2FA
 //! status, the owners' invitations (Invite, Revoke), member management and
 //! the "Require two-factor" switch. "Leave" works from an enrolment-only
@@ -54,6 +55,9 @@ pub struct OrgList {
     pub csrf: String,
     pub orgs: Vec<OrgRow>,
     pub invitations: Vec<InvitationRow>,
+    /// Whether the account's address is verified: only then may it answer
+    /// invitations, otherwise each row says so and links to Security.
+    pub email_verified: bool,
     /// What was typed in the create form, shown again after an error.
     pub name: String,
     pub notice: Option<&'static str>,
@@ -161,7 +165,17 @@ async fn list_view(
             .collect(),
         Err(e) => return internal(&e),
     };
-    render(status, &OrgList { nav: session.nav(), csrf: session.csrf.clone(), orgs, invitations, name, notice, error })
+    let page = OrgList {
+        nav: session.nav(),
+        csrf: session.csrf.clone(),
+        orgs,
+        invitations,
+        email_verified: session.me.account.email_verified_at.is_some(),
+        name,
+        notice,
+        error,
+    };
+    render(status, &page)
 }
 
 #[derive(Deserialize)]
@@ -435,6 +449,11 @@ async fn invitation_refused(s: &AppState, session: &WebSession, e: &OrgError) ->
             "That invitation is no longer open: it was used, revoked or has expired.".to_owned(),
         ),
         OrgError::AlreadyMember => (StatusCode::CONFLICT, "You are already a member of that organisation.".to_owned()),
+        OrgError::EmailUnverified => (
+            StatusCode::FORBIDDEN,
+            "Verify your e-mail address first: only its verified holder may accept or decline an invitation to it."
+                .to_owned(),
+        ),
         other => return internal(other),
     };
     list_view(s, session, status, String::new(), None, Some(error)).await
