@@ -45,9 +45,10 @@ impl Twostep {
         let Ok(email) = Email::parse(email) else { return Ok(()) };
         // Capped per address so the form cannot flood an inbox (SEC-36).
         let scope = self.reset_scope(&email);
-        let sent = self.store.record_failure(&scope, self.now(), 3600).await?;
+        let refused =
+            self.store.take_allowance(&scope, self.now(), 3600, self.settings.reset_mails_per_hour).await?.is_some();
         let Some(account) = self.store.account_by_email(&email).await? else { return Ok(()) };
-        if sent > self.settings.reset_mails_per_hour {
+        if refused {
             self.audit(
                 AuditEvent::user(AuditKind::Throttled, &account.id).failed().details("password reset mail"),
                 ctx,

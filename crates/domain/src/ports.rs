@@ -337,10 +337,8 @@ pub trait ThrottleStore: Send + Sync {
     async fn counter(&self, scope: &str) -> Result<Option<crate::throttle::Counter>, StoreError>;
     /// Several counters in one statement, by scope; absent ones are left out.
     async fn counters(&self, scopes: &[String]) -> Result<Vec<(String, crate::throttle::Counter)>, StoreError>;
-    /// Adds one failure in one atomic upsert and returns the new count. A
-    /// window older than `window_secs` starts over at one.
-    async fn record_failure(&self, scope: &str, now: Timestamp, window_secs: i64) -> Result<i64, StoreError>;
-    /// `record_failure` for several scopes in one atomic statement; the new
+    /// Adds one failure to each of several scopes in one atomic upsert (a
+    /// window older than `window_secs` starts over at one); the new
     /// counts in the order of `scopes` (which must not repeat a scope).
     async fn record_failures(
         &self,

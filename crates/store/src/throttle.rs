@@ -56,26 +56,6 @@ impl ThrottleStore for SqlStore {
             .collect()
     }
 
-    async fn record_failure(&self, scope: &str, now: Timestamp, window_secs: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES ($1, 1, $2, $2)
-             ON CONFLICT (scope) DO UPDATE SET
-                failures = CASE WHEN throttle_counters.window_start <= $3 THEN 1
-                                ELSE throttle_counters.failures + 1 END,
-                window_start = CASE WHEN throttle_counters.window_start <= $3 THEN $2
-                                    ELSE throttle_counters.window_start END,
-                last_failure_at = $2
-             RETURNING failures",
-        )
-        .bind(scope)
-        .bind(now.secs())
-        .bind(now.secs().saturating_sub(window_secs))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(store_err)?;
-        row.try_get::<i64, _>(0).map_err(store_err)
-    }
-
     async fn record_failures(
         &self,
         scopes: &[String],
@@ -85,7 +65,7 @@ impl ThrottleStore for SqlStore {
         if scopes.is_empty() {
             return Ok(Vec::new());
         }
-        // One multi-row upsert: atomic like `record_failure`, one commit.
+        // One multi-row upsert: atomic, one commit.
         let values = (0..scopes.len()).map(|i| format!("(${}, 1, $1, $1)", i + 3)).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES {values}
