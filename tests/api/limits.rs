@@ -23,7 +23,8 @@ both_backends!(
 each_backend!(
     a_burst_of_sms_requests_sends_exactly_one,
     no_phone_number_is_stored_in_the_clear,
-    phone_sends_are_capped_per_calling_code_and_overall
+    phone_sends_are_capped_per_calling_code_and_overall,
+    a_burst_of_phone_sends_to_many_numbers_stops_at_the_calling_code_and_overall_caps
 );
 
 async fn account_id(app: &TestApp, user: &User) -> String {
@@ -293,5 +294,37 @@ async fn phone_sends_are_capped_per_calling_code_and_overall(db: Db) {
         app.clock.advance(wait);
         let fresh = app.login(&third.email, &third.password).await.assert_status(200).str("session_token");
         app.post("/api/v1/me/phone", &json!({"phone": "+14155550124"}), Some(&fresh)).await.assert_status(202);
+    }
+}
+
+/// The same caps under a burst: fifty accounts, each verifying its own
+/// number at the same instant, across instances.
+async fn a_burst_of_phone_sends_to_many_numbers_stops_at_the_calling_code_and_overall_caps(db: Db) {
+    for (per_code, overall) in [(3, 1000), (1000, 3)] {
+        let rx = crate::receiver::Receiver::start().await;
+        let phone = twostep::config::PhoneProvider::Twilio {
+            account_sid: "AC0123456789abcdef".into(),
+            auth_token: "secret".into(),
+            from: "+14155550100".into(),
+            base_url: rx.url.clone(),
+        };
+        let app = TestApp::spawn_providers(db, None, phone, |s| {
+            s.phone_sends_per_hour_per_calling_code = per_code;
+            s.phone_sends_per_hour = overall;
+        })
+        .await;
+        let mut tokens = Vec::new();
+        for _ in 0..50 {
+            tokens.push(app.user().await.token);
+        }
+        let bases = app.instances().await;
+        let rs = burst(&bases, 50, move |i, c, base| {
+            c.post(format!("{base}/api/v1/me/phone"))
+                .bearer_auth(&tokens[i])
+                .json(&json!({"phone": format!("+141555501{i:02}")}))
+        })
+        .await;
+        assert_eq!(count(&rs, 202), 3, "{:?}", tally(&rs));
+        assert_eq!(count(&rs, 429), 47, "{:?}", tally(&rs));
     }
 }
