@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use twostep_domain::time::Timestamp;
 
 use crate::binary::{output, serve_env, twostep};
-use crate::helpers::{Db, SmtpSink, TestApp, User};
+use crate::helpers::{Db, SmtpSink, TestApp, User, csrf_of};
 use crate::{both_backends, each_backend};
 
 /// Runs the real binary against the test's database, as an operator would
@@ -303,11 +303,6 @@ async fn form_post(app: &TestApp, path: &str, token: &str, csrf: &str) -> (u16, 
         .expect("post");
     let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     (r.status().as_u16(), location)
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().expect("value").to_owned()
 }
 
 both_backends!(the_admin_pages_answer_only_to_admins_with_two_factor);

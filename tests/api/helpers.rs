@@ -480,3 +480,9 @@ pub fn tool(name: &str) -> bool {
     }
     found
 }
+
+/// The session's CSRF token, read from a page's first form.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().expect("value").to_owned()
+}

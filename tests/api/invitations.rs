@@ -15,7 +15,7 @@ use twostep_domain::orgs::{INVITATION_SECS, INVITES_PER_HOUR};
 use twostep_domain::time::Timestamp;
 
 use crate::burst::{burst, count, tally};
-use crate::helpers::{Db, Resp, TestApp, User};
+use crate::helpers::{Db, Resp, TestApp, User, csrf_of};
 use crate::{both_backends, each_backend};
 
 both_backends!(
@@ -270,12 +270,6 @@ async fn only_the_addressee_may_answer_and_only_owners_may_invite_or_revoke(db: 
         .assert_error(400, "invalid_request");
     assert_eq!(my_invitations(&app, &invitee).await.len(), 1);
     accept(&app, &invitee, &id).await.assert_status(201);
-}
-
-/// The session's CSRF token, read from the page's first form.
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().expect("value").to_owned()
 }
 
 /// Posts a page form as a browser on the server's own origin would.
@@ -541,8 +535,7 @@ async fn a_member_leaves_from_an_enrolment_only_session(db: Db) {
     assert_eq!(landing.headers()[LOCATION], "/security/two-factor/required");
     let html = page("/security/two-factor/required").await.expect("page").text().await.expect("html");
     assert!(html.contains(&format!("action=\"/orgs/{org}/leave\"")) && html.contains("Tyrell"), "{html}");
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + "name=\"csrf\" value=\"".len();
-    let csrf = html[at..].split('"').next().expect("value").to_owned();
+    let csrf = crate::helpers::csrf_of(&html);
     let left = app
         .http
         .post(format!("{}/orgs/{org}/leave", app.url))
@@ -698,8 +691,7 @@ async fn forged_accept_and_decline_forms_are_refused() {
     let html = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, &cookie).send().await.expect("page");
     let html = html.text().await.expect("html");
     assert!(html.contains(&format!("action=\"/invitations/{id}/accept\"")) && html.contains("Soylent"), "{html}");
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + "name=\"csrf\" value=\"".len();
-    let csrf = html[at..].split('"').next().expect("value").to_owned();
+    let csrf = crate::helpers::csrf_of(&html);
     let accepted = app
         .http
         .post(format!("{}/invitations/{id}/accept", app.url))

@@ -8,7 +8,7 @@ use twostep::config::PhoneProvider;
 use twostep_domain::settings::Settings;
 use twostep_domain::time::Timestamp;
 
-use crate::helpers::{Db, TestApp, User};
+use crate::helpers::{Db, TestApp, User, csrf_of};
 
 const WEEK: i64 = 7 * 24 * 3600;
 
@@ -220,11 +220,6 @@ async fn sec52_confirming_the_first_factor_ends_the_enrolment_api_session(db: Db
         "the signed-up session and this one: {}",
         sessions.body
     );
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().expect("value").to_owned()
 }
 
 fn session_cookie_of(resp: &reqwest::Response) -> Option<String> {

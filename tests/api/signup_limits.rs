@@ -61,8 +61,7 @@ async fn sec36_sign_ups_are_capped_per_source_address(db: Db) {
     let page = app.http.get(format!("{}/signup", app.url)).send().await.expect("page");
     let cookie = page.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let html = page.text().await.expect("html");
-    let at = html.find("name=\"csrf\" value=\"").expect("csrf") + "name=\"csrf\" value=\"".len();
-    let csrf = html[at..].split('"').next().expect("value").to_owned();
+    let csrf = crate::helpers::csrf_of(&html);
     let form = app
         .http
         .post(format!("{}/signup", app.url))

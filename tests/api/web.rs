@@ -3,12 +3,7 @@
 
 use reqwest::header::{COOKIE, SET_COOKIE};
 
-use crate::helpers::{Db, TestApp};
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().expect("value").to_owned()
-}
+use crate::helpers::{Db, TestApp, csrf_of};
 
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()

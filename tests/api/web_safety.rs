@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::COOKIE;
 
-use crate::helpers::{Db, SmtpSink, TestApp, User};
+use crate::helpers::{Db, SmtpSink, TestApp, User, csrf_of};
 use crate::{both_backends, each_backend};
 
 both_backends!(reauth_next_goes_only_to_a_local_path, cookie_reads_of_the_api_come_only_from_this_origin);
@@ -41,11 +41,6 @@ async fn form_post(app: &TestApp, path: &str, token: &str, form: &[(&str, &str)]
     let status = r.status().as_u16();
     let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     (status, location, r.text().await.expect("body"))
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().expect("value").to_owned()
 }
 
 /// The `next` hidden field of the re-auth form.
