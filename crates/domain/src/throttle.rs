@@ -49,12 +49,6 @@ pub struct Admission {
     pub counts: Vec<i64>,
 }
 
-/// A scope's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Counted {
-    pub verdict: Verdict,
-}
-
 /// How long to wait after `n` consecutive failures.
 pub fn delay_secs(n: i64) -> i64 {
     if n < BACKOFF_FROM {
@@ -195,21 +189,21 @@ impl Twostep {
     }
 
     /// The verdicts for several scopes, in their order, from one read.
-    pub(crate) async fn throttle_verdicts(&self, scopes: &[Scope]) -> Result<Vec<Counted>, crate::error::StoreError> {
+    pub(crate) async fn throttle_verdicts(&self, scopes: &[Scope]) -> Result<Vec<Verdict>, crate::error::StoreError> {
         let keys: Vec<String> = scopes.iter().map(Scope::key).collect();
         let found = self.store.counters(&keys).await?;
         Ok(self.counted(scopes, &found))
     }
 
     /// The verdicts for `scopes` from counters already read (absent: none).
-    pub(crate) fn counted(&self, scopes: &[Scope], found: &[(String, Counter)]) -> Vec<Counted> {
+    pub(crate) fn counted(&self, scopes: &[Scope], found: &[(String, Counter)]) -> Vec<Verdict> {
         let now = self.now();
         scopes
             .iter()
             .map(|scope| {
                 let key = scope.key();
                 let counter = found.iter().find(|(k, _)| *k == key).map(|(_, c)| *c);
-                Counted { verdict: verdict(counter, now, scope.lockable()) }
+                verdict(counter, now, scope.lockable())
             })
             .collect()
     }
@@ -247,7 +241,7 @@ impl Twostep {
         account: &AccountId,
     ) -> Result<bool, crate::error::StoreError> {
         let verdicts = self.throttle_verdicts(&[Scope::SecondFactor(account.clone()), factor.clone()]).await?;
-        Ok(verdicts.iter().any(|c| c.verdict == Verdict::Locked))
+        Ok(verdicts.contains(&Verdict::Locked))
     }
 }
 

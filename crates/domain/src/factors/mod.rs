@@ -126,7 +126,7 @@ impl Twostep {
             scopes
                 .iter()
                 .zip(&counted)
-                .any(|(s, c)| (want(s) || matches!(s, Scope::SecondFactor(_))) && c.verdict == Verdict::Locked)
+                .any(|(s, c)| (want(s) || matches!(s, Scope::SecondFactor(_))) && *c == Verdict::Locked)
         };
         let mut methods = Vec::new();
         if totp && !locked(|s| matches!(s, Scope::Totp(_))) {
