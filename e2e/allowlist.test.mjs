@@ -20,118 +20,66 @@
 //                          errors in [data-testid=allowlist-error] (role=alert)
 //   outside the list       403 page "Not from this address"; /login refuses with the generic error
 
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  launchBrowser,
+  expectPath,
+  fillLogin,
+  goto,
+  newAccount,
   screenshot,
-  startServer,
-  strongPassword,
-  uniqueEmail,
-  withDiagnostics,
-} from './harness.mjs';
+  signUp,
+  story,
+  submit,
+  text,
+} from './lib/index.mjs';
 
-const TEST_TIMEOUT_MS = 120_000;
 const RANGE = '198.51.100.0/24';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} */
-let browser;
-/** @type {import('playwright-core').Page} */
-let page;
+const s = story();
+const account = newAccount('allow');
 
-const account = { email: uniqueEmail('allow'), password: strongPassword() };
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  page = browser.page;
-  page.setDefaultTimeout(15_000);
-  page.setDefaultNavigationTimeout(30_000);
-});
-
-after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    await server?.stop();
-  }
-});
-
-function e2e(name, fn) {
-  test(name, { timeout: TEST_TIMEOUT_MS }, () => withDiagnostics({ name, page, server }, fn));
-}
-
-const pathname = () => new URL(page.url()).pathname;
-
-async function goto(path) {
-  const response = await page.goto(`${server.url}${path}`);
-  assert.ok(response, `no response for GET ${path}`);
-  return response;
-}
-
-/** Click a submit button and wait for the page the form post leads to; returns its status. */
-async function submit(button) {
-  const [response] = await Promise.all([
-    page.waitForNavigation({ waitUntil: 'load' }),
-    button.click(),
-  ]);
-  return response?.status();
-}
-
-async function expectPath(expected) {
-  await page.waitForURL((url) => url.pathname === expected);
-  assert.equal(pathname(), expected);
-}
-
-async function saveList(text, { confirm = false } = {}) {
+async function saveList(page, list, { confirm = false } = {}) {
   const form = page.locator('form#allowlist-form');
-  await form.locator('#entries').fill(text);
+  await form.locator('#entries').fill(list);
   if (confirm) await form.locator('[data-testid=confirm-lockout]').check();
   return submit(form.getByRole('button', { name: 'Save allow-list' }));
 }
 
-async function entriesShown() {
+async function entriesShown(page) {
   const rows = page.locator('[data-testid=allowlist-entry]');
   const out = [];
   for (let i = 0; i < (await rows.count()); i += 1) {
     const cells = rows.nth(i).locator('td');
-    out.push([(await cells.nth(0).innerText()).trim(), (await cells.nth(1).innerText()).trim()]);
+    out.push([await text(cells.nth(0)), await text(cells.nth(1))]);
   }
   return out;
 }
 
-e2e('add the current address and a range, see them listed', async () => {
+s.test('add the current address and a range, see them listed', async ({ page }) => {
   // Sign up (which signs in: a fresh password proof, so no re-auth prompt).
-  await goto('/signup');
-  const signup = page.locator('form#signup-form');
-  await signup.locator('#email').fill(account.email);
-  await signup.locator('#password').fill(account.password);
-  await submit(signup.getByRole('button', { name: 'Create account' }));
-  await expectPath('/security');
+  await signUp(page, account);
   const section = page.locator('section#ip-allowlist');
   assert.match(await section.locator('[data-testid=allowlist-status]').innerText(), /^Off/);
   await screenshot(page, 'allowlist-01-security-off');
 
   await submit(section.getByRole('link', { name: 'Set up an IP allow-list' }));
-  await expectPath('/security/ip-allowlist');
+  await expectPath(page, '/security/ip-allowlist');
   await page.getByRole('heading', { level: 1, name: 'IP allow-list' }).waitFor();
-  const current = (await page.locator('[data-testid=current-ip]').innerText()).trim();
+  const current = await text(page.locator('[data-testid=current-ip]'));
   assert.equal(current, '127.0.0.1', 'the editor shows the address the browser comes from');
   await page.locator('[data-testid=allowlist-empty]').waitFor();
   await screenshot(page, 'allowlist-02-editor-empty');
 
   // A wrong line is named, and what was typed stays.
-  let status = await saveList(`${current} This computer\n10.0.0.300 typo`);
+  let status = await saveList(page, `${current} This computer\n10.0.0.300 typo`);
   assert.equal(status, 400);
   assert.match(await page.locator('[data-testid=allowlist-error]').innerText(), /10\.0\.0\.300/);
   assert.match(await page.locator('#entries').inputValue(), /10\.0\.0\.300 typo/);
   await screenshot(page, 'allowlist-03-invalid-entry');
 
   // A list without the current address asks for confirmation and saves nothing.
-  status = await saveList(`${RANGE} Office VPN`);
+  status = await saveList(page, `${RANGE} Office VPN`);
   assert.equal(status, 409);
   assert.match(await page.locator('[data-testid=allowlist-error]').innerText(), /127\.0\.0\.1 is not in this list/);
   await page.locator('[data-testid=confirm-lockout]').waitFor();
@@ -139,9 +87,9 @@ e2e('add the current address and a range, see them listed', async () => {
   await screenshot(page, 'allowlist-04-lockout-warning');
 
   // The current address and a range: saved.
-  status = await saveList(`${current} This computer\n198.51.100.9/24 Office VPN`);
+  status = await saveList(page, `${current} This computer\n198.51.100.9/24 Office VPN`);
   assert.equal(status, 200);
-  await expectPath('/security');
+  await expectPath(page, '/security');
   await page.getByText('IP allow-list saved.').waitFor();
   assert.match(await section.locator('[data-testid=allowlist-status]').innerText(), /^On/);
   const summary = (await section.locator('[data-testid=allowlist-summary] li').allInnerTexts()).map((t) => t.trim());
@@ -149,8 +97,8 @@ e2e('add the current address and a range, see them listed', async () => {
   await screenshot(page, 'allowlist-05-security-on');
 
   await submit(section.getByRole('link', { name: 'Edit IP allow-list' }));
-  await expectPath('/security/ip-allowlist');
-  assert.deepEqual(await entriesShown(), [
+  await expectPath(page, '/security/ip-allowlist');
+  assert.deepEqual(await entriesShown(page), [
     [current, 'This computer'],
     [RANGE, 'Office VPN'],
   ]);
@@ -158,31 +106,26 @@ e2e('add the current address and a range, see them listed', async () => {
   await screenshot(page, 'allowlist-06-editor-listed');
 });
 
-e2e('confirming a list without this address signs out and refuses sign-in here', async () => {
-  await goto('/security/ip-allowlist');
-  await expectPath('/security/ip-allowlist');
-  let status = await saveList(`${RANGE} Office VPN`);
+s.test('confirming a list without this address signs out and refuses sign-in here', async ({ page }) => {
+  await goto(page, '/security/ip-allowlist');
+  await expectPath(page, '/security/ip-allowlist');
+  let status = await saveList(page, `${RANGE} Office VPN`);
   assert.equal(status, 409);
-  status = await saveList(`${RANGE} Office VPN`, { confirm: true });
+  status = await saveList(page, `${RANGE} Office VPN`, { confirm: true });
   // Saved; the redirect to /security is the session's next request, from outside the list.
   assert.equal(status, 403);
   await page.getByRole('heading', { name: 'Not from this address' }).waitFor();
   await screenshot(page, 'allowlist-07-signed-out');
 
-  await goto('/security');
-  await expectPath('/login');
-  const login = page.locator('form#login-form');
-  await login.locator('#email').fill(account.email);
-  await login.locator('#password').fill(account.password);
-  status = await submit(login.getByRole('button', { name: 'Sign in' }));
+  await goto(page, '/security');
+  await expectPath(page, '/login');
+  status = await submit(await fillLogin(page, account.email, account.password));
   assert.equal(status, 401, 'refused like a wrong password');
-  await expectPath('/login');
-  const refused = (await page.locator('[role=alert]').first().innerText()).trim();
+  await expectPath(page, '/login');
+  const refused = await text(page.locator('[role=alert]').first());
 
-  await login.locator('#email').fill(account.email);
-  await login.locator('#password').fill(`${account.password}-wrong`);
-  await submit(login.getByRole('button', { name: 'Sign in' }));
-  const wrong = (await page.locator('[role=alert]').first().innerText()).trim();
+  await submit(await fillLogin(page, account.email, `${account.password}-wrong`));
+  const wrong = await text(page.locator('[role=alert]').first());
   assert.equal(refused, wrong, 'the same message as a wrong password');
   await screenshot(page, 'allowlist-08-sign-in-refused');
 });

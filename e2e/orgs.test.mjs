@@ -51,182 +51,38 @@
 //                          [data-testid=outbox-text]: the verification mail's code and link
 //   /verify-email?account=&code=   button "Confirm my e-mail address"
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  launchBrowser,
+  enrolTotp,
+  expectPath,
+  goto,
+  newAccount,
+  pathname,
   screenshot,
-  startServer,
-  strongPassword,
-  totpNow,
+  signInWithPassword,
+  signOut,
+  signUp,
+  story,
+  submit,
+  text,
+  twoFactorStatus,
   uniqueEmail,
-  withDiagnostics,
-} from './harness.mjs';
+  verificationLink,
+  verifyEmailByLink,
+  withOwnServer,
+} from './lib/index.mjs';
 
-const TEST_TIMEOUT_MS = 120_000;
-const RECOVERY_CODE = /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/;
+// Three people, each in a browser of their own (own profile).
+const s = story({ browsers: { owner: {}, member: {}, leaver: {} }, chained: true });
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} the owner's browser */
-let ownerBrowser;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} the member's browser (its own profile) */
-let memberBrowser;
-/** @type {import('playwright-core').Page} */
-let owner;
-/** @type {import('playwright-core').Page} */
-let member;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} the leaver's browser */
-let leaverBrowser;
-/** @type {import('playwright-core').Page} */
-let leaver;
-
-const ownerAccount = { email: uniqueEmail('owner'), password: strongPassword() };
-const memberAccount = { email: uniqueEmail('member'), password: strongPassword() };
-const leaverAccount = { email: uniqueEmail('leaver'), password: strongPassword() };
+const ownerAccount = newAccount('owner');
+const memberAccount = newAccount('member');
+const leaverAccount = newAccount('leaver');
 const ORG_NAME = 'Acme Rockets';
 /** The organisation's path, /orgs/<id>, once created. */
 let orgPath;
-/** Name of the first step that failed; later steps refuse to run on a broken story. */
-let brokenAt;
-
-function setUpPage(page) {
-  page.setDefaultTimeout(15_000);
-  page.setDefaultNavigationTimeout(30_000);
-}
-
-before(async () => {
-  server = await startServer();
-  ownerBrowser = await launchBrowser();
-  memberBrowser = await launchBrowser();
-  leaverBrowser = await launchBrowser();
-  owner = ownerBrowser.page;
-  member = memberBrowser.page;
-  leaver = leaverBrowser.page;
-  setUpPage(owner);
-  setUpPage(member);
-  setUpPage(leaver);
-});
-
-after(async () => {
-  try {
-    await ownerBrowser?.close();
-    await memberBrowser?.close();
-    await leaverBrowser?.close();
-  } finally {
-    await server?.stop();
-  }
-});
-
-function e2e(name, pageOf, fn) {
-  test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-    assert.equal(brokenAt, undefined, `an earlier step failed ("${brokenAt}"), so this one cannot run`);
-    try {
-      await withDiagnostics({ name, page: pageOf(), server }, fn);
-    } catch (err) {
-      brokenAt = name;
-      throw err;
-    }
-  });
-}
-
-const pathname = (page) => new URL(page.url()).pathname;
-
-async function goto(page, path, base = server.url) {
-  const response = await page.goto(`${base}${path}`);
-  assert.ok(response, `no response for GET ${path}`);
-  return response;
-}
-
-/** Click a submit button (or link) and wait for the page it leads to. */
-async function submit(page, control) {
-  await Promise.all([page.waitForEvent('load'), control.click()]);
-}
-
-async function expectPath(page, expected) {
-  await page.waitForURL((url) => url.pathname === expected);
-  assert.equal(pathname(page), expected);
-}
-
-async function text(locator) {
-  return (await locator.innerText()).trim();
-}
-
-async function signUp(page, account, base = server.url) {
-  await goto(page, '/signup', base);
-  const form = page.locator('form#signup-form');
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(account.password);
-  await submit(page, form.getByRole('button', { name: 'Create account' }));
-  await expectPath(page, '/security');
-}
-
-async function signIn(page, account) {
-  await goto(page, '/login');
-  const form = page.locator('form#login-form');
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(account.password);
-  await submit(page, form.getByRole('button', { name: 'Sign in' }));
-}
-
-async function signOut(page) {
-  await submit(page, page.getByRole('button', { name: 'Sign out' }));
-  await expectPath(page, '/login');
-}
-
-/**
- * On the authenticator set-up page: type the secret into "the app" (oathtool),
- * confirm, and check the recovery codes page that follows.
- */
-async function enrolAuthenticator(page, shot) {
-  await expectPath(page, '/security/totp/new');
-  // The GET is a button only (SEC-55); its POST starts the enrolment.
-  await submit(page, page.getByRole('button', { name: 'Start set-up' }));
-  await expectPath(page, '/security/totp/new');
-  const grouped = await text(page.locator('[data-testid=totp-secret]'));
-  const secret = grouped.replace(/\s+/g, '');
-  await screenshot(page, `${shot}-totp-setup`);
-  const form = page.locator('form#totp-confirm-form');
-  await form.locator('#code').fill(totpNow(secret));
-  await submit(page, form.getByRole('button', { name: 'Verify and enable' }));
-  await page.getByRole('heading', { level: 1, name: 'Two-factor authentication is on' }).waitFor();
-  const codes = (await page.locator('[data-testid=recovery-code]').allInnerTexts()).map((c) => c.trim());
-  assert.equal(codes.length, 10, 'ten recovery codes are shown');
-  for (const c of codes) assert.match(c, RECOVERY_CODE);
-  await screenshot(page, `${shot}-recovery-codes`);
-  await submit(page, page.getByRole('link', { name: 'I have saved my codes' }));
-  await expectPath(page, '/security');
-  assert.equal(await text(page.locator('[data-testid=two-factor-status]')), 'On');
-}
-
-/**
- * The newest e-mail verification link (/verify-email?account=…&code=…) mailed
- * to `email`, read from the dev outbox (no mail provider is configured: the
- * outbox keeps the message).
- */
-async function verificationLink(page, email) {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const response = await goto(page, '/dev/outbox');
-    assert.equal(response.status(), 200, 'the dev outbox is served in dev mode');
-    const rows = page.locator(`[data-testid=outbox-message][data-channel=email][data-to="${email}"]`);
-    for (let i = 0; i < (await rows.count()); i += 1) {
-      const mail = await rows.nth(i).locator('[data-testid=outbox-text]').innerText();
-      const link = /\/verify-email\?account=[^\s&]+&code=\d{6}/.exec(mail)?.[0];
-      if (link) return link;
-    }
-    assert.ok(Date.now() < deadline, `no verification mail to ${email} in the dev outbox`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-/** Confirm the account's address with the mailed link, as from the mail. */
-async function verifyByLink(page, email) {
-  await goto(page, await verificationLink(page, email));
-  await submit(page, page.getByRole('button', { name: 'Confirm my e-mail address' }));
-  await page.getByRole('heading', { level: 1, name: 'E-mail address confirmed' }).waitFor();
-}
 
 /** The member rows of an organisation page, as { email, role, twoFactor }. */
 async function memberRows(page) {
@@ -244,16 +100,16 @@ async function memberRows(page) {
   return out;
 }
 
-e2e('a member signs up without two-factor authentication', () => member, async () => {
+s.test('a member signs up without two-factor authentication', async ({ member }) => {
   await signUp(member, memberAccount);
-  assert.equal(await text(member.locator('[data-testid=two-factor-status]')), 'Off');
+  assert.equal(await twoFactorStatus(member), 'Off');
   await member.getByRole('link', { name: 'Organisations' }).waitFor();
   await screenshot(member, 'orgs-01-member-signed-up');
 });
 
-e2e('an owner creates an organisation: "Require two-factor" waits for their 2FA', () => owner, async () => {
+s.test('an owner creates an organisation: "Require two-factor" waits for their 2FA', async ({ owner }) => {
   await signUp(owner, ownerAccount);
-  await submit(owner, owner.getByRole('link', { name: 'Organisations' }));
+  await submit(owner.getByRole('link', { name: 'Organisations' }));
   await expectPath(owner, '/orgs');
   await owner.getByRole('heading', { level: 1, name: 'Organisations' }).waitFor();
   await owner.locator('[data-testid=no-orgs]').waitFor();
@@ -261,7 +117,7 @@ e2e('an owner creates an organisation: "Require two-factor" waits for their 2FA'
 
   const form = owner.locator('form#create-org-form');
   await form.locator('#org-name').fill(ORG_NAME);
-  await submit(owner, form.getByRole('button', { name: 'Create organisation' }));
+  await submit(form.getByRole('button', { name: 'Create organisation' }));
   assert.match(pathname(owner), /^\/orgs\/[^/]+$/, 'creating leads to the organisation page');
   orgPath = pathname(owner);
   assert.equal(await text(owner.locator('[data-testid=org-name]')), ORG_NAME);
@@ -282,18 +138,18 @@ e2e('an owner creates an organisation: "Require two-factor" waits for their 2FA'
   assert.equal(await text(owner.locator('[data-testid=org-role]')), 'owner');
 });
 
-e2e('the owner turns on 2FA with an authenticator app', () => owner, async () => {
+s.test('the owner turns on 2FA with an authenticator app', async ({ owner }) => {
   await goto(owner, '/security');
-  await submit(owner, owner.getByRole('link', { name: 'Set up an authenticator app' }));
-  await enrolAuthenticator(owner, 'orgs-04-owner');
+  await submit(owner.getByRole('link', { name: 'Set up an authenticator app' }));
+  ownerAccount.totp = await enrolTotp(owner, { shot: 'orgs-04-owner' });
 });
 
 /** Invite `email` from the organisation page as `role`. */
-async function invite(email, role) {
+async function invite(owner, email, role) {
   const form = owner.locator('form#invite-form');
   await form.locator('#member-email').fill(email);
   await form.locator('#member-role').selectOption(role);
-  await submit(owner, form.getByRole('button', { name: 'Invite' }));
+  await submit(form.getByRole('button', { name: 'Invite' }));
   await expectPath(owner, orgPath);
 }
 
@@ -311,19 +167,19 @@ async function pendingRows(page) {
   return out;
 }
 
-e2e('the owner invites the member; an address without an account is answered alike', () => owner, async () => {
+s.test('the owner invites the member; an address without an account is answered alike', async ({ owner }) => {
   await goto(owner, orgPath);
   await owner.locator('[data-testid=no-invitations]').waitFor();
   // No account oracle: an unknown address gets an invitation like anyone.
   const nobody = uniqueEmail('nobody');
-  await invite(nobody, 'owner');
+  await invite(owner, nobody, 'owner');
   assert.match(await text(owner.locator('[role=status]')), /Invitation sent/);
   assert.deepEqual(await pendingRows(owner), [{ email: nobody, role: 'owner' }]);
-  await submit(owner, owner.getByRole('button', { name: `Revoke the invitation of ${nobody}` }));
+  await submit(owner.getByRole('button', { name: `Revoke the invitation of ${nobody}` }));
   assert.match(await text(owner.locator('[role=status]')), /Invitation revoked/);
   await owner.locator('[data-testid=no-invitations]').waitFor();
 
-  await invite(memberAccount.email, 'member');
+  await invite(owner, memberAccount.email, 'member');
   await screenshot(owner, 'orgs-06-invited');
   assert.match(await text(owner.locator('[role=status]')), /Invitation sent/);
   assert.deepEqual(await pendingRows(owner), [{ email: memberAccount.email, role: 'member' }]);
@@ -331,7 +187,7 @@ e2e('the owner invites the member; an address without an account is answered ali
   assert.deepEqual(await memberRows(owner), [{ email: ownerAccount.email, role: 'owner', twoFactor: 'On' }]);
 });
 
-e2e('the member, unverified, is asked to verify the address before answering', () => member, async () => {
+s.test('the member, unverified, is asked to verify the address before answering', async ({ member }) => {
   await goto(member, '/orgs');
   const row = member.locator('[data-testid=invitation]');
   assert.equal(await row.count(), 1);
@@ -352,28 +208,28 @@ e2e('the member, unverified, is asked to verify the address before answering', (
   const link = await verificationLink(member, memberAccount.email);
   const code = /code=(\d{6})/.exec(link)[1];
   await goto(member, '/orgs');
-  await submit(member, row.getByRole('link', { name: 'Verify your e-mail address' }));
+  await submit(row.getByRole('link', { name: 'Verify your e-mail address' }));
   await expectPath(member, '/security');
   const form = member.locator('form#email-code-form');
   await form.locator('#email_code').fill(code);
-  await submit(member, form.getByRole('button', { name: 'Verify e-mail address' }));
+  await submit(form.getByRole('button', { name: 'Verify e-mail address' }));
   await member.locator('[data-testid=email-verified]').waitFor();
 });
 
-e2e('the member accepts the invitation on the Organisations page', () => member, async () => {
+s.test('the member accepts the invitation on the Organisations page', async ({ member }) => {
   await goto(member, '/orgs');
   const row = member.locator('[data-testid=invitation]');
   assert.equal(await row.count(), 1);
   assert.equal(await member.locator('[data-testid=invitations-need-verification]').count(), 0);
   await screenshot(member, 'orgs-06c-invitation');
-  await submit(member, member.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
+  await submit(member.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
   await expectPath(member, '/orgs');
   assert.match(await text(member.locator('[role=status]')), /You joined the organisation/);
   assert.equal(await member.locator('[data-testid=invitation]').count(), 0);
   await member.locator('[data-testid=org] a', { hasText: ORG_NAME }).waitFor();
 });
 
-e2e('the owner sees the new member and requires two-factor', () => owner, async () => {
+s.test('the owner sees the new member and requires two-factor', async ({ owner }) => {
   await goto(owner, orgPath);
   await owner.locator('[data-testid=no-invitations]').waitFor();
   assert.deepEqual(await memberRows(owner), [
@@ -382,18 +238,18 @@ e2e('the owner sees the new member and requires two-factor', () => owner, async 
   ]);
 
   // "Show only members without 2FA".
-  await submit(owner, owner.getByRole('link', { name: 'Show only members without 2FA' }));
+  await submit(owner.getByRole('link', { name: 'Show only members without 2FA' }));
   assert.equal(new URL(owner.url()).search, '?two_factor=false');
   assert.deepEqual(await memberRows(owner), [{ email: memberAccount.email, role: 'member', twoFactor: 'Off' }]);
   await screenshot(owner, 'orgs-07-members-without-2fa');
-  await submit(owner, owner.getByRole('link', { name: /Show all 2 members/ }));
+  await submit(owner.getByRole('link', { name: /Show all 2 members/ }));
 
   // Every owner has 2FA now: the switch is enabled.
   const requireButton = owner.getByRole('button', { name: 'Require two-factor' });
   assert.equal(await requireButton.isDisabled(), false, 'enabled once every owner has 2FA');
   assert.equal(await owner.locator('[data-testid=require-blocked]').count(), 0);
   await screenshot(owner, 'orgs-08-require-enabled');
-  await submit(owner, requireButton);
+  await submit(requireButton);
   await expectPath(owner, orgPath);
   assert.match(await text(owner.locator('[role=status]')), /now required/);
   assert.equal(await text(owner.locator('[data-testid=org-two-factor]')), 'Required');
@@ -401,11 +257,11 @@ e2e('the owner sees the new member and requires two-factor', () => owner, async 
   await screenshot(owner, 'orgs-09-required');
 });
 
-e2e('the member is walked through set-up before reaching the organisation', () => member, async () => {
+s.test('the member is walked through set-up before reaching the organisation', async ({ member }) => {
   // Still signed in from sign-up: the organisation is listed, but closed until 2FA is on.
   await goto(member, '/orgs');
   const link = member.locator('[data-testid=org] a', { hasText: ORG_NAME });
-  await submit(member, link);
+  await submit(link);
   await expectPath(member, orgPath);
   await member.locator('[data-testid=org-requires-two-factor]').waitFor();
   assert.match(await text(member.locator('[data-testid=org-requires-two-factor]')), new RegExp(ORG_NAME));
@@ -414,7 +270,7 @@ e2e('the member is walked through set-up before reaching the organisation', () =
 
   // A fresh sign-in is an enrolment-only session: held on the landing page.
   await signOut(member);
-  await signIn(member, memberAccount);
+  await signInWithPassword(member, memberAccount);
   await expectPath(member, '/security/two-factor/required');
   assert.match(
     await text(member.locator('[data-testid=enrolment-required]')),
@@ -426,14 +282,14 @@ e2e('the member is walked through set-up before reaching the organisation', () =
     await expectPath(member, '/security/two-factor/required');
   }
 
-  await submit(member, member.getByRole('link', { name: 'Set up an authenticator app' }));
-  await enrolAuthenticator(member, 'orgs-12-member');
+  await submit(member.getByRole('link', { name: 'Set up an authenticator app' }));
+  memberAccount.totp = await enrolTotp(member, { shot: 'orgs-12-member' });
   await screenshot(member, 'orgs-14-member-security');
 
   // Now the organisation opens.
-  await submit(member, member.getByRole('link', { name: 'Organisations' }));
+  await submit(member.getByRole('link', { name: 'Organisations' }));
   await expectPath(member, '/orgs');
-  await submit(member, member.locator('[data-testid=org] a', { hasText: ORG_NAME }));
+  await submit(member.locator('[data-testid=org] a', { hasText: ORG_NAME }));
   await expectPath(member, orgPath);
   assert.equal(await text(member.locator('[data-testid=org-name]')), ORG_NAME);
   assert.equal(await text(member.locator('[data-testid=org-two-factor]')), 'Required');
@@ -448,7 +304,7 @@ e2e('the member is walked through set-up before reaching the organisation', () =
   await screenshot(member, 'orgs-15-member-org');
 });
 
-e2e('the owner sees every member with 2FA', () => owner, async () => {
+s.test('the owner sees every member with 2FA', async ({ owner }) => {
   await goto(owner, `${orgPath}?two_factor=false`);
   await owner.locator('[data-testid=no-members]').waitFor();
   await goto(owner, orgPath);
@@ -459,24 +315,24 @@ e2e('the owner sees every member with 2FA', () => owner, async () => {
   await screenshot(owner, 'orgs-16-everyone-has-2fa');
 });
 
-e2e('a member held in an enrolment-only session leaves the organisation', () => leaver, async () => {
+s.test('a member held in an enrolment-only session leaves the organisation', async ({ owner, leaver }) => {
   await signUp(leaver, leaverAccount);
-  await verifyByLink(leaver, leaverAccount.email);
+  await verifyEmailByLink(leaver, leaverAccount.email);
   await goto(owner, orgPath);
-  await invite(leaverAccount.email, 'member');
+  await invite(owner, leaverAccount.email, 'member');
   await goto(leaver, '/orgs');
-  await submit(leaver, leaver.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
+  await submit(leaver.getByRole('button', { name: `Accept the invitation to ${ORG_NAME}` }));
   assert.match(await text(leaver.locator('[role=status]')), /You joined the organisation/);
 
   // The organisation requires 2FA: the next sign-in is held on the landing page…
   await signOut(leaver);
-  await signIn(leaver, leaverAccount);
+  await signInWithPassword(leaver, leaverAccount);
   await expectPath(leaver, '/security/two-factor/required');
   const row = leaver.locator('[data-testid=leavable-org]');
   assert.match(await text(row), new RegExp(ORG_NAME));
   await screenshot(leaver, 'orgs-17-leave-from-enrolment');
   // …which offers to leave instead; nothing else requires 2FA, so the account works as usual.
-  await submit(leaver, leaver.getByRole('button', { name: `Leave ${ORG_NAME}` }));
+  await submit(leaver.getByRole('button', { name: `Leave ${ORG_NAME}` }));
   await expectPath(leaver, '/orgs');
   assert.match(await text(leaver.locator('[role=status]')), /You left the organisation/);
   await leaver.locator('[data-testid=no-orgs]').waitFor();
@@ -490,44 +346,30 @@ e2e('a member held in an enrolment-only session leaves the organisation', () => 
   ]);
 });
 
-test('the operator mandate: a banner and "Why am I seeing this?" before the date', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('the operator mandate: a banner and "Why am I seeing this?" before the date', { timeout: 120_000 }, async () => {
   const from = new Date(Date.now() + 30 * 24 * 3600 * 1000).toISOString().slice(0, 10);
-  const mandated = await startServer({
-    env: { TWOSTEP_POLICY__REQUIRE_TWO_FACTOR: 'true', TWOSTEP_POLICY__ENFORCE_FROM: from },
+  const env = { TWOSTEP_POLICY__REQUIRE_TWO_FACTOR: 'true', TWOSTEP_POLICY__ENFORCE_FROM: from };
+  await withOwnServer({ name: 'mandate banner', env }, async ({ page }) => {
+    await signUp(page, newAccount('mandate'));
+    const banner = page.locator('[data-testid=mandate-banner]');
+    assert.match(await text(banner), new RegExp(`Two-factor authentication becomes mandatory on ${from}`));
+    await screenshot(page, 'orgs-20-mandate-banner');
+
+    // On every page.
+    await goto(page, '/orgs');
+    await banner.waitFor();
+
+    await submit(banner.getByRole('link', { name: 'Why am I seeing this?' }));
+    await expectPath(page, '/two-factor/why');
+    await page.getByRole('heading', { level: 1, name: 'Why am I seeing this?' }).waitFor();
+    assert.match(await text(page.locator('[data-testid=mandate-date]')), new RegExp(from));
+    await page.getByRole('heading', { name: 'What is two-factor authentication?' }).waitFor();
+    await page.getByRole('heading', { name: 'How do I set it up?' }).waitFor();
+    await screenshot(page, 'orgs-21-why-am-i-seeing-this');
+
+    // Set up: the banner goes away.
+    await submit(page.getByRole('link', { name: 'Set it up now' }).last());
+    await enrolTotp(page, { shot: 'orgs-22-mandate' });
+    assert.equal(await banner.count(), 0, 'no banner once 2FA is on');
   });
-  const browser = await launchBrowser();
-  const page = browser.page;
-  setUpPage(page);
-  try {
-    await withDiagnostics({ name: 'mandate banner', page, server: mandated }, async () => {
-      const user = { email: uniqueEmail('mandate'), password: strongPassword() };
-      await signUp(page, user, mandated.url);
-      const banner = page.locator('[data-testid=mandate-banner]');
-      assert.match(await text(banner), new RegExp(`Two-factor authentication becomes mandatory on ${from}`));
-      await screenshot(page, 'orgs-20-mandate-banner');
-
-      // On every page.
-      await goto(page, '/orgs', mandated.url);
-      await banner.waitFor();
-
-      await submit(page, banner.getByRole('link', { name: 'Why am I seeing this?' }));
-      await expectPath(page, '/two-factor/why');
-      await page.getByRole('heading', { level: 1, name: 'Why am I seeing this?' }).waitFor();
-      assert.match(await text(page.locator('[data-testid=mandate-date]')), new RegExp(from));
-      await page.getByRole('heading', { name: 'What is two-factor authentication?' }).waitFor();
-      await page.getByRole('heading', { name: 'How do I set it up?' }).waitFor();
-      await screenshot(page, 'orgs-21-why-am-i-seeing-this');
-
-      // Set up: the banner goes away.
-      await submit(page, page.getByRole('link', { name: 'Set it up now' }).last());
-      await enrolAuthenticator(page, 'orgs-22-mandate');
-      assert.equal(await banner.count(), 0, 'no banner once 2FA is on');
-    });
-  } finally {
-    try {
-      await browser.close();
-    } finally {
-      await mandated.stop();
-    }
-  }
 });

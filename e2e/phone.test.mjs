@@ -25,19 +25,29 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  launchBrowser,
+  alertText,
+  expectPath,
+  expectSecurityPage,
+  fillLogin,
+  goto,
+  leaveRecoveryCodes,
+  newAccount,
+  outboxMessages,
   screenshot,
-  startServer,
-  strongPassword,
-  uniqueEmail,
-  withDiagnostics,
-} from './harness.mjs';
+  signOut,
+  signUp,
+  story,
+  submit,
+  text,
+  twoFactorStatus,
+  verificationLinks,
+  withOwnServer,
+} from './lib/index.mjs';
 
-const TEST_TIMEOUT_MS = 120_000;
 const TWILIO_SID = 'AC123';
 const TWILIO_TOKEN = 'secret';
 const TWILIO_FROM = '+14155550100';
@@ -84,103 +94,28 @@ async function startTwilio() {
 
 /** @type {Awaited<ReturnType<typeof startTwilio>>} */
 let twilio;
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} */
-let browser;
-/** @type {import('playwright-core').Page} */
-let page;
 
-const account = { email: uniqueEmail('phone'), password: strongPassword() };
-/** Name of the first step that failed; later steps refuse to run on a broken story. */
-let brokenAt;
-
-before(async () => {
-  twilio = await startTwilio();
-  server = await startServer({
-    env: {
+const s = story({
+  // The stand-in Twilio starts first: the server is told its address.
+  env: async () => {
+    twilio = await startTwilio();
+    return {
       TWOSTEP_TWILIO_ACCOUNT_SID: TWILIO_SID,
       TWOSTEP_TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
       TWOSTEP_TWILIO_FROM: TWILIO_FROM,
       TWOSTEP_TWILIO_BASE_URL: twilio.url,
       TWOSTEP_PHONE_COUNTRIES: '*',
-    },
-  });
-  browser = await launchBrowser();
-  page = browser.page;
-  page.setDefaultTimeout(15_000);
-  page.setDefaultNavigationTimeout(30_000);
+    };
+  },
+  chained: true,
 });
 
+// After the story's own hook has stopped the server.
 after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    try {
-      await server?.stop();
-    } finally {
-      await twilio?.close();
-    }
-  }
+  await twilio?.close();
 });
 
-function e2e(name, fn) {
-  test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-    assert.equal(brokenAt, undefined, `an earlier step failed ("${brokenAt}"), so this one cannot run`);
-    try {
-      await withDiagnostics({ name, page, server }, fn);
-    } catch (err) {
-      brokenAt = name;
-      throw err;
-    }
-  });
-}
-
-const pathname = (p = page) => new URL(p.url()).pathname;
-
-async function goto(path, p = page) {
-  const response = await p.goto(`${server.url}${path}`);
-  assert.ok(response, `no response for GET ${path}`);
-  return response;
-}
-
-/**
- * Click a submit button (or link) and wait for the page it leads to;
- * returns the status of the last response of that navigation.
- */
-async function submit(control, p = page) {
-  let status;
-  const onResponse = (r) => {
-    if (r.request().isNavigationRequest() && r.frame() === p.mainFrame()) status = r.status();
-  };
-  p.on('response', onResponse);
-  try {
-    await Promise.all([p.waitForEvent('load'), control.click()]);
-  } finally {
-    p.off('response', onResponse);
-  }
-  return status;
-}
-
-async function expectPath(expected, p = page) {
-  await p.waitForURL((url) => url.pathname === expected);
-  assert.equal(pathname(p), expected);
-}
-
-async function text(locator) {
-  return (await locator.innerText()).trim();
-}
-
-async function alertText(match = /\S/) {
-  const alert = page.locator('[role=alert]').filter({ hasText: match }).first();
-  await alert.waitFor();
-  return text(alert);
-}
-
-async function expectSecurityPage(p = page) {
-  await expectPath('/security', p);
-  await p.getByRole('heading', { level: 1, name: 'Security' }).waitFor();
-}
+const account = newAccount('phone');
 
 /** The next text message the stand-in Twilio receives after `seen` requests; returns its 6-digit code. */
 async function nextSms(seen) {
@@ -207,48 +142,17 @@ async function nextSms(seen) {
 /** Any 6-digit code but `right`. */
 const wrongCode = (right) => (right === '000000' ? '111111' : '000000');
 
-/** The dev outbox's rows: channel, recipient and text, newest first. */
-async function outboxMessages(p = page) {
-  const response = await goto('/dev/outbox', p);
-  assert.equal(response.status(), 200, 'the dev outbox is served in dev mode');
-  await p.getByRole('heading', { level: 1, name: 'Dev outbox' }).waitFor();
-  const rows = p.locator('[data-testid=outbox-message]');
-  const out = [];
-  for (let i = 0; i < (await rows.count()); i += 1) {
-    const row = rows.nth(i);
-    out.push({
-      channel: await row.getAttribute('data-channel'),
-      to: await row.getAttribute('data-to'),
-      text: await row.locator('[data-testid=outbox-text]').innerText(),
-    });
-  }
-  return out;
-}
-
-/** The newest e-mail verification link for the account, from the dev outbox. */
-async function verificationLinks() {
-  const mails = (await outboxMessages()).filter((m) => m.channel === 'email' && m.to === account.email);
-  return mails
-    .map((m) => /\/verify-email\?account=[^\s&]+&code=\d{6}/.exec(m.text)?.[0])
-    .filter((link) => link !== undefined);
-}
-
-e2e('add a phone number: the texted code turns two-factor authentication on', async () => {
+s.test('add a phone number: the texted code turns two-factor authentication on', async ({ page }) => {
   // Sign up: 2FA off, no phone yet, the e-mail address unverified.
-  await goto('/signup');
-  const form = page.locator('form#signup-form');
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(account.password);
-  await submit(form.getByRole('button', { name: 'Create account' }));
-  await expectSecurityPage();
-  assert.equal(await text(page.locator('[data-testid=two-factor-status]')), 'Off');
+  await signUp(page, account);
+  assert.equal(await twoFactorStatus(page), 'Off');
   assert.equal(await text(page.locator('[data-testid=phone-number]')), 'No phone number');
   assert.match(await text(page.locator('[data-testid=email-unverified]')), /Your e-mail address is not verified/);
   await screenshot(page, 'phone-01-security-no-phone');
 
   // The set-up page: countries with calling codes, US first choice, the SIM-swap warning.
   await submit(page.getByRole('link', { name: 'Add phone number' }));
-  await expectPath('/security/phone');
+  await expectPath(page, '/security/phone');
   await page.getByRole('heading', { level: 1, name: 'Add a phone number' }).waitFor();
   assert.match(await text(page.locator('[data-testid=sms-risk]')), /can be intercepted \(SIM swapping\)/);
   const country = page.getByLabel('Country');
@@ -264,7 +168,7 @@ e2e('add a phone number: the texted code turns two-factor authentication on', as
   await country.selectOption('US');
   await page.getByLabel('Phone number').fill('123');
   assert.equal(await submit(page.getByRole('button', { name: 'Send code' })), 400);
-  assert.match(await alertText(), /not a valid phone number/i);
+  assert.match(await alertText(page), /not a valid phone number/i);
   assert.equal(await page.getByLabel('Phone number').inputValue(), '123');
   assert.equal(twilio.requests.length, 0, 'nothing was sent for an invalid number');
   await screenshot(page, 'phone-02-invalid-number');
@@ -287,7 +191,7 @@ e2e('add a phone number: the texted code turns two-factor authentication on', as
     b.disabled = false;
   });
   assert.equal(await submit(resend), 429);
-  assert.match(await alertText(/Wait/), /Wait \d+ seconds/);
+  assert.match(await alertText(page, /Wait/), /Wait \d+ seconds/);
   assert.ok((await text(page.locator('[data-testid=sent-to]'))).includes(PHONE_MASKED), 'still says where the code went');
   assert.ok(await page.getByRole('button', { name: 'Send a new code' }).isDisabled(), 'the countdown starts again');
   await sleep(1_000);
@@ -297,7 +201,7 @@ e2e('add a phone number: the texted code turns two-factor authentication on', as
   // A wrong code is refused inline; the right one turns 2FA on and shows recovery codes.
   await page.getByLabel('Enter the 6-digit code').fill(wrongCode(code));
   assert.equal(await submit(page.getByRole('button', { name: 'Verify', exact: true })), 401);
-  assert.match(await alertText(), /didn't work/);
+  assert.match(await alertText(page), /didn't work/);
   await page.getByLabel('Enter the 6-digit code').fill(code);
   await submit(page.getByRole('button', { name: 'Verify', exact: true }));
   await page.getByRole('heading', { level: 1, name: 'Two-factor authentication is on' }).waitFor();
@@ -305,23 +209,18 @@ e2e('add a phone number: the texted code turns two-factor authentication on', as
   assert.equal(recoveryCodes.length, 10, 'ten recovery codes are shown');
   await screenshot(page, 'phone-06-recovery-codes');
 
-  await submit(page.getByRole('link', { name: 'I have saved my codes' }));
-  await expectSecurityPage();
-  assert.equal(await text(page.locator('[data-testid=two-factor-status]')), 'On');
+  await leaveRecoveryCodes(page);
   assert.equal(await text(page.locator('[data-testid=phone-number]')), PHONE_MASKED);
   assert.equal(await page.locator('[data-testid=authenticator]').count(), 0, 'the phone is not listed as an app');
   await page.getByRole('link', { name: 'Change number' }).waitFor();
   await screenshot(page, 'phone-07-security-with-phone');
 });
 
-e2e('sign in with a code by text message', async () => {
-  await submit(page.getByRole('navigation', { name: 'Account' }).getByRole('button', { name: 'Sign out' }));
-  await expectPath('/login');
+s.test('sign in with a code by text message', async ({ page }) => {
+  await signOut(page);
 
-  await page.locator('form#login-form #email').fill(account.email);
-  await page.locator('form#login-form #password').fill(account.password);
-  await submit(page.getByRole('button', { name: 'Sign in' }));
-  await expectPath('/login/verify');
+  await submit(await fillLogin(page, account.email, account.password));
+  await expectPath(page, '/login/verify');
   await page.getByRole('heading', { level: 1, name: 'Two-factor authentication' }).waitFor();
 
   // Exactly the account's methods: the phone's two and recovery codes; no app.
@@ -336,7 +235,7 @@ e2e('sign in with a code by text message', async () => {
   if ((await submit(textMe)) === 429) {
     // The set-up code went to the same number moments ago: the page says how
     // long to wait, and its countdown enables the button again.
-    assert.match(await alertText(/Wait/), /Wait \d+ seconds/);
+    assert.match(await alertText(page, /Wait/), /Wait \d+ seconds/);
     assert.ok(await textMe.isDisabled(), 'the button waits out the cooldown');
     await screenshot(page, 'phone-09-login-wait');
     await page.waitForFunction(
@@ -355,28 +254,27 @@ e2e('sign in with a code by text message', async () => {
   await page.getByLabel('Enter the 6-digit code we texted you').fill(code);
   await page.getByLabel('Remember this browser for 30 days').waitFor();
   await submit(page.getByRole('button', { name: 'Verify', exact: true }));
-  await expectSecurityPage();
-  assert.equal(await text(page.locator('[data-testid=account-email]')), account.email);
+  await expectSecurityPage(page, account.email);
   await screenshot(page, 'phone-11-signed-in-by-sms');
 });
 
-e2e('confirm the e-mail address with the mailed link, on a device without a session', async () => {
+s.test('confirm the e-mail address with the mailed link, on a device without a session', async ({ page }) => {
   // A fresh mail on request; the latest link is the one that works.
-  await goto('/security');
+  await goto(page, '/security');
   const resend = () => submit(page.getByRole('button', { name: 'Resend verification e-mail' }));
   if ((await resend()) === 429) {
     // The sign-up mail went out less than the cooldown ago: wait as told.
-    const wait = Number(/Wait (\d+) seconds?/.exec(await alertText(/Wait/))?.[1] ?? '30');
+    const wait = Number(/Wait (\d+) seconds?/.exec(await alertText(page, /Wait/))?.[1] ?? '30');
     await sleep((wait + 1) * 1000);
-    await goto('/security');
+    await goto(page, '/security');
     await resend();
   }
-  await expectSecurityPage();
+  await expectSecurityPage(page);
   assert.match(await text(page.locator('[role=status]')), /We sent you a verification e-mail/);
 
   // Straight away again: refused with the wait (429).
   assert.equal(await resend(), 429);
-  assert.match(await alertText(/Wait/), /Wait \d+ seconds/);
+  assert.match(await alertText(page, /Wait/), /Wait \d+ seconds/);
   assert.ok(await page.getByRole('button', { name: 'Resend verification e-mail' }).isDisabled());
   await screenshot(page, 'phone-12-email-resend-too-early');
 
@@ -384,11 +282,11 @@ e2e('confirm the e-mail address with the mailed link, on a device without a sess
   let links = [];
   const deadline = Date.now() + MESSAGE_WAIT_MS;
   while (links.length < 2 && Date.now() < deadline) {
-    links = await verificationLinks();
+    links = await verificationLinks(page, account.email);
     if (links.length < 2) await sleep(250);
   }
   assert.equal(links.length, 2, 'the sign-up mail and the resent one are in the outbox');
-  const sms = (await outboxMessages()).filter((m) => m.channel === 'sms');
+  const sms = (await outboxMessages(page)).filter((m) => m.channel === 'sms');
   assert.equal(sms.length, 2, 'the two texts are listed too');
   assert.ok(sms.every((m) => m.to === PHONE_E164));
   await screenshot(page, 'phone-13-dev-outbox');
@@ -396,46 +294,43 @@ e2e('confirm the e-mail address with the mailed link, on a device without a sess
   const path = latest.slice(latest.indexOf('/verify-email'));
 
   // Another device: a browser with no session opens the link.
-  const other = await launchBrowser();
+  const other = await s.openBrowser();
   try {
     const p = other.page;
-    p.setDefaultTimeout(15_000);
-    await goto(path, p);
+    await goto(p, path);
     await p.getByRole('heading', { level: 1, name: 'Confirm your e-mail address' }).waitFor();
     await screenshot(p, 'phone-14-verify-email-link');
 
     // Opening the link alone changed nothing (mail scanners fetch links).
-    await goto('/security');
+    await goto(page, '/security');
     await page.locator('[data-testid=email-unverified]').waitFor();
 
     // The older link's code was replaced by the newer one.
-    await goto(older.slice(older.indexOf('/verify-email')), p);
-    assert.equal(await submit(p.getByRole('button', { name: 'Confirm my e-mail address' }), p), 400);
+    await goto(p, older.slice(older.indexOf('/verify-email')));
+    assert.equal(await submit(p.getByRole('button', { name: 'Confirm my e-mail address' })), 400);
     await p.getByRole('heading', { level: 1, name: 'This link does not work' }).waitFor();
 
-    await goto(path, p);
-    await submit(p.getByRole('button', { name: 'Confirm my e-mail address' }), p);
+    await goto(p, path);
+    await submit(p.getByRole('button', { name: 'Confirm my e-mail address' }));
     await p.getByRole('heading', { level: 1, name: 'E-mail address confirmed' }).waitFor();
     await screenshot(p, 'phone-15-email-confirmed');
   } finally {
     await other.close();
   }
 
-  await goto('/security');
+  await goto(page, '/security');
   await page.locator('[data-testid=email-verified]').waitFor();
   assert.equal(await page.locator('[data-testid=email-unverified]').count(), 0);
   await screenshot(page, 'phone-16-security-email-verified');
 });
 
-test('the dev outbox does not exist outside dev mode', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const prod = await startServer({ env: { TWOSTEP_DEV_MODE: 'false' } });
-  try {
-    const res = await fetch(`${prod.url}/dev/outbox`);
+test('the dev outbox does not exist outside dev mode', { timeout: 120_000 }, async () => {
+  const env = { TWOSTEP_DEV_MODE: 'false' };
+  await withOwnServer({ name: 'no dev outbox', env, browser: false }, async ({ server }) => {
+    const res = await fetch(`${server.url}/dev/outbox`);
     assert.equal(res.status, 404);
-    const unknown = await fetch(`${prod.url}/dev/nothing-here`);
+    const unknown = await fetch(`${server.url}/dev/nothing-here`);
     assert.equal(unknown.status, 404);
     assert.equal(await res.text(), await unknown.text(), 'answered like any unknown path');
-  } finally {
-    await prod.stop();
-  }
+  });
 });

@@ -27,24 +27,26 @@
 // The tests are steps of one story and share one account; each fails at
 // once (rather than misleadingly) when an earlier one did not finish.
 
-import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 
 import {
-  CHROMIUM_PATH,
   decodeQr,
+  enrolTotp,
+  expectPath,
+  goto,
+  newAccount,
+  pathname,
+  reauthIfAsked,
   screenshot,
-  startServer,
-  strongPassword,
-  totpNow,
-  uniqueEmail,
-  withDiagnostics,
-} from './harness.mjs';
+  signInWithPassword,
+  signOut,
+  signUp,
+  story,
+  submit,
+  text,
+  verifyWithCode,
+} from './lib/index.mjs';
 
-const TEST_TIMEOUT_MS = 150_000;
-const STEP_MS = 30_000;
 const DEVICE_NAME = 'Test phone';
 const PHONE = {
   viewport: { width: 390, height: 844 },
@@ -55,139 +57,33 @@ const PHONE = {
     'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
 };
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-/** The user's computer. @type {import('playwright-core').Page} */
-let computer;
-/** The user's phone, running the companion page. @type {import('playwright-core').Page} */
-let phone;
-
-const account = { email: uniqueEmail('push'), password: strongPassword() };
-let secret;
-let lastTotpStep;
-let brokenAt;
-
-before(async () => {
-  server = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-  const desk = await browser.newContext({ viewport: { width: 1100, height: 850 } });
-  const mobile = await browser.newContext(PHONE);
-  computer = await desk.newPage();
-  phone = await mobile.newPage();
-  for (const p of [computer, phone]) {
-    p.setDefaultTimeout(15_000);
-    p.setDefaultNavigationTimeout(30_000);
-  }
+// The user's computer, and their phone running the companion page.
+const s = story({
+  browsers: { computer: { viewport: { width: 1100, height: 850 } }, phone: PHONE },
+  timeout: 150_000,
+  chained: true,
 });
 
-after(async () => {
-  try {
-    await browser?.close();
-  } finally {
-    await server?.stop();
-  }
-});
-
-function e2e(name, fn) {
-  test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-    assert.equal(brokenAt, undefined, `an earlier step failed ("${brokenAt}"), so this one cannot run`);
-    try {
-      await withDiagnostics({ name, page: computer, server }, () =>
-        withDiagnostics({ name: `${name}-phone`, page: phone }, fn),
-      );
-    } catch (err) {
-      brokenAt = name;
-      throw err;
-    }
-  });
-}
-
-const pathname = (page) => new URL(page.url()).pathname;
-
-async function goto(page, path) {
-  const response = await page.goto(path.startsWith('http') ? path : `${server.url}${path}`);
-  assert.ok(response, `no response for GET ${path}`);
-  return response;
-}
-
-/** Click a submit button (or link) and wait for the page it leads to. */
-async function submit(page, control) {
-  await Promise.all([page.waitForEvent('load'), control.click()]);
-}
-
-async function expectPath(page, expected) {
-  await page.waitForURL((url) => url.pathname === expected);
-  assert.equal(pathname(page), expected);
-}
-
-async function text(locator) {
-  return (await locator.innerText()).trim();
-}
-
-const stepOf = (ms) => Math.floor(ms / STEP_MS);
-
-async function freshTotp() {
-  for (;;) {
-    if (lastTotpStep !== undefined && stepOf(Date.now()) <= lastTotpStep) {
-      const waitMs = (lastTotpStep + 1) * STEP_MS - Date.now() + 1_000;
-      process.stderr.write(`[e2e] waiting ${(waitMs / 1000).toFixed(1)} s for a new TOTP time step\n`);
-      await sleep(waitMs);
-    }
-    const before = stepOf(Date.now());
-    const code = totpNow(secret);
-    if (stepOf(Date.now()) === before) return { code, step: before };
-  }
-}
-
-/** On /reauth: type what it asks for and confirm. */
-async function reauth(page) {
-  await page.getByRole('heading', { level: 1, name: "Confirm it's you" }).waitFor();
-  const form = page.locator('form#reauth-form');
-  if ((await form.locator('#password').count()) > 0) await form.locator('#password').fill(account.password);
-  let step;
-  if ((await form.locator('#code').count()) > 0) {
-    const fresh = await freshTotp();
-    step = fresh.step;
-    await form.locator('#code').fill(fresh.code);
-  }
-  await submit(page, form.getByRole('button', { name: 'Confirm' }));
-  if (step !== undefined) lastTotpStep = step;
-}
+const account = newAccount('push');
 
 /** On /security/push/new's GET (a button only): make the pairing code. */
-async function showPairingCode() {
+async function showPairingCode(computer) {
   await expectPath(computer, '/security/push/new');
   assert.equal(await computer.locator('[data-testid=pairing-link]').count(), 0, 'no pairing code on a GET');
-  await submit(computer, computer.getByRole('button', { name: 'Show the pairing code' }));
+  await submit(computer.getByRole('button', { name: 'Show the pairing code' }));
   await expectPath(computer, '/security/push/new');
   await computer.getByRole('heading', { level: 1, name: 'Add a companion device' }).waitFor();
 }
 
-async function signOut(page) {
-  await submit(page, page.getByRole('navigation', { name: 'Account' }).getByRole('button', { name: 'Sign out' }));
-  await expectPath(page, '/login');
-}
-
 /** Password step, then "Approve on my phone": the push page's number. */
-async function signInWithPush() {
-  await goto(computer, '/login');
-  const form = computer.locator('form#login-form');
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(account.password);
-  await submit(computer, form.getByRole('button', { name: 'Sign in' }));
+async function signInWithPush(computer) {
+  await signInWithPassword(computer, account);
   await expectPath(computer, '/login/verify');
-  await submit(computer, computer.getByRole('button', { name: 'Approve on my phone (push)' }));
-  return readNumber();
+  await submit(computer.getByRole('button', { name: 'Approve on my phone (push)' }));
+  return readNumber(computer);
 }
 
-async function readNumber() {
+async function readNumber(computer) {
   await computer.getByRole('heading', { level: 1, name: 'Approve on your phone' }).waitFor();
   const number = await text(computer.locator('[data-testid=push-number]'));
   assert.match(number, /^\d{2}$/, 'the page shows a 2-digit number');
@@ -195,45 +91,28 @@ async function readNumber() {
 }
 
 /** The phone's card for the newest request. */
-async function requestCard() {
+async function requestCard(phone) {
   const card = phone.locator('[data-testid=push-request]');
   await card.waitFor({ timeout: 20_000 });
   assert.equal(await card.count(), 1, 'one request is shown');
   return card;
 }
 
-e2e('sign up, turn on 2FA with an app, and pair a phone from the Security page', async () => {
+s.test('sign up, turn on 2FA with an app, and pair a phone from the Security page', async ({ server, computer, phone }) => {
   // The computer: sign up and set up an authenticator app (2FA on).
-  await goto(computer, '/signup');
-  const signup = computer.locator('form#signup-form');
-  await signup.locator('#email').fill(account.email);
-  await signup.locator('#password').fill(account.password);
-  await submit(computer, signup.getByRole('button', { name: 'Create account' }));
-  await expectPath(computer, '/security');
-  await submit(computer, computer.getByRole('link', { name: 'Set up an authenticator app' }));
-  await submit(computer, computer.getByRole('button', { name: 'Start set-up' }));
-  secret = (await text(computer.locator('[data-testid=totp-secret]'))).replace(/\s+/g, '');
-  const { code, step } = await freshTotp();
-  const confirm = computer.locator('form#totp-confirm-form');
-  await confirm.locator('#code').fill(code);
-  await submit(computer, confirm.getByRole('button', { name: 'Verify and enable' }));
-  lastTotpStep = step;
-  await computer.getByRole('heading', { level: 1, name: 'Two-factor authentication is on' }).waitFor();
-  await submit(computer, computer.getByRole('link', { name: 'I have saved my codes' }));
-  await expectPath(computer, '/security');
+  await signUp(computer, account);
+  await submit(computer.getByRole('link', { name: 'Set up an authenticator app' }));
+  account.totp = await enrolTotp(computer);
   await computer.getByRole('heading', { level: 2, name: 'Two-factor authentication' }).waitFor();
   await computer.locator('[data-testid=no-push-device]').waitFor();
   await screenshot(computer, 'push-01-computer-security-before');
 
   // Security → Add a companion device (re-auth first if it is asked).
-  await submit(computer, computer.getByRole('link', { name: 'Add a companion device' }));
+  await submit(computer.getByRole('link', { name: 'Add a companion device' }));
   await computer.waitForURL((url) => ['/reauth', '/security/push/new'].includes(url.pathname));
-  if (pathname(computer) === '/reauth') {
-    await screenshot(computer, 'push-02-computer-reauth');
-    await reauth(computer);
-  }
+  await reauthIfAsked(computer, account, { what: 'adding a companion device', shot: 'push-02-computer-reauth' });
   await expectPath(computer, '/security/push/new');
-  await showPairingCode();
+  await showPairingCode(computer);
   const link = await computer.locator('[data-testid=pairing-link]').inputValue();
   assert.match(link, new RegExp(`^${server.url}/companion#pair=[A-Za-z0-9_-]{40,}$`), `pairing link: ${link}`);
   assert.match(await text(computer.locator('[data-testid=pairing-expiry]')), /expires in 10 minutes/);
@@ -278,9 +157,9 @@ e2e('sign up, turn on 2FA with an app, and pair a phone from the Security page',
   await screenshot(phone, 'push-05-phone-paired');
 
   // The same link works once.
-  const again = await browser.newContext(PHONE);
+  const again = await s.openBrowser(PHONE);
   try {
-    const other = await again.newPage();
+    const other = again.page;
     await goto(other, link);
     await other.getByLabel('Name this device').fill('Second phone');
     await other.getByRole('button', { name: 'Add device' }).click();
@@ -290,7 +169,7 @@ e2e('sign up, turn on 2FA with an app, and pair a phone from the Security page',
   }
 
   // Back on the computer, the Security page lists the device.
-  await submit(computer, computer.getByRole('link', { name: 'Done' }));
+  await submit(computer.getByRole('link', { name: 'Done' }));
   await expectPath(computer, '/security');
   const row = computer.locator('[data-testid=push-device]');
   assert.equal(await row.count(), 1, 'one companion device');
@@ -299,14 +178,14 @@ e2e('sign up, turn on 2FA with an app, and pair a phone from the Security page',
   await screenshot(computer, 'push-06-computer-security-with-device');
 });
 
-e2e('sign in by approving on the phone: the sign-in page carries on by itself', async () => {
+s.test('sign in by approving on the phone: the sign-in page carries on by itself', async ({ computer, phone }) => {
   await signOut(computer);
-  const number = await signInWithPush();
+  const number = await signInWithPush(computer);
   assert.match(await text(computer.locator('[data-testid=push-sent-to]')), new RegExp(DEVICE_NAME));
   await computer.getByText(/expires in \d+ seconds/).waitFor();
   await screenshot(computer, 'push-07-computer-number');
 
-  const card = await requestCard();
+  const card = await requestCard(phone);
   assert.ok((await text(card)).includes(account.email), 'the request names the account');
   assert.match(await text(card), /127\.0\.0\.1/, 'and where it comes from');
   await screenshot(phone, 'push-08-phone-request');
@@ -323,32 +202,28 @@ e2e('sign in by approving on the phone: the sign-in page carries on by itself', 
   await screenshot(computer, 'push-11-computer-signed-in');
 });
 
-e2e('re-auth by push: on a remembered browser, a change is confirmed on the phone', async () => {
+s.test('re-auth by push: on a remembered browser, a change is confirmed on the phone', async ({ computer, phone }) => {
   // Signing in with "remember this browser" makes the next sign-in password-only,
   // so the session has no fresh second factor and changes ask for one.
   await signOut(computer);
-  const first = await signInWithPush();
+  const first = await signInWithPush(computer);
   await computer.locator('#remember').check();
-  let card = await requestCard();
+  let card = await requestCard(phone);
   await card.getByLabel('Type the number shown on the sign-in page').fill(first);
   await card.getByRole('button', { name: 'Approve' }).click();
   await computer.waitForURL((url) => url.pathname === '/security', { timeout: 30_000 });
   await signOut(computer);
-  await goto(computer, '/login');
-  const form = computer.locator('form#login-form');
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(account.password);
-  await submit(computer, form.getByRole('button', { name: 'Sign in' }));
+  await signInWithPassword(computer, account);
   await expectPath(computer, '/security');
 
   await goto(computer, '/security/push/new');
   await computer.getByRole('heading', { level: 1, name: "Confirm it's you" }).waitFor();
-  await submit(computer, computer.getByRole('button', { name: 'Approve on my phone (push)' }));
+  await submit(computer.getByRole('button', { name: 'Approve on my phone (push)' }));
   await computer.getByRole('heading', { level: 1, name: "Confirm it's you" }).waitFor();
   const number = await text(computer.locator('[data-testid=push-number]'));
   assert.match(number, /^\d{2}$/);
   await screenshot(computer, 'push-20-computer-reauth-number');
-  card = await requestCard();
+  card = await requestCard(phone);
   await card.getByLabel('Type the number shown on the sign-in page').fill(number);
   await card.getByRole('button', { name: 'Approve' }).click();
   // The page confirms by itself and goes on to the change it was asked for.
@@ -361,16 +236,16 @@ e2e('re-auth by push: on a remembered browser, a change is confirmed on the phon
   await goto(computer, '/security');
   const forget = computer.getByRole('button', { name: 'Forget', exact: true });
   assert.equal(await forget.count(), 1, 'one remembered browser');
-  await submit(computer, forget);
+  await submit(forget);
   await expectPath(computer, '/security');
 });
 
-e2e('"This wasn\'t me", a wrong number and push fatigue are refused, and the sign-in page says so', async () => {
+s.test('"This wasn\'t me", a wrong number and push fatigue are refused, and the sign-in page says so', async ({ computer, phone }) => {
   await signOut(computer);
-  await signInWithPush();
+  await signInWithPush(computer);
 
   // Deny: "This wasn't me".
-  let card = await requestCard();
+  let card = await requestCard(phone);
   await card.getByRole('button', { name: "This wasn't me" }).click();
   await phone.locator('[data-testid=push-outcome]').filter({ hasText: 'Denied and reported' }).waitFor();
   await screenshot(phone, 'push-12-phone-not-me');
@@ -383,10 +258,10 @@ e2e('"This wasn\'t me", a wrong number and push fatigue are refused, and the sig
   await screenshot(computer, 'push-13-computer-denied');
 
   // Another push; the phone types a wrong number.
-  await submit(computer, computer.getByRole('button', { name: 'Send another push' }));
-  const number = await readNumber();
+  await submit(computer.getByRole('button', { name: 'Send another push' }));
+  const number = await readNumber(computer);
   const wrong = String((Number(number) + 1) % 100).padStart(2, '0');
-  card = await requestCard();
+  card = await requestCard(phone);
   // Approving without a number is not even sent.
   await card.getByRole('button', { name: 'Approve' }).click();
   await card.getByText('Type the 2-digit number shown on the sign-in page first.').waitFor();
@@ -408,9 +283,9 @@ e2e('"This wasn\'t me", a wrong number and push fatigue are refused, and the sig
   await expectPath(computer, '/login');
 
   // Push fatigue (§2.9): a third unanswered push in 10 minutes is the last one.
-  await signInWithPush();
-  await requestCard();
-  await submit(computer, computer.getByRole('button', { name: 'Send another push' }));
+  await signInWithPush(computer);
+  await requestCard(phone);
+  await submit(computer.getByRole('button', { name: 'Send another push' }));
   await computer.getByRole('heading', { level: 1, name: 'Two-factor authentication' }).waitFor();
   assert.match(
     await text(computer.locator('[role=alert]')),
@@ -421,25 +296,22 @@ e2e('"This wasn\'t me", a wrong number and push fatigue are refused, and the sig
   await screenshot(computer, 'push-16-computer-throttled');
 });
 
-e2e('rename and remove devices: from the Security page (re-auth) and from the phone itself', async () => {
+s.test('rename and remove devices: from the Security page (re-auth) and from the phone itself', async ({ computer, phone }) => {
   // Pushes are throttled for now: sign in with the app.
-  await submit(computer, computer.getByRole('link', { name: 'Use your authenticator app' }));
-  const { code, step } = await freshTotp();
-  await computer.locator('form#verify-form #code').fill(code);
-  await submit(computer, computer.getByRole('button', { name: 'Verify', exact: true }));
-  lastTotpStep = step;
+  await submit(computer.getByRole('link', { name: 'Use your authenticator app' }));
+  await verifyWithCode(computer, account);
   await expectPath(computer, '/security');
 
   // Rename: a bad name is refused with a message, a good one is listed.
-  await submit(computer, computer.getByRole('link', { name: `Rename ${DEVICE_NAME}` }));
+  await submit(computer.getByRole('link', { name: `Rename ${DEVICE_NAME}` }));
   await computer.getByRole('heading', { level: 1, name: 'Rename companion device' }).waitFor();
   await computer.getByLabel('Name').fill('x'.repeat(80));
   await computer.locator('#name').evaluate((el) => el.removeAttribute('maxlength'));
   await computer.getByLabel('Name').fill('x'.repeat(80));
-  await submit(computer, computer.getByRole('button', { name: 'Save' }));
+  await submit(computer.getByRole('button', { name: 'Save' }));
   assert.match(await text(computer.locator('[role=alert]')), /Names are 1 to 64 characters/);
   await computer.getByLabel('Name').fill('Work phone');
-  await submit(computer, computer.getByRole('button', { name: 'Save' }));
+  await submit(computer.getByRole('button', { name: 'Save' }));
   await expectPath(computer, '/security');
   assert.match(await text(computer.locator('[role=status]')), /Companion device renamed/);
   assert.equal(await text(computer.locator('[data-testid=push-device-name]')), 'Work phone');
@@ -456,8 +328,8 @@ e2e('rename and remove devices: from the Security page (re-auth) and from the ph
   // Pair it again, then remove it from the Security page (re-auth if asked).
   await goto(computer, '/security/push/new');
   await computer.waitForURL((url) => ['/reauth', '/security/push/new'].includes(url.pathname));
-  if (pathname(computer) === '/reauth') await reauth(computer);
-  await showPairingCode();
+  await reauthIfAsked(computer, account, { what: 'pairing again' });
+  await showPairingCode(computer);
   const link = await computer.locator('[data-testid=pairing-link]').inputValue();
   // The phone still shows /companion: only the fragment changes, and the page starts over with it.
   await phone.goto(link);
@@ -465,10 +337,10 @@ e2e('rename and remove devices: from the Security page (re-auth) and from the ph
   await phone.getByRole('button', { name: 'Add device' }).click();
   await phone.locator('[data-testid=companion-paired]').waitFor();
   await goto(computer, '/security');
-  await submit(computer, computer.getByRole('link', { name: `Remove ${DEVICE_NAME}` }));
-  if (pathname(computer) === '/reauth') await reauth(computer);
+  await submit(computer.getByRole('link', { name: `Remove ${DEVICE_NAME}` }));
+  await reauthIfAsked(computer, account, { what: 'removing a companion device' });
   await computer.getByRole('heading', { level: 1, name: 'Remove companion device' }).waitFor();
-  await submit(computer, computer.getByRole('button', { name: 'Remove' }));
+  await submit(computer.getByRole('button', { name: 'Remove' }));
   await expectPath(computer, '/security');
   assert.match(await text(computer.locator('[role=status]')), /Companion device removed/);
   await computer.locator('[data-testid=no-push-device]').waitFor();

@@ -37,205 +37,43 @@
 // at once (rather than misleadingly) when an earlier one did not finish.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  launchBrowser,
+  alertText,
+  enrolTotp,
+  expectPath,
+  expectSecurityPage,
+  goto,
+  newAccount,
+  noticeText,
+  pathname,
+  reauthIfAsked,
   screenshot,
-  startServer,
+  signInWithPassword,
+  signOut,
+  signUp,
   strongPassword,
-  totpNow,
-  uniqueEmail,
-  withDiagnostics,
-} from './harness.mjs';
+  story,
+  submit,
+  text,
+  verifyWithCode,
+} from './lib/index.mjs';
 
-const TEST_TIMEOUT_MS = 90_000;
-const STEP_MS = 30_000;
 const RESET_LINK = /\/reset-password\?token=([A-Za-z0-9_-]+)/g;
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof launchBrowser>>} */
-let browser;
-/** @type {import('playwright-core').Page} */
-let page;
-/** The second browser (its own profile directory), started in the devices step. */
-/** @type {Awaited<ReturnType<typeof launchBrowser>> | undefined} */
-let otherBrowser;
+const s = story({ timeout: 90_000, chained: true });
 
 // The story's shared state, filled in as the steps run.
-const account = { email: uniqueEmail('remember'), password: strongPassword() };
-/** Base32 secret of the enrolled authenticator. */
-let secret;
-/** The 30 s step of the last TOTP code the server accepted. */
-let lastTotpStep;
-/** Name of the first step that failed; later steps refuse to run on a broken story. */
-let brokenAt;
+const account = newAccount('remember');
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  page = browser.page;
-  page.setDefaultTimeout(15_000);
-  page.setDefaultNavigationTimeout(30_000);
-});
+const sessionRows = (page) => page.locator('[data-testid=session]');
+const rememberedRows = (page) => page.locator('[data-testid=remembered-browser]');
+const noRememberedBrowsers = (page) => page.locator('[data-testid=no-remembered-browsers]');
 
-after(async () => {
-  try {
-    await otherBrowser?.close();
-  } finally {
-    try {
-      await browser?.close();
-    } finally {
-      await server?.stop();
-    }
-  }
-});
-
-function e2e(name, fn) {
-  test(name, { timeout: TEST_TIMEOUT_MS }, async () => {
-    assert.equal(brokenAt, undefined, `an earlier step failed ("${brokenAt}"), so this one cannot run`);
-    try {
-      await withDiagnostics({ name, page, server }, fn);
-    } catch (err) {
-      brokenAt = name;
-      throw err;
-    }
-  });
-}
-
-const pathname = (p = page) => new URL(p.url()).pathname;
-
-async function goto(path, p = page) {
-  const response = await p.goto(`${server.url}${path}`);
-  assert.ok(response, `no response for GET ${path}`);
-  return response;
-}
-
-/** Click a submit button (or link) and wait for the page it leads to. */
-async function submit(control, p = page) {
-  await Promise.all([p.waitForEvent('load'), control.click()]);
-}
-
-async function expectPath(expected, p = page) {
-  await p.waitForURL((url) => url.pathname === expected);
-  assert.equal(pathname(p), expected);
-}
-
-async function text(locator) {
-  return (await locator.innerText()).trim();
-}
-
-/** Text of the page's notice ([role=status]). */
-async function noticeText(p = page) {
-  const notice = p.locator('[role=status]').first();
-  await notice.waitFor();
-  return text(notice);
-}
-
-/** Text of the first visible, non-empty [role=alert] (optionally the one matching `match`). */
-async function alertText(match = /\S/, p = page) {
-  const alert = p.locator('[role=alert]').filter({ hasText: match }).first();
-  await alert.waitFor();
-  return text(alert);
-}
-
-async function expectSecurityPage(p = page) {
-  await expectPath('/security', p);
-  await p.getByRole('heading', { level: 1, name: 'Security' }).waitFor();
-  assert.equal(await text(p.locator('[data-testid=account-email]')), account.email);
-}
-
-const sessionRows = (p = page) => p.locator('[data-testid=session]');
-const rememberedRows = (p = page) => p.locator('[data-testid=remembered-browser]');
-const noRememberedBrowsers = (p = page) => p.locator('[data-testid=no-remembered-browsers]');
-
-/** The header's "Sign out" (the Security page has other "Sign out" buttons, one per other session). */
-async function signOut(p = page) {
-  const nav = p.getByRole('navigation', { name: 'Account' });
-  await submit(nav.getByRole('button', { name: 'Sign out' }), p);
-  await expectPath('/login', p);
-  await p.getByText('You have been signed out').waitFor();
-}
-
-/** Password step of sign-in; with 2FA on it leads to /login/verify (or /security on a remembered browser). */
-async function signInWithPassword(password = account.password, p = page) {
-  await goto('/login', p);
-  const form = p.locator('form#login-form');
-  await form.waitFor();
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(password);
-  await submit(form.getByRole('button', { name: 'Sign in' }), p);
-}
-
-const stepOf = (ms) => Math.floor(ms / STEP_MS);
-
-/**
- * A TOTP code from oathtool whose 30 s step is above the last accepted one,
- * waiting for the next step to begin (plus a second of margin) when needed.
- * @returns {Promise<{ code: string, step: number }>}
- */
-async function freshTotp() {
-  for (;;) {
-    if (lastTotpStep !== undefined && stepOf(Date.now()) <= lastTotpStep) {
-      const waitMs = (lastTotpStep + 1) * STEP_MS - Date.now() + 1_000;
-      process.stderr.write(`[e2e] waiting ${(waitMs / 1000).toFixed(1)} s for a new TOTP time step\n`);
-      await sleep(waitMs);
-    }
-    const before = stepOf(Date.now());
-    const code = totpNow(secret);
-    // A step boundary between the two clock reads leaves the code's step unknown: try again.
-    if (stepOf(Date.now()) === before) return { code, step: before };
-  }
-}
-
-/** On /login/verify: type a fresh code (optionally ticking "Remember this browser") and verify. */
-async function verifyWithCode({ remember = false, p = page } = {}) {
-  await expectPath('/login/verify', p);
-  const form = p.locator('form#verify-form');
-  await form.waitFor();
-  const box = p.getByLabel('Remember this browser for 30 days');
-  assert.equal(await box.getAttribute('id'), 'remember', 'the label names #remember');
-  assert.equal(await box.isChecked(), false, '"Remember this browser" is not ticked by default');
-  if (remember) await box.check();
-  const { code, step } = await freshTotp();
-  await form.locator('#code').fill(code);
-  await submit(form.getByRole('button', { name: 'Verify', exact: true }), p);
-  lastTotpStep = step;
-}
-
-/**
- * When a sensitive action sent the browser to "Confirm it's you", give what
- * it asks for (password and/or a fresh code) and confirm.
- * @returns {Promise<boolean>} whether re-auth was asked
- */
-async function completeReauthIfAsked(what, shotName, password = account.password) {
-  if (pathname() !== '/reauth') {
-    process.stderr.write(`[e2e] no re-auth asked before ${what}\n`);
-    return false;
-  }
-  process.stderr.write(`[e2e] re-auth was asked before ${what}\n`);
-  await page.getByRole('heading', { level: 1, name: "Confirm it's you" }).waitFor();
-  await screenshot(page, shotName);
-  const form = page.locator('form#reauth-form');
-  if ((await form.locator('#password').count()) > 0) {
-    await form.locator('#password').fill(password);
-  }
-  let step;
-  if ((await form.locator('#code').count()) > 0) {
-    const fresh = await freshTotp();
-    step = fresh.step;
-    await form.locator('#code').fill(fresh.code);
-  }
-  await submit(form.getByRole('button', { name: 'Confirm' }));
-  if (step !== undefined) lastTotpStep = step;
-  assert.notEqual(pathname(), '/reauth', `re-auth was not accepted: ${await page.locator('main').innerText()}`);
-  return true;
-}
 
 /** The security log's rows as { event, result, device } (newest first). */
-async function logEntries() {
+async function logEntries(page) {
   const rows = page.locator('[data-testid=log-entry]');
   await rows.first().waitFor();
   return rows.evaluateAll((trs) =>
@@ -247,7 +85,7 @@ async function logEntries() {
 }
 
 /** Waits (briefly) for the dev-mode console mailer to print a reset link; the newest one or undefined. */
-async function resetLinkFromLogs(seenBefore) {
+async function resetLinkFromLogs(server, seenBefore) {
   const deadline = Date.now() + 5_000;
   for (;;) {
     const links = [...server.logs().matchAll(RESET_LINK)].map((m) => m[0]);
@@ -257,52 +95,31 @@ async function resetLinkFromLogs(seenBefore) {
   }
 }
 
-e2e('sign up and enable an authenticator app', async () => {
-  await goto('/signup');
-  const form = page.locator('form#signup-form');
-  await form.waitFor();
-  await form.locator('#email').fill(account.email);
-  await form.locator('#password').fill(account.password);
-  await submit(form.getByRole('button', { name: 'Create account' }));
-  await expectSecurityPage();
-  assert.equal(await noRememberedBrowsers().count(), 1, 'no remembered browser before 2FA');
+s.test('sign up and enable an authenticator app', async ({ page }) => {
+  await signUp(page, account);
+  assert.equal(await noRememberedBrowsers(page).count(), 1, 'no remembered browser before 2FA');
 
   await submit(page.getByRole('link', { name: 'Set up an authenticator app' }));
-  await expectPath('/security/totp/new');
-  await submit(page.getByRole('button', { name: 'Start set-up' }));
-  await expectPath('/security/totp/new');
-  const grouped = await text(page.locator('[data-testid=totp-secret]'));
-  assert.match(grouped, /^[A-Z2-7]{4}( [A-Z2-7]{1,4})+$/);
-  secret = grouped.replace(/\s+/g, '');
-  const { code, step } = await freshTotp();
-  const confirmForm = page.locator('form#totp-confirm-form');
-  await confirmForm.locator('#code').fill(code);
-  await submit(confirmForm.getByRole('button', { name: 'Verify and enable' }));
-  lastTotpStep = step;
-  await page.getByRole('heading', { level: 1, name: 'Two-factor authentication is on' }).waitFor();
-  assert.equal(await page.locator('[data-testid=recovery-code]').count(), 10);
-
-  await submit(page.getByRole('link', { name: 'I have saved my codes' }));
-  await expectSecurityPage();
-  assert.equal(await text(page.locator('[data-testid=two-factor-status]')), 'On');
-  assert.equal(await noRememberedBrowsers().count(), 1);
-  assert.equal(await sessionRows().count(), 1, 'one signed-in device');
+  account.totp = await enrolTotp(page);
+  await expectSecurityPage(page, account.email);
+  assert.equal(await noRememberedBrowsers(page).count(), 1);
+  assert.equal(await sessionRows(page).count(), 1, 'one signed-in device');
   await screenshot(page, 'remember-01-two-factor-on');
-  await signOut();
+  await signOut(page);
 });
 
-e2e('tick "Remember this browser" at the code step: the browser is listed', async () => {
-  await signInWithPassword();
-  await expectPath('/login/verify');
+s.test('tick "Remember this browser" at the code step: the browser is listed', async ({ page }) => {
+  await signInWithPassword(page, account);
+  await expectPath(page, '/login/verify');
   await page.getByRole('heading', { level: 1, name: 'Two-factor authentication' }).waitFor();
   await page.getByLabel('Remember this browser for 30 days').waitFor();
   await screenshot(page, 'remember-02-verify-with-remember-box');
 
-  await verifyWithCode({ remember: true });
-  await expectSecurityPage();
-  const rows = rememberedRows();
+  await verifyWithCode(page, account, { remember: true });
+  await expectSecurityPage(page, account.email);
+  const rows = rememberedRows(page);
   assert.equal(await rows.count(), 1, 'one remembered browser');
-  assert.equal(await noRememberedBrowsers().count(), 0);
+  assert.equal(await noRememberedBrowsers(page).count(), 0);
   const row = await text(rows.first());
   assert.match(row, /Chrome on Linux/, `the row names the browser: ${row}`);
   assert.match(row, /127\.0\.0\.1/, `the row shows the address: ${row}`);
@@ -310,52 +127,50 @@ e2e('tick "Remember this browser" at the code step: the browser is listed', asyn
   await screenshot(page, 'remember-03-remembered-browser-listed');
 });
 
-e2e('a remembered browser signs in with the password only', async () => {
-  await signOut();
-  await signInWithPassword();
-  assert.equal(pathname(), '/security', 'no code is asked on a remembered browser');
-  await expectSecurityPage();
-  assert.equal(await rememberedRows().count(), 1, 'still remembered');
+s.test('a remembered browser signs in with the password only', async ({ page }) => {
+  await signOut(page);
+  await signInWithPassword(page, account);
+  assert.equal(pathname(page), '/security', 'no code is asked on a remembered browser');
+  await expectSecurityPage(page, account.email);
+  assert.equal(await rememberedRows(page).count(), 1, 'still remembered');
   await screenshot(page, 'remember-04-signed-in-without-code');
 });
 
-e2e('"Forget" on the Security page: the browser is asked for a code again', async () => {
-  await expectSecurityPage();
-  await submit(rememberedRows().first().getByRole('button', { name: 'Forget' }));
+s.test('"Forget" on the Security page: the browser is asked for a code again', async ({ page }) => {
+  await expectSecurityPage(page, account.email);
+  await submit(rememberedRows(page).first().getByRole('button', { name: 'Forget' }));
   // Forgetting lowers privilege: no re-auth, straight back to the Security page.
-  await expectSecurityPage();
-  assert.match(await noticeText(), /That browser will be asked for a code again/);
-  assert.equal(await rememberedRows().count(), 0, 'no remembered browser left');
-  assert.equal(await noRememberedBrowsers().count(), 1);
+  await expectSecurityPage(page, account.email);
+  assert.match(await noticeText(page), /That browser will be asked for a code again/);
+  assert.equal(await rememberedRows(page).count(), 0, 'no remembered browser left');
+  assert.equal(await noRememberedBrowsers(page).count(), 1);
   await screenshot(page, 'remember-05-browser-forgotten');
 
-  await signOut();
-  await signInWithPassword();
-  assert.equal(pathname(), '/login/verify', 'a forgotten browser is asked for the code again');
+  await signOut(page);
+  await signInWithPassword(page, account);
+  assert.equal(pathname(page), '/login/verify', 'a forgotten browser is asked for the code again');
   await screenshot(page, 'remember-06-asked-for-code-again');
   // Remember it once more, so that the password change below can be seen to forget it.
-  await verifyWithCode({ remember: true });
-  await expectSecurityPage();
-  assert.equal(await rememberedRows().count(), 1, 'remembered again');
+  await verifyWithCode(page, account, { remember: true });
+  await expectSecurityPage(page, account.email);
+  assert.equal(await rememberedRows(page).count(), 1, 'remembered again');
 });
 
-e2e('signed-in devices: sign out the session of another browser', async () => {
+s.test('signed-in devices: sign out the session of another browser', async ({ page }) => {
   // A second browser with its own profile signs in to the same account.
-  otherBrowser = await launchBrowser();
+  const otherBrowser = await s.openBrowser();
   const other = otherBrowser.page;
-  other.setDefaultTimeout(15_000);
-  other.setDefaultNavigationTimeout(30_000);
-  await signInWithPassword(account.password, other);
+  await signInWithPassword(other, account);
   assert.equal(pathname(other), '/login/verify', 'the second browser is not remembered: a code is asked');
-  await verifyWithCode({ p: other });
-  await expectSecurityPage(other);
+  await verifyWithCode(other, account);
+  await expectSecurityPage(other, account.email);
   assert.equal(await sessionRows(other).count(), 2, 'the second browser sees two sessions');
   await screenshot(other, 'remember-07-second-browser-signed-in');
 
   // The first browser sees both sessions, its own one tagged "this device".
   await page.reload();
-  await expectSecurityPage();
-  const rows = sessionRows();
+  await expectSecurityPage(page, account.email);
+  const rows = sessionRows(page);
   assert.equal(await rows.count(), 2, 'two signed-in devices');
   const current = rows.filter({ hasText: 'this device' });
   assert.equal(await current.count(), 1, 'exactly one row is "this device"');
@@ -364,79 +179,79 @@ e2e('signed-in devices: sign out the session of another browser', async () => {
   await page.getByRole('button', { name: 'Sign out everywhere else' }).waitFor();
   await screenshot(page, 'remember-08-two-signed-in-devices');
 
-  const otherRow = () => sessionRows().filter({ hasNotText: 'this device' });
+  const otherRow = () => sessionRows(page).filter({ hasNotText: 'this device' });
   assert.equal(await otherRow().count(), 1);
   await submit(otherRow().getByRole('button', { name: 'Sign out' }));
-  if (await completeReauthIfAsked('signing out another session', 'remember-09-reauth-sign-out-device')) {
-    await expectSecurityPage();
-    assert.equal(await sessionRows().count(), 2, 're-auth alone signs nobody out');
+  const what = 'signing out another session';
+  if (await reauthIfAsked(page, account, { what, shot: 'remember-09-reauth-sign-out-device' })) {
+    await expectSecurityPage(page, account.email);
+    assert.equal(await sessionRows(page).count(), 2, 're-auth alone signs nobody out');
     await submit(otherRow().getByRole('button', { name: 'Sign out' }));
   }
-  await expectSecurityPage();
-  assert.match(await noticeText(), /That device was signed out/);
-  assert.equal(await sessionRows().count(), 1, 'one signed-in device left');
-  assert.equal(await sessionRows().filter({ hasText: 'this device' }).count(), 1);
+  await expectSecurityPage(page, account.email);
+  assert.match(await noticeText(page), /That device was signed out/);
+  assert.equal(await sessionRows(page).count(), 1, 'one signed-in device left');
+  assert.equal(await sessionRows(page).filter({ hasText: 'this device' }).count(), 1);
   assert.equal(await page.getByRole('button', { name: 'Sign out everywhere else' }).count(), 0);
   await screenshot(page, 'remember-10-other-device-signed-out');
 
   // The second browser's session is over.
-  await goto('/security', other);
-  await expectPath('/login', other);
+  await goto(other, '/security');
+  await expectPath(other, '/login');
   await other.locator('form#login-form').waitFor();
   await screenshot(other, 'remember-11-second-browser-signed-out');
   await otherBrowser.close();
-  otherBrowser = undefined;
 });
 
-e2e('change the password: the new one works, the old one does not', async () => {
+s.test('change the password: the new one works, the old one does not', async ({ page }) => {
   const oldPassword = account.password;
   const newPassword = strongPassword();
   assert.notEqual(newPassword, oldPassword);
 
-  await goto('/security');
+  await goto(page, '/security');
   await submit(page.getByRole('link', { name: 'Change password' }));
   await page.waitForURL((url) => ['/reauth', '/security/password'].includes(url.pathname));
-  await completeReauthIfAsked('changing the password', 'remember-12-reauth-change-password');
-  await expectPath('/security/password');
+  await reauthIfAsked(page, account, { what: 'changing the password', shot: 'remember-12-reauth-change-password' });
+  await expectPath(page, '/security/password');
   await page.getByRole('heading', { level: 1, name: 'Change password' }).waitFor();
   const form = page.locator('form#password-form');
   await form.locator('#current_password').fill(oldPassword);
   await form.locator('#new_password').fill(newPassword);
   await screenshot(page, 'remember-13-change-password');
   await submit(form.getByRole('button', { name: 'Change password' }));
-  await expectSecurityPage();
-  assert.match(await noticeText(), /Password changed/);
+  await expectSecurityPage(page, account.email);
+  assert.match(await noticeText(page), /Password changed/);
   account.password = newPassword;
   // A new password forgets every remembered browser.
-  assert.equal(await rememberedRows().count(), 0, 'the password change forgot the remembered browser');
-  assert.equal(await noRememberedBrowsers().count(), 1);
-  assert.equal(await sessionRows().count(), 1, 'this session survives the change');
+  assert.equal(await rememberedRows(page).count(), 0, 'the password change forgot the remembered browser');
+  assert.equal(await noRememberedBrowsers(page).count(), 1);
+  assert.equal(await sessionRows(page).count(), 1, 'this session survives the change');
   await screenshot(page, 'remember-14-password-changed');
 
   // The old password is refused.
-  await signOut();
-  await signInWithPassword(oldPassword);
-  assert.equal(pathname(), '/login', 'the old password does not sign in');
-  assert.match(await alertText(), /Incorrect email or password/);
+  await signOut(page);
+  await signInWithPassword(page, account, oldPassword);
+  assert.equal(pathname(page), '/login', 'the old password does not sign in');
+  assert.match(await alertText(page), /Incorrect email or password/);
   assert.equal(await page.locator('#email').inputValue(), account.email, 'the e-mail is kept');
   await screenshot(page, 'remember-15-old-password-refused');
 
   // The new one works, and asks for the code (the browser was forgotten).
-  await signInWithPassword(newPassword);
-  assert.equal(pathname(), '/login/verify', 'the password change forgot this browser: a code is asked');
+  await signInWithPassword(page, account, newPassword);
+  assert.equal(pathname(page), '/login/verify', 'the password change forgot this browser: a code is asked');
   // Remember it again, so that the password reset below can be seen to forget it.
-  await verifyWithCode({ remember: true });
-  await expectSecurityPage();
-  assert.equal(await rememberedRows().count(), 1);
+  await verifyWithCode(page, account, { remember: true });
+  await expectSecurityPage(page, account.email);
+  assert.equal(await rememberedRows(page).count(), 1);
   await screenshot(page, 'remember-16-signed-in-with-new-password');
 });
 
-e2e('the security log lists what happened', async () => {
-  await goto('/security');
+s.test('the security log lists what happened', async ({ page }) => {
+  await goto(page, '/security');
   await submit(page.getByRole('link', { name: 'See recent sign-ins and changes to your account' }));
-  await expectPath('/security/log');
+  await expectPath(page, '/security/log');
   await page.getByRole('heading', { level: 1, name: 'Security log' }).waitFor();
-  const entries = await logEntries();
+  const entries = await logEntries(page);
   const events = entries.map((e) => e.event);
   const count = (event, result) =>
     entries.filter((e) => e.event === event && (result === undefined || e.result === result)).length;
@@ -461,52 +276,52 @@ e2e('the security log lists what happened', async () => {
   await screenshot(page, 'remember-17-security-log');
 });
 
-e2e('forgot password: the reset link sets a new password, and the code is still asked', async () => {
-  await goto('/security');
-  await signOut();
+s.test('forgot password: the reset link sets a new password, and the code is still asked', async ({ page, server }) => {
+  await goto(page, '/security');
+  await signOut(page);
 
   await submit(page.getByRole('link', { name: 'Forgot your password?' }));
-  await expectPath('/forgot-password');
+  await expectPath(page, '/forgot-password');
   await page.getByRole('heading', { level: 1, name: 'Reset your password' }).waitFor();
   const linksBefore = [...server.logs().matchAll(RESET_LINK)].length;
   await page.locator('form#forgot-form #email').fill(account.email);
   await screenshot(page, 'remember-18-forgot-password');
   await submit(page.getByRole('button', { name: 'Send reset link' }));
-  assert.match(await noticeText(), /If an account exists for that address/);
+  assert.match(await noticeText(page), /If an account exists for that address/);
   await screenshot(page, 'remember-19-reset-link-sent');
 
   // No mail server here: the dev-mode console mailer prints the mail to the server's output.
-  const link = await resetLinkFromLogs(linksBefore);
+  const link = await resetLinkFromLogs(server, linksBefore);
   assert.ok(link, 'the dev-mode console mailer printed the reset link to the server output');
-  await goto(link);
-  await expectPath('/reset-password');
+  await goto(page, link);
+  await expectPath(page, '/reset-password');
   await page.getByRole('heading', { level: 1, name: 'Choose a new password' }).waitFor();
   const resetPassword = strongPassword();
   const form = page.locator('form#reset-form');
   await form.locator('#password').fill(resetPassword);
   await screenshot(page, 'remember-20-choose-new-password');
   await submit(form.getByRole('button', { name: 'Set new password' }));
-  await expectPath('/login');
-  assert.match(await noticeText(), /Your password has been reset/);
+  await expectPath(page, '/login');
+  assert.match(await noticeText(page), /Your password has been reset/);
   await screenshot(page, 'remember-21-password-reset');
   const previousPassword = account.password;
   account.password = resetPassword;
 
   // The link works once.
-  const again = await goto(link);
+  const again = await goto(page, link);
   assert.equal(again.status(), 400, 'a spent reset link is refused');
-  assert.match(await alertText(), /This link is invalid, already used or expired/);
+  assert.match(await alertText(page), /This link is invalid, already used or expired/);
   assert.equal(await page.locator('form#reset-form').count(), 0);
 
   // The password before the reset no longer works.
-  await signInWithPassword(previousPassword);
-  assert.equal(pathname(), '/login');
-  assert.match(await alertText(), /Incorrect email or password/);
+  await signInWithPassword(page, account, previousPassword);
+  assert.equal(pathname(page), '/login');
+  assert.match(await alertText(page), /Incorrect email or password/);
 
   // The new one does, and the second factor is still asked: the reset forgot
   // the browser remembered in the previous step.
-  await signInWithPassword(resetPassword);
-  assert.equal(pathname(), '/login/verify', 'after a reset the code is still asked');
+  await signInWithPassword(page, account);
+  assert.equal(pathname(page), '/login/verify', 'after a reset the code is still asked');
   await page.getByLabel('Enter the 6-digit code from your authenticator app').waitFor();
   await screenshot(page, 'remember-22-code-asked-after-reset');
 });

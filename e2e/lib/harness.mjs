@@ -1,4 +1,4 @@
-// Browser end-to-end harness for twostep.
+// Browser end-to-end harness for twostep: the tools under every story.
 //
 // Drives Debian's real Chromium (/usr/bin/chromium) with playwright-core and
 // runs the real `twostep` binary (TWOSTEP_BIN) on a random loopback port with
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'target', 'e2e-screenshots');
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -186,10 +186,29 @@ export async function startServer({ env = {} } = {}) {
 }
 
 /**
+ * `twostep <args>` on a running test server's data dir (same database and
+ * key), as an operator would run it next to the server.
+ * @param {{ dataDir: string }} server
+ * @param {...string} args
+ * @returns {string} its stdout
+ */
+export function twostepCli(server, ...args) {
+  return execFileSync(resolveBinary(), args, {
+    encoding: 'utf8',
+    env: { ...serverBaseEnv(), TWOSTEP_DATA_DIR: server.dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/**
  * Launch Debian's Chromium headless with a fresh profile directory.
+ *
+ * `options` are Playwright context options (viewport, isMobile, userAgent…);
+ * with `baseURL` (a server's url) pages and their requests take paths.
+ * @param {import('playwright-core').BrowserContextOptions} [options]
  * @returns {Promise<{ context: import('playwright-core').BrowserContext, page: import('playwright-core').Page, close: () => Promise<void> }>}
  */
-export async function launchBrowser() {
+export async function launchBrowser(options = {}) {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `${CHROMIUM_PATH} not found: install Debian's chromium ` +
@@ -201,6 +220,7 @@ export async function launchBrowser() {
   try {
     // Playwright refuses --user-data-dir in args, hence launchPersistentContext.
     context = await chromium.launchPersistentContext(userDataDir, {
+      ...options,
       executablePath: CHROMIUM_PATH,
       headless: true,
       args: [
@@ -219,6 +239,8 @@ export async function launchBrowser() {
     throw new Error(`could not launch ${CHROMIUM_PATH} with playwright-core: ${err.message}`, { cause: err });
   }
   const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  page.setDefaultNavigationTimeout(30_000);
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -242,30 +264,6 @@ export async function screenshot(page, name) {
   const file = path.join(SCREENSHOT_DIR, `${name.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
-}
-
-/**
- * The current TOTP code for a base32 secret, from oathtool (an independent
- * TOTP implementation: RFC 6238, SHA-1, 6 digits, 30 s step).
- * @param {string} secretBase32
- * @returns {string} six digits
- */
-export function totpNow(secretBase32) {
-  const secret = String(secretBase32).replace(/\s+/g, '');
-  let out;
-  try {
-    out = execFileSync('oathtool', ['--totp', '-b', secret], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (err) {
-    if (err.code === 'ENOENT') {
-      throw new Error('oathtool not found: install it (apt-get install -y oathtool); ./scripts/test does this');
-    }
-    throw new Error(`oathtool --totp -b <secret> failed: ${err.stderr || err.message}`, { cause: err });
-  }
-  const code = out.trim();
-  if (!/^\d{6}$/.test(code)) {
-    throw new Error(`oathtool printed ${JSON.stringify(out)}, expected a 6-digit code`);
-  }
-  return code;
 }
 
 /**
@@ -311,20 +309,25 @@ export function strongPassword() {
 }
 
 /**
- * Run a test body; when it throws, save a screenshot and print the server's
- * output so the failure can be understood from the CI log alone.
- * @param {{ name: string, page?: import('playwright-core').Page, server?: { logs: () => string } }} ctx
+ * Run a test body; when it throws, save a screenshot of every page and print
+ * the server's output so the failure can be understood from the CI log alone.
+ * @param {{ name: string, page?: import('playwright-core').Page, pages?: Record<string, import('playwright-core').Page>, server?: { logs: () => string } }} ctx
+ *   `pages` by role (computer, phone, owner…); a single `page` is shot as `FAILED-<name>`
  * @param {() => Promise<void>} fn
  */
-export async function withDiagnostics({ name, page, server }, fn) {
+export async function withDiagnostics({ name, page, pages = {}, server }, fn) {
   try {
     await fn();
   } catch (err) {
     const lines = [`\n[e2e] test "${name}" failed.`];
-    if (page && !page.isClosed()) {
-      lines.push(`[e2e] page URL at failure: ${page.url()}`);
+    const shots = page ? [[`FAILED-${name}`, page]] : [];
+    const roles = Object.entries(pages);
+    for (const [role, p] of roles) shots.push([roles.length > 1 ? `FAILED-${name}-${role}` : `FAILED-${name}`, p]);
+    for (const [shot, p] of shots) {
+      if (p.isClosed()) continue;
+      lines.push(`[e2e] page URL at failure${shots.length > 1 ? ` (${shot})` : ''}: ${p.url()}`);
       try {
-        const file = await screenshot(page, `FAILED-${name}`);
+        const file = await screenshot(p, shot);
         lines.push(`[e2e] screenshot: ${file}`);
       } catch (shotErr) {
         lines.push(`[e2e] (could not take a screenshot: ${shotErr.message})`);
