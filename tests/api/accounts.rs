@@ -1,9 +1,7 @@
 //! Sign-up, sign-in and the contract's error shapes.
 
 use serde_json::json;
-
-use crate::both_backends;
-use crate::helpers::TestApp;
+use twostep_testkit::{TestApp, both_backends};
 
 both_backends!(
     health_answers_when_the_store_does,

@@ -6,10 +6,9 @@
 
 use serde_json::{Value, json};
 use twostep_domain::time::Timestamp;
+use twostep_testkit::{Db, SmtpSink, TestApp, User, both_backends, csrf_of, each_backend, real_now};
 
 use crate::binary::{output, serve_env, twostep};
-use crate::helpers::{Db, SmtpSink, TestApp, User, csrf_of};
-use crate::{both_backends, each_backend};
 
 /// Runs the real binary against the test's database, as an operator would
 /// on the server's host. Only the database is shared: the commands used
@@ -279,32 +278,6 @@ async fn the_audit_log_and_user_list_filter(app: TestApp) {
     app.get("/api/v1/admin/users?two_factor=maybe", Some(&admin.token)).await.assert_error(400, "invalid_request");
 }
 
-/// A page as a browser with this session's cookie gets it: status, `Location`, body.
-async fn page(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String, String) {
-    let mut r = app.http.get(format!("{}{path}", app.url));
-    if let Some(t) = token {
-        r = r.header(reqwest::header::COOKIE, format!("twostep_session={t}"));
-    }
-    let r = r.send().await.expect("page");
-    let status = r.status().as_u16();
-    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (status, location, r.text().await.expect("html"))
-}
-
-async fn form_post(app: &TestApp, path: &str, token: &str, csrf: &str) -> (u16, String) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.url))
-        .header(reqwest::header::COOKIE, format!("twostep_session={token}"))
-        .header("origin", &app.url)
-        .form(&[("csrf", csrf)])
-        .send()
-        .await
-        .expect("post");
-    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (r.status().as_u16(), location)
-}
-
 both_backends!(the_admin_pages_answer_only_to_admins_with_two_factor);
 async fn the_admin_pages_answer_only_to_admins_with_two_factor(app: TestApp) {
     let target = app.user_with_totp().await;
@@ -312,43 +285,44 @@ async fn the_admin_pages_answer_only_to_admins_with_two_factor(app: TestApp) {
     let confirm = format!("/admin/users/{target_id}/reset-2fa");
 
     // Signed out: the sign-in page. Not an admin: no such page, no link.
-    assert_eq!(page(&app, "/admin", None).await.1, "/login");
-    let (status, _, html) = page(&app, "/admin", Some(&target.token)).await;
+    assert_eq!(app.page("/admin", None).await.1, "/login");
+    let (status, _, html) = app.page("/admin", Some(&target.token)).await;
     assert_eq!(status, 404);
-    let (_, _, html_security) = page(&app, "/security", Some(&target.token)).await;
+    let (_, _, html_security) = app.page("/security", Some(&target.token)).await;
     assert!(!html_security.contains("href=\"/admin\""), "no Admin link for a user");
     assert!(!html.contains(&target.email));
-    assert_eq!(page(&app, &confirm, Some(&target.token)).await.0, 404);
-    assert_eq!(page(&app, "/admin/audit", Some(&target.token)).await.0, 404);
+    assert_eq!(app.page(&confirm, Some(&target.token)).await.0, 404);
+    assert_eq!(app.page("/admin/audit", Some(&target.token)).await.0, 404);
 
     // An admin without 2FA is sent to set it up.
     let bare = app.user().await;
     grant(&app, &bare.email).await;
-    let (status, _, html) = page(&app, "/admin", Some(&bare.token)).await;
+    let (status, _, html) = app.page("/admin", Some(&bare.token)).await;
     assert_eq!(status, 403);
     assert!(html.contains("Two-factor authentication first") && html.contains("href=\"/security\""), "{html}");
 
     // An admin with 2FA: the list, the search, the confirmation page.
     let (admin, admin_id) = admin(&app).await;
-    let (status, _, html) = page(&app, &format!("/admin?q={}", query(&target.email)), Some(&admin.token)).await;
+    let (status, _, html) = app.page(&format!("/admin?q={}", query(&target.email)), Some(&admin.token)).await;
     assert_eq!(status, 200);
     assert!(html.contains("href=\"/admin\"") && html.contains(&target.email) && html.contains(&confirm), "{html}");
     assert!(!html.contains(&bare.email), "the search narrows the list");
-    let (status, _, html) = page(&app, &confirm, Some(&admin.token)).await;
+    let (status, _, html) = app.page(&confirm, Some(&admin.token)).await;
     assert_eq!(status, 200);
     assert!(html.contains(&target.email) && html.contains("Reset two-factor authentication"), "{html}");
     let csrf = csrf_of(&html);
-    assert_eq!(page(&app, &format!("/admin/users/{admin_id}/reset-2fa"), Some(&admin.token)).await.0, 409);
-    assert_eq!(page(&app, &format!("/admin/users/{target_id}/explode"), Some(&admin.token)).await.0, 404);
-    let (status, _, html) = page(&app, "/admin/audit?since=someday", Some(&admin.token)).await;
+    assert_eq!(app.page(&format!("/admin/users/{admin_id}/reset-2fa"), Some(&admin.token)).await.0, 409);
+    assert_eq!(app.page(&format!("/admin/users/{target_id}/explode"), Some(&admin.token)).await.0, 404);
+    let (status, _, html) = app.page("/admin/audit?since=someday", Some(&admin.token)).await;
     assert_eq!(status, 400);
     assert!(html.contains("role=\"alert\""), "{html}");
 
     // Stale: the confirmation page and the form send the admin to re-auth first.
     app.clock.advance(11 * 60);
     let reauth = format!("/reauth?next={}", query(&confirm));
-    assert_eq!(page(&app, &confirm, Some(&admin.token)).await, (303, reauth.clone(), String::new()));
-    assert_eq!(form_post(&app, &confirm, &admin.token, &csrf).await, (303, reauth));
+    assert_eq!(app.page(&confirm, Some(&admin.token)).await, (303, reauth.clone(), String::new()));
+    let (status, location, _) = app.form_post(&confirm, &admin.token, &[("csrf", &csrf)]).await;
+    assert_eq!((status, location), (303, reauth));
     app.get("/api/v1/me", Some(&target.token)).await.assert_status(200);
 
     // Re-authenticated: a forged form is refused, the real one resets.
@@ -356,15 +330,15 @@ async fn the_admin_pages_answer_only_to_admins_with_two_factor(app: TestApp) {
     app.post("/api/v1/me/reauth", &pw, Some(&admin.token)).await.assert_status(204);
     let code = json!({"method": "totp", "code": app.code(&admin.secret, 0)});
     app.post("/api/v1/me/reauth", &code, Some(&admin.token)).await.assert_status(204);
-    assert_eq!(form_post(&app, &confirm, &admin.token, "forged").await.0, 403);
-    let (status, location) = form_post(&app, &confirm, &admin.token, &csrf).await;
+    assert_eq!(app.form_post(&confirm, &admin.token, &[("csrf", "forged")]).await.0, 403);
+    let (status, location, _) = app.form_post(&confirm, &admin.token, &[("csrf", &csrf)]).await;
     assert_eq!(status, 303);
     assert!(location.starts_with("/admin?") && location.contains("done=reset-2fa"), "{location}");
     app.get("/api/v1/me", Some(&target.token)).await.assert_error(401, "unauthenticated");
-    let (_, _, html) = page(&app, &location, Some(&admin.token)).await;
+    let (_, _, html) = app.page(&location, Some(&admin.token)).await;
     assert!(html.contains(&format!("Two-factor authentication of {} was reset", target.email)), "{html}");
     let (_, _, html) =
-        page(&app, &format!("/admin/audit?user={target_id}&event=two_factor_reset"), Some(&admin.token)).await;
+        app.page(&format!("/admin/audit?user={target_id}&event=two_factor_reset"), Some(&admin.token)).await;
     assert_eq!(html.matches("data-testid=\"audit-entry\"").count(), 1, "{html}");
     assert!(html.contains(&admin_id), "the admin named in the details");
 }
@@ -415,7 +389,7 @@ async fn the_cli_resets_two_factor_and_filters_the_audit_log() {
     let (_, login) = post("/api/v1/login", json!({"email": email, "password": password}), None).await;
     let token = login["session_token"].as_str().expect("session").to_owned();
     let mail = sink.wait_for_subject("Confirm your e-mail").await;
-    let code = crate::receiver::link_code(mail["text"].as_str().expect("text"));
+    let code = twostep_testkit::link_code(mail["text"].as_str().expect("text"));
     assert_eq!(post("/api/v1/me/email/confirm", json!({"code": code}), Some(token.clone())).await.0, 204);
     let (_, enrol) = post("/api/v1/me/totp", json!({}), Some(token.clone())).await;
     let secret =
@@ -475,13 +449,7 @@ async fn the_cli_resets_two_factor_and_filters_the_audit_log() {
     server.child.wait().expect("wait");
 }
 
-#[expect(clippy::disallowed_methods, reason = "the spawned server runs on the real clock")]
+/// The code the spawned server (on the real clock) accepts now.
 fn totp_now(secret: &[u8]) -> String {
-    let now: i64 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        .try_into()
-        .expect("fits");
-    twostep_domain::factors::otp::totp(secret, now, twostep_domain::factors::otp::TotpParams::DEFAULT)
+    twostep_domain::factors::otp::totp(secret, real_now(), twostep_domain::factors::otp::TotpParams::DEFAULT)
 }

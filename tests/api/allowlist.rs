@@ -8,9 +8,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-
-use crate::each_backend;
-use crate::helpers::{Db, Resp, TestApp, User};
+use twostep_testkit::{Db, Resp, TestApp, User, each_backend};
 
 const OFFICE: &str = "198.51.100.7";
 const OFFICE_RANGE: &str = "198.51.100.0/24";

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use twostep_domain::factors::otp::{TotpParams, totp};
 use twostep_domain::factors::otpauth::base32_decode;
+use twostep_testkit::real_now;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twostep");
 
@@ -71,16 +72,6 @@ pub(crate) fn serve_env(data: &Path, env: &[(&str, &str)]) -> Served {
     Served { child, url, logs }
 }
 
-#[expect(clippy::disallowed_methods, reason = "the spawned server runs on the real clock")]
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        .try_into()
-        .expect("fits")
-}
-
 async fn post(http: &reqwest::Client, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
     let mut r = http.post(url).json(&body);
     if let Some(t) = token {
@@ -110,7 +101,7 @@ async fn exercise_api(http: &reqwest::Client, base: &str) -> Handed {
     let secret_b32 = enrol["secret"].as_str().expect("secret").to_owned();
     let secret = base32_decode(&secret_b32).expect("b32");
     // Confirm with the previous step and sign in with the next: both inside ±1.
-    let code = totp(&secret, now() - 30, TotpParams::DEFAULT);
+    let code = totp(&secret, real_now() - 30, TotpParams::DEFAULT);
     let body = json!({"enrollment_id": enrol["enrollment_id"], "code": code});
     let (status, confirmed) = post(http, u("/api/v1/me/totp/confirm"), body, Some(&session)).await;
     assert_eq!(status, 201, "{confirmed}");
@@ -122,7 +113,7 @@ async fn exercise_api(http: &reqwest::Client, base: &str) -> Handed {
         .collect();
     let (_, step1) = post(http, u("/api/v1/login"), json!({"email": email, "password": password}), None).await;
     let login_token = step1["login_token"].as_str().expect("login token").to_owned();
-    let code = totp(&secret, now() + 30, TotpParams::DEFAULT);
+    let code = totp(&secret, real_now() + 30, TotpParams::DEFAULT);
     let body = json!({"login_token": login_token, "method": "totp", "code": code});
     let (status, verified) = post(http, u("/api/v1/login/verify"), body, None).await;
     assert_eq!(status, 200, "{verified}");

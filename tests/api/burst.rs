@@ -11,19 +11,7 @@ use std::sync::Arc;
 
 use reqwest::{Client, RequestBuilder};
 use tokio::sync::Barrier;
-
-use crate::helpers::{Db, Resp, TestApp};
-
-impl TestApp {
-    /// The servers a burst is spread over: this one, and on PostgreSQL a
-    /// second instance on the same database, key and clock.
-    pub async fn instances(&self) -> Vec<String> {
-        match self.db {
-            Db::Sqlite => vec![self.url.clone()],
-            Db::Postgres => vec![self.url.clone(), self.second_instance().await],
-        }
-    }
-}
+use twostep_testkit::Resp;
 
 /// Fires `n` requests at once, request `i` built by `build(i, client, base)`
 /// against `bases[i % bases.len()]`; returns the answers in order.

@@ -3,10 +3,9 @@
 //! resend cooldown and hourly caps.
 
 use serde_json::json;
+use twostep_testkit::{Db, Receiver, TestApp, User};
 
-use crate::helpers::{Db, TestApp, User};
 use crate::phone::{add_phone, twilio_app};
-use crate::receiver::Receiver;
 
 const NUMBER: &str = "+14155550123";
 
@@ -19,11 +18,11 @@ async fn setup() -> (TestApp, Receiver, User) {
     (app, rx, user)
 }
 
-async fn challenge(app: &TestApp, login_token: &str, method: &str) -> crate::helpers::Resp {
+async fn challenge(app: &TestApp, login_token: &str, method: &str) -> twostep_testkit::Resp {
     app.post("/api/v1/login/challenge", &json!({"login_token": login_token, "method": method}), None).await
 }
 
-async fn verify(app: &TestApp, login_token: &str, code: &str) -> crate::helpers::Resp {
+async fn verify(app: &TestApp, login_token: &str, code: &str) -> twostep_testkit::Resp {
     app.post("/api/v1/login/verify", &json!({"login_token": login_token, "method": "sms", "code": code}), None).await
 }
 

@@ -2,9 +2,7 @@
 //! security log: SEC-06, SEC-14, SEC-36, SEC-42, SEC-53, SEC-54.
 
 use serde_json::{Value, json};
-
-use crate::both_backends;
-use crate::helpers::{Db, SmtpSink, TestApp};
+use twostep_testkit::{Db, SmtpSink, TestApp, both_backends};
 
 fn reset_token(mail: &Value) -> String {
     let text = mail["text"].as_str().expect("text part");

@@ -6,12 +6,10 @@ use std::time::Duration;
 use serde_json::json;
 use sqlx::Row;
 use twostep::config::PhoneProvider;
+use twostep_testkit::{Db, Receiver, TestApp, each_backend, link_code, six_digits};
 
 use crate::binary::serve_env;
-use crate::each_backend;
-use crate::helpers::{Db, TestApp};
 use crate::phone::twilio_app;
-use crate::receiver::{Receiver, link_code, six_digits};
 
 const NUMBER: &str = "+14155550123";
 
@@ -231,7 +229,7 @@ async fn a_verified_email_serves_as_a_fallback_method(db: Db) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_can_turn_the_email_fallback_off() {
-    let sink = crate::mail::SmtpSink::start();
+    let sink = twostep_testkit::SmtpSink::start();
     let app = TestApp::spawn_providers(Db::Sqlite, Some(sink.url.clone()), PhoneProvider::None, |s| {
         s.email_fallback = false;
     })

@@ -1,9 +1,7 @@
 //! Bad input never gets a 500; headers; the OpenAPI document.
 
 use serde_json::{Value, json};
-
-use crate::both_backends;
-use crate::helpers::{Db, TestApp};
+use twostep_testkit::{Db, TestApp, both_backends};
 
 both_backends!(malformed_bodies_get_the_contract_error_shape, openapi_lists_every_route, security_headers_are_set);
 
@@ -11,7 +9,7 @@ async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
     let url = format!("{}/api/v1/login", app.url);
     let send = |body: &'static str, ct: &'static str| {
         let req = app.http.post(&url).header("content-type", ct).body(body);
-        async move { crate::helpers::Resp::from(req.send().await.expect("send")).await }
+        async move { twostep_testkit::Resp::from(req.send().await.expect("send")).await }
     };
     // SEC-65 / SEC-16
     send("{not json", "application/json").await.assert_error(400, "invalid_request");
@@ -31,7 +29,7 @@ async fn malformed_bodies_get_the_contract_error_shape(app: TestApp) {
     }
     // SEC-65: wrong method.
     let r = app.http.put(&url).json(&json!({})).send().await.expect("send");
-    crate::helpers::Resp::from(r).await.assert_error(405, "method_not_allowed");
+    twostep_testkit::Resp::from(r).await.assert_error(405, "method_not_allowed");
     // Unknown API path: JSON 404.
     app.get("/api/v1/nope", None).await.assert_error(404, "not_found");
     // Unknown method name at verify.

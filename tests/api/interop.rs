@@ -4,8 +4,7 @@
 use std::process::Command;
 
 use serde_json::json;
-
-use crate::helpers::{Db, TestApp, tool};
+use twostep_testkit::{Db, TestApp, tool};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run tool");

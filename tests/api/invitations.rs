@@ -13,10 +13,9 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use twostep_domain::orgs::{INVITATION_SECS, INVITES_PER_HOUR};
 use twostep_domain::time::Timestamp;
+use twostep_testkit::{Db, Resp, TestApp, User, both_backends, csrf_of, each_backend};
 
 use crate::burst::{burst, count, tally};
-use crate::helpers::{Db, Resp, TestApp, User, csrf_of};
-use crate::{both_backends, each_backend};
 
 both_backends!(
     an_invite_answers_alike_whether_or_not_the_address_has_an_account,
@@ -535,7 +534,7 @@ async fn a_member_leaves_from_an_enrolment_only_session(db: Db) {
     assert_eq!(landing.headers()[LOCATION], "/security/two-factor/required");
     let html = page("/security/two-factor/required").await.expect("page").text().await.expect("html");
     assert!(html.contains(&format!("action=\"/orgs/{org}/leave\"")) && html.contains("Tyrell"), "{html}");
-    let csrf = crate::helpers::csrf_of(&html);
+    let csrf = twostep_testkit::csrf_of(&html);
     let left = app
         .http
         .post(format!("{}/orgs/{org}/leave", app.url))
@@ -691,7 +690,7 @@ async fn forged_accept_and_decline_forms_are_refused() {
     let html = app.http.get(format!("{}/orgs", app.url)).header(COOKIE, &cookie).send().await.expect("page");
     let html = html.text().await.expect("html");
     assert!(html.contains(&format!("action=\"/invitations/{id}/accept\"")) && html.contains("Soylent"), "{html}");
-    let csrf = crate::helpers::csrf_of(&html);
+    let csrf = twostep_testkit::csrf_of(&html);
     let accepted = app
         .http
         .post(format!("{}/invitations/{id}/accept", app.url))

@@ -5,10 +5,9 @@
 //! (lock), SEC-35 (send caps), SEC-37 (one success per credential).
 
 use serde_json::json;
+use twostep_testkit::{Db, TestApp, User, both_backends, each_backend};
 
 use crate::burst::{burst, count, tally};
-use crate::helpers::{Db, TestApp, User};
-use crate::{both_backends, each_backend};
 
 both_backends!(
     fifty_wrong_passwords_at_once_get_five_evaluated,
@@ -41,12 +40,6 @@ async fn failures(app: &TestApp, scope: &str) -> i64 {
         .await
         .expect("read counter");
     row.map_or(0, |r| r.get::<i64, _>(0))
-}
-
-/// A 6-digit code that is none of the three currently valid ones.
-fn wrong_code(app: &TestApp, user: &User) -> String {
-    let valid: Vec<String> = (-1..=1).map(|s| app.code(&user.secret, s)).collect();
-    (0..4).map(|i| format!("{:06}", 100_000 + i)).find(|c| !valid.contains(c)).expect("a wrong code")
 }
 
 async fn wrong_passwords_at_once(app: TestApp, n: usize) {
@@ -102,7 +95,7 @@ async fn wrong_codes_at_once(app: TestApp, n: usize) {
         tokens.push(app.login(&user.email, &user.password).await.assert_status(200).str("login_token"));
     }
     let bases = app.instances().await;
-    let wrong = wrong_code(&app, &user);
+    let wrong = app.wrong_code(&user);
     let rs = burst(&bases, n, move |i, c, base| {
         c.post(format!("{base}/api/v1/login/verify"))
             .json(&json!({"login_token": tokens[i], "method": "totp", "code": wrong}))
@@ -119,7 +112,7 @@ async fn wrong_codes_at_once(app: TestApp, n: usize) {
     assert_eq!(failures(&app, &format!("second_factor:{id}")).await, 0);
     assert_eq!(failures(&app, &format!("totp:{id}")).await, 0);
     app.clock.advance(30);
-    app.sign_in_with(&user, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+    app.sign_in_with(&user, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
 }
 
 async fn fifty_wrong_codes_at_once_get_five_evaluated_and_the_next_valid_code_works(app: TestApp) {
@@ -135,7 +128,7 @@ async fn one_login_token_never_takes_more_than_five_wrong_codes(app: TestApp) {
     let user = app.user_with_totp().await;
     let token = app.login(&user.email, &user.password).await.assert_status(200).str("login_token");
     let bases = app.instances().await;
-    let wrong = wrong_code(&app, &user);
+    let wrong = app.wrong_code(&user);
     let t = token.clone();
     let rs = burst(&bases, 100, move |_, c, base| {
         c.post(format!("{base}/api/v1/login/verify"))
@@ -267,7 +260,7 @@ async fn database_text(app: &TestApp) -> String {
 /// whoever the accounts and numbers are.
 async fn phone_sends_are_capped_per_calling_code_and_overall(db: Db) {
     for (per_code, overall) in [(2, 100), (100, 2)] {
-        let rx = crate::receiver::Receiver::start().await;
+        let rx = twostep_testkit::Receiver::start().await;
         let phone = twostep::config::PhoneProvider::Twilio {
             account_sid: "AC0123456789abcdef".into(),
             auth_token: "secret".into(),
@@ -301,7 +294,7 @@ async fn phone_sends_are_capped_per_calling_code_and_overall(db: Db) {
 /// number at the same instant, across instances.
 async fn a_burst_of_phone_sends_to_many_numbers_stops_at_the_calling_code_and_overall_caps(db: Db) {
     for (per_code, overall) in [(3, 1000), (1000, 3)] {
-        let rx = crate::receiver::Receiver::start().await;
+        let rx = twostep_testkit::Receiver::start().await;
         let phone = twostep::config::PhoneProvider::Twilio {
             account_sid: "AC0123456789abcdef".into(),
             auth_token: "secret".into(),

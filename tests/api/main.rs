@@ -1,9 +1,9 @@
 //! Black-box tests: the real server over HTTP, on SQLite and PostgreSQL.
+//!
+//! The scaffolding (`TestApp`, the receivers, the SMTP sink, the
+//! per-backend macros) is the shared test kit, `crates/testkit`.
 
 mod burst;
-mod helpers;
-mod mail;
-mod receiver;
 
 mod accounts;
 mod admin;

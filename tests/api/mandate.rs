@@ -2,25 +2,14 @@
 //! operator's mandate notice mailed once, enrolment-only web sessions held on
 //! set-up, and the organisation pages' guards.
 
-use reqwest::header::{COOKIE, LOCATION};
+use reqwest::header::COOKIE;
 use serde_json::json;
 use twostep::config::PhoneProvider;
 use twostep_domain::settings::Settings;
 use twostep_domain::time::Timestamp;
-
-use crate::helpers::{Db, TestApp, User, csrf_of};
+use twostep_testkit::{Db, TestApp, User, csrf_of, real_now};
 
 const WEEK: i64 = 7 * 24 * 3600;
-
-#[expect(clippy::disallowed_methods, reason = "the fake clock starts at the real time")]
-fn real_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        .try_into()
-        .expect("fits")
-}
 
 /// The operator's mandate, in force a week from now.
 fn upcoming(s: &mut Settings) {
@@ -28,23 +17,9 @@ fn upcoming(s: &mut Settings) {
     s.two_factor_enforce_from = Some(Timestamp::from_secs(real_now()).plus_secs(WEEK));
 }
 
-/// A page as a browser with this session cookie gets it: status, `Location`, body.
-async fn page(app: &TestApp, user: &User, path: &str) -> (u16, String, String) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.url))
-        .header(COOKIE, format!("twostep_session={}", user.token))
-        .send()
-        .await
-        .expect("page");
-    let status = r.status().as_u16();
-    let location = r.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (status, location, r.text().await.expect("html"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mandate_notice_is_mailed_once_before_the_date() {
-    let sink = crate::mail::SmtpSink::start();
+    let sink = twostep_testkit::SmtpSink::start();
     let app = TestApp::spawn_providers(Db::Sqlite, Some(sink.url.clone()), PhoneProvider::None, upcoming).await;
     let user = app.verified_user(&sink).await;
     let with_totp = app.verified_user_with_totp(&sink).await;
@@ -73,17 +48,17 @@ async fn the_mandate_notice_is_mailed_once_before_the_date() {
 async fn pages_show_the_upcoming_mandate_to_accounts_without_two_factor() {
     let app = TestApp::spawn_with(Db::Sqlite, upcoming).await;
     let user = app.user().await;
-    let (status, _, html) = page(&app, &user, "/security").await;
+    let (status, _, html) = app.page("/security", Some(&user.token)).await;
     assert_eq!(status, 200);
     assert!(html.contains("data-testid=\"mandate-banner\"") && html.contains("becomes mandatory on"), "{html}");
     assert!(html.contains("href=\"/two-factor/why\""));
-    let (status, _, why) = page(&app, &user, "/two-factor/why").await;
+    let (status, _, why) = app.page("/two-factor/why", Some(&user.token)).await;
     assert_eq!(status, 200);
     let date = Timestamp::from_secs(real_now()).plus_secs(WEEK).rfc3339();
     assert!(why.contains(&date[..10]), "{why}");
 
     let with_totp = app.user_with_totp().await;
-    let (_, _, html) = page(&app, &with_totp, "/security").await;
+    let (_, _, html) = app.page("/security", Some(&with_totp.token)).await;
     assert!(!html.contains("mandate-banner"), "no banner once 2FA is on");
 }
 
@@ -96,19 +71,19 @@ async fn an_enrolment_session_reaches_only_factor_set_up_in_the_browser() {
     user.token = login.str("session_token");
 
     for held in ["/security", "/orgs", "/orgs/anything", "/security/log", "/security/password", "/"] {
-        let (status, location, _) = page(&app, &user, held).await;
+        let (status, location, _) = app.page(held, Some(&user.token)).await;
         if held == "/" {
             assert_eq!((status, location.as_str()), (303, "/security"), "{held}");
             continue;
         }
         assert_eq!((status, location.as_str()), (303, "/security/two-factor/required"), "{held}");
     }
-    let (status, _, html) = page(&app, &user, "/security/two-factor/required").await;
+    let (status, _, html) = app.page("/security/two-factor/required", Some(&user.token)).await;
     assert_eq!(status, 200);
     assert!(html.contains("set it up to continue") && html.contains("href=\"/security/totp/new\""), "{html}");
-    let (status, _, html) = page(&app, &user, "/security/totp/new").await;
+    let (status, _, html) = app.page("/security/totp/new", Some(&user.token)).await;
     assert_eq!(status, 200, "{html}");
-    assert_eq!(page(&app, &user, "/two-factor/why").await.0, 200);
+    assert_eq!(app.page("/two-factor/why", Some(&user.token)).await.0, 200);
 
     // A confirmed factor lifts the limit, in a new session (SEC-52).
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
@@ -121,10 +96,10 @@ async fn an_enrolment_session_reaches_only_factor_set_up_in_the_browser() {
         )
         .await
         .assert_status(201);
-    assert_eq!(page(&app, &user, "/orgs").await.1, "/login", "the enrolment-only cookie has ended");
+    assert_eq!(app.page("/orgs", Some(&user.token)).await.1, "/login", "the enrolment-only cookie has ended");
     user.token = c.str("session_token");
-    assert_eq!(page(&app, &user, "/orgs").await.0, 200);
-    assert_eq!(page(&app, &user, "/security/two-factor/required").await.1, "/security");
+    assert_eq!(app.page("/orgs", Some(&user.token)).await.0, 200);
+    assert_eq!(app.page("/security/two-factor/required", Some(&user.token)).await.1, "/security");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,20 +112,20 @@ async fn organisation_pages_guard_membership_and_the_switch() {
     let id = org.str("id");
     crate::orgs::join(&app, &owner, &id, &member, "member").await;
 
-    let (status, _, html) = page(&app, &owner, &format!("/orgs/{id}")).await;
+    let (status, _, html) = app.page(&format!("/orgs/{id}"), Some(&owner.token)).await;
     assert_eq!(status, 200);
     assert!(html.contains("Acme &#60;b&#62;") || html.contains("Acme &lt;b&gt;"), "names are escaped: {html}");
     assert!(html.contains("disabled aria-describedby=\"require-blocked\""), "{html}");
     assert!(html.contains(&format!("These owners must turn on 2FA first: {}", owner.email)), "{html}");
-    let (_, _, list) = page(&app, &owner, "/orgs").await;
+    let (_, _, list) = app.page("/orgs", Some(&owner.token)).await;
     assert!(list.contains(&format!("href=\"/orgs/{id}\"")));
 
     // A stranger gets the same 404 as for no organisation at all.
-    assert_eq!(page(&app, &stranger, &format!("/orgs/{id}")).await.0, 404);
-    assert_eq!(page(&app, &owner, "/orgs/no-such-org").await.0, 404);
+    assert_eq!(app.page(&format!("/orgs/{id}"), Some(&stranger.token)).await.0, 404);
+    assert_eq!(app.page("/orgs/no-such-org", Some(&owner.token)).await.0, 404);
 
     // A member sees the organisation, without the owners' controls.
-    let (status, _, html) = page(&app, &member, &format!("/orgs/{id}")).await;
+    let (status, _, html) = app.page(&format!("/orgs/{id}"), Some(&member.token)).await;
     assert_eq!(status, 200);
     assert!(html.contains(">Leave<") && !html.contains("invite-form") && !html.contains("Require two-factor"));
 
@@ -164,21 +139,21 @@ async fn organisation_pages_guard_membership_and_the_switch() {
     )
     .await
     .assert_status(201);
-    let (_, _, html) = page(&app, &owner, &format!("/orgs/{id}")).await;
+    let (_, _, html) = app.page(&format!("/orgs/{id}"), Some(&owner.token)).await;
     assert!(html.contains(">Require two-factor</button>") && !html.contains("require-blocked"), "{html}");
     app.put(&format!("/api/v1/orgs/{id}/two-factor-policy"), &json!({"require_two_factor": true}), Some(&owner.token))
         .await
         .assert_status(200);
-    let (status, _, html) = page(&app, &member, &format!("/orgs/{id}")).await;
+    let (status, _, html) = app.page(&format!("/orgs/{id}"), Some(&member.token)).await;
     assert_eq!(status, 403);
     assert!(html.contains("org-requires-two-factor") && html.contains("href=\"/security/totp/new\""), "{html}");
 }
 
-crate::each_backend!(
+twostep_testkit::each_backend!(
     sec52_confirming_the_first_factor_ends_the_enrolment_api_session,
     sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie
 );
-crate::both_backends!(turning_two_factor_on_in_a_full_session_keeps_its_token);
+twostep_testkit::both_backends!(turning_two_factor_on_in_a_full_session_keeps_its_token);
 
 /// Signs in under the operator's mandate: an enrolment-only session.
 async fn enrolment_session(db: Db) -> (TestApp, User) {
@@ -234,7 +209,7 @@ fn session_cookie_of(resp: &reqwest::Response) -> Option<String> {
 async fn sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie(db: Db) {
     let (app, mut user) = enrolment_session(db).await;
     // The GET shows a button; its POST starts the enrolment (SEC-55).
-    let (status, _, button) = page(&app, &user, "/security/totp/new").await;
+    let (status, _, button) = app.page("/security/totp/new", Some(&user.token)).await;
     assert_eq!(status, 200, "{button}");
     let r = app
         .http
@@ -275,7 +250,7 @@ async fn sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie(db: 
     // The old cookie is signed out; the new one is a full session.
     let old = std::mem::replace(&mut user.token, new);
     app.get("/api/v1/me", Some(&old)).await.assert_error(401, "unauthenticated");
-    assert_eq!(page(&app, &user, "/security").await.0, 200);
+    assert_eq!(app.page("/security", Some(&user.token)).await.0, 200);
     // The codes page's forms already carry the new session's CSRF token.
     let out = app
         .http
@@ -309,14 +284,14 @@ async fn turning_two_factor_on_in_a_full_session_keeps_its_token(app: TestApp) {
     app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
 }
 
-crate::each_backend!(sec52_a_cookie_caller_of_the_api_gets_the_new_cookie);
+twostep_testkit::each_backend!(sec52_a_cookie_caller_of_the_api_gets_the_new_cookie);
 
 /// The API also takes the web cookie (with `X-CSRF-Token`); such a caller
 /// is handed the new session as a cookie too, since its old one has ended.
 async fn sec52_a_cookie_caller_of_the_api_gets_the_new_cookie(db: Db) {
     let (app, user) = enrolment_session(db).await;
     let cookie = format!("twostep_session={}", user.token);
-    let (_, _, html) = page(&app, &user, "/security/two-factor/required").await;
+    let (_, _, html) = app.page("/security/two-factor/required", Some(&user.token)).await;
     let csrf = csrf_of(&html);
     let call = |path: &str, body: serde_json::Value| {
         app.http

@@ -2,8 +2,7 @@
 //! when, where and what client — never a code or secret. SEC-23, SEC-41, SEC-48.
 
 use serde_json::json;
-
-use crate::helpers::{Db, TestApp};
+use twostep_testkit::{Db, TestApp};
 
 #[tokio::test]
 async fn each_security_change_mails_the_owner_without_secrets() {
@@ -93,8 +92,8 @@ async fn notices_go_only_to_a_verified_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phone_changes_are_mailed() {
-    let sink = crate::mail::SmtpSink::start();
-    let rx = crate::receiver::Receiver::start().await;
+    let sink = twostep_testkit::SmtpSink::start();
+    let rx = twostep_testkit::Receiver::start().await;
     let phone = twostep::config::PhoneProvider::Twilio {
         account_sid: "AC1".into(),
         auth_token: "t".into(),

@@ -4,9 +4,7 @@
 
 use serde_json::json;
 use twostep_domain::time::Timestamp;
-
-use crate::each_backend;
-use crate::helpers::{Db, TestApp, User};
+use twostep_testkit::{Db, TestApp, User, each_backend, real_now};
 
 // Members join by accepting, which takes a verified address: mail is on.
 each_backend!(
@@ -34,7 +32,7 @@ pub async fn join(app: &TestApp, owner: &User, org: &str, user: &User, role: &st
         .assert_status(201);
 }
 
-async fn require(app: &TestApp, owner: &User, org: &str, on: bool) -> crate::helpers::Resp {
+async fn require(app: &TestApp, owner: &User, org: &str, on: bool) -> twostep_testkit::Resp {
     app.put(&format!("/api/v1/orgs/{org}/two-factor-policy"), &json!({"require_two_factor": on}), Some(&owner.token))
         .await
 }
@@ -182,17 +180,10 @@ async fn mandate(app: &TestApp, user: &User) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_mandate_applies_from_its_date() {
-    for db in [crate::helpers::Db::Sqlite, crate::helpers::Db::Postgres] {
+    for db in [twostep_testkit::Db::Sqlite, twostep_testkit::Db::Postgres] {
         let app = TestApp::spawn_with(db, |s| {
             s.require_two_factor = true;
-            #[expect(clippy::disallowed_methods, reason = "the fake clock starts at the real time")]
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_secs()
-                .try_into()
-                .expect("fits");
-            s.two_factor_enforce_from = Some(Timestamp::from_secs(now).plus_secs(7 * 24 * 3600));
+            s.two_factor_enforce_from = Some(Timestamp::from_secs(real_now()).plus_secs(7 * 24 * 3600));
         })
         .await;
         let user = app.user().await;

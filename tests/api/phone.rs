@@ -3,10 +3,7 @@
 
 use serde_json::json;
 use twostep::config::PhoneProvider;
-
-use crate::each_backend;
-use crate::helpers::{Db, TestApp, User};
-use crate::receiver::Receiver;
+use twostep_testkit::{Db, Receiver, TestApp, User, each_backend};
 
 const SID: &str = "AC0123456789abcdef";
 const TOKEN: &str = "twilio-secret-token";

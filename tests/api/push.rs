@@ -8,10 +8,7 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{Value, json};
 use twostep_domain::push::{device_message, pairing_message};
-
-use crate::helpers::{Db, Resp, SmtpSink, TestApp, User};
-use crate::receiver::Receiver;
-use crate::{both_backends, each_backend};
+use twostep_testkit::{Db, Receiver, Resp, SmtpSink, TestApp, User, both_backends, each_backend};
 
 const BIN: &str = env!("CARGO_BIN_EXE_twostep");
 

@@ -1,9 +1,7 @@
 //! Recovery codes: sign-in once each, reveal and regenerate behind re-auth.
 
 use serde_json::json;
-
-use crate::both_backends;
-use crate::helpers::TestApp;
+use twostep_testkit::{TestApp, both_backends};
 
 both_backends!(
     recovery_codes_sign_in_once_each_in_any_form,

@@ -1,9 +1,7 @@
 //! Sessions: bearer tokens, logout, expiry, and cookie-session CSRF.
 
 use serde_json::json;
-
-use crate::both_backends;
-use crate::helpers::TestApp;
+use twostep_testkit::{TestApp, both_backends};
 
 both_backends!(
     logout_revokes_the_token,
@@ -70,7 +68,7 @@ async fn each_sign_in_makes_a_new_session(app: TestApp) {
 
 #[tokio::test]
 async fn sec55_cookie_sessions_need_the_csrf_token_for_api_changes() {
-    let app = TestApp::spawn(crate::helpers::Db::Sqlite).await;
+    let app = TestApp::spawn(twostep_testkit::Db::Sqlite).await;
     let user = app.user().await;
     let cookie = format!("twostep_session={}", user.token);
     // Reading with the cookie works.
@@ -86,6 +84,6 @@ async fn sec55_cookie_sessions_need_the_csrf_token_for_api_changes() {
         .send()
         .await
         .expect("send");
-    let resp = crate::helpers::Resp::from(r).await;
+    let resp = twostep_testkit::Resp::from(r).await;
     resp.assert_error(403, "csrf_failed");
 }

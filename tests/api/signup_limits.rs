@@ -5,10 +5,9 @@
 //! spread over two instances on PostgreSQL, never gets past the cap.
 
 use serde_json::json;
+use twostep_testkit::{Db, TestApp, each_backend};
 
 use crate::burst::{burst, count, tally};
-use crate::each_backend;
-use crate::helpers::{Db, TestApp};
 
 const PER_SOURCE: i64 = 10;
 const PER_EMAIL: i64 = 5;
@@ -61,7 +60,7 @@ async fn sec36_sign_ups_are_capped_per_source_address(db: Db) {
     let page = app.http.get(format!("{}/signup", app.url)).send().await.expect("page");
     let cookie = page.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let html = page.text().await.expect("html");
-    let csrf = crate::helpers::csrf_of(&html);
+    let csrf = twostep_testkit::csrf_of(&html);
     let form = app
         .http
         .post(format!("{}/signup", app.url))

@@ -2,9 +2,7 @@
 //! two instances sharing one: SEC-31, SEC-32, SEC-33, SEC-34, SEC-15.
 
 use serde_json::json;
-
-use crate::both_backends;
-use crate::helpers::{Db, Resp, TestApp, User};
+use twostep_testkit::{Db, Resp, TestApp, User, both_backends};
 
 both_backends!(
     second_factor_backoff_starts_after_five_failures,
@@ -13,12 +11,6 @@ both_backends!(
     password_backoff_and_lock_look_alike_for_unknown_emails,
     one_address_may_fail_a_hundred_passwords_an_hour,
 );
-
-/// A 6-digit code that is none of the three currently valid ones.
-fn wrong_code(app: &TestApp, user: &User) -> String {
-    let valid: Vec<String> = (-1..=1).map(|s| app.code(&user.secret, s)).collect();
-    (0..4).map(|i| format!("{:06}", 100_000 + i)).find(|c| !valid.contains(c)).expect("a wrong code")
-}
 
 async fn verify_at(app: &TestApp, base: &str, login_token: &str, method: &str, code: &str) -> Resp {
     let r = app
@@ -39,17 +31,17 @@ async fn second_factor_backoff_starts_after_five_failures(app: TestApp) {
     let user = app.user_with_totp().await;
     let first = login_token(&app, &user).await;
     for _ in 0..4 {
-        verify_at(&app, &app.url, &first, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+        verify_at(&app, &app.url, &first, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
     }
     let second = login_token(&app, &user).await;
-    verify_at(&app, &app.url, &second, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+    verify_at(&app, &app.url, &second, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
     // Five failures: even the right code waits, unevaluated (SEC-31).
     let r = verify_at(&app, &app.url, &second, "totp", &app.code(&user.secret, 0))
         .await
         .assert_error(429, "too_many_attempts");
     assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
     app.clock.advance(1);
-    verify_at(&app, &app.url, &second, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+    verify_at(&app, &app.url, &second, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
     // Six failures: two seconds.
     let third = login_token(&app, &user).await;
     let r = verify_at(&app, &app.url, &third, "totp", &app.code(&user.secret, 0))
@@ -61,7 +53,7 @@ async fn second_factor_backoff_starts_after_five_failures(app: TestApp) {
     // Success reset the counters: a wrong code is just wrong again.
     app.clock.advance(30);
     let fourth = login_token(&app, &user).await;
-    verify_at(&app, &app.url, &fourth, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+    verify_at(&app, &app.url, &fourth, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
 }
 
 async fn a_hundred_wrong_codes_lock_totp_across_instances_until_a_recovery_code(app: TestApp) {
@@ -72,7 +64,7 @@ async fn a_hundred_wrong_codes_lock_totp_across_instances_until_a_recovery_code(
         app.clock.advance(15 * 60 + 1);
         let base = if i % 2 == 0 { app.url.clone() } else { other.clone() };
         let token = login_token(&app, &user).await;
-        verify_at(&app, &base, &token, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+        verify_at(&app, &base, &token, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
     }
     app.clock.advance(15 * 60 + 1);
     let login = app.login(&user.email, &user.password).await.assert_status(200);
@@ -161,7 +153,7 @@ async fn a_lock_is_mailed_to_the_owner() {
     for _ in 0..100 {
         app.clock.advance(15 * 60 + 1);
         let token = login_token(&app, &user).await;
-        verify_at(&app, &app.url, &token, "totp", &wrong_code(&app, &user)).await.assert_error(401, "invalid_code");
+        verify_at(&app, &app.url, &token, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
     }
     let lock = sink.wait_for_subject("locked").await;
     assert_eq!(lock["to"], json!([user.email]));

@@ -8,9 +8,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-
-use crate::each_backend;
-use crate::helpers::{Db, TestApp};
+use twostep_testkit::{Db, TestApp, each_backend};
 
 /// The median of a sample (the mean of the middle two for an even size).
 pub fn median(sample: &[f64]) -> f64 {

@@ -2,9 +2,7 @@
 
 use serde_json::json;
 use twostep_domain::factors::otpauth::base32_decode;
-
-use crate::both_backends;
-use crate::helpers::TestApp;
+use twostep_testkit::{TestApp, both_backends};
 
 both_backends!(
     each_enrolment_makes_a_new_secret_and_voids_the_last,

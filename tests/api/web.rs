@@ -2,8 +2,7 @@
 //! (SEC-50, SEC-52), and the secure settings under an https public URL.
 
 use reqwest::header::{COOKIE, SET_COOKIE};
-
-use crate::helpers::{Db, TestApp, csrf_of};
+use twostep_testkit::{Db, TestApp, csrf_of};
 
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().expect("pair").to_owned()

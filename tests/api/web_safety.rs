@@ -7,41 +7,10 @@
 use std::time::Duration;
 
 use reqwest::header::COOKIE;
-
-use crate::helpers::{Db, SmtpSink, TestApp, User, csrf_of};
-use crate::{both_backends, each_backend};
+use twostep_testkit::{Db, SmtpSink, TestApp, User, both_backends, csrf_of, each_backend};
 
 both_backends!(reauth_next_goes_only_to_a_local_path, cookie_reads_of_the_api_come_only_from_this_origin);
 each_backend!(gets_change_nothing_and_the_posts_with_their_token_do_the_work);
-
-/// A page as a browser with this session's cookie gets it: status, `Location`, body.
-async fn page(app: &TestApp, path: &str, token: &str) -> (u16, String, String) {
-    let r = app
-        .http
-        .get(format!("{}{path}", app.url))
-        .header(COOKIE, format!("twostep_session={token}"))
-        .send()
-        .await
-        .expect("page");
-    let status = r.status().as_u16();
-    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (status, location, r.text().await.expect("body"))
-}
-
-async fn form_post(app: &TestApp, path: &str, token: &str, form: &[(&str, &str)]) -> (u16, String, String) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.url))
-        .header(COOKIE, format!("twostep_session={token}"))
-        .header("origin", &app.url)
-        .form(form)
-        .send()
-        .await
-        .expect("post");
-    let status = r.status().as_u16();
-    let location = r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    (status, location, r.text().await.expect("body"))
-}
 
 /// The `next` hidden field of the re-auth form.
 fn next_of(html: &str) -> String {
@@ -79,31 +48,31 @@ async fn reauth_next_goes_only_to_a_local_path(app: TestApp) {
     let user = app.user().await;
     // Freshly signed in, `/reauth` has nothing to ask and goes straight on.
     for next in HOSTILE_NEXT {
-        let (status, location, _) = page(&app, &format!("/reauth?next={next}"), &user.token).await;
+        let (status, location, _) = app.page(&format!("/reauth?next={next}"), Some(&user.token)).await;
         assert_eq!((status, location.as_str()), (303, "/security"), "next={next}");
     }
-    let (status, location, _) = page(&app, "/reauth?next=%2Fsecurity%2Flog", &user.token).await;
+    let (status, location, _) = app.page("/reauth?next=%2Fsecurity%2Flog", Some(&user.token)).await;
     assert_eq!((status, location.as_str()), (303, "/security/log"));
 
     // Stale: the form carries only a safe `next`, and posting a hostile one
     // back lands on the Security page.
     app.clock.advance(11 * 60);
     for next in HOSTILE_NEXT {
-        let (status, _, html) = page(&app, &format!("/reauth?next={next}"), &user.token).await;
+        let (status, _, html) = app.page(&format!("/reauth?next={next}"), Some(&user.token)).await;
         assert_eq!(status, 200, "next={next}");
         assert_eq!(next_of(&html), "/security", "next={next}");
     }
-    let (_, _, html) = page(&app, "/reauth", &user.token).await;
+    let (_, _, html) = app.page("/reauth", Some(&user.token)).await;
     let csrf = csrf_of(&html);
     for next in ["/\t/evil.example", "/\n", "/\r\n", "//evil.example", "/\\evil.example", "\\\\evil.example", " /x"] {
         // No password: refused without counting towards the throttle.
         let form = [("csrf", csrf.as_str()), ("next", next), ("password", "")];
-        let (status, _, html) = form_post(&app, "/reauth", &user.token, &form).await;
+        let (status, _, html) = app.form_post("/reauth", &user.token, &form).await;
         assert_eq!(status, 401, "{next:?}");
         assert_eq!(next_of(&html), "/security", "{next:?}");
     }
     let form = [("csrf", csrf.as_str()), ("next", "/\t/evil.example"), ("password", user.password.as_str())];
-    let (status, location, _) = form_post(&app, "/reauth", &user.token, &form).await;
+    let (status, location, _) = app.form_post("/reauth", &user.token, &form).await;
     assert_eq!((status, location.as_str()), (303, "/security"));
 }
 
@@ -121,7 +90,7 @@ async fn gets_change_nothing_and_the_posts_with_their_token_do_the_work(db: Db) 
     // An enrolment in progress survives a GET of the set-up page.
     let pending = app.post("/api/v1/me/totp", &serde_json::json!({}), Some(&token)).await.assert_status(201);
     let started = events(&app, &user, "totp_enrollment_started").await;
-    let (status, _, html) = page(&app, "/security/totp/new", &token).await;
+    let (status, _, html) = app.page("/security/totp/new", Some(&token)).await;
     assert_eq!(status, 200);
     assert!(html.contains("action=\"/security/totp/new\"") && html.contains("method=\"post\""), "{html}");
     assert!(!html.contains("data-testid=\"totp-qr\""), "a GET shows no new secret: {html}");
@@ -129,7 +98,7 @@ async fn gets_change_nothing_and_the_posts_with_their_token_do_the_work(db: Db) 
 
     // No pairing code, no reveal, no download on a GET.
     for path in ["/security/push/new", "/security/recovery-codes", "/security/recovery-codes.txt"] {
-        let (status, _, html) = page(&app, path, &token).await;
+        let (status, _, html) = app.page(path, Some(&token)).await;
         assert_eq!(status, 200, "{path}");
         assert!(html.contains(&format!("action=\"{path}\"")) && html.contains("method=\"post\""), "{path}: {html}");
         assert!(!html.contains("#pair=") && !html.contains("data-testid=\"recovery-code\""), "{path}: {html}");
@@ -140,7 +109,7 @@ async fn gets_change_nothing_and_the_posts_with_their_token_do_the_work(db: Db) 
     // A POST without the form's token does nothing either.
     for path in ["/security/totp/new", "/security/push/new", "/security/recovery-codes", "/security/recovery-codes.txt"]
     {
-        let (status, _, _) = form_post(&app, path, &token, &[("csrf", "forged")]).await;
+        let (status, _, _) = app.form_post(path, &token, &[("csrf", "forged")]).await;
         assert_eq!(status, 403, "{path}");
     }
     assert_eq!(events(&app, &user, "totp_enrollment_started").await, started);
@@ -157,24 +126,24 @@ async fn gets_change_nothing_and_the_posts_with_their_token_do_the_work(db: Db) 
     .assert_status(201);
 
     // The POSTs with the token do the work.
-    let (_, _, html) = page(&app, "/security/totp/new", &token).await;
+    let (_, _, html) = app.page("/security/totp/new", Some(&token)).await;
     let csrf = csrf_of(&html);
-    let (status, _, html) = form_post(&app, "/security/totp/new", &token, &[("csrf", &csrf)]).await;
+    let (status, _, html) = app.form_post("/security/totp/new", &token, &[("csrf", &csrf)]).await;
     assert_eq!(status, 200);
     assert!(html.contains("data-testid=\"totp-qr\""), "{html}");
     assert_eq!(events(&app, &user, "totp_enrollment_started").await, started + 1);
 
-    let (status, _, html) = form_post(&app, "/security/push/new", &token, &[("csrf", &csrf)]).await;
+    let (status, _, html) = app.form_post("/security/push/new", &token, &[("csrf", &csrf)]).await;
     assert_eq!(status, 200);
     assert!(html.contains("#pair="), "{html}");
     assert_eq!(events(&app, &user, "push_pairing_started").await, 1);
 
-    let (status, _, html) = form_post(&app, "/security/recovery-codes", &token, &[("csrf", &csrf)]).await;
+    let (status, _, html) = app.form_post("/security/recovery-codes", &token, &[("csrf", &csrf)]).await;
     assert_eq!(status, 200);
     assert_eq!(html.matches("data-testid=\"recovery-code\"").count(), 10, "{html}");
     // The page's Download is a form too.
     assert!(html.contains("action=\"/security/recovery-codes.txt\""), "{html}");
-    let (status, _, text) = form_post(&app, "/security/recovery-codes.txt", &token, &[("csrf", &csrf)]).await;
+    let (status, _, text) = app.form_post("/security/recovery-codes.txt", &token, &[("csrf", &csrf)]).await;
     assert_eq!(status, 200);
     assert!(text.contains("twostep recovery codes for"), "{text}");
     assert_eq!(events(&app, &user, "recovery_codes_revealed").await, 2);
@@ -205,11 +174,11 @@ async fn cookie_reads_of_the_api_come_only_from_this_origin(app: TestApp) {
             .send()
     };
     for site in ["cross-site", "same-site"] {
-        let r = crate::helpers::Resp::from(get(site).await.expect("get")).await;
+        let r = twostep_testkit::Resp::from(get(site).await.expect("get")).await;
         r.assert_error(403, "csrf_failed");
     }
     assert_eq!(events(&app, &user, "recovery_codes_revealed").await, 0);
-    let r = crate::helpers::Resp::from(get("same-origin").await.expect("get")).await.assert_status(200);
+    let r = twostep_testkit::Resp::from(get("same-origin").await.expect("get")).await.assert_status(200);
     assert!(r.text.contains(&user.recovery_codes[0][..4]), "{}", r.text);
     app.get("/api/v1/me/recovery-codes", Some(&user.token)).await.assert_status(200);
     assert_eq!(events(&app, &user, "recovery_codes_revealed").await, 2);

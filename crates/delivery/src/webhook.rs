@@ -182,13 +182,7 @@ mod tests {
 
     #[test]
     fn new_refuses_bad_configs() {
-        struct Zero;
-        impl Clock for Zero {
-            fn now(&self) -> twostep_domain::time::Timestamp {
-                twostep_domain::time::Timestamp::from_secs(0)
-            }
-        }
-        let clock: Arc<dyn Clock> = Arc::new(Zero);
+        let clock: Arc<dyn Clock> = Arc::new(twostep_testkit::FakeClock::at(0));
         assert!(WebhookSender::new("https://example.test/hook", b"s".to_vec(), clock.clone()).is_ok());
         assert!(WebhookSender::new("https://example.test/hook", Vec::new(), clock.clone()).is_err());
         assert!(WebhookSender::new("ftp://example.test/", b"s".to_vec(), clock.clone()).is_err());

@@ -642,13 +642,7 @@ pub fn verify_vapid_jwt(jwt: &str, public_key_b64url: &str) -> Option<VapidClaim
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
-    use axum::Router;
-    use axum::body::Bytes;
-    use axum::extract::State;
-    use axum::http::HeaderMap;
-    use twostep_domain::time::Timestamp;
+    use twostep_testkit::{FakeClock, Receiver, closed_port};
 
     use super::*;
 
@@ -902,14 +896,6 @@ mod tests {
 
     // --- send() against a local push service ------------------------------
 
-    struct FixedClock;
-
-    impl Clock for FixedClock {
-        fn now(&self) -> Timestamp {
-            Timestamp::from_secs(NOW)
-        }
-    }
-
     /// A sender for the local push services below, on 127.0.0.1.
     fn sender() -> WebPushSender {
         public_sender().allow_private_endpoints().expect("client builds")
@@ -919,39 +905,12 @@ mod tests {
     fn public_sender() -> WebPushSender {
         WebPushSender::new(VapidKey::generate(), "mailto:ops@example.org".into())
             .expect("valid config")
-            .with_clock(Arc::new(FixedClock))
+            .with_clock(Arc::new(FakeClock::at(NOW)))
     }
 
-    /// One request as the push service saw it: path, headers, body.
-    type Seen = (String, HeaderMap, Vec<u8>);
-
-    #[derive(Clone)]
-    struct PushService {
-        status: u16,
-        seen: Arc<Mutex<Vec<Seen>>>,
-    }
-
-    async fn record(
-        State(service): State<PushService>,
-        uri: axum::http::Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> (axum::http::StatusCode, &'static str) {
-        service.seen.lock().expect("not poisoned").push((uri.path().to_owned(), headers, body.to_vec()));
-        let status = axum::http::StatusCode::from_u16(service.status).expect("valid status");
-        (status, "{\"reason\":\"test\"}\n")
-    }
-
-    /// A push service on 127.0.0.1 answering `status`; returns its origin.
-    async fn push_service(status: u16) -> (String, PushService) {
-        let service = PushService { status, seen: Arc::new(Mutex::new(Vec::new())) };
-        let app = Router::new().fallback(record).with_state(service.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("push service runs");
-        });
-        (format!("http://{addr}"), service)
+    /// A push service on 127.0.0.1 answering every request with `status`.
+    async fn push_service(status: u16) -> Receiver {
+        Receiver::answering(status, "{\"reason\":\"test\"}\n").await
     }
 
     /// A subscriber whose private key the test holds.
@@ -965,16 +924,16 @@ mod tests {
 
     #[tokio::test]
     async fn send_posts_an_encrypted_vapid_signed_message() {
-        let (origin, service) = push_service(201).await;
+        let service = push_service(201).await;
+        let origin = service.url.clone();
         let (sub, ua_private, auth) = subscriber(format!("{origin}/wpush/v2/gAAAA-token"));
         let sender = sender();
         sender.send(&sub, PAYLOAD, 60).await.expect("201 is delivered");
 
-        let seen = service.seen.lock().expect("not poisoned").clone();
-        assert_eq!(seen.len(), 1, "exactly one request");
-        let (path, headers, body) = &seen[0];
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        assert_eq!(path, "/wpush/v2/gAAAA-token");
+        let seen = service.only();
+        let body = &seen.body;
+        let header = |name: &str| seen.header(name);
+        assert_eq!(seen.path, "/wpush/v2/gAAAA-token");
         assert_eq!(header("ttl"), "60");
         assert_eq!(header("urgency"), "high");
         assert_eq!(header("content-encoding"), "aes128gcm");
@@ -995,8 +954,8 @@ mod tests {
 
         // Every message has its own ephemeral key and salt.
         sender.send(&sub, PAYLOAD, 60).await.expect("delivered again");
-        let seen = service.seen.lock().expect("not poisoned").clone();
-        assert_ne!(seen[0].2[..86], seen[1].2[..86]);
+        let seen = service.requests();
+        assert_ne!(seen[0].body[..86], seen[1].body[..86]);
     }
 
     #[tokio::test]
@@ -1016,8 +975,8 @@ mod tests {
             (403, "permanent"),
             (413, "permanent"),
         ] {
-            let (origin, _service) = push_service(status).await;
-            let (sub, _, _) = subscriber(format!("{origin}/push/secret-path"));
+            let service = push_service(status).await;
+            let (sub, _, _) = subscriber(format!("{}/push/secret-path", service.url));
             let got = match sender().send(&sub, PAYLOAD, 60).await {
                 Ok(()) => "ok",
                 Err(WebPushError::Gone) => "gone",
@@ -1042,9 +1001,7 @@ mod tests {
 
     #[tokio::test]
     async fn send_to_nothing_listening_is_transient() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-        let port = listener.local_addr().expect("local address").port();
-        drop(listener);
+        let port = closed_port().await;
         let (sub, _, _) = subscriber(format!("http://127.0.0.1:{port}/push/secret-path"));
         let err = sender().send(&sub, PAYLOAD, 60).await.expect_err("nobody answers");
         assert!(matches!(&err, WebPushError::Transient(text) if !text.contains("secret")), "{err:?}");
@@ -1064,7 +1021,8 @@ mod tests {
         // `metadata.google.internal` passed registration and we connected.
         // The push service here answers 410, which would forget the
         // subscription if it were reached: refused means not `Gone`.
-        let (origin, service) = push_service(410).await;
+        let service = push_service(410).await;
+        let origin = service.url.clone();
         let port = origin.rsplit(':').next().expect("a port").to_owned();
         for addrs in [
             vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
@@ -1102,11 +1060,12 @@ mod tests {
                 "{host}: {err:?}"
             );
         }
-        assert!(service.seen.lock().expect("not poisoned").is_empty(), "nothing reached the push service");
+        assert!(service.requests().is_empty(), "nothing reached the push service");
 
         // Only the operator's switch lets loopback through: then the 410
         // arrives and is `Gone`.
-        let sender = public_sender().allow_private_endpoints().expect("client").with_clock(Arc::new(FixedClock));
+        let sender =
+            public_sender().allow_private_endpoints().expect("client").with_clock(Arc::new(FakeClock::at(NOW)));
         let (sub, _, _) = subscriber(format!("{origin}/push/secret-path"));
         assert!(matches!(sender.send(&sub, PAYLOAD, 60).await, Err(WebPushError::Gone)));
     }

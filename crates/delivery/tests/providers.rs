@@ -1,98 +1,18 @@
 //! The provider adapters against local receivers: what goes on the wire, and
 //! how each kind of answer is sorted into delivered, transient or permanent.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use twostep_delivery::webhook::{self, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use twostep_delivery::{DevOutbox, SmtpSender, TwilioConfig, TwilioSender, WebhookSender};
-use twostep_domain::ports::{Channel, Clock, DeliveryError, Outbound, Sender};
+use twostep_domain::ports::{Channel, DeliveryError, Outbound, Sender};
 use twostep_domain::time::Timestamp;
+use twostep_testkit::receiver::Method;
+use twostep_testkit::{FakeClock, Receiver, closed_port};
 
 const CODE: &str = "493817";
 const TEXT: &str = "Your twostep code is 493817. It expires in 10 minutes.";
 const NOW: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
-
-/// One request as the receiver saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
-    }
-
-    fn form(&self) -> Vec<(String, String)> {
-        serde_urlencoded::from_bytes(&self.body).expect("a form body")
-    }
-
-    fn field(&self, name: &str) -> String {
-        let fields: Vec<_> = self.form().into_iter().filter(|(k, _)| k == name).map(|(_, v)| v).collect();
-        assert_eq!(fields.len(), 1, "exactly one {name} field in {:?}", self.form());
-        fields.into_iter().next().unwrap_or_default()
-    }
-}
-
-#[derive(Clone)]
-struct Receiver {
-    status: StatusCode,
-    answer: &'static str,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-async fn record(
-    State(r): State<Receiver>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl axum::response::IntoResponse {
-    r.seen.lock().expect("not poisoned").push(Seen {
-        method,
-        path: uri.path().to_owned(),
-        headers,
-        body: body.to_vec(),
-    });
-    (r.status, [(header::CONTENT_TYPE, "application/json")], r.answer)
-}
-
-/// Starts a receiver that answers every request with `status` and `answer`;
-/// returns its base URL and what it sees.
-async fn receiver(status: u16, answer: &'static str) -> (String, Arc<Mutex<Vec<Seen>>>) {
-    let r = Receiver {
-        status: StatusCode::from_u16(status).expect("valid status"),
-        answer,
-        seen: Arc::new(Mutex::new(Vec::new())),
-    };
-    let seen = r.seen.clone();
-    let app = Router::new().fallback(record).with_state(r);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("receiver runs");
-    });
-    (format!("http://{addr}"), seen)
-}
-
-fn only(seen: &Arc<Mutex<Vec<Seen>>>) -> Seen {
-    let seen = seen.lock().expect("not poisoned");
-    assert_eq!(seen.len(), 1, "exactly one request, sent once");
-    seen[0].clone()
-}
-
-/// A local port with nothing listening.
-async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a local port");
-    listener.local_addr().expect("local address").port()
-}
 
 fn message(channel: Channel, to: &str) -> Outbound {
     Outbound {
@@ -117,18 +37,10 @@ fn twilio(base_url: &str) -> TwilioSender {
     .expect("valid twilio config")
 }
 
-struct FixedClock(i64);
-
-impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_secs(self.0)
-    }
-}
-
 const WEBHOOK_SECRET: &[u8] = b"whsec-test-0123456789";
 
 fn webhook(url: &str) -> WebhookSender {
-    WebhookSender::new(url, WEBHOOK_SECRET.to_vec(), Arc::new(FixedClock(NOW))).expect("valid webhook config")
+    WebhookSender::new(url, WEBHOOK_SECRET.to_vec(), Arc::new(FakeClock::at(NOW))).expect("valid webhook config")
 }
 
 /// No error text may carry what the message said.
@@ -144,20 +56,20 @@ fn assert_clean(error: &DeliveryError) {
 
 #[tokio::test]
 async fn twilio_sms_posts_the_message_form_with_basic_auth() {
-    let (base, seen) = receiver(201, r#"{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}"#).await;
-    let sender = twilio(&base);
+    let rx = Receiver::answering(201, r#"{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}"#).await;
+    let sender = twilio(&rx.url);
     assert_eq!(sender.provider(), "twilio");
 
     let delivered = sender.deliver(&message(Channel::Sms, "+15550001111")).await.expect("delivered");
     assert_eq!(delivered.provider_id.as_deref(), Some("SM0123456789abcdef0123456789abcdef"));
 
-    let req = only(&seen);
+    let req = rx.only();
     assert_eq!(req.method, Method::POST);
     assert_eq!(req.path, "/2010-04-01/Accounts/AC123/Messages.json");
     // base64("AC123:secret")
     assert_eq!(req.header("authorization"), "Basic QUMxMjM6c2VjcmV0");
     assert_eq!(req.header("content-type"), "application/x-www-form-urlencoded");
-    let mut form = req.form();
+    let mut form = req.fields();
     form.sort();
     assert_eq!(
         form,
@@ -171,11 +83,11 @@ async fn twilio_sms_posts_the_message_form_with_basic_auth() {
 
 #[tokio::test]
 async fn twilio_voice_places_a_call_that_reads_the_code_twice() {
-    let (base, seen) = receiver(201, r#"{"sid":"CA0123456789abcdef0123456789abcdef"}"#).await;
-    let delivered = twilio(&base).deliver(&message(Channel::Voice, "+15550001111")).await.expect("delivered");
+    let rx = Receiver::answering(201, r#"{"sid":"CA0123456789abcdef0123456789abcdef"}"#).await;
+    let delivered = twilio(&rx.url).deliver(&message(Channel::Voice, "+15550001111")).await.expect("delivered");
     assert_eq!(delivered.provider_id.as_deref(), Some("CA0123456789abcdef0123456789abcdef"));
 
-    let req = only(&seen);
+    let req = rx.only();
     assert_eq!(req.method, Method::POST);
     assert_eq!(req.path, "/2010-04-01/Accounts/AC123/Calls.json");
     assert_eq!(req.header("authorization"), "Basic QUMxMjM6c2VjcmV0");
@@ -186,47 +98,49 @@ async fn twilio_voice_places_a_call_that_reads_the_code_twice() {
     let spelled = "4, 9, 3, 8, 1, 7";
     assert_eq!(twiml.matches(spelled).count(), 2, "the code, digit by digit, twice: {twiml}");
     assert!(!twiml.contains(CODE), "never the code as one number: {twiml}");
-    assert!(req.form().iter().all(|(k, _)| k != "Body"));
+    assert!(req.fields().iter().all(|(k, _)| k != "Body"));
 }
 
 #[tokio::test]
 async fn twilio_refuses_email_without_a_request() {
-    let (base, seen) = receiver(201, r#"{"sid":"SM1"}"#).await;
-    let err = twilio(&base).deliver(&message(Channel::Email, "a@example.test")).await.expect_err("no e-mail");
+    let rx = Receiver::answering(201, r#"{"sid":"SM1"}"#).await;
+    let err = twilio(&rx.url).deliver(&message(Channel::Email, "a@example.test")).await.expect_err("no e-mail");
     assert!(matches!(err, DeliveryError::Permanent(_)), "{err:?}");
-    assert!(seen.lock().expect("not poisoned").is_empty());
+    assert!(rx.requests().is_empty());
 }
 
 #[tokio::test]
 async fn twilio_server_errors_and_throttling_are_transient() {
     for status in [500, 503, 429] {
-        let (base, seen) =
-            receiver(status, r#"{"code":20429,"message":"Too Many Requests","more_info":"https://x","status":429}"#)
-                .await;
-        let err = twilio(&base).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
+        let rx = Receiver::answering(
+            status,
+            r#"{"code":20429,"message":"Too Many Requests","more_info":"https://x","status":429}"#,
+        )
+        .await;
+        let err = twilio(&rx.url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
         assert!(matches!(err, DeliveryError::Transient(_)), "{status}: {err:?}");
         assert!(err.to_string().contains(&status.to_string()), "{err}");
         assert!(err.to_string().contains("20429"), "Twilio's code is kept: {err}");
         assert_clean(&err);
-        assert_eq!(seen.lock().expect("not poisoned").len(), 1, "sent once, no retry inside the adapter");
+        assert_eq!(rx.requests().len(), 1, "sent once, no retry inside the adapter");
     }
 }
 
 #[tokio::test]
 async fn twilio_client_errors_are_permanent_with_twilios_reason() {
-    let (base, _) = receiver(
+    let rx = Receiver::answering(
         400,
         r#"{"code":21211,"message":"The 'To' number +15550001111 is not a valid phone number.","status":400}"#,
     )
     .await;
-    let err = twilio(&base).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
+    let err = twilio(&rx.url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
     let DeliveryError::Permanent(text) = &err else { panic!("permanent expected: {err:?}") };
     assert!(text.contains("400"), "{text}");
     assert!(text.contains("21211") && text.contains("not a valid phone number"), "{text}");
     assert_clean(&err);
 
-    let (base, _) = receiver(401, r#"{"code":20003,"message":"Authenticate"}"#).await;
-    let err = twilio(&base).deliver(&message(Channel::Voice, "+15550001111")).await.expect_err("not delivered");
+    let rx = Receiver::answering(401, r#"{"code":20003,"message":"Authenticate"}"#).await;
+    let err = twilio(&rx.url).deliver(&message(Channel::Voice, "+15550001111")).await.expect_err("not delivered");
     assert!(matches!(err, DeliveryError::Permanent(_)), "{err:?}");
 }
 
@@ -244,13 +158,13 @@ async fn an_echoing_provider_does_not_leak_the_body_into_errors() {
     // the error (and so the log and the outbox row).
     let answer = r#"{"code":30007,"message":"Message 'Your twostep code is 493817. It expires in 10 minutes.' filtered; code 493817"}"#;
     for status in [400, 500] {
-        let (base, _) = receiver(status, answer).await;
-        let err = twilio(&base).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
+        let rx = Receiver::answering(status, answer).await;
+        let err = twilio(&rx.url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
         assert!(err.to_string().contains("30007"), "{err}");
         assert_clean(&err);
 
-        let (base, _) = receiver(status, r#"{"error":"bad message: Your twostep code is 493817"}"#).await;
-        let err = webhook(&base).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
+        let rx = Receiver::answering(status, r#"{"error":"bad message: Your twostep code is 493817"}"#).await;
+        let err = webhook(&rx.url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
         assert_clean(&err);
     }
 }
@@ -261,14 +175,14 @@ async fn an_echoing_provider_does_not_leak_the_body_into_errors() {
 
 #[tokio::test]
 async fn webhook_posts_signed_json() {
-    let (base, seen) = receiver(202, r#"{"id":"gw-42"}"#).await;
-    let sender = webhook(&format!("{base}/hooks/twostep"));
+    let rx = Receiver::answering(202, r#"{"id":"gw-42"}"#).await;
+    let sender = webhook(&format!("{}/hooks/twostep", rx.url));
     assert_eq!(sender.provider(), "webhook");
 
     let delivered = sender.deliver(&message(Channel::Voice, "+15550001111")).await.expect("delivered");
     assert_eq!(delivered.provider_id.as_deref(), Some("gw-42"));
 
-    let req = only(&seen);
+    let req = rx.only();
     assert_eq!(req.method, Method::POST);
     assert_eq!(req.path, "/hooks/twostep");
     assert_eq!(req.header("content-type"), "application/json");
@@ -286,13 +200,13 @@ async fn webhook_posts_signed_json() {
 
     let timestamp: i64 = req.header(TIMESTAMP_HEADER).parse().expect("a unix timestamp");
     assert_eq!(timestamp, NOW, "from the injected clock");
-    let signature = req.header(SIGNATURE_HEADER);
+    let signature = &req.header(SIGNATURE_HEADER);
     assert!(signature.starts_with("v1=") && signature.len() == 3 + 64, "{signature}");
-    assert_eq!(signature, webhook::sign(WEBHOOK_SECRET, timestamp, &req.body));
+    assert_eq!(*signature, webhook::sign(WEBHOOK_SECRET, timestamp, &req.body));
     assert!(webhook::verify(WEBHOOK_SECRET, timestamp, &req.body, signature, NOW + 5, DEFAULT_TOLERANCE_SECS));
 
     // A changed body, another timestamp, another secret, a stale request.
-    let mut tampered = req.body.clone();
+    let mut tampered = req.body.to_vec();
     let at = tampered.iter().position(|b| *b == b'+').expect("the number is in the body");
     tampered[at + 1] = b'9';
     assert!(!webhook::verify(WEBHOOK_SECRET, timestamp, &tampered, signature, NOW, DEFAULT_TOLERANCE_SECS));
@@ -304,10 +218,10 @@ async fn webhook_posts_signed_json() {
 #[tokio::test]
 async fn webhook_carries_every_channel() {
     for (channel, name) in [(Channel::Sms, "sms"), (Channel::Email, "email")] {
-        let (base, seen) = receiver(200, "").await;
-        let delivered = webhook(&base).deliver(&message(channel, "+15550001111")).await.expect("delivered");
+        let rx = Receiver::answering(200, "").await;
+        let delivered = webhook(&rx.url).deliver(&message(channel, "+15550001111")).await.expect("delivered");
         assert_eq!(delivered.provider_id, None, "no JSON id in the answer");
-        let json: serde_json::Value = serde_json::from_slice(&only(&seen).body).expect("a JSON body");
+        let json: serde_json::Value = serde_json::from_slice(&rx.only().body).expect("a JSON body");
         assert_eq!(json["channel"], name);
     }
 }
@@ -315,17 +229,17 @@ async fn webhook_carries_every_channel() {
 #[tokio::test]
 async fn webhook_statuses_sort_like_twilio() {
     for (status, transient) in [(500, true), (502, true), (429, true), (400, false), (404, false), (410, false)] {
-        let (base, _) = receiver(status, r#"{"error":"no such route"}"#).await;
-        let err = webhook(&base).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
+        let rx = Receiver::answering(status, r#"{"error":"no such route"}"#).await;
+        let err = webhook(&rx.url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not delivered");
         assert_eq!(matches!(err, DeliveryError::Transient(_)), transient, "{status}: {err:?}");
         assert!(err.to_string().contains("no such route"), "{err}");
         assert_clean(&err);
     }
     // A redirect is not followed: it would replay a signed request elsewhere.
-    let (base, seen) = receiver(308, "").await;
-    let err = webhook(&base).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not followed");
+    let rx = Receiver::answering(308, "").await;
+    let err = webhook(&rx.url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("not followed");
     assert!(matches!(err, DeliveryError::Permanent(_)), "{err:?}");
-    assert_eq!(seen.lock().expect("not poisoned").len(), 1);
+    assert_eq!(rx.requests().len(), 1);
 
     let url = format!("http://127.0.0.1:{}/hook?token=operator-secret", closed_port().await);
     let err = webhook(&url).deliver(&message(Channel::Sms, "+15550001111")).await.expect_err("nobody listening");

@@ -1,4 +1,5 @@
-//! The aiosmtpd sink (tests/support/smtp_sink.py) as the tests see it.
+//! The aiosmtpd sink (`smtp_sink.py` beside this crate) as the tests see it:
+//! a real SMTP server on loopback that keeps every message as JSON.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,7 @@ pub struct SmtpSink {
 impl SmtpSink {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("dir");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(dir.path())
