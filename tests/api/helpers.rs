@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use twostep::config::{KeySource, PhoneProvider, Resolved};
+use twostep_domain::accounts::password::HashCost;
 use twostep_domain::crypto::MasterKey;
-use twostep_domain::factors::otp::{TotpParams, totp};
-use twostep_domain::factors::otpauth::base32_decode;
-use twostep_domain::password::HashCost;
+use twostep_domain::factors::totp::otp::{TotpParams, totp};
+use twostep_domain::factors::totp::otpauth::base32_decode;
 use twostep_domain::ports::{Clock, OsRng};
 use twostep_domain::settings::Settings;
 use twostep_domain::time::Timestamp;
@@ -89,7 +89,7 @@ pub struct TestApp {
     settings: Settings,
     smtp: Option<String>,
     phone: PhoneProvider,
-    trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
+    trusted_proxies: Vec<twostep_domain::policy::allowlist::IpRange>,
     push: twostep::config::PushWaking,
 }
 

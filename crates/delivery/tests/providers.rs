@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use twostep_delivery::webhook::{self, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use twostep_delivery::{DevOutbox, SmtpSender, TwilioConfig, TwilioSender, WebhookSender};
-use twostep_domain::ports::{Channel, Clock, DeliveryError, Outbound, Sender};
+use twostep_domain::notify::store::{Channel, DeliveryError, Outbound, Sender};
+use twostep_domain::ports::Clock;
 use twostep_domain::time::Timestamp;
 
 const CODE: &str = "493817";
