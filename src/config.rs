@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use twostep_domain::accounts::password::{MIN_LENGTH_FLOOR, PasswordPolicy};
 use twostep_domain::crypto::MasterKey;
-use twostep_domain::password::{MIN_LENGTH_FLOOR, PasswordPolicy};
 use twostep_domain::ports::OsRng;
 use twostep_domain::settings::Settings;
 
@@ -415,7 +415,7 @@ impl Config {
         }
         let enforce_from = self.policy.enforce_from.as_deref().map(parse_instant).transpose()?;
         let trusted_proxies = match &self.trusted_proxies {
-            Some(list) => twostep_domain::allowlist::parse_ranges(&list.joined())
+            Some(list) => twostep_domain::policy::allowlist::parse_ranges(&list.joined())
                 .map_err(|e| bad("trusted_proxies", format!("{e}; give addresses or CIDR ranges, comma-separated")))?,
             None => Vec::new(),
         };
@@ -540,8 +540,9 @@ impl Config {
             return Ok(regions);
         }
         if let PhoneProvider::Twilio { from, .. } = provider
-            && let Some(region) =
-                twostep_domain::phone::Phone::parse_e164(from).ok().and_then(|p| p.region().map(str::to_owned))
+            && let Some(region) = twostep_domain::factors::phone::number::Phone::parse_e164(from)
+                .ok()
+                .and_then(|p| p.region().map(str::to_owned))
         {
             return Ok(vec![region]);
         }
@@ -663,7 +664,7 @@ pub struct Resolved {
     pub delivery_poll: std::time::Duration,
     pub issuer: Option<String>,
     /// Peers whose `X-Forwarded-For` is believed (SEC-60).
-    pub trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
+    pub trusted_proxies: Vec<twostep_domain::policy::allowlist::IpRange>,
     pub push: PushWaking,
     pub settings: Settings,
 }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use twostep_domain::crypto::Keyring;
-use twostep_domain::outbox::Senders;
-use twostep_domain::ports::{Clock, OsRng, Sender};
+use twostep_domain::notify::outbox::Senders;
+use twostep_domain::notify::store::Sender;
+use twostep_domain::ports::{Clock, OsRng};
 use twostep_domain::service::Twostep;
 use twostep_domain::settings::Settings;
 use twostep_http::{AppState, WebConfig};
@@ -38,19 +39,22 @@ pub async fn open_store(
     Ok(store)
 }
 
-/// The domain services over a store. The command line passes no push
-/// wakers: only the server raises pushes.
+/// The domain services over a store. The command line passes no wake-up
+/// queue: only the server raises pushes.
 pub fn domain(
     store: &SqlStore,
     resolved: &Resolved,
     clock: Arc<dyn Clock>,
     settings: Settings,
-    wakers: Vec<Arc<dyn twostep_domain::push::PushWaker>>,
+    wake_queue: Option<tokio::sync::mpsc::Sender<twostep_domain::factors::push::WakeJob>>,
 ) -> Result<Arc<Twostep>, StartError> {
     let keys = Keyring::new(&resolved.master_key);
-    Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
-        .map(|t| Arc::new(t.with_push_wakers(wakers)))
-        .map_err(|e| StartError::Domain(e.to_string()))
+    let twostep = Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
+        .map_err(|e| StartError::Domain(e.to_string()))?;
+    Ok(Arc::new(match wake_queue {
+        Some(queue) => twostep.with_wake_queue(queue),
+        None => twostep,
+    }))
 }
 
 /// The server's VAPID key, derived from the master key; `None` when Web
@@ -66,8 +70,8 @@ fn push_wakers(
     resolved: &Resolved,
     vapid: Option<twostep_delivery::webpush::VapidKey>,
     clock: Arc<dyn Clock>,
-) -> Result<Vec<Arc<dyn twostep_domain::push::PushWaker>>, StartError> {
-    let mut wakers: Vec<Arc<dyn twostep_domain::push::PushWaker>> = Vec::new();
+) -> Result<Vec<Arc<dyn twostep_domain::factors::push::PushWaker>>, StartError> {
+    let mut wakers: Vec<Arc<dyn twostep_domain::factors::push::PushWaker>> = Vec::new();
     if let (Some(key), Some(subject)) = (vapid, &resolved.push.web_push_subject) {
         let mut sender = twostep_delivery::webpush::WebPushSender::new(key, subject.clone())
             .map_err(|e| StartError::Domain(e.to_string()))?
@@ -145,9 +149,9 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let vapid = vapid_key(resolved);
     let vapid_public_key = vapid.as_ref().map(twostep_delivery::webpush::VapidKey::public_key_base64url);
     let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
-    let twostep = domain(&store, resolved, clock, settings, wakers)?;
-    // The worker also picks up what a previous run left undelivered.
-    tokio::spawn(Arc::clone(&twostep).run_outbox(senders, resolved.delivery_poll));
+    let (wake_tx, wake_rx) = crate::workers::wake_queue(&wakers).unzip();
+    let twostep = domain(&store, resolved, clock, settings, wake_tx)?;
+    crate::workers::spawn(&twostep, senders, resolved.delivery_poll, wakers, wake_rx);
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),

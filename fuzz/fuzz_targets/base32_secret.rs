@@ -6,8 +6,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::factors::otp::{OtpAlgorithm, TotpParams};
-use twostep_domain::factors::otpauth::{base32_decode, base32_encode, group_for_typing, otpauth_uri};
+use twostep_domain::factors::totp::otp::{OtpAlgorithm, TotpParams};
+use twostep_domain::factors::totp::otpauth::{base32_decode, base32_encode, group_for_typing, otpauth_uri};
 
 /// Fixed-size fields first and the text last (it takes the rest of the input), so seed files are a
 /// 54-byte header plus text; `fuzz/make_seeds.py` writes them. The text is split at U+001F (unit

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::email::Email;
+use twostep_domain::accounts::email::Email;
 
 fuzz_target!(|typed: &str| {
     let Ok(email) = Email::parse(typed) else {

@@ -8,7 +8,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::factors::otp::{OtpAlgorithm, TotpParams, codes_match, hotp, time_step, totp, verify_totp};
+use twostep_domain::factors::totp::otp::{OtpAlgorithm, TotpParams, codes_match, hotp, time_step, totp, verify_totp};
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Algorithm {

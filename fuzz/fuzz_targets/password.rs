@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::password::{MAX_LENGTH, MIN_LENGTH_FLOOR, Password, PasswordError, PasswordPolicy};
+use twostep_domain::accounts::password::{MAX_LENGTH, MIN_LENGTH_FLOOR, Password, PasswordError, PasswordPolicy};
 
 /// Two header bytes, then the text (it takes the rest of the input): the password, and after each
 /// U+001F (unit separator) one context word (the e-mail's local-part words in the real service).

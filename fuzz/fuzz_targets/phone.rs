@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::phone::{Phone, Use};
+use twostep_domain::factors::phone::number::{Phone, Use};
 
 fn check(phone: &Phone) {
     let e164 = phone.e164();

@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
-use twostep_domain::push::{WebPushSubscription, device_message, pairing_message, parse_public_key, signature_valid};
+use twostep_domain::factors::push::{WebPushSubscription, device_message, pairing_message, parse_public_key, signature_valid};
 
 fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64URL_NOPAD.encode(bytes)

@@ -6,8 +6,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::factors::otp::{OtpAlgorithm, TotpParams};
-use twostep_domain::factors::otpauth::{QrError, otpauth_uri, qr_png, qr_svg};
+use twostep_domain::factors::totp::otp::{OtpAlgorithm, TotpParams};
+use twostep_domain::factors::totp::otpauth::{QrError, otpauth_uri, qr_png, qr_svg};
 
 /// A 55-byte header, then the text (it takes the rest of the input): the issuer, U+001F (unit
 /// separator), the account name. `fuzz/make_seeds.py` writes seed files in this layout.

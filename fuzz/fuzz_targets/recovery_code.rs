@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::factors::recovery_code::{RecoveryCode, RecoveryCodeError};
+use twostep_domain::factors::recovery::code::{RecoveryCode, RecoveryCodeError};
 use twostep_domain::ports::Rng;
 
 /// The typed text is last (it takes the rest of the input): seed files are 10 random bytes and the

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use twostep_domain::device::describe;
+use twostep_domain::abuse::device::describe;
 
 fuzz_target!(|user_agent: &str| {
     let name = describe(user_agent);

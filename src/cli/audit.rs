@@ -1,8 +1,8 @@
 //! `twostep audit`: read the audit log, newest first, with filters.
 
 use clap::Args;
-use twostep_domain::admin::parse_instant;
 use twostep_domain::audit::AuditFilter;
+use twostep_domain::policy::admin::parse_instant;
 use twostep_domain::time::Timestamp;
 
 use crate::config::Config;

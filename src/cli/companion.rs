@@ -10,7 +10,7 @@ use clap::Subcommand;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde::{Deserialize, Serialize};
-use twostep_domain::push::{device_message, pairing_message};
+use twostep_domain::factors::push::{device_message, pairing_message};
 
 #[derive(Subcommand, Debug)]
 pub enum CompanionCommand {

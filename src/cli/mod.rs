@@ -113,7 +113,7 @@ pub(crate) async fn open(
         &resolved,
         std::sync::Arc::new(twostep_domain::ports::SystemClock),
         resolved.settings.clone(),
-        Vec::new(),
+        None,
     )?;
     Ok((resolved, twostep))
 }

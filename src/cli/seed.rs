@@ -24,17 +24,17 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use rand::{RngCore, SeedableRng};
+use twostep_domain::accounts::email::Email;
+use twostep_domain::accounts::password::{Password, PasswordHashing};
+use twostep_domain::accounts::store::{AccountRecord, AccountStore};
 use twostep_domain::crypto::{HashPurpose, Keyring, SealedField};
-use twostep_domain::email::Email;
 use twostep_domain::error::StoreError;
-use twostep_domain::factors::otp::{OtpAlgorithm, TotpParams, hotp, time_step};
-use twostep_domain::factors::recovery_code::generate_set;
+use twostep_domain::factors::recovery::code::generate_set;
+use twostep_domain::factors::store::{AuthenticatorRecord, RecoveryCodeRecord};
+use twostep_domain::factors::totp::otp::{OtpAlgorithm, TotpParams, hotp, time_step};
 use twostep_domain::ids::{AccountId, AuthenticatorId, RecoveryCodeId};
-use twostep_domain::password::{Password, PasswordHashing};
-use twostep_domain::ports::{
-    AccountRecord, AccountStore, AuthenticatorRecord, Clock, LoginTokenRecord, RecoveryCodeRecord, Rng, SessionKind,
-    SessionRecord, SystemClock,
-};
+use twostep_domain::ports::{Clock, Rng, SystemClock};
+use twostep_domain::sessions::store::{LoginTokenRecord, SessionKind, SessionRecord};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::Token;
 use twostep_store::{Backend, SqlStore};

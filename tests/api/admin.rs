@@ -392,8 +392,8 @@ async fn the_cli_resets_two_factor_and_filters_the_audit_log() {
     let code = twostep_testkit::link_code(mail["text"].as_str().expect("text"));
     assert_eq!(post("/api/v1/me/email/confirm", json!({"code": code}), Some(token.clone())).await.0, 204);
     let (_, enrol) = post("/api/v1/me/totp", json!({}), Some(token.clone())).await;
-    let secret =
-        twostep_domain::factors::otpauth::base32_decode(enrol["secret"].as_str().expect("secret")).expect("base32");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(enrol["secret"].as_str().expect("secret"))
+        .expect("base32");
     let code = totp_now(&secret);
     let body = json!({"enrollment_id": enrol["enrollment_id"], "code": code});
     assert_eq!(post("/api/v1/me/totp/confirm", body, Some(token.clone())).await.0, 201);
@@ -451,5 +451,9 @@ async fn the_cli_resets_two_factor_and_filters_the_audit_log() {
 
 /// The code the spawned server (on the real clock) accepts now.
 fn totp_now(secret: &[u8]) -> String {
-    twostep_domain::factors::otp::totp(secret, real_now(), twostep_domain::factors::otp::TotpParams::DEFAULT)
+    twostep_domain::factors::totp::otp::totp(
+        secret,
+        real_now(),
+        twostep_domain::factors::totp::otp::TotpParams::DEFAULT,
+    )
 }

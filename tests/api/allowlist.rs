@@ -26,7 +26,7 @@ each_backend!(
 
 async fn behind_proxy(db: Db) -> TestApp {
     TestApp::spawn_with_resolved(db, |r| {
-        r.trusted_proxies = twostep_domain::allowlist::parse_ranges("127.0.0.1/32").expect("ranges");
+        r.trusted_proxies = twostep_domain::policy::allowlist::parse_ranges("127.0.0.1/32").expect("ranges");
     })
     .await
 }
@@ -303,7 +303,7 @@ async fn a_list_meets_the_mandate_only_when_configured(db: Db) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_and_changes_are_audited_and_mailed() {
     let (app, sink) = TestApp::spawn_with_mail_resolved(Db::Sqlite, |r| {
-        r.trusted_proxies = twostep_domain::allowlist::parse_ranges("127.0.0.1").expect("ranges");
+        r.trusted_proxies = twostep_domain::policy::allowlist::parse_ranges("127.0.0.1").expect("ranges");
     })
     .await;
     let user = app.verified_user(&sink).await;

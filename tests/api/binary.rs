@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use twostep_domain::factors::otp::{TotpParams, totp};
-use twostep_domain::factors::otpauth::base32_decode;
+use twostep_domain::factors::totp::otp::{TotpParams, totp};
+use twostep_domain::factors::totp::otpauth::base32_decode;
 use twostep_testkit::real_now;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twostep");

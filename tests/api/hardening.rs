@@ -96,7 +96,7 @@ async fn security_headers_are_set(app: TestApp) {
 #[tokio::test]
 async fn sec07_passwords_are_hashed_with_argon2id_at_owasp_cost() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.hash_cost = twostep_domain::password::HashCost::default();
+        s.hash_cost = twostep_domain::accounts::password::HashCost::default();
     })
     .await;
     let a = app.user().await;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
-use twostep_domain::orgs::{INVITATION_SECS, INVITES_PER_HOUR};
+use twostep_domain::policy::orgs::{INVITATION_SECS, INVITES_PER_HOUR};
 use twostep_domain::time::Timestamp;
 use twostep_testkit::{Db, Resp, TestApp, User, both_backends, csrf_of, each_backend};
 

@@ -87,7 +87,7 @@ async fn an_enrolment_session_reaches_only_factor_set_up_in_the_browser() {
 
     // A confirmed factor lifts the limit, in a new session (SEC-52).
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
-    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&e.str("secret")).expect("secret");
     let c = app
         .post(
             "/api/v1/me/totp/confirm",
@@ -131,7 +131,7 @@ async fn organisation_pages_guard_membership_and_the_switch() {
 
     // Owner with 2FA, switch on: the member without 2FA is shown the way to set it up.
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&owner.token)).await.assert_status(201);
-    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&e.str("secret")).expect("secret");
     app.post(
         "/api/v1/me/totp/confirm",
         &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
@@ -169,7 +169,7 @@ async fn sec52_confirming_the_first_factor_ends_the_enrolment_api_session(db: Db
     let (app, user) = enrolment_session(db).await;
     let old = user.token.clone();
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&old)).await.assert_status(201);
-    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&e.str("secret")).expect("secret");
     let c = app
         .post(
             "/api/v1/me/totp/confirm",
@@ -228,7 +228,8 @@ async fn sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie(db: 
     let enrollment = html[at..].split('"').next().expect("value").to_owned();
     let at = html.find("data-testid=\"totp-secret\">").expect("secret") + "data-testid=\"totp-secret\">".len();
     let grouped = html[at..].split('<').next().expect("secret text");
-    let secret = twostep_domain::factors::otpauth::base32_decode(&grouped.replace(' ', "")).expect("a base32 secret");
+    let secret =
+        twostep_domain::factors::totp::otpauth::base32_decode(&grouped.replace(' ', "")).expect("a base32 secret");
     let r = app
         .http
         .post(format!("{}/security/totp/confirm", app.url))
@@ -270,7 +271,7 @@ async fn sec52_confirming_the_first_factor_in_the_browser_sets_a_new_cookie(db: 
 async fn turning_two_factor_on_in_a_full_session_keeps_its_token(app: TestApp) {
     let user = app.user().await;
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&user.token)).await.assert_status(201);
-    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&e.str("secret")).expect("secret");
     let c = app
         .post(
             "/api/v1/me/totp/confirm",
@@ -305,7 +306,7 @@ async fn sec52_a_cookie_caller_of_the_api_gets_the_new_cookie(db: Db) {
     assert_eq!(e.status().as_u16(), 201);
     let e: serde_json::Value = e.json().await.expect("json");
     let secret =
-        twostep_domain::factors::otpauth::base32_decode(e["secret"].as_str().expect("secret")).expect("base32");
+        twostep_domain::factors::totp::otpauth::base32_decode(e["secret"].as_str().expect("secret")).expect("base32");
     let body = json!({"enrollment_id": e["enrollment_id"], "code": app.code(&secret, 0)});
     let r = call("/api/v1/me/totp/confirm", body).await.expect("confirm");
     assert_eq!(r.status().as_u16(), 201);

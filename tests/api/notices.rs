@@ -34,7 +34,7 @@ async fn each_security_change_mails_the_owner_without_secrets() {
     }
     let mut secrets: Vec<String> = user.recovery_codes.iter().flat_map(|c| [c.clone(), c.replace('-', "")]).collect();
     secrets.extend(fresh.body["codes"].as_array().expect("codes").iter().map(|c| c.as_str().expect("s").to_owned()));
-    secrets.push(twostep_domain::factors::otpauth::base32_encode(&user.secret));
+    secrets.push(twostep_domain::factors::totp::otpauth::base32_encode(&user.secret));
     secrets.push(code);
     for m in mails.iter().filter(|m| m["subject"] != "Confirm your e-mail address") {
         assert_eq!(m["to"], json!([user.email]));

@@ -47,7 +47,7 @@ async fn requiring_two_factor_is_refused_while_an_owner_lacks_it(db: Db) {
     assert_eq!(r.body["error"]["owners"], json!([owner.email]));
     // The owner turns 2FA on; now the switch is accepted.
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&owner.token)).await.assert_status(201);
-    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&e.str("secret")).expect("secret");
     app.post(
         "/api/v1/me/totp/confirm",
         &json!({"enrollment_id": e.str("enrollment_id"), "code": app.code(&secret, 0)}),
@@ -110,7 +110,7 @@ async fn a_member_without_two_factor_is_sent_to_enrol_first(db: Db) {
     app.post("/api/v1/orgs", &json!({"name": "x"}), Some(&token)).await.assert_error(403, "enrollment_required");
     // It may set up a factor; confirming it lifts the limit.
     let e = app.post("/api/v1/me/totp", &json!({}), Some(&token)).await.assert_status(201);
-    let secret = twostep_domain::factors::otpauth::base32_decode(&e.str("secret")).expect("secret");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&e.str("secret")).expect("secret");
     let c = app
         .post(
             "/api/v1/me/totp/confirm",

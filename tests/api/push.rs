@@ -7,7 +7,7 @@ use std::time::Duration;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{Value, json};
-use twostep_domain::push::{device_message, pairing_message};
+use twostep_domain::factors::push::{device_message, pairing_message};
 use twostep_testkit::{Db, Receiver, Resp, SmtpSink, TestApp, User, both_backends, each_backend};
 
 const BIN: &str = env!("CARGO_BIN_EXE_twostep");
@@ -768,7 +768,7 @@ async fn the_place_header_is_believed_only_from_a_trusted_proxy(db: Db) {
         let app = TestApp::spawn_with_resolved(db, |r| {
             r.push.place_header = Some("x-geo-place".into());
             if trusted {
-                r.trusted_proxies = twostep_domain::allowlist::parse_ranges("127.0.0.1").expect("range");
+                r.trusted_proxies = twostep_domain::policy::allowlist::parse_ranges("127.0.0.1").expect("range");
             }
         })
         .await;

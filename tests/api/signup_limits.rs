@@ -84,7 +84,7 @@ async fn sec36_sign_ups_are_capped_per_email_address(db: Db) {
         r.settings.signups_per_source_per_hour = 1000;
         r.settings.signups_per_email_per_hour = PER_EMAIL;
         // Believe X-Forwarded-For from loopback, so attempts come from many addresses.
-        r.trusted_proxies = twostep_domain::allowlist::parse_ranges("127.0.0.1").expect("ranges");
+        r.trusted_proxies = twostep_domain::policy::allowlist::parse_ranges("127.0.0.1").expect("ranges");
     })
     .await;
     let taken = app.user().await;

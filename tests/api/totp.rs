@@ -1,7 +1,7 @@
 //! Authenticator apps: enrolment, sign-in, replay, drift, re-auth, disable.
 
 use serde_json::json;
-use twostep_domain::factors::otpauth::base32_decode;
+use twostep_domain::factors::totp::otpauth::base32_decode;
 use twostep_testkit::{TestApp, both_backends};
 
 both_backends!(
@@ -310,7 +310,7 @@ async fn secrets_are_never_stored_in_the_clear(app: TestApp) {
     let needles: Vec<Vec<u8>> = [user.secret.clone(), pending_secret.clone()]
         .into_iter()
         .chain([
-            twostep_domain::factors::otpauth::base32_encode(&user.secret).into_bytes(),
+            twostep_domain::factors::totp::otpauth::base32_encode(&user.secret).into_bytes(),
             pending.str("secret").into_bytes(),
         ])
         .chain(user.recovery_codes.iter().flat_map(|c| [c.clone().into_bytes(), c.replace('-', "").into_bytes()]))

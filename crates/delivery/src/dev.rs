@@ -1,7 +1,7 @@
 //! The development outbox: messages on the console instead of a provider.
 
 use async_trait::async_trait;
-use twostep_domain::ports::{Delivered, DeliveryError, Outbound, Sender};
+use twostep_domain::notify::store::{Delivered, DeliveryError, Outbound, Sender};
 
 /// Prints each message to standard error, code and all, and reports it
 /// delivered. The default when no provider is configured, so a developer can
@@ -38,7 +38,7 @@ fn render(message: &Outbound) -> String {
 
 #[cfg(test)]
 mod tests {
-    use twostep_domain::ports::Channel;
+    use twostep_domain::notify::store::Channel;
     use twostep_domain::time::Timestamp;
 
     use super::*;

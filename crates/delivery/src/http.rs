@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
-use twostep_domain::ports::{Delivered, DeliveryError, Outbound};
+use twostep_domain::notify::store::{Delivered, DeliveryError, Outbound};
 
 use crate::{ConfigError, scrub};
 

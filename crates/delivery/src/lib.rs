@@ -75,7 +75,7 @@ const QUOTE_MIN: usize = 8;
 /// quotes the message (some providers echo a refused body back) is withheld
 /// whole, since a partial echo may still hold a link or a code; control
 /// characters are flattened (no forged log lines) and the length capped.
-pub(crate) fn scrub(detail: &str, message: &twostep_domain::ports::Outbound) -> String {
+pub(crate) fn scrub(detail: &str, message: &twostep_domain::notify::store::Outbound) -> String {
     if quotes(detail, message) {
         return "[withheld: it quoted the message]".to_owned();
     }
@@ -91,7 +91,7 @@ pub(crate) fn scrub(detail: &str, message: &twostep_domain::ports::Outbound) -> 
     out
 }
 
-pub(crate) fn quotes(detail: &str, message: &twostep_domain::ports::Outbound) -> bool {
+pub(crate) fn quotes(detail: &str, message: &twostep_domain::notify::store::Outbound) -> bool {
     let code = message.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
     if code.is_some_and(|c| detail.contains(c)) {
         return true;
@@ -106,7 +106,7 @@ pub(crate) fn quotes(detail: &str, message: &twostep_domain::ports::Outbound) ->
 
 #[cfg(test)]
 mod tests {
-    use twostep_domain::ports::{Channel, Outbound};
+    use twostep_domain::notify::store::{Channel, Outbound};
 
     use super::scrub;
 

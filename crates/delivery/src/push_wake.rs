@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use twostep_domain::factors::push::{PushWaker, WakeOutcome, WakeTarget};
 use twostep_domain::ports::Clock;
-use twostep_domain::push::{PushWaker, WakeOutcome, WakeTarget};
 
 use crate::ConfigError;
 use crate::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};

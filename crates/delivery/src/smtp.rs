@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use twostep_domain::ports::{Channel, Delivered, DeliveryError, Outbound, Sender};
+use twostep_domain::notify::store::{Channel, Delivered, DeliveryError, Outbound, Sender};
 
 use crate::{SmtpError, quotes, scrub};
 

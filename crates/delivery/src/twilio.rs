@@ -3,7 +3,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use twostep_domain::ports::{Channel, Delivered, DeliveryError, Outbound, Sender};
+use twostep_domain::notify::store::{Channel, Delivered, DeliveryError, Outbound, Sender};
 use zeroize::Zeroizing;
 
 use crate::ConfigError;

@@ -36,7 +36,8 @@ use async_trait::async_trait;
 use data_encoding::{HEXLOWER, HEXLOWER_PERMISSIVE};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use twostep_domain::ports::{Clock, Delivered, DeliveryError, Outbound, Sender};
+use twostep_domain::notify::store::{Delivered, DeliveryError, Outbound, Sender};
+use twostep_domain::ports::Clock;
 use zeroize::Zeroizing;
 
 use crate::ConfigError;

@@ -55,8 +55,8 @@ use rand::rngs::OsRng;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use sha2::Sha256;
+use twostep_domain::factors::push::{WebPushKeys, WebPushSubscription, decode_b64url};
 use twostep_domain::ports::{Clock, SystemClock};
-use twostep_domain::push::{WebPushKeys, WebPushSubscription, decode_b64url};
 use zeroize::Zeroizing;
 
 use crate::ConfigError;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use twostep_delivery::webhook::{self, DEFAULT_TOLERANCE_SECS, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use twostep_delivery::{DevOutbox, SmtpSender, TwilioConfig, TwilioSender, WebhookSender};
-use twostep_domain::ports::{Channel, DeliveryError, Outbound, Sender};
+use twostep_domain::notify::store::{Channel, DeliveryError, Outbound, Sender};
 use twostep_domain::time::Timestamp;
 use twostep_testkit::receiver::Method;
 use twostep_testkit::{FakeClock, Receiver, closed_port};

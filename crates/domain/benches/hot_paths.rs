@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, Mac};
+use twostep_domain::accounts::password::{HashCost, Password, PasswordHashing};
 use twostep_domain::crypto::{HashPurpose, Keyring, MasterKey, SealedField, constant_time_eq};
-use twostep_domain::factors::otp::{self, OtpAlgorithm, TotpParams};
-use twostep_domain::factors::recovery_code::{RecoveryCode, generate_set};
-use twostep_domain::password::{HashCost, Password, PasswordHashing};
+use twostep_domain::factors::recovery::code::{RecoveryCode, generate_set};
+use twostep_domain::factors::totp::otp::{self, OtpAlgorithm, TotpParams};
 use twostep_domain::ports::OsRng;
 use twostep_domain::token::Token;
 

@@ -183,3 +183,9 @@ pub struct AuditFilter {
     pub until: Option<Timestamp>,
     pub limit: i64,
 }
+
+#[async_trait::async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), crate::error::StoreError>;
+    async fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, crate::error::StoreError>;
+}

@@ -1,8 +1,8 @@
 //! Errors of each domain area. Each variant has a stable snake_case `code()`
 //! that clients rely on; only the HTTP crate turns them into statuses.
 
-use crate::email::EmailError;
-use crate::password::PasswordError;
+use crate::accounts::email::EmailError;
+use crate::accounts::password::PasswordError;
 
 /// Storage failed. Details go to the log, never to a client.
 #[derive(Debug, thiserror::Error)]
@@ -121,8 +121,8 @@ impl From<crate::crypto::CryptoError> for InternalError {
     }
 }
 
-impl From<crate::password::HashError> for InternalError {
-    fn from(e: crate::password::HashError) -> Self {
+impl From<crate::accounts::password::HashError> for InternalError {
+    fn from(e: crate::accounts::password::HashError) -> Self {
         Self(e.to_string())
     }
 }

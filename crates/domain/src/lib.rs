@@ -5,36 +5,20 @@
 //! other way round, so the rules that make the product secure live in one
 //! place and are tested without a server.
 
+pub mod abuse;
 pub mod accounts;
-pub mod admin;
-pub mod allowlist;
 pub mod audit;
-pub mod credentials;
 pub mod crypto;
-pub mod device;
-pub mod email;
-pub mod email_verification;
 pub mod error;
 pub mod factors;
 pub mod ids;
-pub mod login;
-pub mod notice;
-pub mod oob;
-pub mod orgs;
-pub mod outbox;
-pub mod password;
-pub mod phone;
-pub mod phone_factor;
+pub mod notify;
 pub mod policy;
 pub mod ports;
-pub mod push;
-pub mod reauth;
-pub mod recovery;
-pub mod remember;
 pub mod service;
 pub mod sessions;
 pub mod settings;
-pub mod throttle;
+pub mod signin;
+pub mod storage;
 pub mod time;
 pub mod token;
-pub mod totp;

@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
+use crate::accounts::password::{Password, PasswordHashing};
 use crate::audit::{Actor, AuditEntry, AuditKind, RequestContext};
 use crate::crypto::Keyring;
 use crate::error::InternalError;
 use crate::ids::AccountId;
-use crate::password::{Password, PasswordHashing};
-use crate::ports::{Clock, Rng, Store};
+use crate::ports::{Clock, Rng};
 use crate::settings::Settings;
+use crate::storage::Store;
 use crate::time::Timestamp;
 
 pub struct Twostep {
@@ -22,6 +23,10 @@ pub struct Twostep {
     pub(crate) keys: Keyring,
     pub(crate) hashing: Arc<PasswordHashing>,
     pub(crate) settings: Settings,
+    /// Every guessing limit (§2.5), over the counters alone.
+    pub(crate) throttles: crate::abuse::throttles::Throttles,
+    /// The second factors, each a unit (see `factors`).
+    pub(crate) factors: crate::factors::registry::Registry,
     /// Wakes the outbox worker when a message is queued.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Bounds concurrent Argon2id work: 32 parallel sign-ins must not mean
@@ -31,8 +36,9 @@ pub struct Twostep {
     /// raised or answered on this instance; they also re-read every second
     /// for other instances.
     pub(crate) push_changed: Arc<tokio::sync::Notify>,
-    /// Web Push, webhooks: how devices are woken beyond their long-poll.
-    pub(crate) push_wakers: Vec<Arc<dyn crate::push::PushWaker>>,
+    /// Where wake-ups for companion devices are queued (Web Push, webhooks
+    /// beyond their long-poll), when the server runs a waker worker.
+    pub(crate) wake_queue: Option<tokio::sync::mpsc::Sender<crate::factors::push::WakeJob>>,
     /// Bounds the password-reset requests worked on at once off the request
     /// path (see `credentials`), so a flood of them queues instead of
     /// taking every database connection from sign-ins.
@@ -49,6 +55,7 @@ impl Twostep {
     ) -> Result<Self, InternalError> {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
         let hash_permits = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_hashes.max(1)));
+        let throttles = crate::abuse::throttles::Throttles::new(Arc::clone(&store) as _, Arc::clone(&clock));
         Ok(Self {
             store,
             clock,
@@ -56,19 +63,28 @@ impl Twostep {
             keys,
             hashing,
             settings,
+            throttles,
+            factors: crate::factors::registry::Registry::standard(),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             hash_permits,
             push_changed: Arc::new(tokio::sync::Notify::new()),
-            push_wakers: Vec::new(),
+            wake_queue: None,
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
         })
     }
 
-    /// Adds ways to wake companion devices (see `push`).
+    /// Queues wake-ups for companion devices here (see `factors::push`);
+    /// the start-up's worker sends them.
     #[must_use]
-    pub fn with_push_wakers(mut self, wakers: Vec<Arc<dyn crate::push::PushWaker>>) -> Self {
-        self.push_wakers = wakers;
+    pub fn with_wake_queue(mut self, queue: tokio::sync::mpsc::Sender<crate::factors::push::WakeJob>) -> Self {
+        self.wake_queue = Some(queue);
         self
+    }
+
+    /// Signalled whenever a message is queued in the outbox, so the
+    /// delivery worker need not wait for its next poll.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.outbox_wake)
     }
 
     pub fn settings(&self) -> &Settings {

@@ -1,7 +1,7 @@
 //! The domain's tunables, parsed from configuration at start-up. Tests
 //! shrink them (e.g. a cheap Argon2 cost) without touching the rules.
 
-use crate::password::{HashCost, PasswordPolicy};
+use crate::accounts::password::{HashCost, PasswordPolicy};
 
 #[derive(Clone, Debug)]
 #[expect(clippy::struct_excessive_bools, reason = "independent operator switches, not a state machine")]

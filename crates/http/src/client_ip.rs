@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
-use twostep_domain::allowlist::{IpRange, parse_ip};
+use twostep_domain::policy::allowlist::{IpRange, parse_ip};
 
 /// The request's client address, decided once per request by `resolve`.
 /// `None`: not known (no socket address, or a garbled forwarded chain).
@@ -91,7 +91,7 @@ mod tests {
     }
 
     fn proxies(s: &str) -> Vec<IpRange> {
-        twostep_domain::allowlist::parse_ranges(s).expect("ranges")
+        twostep_domain::policy::allowlist::parse_ranges(s).expect("ranges")
     }
 
     #[test]

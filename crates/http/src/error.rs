@@ -8,12 +8,12 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use twostep_domain::admin::AdminError;
-use twostep_domain::allowlist::AllowlistError;
 use twostep_domain::error::{AccountError, CredentialError, FactorError, InternalError, LoginError, SessionError};
-use twostep_domain::oob::SendError;
-use twostep_domain::orgs::OrgError;
-use twostep_domain::push::PushError;
+use twostep_domain::factors::push::PushError;
+use twostep_domain::factors::sent_code::SendError;
+use twostep_domain::policy::admin::AdminError;
+use twostep_domain::policy::allowlist::AllowlistError;
+use twostep_domain::policy::orgs::OrgError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -236,3 +236,12 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<twostep_domain::factors::ChallengeError> for ApiError {
+    fn from(e: twostep_domain::factors::ChallengeError) -> Self {
+        match e {
+            twostep_domain::factors::ChallengeError::Send(e) => Self::Send(e),
+            twostep_domain::factors::ChallengeError::Push(e) => Self::Push(e),
+        }
+    }
+}

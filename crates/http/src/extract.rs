@@ -8,8 +8,8 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, Method, header, request::Parts};
 use serde::de::DeserializeOwned;
 use twostep_domain::audit::RequestContext;
-use twostep_domain::ports::SessionKind;
 use twostep_domain::sessions::SignedIn;
+use twostep_domain::sessions::store::SessionKind;
 use twostep_domain::token::Token;
 
 use crate::AppState;

@@ -35,7 +35,7 @@ pub struct WebConfig {
     /// Enables development-only pages.
     pub dev_mode: bool,
     /// Peers whose `X-Forwarded-For` is believed (SEC-60); empty: none.
-    pub trusted_proxies: Vec<twostep_domain::allowlist::IpRange>,
+    pub trusted_proxies: Vec<twostep_domain::policy::allowlist::IpRange>,
     /// The VAPID public key companion pages subscribe to Web Push with;
     /// `None` when Web Push is off.
     pub vapid_public_key: Option<String>,

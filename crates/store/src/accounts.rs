@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use twostep_domain::email::Email;
+use twostep_domain::accounts::email::Email;
+use twostep_domain::accounts::store::{AccountRecord, AccountStore};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{AccountRecord, AccountStore};
 use twostep_domain::time::Timestamp;
 
 use crate::{SqlStore, store_err};

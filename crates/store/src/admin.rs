@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{AccountQuery, AccountSummary, AdminStore};
+use twostep_domain::policy::store::{AccountQuery, AccountSummary, AdminStore};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{COLUMNS, account, opt_secs};

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{AllowlistRecord, AllowlistStore};
+use twostep_domain::policy::store::{AllowlistRecord, AllowlistStore};
 
 use crate::accounts::{text, ts};
 use crate::{SqlStore, store_err};

@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
+use twostep_domain::audit::AuditLog;
 use twostep_domain::audit::{AuditEntry, AuditFilter};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::AuditLog;
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};

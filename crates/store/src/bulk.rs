@@ -7,9 +7,11 @@
 use std::time::{Duration, Instant};
 
 use sqlx::{Any, Transaction};
+use twostep_domain::accounts::store::AccountRecord;
 use twostep_domain::error::StoreError;
+use twostep_domain::factors::store::{AuthenticatorRecord, RecoveryCodeRecord};
 use twostep_domain::ids::AuthenticatorId;
-use twostep_domain::ports::{AccountRecord, AuthenticatorRecord, LoginTokenRecord, RecoveryCodeRecord, SessionRecord};
+use twostep_domain::sessions::store::{LoginTokenRecord, SessionRecord};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::opt_secs;

@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use twostep_domain::error::StoreError;
-use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{
-    Channel, CodePurpose, CodeStore, OobCodeRecord, SendCheck, SendCount, SendFilter, SendRecord,
+use twostep_domain::factors::sent_code::store::{
+    CodePurpose, CodeStore, OobCodeRecord, SendCheck, SendCount, SendFilter, SendRecord,
 };
+use twostep_domain::ids::AccountId;
+use twostep_domain::notify::store::Channel;
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_ts, text, ts};

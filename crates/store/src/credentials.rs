@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use twostep_domain::accounts::store::{CredentialStore, RememberedBrowser};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{CredentialStore, RememberedBrowser};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 

@@ -7,12 +7,12 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
+use twostep_domain::abuse::throttle::Counter;
 use twostep_domain::error::StoreError;
-use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
-use twostep_domain::ports::{
+use twostep_domain::factors::store::{
     AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, RecoveryCodeRecord,
 };
-use twostep_domain::throttle::Counter;
+use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};

@@ -255,7 +255,7 @@ pub(crate) fn store_err(e: sqlx::Error) -> StoreError {
 }
 
 #[async_trait::async_trait]
-impl twostep_domain::ports::Health for SqlStore {
+impl twostep_domain::storage::Health for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(store_err)?;
         Ok(())

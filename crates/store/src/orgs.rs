@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
-use twostep_domain::email::Email;
+use twostep_domain::accounts::email::Email;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{
+use twostep_domain::policy::store::{
     Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore,
 };
 use twostep_domain::time::Timestamp;

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{Channel, OutboxFinish, OutboxRecord, OutboxStatus, OutboxStore};
+use twostep_domain::notify::store::{Channel, OutboxFinish, OutboxRecord, OutboxStatus, OutboxStore};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};

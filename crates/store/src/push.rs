@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use twostep_domain::error::StoreError;
+use twostep_domain::factors::push::store::{PushChallengeRecord, PushCounts, PushDeviceRecord, PushStatus, PushStore};
 use twostep_domain::ids::{AccountId, AuthenticatorId};
-use twostep_domain::ports::{PushChallengeRecord, PushCounts, PushDeviceRecord, PushStatus, PushStore};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use twostep_domain::email::Email;
+use twostep_domain::accounts::email::Email;
+use twostep_domain::accounts::store::AccountRecord;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{
-    AccountRecord, AllowlistRecord, LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore,
-};
+use twostep_domain::policy::store::AllowlistRecord;
+use twostep_domain::sessions::store::{LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 

@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
+use twostep_domain::abuse::store::ThrottleStore;
+use twostep_domain::abuse::throttle::{Admission, Counter, Verdict};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::ThrottleStore;
-use twostep_domain::throttle::{Admission, Counter, Verdict};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use twostep::config::{KeySource, PhoneProvider, PushWaking, Resolved};
-use twostep_domain::allowlist::IpRange;
+use twostep_domain::accounts::password::HashCost;
 use twostep_domain::crypto::MasterKey;
-use twostep_domain::password::HashCost;
+use twostep_domain::policy::allowlist::IpRange;
 use twostep_domain::ports::OsRng;
 use twostep_domain::settings::Settings;
 

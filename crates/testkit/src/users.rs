@@ -2,8 +2,8 @@
 //! authenticator app; and the codes and sign-ins that go with them.
 
 use serde_json::json;
-use twostep_domain::factors::otp::{TotpParams, totp};
-use twostep_domain::factors::otpauth::base32_decode;
+use twostep_domain::factors::totp::otp::{TotpParams, totp};
+use twostep_domain::factors::totp::otpauth::base32_decode;
 
 use crate::app::TestApp;
 use crate::client::Resp;

@@ -1,351 +1,231 @@
-//! Second factors: the one-time-password engine, otpauth URIs and QR codes,
-//! recovery codes, and the one entry point that checks any of them.
+//! Second factors. Each factor is a unit: one module that implements
+//! [`Factor`] (how it is held, challenged, proven and locked), registered
+//! once in [`registry`]. Sign-in, re-auth and the `methods` list ask the
+//! registry; nothing outside this folder matches on a factor's kind.
+//!
+//! Adding a factor means: its module here with its `Factor` impl and its
+//! `MethodInfo`s, one line in `registry`, its store trait and migrations,
+//! its routes and templates, its tests.
 
-pub mod otp;
-pub mod otpauth;
-pub mod recovery_code;
+pub mod email;
+mod entry;
+pub mod phone;
+pub mod push;
+pub mod recovery;
+pub mod registry;
+pub mod sent_code;
+pub mod store;
+pub mod totp;
 
-use crate::audit::{AuditKind, RequestContext};
+use async_trait::async_trait;
+
+use crate::abuse::throttle::Scope;
+use crate::audit::RequestContext;
 use crate::error::FactorError;
+use crate::factors::push::{PushError, PushStarted};
+use crate::factors::sent_code::store::CodePurpose;
+use crate::factors::sent_code::{SendError, SentCode};
 use crate::ids::AccountId;
-use crate::notice::Notice;
-use crate::oob::{CodeRequest, SendError, SentCode, mask_email};
-use crate::phone_factor::PHONE_KIND;
-use crate::ports::{AccountRecord, Channel, CodePurpose, FactorSummary, OobCodeRecord};
-use crate::service::{AuditEvent, Twostep};
-use crate::throttle::{LOCK_AT, Scope, Verdict};
+use crate::service::Twostep;
+use crate::settings::Settings;
 
-/// The counters that can lock a sign-in method (§2.5), read with the
-/// factor summary.
-fn lock_scopes(account: &AccountId) -> [String; 4] {
-    let a = account.clone();
-    [Scope::SecondFactor(a.clone()), Scope::Totp(a.clone()), Scope::Phone(a.clone()), Scope::Email(a)].map(|s| s.key())
+pub use entry::Proven;
+
+/// How a method's proof reaches us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proving {
+    /// A code the person reads off something they hold (an app, a list).
+    Typed,
+    /// A code we send on request (text, call, e-mail).
+    Sent,
+    /// An approval given on another device; the proof is the challenge id.
+    Approval,
+}
+
+/// What a method is called and how it is offered: the factor's own words,
+/// so no page has to know which factor it is showing.
+#[derive(Debug)]
+pub struct MethodInfo {
+    /// The name in the API (`"totp"`).
+    pub name: &'static str,
+    /// Order at sign-in, lowest first: the strongest method is offered first
+    /// and SMS/voice never lead (§2.8).
+    pub rank: u8,
+    pub proving: Proving,
+    /// A link to switch to it: "Use your authenticator app".
+    pub choice: &'static str,
+    /// What the form asks for: "Enter the 6-digit code from your authenticator app".
+    pub prompt: &'static str,
+    /// The field's label on the re-auth form.
+    pub field_label: &'static str,
+    /// For a sent code: the button that sends it ("Text me a code").
+    pub send_label: &'static str,
+    /// For a sent code: the button that sends another.
+    pub resend_label: &'static str,
+    /// What a wrong or used proof is told.
+    pub refused: &'static str,
 }
 
 /// A way to prove the second factor, as named in the API (`"totp"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    Totp,
-    Sms,
-    Voice,
-    Email,
-    Push,
-    RecoveryCode,
-}
+#[derive(Clone, Copy)]
+pub struct Method(&'static MethodInfo);
 
 impl Method {
+    /// The method that still works when the others lock (§2.5).
+    pub const UNLOCKING: Method = recovery::RECOVERY_CODE;
+    /// The strongest method there is: what a page shows before it knows
+    /// the account's.
+    pub const STRONGEST: Method = totp::TOTP;
+
+    pub const fn of(info: &'static MethodInfo) -> Self {
+        Self(info)
+    }
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Totp => "totp",
-            Self::Sms => "sms",
-            Self::Voice => "voice",
-            Self::Email => "email",
-            Self::Push => "push",
-            Self::RecoveryCode => "recovery_code",
-        }
+        self.0.name
     }
 
+    /// A method this server knows, by its API name.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "totp" => Self::Totp,
-            "sms" => Self::Sms,
-            "voice" => Self::Voice,
-            "email" => Self::Email,
-            "push" => Self::Push,
-            "recovery_code" => Self::RecoveryCode,
-            _ => return None,
-        })
+        registry::METHODS.iter().copied().find(|m| m.as_str() == s)
+    }
+
+    pub fn info(self) -> &'static MethodInfo {
+        self.0
+    }
+
+    /// Whether a code must be sent (and asked for) before it can be typed.
+    pub fn sends_code(self) -> bool {
+        self.0.proving == Proving::Sent
+    }
+
+    /// Whether the proof is an approval on another device.
+    pub fn is_approval(self) -> bool {
+        self.0.proving == Proving::Approval
+    }
+
+    /// The proof as presented in a form or JSON body's `code` field.
+    pub fn proof(self, raw: &str) -> Proof<'_> {
+        match self.0.proving {
+            Proving::Approval => Proof::Approval { challenge_id: raw.trim() },
+            Proving::Typed | Proving::Sent => Proof::Code(raw),
+        }
     }
 }
 
-/// A second factor proven.
-#[derive(Clone, Debug)]
-pub struct Proof {
-    /// The authenticator or recovery code that was used (for the audit log).
-    pub factor_id: String,
-    pub recovery_codes_remaining: Option<usize>,
+impl PartialEq for Method {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
 }
 
-impl Twostep {
-    /// The methods an account can use at sign-in, strongest first.
-    ///
-    /// SMS and voice come after the app and push (§2.8: never first); e-mail only as a
-    /// fallback beside a real factor (SEC-30), from a verified address, when
-    /// the operator allows it.
-    pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, crate::error::StoreError> {
-        let summary = self.store.factor_summary(account, &lock_scopes(account)).await?;
-        self.methods_from(account, &summary, None).await
+impl Eq for Method {}
+
+impl std::fmt::Debug for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name)
+    }
+}
+
+/// What is presented to prove a factor: a typed value, so a factor whose
+/// proof is not a code (a signed assertion) fits beside the others.
+#[derive(Clone, Copy, Debug)]
+pub enum Proof<'a> {
+    Code(&'a str),
+    Approval { challenge_id: &'a str },
+}
+
+/// What a sent code or a challenge is bound to: the sign-in's login token
+/// or, for re-auth, the session (both as stored hashes).
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    pub purpose: CodePurpose,
+    pub id: &'a str,
+}
+
+/// A challenge begun for a method.
+#[derive(Debug)]
+pub enum Challenge {
+    /// A code went out by text, call or e-mail.
+    Sent(SentCode),
+    /// A push is waiting on the account's devices.
+    Push(PushStarted),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChallengeError {
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+}
+
+/// What decides whether an account can use a factor's methods at all
+/// (locks aside).
+pub(crate) struct Holdings<'a> {
+    /// Its authenticators' kinds.
+    pub kinds: &'a [String],
+    /// Whether its e-mail address is verified.
+    pub email_verified: bool,
+    pub settings: &'a Settings,
+}
+
+impl Holdings<'_> {
+    pub fn has(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|k| k == kind)
+    }
+}
+
+/// One second factor. Implementations are unit structs in their own
+/// modules; they reach storage and the other services through `Twostep`.
+#[async_trait]
+pub(crate) trait Factor: Send + Sync {
+    /// The methods it offers (a phone offers texts and calls).
+    fn methods(&self) -> &'static [Method];
+
+    /// Whether an account holding `have` can use it.
+    fn held(&self, have: &Holdings<'_>) -> bool;
+
+    /// Whether the e-mail's verification matters to `held` (it is read only then).
+    fn needs_email_verified(&self) -> bool {
+        false
     }
 
-    /// `/me`'s two-factor status: the sign-in methods and how many recovery
-    /// codes are unused, from one read (factors, codes and lock counters)
-    /// for an account whose record the caller already holds.
-    pub async fn two_factor_status(
-        &self,
-        account: &AccountRecord,
-    ) -> Result<(Vec<Method>, usize), crate::error::StoreError> {
-        let summary = self.store.factor_summary(&account.id, &lock_scopes(&account.id)).await?;
-        let methods = self.methods_from(&account.id, &summary, Some(account)).await?;
-        Ok((methods, summary.unused_recovery_codes))
+    /// The throttle counters a try is judged and counted in (§2.5); a
+    /// lockable one that locks takes the factor off the list.
+    fn scopes(&self, account: &AccountId) -> Vec<Scope>;
+
+    /// Whether proving it also clears the other factors' locks (a recovery code).
+    fn unlocks_others(&self) -> bool {
+        false
     }
 
-    /// `methods_of` from a factor summary holding the `lock_scopes`
-    /// counters; `known` spares reading the account again when the caller
-    /// has it.
-    async fn methods_from(
+    /// Starts what must happen before a proof can be given.
+    async fn begin(&self, _cx: &Twostep, _method: Method, _req: Begin<'_>) -> Result<Challenge, ChallengeError> {
+        Err(SendError::MethodUnavailable.into())
+    }
+
+    /// Checks a proof. `Ok(None)` is wrong, replayed or unavailable alike.
+    async fn verify(
         &self,
+        cx: &Twostep,
         account: &AccountId,
-        summary: &FactorSummary,
-        known: Option<&AccountRecord>,
-    ) -> Result<Vec<Method>, crate::error::StoreError> {
-        if summary.kinds.is_empty() {
-            return Ok(Vec::new());
-        }
-        let has = |kind: &str| summary.kinds.iter().any(|k| k == kind);
-        let totp = has("totp");
-        let phone = self.settings.phone_enabled && has(PHONE_KIND);
-        let email = self.settings.email_fallback
-            && match known {
-                Some(a) => a.email_verified_at.is_some(),
-                None => self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some()),
-            };
-        // Locked factors leave the list (§2.5); recovery codes never lock.
-        let a = account.clone();
-        let mut scopes = vec![Scope::SecondFactor(a.clone())];
-        if totp {
-            scopes.push(Scope::Totp(a.clone()));
-        }
-        if phone {
-            scopes.push(Scope::Phone(a.clone()));
-        }
-        if email {
-            scopes.push(Scope::Email(a));
-        }
-        let counted = self.counted(&scopes, &summary.counters);
-        let locked = |want: fn(&Scope) -> bool| {
-            scopes
-                .iter()
-                .zip(&counted)
-                .any(|(s, c)| (want(s) || matches!(s, Scope::SecondFactor(_))) && *c == Verdict::Locked)
-        };
-        let mut methods = Vec::new();
-        if totp && !locked(|s| matches!(s, Scope::Totp(_))) {
-            methods.push(Method::Totp);
-        }
-        // Push before SMS and voice (§2.8); it locks with the code factors
-        // (its only counter is `second_factor`).
-        if has(crate::push::PUSH_KIND) && !locked(|_| false) {
-            methods.push(Method::Push);
-        }
-        if phone && !locked(|s| matches!(s, Scope::Phone(_))) {
-            methods.extend([Method::Sms, Method::Voice]);
-        }
-        if email && !locked(|s| matches!(s, Scope::Email(_))) {
-            methods.push(Method::Email);
-        }
-        methods.push(Method::RecoveryCode);
-        Ok(methods)
-    }
-
-    async fn email_method_allowed(&self, account: &AccountId) -> Result<bool, crate::error::StoreError> {
-        if !self.settings.email_fallback {
-            return Ok(false);
-        }
-        let verified = self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some());
-        Ok(verified && !self.factor_locked(&Scope::Email(account.clone()), account).await?)
-    }
-
-    /// Sends a code for `method` (`sms`, `voice`, `email`) bound to
-    /// `binding`: the sign-in's login token or, for re-auth, the session.
-    pub(crate) async fn send_method_code(
-        &self,
-        account: &AccountId,
-        method: Method,
-        purpose: CodePurpose,
-        binding: &str,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
         ctx: &RequestContext,
-    ) -> Result<SentCode, SendError> {
-        let lifetime_secs = self.settings.oob_code_secs;
-        match method {
-            Method::Sms | Method::Voice => {
-                let phone = match self.phone_of(account).await? {
-                    Some(p) if self.settings.phone_enabled => p.phone,
-                    _ => return Err(SendError::MethodUnavailable),
-                };
-                if self.factor_locked(&Scope::Phone(account.clone()), account).await? {
-                    return Err(SendError::FactorLocked);
-                }
-                let channel = if method == Method::Voice { Channel::Voice } else { Channel::Sms };
-                let masked = phone.masked();
-                let request = CodeRequest {
-                    account,
-                    purpose,
-                    channel,
-                    destination: phone.e164(),
-                    calling_code: Some(phone.calling_code()),
-                    keep_destination: false,
-                    masked,
-                    binding,
-                    lifetime_secs,
-                    link: None,
-                };
-                self.send_code(request, ctx).await
-            }
-            Method::Email => {
-                // One read of the account serves both the check and the address.
-                let has_factor = !self.store.authenticators(account).await?.is_empty();
-                let a = match self.store.account_by_id(account).await? {
-                    Some(a) if has_factor && self.settings.email_fallback && a.email_verified_at.is_some() => a,
-                    _ => return Err(SendError::MethodUnavailable),
-                };
-                if self.factor_locked(&Scope::Email(account.clone()), account).await? {
-                    return Err(SendError::FactorLocked);
-                }
-                let request = CodeRequest {
-                    account,
-                    purpose,
-                    channel: Channel::Email,
-                    destination: a.email.as_str(),
-                    calling_code: None,
-                    keep_destination: false,
-                    masked: mask_email(a.email.as_str()),
-                    binding,
-                    lifetime_secs,
-                    link: None,
-                };
-                self.send_code(request, ctx).await
-            }
-            Method::Totp | Method::Push | Method::RecoveryCode => Err(SendError::MethodUnavailable),
-        }
-    }
+    ) -> Result<Option<Proven>, FactorError>;
 
-    /// Checks a code for `method` under the throttle (§2.5): refused
-    /// unevaluated while its counters back off or lock, counted when wrong,
-    /// reset when right. A recovery code also unlocks the code factors.
-    ///
-    /// `sent` names what a sent code must be bound to: its purpose and the
-    /// login token's or session's hash.
-    pub(crate) async fn prove_second_factor(
-        &self,
-        account: &AccountId,
-        method: Method,
-        code: &str,
-        sent: (CodePurpose, &str),
-        ctx: &RequestContext,
-    ) -> Result<Option<Proof>, FactorError> {
-        let a = account.clone();
-        let scopes = match method {
-            Method::RecoveryCode => vec![Scope::Recovery(a)],
-            Method::Totp => vec![Scope::SecondFactor(a.clone()), Scope::Totp(a)],
-            Method::Sms | Method::Voice => vec![Scope::SecondFactor(a.clone()), Scope::Phone(a)],
-            Method::Email => vec![Scope::SecondFactor(a.clone()), Scope::Email(a)],
-            Method::Push => vec![Scope::SecondFactor(a)],
-        };
-        // The attempt is judged and counted in one atomic step before the
-        // code is checked, so a burst gets no more guesses than a sequence.
-        let admission = self.throttle_admit(&scopes).await?;
-        match admission.verdict {
-            Verdict::Allow => {}
-            Verdict::Locked => return Err(FactorError::FactorLocked),
-            Verdict::Wait { retry_after } => {
-                self.audit(
-                    AuditEvent::user(AuditKind::Throttled, account)
-                        .failed()
-                        .details(format!("method {}", method.as_str())),
-                    ctx,
-                )
-                .await;
-                return Err(FactorError::Throttled { retry_after: retry_after.max(1) });
-            }
-        }
-        let proof = self.prove_unguarded(account, method, code, sent, ctx).await?;
-        if proof.is_some() {
-            // A right code clears what it was counted against (and the
-            // failures of a burst racing it, counted before it).
-            let mut reset = scopes.clone();
-            if method == Method::RecoveryCode {
-                let was_locked = self.codes_locked(account).await?;
-                let a = account.clone();
-                reset.extend([
-                    Scope::SecondFactor(a.clone()),
-                    Scope::Totp(a.clone()),
-                    Scope::Phone(a.clone()),
-                    Scope::Email(a),
-                ]);
-                if was_locked {
-                    self.audit(
-                        AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"),
-                        ctx,
-                    )
-                    .await;
-                }
-            }
-            self.throttle_reset(&reset).await?;
-            return Ok(proof);
-        }
-        self.notify_locks(account, &scopes, &admission.counts, ctx).await;
+    /// Where a sent code would go, masked, for a form to show.
+    async fn destination(&self, _cx: &Twostep, _account: &AccountId) -> Result<Option<String>, FactorError> {
         Ok(None)
     }
+}
 
-    /// Audits and mails the counter that has just reached the lock.
-    async fn notify_locks(&self, account: &AccountId, scopes: &[Scope], counts: &[i64], ctx: &RequestContext) {
-        for (scope, n) in scopes.iter().zip(counts) {
-            if scope.lockable() && *n == LOCK_AT {
-                self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
-                self.notify(account, Notice::FactorLocked, ctx).await;
-            }
-        }
-    }
-
-    /// A wrong code (or push number) against `scopes` (§2.5): every
-    /// counter in one statement; the one that reaches the lock is audited
-    /// and mailed.
-    pub(crate) async fn count_wrong_code(
-        &self,
-        account: &AccountId,
-        scopes: &[Scope],
-        ctx: &RequestContext,
-    ) -> Result<(), crate::error::StoreError> {
-        let counts = self.throttle_fail_all(scopes).await?;
-        self.notify_locks(account, scopes, &counts, ctx).await;
-        Ok(())
-    }
-
-    /// Checks a code for `method`. `Ok(None)` is a wrong, replayed or
-    /// unavailable code: callers answer all of them alike.
-    async fn prove_unguarded(
-        &self,
-        account: &AccountId,
-        method: Method,
-        code: &str,
-        (purpose, binding): (CodePurpose, &str),
-        ctx: &RequestContext,
-    ) -> Result<Option<Proof>, FactorError> {
-        match method {
-            Method::Totp => Ok(self
-                .check_totp(account, code, ctx)
-                .await?
-                .map(|id| Proof { factor_id: id.to_string(), recovery_codes_remaining: None })),
-            Method::RecoveryCode => self.use_recovery_code(account, code, ctx).await,
-            Method::Sms | Method::Voice => {
-                let Some(phone) = self.phone_of(account).await? else { return Ok(None) };
-                let key = self.destination_key(phone.phone.e164());
-                let sent_to_phone = |c: &OobCodeRecord| c.channel != Channel::Email && c.destination == key;
-                let used = self.check_code(account, purpose, binding, sent_to_phone, code).await?;
-                Ok(used
-                    .map(|_| Proof { factor_id: phone.authenticator.id.to_string(), recovery_codes_remaining: None }))
-            }
-            Method::Email => {
-                if !self.email_method_allowed(account).await? {
-                    return Ok(None);
-                }
-                let by_mail = |c: &OobCodeRecord| c.channel == Channel::Email;
-                let used = self.check_code(account, purpose, binding, by_mail, code).await?;
-                Ok(used.map(|_| Proof { factor_id: "email".to_owned(), recovery_codes_remaining: None }))
-            }
-            // The "code" is the approved challenge's id, bound to the login
-            // token (sign-in) or the session (re-auth).
-            Method::Push => Ok(self.use_push_approval(account, code, binding).await?),
-        }
-    }
+/// What `Factor::begin` is told.
+pub(crate) struct Begin<'a> {
+    pub account: &'a AccountId,
+    pub bound: Binding<'a>,
+    /// The sign-in's approximate place, when the operator's proxy tells it.
+    pub place: Option<String>,
+    pub ctx: &'a RequestContext,
 }

@@ -13,9 +13,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Serialize;
-use twostep_domain::admin::AuditSearch;
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{AccountQuery, AccountSummary};
+use twostep_domain::policy::admin::AuditSearch;
+use twostep_domain::policy::store::{AccountQuery, AccountSummary};
 use twostep_domain::time::Timestamp;
 
 use super::ApiErrorBody;

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use twostep_domain::allowlist::{AllowEntry, EntryInput};
+use twostep_domain::policy::allowlist::{AllowEntry, EntryInput};
 
 use super::ApiErrorBody;
 use crate::AppState;

@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twostep_domain::oob::SentCode;
-use twostep_domain::phone_factor::PhoneInput;
-use twostep_domain::ports::Channel;
+use twostep_domain::factors::phone::PhoneInput;
+use twostep_domain::factors::{Challenge, Method};
+use twostep_domain::notify::store::Channel;
 
 use super::ApiErrorBody;
 use super::login::parse_method;
@@ -32,9 +32,17 @@ pub struct ChallengeResponse {
     expires_in: i64,
 }
 
-fn accepted(method: &'static str, sent: SentCode) -> Response {
-    let body = ChallengeResponse { method, sent_to: sent.sent_to, expires_in: sent.expires_in };
-    (StatusCode::ACCEPTED, Json(body)).into_response()
+/// A begun challenge as the contract shows it: a sent code's destination,
+/// or a push's number to match.
+fn begun(method: Method, challenge: Challenge) -> Response {
+    match challenge {
+        Challenge::Sent(sent) => {
+            let body =
+                ChallengeResponse { method: method.as_str(), sent_to: sent.sent_to, expires_in: sent.expires_in };
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        Challenge::Push(started) => super::push::accepted(started),
+    }
 }
 
 /// Send a sign-in code by SMS, voice call or e-mail. Only the latest code
@@ -53,11 +61,8 @@ pub async fn login_challenge(
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> ApiResult<Response> {
     let method = parse_method(&req.method)?;
-    if method == twostep_domain::factors::Method::Push {
-        return super::push::login_push(&s, &req.login_token, place.as_deref(), &ctx).await;
-    }
-    let sent = s.twostep.login_challenge(&req.login_token, method, &ctx).await?;
-    Ok(accepted(method.as_str(), sent))
+    let challenge = s.twostep.login_challenge(&req.login_token, method, place.as_deref(), &ctx).await?;
+    Ok(begun(method, challenge))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -82,11 +87,8 @@ pub async fn reauth_challenge(
     ApiJson(req): ApiJson<ReauthChallengeRequest>,
 ) -> ApiResult<Response> {
     let method = parse_method(&req.method)?;
-    if method == twostep_domain::factors::Method::Push {
-        return super::push::reauth_push(&s, &me, &ctx).await;
-    }
-    let sent = s.twostep.reauth_challenge(&me, method, &ctx).await?;
-    Ok(accepted(method.as_str(), sent))
+    let challenge = s.twostep.reauth_challenge(&me, method, &ctx).await?;
+    Ok(begun(method, challenge))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -177,7 +179,7 @@ pub async fn confirm_phone(
         masked: done.phone.masked(),
         recovery_codes: done
             .recovery_codes
-            .map(|c| c.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()),
+            .map(|c| c.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect()),
         session_token: done.session_token.as_ref().map(|t| t.expose().to_owned()),
     })
     .into_response();

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use twostep_domain::audit::Actor;
 use twostep_domain::factors::Method;
-use twostep_domain::login::LoginOutcome;
+use twostep_domain::signin::login::LoginOutcome;
 
 use super::ApiErrorBody;
 use crate::AppState;
@@ -129,7 +129,7 @@ pub async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     let method = parse_method(&req.method)?;
-    let v = s.twostep.verify_login(&req.login_token, method, &req.code, &ctx).await?;
+    let v = s.twostep.verify_login(&req.login_token, method, method.proof(&req.code), &ctx).await?;
     Ok(Json(VerifyResponse {
         status: "authenticated",
         session_token: v.session.expose().to_owned(),

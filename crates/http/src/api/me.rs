@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twostep_domain::reauth::ReauthProofs;
+use twostep_domain::signin::reauth::ReauthProofs;
 
 use super::ApiErrorBody;
 use super::login::parse_method;
@@ -66,7 +66,10 @@ pub async fn reauth(
     ApiJson(req): ApiJson<ReauthRequest>,
 ) -> ApiResult<StatusCode> {
     let second_factor = match (&req.method, &req.code) {
-        (Some(m), Some(c)) => Some((parse_method(m)?, c.as_str())),
+        (Some(m), Some(c)) => {
+            let method = parse_method(m)?;
+            Some((method, method.proof(c)))
+        }
         (None, None) => None,
         _ => return Err(ApiError::InvalidRequest("give both method and code".into())),
     };
@@ -118,7 +121,7 @@ pub async fn regenerate_codes(
 ) -> ApiResult<Response> {
     let codes = s.twostep.regenerate_recovery_codes(&me, &ctx).await?;
     let body = NewCodesResponse {
-        codes: codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect(),
+        codes: codes.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twostep_domain::ports::{InvitationView, MemberRecord, OrgRecord, OrgRole};
+use twostep_domain::policy::store::{InvitationView, MemberRecord, OrgRecord, OrgRole};
 
 use super::ApiErrorBody;
 use crate::AppState;
@@ -386,7 +386,7 @@ pub async fn remove_member(
             None => StatusCode::NO_CONTENT.into_response(),
         });
     }
-    if me.session.kind == twostep_domain::ports::SessionKind::Enrollment {
+    if me.session.kind == twostep_domain::sessions::store::SessionKind::Enrollment {
         return Err(ApiError::EnrollmentRequired);
     }
     s.twostep.remove_member(&me, &id, &account_id, &ctx).await?;

@@ -11,9 +11,8 @@ use axum::extract::{FromRequest, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twostep_domain::audit::RequestContext;
-use twostep_domain::ports::PushDeviceRecord;
-use twostep_domain::push::{Decision, DeviceRequest, PairRequest, PushError, WebPushSubscription};
+use twostep_domain::factors::push::store::PushDeviceRecord;
+use twostep_domain::factors::push::{Decision, DeviceRequest, PairRequest, PushError, WebPushSubscription};
 
 use super::ApiErrorBody;
 use super::totp::EmptyBody;
@@ -21,7 +20,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiSession, Ctx};
 
-/// Device request headers (see `twostep_domain::push::device_message`).
+/// Device request headers (see `twostep_domain::factors::push::device_message`).
 pub const DEVICE_HEADER: &str = "x-twostep-device";
 pub const TIMESTAMP_HEADER: &str = "x-twostep-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-twostep-signature";
@@ -62,7 +61,7 @@ pub async fn start_pairing(
 ) -> ApiResult<Response> {
     let p = s.twostep.start_push_pairing(&me, &ctx).await?;
     let url = pairing_url(&s.twostep.settings().public_url, p.code.expose());
-    let qr_svg = twostep_domain::factors::otpauth::qr_svg(&url)
+    let qr_svg = twostep_domain::factors::totp::otpauth::qr_svg(&url)
         .map_err(|e| twostep_domain::error::InternalError(format!("qr: {e}")))?;
     Ok((StatusCode::CREATED, Json(PairingResponse { pairing_url: url, expires_in: p.expires_in, qr_svg }))
         .into_response())
@@ -250,7 +249,7 @@ fn wait(q: &HashMap<String, String>) -> ApiResult<Duration> {
             .parse::<u64>()
             .map_err(|_| ApiError::InvalidRequest("wait must be a whole number of seconds".to_owned()))?,
     };
-    Ok(Duration::from_secs(secs.min(twostep_domain::push::MAX_WAIT_SECS)))
+    Ok(Duration::from_secs(secs.min(twostep_domain::factors::push::MAX_WAIT_SECS)))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -448,28 +447,8 @@ pub fn place(s: &AppState, parts: &axum::http::request::Parts) -> Option<String>
     parts.headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
-/// `POST /login/challenge` with method `push`.
-pub async fn login_push(
-    s: &AppState,
-    login_token: &str,
-    place: Option<&str>,
-    ctx: &RequestContext,
-) -> ApiResult<Response> {
-    let p = s.twostep.login_push(login_token, place, ctx).await?;
-    Ok(accepted(p))
-}
-
-/// `POST /me/reauth/challenge` with method `push`.
-pub async fn reauth_push(
-    s: &AppState,
-    me: &twostep_domain::sessions::SignedIn,
-    ctx: &RequestContext,
-) -> ApiResult<Response> {
-    let p = s.twostep.reauth_push(me, ctx).await?;
-    Ok(accepted(p))
-}
-
-fn accepted(p: twostep_domain::push::PushStarted) -> Response {
+/// A push raised by `POST /login/challenge` or `/me/reauth/challenge`.
+pub(super) fn accepted(p: twostep_domain::factors::push::PushStarted) -> Response {
     let body = PushChallengeResponse {
         method: "push",
         sent_to: p.sent_to,

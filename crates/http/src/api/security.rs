@@ -142,7 +142,7 @@ pub async fn browsers(State(s): State<AppState>, ApiSession(me): ApiSession) -> 
     Ok(Json(
         list.into_iter()
             .map(|b| BrowserResponse {
-                device: twostep_domain::device::describe(&b.user_agent),
+                device: twostep_domain::abuse::device::describe(&b.user_agent),
                 id: b.id,
                 ip: b.ip,
                 created_at: b.created_at.rfc3339(),
@@ -205,7 +205,7 @@ pub async fn security_log(
                 at: e.at.rfc3339(),
                 event: e.kind,
                 success: e.success,
-                device: twostep_domain::device::describe(&e.user_agent),
+                device: twostep_domain::abuse::device::describe(&e.user_agent),
                 ip: e.ip,
                 factor_id: e.factor_id,
                 details: e.details,

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use twostep_domain::ports::AuthenticatorRecord;
+use twostep_domain::factors::store::AuthenticatorRecord;
 
 use super::ApiErrorBody;
 use crate::AppState;
@@ -107,7 +107,7 @@ pub async fn confirm(
     let body = ConfirmResponse {
         authenticator: (&c.authenticator).into(),
         recovery_codes: c.recovery_codes.map(|codes| {
-            codes.iter().map(twostep_domain::factors::recovery_code::RecoveryCode::display_grouped).collect()
+            codes.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect()
         }),
         session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
     };

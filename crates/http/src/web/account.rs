@@ -6,9 +6,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::audit::Actor;
 use twostep_domain::error::{AccountError, LoginError};
-use twostep_domain::factors::Method;
-use twostep_domain::login::LoginOutcome;
-use twostep_domain::oob::SendError;
+use twostep_domain::factors::sent_code::SendError;
+use twostep_domain::factors::{Challenge, ChallengeError, Method};
+use twostep_domain::signin::login::LoginOutcome;
 use twostep_domain::token::Token;
 
 use super::codes;
@@ -180,7 +180,7 @@ pub(super) fn login_methods(s: &AppState, headers: &HeaderMap) -> Vec<Method> {
     let listed: Vec<Method> = cookies::get(headers, methods_cookie(s))
         .map(|v| v.split('.').filter_map(Method::parse).collect())
         .unwrap_or_default();
-    if listed.is_empty() { vec![Method::Totp, Method::RecoveryCode] } else { listed }
+    if listed.is_empty() { vec![Method::STRONGEST, Method::UNLOCKING] } else { listed }
 }
 
 /// Ends the second step's cookies, after it succeeded or expired.
@@ -242,25 +242,24 @@ pub async fn challenge(
     };
     let methods = login_methods(&s, &headers);
     let method = codes::pick(&methods, Some(&f.method));
-    if method == Method::Push {
-        return super::login_push::start(&s, &ctx, &login_token, place.as_deref(), f.csrf, &methods).await;
-    }
-    if !codes::is_sent(method) {
+    if !method.sends_code() && !method.is_approval() {
         return see_other(&format!("/login/verify?method={}", method.as_str()));
     }
     let cooldown = s.twostep.settings().resend_cooldown_secs;
-    match s.twostep.login_challenge(&login_token, method, &ctx).await {
-        Ok(code) => {
+    match s.twostep.login_challenge(&login_token, method, place.as_deref(), &ctx).await {
+        Ok(Challenge::Sent(code)) => {
             let send = codes::send_button(method, Some(code.sent_to), cooldown);
             verify_view(StatusCode::OK, f.csrf, &methods, method, None, send)
         }
-        Err(SendError::LoginExpired) => clear_login(&s, see_other("/login?expired=1")),
-        Err(e @ SendError::Internal(_)) => internal(&e),
-        Err(e) => {
+        Ok(Challenge::Push(started)) => super::login_push::started(f.csrf, &methods, started),
+        Err(ChallengeError::Push(e)) => super::login_push::refused(&s, e, &f.csrf, &methods),
+        Err(ChallengeError::Send(SendError::LoginExpired)) => clear_login(&s, see_other("/login?expired=1")),
+        Err(ChallengeError::Send(e @ SendError::Internal(_))) => internal(&e),
+        Err(ChallengeError::Send(e)) => {
             let (message, wait) = codes::send_refused(&e, cooldown);
             let (status, method) = match e {
                 SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
-                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::RecoveryCode),
+                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::UNLOCKING),
                 _ => (StatusCode::BAD_REQUEST, method),
             };
             let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), wait);
@@ -294,11 +293,11 @@ pub async fn verify(
     };
     // The domain decides whether the account has the method; the list only
     // shapes the page shown after a wrong code.
-    let method = Method::parse(&f.method).unwrap_or(Method::Totp);
+    let method = Method::parse(&f.method).unwrap_or(Method::STRONGEST);
     let methods = login_methods(&s, &headers);
     // A push is checked first: only an approved one is worth a try, so a
     // click before the device answered is not a wrong code.
-    if method == Method::Push
+    if method.is_approval()
         && let Some(res) = super::login_push::not_approved(&s, &f.code, &f.csrf, &methods).await
     {
         return res;
@@ -307,7 +306,7 @@ pub async fn verify(
         let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), 0);
         verify_view(status, f.csrf.clone(), &methods, method, Some(error.to_owned()), send)
     };
-    match s.twostep.verify_login(&login_token, method, &f.code, &ctx).await {
+    match s.twostep.verify_login(&login_token, method, method.proof(&f.code), &ctx).await {
         Ok(v) => {
             let next = match v.recovery_codes_remaining {
                 Some(n) => format!("/security?recovery_used={n}"),
@@ -331,15 +330,7 @@ pub async fn verify(
             if !s.twostep.login_token_live(&login_token).await {
                 return clear_login(&s, see_other("/login?expired=1"));
             }
-            let error = match method {
-                Method::RecoveryCode => "That recovery code is not valid or was already used.",
-                Method::Push => "That approval could not be used for this sign-in. Send another push.",
-                m if codes::is_sent(m) => {
-                    "That code didn't work. Check you typed the latest code we sent, or ask for a new one."
-                }
-                _ => "That code didn't work. Check your authenticator app and try the current code.",
-            };
-            again(StatusCode::UNAUTHORIZED, method, error)
+            again(StatusCode::UNAUTHORIZED, method, method.info().refused)
         }
         Err(LoginError::Throttled { retry_after }) => {
             let error = format!("Too many wrong codes. Try again in {}.", wait_text(retry_after));
@@ -347,7 +338,7 @@ pub async fn verify(
         }
         Err(LoginError::FactorLocked) => {
             let error = "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.";
-            again(StatusCode::FORBIDDEN, Method::RecoveryCode, error)
+            again(StatusCode::FORBIDDEN, Method::UNLOCKING, error)
         }
         Err(e @ LoginError::Internal(_)) => internal(&e),
     }

@@ -10,9 +10,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::admin::{AdminError, AuditSearch};
 use twostep_domain::ids::AccountId;
-use twostep_domain::ports::{AccountQuery, AccountSummary};
+use twostep_domain::policy::admin::{AdminError, AuditSearch};
+use twostep_domain::policy::store::{AccountQuery, AccountSummary};
 
 use super::account::CsrfForm;
 use super::pages::{Message, Nav, human_time};

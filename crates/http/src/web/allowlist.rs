@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::allowlist::{AllowEntry, AllowlistError, EntryInput, MAX_ENTRIES, in_any};
 use twostep_domain::error::FactorError;
+use twostep_domain::policy::allowlist::{AllowEntry, AllowlistError, EntryInput, MAX_ENTRIES, in_any};
 
 use super::pages::{Nav, human_time};
 use super::{SignedForm, WebSession, cookies, factor_error, internal, render, see_other, with_cookie};

@@ -2,35 +2,26 @@
 //! other ways offered under the code field, and what a refused send means.
 
 use twostep_domain::factors::Method;
-use twostep_domain::oob::SendError;
+use twostep_domain::factors::sent_code::SendError;
 
 use super::account::wait_text;
 use super::pages::{Choice, SendButton};
 
-/// Methods a code is sent for (rather than read from an app or a list).
-pub fn is_sent(m: Method) -> bool {
-    matches!(m, Method::Sms | Method::Voice | Method::Email)
-}
-
 /// The button that sends the first code.
 pub fn send_label(m: Method) -> &'static str {
-    match m {
-        Method::Voice => "Call me",
-        Method::Email => "E-mail me a code",
-        _ => "Text me a code",
-    }
+    m.info().send_label
 }
 
 /// The button that sends another one. A different name from the first
-/// send, so each button on a page says what it does.
+/// send where it helps ("Call me again"), so each button says what it does.
 pub fn resend_label(m: Method) -> &'static str {
-    if m == Method::Voice { "Call me again" } else { "Send a new code" }
+    m.info().resend_label
 }
 
 /// The send button for `m`, when its code is sent: "Text me a code" until
 /// one went to `sent_to`, then "Send a new code" after `wait` seconds.
 pub fn send_button(m: Method, sent_to: Option<String>, wait: i64) -> Option<SendButton> {
-    is_sent(m).then(|| SendButton {
+    m.sends_code().then(|| SendButton {
         label: if sent_to.is_some() { resend_label(m) } else { send_label(m) },
         sent_to,
         wait: wait.max(0),
@@ -39,14 +30,7 @@ pub fn send_button(m: Method, sent_to: Option<String>, wait: i64) -> Option<Send
 
 /// How the code field is labelled at sign-in.
 pub fn code_label(m: Method) -> &'static str {
-    match m {
-        Method::RecoveryCode => "Enter one of your recovery codes",
-        Method::Sms => "Enter the 6-digit code we texted you",
-        Method::Voice => "Enter the 6-digit code we read out to you",
-        Method::Email => "Enter the 6-digit code we e-mailed you",
-        Method::Totp => "Enter the 6-digit code from your authenticator app",
-        Method::Push => "Approve the sign-in on your companion device",
-    }
+    m.info().prompt
 }
 
 /// The method a page shows: the one asked for when the account has it,
@@ -56,11 +40,8 @@ pub fn pick(methods: &[Method], asked: Option<&str>) -> Method {
         .and_then(Method::parse)
         .filter(|m| methods.contains(m))
         .or_else(|| methods.first().copied())
-        .unwrap_or(Method::Totp)
+        .unwrap_or(Method::STRONGEST)
 }
-
-/// How a push is offered among the other methods at sign-in.
-pub const PUSH_CHOICE: &str = "Approve on my phone (push)";
 
 /// The other methods, each as a link (app, recovery code) or a button that
 /// sends a code or a push. `href` builds the link to the page showing a method.
@@ -70,13 +51,10 @@ pub fn others(methods: &[Method], current: Method, href: impl Fn(Method) -> Stri
         .copied()
         .filter(|m| *m != current)
         .map(|m| {
-            let label = match m {
-                Method::Totp => format!("Use your authenticator app{suffix}"),
-                Method::RecoveryCode => format!("Use a recovery code{suffix}"),
-                Method::Push => PUSH_CHOICE.to_owned(),
-                other => send_label(other).to_owned(),
-            };
-            Choice { method: m.as_str(), label, sends: is_sent(m) || m == Method::Push, href: href(m) }
+            // A link switches the form ("… instead"); a button acts at once.
+            let acts = m.sends_code() || m.is_approval();
+            let label = if acts { m.info().choice.to_owned() } else { format!("{}{suffix}", m.info().choice) };
+            Choice { method: m.as_str(), label, sends: acts, href: href(m) }
         })
         .collect()
 }
@@ -129,20 +107,24 @@ pub fn masked_or_none(s: Option<&str>) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn m(name: &str) -> Method {
+        Method::parse(name).expect("a known method")
+    }
+
     #[test]
     fn the_asked_method_is_used_only_when_the_account_has_it() {
-        let phone_only = [Method::Sms, Method::Voice, Method::RecoveryCode];
-        assert_eq!(pick(&phone_only, None), Method::Sms);
-        assert_eq!(pick(&phone_only, Some("voice")), Method::Voice);
-        assert_eq!(pick(&phone_only, Some("totp")), Method::Sms);
-        assert_eq!(pick(&phone_only, Some("bogus")), Method::Sms);
-        assert_eq!(pick(&[], None), Method::Totp);
+        let phone_only = [m("sms"), m("voice"), m("recovery_code")];
+        assert_eq!(pick(&phone_only, None), m("sms"));
+        assert_eq!(pick(&phone_only, Some("voice")), m("voice"));
+        assert_eq!(pick(&phone_only, Some("totp")), m("sms"));
+        assert_eq!(pick(&phone_only, Some("bogus")), m("sms"));
+        assert_eq!(pick(&[], None), Method::STRONGEST);
     }
 
     #[test]
     fn other_methods_are_links_or_send_buttons() {
-        let all = [Method::Totp, Method::Sms, Method::Voice, Method::Email, Method::RecoveryCode];
-        let o = others(&all, Method::Sms, |m| format!("/x?method={}", m.as_str()), "");
+        let all = [m("totp"), m("sms"), m("voice"), m("email"), m("recovery_code")];
+        let o = others(&all, m("sms"), |m| format!("/x?method={}", m.as_str()), "");
         let labels: Vec<_> = o.iter().map(|c| (c.label.as_str(), c.sends)).collect();
         assert_eq!(
             labels,
@@ -155,8 +137,8 @@ mod tests {
         );
         assert_eq!(o[3].href, "/x?method=recovery_code");
         // A push is sent (a form), never a link a prefetch could follow.
-        let o = others(&[Method::Totp, Method::Push, Method::RecoveryCode], Method::Totp, |_| String::new(), "");
-        assert_eq!((o[0].label.as_str(), o[0].sends, o[0].method), (PUSH_CHOICE, true, "push"));
+        let o = others(&[m("totp"), m("push"), m("recovery_code")], m("totp"), |_| String::new(), "");
+        assert_eq!((o[0].label.as_str(), o[0].sends, o[0].method), ("Approve on my phone (push)", true, "push"));
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub async fn log_page(State(s): State<AppState>, session: WebSession) -> Respons
                     when: human_time(e.at),
                     event: e.kind.replace('_', " "),
                     ok: e.success,
-                    device: twostep_domain::device::describe(&e.user_agent),
+                    device: twostep_domain::abuse::device::describe(&e.user_agent),
                     ip: e.ip,
                 })
                 .collect();

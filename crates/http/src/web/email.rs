@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
-use twostep_domain::oob::SendError;
+use twostep_domain::factors::sent_code::SendError;
 
 use super::account::{CsrfForm, page_with_presession};
 use super::codes;

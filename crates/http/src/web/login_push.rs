@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use twostep_domain::audit::RequestContext;
 use twostep_domain::factors::Method;
-use twostep_domain::push::{PushError, PushState, PushStatusView};
+use twostep_domain::factors::push::{PUSH, PushError, PushStarted, PushState, PushStatusView};
 
 use super::account::{clear_login, verify_view, wait_text};
 use super::pages::LoginPush;
@@ -38,7 +37,7 @@ fn page(csrf: String, methods: &[Method], v: Shown) -> Response {
         PushState::Expired => "expired",
         PushState::Used => "used",
     };
-    let other = methods.iter().find(|m| **m != Method::Push).map(|m| m.as_str().to_owned());
+    let other = methods.iter().find(|m| !m.is_approval()).map(|m| m.as_str().to_owned());
     render(
         v.status,
         &LoginPush {
@@ -55,50 +54,48 @@ fn page(csrf: String, methods: &[Method], v: Shown) -> Response {
     )
 }
 
-/// "Approve on my phone" and "Send another push".
-pub async fn start(
-    s: &AppState,
-    ctx: &RequestContext,
-    login_token: &str,
-    place: Option<&str>,
-    csrf: String,
-    methods: &[Method],
-) -> Response {
-    let refused = |status, method, error: String| verify_view(status, csrf.clone(), methods, method, Some(error), None);
-    match s.twostep.login_push(login_token, place, ctx).await {
-        Ok(p) => page(
-            csrf.clone(),
-            methods,
-            Shown {
-                status: StatusCode::OK,
-                challenge_id: p.challenge_id,
-                number: p.number,
-                sent_to: Some(p.sent_to),
-                expires_in: p.expires_in,
-                state: PushState::Pending,
-                error: None,
-            },
-        ),
-        Err(PushError::LoginExpired) => clear_login(s, see_other("/login?expired=1")),
-        Err(PushError::Throttled { retry_after }) => refused(
+/// "Approve on my phone" and "Send another push": the waiting page.
+pub fn started(csrf: String, methods: &[Method], p: PushStarted) -> Response {
+    page(
+        csrf,
+        methods,
+        Shown {
+            status: StatusCode::OK,
+            challenge_id: p.challenge_id,
+            number: p.number,
+            sent_to: Some(p.sent_to),
+            expires_in: p.expires_in,
+            state: PushState::Pending,
+            error: None,
+        },
+    )
+}
+
+/// A push that could not be raised.
+pub fn refused(s: &AppState, e: PushError, csrf: &str, methods: &[Method]) -> Response {
+    let refused =
+        |status, method, error: String| verify_view(status, csrf.to_owned(), methods, method, Some(error), None);
+    match e {
+        PushError::LoginExpired => clear_login(s, see_other("/login?expired=1")),
+        PushError::Throttled { retry_after } => refused(
             StatusCode::TOO_MANY_REQUESTS,
-            Method::Push,
+            PUSH,
             format!(
                 "Too many sign-in requests were sent to your device. Try again in {} or use another method.",
                 wait_text(retry_after)
             ),
         ),
-        Err(PushError::MethodUnavailable) => refused(
+        PushError::MethodUnavailable => refused(
             StatusCode::BAD_REQUEST,
-            Method::Push,
+            PUSH,
             "No companion device is set up for this account any more. Choose another way.".to_owned(),
         ),
-        Err(PushError::FactorLocked) => refused(
+        PushError::FactorLocked => refused(
             StatusCode::FORBIDDEN,
-            Method::RecoveryCode,
+            Method::UNLOCKING,
             "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.".to_owned(),
         ),
-        Err(e) => internal(&e),
+        e => internal(&e),
     }
 }
 
@@ -115,14 +112,7 @@ pub async fn not_approved(s: &AppState, id: &str, csrf: &str, methods: &[Method]
         Ok(v) => v,
         Err(PushError::NotFound) => {
             let error = "That sign-in request was not found. Send another push.".to_owned();
-            return Some(verify_view(
-                StatusCode::BAD_REQUEST,
-                csrf.to_owned(),
-                methods,
-                Method::Push,
-                Some(error),
-                None,
-            ));
+            return Some(verify_view(StatusCode::BAD_REQUEST, csrf.to_owned(), methods, PUSH, Some(error), None));
         }
         Err(e) => return Some(internal(&e)),
     };

@@ -34,8 +34,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use twostep_domain::error::FactorError;
-use twostep_domain::ports::SessionKind;
 use twostep_domain::sessions::SignedIn;
+use twostep_domain::sessions::store::SessionKind;
 use twostep_domain::token::Token;
 
 use crate::AppState;

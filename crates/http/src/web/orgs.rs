@@ -15,8 +15,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::orgs::{OrgError, OrgView};
-use twostep_domain::ports::OrgRole;
+use twostep_domain::policy::orgs::{OrgError, OrgView};
+use twostep_domain::policy::store::OrgRole;
 
 use super::account::CsrfForm;
 use super::pages::{Message, Nav, human_time};
@@ -344,7 +344,7 @@ async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, mut 
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "You have sent {} invitations for this organisation in the last hour. Try again in {} minutes.",
-                twostep_domain::orgs::INVITES_PER_HOUR,
+                twostep_domain::policy::orgs::INVITES_PER_HOUR,
                 (retry_after + 59) / 60
             ),
         ),
@@ -469,7 +469,7 @@ pub async fn leave(
     Path(id): Path<String>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    let enrolling = session.me.session.kind == twostep_domain::ports::SessionKind::Enrollment;
+    let enrolling = session.me.session.kind == twostep_domain::sessions::store::SessionKind::Enrollment;
     match s.twostep.leave_org(&session.me, &id, &ctx).await {
         Ok(Some(token)) => with_cookie(
             see_other("/orgs?notice=left"),

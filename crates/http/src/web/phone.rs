@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
-use twostep_domain::oob::SendError;
-use twostep_domain::phone_factor::PhoneInput;
-use twostep_domain::ports::Channel;
+use twostep_domain::factors::phone::PhoneInput;
+use twostep_domain::factors::sent_code::SendError;
+use twostep_domain::notify::store::Channel;
 
 use super::account::CsrfForm;
 use super::codes;

@@ -12,8 +12,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use twostep_domain::policy::Mandate;
-use twostep_domain::ports::{OrgRecord, SessionKind};
+use twostep_domain::policy::store::OrgRecord;
 use twostep_domain::sessions::SignedIn;
+use twostep_domain::sessions::store::SessionKind;
 use twostep_domain::time::Timestamp;
 
 use super::orgs::OrgRow;

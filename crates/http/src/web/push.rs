@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
-use twostep_domain::push::PushError;
+use twostep_domain::factors::push::PushError;
 
 use super::account::CsrfForm;
 use super::pages::{Confirm, Message, PushPairing, PushRename};
@@ -66,7 +66,7 @@ pub async fn new_pairing(
         Err(e) => return internal(&e),
     };
     let link = crate::api::push::pairing_url(&s.twostep.settings().public_url, pairing.code.expose());
-    let qr_svg = match twostep_domain::factors::otpauth::qr_svg(&link) {
+    let qr_svg = match twostep_domain::factors::totp::otpauth::qr_svg(&link) {
         Ok(svg) => svg,
         Err(e) => return internal(&e),
     };

@@ -9,10 +9,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
-use twostep_domain::factors::Method;
-use twostep_domain::oob::{SendError, mask_email};
-use twostep_domain::push::PushError;
-use twostep_domain::reauth::ReauthProofs;
+use twostep_domain::factors::push::{PushError, PushStarted};
+use twostep_domain::factors::sent_code::SendError;
+use twostep_domain::factors::{Challenge, ChallengeError, Method};
+use twostep_domain::signin::reauth::ReauthProofs;
 
 use super::SignedForm;
 use super::codes;
@@ -77,27 +77,6 @@ impl Shown {
     }
 }
 
-fn code_label(m: Method) -> &'static str {
-    match m {
-        Method::RecoveryCode => "A recovery code",
-        Method::Sms => "The 6-digit code we texted you",
-        Method::Voice => "The 6-digit code we read out to you",
-        Method::Email => "The 6-digit code we e-mailed you",
-        Method::Totp | Method::Push => "The 6-digit code from your authenticator app",
-    }
-}
-
-/// Where a code for `method` would go, masked, to say so before sending.
-async fn destination(s: &AppState, session: &WebSession, method: Method) -> Option<String> {
-    match method {
-        Method::Email => Some(mask_email(session.me.account.email.as_str())),
-        Method::Sms | Method::Voice => {
-            s.twostep.phone_of(&session.me.account.id).await.ok().flatten().map(|p| p.phone.masked())
-        }
-        _ => None,
-    }
-}
-
 async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Response {
     let (need_password, need_code) = match s.twostep.reauth_needs(&session.me).await {
         Ok(n) => n,
@@ -123,12 +102,16 @@ async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Res
     };
     // The form takes a typed code; a push is offered among the others and
     // has its own waiting page (`challenge`).
-    let typed: Vec<Method> = methods.iter().copied().filter(|m| *m != Method::Push).collect();
+    let typed: Vec<Method> = methods.iter().copied().filter(|m| !m.is_approval()).collect();
     let method = codes::pick(&typed, v.method.as_deref());
     let next_enc = encode(&next);
     let others =
         codes::others(&methods, method, |m| format!("/reauth?method={}&next={next_enc}", m.as_str()), " instead");
-    let destination = if need_code && v.sent_to.is_none() { destination(s, session, method).await } else { None };
+    let destination = if need_code && v.sent_to.is_none() && method.sends_code() {
+        s.twostep.method_destination(&session.me.account.id, method).await
+    } else {
+        None
+    };
     let send = if need_code { codes::send_button(method, v.sent_to, v.wait) } else { None };
     render(
         v.status,
@@ -139,7 +122,7 @@ async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Res
             need_password,
             need_code,
             method: method.as_str(),
-            code_label: code_label(method),
+            code_label: method.info().field_label,
             error: v.error,
             send,
             destination,
@@ -170,24 +153,23 @@ pub async fn challenge(
     SignedForm(session, f): SignedForm<ChallengeForm>,
 ) -> Response {
     let next = safe_next(Some(&f.next));
-    if Method::parse(&f.method) == Some(Method::Push) {
-        return push(&s, &ctx, &session, next).await;
-    }
-    let Some(method) = Method::parse(&f.method).filter(|m| codes::is_sent(*m)) else {
+    let Some(method) = Method::parse(&f.method).filter(|m| m.sends_code() || m.is_approval()) else {
         return see_other(&format!("/reauth?next={}", encode(&next)));
     };
     let cooldown = s.twostep.settings().resend_cooldown_secs;
     match s.twostep.reauth_challenge(&session.me, method, &ctx).await {
-        Ok(code) => {
+        Ok(Challenge::Sent(code)) => {
             let shown = Shown { sent_to: Some(code.sent_to), wait: cooldown, ..Shown::method(Some(method.as_str())) };
             show(&s, &session, next, shown).await
         }
-        Err(e @ SendError::Internal(_)) => internal(&e),
-        Err(e) => {
+        Ok(Challenge::Push(started)) => push_page(&s, &session, next, started).await,
+        Err(ChallengeError::Push(e)) => push_refused(&s, &session, next, e).await,
+        Err(ChallengeError::Send(e @ SendError::Internal(_))) => internal(&e),
+        Err(ChallengeError::Send(e)) => {
             let (message, wait) = codes::send_refused(&e, cooldown);
             let (status, method) = match e {
                 SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
-                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::RecoveryCode),
+                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::UNLOCKING),
                 _ => (StatusCode::BAD_REQUEST, method),
             };
             let shown = Shown { wait, ..Shown::refused(method.as_str(), status, message, f.sent_to.as_deref()) };
@@ -196,50 +178,44 @@ pub async fn challenge(
     }
 }
 
-/// "Approve on my phone instead": raises a push bound to this session and
-/// waits for it; the approval is then the second-factor proof of `submit`.
-async fn push(
-    s: &AppState,
-    ctx: &twostep_domain::audit::RequestContext,
-    session: &WebSession,
-    next: String,
-) -> Response {
+/// "Approve on my phone instead": the push raised and bound to this
+/// session is awaited; the approval is then the second-factor proof of `submit`.
+async fn push_page(s: &AppState, session: &WebSession, next: String, p: PushStarted) -> Response {
     let need_password = match s.twostep.reauth_needs(&session.me).await {
         Ok((password, _)) => password,
         Err(e) => return internal(&e),
     };
-    match s.twostep.reauth_push(&session.me, ctx).await {
-        Ok(p) => render(
-            StatusCode::OK,
-            &ReauthPush {
-                nav: session.nav(),
-                csrf: session.csrf.clone(),
-                next_encoded: encode(&next),
-                next,
-                need_password,
-                challenge_id: p.challenge_id,
-                number: format!("{:02}", p.number),
-                sent_to: p.sent_to,
-                expires_in: p.expires_in,
-            },
+    render(
+        StatusCode::OK,
+        &ReauthPush {
+            nav: session.nav(),
+            csrf: session.csrf.clone(),
+            next_encoded: encode(&next),
+            next,
+            need_password,
+            challenge_id: p.challenge_id,
+            number: format!("{:02}", p.number),
+            sent_to: p.sent_to,
+            expires_in: p.expires_in,
+        },
+    )
+}
+
+async fn push_refused(s: &AppState, session: &WebSession, next: String, e: PushError) -> Response {
+    let status = match e {
+        PushError::Internal(_) => return internal(&e),
+        PushError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        PushError::FactorLocked => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let message = match e {
+        PushError::Throttled { retry_after } => format!(
+            "Too many sign-in requests were sent to your device. Try again in {} or use a code.",
+            super::account::wait_text(retry_after)
         ),
-        Err(e @ PushError::Internal(_)) => internal(&e),
-        Err(e) => {
-            let status = match e {
-                PushError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                PushError::FactorLocked => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let message = match e {
-                PushError::Throttled { retry_after } => format!(
-                    "Too many sign-in requests were sent to your device. Try again in {} or use a code.",
-                    super::account::wait_text(retry_after)
-                ),
-                other => other.to_string(),
-            };
-            show(s, session, next, Shown::refused(Method::Totp.as_str(), status, message, None)).await
-        }
-    }
+        other => other.to_string(),
+    };
+    show(s, session, next, Shown::refused(Method::STRONGEST.as_str(), status, message, None)).await
 }
 
 #[derive(Deserialize)]
@@ -261,8 +237,8 @@ pub async fn submit(
 ) -> Response {
     let next = safe_next(Some(&f.next));
     // The domain checks the account has the method.
-    let method = f.method.as_deref().and_then(Method::parse).unwrap_or(Method::Totp);
-    let second_factor = f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (method, c));
+    let method = f.method.as_deref().and_then(Method::parse).unwrap_or(Method::STRONGEST);
+    let second_factor = f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (method, method.proof(c)));
     let proofs = ReauthProofs { password: f.password.as_deref().filter(|p| !p.is_empty()), second_factor };
     let refused = |status, error: String| Shown::refused(method.as_str(), status, error, f.sent_to.as_deref());
     match s.twostep.reauth(&session.me, proofs, &ctx).await {

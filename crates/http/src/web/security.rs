@@ -4,10 +4,10 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use twostep_domain::factors::recovery_code::RecoveryCode;
-use twostep_domain::phone_factor::PHONE_KIND;
-use twostep_domain::push::PUSH_KIND;
-use twostep_domain::recovery::LOW_WATER;
+use twostep_domain::factors::phone::PHONE_KIND;
+use twostep_domain::factors::push::PUSH_KIND;
+use twostep_domain::factors::recovery::LOW_WATER;
+use twostep_domain::factors::recovery::code::RecoveryCode;
 
 use super::SignedForm;
 use super::account::CsrfForm;
@@ -117,7 +117,7 @@ pub async fn render_page(
     let browsers = browsers
         .into_iter()
         .map(|b| BrowserRow {
-            device: twostep_domain::device::describe(&b.user_agent),
+            device: twostep_domain::abuse::device::describe(&b.user_agent),
             id: b.id,
             ip: b.ip,
             until: human_time(b.expires_at),

@@ -5,8 +5,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use twostep_domain::error::FactorError;
-use twostep_domain::factors::otpauth::group_for_typing;
-use twostep_domain::totp::TotpEnrollment;
+use twostep_domain::factors::totp::TotpEnrollment;
+use twostep_domain::factors::totp::otpauth::group_for_typing;
 
 use super::SignedForm;
 use super::account::CsrfForm;

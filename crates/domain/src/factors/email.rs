@@ -1,0 +1,111 @@
+//! E-mail as a fallback second factor (SEC-30): a code sent to the verified
+//! address, offered only beside a real factor and when the operator allows it.
+
+use async_trait::async_trait;
+
+use crate::abuse::throttle::Scope;
+use crate::audit::RequestContext;
+use crate::error::{FactorError, StoreError};
+use crate::factors::sent_code::store::OobCodeRecord;
+use crate::factors::sent_code::{CodeRequest, SENT_CODE_REFUSED, SendError, mask_email};
+use crate::factors::{
+    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
+};
+use crate::ids::AccountId;
+use crate::notify::store::Channel;
+use crate::service::Twostep;
+
+const EMAIL_INFO: MethodInfo = MethodInfo {
+    name: "email",
+    rank: 50,
+    proving: Proving::Sent,
+    choice: "E-mail me a code",
+    prompt: "Enter the 6-digit code we e-mailed you",
+    field_label: "The 6-digit code we e-mailed you",
+    send_label: "E-mail me a code",
+    resend_label: "Send a new code",
+    refused: SENT_CODE_REFUSED,
+};
+
+pub const EMAIL: Method = Method::of(&EMAIL_INFO);
+
+pub(crate) struct EmailFactor;
+
+impl EmailFactor {
+    /// The account's verified address, when the fallback may be used now.
+    async fn usable_address(cx: &Twostep, account: &AccountId) -> Result<Option<String>, StoreError> {
+        if !cx.settings.email_fallback || cx.store.authenticators(account).await?.is_empty() {
+            return Ok(None);
+        }
+        Ok(cx
+            .store
+            .account_by_id(account)
+            .await?
+            .filter(|a| a.email_verified_at.is_some())
+            .map(|a| a.email.as_str().to_owned()))
+    }
+}
+
+#[async_trait]
+impl Factor for EmailFactor {
+    fn methods(&self) -> &'static [Method] {
+        &[EMAIL]
+    }
+
+    fn held(&self, have: &Holdings<'_>) -> bool {
+        have.settings.email_fallback && have.email_verified
+    }
+
+    fn needs_email_verified(&self) -> bool {
+        true
+    }
+
+    fn scopes(&self, account: &AccountId) -> Vec<Scope> {
+        vec![Scope::SecondFactor(account.clone()), Scope::Email(account.clone())]
+    }
+
+    async fn begin(&self, cx: &Twostep, _method: Method, req: Begin<'_>) -> Result<Challenge, ChallengeError> {
+        let Some(address) = Self::usable_address(cx, req.account).await.map_err(SendError::from)? else {
+            return Err(SendError::MethodUnavailable.into());
+        };
+        if cx.factor_locked(&Scope::Email(req.account.clone()), req.account).await.map_err(SendError::from)? {
+            return Err(SendError::FactorLocked.into());
+        }
+        let request = CodeRequest {
+            account: req.account,
+            purpose: req.bound.purpose,
+            channel: Channel::Email,
+            destination: &address,
+            calling_code: None,
+            keep_destination: false,
+            masked: mask_email(&address),
+            binding: req.bound.id,
+            lifetime_secs: cx.settings.oob_code_secs,
+            link: None,
+        };
+        Ok(Challenge::Sent(cx.send_code(request, req.ctx).await?))
+    }
+
+    async fn verify(
+        &self,
+        cx: &Twostep,
+        account: &AccountId,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        _ctx: &RequestContext,
+    ) -> Result<Option<Proven>, FactorError> {
+        let Proof::Code(code) = proof else { return Ok(None) };
+        if Self::usable_address(cx, account).await?.is_none()
+            || cx.factor_locked(&Scope::Email(account.clone()), account).await?
+        {
+            return Ok(None);
+        }
+        let by_mail = |c: &OobCodeRecord| c.channel == Channel::Email;
+        let used = cx.check_code(account, bound.purpose, bound.id, by_mail, code).await?;
+        Ok(used.map(|_| Proven { factor_id: "email".to_owned(), recovery_codes_remaining: None }))
+    }
+
+    async fn destination(&self, cx: &Twostep, account: &AccountId) -> Result<Option<String>, FactorError> {
+        Ok(cx.store.account_by_id(account).await?.map(|a| mask_email(a.email.as_str())))
+    }
+}

@@ -1,0 +1,179 @@
+//! The one entry point to every factor: which methods an account may use,
+//! beginning a challenge, and checking a proof under the throttle (§2.5).
+//! Each step asks the registry; no factor is named here.
+
+use crate::abuse::throttle::{LOCK_AT, Scope, Verdict};
+use crate::accounts::store::AccountRecord;
+use crate::audit::{AuditKind, RequestContext};
+use crate::error::{FactorError, StoreError};
+use crate::factors::sent_code::SendError;
+use crate::factors::store::FactorSummary;
+use crate::factors::{Begin, Binding, Challenge, ChallengeError, Holdings, Method, Proof};
+use crate::ids::AccountId;
+use crate::notify::notice::Notice;
+use crate::service::{AuditEvent, Twostep};
+
+/// A second factor proven.
+#[derive(Clone, Debug)]
+pub struct Proven {
+    /// The authenticator or recovery code that was used (for the audit log).
+    pub factor_id: String,
+    pub recovery_codes_remaining: Option<usize>,
+}
+
+impl Twostep {
+    /// The methods an account can use at sign-in, strongest first.
+    ///
+    /// SMS and voice come after the app and push (§2.8: never first); e-mail only as a
+    /// fallback beside a real factor (SEC-30), from a verified address, when
+    /// the operator allows it. Locked methods leave the list (§2.5).
+    pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, StoreError> {
+        let summary = self.store.factor_summary(account, &self.lock_keys(account)).await?;
+        self.methods_from(account, &summary, None).await
+    }
+
+    /// `/me`'s two-factor status: the sign-in methods and how many recovery
+    /// codes are unused, from one read (factors, codes and lock counters)
+    /// for an account whose record the caller already holds.
+    pub async fn two_factor_status(&self, account: &AccountRecord) -> Result<(Vec<Method>, usize), StoreError> {
+        let summary = self.store.factor_summary(&account.id, &self.lock_keys(&account.id)).await?;
+        let methods = self.methods_from(&account.id, &summary, Some(account)).await?;
+        Ok((methods, summary.unused_recovery_codes))
+    }
+
+    fn lock_keys(&self, account: &AccountId) -> Vec<String> {
+        self.factors.lock_scopes(account).iter().map(Scope::key).collect()
+    }
+
+    /// `methods_of` from a factor summary holding the lock counters; `known`
+    /// spares reading the account again when the caller has it.
+    async fn methods_from(
+        &self,
+        account: &AccountId,
+        summary: &FactorSummary,
+        known: Option<&AccountRecord>,
+    ) -> Result<Vec<Method>, StoreError> {
+        if summary.kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let email_verified = if self.factors.iter().any(super::Factor::needs_email_verified) {
+            match known {
+                Some(a) => a.email_verified_at.is_some(),
+                None => self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some()),
+            }
+        } else {
+            false
+        };
+        let have = Holdings { kinds: &summary.kinds, email_verified, settings: &self.settings };
+        let mut methods = Vec::new();
+        for factor in self.factors.iter().filter(|f| f.held(&have)) {
+            let scopes: Vec<Scope> = factor.scopes(account).into_iter().filter(Scope::lockable).collect();
+            let locked = self.counted(&scopes, &summary.counters).contains(&Verdict::Locked);
+            if !locked {
+                methods.extend_from_slice(factor.methods());
+            }
+        }
+        methods.sort_by_key(|m| m.info().rank);
+        Ok(methods)
+    }
+
+    /// Begins what `method` needs before a proof: sends a code, or raises a
+    /// push, bound to `bound` (a login token's or session's hash).
+    pub(crate) async fn begin_challenge(
+        &self,
+        account: &AccountId,
+        method: Method,
+        bound: Binding<'_>,
+        place: Option<String>,
+        ctx: &RequestContext,
+    ) -> Result<Challenge, ChallengeError> {
+        let Some(factor) = self.factors.factor(method) else {
+            return Err(SendError::MethodUnavailable.into());
+        };
+        factor.begin(self, method, Begin { account, bound, place, ctx }).await
+    }
+
+    /// Where a sent code for `method` would go, masked, for a form to say
+    /// before sending.
+    pub async fn method_destination(&self, account: &AccountId, method: Method) -> Option<String> {
+        let factor = self.factors.factor(method)?;
+        factor.destination(self, account).await.ok().flatten()
+    }
+
+    /// Checks a proof for `method` under the throttle (§2.5): refused
+    /// unevaluated while its counters back off or lock, counted when wrong,
+    /// reset when right. A recovery code also unlocks the code factors.
+    pub(crate) async fn prove_second_factor(
+        &self,
+        account: &AccountId,
+        method: Method,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Proven>, FactorError> {
+        let Some(factor) = self.factors.factor(method) else { return Ok(None) };
+        let scopes = factor.scopes(account);
+        // The attempt is judged and counted in one atomic step before the
+        // proof is checked, so a burst gets no more guesses than a sequence.
+        let admission = self.throttle_admit(&scopes).await?;
+        match admission.verdict {
+            Verdict::Allow => {}
+            Verdict::Locked => return Err(FactorError::FactorLocked),
+            Verdict::Wait { retry_after } => {
+                self.audit(
+                    AuditEvent::user(AuditKind::Throttled, account)
+                        .failed()
+                        .details(format!("method {}", method.as_str())),
+                    ctx,
+                )
+                .await;
+                return Err(FactorError::Throttled { retry_after: retry_after.max(1) });
+            }
+        }
+        let proven = factor.verify(self, account, proof, bound, ctx).await?;
+        if proven.is_some() {
+            // A right proof clears what it was counted against (and the
+            // failures of a burst racing it, counted before it).
+            let mut reset = scopes.clone();
+            if factor.unlocks_others() {
+                let was_locked = self.codes_locked(account).await?;
+                reset.extend(self.factors.lock_scopes(account));
+                if was_locked {
+                    self.audit(
+                        AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"),
+                        ctx,
+                    )
+                    .await;
+                }
+            }
+            self.throttle_reset(&reset).await?;
+            return Ok(proven);
+        }
+        self.notify_locks(account, &scopes, &admission.counts, ctx).await;
+        Ok(None)
+    }
+
+    /// Audits and mails the counter that has just reached the lock.
+    async fn notify_locks(&self, account: &AccountId, scopes: &[Scope], counts: &[i64], ctx: &RequestContext) {
+        for (scope, n) in scopes.iter().zip(counts) {
+            if scope.lockable() && *n == LOCK_AT {
+                self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
+                self.notify(account, Notice::FactorLocked, ctx).await;
+            }
+        }
+    }
+
+    /// A wrong code (or push number) against `scopes` (§2.5): every
+    /// counter in one statement; the one that reaches the lock is audited
+    /// and mailed.
+    pub(crate) async fn count_wrong_code(
+        &self,
+        account: &AccountId,
+        scopes: &[Scope],
+        ctx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let counts = self.throttle_fail_all(scopes).await?;
+        self.notify_locks(account, scopes, &counts, ctx).await;
+        Ok(())
+    }
+}

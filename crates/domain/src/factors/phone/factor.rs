@@ -1,0 +1,106 @@
+//! The phone as a sign-in method: a code by text (SMS) or by voice call to
+//! the verified number, never offered first (§2.8).
+
+use async_trait::async_trait;
+
+use super::PHONE_KIND;
+use crate::abuse::throttle::Scope;
+use crate::audit::RequestContext;
+use crate::error::FactorError;
+use crate::factors::sent_code::store::OobCodeRecord;
+use crate::factors::sent_code::{CodeRequest, SENT_CODE_REFUSED, SendError};
+use crate::factors::{
+    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
+};
+use crate::ids::AccountId;
+use crate::notify::store::Channel;
+use crate::service::Twostep;
+
+const SMS_INFO: MethodInfo = MethodInfo {
+    name: "sms",
+    rank: 30,
+    proving: Proving::Sent,
+    choice: "Text me a code",
+    prompt: "Enter the 6-digit code we texted you",
+    field_label: "The 6-digit code we texted you",
+    send_label: "Text me a code",
+    resend_label: "Send a new code",
+    refused: SENT_CODE_REFUSED,
+};
+
+const VOICE_INFO: MethodInfo = MethodInfo {
+    name: "voice",
+    rank: 40,
+    proving: Proving::Sent,
+    choice: "Call me",
+    prompt: "Enter the 6-digit code we read out to you",
+    field_label: "The 6-digit code we read out to you",
+    send_label: "Call me",
+    // A different name from the first call, so each button says what it does.
+    resend_label: "Call me again",
+    refused: SENT_CODE_REFUSED,
+};
+
+pub const SMS: Method = Method::of(&SMS_INFO);
+pub const VOICE: Method = Method::of(&VOICE_INFO);
+
+pub(crate) struct PhoneFactor;
+
+#[async_trait]
+impl Factor for PhoneFactor {
+    fn methods(&self) -> &'static [Method] {
+        &[SMS, VOICE]
+    }
+
+    fn held(&self, have: &Holdings<'_>) -> bool {
+        have.settings.phone_enabled && have.has(PHONE_KIND)
+    }
+
+    fn scopes(&self, account: &AccountId) -> Vec<Scope> {
+        vec![Scope::SecondFactor(account.clone()), Scope::Phone(account.clone())]
+    }
+
+    async fn begin(&self, cx: &Twostep, method: Method, req: Begin<'_>) -> Result<Challenge, ChallengeError> {
+        let phone = match cx.phone_of(req.account).await.map_err(SendError::from)? {
+            Some(p) if cx.settings.phone_enabled => p.phone,
+            _ => return Err(SendError::MethodUnavailable.into()),
+        };
+        if cx.factor_locked(&Scope::Phone(req.account.clone()), req.account).await.map_err(SendError::from)? {
+            return Err(SendError::FactorLocked.into());
+        }
+        let channel = if method == VOICE { Channel::Voice } else { Channel::Sms };
+        let request = CodeRequest {
+            account: req.account,
+            purpose: req.bound.purpose,
+            channel,
+            destination: phone.e164(),
+            calling_code: Some(phone.calling_code()),
+            keep_destination: false,
+            masked: phone.masked(),
+            binding: req.bound.id,
+            lifetime_secs: cx.settings.oob_code_secs,
+            link: None,
+        };
+        Ok(Challenge::Sent(cx.send_code(request, req.ctx).await?))
+    }
+
+    async fn verify(
+        &self,
+        cx: &Twostep,
+        account: &AccountId,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        _ctx: &RequestContext,
+    ) -> Result<Option<Proven>, FactorError> {
+        let Proof::Code(code) = proof else { return Ok(None) };
+        let Some(phone) = cx.phone_of(account).await? else { return Ok(None) };
+        let key = cx.destination_key(phone.phone.e164());
+        let sent_to_phone = |c: &OobCodeRecord| c.channel != Channel::Email && c.destination == key;
+        let used = cx.check_code(account, bound.purpose, bound.id, sent_to_phone, code).await?;
+        Ok(used.map(|_| Proven { factor_id: phone.authenticator.id.to_string(), recovery_codes_remaining: None }))
+    }
+
+    async fn destination(&self, cx: &Twostep, account: &AccountId) -> Result<Option<String>, FactorError> {
+        Ok(cx.phone_of(account).await?.map(|p| p.phone.masked()))
+    }
+}

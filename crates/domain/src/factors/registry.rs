@@ -1,0 +1,115 @@
+//! The factors this server knows, in one place: adding a factor adds its
+//! unit here and its methods to `METHODS`.
+
+use super::email::EmailFactor;
+use super::phone::PhoneFactor;
+use super::push::PushFactor;
+use super::recovery::RecoveryFactor;
+use super::totp::TotpFactor;
+use super::{Factor, Method};
+use crate::abuse::throttle::Scope;
+use crate::ids::AccountId;
+
+/// Every method, strongest first: what `Method::parse` knows.
+pub static METHODS: &[Method] = &[
+    super::totp::TOTP,
+    super::push::PUSH,
+    super::phone::SMS,
+    super::phone::VOICE,
+    super::email::EMAIL,
+    super::recovery::RECOVERY_CODE,
+];
+
+/// The factors, built at start-up.
+pub(crate) struct Registry {
+    factors: Vec<Box<dyn Factor>>,
+}
+
+impl Registry {
+    pub fn standard() -> Self {
+        Self::of(vec![
+            Box::new(TotpFactor),
+            Box::new(PushFactor),
+            Box::new(PhoneFactor),
+            Box::new(EmailFactor),
+            Box::new(RecoveryFactor),
+        ])
+    }
+
+    pub fn of(factors: Vec<Box<dyn Factor>>) -> Self {
+        Self { factors }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Factor> {
+        self.factors.iter().map(AsRef::as_ref)
+    }
+
+    /// The factor that offers `method`.
+    pub fn factor(&self, method: Method) -> Option<&dyn Factor> {
+        self.iter().find(|f| f.methods().contains(&method))
+    }
+
+    /// Every counter that can lock a method, once each: what the factor
+    /// summary reads so the methods list can leave locked ones out.
+    pub fn lock_scopes(&self, account: &AccountId) -> Vec<Scope> {
+        let mut scopes: Vec<Scope> = Vec::new();
+        for scope in self.iter().flat_map(|f| f.scopes(account)) {
+            if scope.lockable() && !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        scopes
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::factors::Proving;
+
+    #[test]
+    fn every_method_has_one_factor_and_parses_by_its_name() {
+        let registry = Registry::standard();
+        for m in METHODS {
+            assert_eq!(registry.iter().filter(|f| f.methods().contains(m)).count(), 1, "{m:?}");
+            assert_eq!(Method::parse(m.as_str()), Some(*m));
+        }
+        assert_eq!(registry.iter().map(|f| f.methods().len()).sum::<usize>(), METHODS.len());
+        assert_eq!(Method::parse("bogus"), None);
+        assert_eq!(Method::STRONGEST, METHODS[0]);
+        assert!(registry.factor(Method::UNLOCKING).is_some_and(Factor::unlocks_others));
+    }
+
+    #[test]
+    fn methods_are_listed_strongest_first_and_texts_never_lead() {
+        let ranks: Vec<u8> = METHODS.iter().map(|m| m.info().rank).collect();
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{ranks:?}");
+        // §2.8: SMS and voice come after the app and push.
+        let first_sent = METHODS.iter().position(|m| m.sends_code()).unwrap();
+        assert!(METHODS[..first_sent].iter().any(|m| m.info().proving == Proving::Typed));
+    }
+
+    #[test]
+    fn lock_scopes_are_the_lockable_counters_once_each() {
+        let a = AccountId::from_stored("acct");
+        let scopes = Registry::standard().lock_scopes(&a);
+        assert_eq!(
+            scopes,
+            vec![Scope::SecondFactor(a.clone()), Scope::Totp(a.clone()), Scope::Phone(a.clone()), Scope::Email(a)]
+        );
+    }
+
+    #[test]
+    fn a_sent_method_has_send_wording_and_only_approvals_read_a_challenge_id() {
+        for m in METHODS {
+            let info = m.info();
+            assert!(!info.choice.is_empty() && !info.prompt.is_empty() && !info.refused.is_empty());
+            assert_eq!(m.sends_code(), !info.send_label.is_empty(), "{m:?}");
+            assert_eq!(
+                matches!(m.proof(" x "), crate::factors::Proof::Approval { challenge_id: "x" }),
+                m.is_approval()
+            );
+        }
+    }
+}

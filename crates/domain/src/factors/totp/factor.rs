@@ -1,0 +1,57 @@
+//! The authenticator app as a sign-in method: the strongest of the code
+//! factors, offered first.
+
+use async_trait::async_trait;
+
+use crate::abuse::throttle::Scope;
+use crate::audit::RequestContext;
+use crate::error::FactorError;
+use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
+use crate::ids::AccountId;
+use crate::service::Twostep;
+
+pub const TOTP_KIND: &str = "totp";
+
+const TOTP_INFO: MethodInfo = MethodInfo {
+    name: "totp",
+    rank: 10,
+    proving: Proving::Typed,
+    choice: "Use your authenticator app",
+    prompt: "Enter the 6-digit code from your authenticator app",
+    field_label: "The 6-digit code from your authenticator app",
+    send_label: "",
+    resend_label: "",
+    refused: "That code didn't work. Check your authenticator app and try the current code.",
+};
+
+pub const TOTP: Method = Method::of(&TOTP_INFO);
+
+pub(crate) struct TotpFactor;
+
+#[async_trait]
+impl Factor for TotpFactor {
+    fn methods(&self) -> &'static [Method] {
+        &[TOTP]
+    }
+
+    fn held(&self, have: &Holdings<'_>) -> bool {
+        have.has(TOTP_KIND)
+    }
+
+    fn scopes(&self, account: &AccountId) -> Vec<Scope> {
+        vec![Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())]
+    }
+
+    async fn verify(
+        &self,
+        cx: &Twostep,
+        account: &AccountId,
+        proof: Proof<'_>,
+        _bound: Binding<'_>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Proven>, FactorError> {
+        let Proof::Code(code) = proof else { return Ok(None) };
+        let used = cx.check_totp(account, code, ctx).await?;
+        Ok(used.map(|id| Proven { factor_id: id.to_string(), recovery_codes_remaining: None }))
+    }
+}

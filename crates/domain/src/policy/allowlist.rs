@@ -1,0 +1,550 @@
+//! Per-account IP allow-lists (story P3, seed 002; SEC-60, SEC-61).
+//!
+//! An account may list IPv4/IPv6 addresses and CIDR ranges (at most
+//! `MAX_ENTRIES`, each with an optional label); an empty list restricts
+//! nothing. Entries are normalised (host bits cleared, IPv4-mapped IPv6
+//! written as IPv4), so a range is listed once whatever its spelling.
+//!
+//! - **Sign-in** from outside the list is refused with the same
+//!   `invalid_credentials` as a wrong password, after the same Argon2id work,
+//!   and it counts as a failed password for the throttles whether or not the
+//!   password was right: neither the answer, its timing nor the backoff
+//!   tells a right password from a wrong one. It is audited
+//!   (`sign_in_outside_allowlist`, saying whether the password was right)
+//!   and the owner is mailed, at most once an hour.
+//! - **Every request**: a session used from an address outside the list is
+//!   ended and the request answered 403 `ip_not_allowed` (later requests with
+//!   the token get 401). Ending it, rather than only refusing, means a copied
+//!   token is dead after one use elsewhere and the log and the owner hear of
+//!   it once, not on every request.
+//! - **Editing** needs a recent re-auth (§2.7), and a list that would shut out
+//!   the address making the change is refused (409 `would_lock_out`) unless
+//!   the caller confirms; the change is audited and notified.
+//! - With `allowlist_satisfies_mandate`, a non-empty list meets the
+//!   operator's 2FA mandate ("either 2FA or Whitelist IP"); organisation rules
+//!   still need a real second factor. An enrolment-only session may then set
+//!   up a list instead of a factor, and while the list is what meets the
+//!   mandate it cannot be cleared (`two_factor_required_by_policy`).
+//!
+//! The client address is the socket's, or, behind a configured trusted
+//! proxy, the right-most untrusted `X-Forwarded-For` entry (the HTTP crate
+//! decides it; this module only compares).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::abuse::throttle::Scope;
+use crate::accounts::password::Password;
+use crate::accounts::store::AccountRecord;
+use crate::audit::{Actor, AuditFilter, AuditKind, RequestContext};
+use crate::error::{FactorError, InternalError, SessionError, StoreError};
+use crate::ids::AccountId;
+use crate::notify::notice::Notice;
+use crate::policy::Mandate;
+use crate::policy::store::AllowlistRecord;
+use crate::service::{AuditEvent, Twostep};
+use crate::sessions::SignedIn;
+use crate::sessions::store::SessionKind;
+use crate::signin::login::PasswordCheck;
+use crate::time::Timestamp;
+use crate::token::Token;
+
+/// Entries one account may list.
+pub const MAX_ENTRIES: usize = 50;
+/// Characters in a label.
+pub const MAX_LABEL_CHARS: usize = 64;
+/// The broadest IPv4 range an allow-list takes: `0.0.0.0/0` would restrict
+/// nothing yet still count as "a list" for the mandate.
+pub const MIN_V4_PREFIX: u8 = 8;
+/// The broadest IPv6 range an allow-list takes (a provider's allocation).
+pub const MIN_V6_PREFIX: u8 = 32;
+/// A refused sign-in from outside mails the owner at most this often.
+const NOTICE_EVERY_SECS: i64 = 60 * 60;
+
+/// An address or a CIDR range, normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpRange(IpNet);
+
+/// Why a text is not an acceptable range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("{0:?} is not an IP address or a CIDR range like 203.0.113.0/24")]
+    Invalid(String),
+    #[error("{0:?} is too broad: IPv4 ranges must be /8 or narrower, IPv6 ranges /32 or narrower")]
+    TooBroad(String),
+}
+
+/// An address as the allow-list compares it: IPv4-mapped IPv6 as IPv4.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    IpAddr::from_str(s.trim()).ok().map(|ip| ip.to_canonical())
+}
+
+impl IpRange {
+    /// Parses an address (`203.0.113.7`, `2001:db8::1`) or a CIDR range
+    /// (`203.0.113.0/24`), of any breadth. Host bits are cleared.
+    pub fn parse_any(s: &str) -> Result<Self, RangeError> {
+        let t = s.trim();
+        let invalid = || RangeError::Invalid(t.to_owned());
+        let net = if t.contains('/') {
+            IpNet::from_str(t).map_err(|_| invalid())?
+        } else {
+            IpNet::from(IpAddr::from_str(t).map_err(|_| invalid())?)
+        };
+        Ok(Self(canonical(net).trunc()))
+    }
+
+    /// `parse_any` for an allow-list entry: refuses ranges broader than
+    /// `MIN_V4_PREFIX` / `MIN_V6_PREFIX`.
+    pub fn parse(s: &str) -> Result<Self, RangeError> {
+        let range = Self::parse_any(s)?;
+        let min = match range.0 {
+            IpNet::V4(_) => MIN_V4_PREFIX,
+            IpNet::V6(_) => MIN_V6_PREFIX,
+        };
+        if range.0.prefix_len() < min {
+            return Err(RangeError::TooBroad(s.trim().to_owned()));
+        }
+        Ok(range)
+    }
+
+    /// One address as a range of one.
+    pub fn host(ip: IpAddr) -> Self {
+        Self(IpNet::from(ip.to_canonical()))
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.contains(&ip.to_canonical())
+    }
+
+    /// A single address (`/32`, `/128`).
+    pub fn is_host(&self) -> bool {
+        self.0.prefix_len() == self.0.max_prefix_len()
+    }
+}
+
+/// `::ffff:192.0.2.0/120` is `192.0.2.0/24`.
+fn canonical(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && v6.prefix_len() >= 96
+        && let Ok(n) = Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(n);
+    }
+    net
+}
+
+/// A single address prints without its prefix length.
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_host() { write!(f, "{}", self.0.addr()) } else { write!(f, "{}", self.0) }
+    }
+}
+
+impl FromStr for IpRange {
+    type Err = RangeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Parses a comma-separated list of addresses and ranges of any breadth
+/// (the `trusted_proxies` setting).
+pub fn parse_ranges(list: &str) -> Result<Vec<IpRange>, RangeError> {
+    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(IpRange::parse_any).collect()
+}
+
+/// Whether `ip` is in any of `ranges`; an address that does not parse is in none.
+pub fn in_any(ranges: &[IpRange], ip: &str) -> bool {
+    parse_ip(ip).is_some_and(|ip| ranges.iter().any(|r| r.contains(ip)))
+}
+
+/// One entry as given by a client.
+#[derive(Clone, Debug, Default)]
+pub struct EntryInput {
+    pub cidr: String,
+    pub label: String,
+}
+
+/// One entry of a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowEntry {
+    pub range: IpRange,
+    pub label: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AllowlistError {
+    /// `entry` is the text as given.
+    #[error("{error}")]
+    InvalidRange { entry: String, error: RangeError },
+    #[error("the label of {entry} is longer than 64 characters or holds control characters")]
+    InvalidLabel { entry: String },
+    #[error("an allow-list holds at most 50 entries")]
+    TooManyEntries,
+    #[error(
+        "the list does not contain your current address {current_ip}: saving it would sign you out and refuse \
+         your sign-ins from here; confirm to save it anyway"
+    )]
+    WouldLockOut { current_ip: String },
+    #[error("confirm your password and second factor first")]
+    ReauthRequired,
+    #[error(
+        "the operator requires two-factor authentication or an IP allow-list: set up two-factor \
+         authentication before clearing the list"
+    )]
+    RequiredByPolicy,
+    #[error("set up two-factor authentication first: this session may only do that")]
+    EnrollmentRequired,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+impl From<StoreError> for AllowlistError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<FactorError> for AllowlistError {
+    fn from(e: FactorError) -> Self {
+        match e {
+            FactorError::ReauthRequired => Self::ReauthRequired,
+            FactorError::Internal(i) => Self::Internal(i),
+            other => Self::Internal(InternalError(other.to_string())),
+        }
+    }
+}
+
+/// What a save did.
+#[derive(Debug)]
+pub struct SavedAllowlist {
+    pub entries: Vec<AllowEntry>,
+    /// The list met the mandate and turned an enrolment-only session into a
+    /// full one, under a new id (§2.11, SEC-52).
+    pub left_enrollment: bool,
+    /// That full session's token; the presented one no longer works.
+    pub session_token: Option<crate::token::Token>,
+}
+
+/// Checks and normalises what a client sent: ranges parse, labels fit,
+/// duplicates (after normalisation) are dropped, the first label kept.
+pub fn validate(entries: &[EntryInput]) -> Result<Vec<(IpRange, String)>, AllowlistError> {
+    let mut out: Vec<(IpRange, String)> = Vec::new();
+    for e in entries {
+        let range = IpRange::parse(&e.cidr)
+            .map_err(|error| AllowlistError::InvalidRange { entry: e.cidr.trim().to_owned(), error })?;
+        let label = e.label.trim();
+        if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+            return Err(AllowlistError::InvalidLabel { entry: e.cidr.trim().to_owned() });
+        }
+        if !out.iter().any(|(r, _)| *r == range) {
+            out.push((range, label.to_owned()));
+        }
+    }
+    if out.len() > MAX_ENTRIES {
+        return Err(AllowlistError::TooManyEntries);
+    }
+    Ok(out)
+}
+
+/// Whether `ip` may use an account with this stored list.
+fn allows(list: &[AllowlistRecord], ip: &str) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    let Some(ip) = parse_ip(ip) else { return false };
+    list.iter().any(|r| IpRange::parse_any(&r.cidr).is_ok_and(|range| range.contains(ip)))
+}
+
+fn entry_of(r: AllowlistRecord) -> Option<AllowEntry> {
+    match IpRange::parse_any(&r.cidr) {
+        Ok(range) => Some(AllowEntry { range, label: r.label, created_at: r.created_at }),
+        Err(e) => {
+            tracing::error!(account = %r.account_id, error = %e, "unreadable allow-list entry skipped");
+            None
+        }
+    }
+}
+
+impl Twostep {
+    /// The account's list, in its saved order.
+    pub async fn allowlist(&self, account: &AccountId) -> Result<Vec<AllowEntry>, InternalError> {
+        Ok(self.store.allowlist(account).await?.into_iter().filter_map(entry_of).collect())
+    }
+
+    /// Whether `ip` may use the account: always when its list is empty.
+    pub async fn address_allowed(&self, account: &AccountId, ip: &str) -> Result<bool, StoreError> {
+        Ok(allows(&self.store.allowlist(account).await?, ip))
+    }
+
+    /// `address_allowed` for a sign-in, which may name no account: the list
+    /// is read either way, so an unknown e-mail costs the same queries.
+    pub(crate) async fn sign_in_allowed(&self, account: Option<&AccountRecord>, ip: &str) -> Result<bool, StoreError> {
+        let nobody = AccountId::from_stored(String::new());
+        self.address_allowed(account.map_or(&nobody, |a| &a.id), ip).await
+    }
+
+    /// Whether a non-empty allow-list meets the operator's mandate for this
+    /// account (`allowlist_satisfies_mandate` on, and a list set). Pages use
+    /// it to tell such accounts that they need nothing more.
+    pub async fn mandate_met_by_allowlist(&self, account: &AccountId) -> Result<bool, StoreError> {
+        Ok(self.settings.allowlist_satisfies_mandate && !self.store.allowlist(account).await?.is_empty())
+    }
+
+    /// The password step of a sign-in from outside the account's list: the
+    /// same work and throttles as any attempt, always refused; audited, and
+    /// the owner mailed at most once an hour. Right and wrong passwords do
+    /// the same work here (the audit entry and mail merely word it apart).
+    pub(crate) async fn password_from_outside(
+        &self,
+        account: Option<&AccountRecord>,
+        scope: Scope,
+        password: Password,
+        ctx: &RequestContext,
+    ) -> Result<PasswordCheck, InternalError> {
+        let (check, right) = self.checked_password(account, scope, password, false, ctx).await?;
+        let Some(a) = account else { return Ok(check) };
+        if matches!(check, PasswordCheck::Throttled { .. }) {
+            return Ok(check);
+        }
+        let recent = self.recent_outside_notice(&a.id).await;
+        let details = if right { "right password" } else { "wrong password" };
+        self.audit(AuditEvent::user(AuditKind::SignInOutsideAllowlist, &a.id).failed().details(details), ctx).await;
+        if !recent {
+            self.notify(&a.id, Notice::SignInOutsideAllowlist { right_password: right }, ctx).await;
+        }
+        Ok(check)
+    }
+
+    /// Whether a refused sign-in from outside was audited within the hour
+    /// (and so mailed about). An unreadable log errs towards mailing.
+    async fn recent_outside_notice(&self, account: &AccountId) -> bool {
+        let filter = AuditFilter {
+            account_id: Some(account.clone()),
+            kind: Some(AuditKind::SignInOutsideAllowlist.as_str().to_owned()),
+            limit: 5,
+            ..AuditFilter::default()
+        };
+        let since = self.now().secs() - NOTICE_EVERY_SECS;
+        match self.store.entries(&filter).await {
+            // The second step's refusals are not mailed; skip them.
+            Ok(entries) => entries.iter().any(|e| e.at.secs() > since && e.details != "second step"),
+            Err(_) => false,
+        }
+    }
+
+    /// `authenticate`, then the account's IP allow-list (SEC-61): a session
+    /// used from an address outside it is ended, audited and notified, and
+    /// the request refused with `IpNotAllowed`. Every extractor that turns a
+    /// token into a session goes through here.
+    pub async fn authenticate_from(&self, token: &Token, ctx: &RequestContext) -> Result<SignedIn, SessionError> {
+        let (signed_in, list) = self.authenticate_with_allowlist(token).await?;
+        if allows(&list, &ctx.ip) {
+            return Ok(signed_in);
+        }
+        self.store.delete_session(&signed_in.session.id).await?;
+        self.audit(
+            AuditEvent::user(AuditKind::SessionOutsideAllowlist, &signed_in.account.id)
+                .failed()
+                .details("session ended"),
+            ctx,
+        )
+        .await;
+        self.notify(&signed_in.account.id, Notice::SessionOutsideAllowlist, ctx).await;
+        Err(SessionError::IpNotAllowed)
+    }
+
+    /// Whether this session may edit the list: any full session; an
+    /// enrolment-only one only where a list would meet what it lacks.
+    async fn may_edit(&self, me: &SignedIn) -> Result<(), AllowlistError> {
+        if me.session.kind == SessionKind::Enrollment
+            && (!self.settings.allowlist_satisfies_mandate
+                || self.store.org_requires_two_factor(&me.account.id).await?)
+        {
+            return Err(AllowlistError::EnrollmentRequired);
+        }
+        Ok(())
+    }
+
+    /// The list for the editor; an enrolment-only session reads it only
+    /// where it may edit it.
+    pub async fn allowlist_of(&self, me: &SignedIn) -> Result<Vec<AllowEntry>, AllowlistError> {
+        self.may_edit(me).await?;
+        Ok(self.allowlist(&me.account.id).await?)
+    }
+
+    /// Replaces the account's list (re-auth needed). `confirm_lockout`
+    /// accepts a list that leaves out the address making the change; this
+    /// session then ends on its next request.
+    pub async fn set_allowlist(
+        &self,
+        me: &SignedIn,
+        entries: &[EntryInput],
+        confirm_lockout: bool,
+        ctx: &RequestContext,
+    ) -> Result<SavedAllowlist, AllowlistError> {
+        self.may_edit(me).await?;
+        let wanted = validate(entries)?;
+        let account = &me.account.id;
+        let old = self.store.allowlist(account).await?;
+        // Policy refusals come before re-auth (§2.7).
+        if wanted.is_empty()
+            && !old.is_empty()
+            && self.settings.allowlist_satisfies_mandate
+            && self.operator_mandate() == Mandate::Enforced
+            && self.store.authenticators(account).await?.is_empty()
+        {
+            return Err(AllowlistError::RequiredByPolicy);
+        }
+        self.require_recent_auth(me).await?;
+        let here = parse_ip(&ctx.ip);
+        if !wanted.is_empty() && !confirm_lockout && !here.is_some_and(|ip| wanted.iter().any(|(r, _)| r.contains(ip)))
+        {
+            return Err(AllowlistError::WouldLockOut { current_ip: ctx.ip.clone() });
+        }
+        let now = self.now();
+        let records: Vec<AllowlistRecord> = wanted
+            .iter()
+            .map(|(range, label)| {
+                let cidr = range.to_string();
+                let created_at = old.iter().find(|o| o.cidr == cidr).map_or(now, |o| o.created_at);
+                AllowlistRecord { account_id: account.clone(), cidr, label: label.clone(), created_at }
+            })
+            .collect();
+        let unchanged =
+            records.len() == old.len() && records.iter().zip(&old).all(|(n, o)| n.cidr == o.cidr && n.label == o.label);
+        if !unchanged {
+            self.store.replace_allowlist(account, &records).await?;
+            let mut details = format!("{} entries", records.len());
+            for (i, r) in records.iter().enumerate() {
+                details.push_str(if i == 0 { ": " } else { ", " });
+                details.push_str(&r.cidr);
+            }
+            self.audit(AuditEvent::user(AuditKind::AllowlistChanged, account).details(details), ctx).await;
+            self.notify(account, Notice::AllowlistChanged { entries: records.len() }, ctx).await;
+        }
+        let left_enrollment = me.session.kind == SessionKind::Enrollment
+            && !records.is_empty()
+            && !self.two_factor_required(account).await?;
+        let session_token = if left_enrollment { self.finish_enrollment(me).await? } else { None };
+        Ok(SavedAllowlist {
+            entries: records.into_iter().filter_map(entry_of).collect(),
+            left_enrollment: session_token.is_some(),
+            session_token,
+        })
+    }
+}
+
+impl Twostep {
+    /// Lifts an account's IP allow-list on the operator's behalf: the way
+    /// back in for an owner who locked themselves out (for a CLI command or
+    /// an admin page). Audited with the actor; the account is mailed.
+    /// Returns how many entries there were.
+    pub async fn clear_allowlist(
+        &self,
+        account: &AccountId,
+        actor: Actor,
+        ctx: &RequestContext,
+    ) -> Result<usize, InternalError> {
+        let old = self.store.allowlist(account).await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        self.store.replace_allowlist(account, &[]).await?;
+        let details = format!("cleared {} entries by {}", old.len(), actor.as_str());
+        self.audit(AuditEvent::user(AuditKind::AllowlistChanged, account).actor(actor).details(details), ctx).await;
+        self.notify(account, Notice::AllowlistChanged { entries: 0 }, ctx).await;
+        Ok(old.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> IpRange {
+        IpRange::parse(s).expect("valid")
+    }
+
+    #[test]
+    fn addresses_and_ranges_are_normalised() {
+        assert_eq!(r("203.0.113.7").to_string(), "203.0.113.7");
+        assert_eq!(r(" 203.0.113.7/32 ").to_string(), "203.0.113.7");
+        assert_eq!(r("10.1.2.3/8").to_string(), "10.0.0.0/8");
+        assert_eq!(r("2001:DB8::1").to_string(), "2001:db8::1");
+        assert_eq!(r("2001:db8:0:0:1::/64").to_string(), "2001:db8::/64");
+        assert_eq!(r("::ffff:192.0.2.9").to_string(), "192.0.2.9");
+        assert_eq!(r("::ffff:192.0.2.9/120").to_string(), "192.0.2.0/24");
+    }
+
+    #[test]
+    fn bad_and_broad_ranges_are_refused() {
+        for bad in ["", "nonsense", "10.0.0.256", "10.0.0.0/33", "2001:db8::/129", "10.0.0.0/", "/8", "010.0.0.1"] {
+            assert!(matches!(IpRange::parse(bad), Err(RangeError::Invalid(_))), "{bad:?} accepted");
+        }
+        for broad in ["0.0.0.0/0", "10.0.0.0/7", "::/0", "2001:db8::/31"] {
+            assert!(matches!(IpRange::parse(broad), Err(RangeError::TooBroad(_))), "{broad:?} accepted");
+            assert!(IpRange::parse_any(broad).is_ok(), "{broad:?} refused as a proxy range");
+        }
+    }
+
+    #[test]
+    fn containment_ignores_ipv4_mapping() {
+        let net = r("203.0.113.0/24");
+        assert!(net.contains(parse_ip("203.0.113.200").expect("ip")));
+        assert!(net.contains(parse_ip("::ffff:203.0.113.5").expect("ip")));
+        assert!(!net.contains(parse_ip("203.0.114.1").expect("ip")));
+        assert!(r("2001:db8::/32").contains(parse_ip("2001:db8:ffff::1").expect("ip")));
+        assert!(in_any(&[r("192.0.2.1")], "192.0.2.1"));
+        assert!(!in_any(&[r("192.0.2.1")], "unknown"));
+    }
+
+    #[test]
+    fn validation_dedupes_and_checks_labels() {
+        let e = |cidr: &str, label: &str| EntryInput { cidr: cidr.into(), label: label.into() };
+        let ok = validate(&[e("10.0.0.1", " office "), e("10.0.0.1/32", "dup"), e("10.0.0.0/8", "")]).expect("ok");
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].1, "office");
+        let err = validate(&[e("10.0.0.1", "ok"), e("10.0.0.300", "")]).expect_err("bad");
+        assert!(matches!(err, AllowlistError::InvalidRange { ref entry, .. } if entry == "10.0.0.300"));
+        assert!(err.to_string().contains("10.0.0.300"));
+        let long = "x".repeat(65);
+        assert!(matches!(validate(&[e("10.0.0.1", &long)]), Err(AllowlistError::InvalidLabel { .. })));
+        assert!(matches!(validate(&[e("10.0.0.1", "a\nb")]), Err(AllowlistError::InvalidLabel { .. })));
+        let many: Vec<EntryInput> = (0..=50).map(|i| e(&format!("10.0.0.{i}"), "")).collect();
+        assert!(matches!(validate(&many), Err(AllowlistError::TooManyEntries)));
+        assert_eq!(validate(&many[..50]).expect("fifty").len(), 50);
+    }
+
+    #[test]
+    fn an_empty_list_allows_everyone_and_a_list_only_its_ranges() {
+        let rec = |cidr: &str| AllowlistRecord {
+            account_id: AccountId::from_stored("a"),
+            cidr: cidr.into(),
+            label: String::new(),
+            created_at: Timestamp::from_secs(0),
+        };
+        assert!(allows(&[], "198.51.100.1"));
+        assert!(allows(&[], "unknown"));
+        let list = [rec("198.51.100.0/24"), rec("2001:db8::1")];
+        assert!(allows(&list, "198.51.100.9"));
+        assert!(allows(&list, "2001:db8::1"));
+        assert!(!allows(&list, "2001:db8::2"));
+        assert!(!allows(&list, "203.0.113.1"));
+        assert!(!allows(&list, "unknown"));
+    }
+
+    #[test]
+    fn proxy_lists_parse() {
+        let list = parse_ranges("127.0.0.1/32, 10.0.0.0/8,,fc00::/7").expect("ok");
+        assert_eq!(list.len(), 3);
+        assert!(parse_ranges("127.0.0.1, bogus").is_err());
+        assert!(parse_ranges("").expect("empty").is_empty());
+    }
+}

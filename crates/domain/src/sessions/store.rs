@@ -1,0 +1,117 @@
+//! What sessions and login tokens need from storage.
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::ids::AccountId;
+use crate::token::TokenHash;
+
+use crate::accounts::store::AccountRecord;
+use crate::policy::store::AllowlistRecord;
+use crate::time::Timestamp;
+
+/// What a session may do. `Full` is a normal session; `Enrollment` (a later
+/// policy issue) may only reach `/me` and first-factor set-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    Full,
+    Enrollment,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Enrollment => "enrollment",
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        if s == "enrollment" { Self::Enrollment } else { Self::Full }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub id: TokenHash,
+    pub account_id: AccountId,
+    pub kind: SessionKind,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When the password was last proven in this session.
+    pub password_at: Option<Timestamp>,
+    /// When a second factor was last proven in this session.
+    pub second_factor_at: Option<Timestamp>,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+/// A session as every authenticated request needs it: the session, its
+/// account and the account's IP allow-list, read in one statement.
+#[derive(Clone, Debug)]
+pub struct SessionLookup {
+    pub session: SessionRecord,
+    pub account: AccountRecord,
+    /// Empty when the account restricts nothing.
+    pub allowlist: Vec<AllowlistRecord>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoginTokenRecord {
+    pub id: TokenHash,
+    pub account_id: AccountId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub failures: i64,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// The session, its account and the account's allow-list in one
+    /// statement (a join). `None` when either row is missing.
+    async fn session_lookup(&self, id: &TokenHash) -> Result<Option<SessionLookup>, StoreError>;
+    async fn touch_session(&self, id: &TokenHash, at: Timestamp) -> Result<(), StoreError>;
+    /// Records proofs of the password and/or second factor.
+    async fn record_proofs(
+        &self,
+        id: &TokenHash,
+        password_at: Option<Timestamp>,
+        second_factor_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    async fn set_session_kind(&self, id: &TokenHash, kind: SessionKind) -> Result<(), StoreError>;
+    /// Replaces a session's id (cookie rotation at re-auth), keeping the rest.
+    async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError>;
+    async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError>;
+    /// Ends every session of the account but `keep`.
+    async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError>;
+    /// The account's sessions, most recently seen first.
+    async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
+
+    async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
+    async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
+    /// Counts one second-step attempt against a live login token with fewer
+    /// than `max_failures` counted, in one statement (so a burst gets no
+    /// more attempts than requests in a row would); the token as counted,
+    /// or `None` when it is gone, expired or worn out. A right code then
+    /// consumes the token; a wrong one stays counted.
+    async fn take_login_attempt(
+        &self,
+        id: &TokenHash,
+        now: Timestamp,
+        max_failures: i64,
+    ) -> Result<Option<LoginTokenRecord>, StoreError>;
+    /// Takes back an attempt that was never evaluated (throttled).
+    async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError>;
+    /// What a verified second step writes, in one transaction: consumes the
+    /// login token if it is still live (false, and nothing written, when
+    /// another request consumed it first), then inserts `session` and sets
+    /// the account's `last_sign_in_at` to its creation time.
+    async fn finish_sign_in(
+        &self,
+        login_token: &TokenHash,
+        now: Timestamp,
+        session: &SessionRecord,
+    ) -> Result<bool, StoreError>;
+}

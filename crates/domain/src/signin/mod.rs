@@ -1,0 +1,6 @@
+//! Signing in and proving it again: the password step, the second step
+//! against a login token, and re-authentication for sensitive changes.
+
+pub mod login;
+mod machine;
+pub mod reauth;
