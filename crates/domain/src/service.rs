@@ -25,8 +25,6 @@ pub struct Twostep {
     pub(crate) settings: Settings,
     /// Every guessing limit (§2.5), over the counters alone.
     pub(crate) throttles: crate::abuse::throttles::Throttles,
-    /// The second factors, each a unit (see `factors`).
-    pub(crate) factors: crate::factors::registry::Registry,
     /// Wakes the outbox worker when a message is queued.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Bounds concurrent Argon2id work: 32 parallel sign-ins must not mean
@@ -64,7 +62,6 @@ impl Twostep {
             hashing,
             settings,
             throttles,
-            factors: crate::factors::registry::Registry::standard(),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             hash_permits,
             push_changed: Arc::new(tokio::sync::Notify::new()),

@@ -2,6 +2,7 @@
 //! description of a sign-in's client used to spot a new device.
 
 pub mod device;
+mod guard;
 pub mod store;
 pub mod throttle;
 pub(crate) mod throttles;

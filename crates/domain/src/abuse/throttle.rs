@@ -8,10 +8,7 @@
 //! Recovery codes back off but never lock, so the owner always has a way in.
 //! Source addresses get a separate cap: 100 failed passwords an hour.
 
-use crate::accounts::email::Email;
-use crate::crypto::HashPurpose;
 use crate::ids::AccountId;
-use crate::service::Twostep;
 use crate::time::Timestamp;
 
 pub const BACKOFF_FROM: i64 = 5;
@@ -159,61 +156,6 @@ pub fn address_key(ip: &str) -> String {
         }
         Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
         Err(_) => ip.to_owned(),
-    }
-}
-
-impl Twostep {
-    pub(crate) fn unknown_email_scope(&self, email: Option<&Email>, raw: &str) -> Scope {
-        let key = email.map_or(raw, Email::as_str);
-        let mac = self.keys.keyed_hash(HashPurpose::ThrottleKey, &[key.as_bytes()]);
-        Scope::UnknownEmail(data_encoding::HEXLOWER.encode(&mac[..16]))
-    }
-
-    /// See `Throttles::admit`.
-    pub(crate) async fn throttle_admit(&self, scopes: &[Scope]) -> Result<Admission, crate::error::StoreError> {
-        self.throttles.admit(scopes).await
-    }
-
-    /// The verdict for one scope without counting anything (push raises
-    /// are capped by their own table).
-    pub(crate) async fn throttle_check(&self, scope: &Scope) -> Result<Verdict, crate::error::StoreError> {
-        self.throttles.check(scope).await
-    }
-
-    /// The verdicts for `scopes` from counters already read (absent: none).
-    pub(crate) fn counted(&self, scopes: &[Scope], found: &[(String, Counter)]) -> Vec<Verdict> {
-        self.throttles.counted(scopes, found)
-    }
-
-    /// Counts a failure in each scope (one statement); the new counts in order.
-    pub(crate) async fn throttle_fail_all(&self, scopes: &[Scope]) -> Result<Vec<i64>, crate::error::StoreError> {
-        self.throttles.fail_all(scopes).await
-    }
-
-    /// Takes back an admitted attempt that turned out not to be a failure
-    /// (a right password does not count against its source address).
-    pub(crate) async fn throttle_refund(&self, scope: &Scope) -> Result<(), crate::error::StoreError> {
-        self.throttles.refund(scope).await
-    }
-
-    /// Clears the scopes' counters, in one statement.
-    pub(crate) async fn throttle_reset(&self, scopes: &[Scope]) -> Result<(), crate::error::StoreError> {
-        self.throttles.reset(scopes).await
-    }
-
-    /// Whether the account's TOTP factor is locked (it leaves `methods`).
-    pub(crate) async fn codes_locked(&self, account: &AccountId) -> Result<bool, crate::error::StoreError> {
-        self.factor_locked(&Scope::Totp(account.clone()), account).await
-    }
-
-    /// Whether a code factor is locked, by its own counter or by the
-    /// account's `second_factor` counter.
-    pub(crate) async fn factor_locked(
-        &self,
-        factor: &Scope,
-        account: &AccountId,
-    ) -> Result<bool, crate::error::StoreError> {
-        self.throttles.factor_locked(factor, account).await
     }
 }
 

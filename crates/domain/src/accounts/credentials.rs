@@ -18,7 +18,7 @@ use crate::ids::AccountId;
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
-use crate::signin::login::PasswordCheck;
+use crate::signin::machine::PasswordCheck;
 use crate::token::Token;
 
 impl Twostep {

@@ -6,6 +6,7 @@ use crate::abuse::throttle::{LOCK_AT, Scope, Verdict};
 use crate::accounts::store::AccountRecord;
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::{FactorError, StoreError};
+use crate::factors::registry;
 use crate::factors::sent_code::SendError;
 use crate::factors::store::FactorSummary;
 use crate::factors::{Begin, Binding, Challenge, ChallengeError, Holdings, Method, Proof};
@@ -42,7 +43,7 @@ impl Twostep {
     }
 
     fn lock_keys(&self, account: &AccountId) -> Vec<String> {
-        self.factors.lock_scopes(account).iter().map(Scope::key).collect()
+        registry::standard().lock_scopes(account).iter().map(Scope::key).collect()
     }
 
     /// `methods_of` from a factor summary holding the lock counters; `known`
@@ -56,7 +57,7 @@ impl Twostep {
         if summary.kinds.is_empty() {
             return Ok(Vec::new());
         }
-        let email_verified = if self.factors.iter().any(super::Factor::needs_email_verified) {
+        let email_verified = if registry::standard().iter().any(super::Factor::needs_email_verified) {
             match known {
                 Some(a) => a.email_verified_at.is_some(),
                 None => self.store.account_by_id(account).await?.is_some_and(|a| a.email_verified_at.is_some()),
@@ -66,7 +67,7 @@ impl Twostep {
         };
         let have = Holdings { kinds: &summary.kinds, email_verified, settings: &self.settings };
         let mut methods = Vec::new();
-        for factor in self.factors.iter().filter(|f| f.held(&have)) {
+        for factor in registry::standard().iter().filter(|f| f.held(&have)) {
             let scopes: Vec<Scope> = factor.scopes(account).into_iter().filter(Scope::lockable).collect();
             let locked = self.counted(&scopes, &summary.counters).contains(&Verdict::Locked);
             if !locked {
@@ -87,7 +88,7 @@ impl Twostep {
         place: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Challenge, ChallengeError> {
-        let Some(factor) = self.factors.factor(method) else {
+        let Some(factor) = registry::standard().factor(method) else {
             return Err(SendError::MethodUnavailable.into());
         };
         factor.begin(self, method, Begin { account, bound, place, ctx }).await
@@ -96,7 +97,7 @@ impl Twostep {
     /// Where a sent code for `method` would go, masked, for a form to say
     /// before sending.
     pub async fn method_destination(&self, account: &AccountId, method: Method) -> Option<String> {
-        let factor = self.factors.factor(method)?;
+        let factor = registry::standard().factor(method)?;
         factor.destination(self, account).await.ok().flatten()
     }
 
@@ -111,7 +112,7 @@ impl Twostep {
         bound: Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<Option<Proven>, FactorError> {
-        let Some(factor) = self.factors.factor(method) else { return Ok(None) };
+        let Some(factor) = registry::standard().factor(method) else { return Ok(None) };
         let scopes = factor.scopes(account);
         // The attempt is judged and counted in one atomic step before the
         // proof is checked, so a burst gets no more guesses than a sequence.
@@ -137,7 +138,7 @@ impl Twostep {
             let mut reset = scopes.clone();
             if factor.unlocks_others() {
                 let was_locked = self.codes_locked(account).await?;
-                reset.extend(self.factors.lock_scopes(account));
+                reset.extend(registry::standard().lock_scopes(account));
                 if was_locked {
                     self.audit(
                         AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"),

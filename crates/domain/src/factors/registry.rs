@@ -20,7 +20,14 @@ pub static METHODS: &[Method] = &[
     super::recovery::RECOVERY_CODE,
 ];
 
-/// The factors, built at start-up.
+/// The server's factors, built once on first use. A static rather than a
+/// field of `Twostep`, so the facade need not know the factors that use it.
+pub(crate) fn standard() -> &'static Registry {
+    static STANDARD: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Registry::standard);
+    &STANDARD
+}
+
+/// The factors.
 pub(crate) struct Registry {
     factors: Vec<Box<dyn Factor>>,
 }

@@ -48,7 +48,7 @@ use crate::policy::store::AllowlistRecord;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 use crate::sessions::store::SessionKind;
-use crate::signin::login::PasswordCheck;
+use crate::signin::machine::PasswordCheck;
 use crate::time::Timestamp;
 use crate::token::Token;
 

@@ -21,7 +21,7 @@ use crate::ids::AccountId;
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::store::{LoginTokenRecord, SessionKind};
-use crate::signin::machine::{self, AfterPassword, PasswordVerdict};
+use crate::signin::machine::{self, AfterPassword, PasswordCheck, PasswordVerdict};
 use crate::token::Token;
 
 /// What the password step leads to.
@@ -41,14 +41,6 @@ pub enum LoginOutcome {
         session: Token,
         account: AccountId,
     },
-}
-
-/// The outcome of a guarded password check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PasswordCheck {
-    Right,
-    Wrong,
-    Throttled { retry_after: i64 },
 }
 
 /// A completed second step.

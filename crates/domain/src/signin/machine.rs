@@ -15,7 +15,14 @@
 
 use crate::accounts::store::AccountRecord;
 use crate::error::{FactorError, LoginError};
-use crate::signin::login::PasswordCheck;
+
+/// The outcome of a guarded password check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PasswordCheck {
+    Right,
+    Wrong,
+    Throttled { retry_after: i64 },
+}
 
 /// The password step's verdict.
 #[derive(Debug, PartialEq, Eq)]

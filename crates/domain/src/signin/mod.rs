@@ -2,5 +2,5 @@
 //! against a login token, and re-authentication for sensitive changes.
 
 pub mod login;
-mod machine;
+pub(crate) mod machine;
 pub mod reauth;

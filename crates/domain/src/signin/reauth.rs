@@ -13,7 +13,7 @@ use crate::factors::sent_code::store::CodePurpose;
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
-use crate::signin::login::PasswordCheck;
+use crate::signin::machine::PasswordCheck;
 use crate::time::Timestamp;
 
 /// The proofs offered in one re-auth call.
