@@ -29,7 +29,7 @@ impl Twostep {
     /// fallback beside a real factor (SEC-30), from a verified address, when
     /// the operator allows it. Locked methods leave the list (§2.5).
     pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, StoreError> {
-        let summary = self.store.factor_summary(account, &self.lock_keys(account)).await?;
+        let summary = self.store.factor_summary(account, &lock_keys(account)).await?;
         self.methods_from(account, &summary, None).await
     }
 
@@ -37,14 +37,11 @@ impl Twostep {
     /// codes are unused, from one read (factors, codes and lock counters)
     /// for an account whose record the caller already holds.
     pub async fn two_factor_status(&self, account: &AccountRecord) -> Result<(Vec<Method>, usize), StoreError> {
-        let summary = self.store.factor_summary(&account.id, &self.lock_keys(&account.id)).await?;
+        let summary = self.store.factor_summary(&account.id, &lock_keys(&account.id)).await?;
         let methods = self.methods_from(&account.id, &summary, Some(account)).await?;
         Ok((methods, summary.unused_recovery_codes))
     }
 
-    fn lock_keys(&self, account: &AccountId) -> Vec<String> {
-        registry::standard().lock_scopes(account).iter().map(Scope::key).collect()
-    }
 
     /// `methods_of` from a factor summary holding the lock counters; `known`
     /// spares reading the account again when the caller has it.
@@ -177,4 +174,9 @@ impl Twostep {
         self.notify_locks(account, scopes, &counts, ctx).await;
         Ok(())
     }
+}
+
+/// The counters the factor summary reads so locked methods leave the list.
+fn lock_keys(account: &AccountId) -> Vec<String> {
+    registry::standard().lock_scopes(account).iter().map(Scope::key).collect()
 }
