@@ -15,8 +15,7 @@ use twostep_domain::token::Token;
 use crate::AppState;
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
-use crate::web::cookies;
-use crate::web::csrf;
+use crate::{cookies, csrf};
 
 /// A JSON body. Not JSON → 415; malformed, missing or mistyped fields →
 /// 400 `invalid_request` (never axum's plain-text 422). An empty body reads

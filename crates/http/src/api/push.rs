@@ -29,12 +29,6 @@ pub const SIGNATURE_HEADER: &str = "x-twostep-signature";
 /// The largest body a device may send (a Web Push subscription fits).
 const MAX_DEVICE_BODY: usize = 8 * 1024;
 
-/// The page a pairing link opens; the code travels in the fragment, so it
-/// never reaches a server log or a `Referer`.
-pub fn pairing_url(public_url: &str, code: &str) -> String {
-    format!("{}/companion#pair={code}", public_url.trim_end_matches('/'))
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PairingResponse {
     /// Open on the device (the companion page), or give to `twostep companion enroll`.
@@ -61,7 +55,7 @@ pub async fn start_pairing(
     ApiJson(_): ApiJson<EmptyBody>,
 ) -> ApiResult<Response> {
     let p = s.twostep.start_push_pairing(&me, &ctx).await?;
-    let url = pairing_url(&s.twostep.settings().public_url, p.code.expose());
+    let url = crate::web::companion::pairing_url(&s.twostep.settings().public_url, p.code.expose());
     let qr_svg = twostep_domain::factors::otpauth::qr_svg(&url)
         .map_err(|e| twostep_domain::error::InternalError(format!("qr: {e}")))?;
     Ok((StatusCode::CREATED, Json(PairingResponse { pairing_url: url, expires_in: p.expires_in, qr_svg }))

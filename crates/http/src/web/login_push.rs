@@ -13,9 +13,9 @@ use twostep_domain::audit::RequestContext;
 use twostep_domain::factors::Method;
 use twostep_domain::push::{PushError, PushState, PushStatusView};
 
-use super::account::{clear_login, verify_view, wait_text};
 use super::pages::LoginPush;
-use super::{internal, render, see_other};
+use super::signin::{self, Pending};
+use super::{error, render};
 use crate::AppState;
 
 /// A challenge id is 22 characters; anything much longer is not one.
@@ -56,19 +56,11 @@ fn page(csrf: String, methods: &[Method], v: Shown) -> Response {
 }
 
 /// "Approve on my phone" and "Send another push".
-pub async fn start(
-    s: &AppState,
-    ctx: &RequestContext,
-    login_token: &str,
-    place: Option<&str>,
-    csrf: String,
-    methods: &[Method],
-) -> Response {
-    let refused = |status, method, error: String| verify_view(status, csrf.clone(), methods, method, Some(error), None);
-    match s.twostep.login_push(login_token, place, ctx).await {
+pub async fn start(s: &AppState, ctx: &RequestContext, step: &Pending, place: Option<&str>, csrf: String) -> Response {
+    match s.twostep.login_push(&step.login_token, place, ctx).await {
         Ok(p) => page(
-            csrf.clone(),
-            methods,
+            csrf,
+            &step.methods,
             Shown {
                 status: StatusCode::OK,
                 challenge_id: p.challenge_id,
@@ -79,26 +71,8 @@ pub async fn start(
                 error: None,
             },
         ),
-        Err(PushError::LoginExpired) => clear_login(s, see_other("/login?expired=1")),
-        Err(PushError::Throttled { retry_after }) => refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            Method::Push,
-            format!(
-                "Too many sign-in requests were sent to your device. Try again in {} or use another method.",
-                wait_text(retry_after)
-            ),
-        ),
-        Err(PushError::MethodUnavailable) => refused(
-            StatusCode::BAD_REQUEST,
-            Method::Push,
-            "No companion device is set up for this account any more. Choose another way.".to_owned(),
-        ),
-        Err(PushError::FactorLocked) => refused(
-            StatusCode::FORBIDDEN,
-            Method::RecoveryCode,
-            "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.".to_owned(),
-        ),
-        Err(e) => internal(&e),
+        Err(e) => error::push_sign_in(e, &s.web)
+            .or_page(|r| signin::view(r.status, csrf, &step.methods, r.method(Method::Push), Some(r.message), None)),
     }
 }
 
@@ -113,18 +87,11 @@ pub async fn not_approved(s: &AppState, id: &str, csrf: &str, methods: &[Method]
     };
     let PushStatusView { state, number, expires_in } = match view {
         Ok(v) => v,
-        Err(PushError::NotFound) => {
-            let error = "That sign-in request was not found. Send another push.".to_owned();
-            return Some(verify_view(
-                StatusCode::BAD_REQUEST,
-                csrf.to_owned(),
-                methods,
-                Method::Push,
-                Some(error),
-                None,
-            ));
+        Err(e) => {
+            return Some(error::push_sign_in(e, &s.web).or_page(|r| {
+                signin::view(r.status, csrf.to_owned(), methods, r.method(Method::Push), Some(r.message), None)
+            }));
         }
-        Err(e) => return Some(internal(&e)),
     };
     let (status, error) = match state {
         PushState::Approved => return None,

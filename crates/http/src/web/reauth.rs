@@ -8,18 +8,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
 use twostep_domain::factors::Method;
-use twostep_domain::oob::{SendError, mask_email};
-use twostep_domain::push::PushError;
+use twostep_domain::oob::mask_email;
 use twostep_domain::reauth::ReauthProofs;
 
-use super::SignedForm;
-use super::codes;
+use super::error::{self, Refusal, Reply, SendForm, internal};
 use super::pages::{Reauth, ReauthPush};
-use super::{WebSession, cookies, encode, internal, render, see_other, with_cookie};
-use crate::AppState;
+use super::{SignedForm, WebSession, codes, encode, render, see_other, with_cookie};
 use crate::extract::Ctx;
+use crate::{AppState, cookies};
 
 /// Where a `next` parameter may send the browser: a path on this site, as
 /// the URL parser (the browser's rules, WHATWG) reads it, else `/security`.
@@ -71,9 +68,11 @@ impl Shown {
         Self { method: method.map(str::to_owned), error: None, status: StatusCode::OK, sent_to: None, wait: 0 }
     }
 
-    fn refused(method: &str, status: StatusCode, error: String, sent_to: Option<&str>) -> Self {
+    /// The page again after `r`, for `method` (a recovery code once codes are locked).
+    fn refused(method: Method, r: Refusal, sent_to: Option<&str>) -> Self {
         let sent_to = codes::masked_or_none(sent_to);
-        Self { method: Some(method.to_owned()), error: Some(error), status, sent_to, wait: 0 }
+        let method = r.method(method).as_str().to_owned();
+        Self { method: Some(method), error: Some(r.message), status: r.status, sent_to, wait: r.wait }
     }
 }
 
@@ -182,17 +181,10 @@ pub async fn challenge(
             let shown = Shown { sent_to: Some(code.sent_to), wait: cooldown, ..Shown::method(Some(method.as_str())) };
             show(&s, &session, next, shown).await
         }
-        Err(e @ SendError::Internal(_)) => internal(&e),
-        Err(e) => {
-            let (message, wait) = codes::send_refused(&e, cooldown);
-            let (status, method) = match e {
-                SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
-                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::RecoveryCode),
-                _ => (StatusCode::BAD_REQUEST, method),
-            };
-            let shown = Shown { wait, ..Shown::refused(method.as_str(), status, message, f.sent_to.as_deref()) };
-            show(&s, &session, next, shown).await
-        }
+        Err(e) => match error::send(e, SendForm::Reauth, cooldown) {
+            Reply::Inline(r) => show(&s, &session, next, Shown::refused(method, r, f.sent_to.as_deref())).await,
+            Reply::Page(res) => res,
+        },
     }
 }
 
@@ -223,22 +215,11 @@ async fn push(
                 expires_in: p.expires_in,
             },
         ),
-        Err(e @ PushError::Internal(_)) => internal(&e),
-        Err(e) => {
-            let status = match e {
-                PushError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-                PushError::FactorLocked => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let message = match e {
-                PushError::Throttled { retry_after } => format!(
-                    "Too many sign-in requests were sent to your device. Try again in {} or use a code.",
-                    super::account::wait_text(retry_after)
-                ),
-                other => other.to_string(),
-            };
-            show(s, session, next, Shown::refused(Method::Totp.as_str(), status, message, None)).await
-        }
+        // The code form again: a push is offered among its other ways.
+        Err(e) => match error::push_reauth(e) {
+            Reply::Inline(r) => show(s, session, next, Shown::refused(Method::Totp, r, None)).await,
+            Reply::Page(res) => res,
+        },
     }
 }
 
@@ -264,7 +245,6 @@ pub async fn submit(
     let method = f.method.as_deref().and_then(Method::parse).unwrap_or(Method::Totp);
     let second_factor = f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (method, c));
     let proofs = ReauthProofs { password: f.password.as_deref().filter(|p| !p.is_empty()), second_factor };
-    let refused = |status, error: String| Shown::refused(method.as_str(), status, error, f.sent_to.as_deref());
     match s.twostep.reauth(&session.me, proofs, &ctx).await {
         Ok(()) => match s.twostep.rotate_session(&session.me.session.id).await {
             Ok(token) => {
@@ -272,20 +252,14 @@ pub async fn submit(
             }
             Err(e) => internal(&e),
         },
-        Err(FactorError::InvalidPassword | FactorError::InvalidCode | FactorError::NothingToProve) => {
-            let msg = "That didn't match. Check your password and code and try again.".to_owned();
-            show(&s, &session, next, refused(StatusCode::UNAUTHORIZED, msg)).await
-        }
-        Err(FactorError::Throttled { retry_after }) => {
-            let msg = format!("Too many attempts. Try again in {}.", super::account::wait_text(retry_after));
-            show(&s, &session, next, refused(StatusCode::UNAUTHORIZED, msg)).await
-        }
-        Err(FactorError::FactorLocked) => {
-            let msg = "Code sign-in is locked after too many wrong codes. Use a recovery code.".to_owned();
-            let shown = Shown::refused("recovery_code", StatusCode::UNAUTHORIZED, msg, None);
-            show(&s, &session, next, shown).await
-        }
-        Err(e) => internal(&e),
+        Err(e) => match error::reauth(e) {
+            Reply::Inline(r) => {
+                // A lock-out asks for a recovery code, with no destination to repeat.
+                let sent_to = if r.recovery { None } else { f.sent_to.as_deref() };
+                show(&s, &session, next, Shown { wait: 0, ..Shown::refused(method, r, sent_to) }).await
+            }
+            Reply::Page(res) => res,
+        },
     }
 }
 
