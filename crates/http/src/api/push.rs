@@ -430,18 +430,6 @@ pub struct PushChallengeResponse {
     number: String,
 }
 
-/// The sign-in's approximate place, from `place_header`, believed only
-/// when the request came through a trusted proxy (which sets it and drops
-/// whatever the client sent).
-pub fn place(s: &AppState, parts: &axum::http::request::Parts) -> Option<String> {
-    let name = s.web.place_header.as_deref()?;
-    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
-    if !s.web.trusted_proxies.iter().any(|r| r.contains(peer)) {
-        return None;
-    }
-    parts.headers.get(name)?.to_str().ok().map(str::to_owned)
-}
-
 /// `POST /login/challenge` with method `push`.
 pub async fn login_push(
     s: &AppState,
