@@ -9,18 +9,19 @@ use std::fmt::Display;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use twostep_domain::admin::AdminError;
 use twostep_domain::allowlist::AllowlistError;
 use twostep_domain::error::{AccountError, CredentialError, FactorError, LoginError, SessionError};
 use twostep_domain::factors::Method;
 use twostep_domain::oob::SendError;
-use twostep_domain::orgs::OrgError;
 use twostep_domain::push::PushError;
 
 use super::codes::is_sent;
 use super::pages::{Message, Nav};
 use super::{encode, render, see_other, with_cookie};
 use crate::{WebConfig, cookies};
+
+mod orgs;
+pub use orgs::{admin, invitation, invitation_closed, org};
 
 /// Every factor lock-out, whichever form met it, says this.
 pub const LOCKED: &str = "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.";
@@ -518,155 +519,5 @@ pub fn allowlist(e: AllowlistError, back_to: &str) -> Reply {
     }
 }
 
-// ---- Organisations ----
-
-/// A refused change to an organisation, said on its page; `None` when the
-/// error leaves nothing of the organisation to show (not found, 2FA
-/// required of the member, or a failure).
-pub fn org(e: &OrgError) -> Option<Refusal> {
-    let (status, message) = match e {
-        OrgError::InvalidName => {
-            (StatusCode::BAD_REQUEST, "Give the organisation a name of 1 to 100 characters.".to_owned())
-        }
-        OrgError::InvalidEmail => {
-            (StatusCode::BAD_REQUEST, "Enter an e-mail address like name@example.com.".to_owned())
-        }
-        OrgError::Throttled { retry_after } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "You have sent {} invitations for this organisation in the last hour. Try again in {} minutes.",
-                twostep_domain::orgs::INVITES_PER_HOUR,
-                (retry_after + 59) / 60
-            ),
-        ),
-        OrgError::AlreadyMember => (StatusCode::CONFLICT, "That address is already a member's.".to_owned()),
-        OrgError::LastOwner => (
-            StatusCode::CONFLICT,
-            "An organisation must keep at least one owner: make another member an owner first.".to_owned(),
-        ),
-        OrgError::OwnersWithoutTwoFactor { owners } => {
-            (StatusCode::CONFLICT, format!("These owners must turn on 2FA first: {}.", owners.join(", ")))
-        }
-        OrgError::NotOwner => (StatusCode::FORBIDDEN, "Only owners of the organisation may do this.".to_owned()),
-        OrgError::NotFound | OrgError::TwoFactorRequired | OrgError::EmailUnverified | OrgError::Internal(_) => {
-            return None;
-        }
-    };
-    Some(Refusal::new(status, message))
-}
-
-/// An owner's "Revoke" on an invitation that is no longer pending.
-pub fn invitation_closed() -> Refusal {
-    Refusal::new(StatusCode::NOT_FOUND, "That invitation was already accepted, declined or revoked, or has expired.")
-}
-
-/// Accepting or declining an invitation to the signed-in account.
-pub fn invitation(e: OrgError) -> Reply {
-    match e {
-        OrgError::NotFound => {
-            inline(StatusCode::NOT_FOUND, "That invitation is no longer open: it was used, revoked or has expired.")
-        }
-        OrgError::AlreadyMember => inline(StatusCode::CONFLICT, "You are already a member of that organisation."),
-        OrgError::EmailUnverified => inline(
-            StatusCode::FORBIDDEN,
-            "Verify your e-mail address first: only its verified holder may accept or decline an invitation to it.",
-        ),
-        e => Reply::Page(internal(&e)),
-    }
-}
-
-// ---- Administration ----
-
-/// To anyone who is not an administrator the admin area does not exist.
-pub fn admin(e: AdminError, back_to: &str) -> Reply {
-    Reply::Page(match e {
-        AdminError::InvalidFilter(message) => return inline(StatusCode::BAD_REQUEST, message),
-        AdminError::NotAdmin | AdminError::NotFound => not_found_page(),
-        AdminError::TwoFactorRequired => render(
-            StatusCode::FORBIDDEN,
-            &Message::new(
-                None,
-                "Two-factor authentication first",
-                "Administrators must have two-factor authentication on. Set it up on the Security page, then come back.",
-            )
-            .with_link("/security", "Go to Security"),
-        ),
-        AdminError::ReauthRequired => reauth_first(back_to),
-        AdminError::OwnAccount => render(
-            StatusCode::CONFLICT,
-            &Message::new(
-                None,
-                "This is your own account",
-                "Administrators change their own account on the Security page, not here.",
-            )
-            .with_link("/security", "Go to Security"),
-        ),
-        e @ AdminError::Internal(_) => internal(&e),
-    })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn said(shown: Reply) -> Refusal {
-        match shown {
-            Reply::Inline(r) => r,
-            Reply::Page(p) => panic!("a page, not a refusal: {}", p.status()),
-        }
-    }
-
-    #[test]
-    fn throttles_name_the_wait() {
-        let r = said(send(SendError::Throttled { retry_after: 12 }, SendForm::Reauth, 30));
-        assert_eq!(r.message, "We sent a code moments ago. Wait 12 seconds before asking for a new one.");
-        assert_eq!((r.status, r.wait), (StatusCode::TOO_MANY_REQUESTS, 12));
-        let r = said(send(SendError::Throttled { retry_after: 1800 }, SendForm::Reauth, 30));
-        assert!(r.message.contains("30 minutes"), "{}", r.message);
-        let r = said(send(SendError::InvalidPhone("not a valid phone number".into()), SendForm::Reauth, 30));
-        assert_eq!(r.message, "Not a valid phone number.");
-    }
-
-    #[test]
-    fn every_lock_out_reads_the_same_and_asks_for_a_recovery_code() {
-        let web = WebConfig {
-            public_origin: "http://127.0.0.1".into(),
-            secure_cookies: false,
-            dev_mode: false,
-            trusted_proxies: Vec::new(),
-            vapid_public_key: None,
-            place_header: None,
-        };
-        for r in [
-            said(code_step(LoginError::FactorLocked, Method::Totp)),
-            said(reauth(FactorError::FactorLocked)),
-            said(send(SendError::FactorLocked, SendForm::SignIn(&web), 30)),
-            said(push_sign_in(PushError::FactorLocked, &web)),
-            said(push_reauth(PushError::FactorLocked)),
-        ] {
-            assert_eq!(r.message, LOCKED);
-            assert_eq!(r.method(Method::Sms), Method::RecoveryCode);
-        }
-    }
-
-    #[test]
-    fn a_wrong_code_is_worded_for_its_method() {
-        let wrong = |m| said(code_step(LoginError::InvalidCode, m)).message;
-        assert!(wrong(Method::RecoveryCode).contains("not valid or was already used"));
-        assert!(wrong(Method::Sms).contains("latest code we sent"));
-        assert!(wrong(Method::Totp).contains("authenticator app"));
-    }
-
-    #[test]
-    fn fragments_become_sentences() {
-        assert_eq!(sentence("an allow-list holds at most 50 entries"), "An allow-list holds at most 50 entries.");
-        assert_eq!(sentence("Done."), "Done.");
-        assert_eq!(sentence(""), "");
-    }
-
-    #[test]
-    fn waits_read_in_seconds_then_minutes() {
-        assert_eq!(wait_text(12), "12 seconds");
-        assert_eq!(wait_text(1800), "30 minutes");
-    }
-}
+mod tests;
