@@ -90,3 +90,46 @@ async fn sign_in_through_the_form_sets_a_fresh_http_only_session_cookie() {
     }
     assert!(!set.contains("Domain") && !set.contains("Expires") && !set.contains("Max-Age"), "{set}");
 }
+
+/// The second step keeps nothing but the login token in the browser: the
+/// methods offered are the account's, read from the token on each page, so
+/// a cookie naming others changes nothing, and a dead token starts over.
+#[tokio::test]
+async fn the_second_step_offers_the_accounts_methods_whatever_cookies_say() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let user = app.user_with_totp().await;
+    let page = app.http.get(format!("{}/login", app.url)).send().await.expect("page");
+    let pre = cookie_pair(page.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).expect("pre-session cookie"));
+    let token = csrf_of(&page.text().await.expect("html"));
+    let r = app
+        .http
+        .post(format!("{}/login", app.url))
+        .header(COOKIE, &pre)
+        .form(&[("csrf", token.as_str()), ("email", user.email.as_str()), ("password", user.password.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 303);
+    let set: Vec<String> =
+        r.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
+    assert_eq!(set.len(), 1, "only the login token is set: {set:?}");
+    let login = cookie_pair(&set[0]);
+    assert!(login.starts_with("twostep_login="), "{login}");
+    // A cookie listing methods the account lacks (the old design's) is ignored.
+    let verify = |cookies: String| {
+        let req = app.http.get(format!("{}/login/verify?method=sms", app.url)).header(COOKIE, cookies);
+        async move { req.send().await.expect("verify page") }
+    };
+    let r = verify(format!("{pre}; {login}; twostep_methods=sms.voice.email")).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.expect("html");
+    assert!(html.contains("from your authenticator app"), "the account's first method: {html}");
+    assert!(html.contains("Use a recovery code"), "{html}");
+    assert!(!html.contains("Text me a code") && !html.contains("Call me"), "methods the account lacks: {html}");
+    // A login token that is not live: the sign-in starts over and its cookie goes.
+    let r = verify(format!("{pre}; twostep_login=not-a-live-token")).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/login?expired=1"));
+    let cleared = r.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).expect("cleared cookie");
+    assert!(cleared.starts_with("twostep_login=;") && cleared.contains("Max-Age=0"), "{cleared}");
+}

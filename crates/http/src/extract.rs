@@ -15,8 +15,7 @@ use twostep_domain::token::Token;
 use crate::AppState;
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
-use crate::web::cookies;
-use crate::web::csrf;
+use crate::{cookies, csrf};
 
 /// A JSON body. Not JSON → 415; malformed, missing or mistyped fields →
 /// 400 `invalid_request` (never axum's plain-text 422). An empty body reads
@@ -140,14 +139,24 @@ impl FromRequestParts<AppState> for SetupSession {
     }
 }
 
-/// The sign-in's approximate place, from the operator's `push.place_header`
-/// (see `api::push::place`); shown on companion devices.
+/// The sign-in's approximate place, from the operator's `push.place_header`;
+/// shown on companion devices. Believed only when the request came through
+/// a trusted proxy (which sets it and drops whatever the client sent).
 pub struct Place(pub Option<String>);
 
 impl FromRequestParts<AppState> for Place {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self(crate::api::push::place(s, parts)))
+        Ok(Self(place(s, parts)))
     }
+}
+
+fn place(s: &AppState, parts: &Parts) -> Option<String> {
+    let name = s.web.place_header.as_deref()?;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    if !s.web.trusted_proxies.iter().any(|r| r.contains(peer)) {
+        return None;
+    }
+    parts.headers.get(name)?.to_str().ok().map(str::to_owned)
 }

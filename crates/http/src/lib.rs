@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod client_ip;
+pub mod cookies;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 mod headers;

@@ -42,7 +42,6 @@ impl Twostep {
         Ok((methods, summary.unused_recovery_codes))
     }
 
-
     /// `methods_of` from a factor summary holding the lock counters; `known`
     /// spares reading the account again when the caller has it.
     async fn methods_from(

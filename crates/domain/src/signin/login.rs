@@ -214,6 +214,18 @@ impl Twostep {
             Ok(Some(t)) if self.login_token_usable(&t, now))
     }
 
+    /// The second step's methods for a live login token, read afresh on
+    /// every page (`None`: the token is spent or expired). Held nowhere
+    /// else, so a client cannot change the list it is offered, and a factor
+    /// locked or removed since the password step drops out.
+    pub async fn login_methods(&self, login_token: &str) -> Result<Option<Vec<Method>>, InternalError> {
+        let now = self.now();
+        match self.store.login_token(&Token::presented(login_token).hash()).await? {
+            Some(t) if self.login_token_usable(&t, now) => Ok(Some(self.methods_of(&t.account_id).await?)),
+            _ => Ok(None),
+        }
+    }
+
     /// Live and not yet worn out by wrong codes (§2.6: 5 kill it).
     pub(crate) fn login_token_usable(&self, t: &LoginTokenRecord, now: crate::time::Timestamp) -> bool {
         now < t.expires_at && t.failures < self.settings.login_token_max_failures

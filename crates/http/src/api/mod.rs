@@ -112,7 +112,7 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
     if uri.path().starts_with("/api/") {
         crate::error::ApiError::NotFound.into_response()
     } else {
-        crate::web::not_found_page()
+        crate::web::error::not_found_page()
     }
 }
 
@@ -131,7 +131,7 @@ pub(crate) fn rotated_session(
     if let Some(token) = token
         && crate::extract::bearer(headers).is_none()
     {
-        let cookie = crate::web::cookies::set(&state.web, state.web.session_cookie(), token.expose(), None);
+        let cookie = crate::cookies::set(&state.web, state.web.session_cookie(), token.expose(), None);
         res.headers_mut().append(axum::http::header::SET_COOKIE, cookie);
     }
     res

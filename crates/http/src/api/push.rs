@@ -28,12 +28,6 @@ pub const SIGNATURE_HEADER: &str = "x-twostep-signature";
 /// The largest body a device may send (a Web Push subscription fits).
 const MAX_DEVICE_BODY: usize = 8 * 1024;
 
-/// The page a pairing link opens; the code travels in the fragment, so it
-/// never reaches a server log or a `Referer`.
-pub fn pairing_url(public_url: &str, code: &str) -> String {
-    format!("{}/companion#pair={code}", public_url.trim_end_matches('/'))
-}
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PairingResponse {
     /// Open on the device (the companion page), or give to `twostep companion enroll`.
@@ -60,7 +54,7 @@ pub async fn start_pairing(
     ApiJson(_): ApiJson<EmptyBody>,
 ) -> ApiResult<Response> {
     let p = s.twostep.start_push_pairing(&me, &ctx).await?;
-    let url = pairing_url(&s.twostep.settings().public_url, p.code.expose());
+    let url = crate::web::companion::pairing_url(&s.twostep.settings().public_url, p.code.expose());
     let qr_svg = twostep_domain::factors::totp::otpauth::qr_svg(&url)
         .map_err(|e| twostep_domain::error::InternalError(format!("qr: {e}")))?;
     Ok((StatusCode::CREATED, Json(PairingResponse { pairing_url: url, expires_in: p.expires_in, qr_svg }))
@@ -433,18 +427,6 @@ pub struct PushChallengeResponse {
     challenge_id: String,
     /// Show this; the user types it on the device.
     number: String,
-}
-
-/// The sign-in's approximate place, from `place_header`, believed only
-/// when the request came through a trusted proxy (which sets it and drops
-/// whatever the client sent).
-pub fn place(s: &AppState, parts: &axum::http::request::Parts) -> Option<String> {
-    let name = s.web.place_header.as_deref()?;
-    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
-    if !s.web.trusted_proxies.iter().any(|r| r.contains(peer)) {
-        return None;
-    }
-    parts.headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
 /// A push raised by `POST /login/challenge` or `/me/reauth/challenge`.

@@ -5,18 +5,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use twostep_domain::audit::Actor;
-use twostep_domain::error::{AccountError, LoginError};
-use twostep_domain::factors::sent_code::SendError;
 use twostep_domain::factors::{Challenge, ChallengeError, Method};
 use twostep_domain::signin::login::LoginOutcome;
 use twostep_domain::token::Token;
 
-use super::codes;
-use super::pages::{Login, LoginVerify, SendButton, SignUp};
-use super::{PublicForm, SignedForm};
-use super::{cookies, csrf, internal, render, see_other, with_cookie};
-use crate::AppState;
+use super::error::{self, Reply, SendForm};
+use super::pages::{Login, SignUp};
+use super::policy::REQUIRED_PATH;
+use super::{CsrfForm, PublicForm, SignedForm, codes, render, see_other, signin, with_cookie};
 use crate::extract::Ctx;
+use crate::{AppState, cookies, csrf};
 
 /// The pre-session CSRF cookie: the one the browser has, or a new one to set.
 fn presession(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
@@ -60,37 +58,24 @@ pub async fn signup_page(State(s): State<AppState>, headers: HeaderMap) -> Respo
 
 pub async fn signup(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): PublicForm<CredentialsForm>) -> Response {
     let min_length = s.twostep.settings().password_policy.min_length;
-    let error = match s.twostep.sign_up(&f.email, &f.password, Actor::User, &ctx).await {
-        Ok(_) => {
-            // Signing up signs in: the same path as the sign-in form.
-            return match s.twostep.login(&f.email, &f.password, None, &ctx).await {
-                Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
-                    see_other("/security"),
-                    cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
-                ),
-                Ok(LoginOutcome::EnrollmentRequired { session, .. }) => with_cookie(
-                    see_other(super::policy::REQUIRED_PATH),
-                    cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
-                ),
-                Ok(LoginOutcome::SecondFactorRequired { .. }) | Err(_) => see_other("/login"),
-            };
-        }
-        Err(AccountError::InvalidEmail(e)) => e.to_string(),
-        Err(AccountError::WeakPassword(e)) => e.to_string(),
-        Err(AccountError::EmailTaken) => {
-            "An account with this e-mail address already exists. Sign in instead.".to_owned()
-        }
-        Err(AccountError::Throttled { retry_after }) => {
-            let error = format!("Too many sign-ups from here. Try again in {}.", wait_text(retry_after));
-            let page = SignUp { nav: None, csrf: f.csrf.clone(), email: f.email, error: Some(error), min_length };
-            let mut res = render(StatusCode::TOO_MANY_REQUESTS, &page);
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
-            return res;
-        }
-        Err(e @ (AccountError::NotFound | AccountError::Internal(_))) => return internal(&e),
-    };
-    let csrf = f.csrf.clone();
-    render(StatusCode::BAD_REQUEST, &SignUp { nav: None, csrf, email: f.email, error: Some(error), min_length })
+    match s.twostep.sign_up(&f.email, &f.password, Actor::User, &ctx).await {
+        // Signing up signs in: the same path as the sign-in form.
+        Ok(_) => match s.twostep.login(&f.email, &f.password, None, &ctx).await {
+            Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
+                see_other("/security"),
+                cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+            ),
+            Ok(LoginOutcome::EnrollmentRequired { session, .. }) => with_cookie(
+                see_other(REQUIRED_PATH),
+                cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+            ),
+            Ok(LoginOutcome::SecondFactorRequired { .. }) | Err(_) => see_other("/login"),
+        },
+        Err(e) => error::sign_up(e).or_page(|r| {
+            let page = SignUp { nav: None, csrf: f.csrf, email: f.email, error: Some(r.message.clone()), min_length };
+            r.retry_after(render(r.status, &page))
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -125,81 +110,23 @@ pub async fn login(
             with_cookie(see_other("/security"), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
         }
         // Policy requires 2FA the account lacks: set-up comes first.
-        Ok(LoginOutcome::EnrollmentRequired { session, .. }) => with_cookie(
-            see_other(super::policy::REQUIRED_PATH),
-            cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
-        ),
-        Ok(LoginOutcome::SecondFactorRequired { login_token, methods }) => {
+        Ok(LoginOutcome::EnrollmentRequired { session, .. }) => {
+            with_cookie(see_other(REQUIRED_PATH), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
+        }
+        // Only the token rides in the cookie; the methods are asked of the
+        // domain on every page of the second step (`signin`).
+        Ok(LoginOutcome::SecondFactorRequired { login_token, .. }) => {
             let age = s.twostep.settings().login_token_secs;
-            let res = with_cookie(
+            with_cookie(
                 see_other("/login/verify"),
                 cookies::set(&s.web, s.web.login_cookie(), login_token.expose(), Some(age)),
-            );
-            let list: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-            with_cookie(res, cookies::set(&s.web, methods_cookie(&s), &list.join("."), Some(age)))
+            )
         }
-        Err(LoginError::InvalidCredentials | LoginError::InvalidCode) => render(
-            StatusCode::UNAUTHORIZED,
-            &Login {
-                nav: None,
-                csrf: f.csrf,
-                email: f.email,
-                error: Some("Incorrect email or password.".into()),
-                notice: None,
-            },
-        ),
-        Err(LoginError::Throttled { retry_after }) => render(
-            StatusCode::TOO_MANY_REQUESTS,
-            &Login {
-                nav: None,
-                csrf: f.csrf,
-                email: f.email,
-                error: Some(format!("Too many attempts. Try again in {}.", wait_text(retry_after))),
-                notice: None,
-            },
-        ),
-        Err(LoginError::FactorLocked) => internal(&"factor lock at the password step"),
-        Err(e @ LoginError::Internal(_)) => internal(&e),
+        Err(e) => error::password_step(e).or_page(|r| {
+            let page = Login { nav: None, csrf: f.csrf, email: f.email, error: Some(r.message), notice: None };
+            render(r.status, &page)
+        }),
     }
-}
-
-/// "12 seconds", "3 minutes".
-pub fn wait_text(secs: i64) -> String {
-    if secs < 90 { format!("{} seconds", secs.max(1)) } else { format!("{} minutes", (secs + 59) / 60) }
-}
-
-/// The second step's methods, as the password step listed them. Only
-/// which choices the page offers depends on it: the domain checks every
-/// method again, so a doctored cookie gains nothing.
-// TODO: read them from the login token once the domain can list them.
-fn methods_cookie(s: &AppState) -> &'static str {
-    if s.web.secure_cookies { "__Host-twostep_methods" } else { "twostep_methods" }
-}
-
-pub(super) fn login_methods(s: &AppState, headers: &HeaderMap) -> Vec<Method> {
-    let listed: Vec<Method> = cookies::get(headers, methods_cookie(s))
-        .map(|v| v.split('.').filter_map(Method::parse).collect())
-        .unwrap_or_default();
-    if listed.is_empty() { vec![Method::STRONGEST, Method::UNLOCKING] } else { listed }
-}
-
-/// Ends the second step's cookies, after it succeeded or expired.
-pub(super) fn clear_login(s: &AppState, res: Response) -> Response {
-    let res = with_cookie(res, cookies::clear(&s.web, s.web.login_cookie()));
-    with_cookie(res, cookies::clear(&s.web, methods_cookie(s)))
-}
-
-pub(super) fn verify_view(
-    status: StatusCode,
-    csrf: String,
-    methods: &[Method],
-    method: Method,
-    error: Option<String>,
-    send: Option<SendButton>,
-) -> Response {
-    let others = codes::others(methods, method, |m| format!("/login/verify?method={}", m.as_str()), "");
-    let code_label = codes::code_label(method);
-    render(status, &LoginVerify { nav: None, csrf, method: method.as_str(), code_label, error, send, others })
 }
 
 #[derive(Deserialize)]
@@ -208,14 +135,17 @@ pub struct VerifyQuery {
 }
 
 pub async fn verify_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<VerifyQuery>) -> Response {
-    if cookies::get(&headers, s.web.login_cookie()).is_none() {
+    if signin::login_token(&s, &headers).is_none() {
         return see_other("/login");
     }
-    let methods = login_methods(&s, &headers);
-    let method = codes::pick(&methods, q.method.as_deref());
+    let step = match signin::pending(&s, &headers).await {
+        Ok(step) => step,
+        Err(res) => return res,
+    };
+    let method = codes::pick(&step.methods, q.method.as_deref());
     // A GET never sends a code: prefetching or reloading must not text anyone.
     page_with_presession(&s, &headers, |csrf| {
-        verify_view(StatusCode::OK, csrf, &methods, method, None, codes::send_button(method, None, 0))
+        signin::view(StatusCode::OK, csrf, &step.methods, method, None, codes::send_button(method, None, 0))
     })
 }
 
@@ -237,34 +167,27 @@ pub async fn challenge(
     headers: HeaderMap,
     PublicForm(f): PublicForm<ChallengeForm>,
 ) -> Response {
-    let Some(login_token) = cookies::get(&headers, s.web.login_cookie()) else {
-        return see_other("/login?expired=1");
+    let step = match signin::pending(&s, &headers).await {
+        Ok(step) => step,
+        Err(res) => return res,
     };
-    let methods = login_methods(&s, &headers);
-    let method = codes::pick(&methods, Some(&f.method));
+    let method = codes::pick(&step.methods, Some(&f.method));
     if !method.sends_code() && !method.is_approval() {
         return see_other(&format!("/login/verify?method={}", method.as_str()));
     }
     let cooldown = s.twostep.settings().resend_cooldown_secs;
-    match s.twostep.login_challenge(&login_token, method, place.as_deref(), &ctx).await {
+    match s.twostep.login_challenge(&step.login_token, method, place.as_deref(), &ctx).await {
         Ok(Challenge::Sent(code)) => {
             let send = codes::send_button(method, Some(code.sent_to), cooldown);
-            verify_view(StatusCode::OK, f.csrf, &methods, method, None, send)
+            signin::view(StatusCode::OK, f.csrf, &step.methods, method, None, send)
         }
-        Ok(Challenge::Push(started)) => super::login_push::started(f.csrf, &methods, started),
-        Err(ChallengeError::Push(e)) => super::login_push::refused(&s, e, &f.csrf, &methods),
-        Err(ChallengeError::Send(SendError::LoginExpired)) => clear_login(&s, see_other("/login?expired=1")),
-        Err(ChallengeError::Send(e @ SendError::Internal(_))) => internal(&e),
-        Err(ChallengeError::Send(e)) => {
-            let (message, wait) = codes::send_refused(&e, cooldown);
-            let (status, method) = match e {
-                SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
-                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::UNLOCKING),
-                _ => (StatusCode::BAD_REQUEST, method),
-            };
-            let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), wait);
-            verify_view(status, f.csrf, &methods, method, Some(message), send)
-        }
+        Ok(Challenge::Push(started)) => super::login_push::started(f.csrf, &step.methods, started),
+        Err(ChallengeError::Push(e)) => super::login_push::refused(&s, e, f.csrf, &step.methods),
+        Err(ChallengeError::Send(e)) => error::send(e, SendForm::SignIn(&s.web), cooldown).or_page(|r| {
+            let method = r.method(method);
+            let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), r.wait);
+            signin::view(r.status, f.csrf, &step.methods, method, Some(r.message), send)
+        }),
     }
 }
 
@@ -288,24 +211,22 @@ pub async fn verify(
     headers: HeaderMap,
     PublicForm(f): PublicForm<VerifyForm>,
 ) -> Response {
-    let Some(login_token) = cookies::get(&headers, s.web.login_cookie()) else {
+    let Some(login_token) = signin::login_token(&s, &headers) else {
         return see_other("/login?expired=1");
     };
-    // The domain decides whether the account has the method; the list only
-    // shapes the page shown after a wrong code.
+    // The domain decides whether the account has the method.
     let method = Method::parse(&f.method).unwrap_or(Method::STRONGEST);
-    let methods = login_methods(&s, &headers);
     // A push is checked first: only an approved one is worth a try, so a
     // click before the device answered is not a wrong code.
-    if method.is_approval()
-        && let Some(res) = super::login_push::not_approved(&s, &f.code, &f.csrf, &methods).await
-    {
-        return res;
+    if method.is_approval() {
+        let step = match signin::pending(&s, &headers).await {
+            Ok(step) => step,
+            Err(res) => return res,
+        };
+        if let Some(res) = super::login_push::not_approved(&s, &f.code, &f.csrf, &step.methods).await {
+            return res;
+        }
     }
-    let again = |status, method, error: &str| {
-        let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), 0);
-        verify_view(status, f.csrf.clone(), &methods, method, Some(error.to_owned()), send)
-    };
     match s.twostep.verify_login(&login_token, method, method.proof(&f.code), &ctx).await {
         Ok(v) => {
             let next = match v.recovery_codes_remaining {
@@ -314,7 +235,7 @@ pub async fn verify(
             };
             let res =
                 with_cookie(see_other(&next), cookies::set(&s.web, s.web.session_cookie(), v.session.expose(), None));
-            let res = clear_login(&s, res);
+            let res = signin::finish(&s, res);
             if f.remember.is_none() {
                 return res;
             }
@@ -323,31 +244,23 @@ pub async fn verify(
                     let age = s.twostep.settings().remember_browser_secs;
                     with_cookie(res, cookies::set(&s.web, s.web.remember_cookie(), token.expose(), Some(age)))
                 }
-                Err(e) => internal(&e),
+                Err(e) => error::internal(&e),
             }
         }
-        Err(LoginError::InvalidCode | LoginError::InvalidCredentials) => {
-            if !s.twostep.login_token_live(&login_token).await {
-                return clear_login(&s, see_other("/login?expired=1"));
-            }
-            again(StatusCode::UNAUTHORIZED, method, method.info().refused)
-        }
-        Err(LoginError::Throttled { retry_after }) => {
-            let error = format!("Too many wrong codes. Try again in {}.", wait_text(retry_after));
-            again(StatusCode::TOO_MANY_REQUESTS, method, &error)
-        }
-        Err(LoginError::FactorLocked) => {
-            let error = "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.";
-            again(StatusCode::FORBIDDEN, Method::UNLOCKING, error)
-        }
-        Err(e @ LoginError::Internal(_)) => internal(&e),
+        Err(e) => match error::code_step(e, method) {
+            Reply::Page(res) => res,
+            // Asked again only while the login token lives: wrong codes
+            // spend it, and then the sign-in starts over.
+            Reply::Inline(r) => match signin::pending(&s, &headers).await {
+                Ok(step) => {
+                    let method = r.method(method);
+                    let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), 0);
+                    signin::view(r.status, f.csrf, &step.methods, method, Some(r.message), send)
+                }
+                Err(res) => res,
+            },
+        },
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
 }
 
 pub async fn logout(
@@ -356,7 +269,7 @@ pub async fn logout(
     SignedForm(session, _): SignedForm<CsrfForm>,
 ) -> Response {
     if let Err(e) = s.twostep.sign_out(&session.me, &ctx).await {
-        return internal(&e);
+        return error::internal(&e);
     }
     let mut res = with_cookie(see_other("/login?signed_out=1"), cookies::clear(&s.web, s.web.session_cookie()));
     res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cache\""));
@@ -364,4 +277,4 @@ pub async fn logout(
     res
 }
 
-super::csrf_field!(CredentialsForm, CsrfForm, VerifyForm, ChallengeForm);
+super::csrf_field!(CredentialsForm, VerifyForm, ChallengeForm);

@@ -14,9 +14,9 @@ use twostep_domain::ids::AccountId;
 use twostep_domain::policy::admin::{AdminError, AuditSearch};
 use twostep_domain::policy::store::{AccountQuery, AccountSummary};
 
-use super::account::CsrfForm;
-use super::pages::{Message, Nav, human_time};
-use super::{SignedForm, WebSession, encode, internal, not_found_page, render, see_other};
+use super::error::{self, Reply, internal, not_found_page};
+use super::pages::{Nav, human_time};
+use super::{CsrfForm, SignedForm, WebSession, encode, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -163,30 +163,8 @@ impl Action {
 }
 
 /// Where an admin error leads a browser.
-fn admin_error(e: &AdminError, back_to: &str) -> Response {
-    match e {
-        AdminError::NotAdmin | AdminError::NotFound => not_found_page(),
-        AdminError::TwoFactorRequired => render(
-            StatusCode::FORBIDDEN,
-            &Message::new(
-                None,
-                "Two-factor authentication first",
-                "Administrators must have two-factor authentication on. Set it up on the Security page, then come back.",
-            )
-            .with_link("/security", "Go to Security"),
-        ),
-        AdminError::ReauthRequired => see_other(&format!("/reauth?next={}", encode(back_to))),
-        AdminError::OwnAccount => render(
-            StatusCode::CONFLICT,
-            &Message::new(
-                None,
-                "This is your own account",
-                "Administrators change their own account on the Security page, not here.",
-            )
-            .with_link("/security", "Go to Security"),
-        ),
-        AdminError::InvalidFilter(_) | AdminError::Internal(_) => internal(e),
-    }
+fn admin_error(e: AdminError, back_to: &str) -> Response {
+    error::admin(e, back_to).or_page(|r| internal(&r.message))
 }
 
 #[derive(Deserialize)]
@@ -211,7 +189,7 @@ pub async fn users_page(State(s): State<AppState>, session: WebSession, Query(q)
     let query = AccountQuery { text, two_factor, limit: PAGE_ROWS + 1 };
     let mut users = match s.twostep.admin_users(me, &query).await {
         Ok(u) => u,
-        Err(e) => return admin_error(&e, "/admin"),
+        Err(e) => return admin_error(e, "/admin"),
     };
     let truncated = users.len() > usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX);
     users.truncate(usize::try_from(PAGE_ROWS).unwrap_or(usize::MAX));
@@ -259,8 +237,10 @@ pub async fn audit_page(State(s): State<AppState>, session: WebSession, Query(q)
     };
     let (entries, error) = match s.twostep.admin_audit(&session.me, &search).await {
         Ok(entries) => (entries, None),
-        Err(AdminError::InvalidFilter(message)) => (Vec::new(), Some(message)),
-        Err(e) => return admin_error(&e, "/admin/audit"),
+        Err(e) => match error::admin(e, "/admin/audit") {
+            Reply::Inline(r) => (Vec::new(), Some(r.message)),
+            Reply::Page(res) => return res,
+        },
     };
     let entries = entries
         .into_iter()
@@ -298,14 +278,14 @@ pub async fn confirm_page(
     let here = format!("/admin/users/{}/{}", encode(&id), action.slug());
     let target = match s.twostep.admin_user(&session.me, &AccountId::from_stored(id)).await {
         Ok(t) => t,
-        Err(e) => return admin_error(&e, &here),
+        Err(e) => return admin_error(e, &here),
     };
     if target.account.id == session.me.account.id {
-        return admin_error(&AdminError::OwnAccount, &here);
+        return admin_error(AdminError::OwnAccount, &here);
     }
     match s.twostep.reauth_needs(&session.me).await {
         Ok((false, false)) => {}
-        Ok(_) => return admin_error(&AdminError::ReauthRequired, &here),
+        Ok(_) => return admin_error(AdminError::ReauthRequired, &here),
         Err(e) => return internal(&e),
     }
     let (heading, text, button) = action.confirm();
@@ -341,6 +321,6 @@ pub async fn act(
             let q = encode(target.email.as_str());
             see_other(&format!("/admin?q={q}&done={}&id={}", action.slug(), encode(target.id.as_str())))
         }
-        Err(e) => admin_error(&e, &here),
+        Err(e) => admin_error(e, &here),
     }
 }

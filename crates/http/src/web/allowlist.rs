@@ -8,28 +8,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
 use twostep_domain::policy::allowlist::{AllowEntry, AllowlistError, EntryInput, MAX_ENTRIES, in_any};
 
-use super::pages::{Nav, human_time};
-use super::{SignedForm, WebSession, cookies, factor_error, internal, render, see_other, with_cookie};
-use crate::AppState;
+use super::error::{self, Reply, internal};
+use super::pages::{AllowRow, Nav};
+use super::{SignedForm, WebSession, render, see_other, with_cookie};
 use crate::extract::Ctx;
+use crate::{AppState, cookies};
 
 pub const PATH: &str = "/security/ip-allowlist";
-
-/// One saved entry as the pages show it.
-pub struct AllowRow {
-    pub cidr: String,
-    pub label: String,
-    pub added: String,
-}
-
-impl From<&AllowEntry> for AllowRow {
-    fn from(e: &AllowEntry) -> Self {
-        Self { cidr: e.range.to_string(), label: e.label.clone(), added: human_time(e.created_at) }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "allowlist.html")]
@@ -80,8 +67,7 @@ struct Shown {
 async fn show(s: &AppState, session: &WebSession, ip: String, v: Shown) -> Response {
     let entries = match s.twostep.allowlist_of(&session.me).await {
         Ok(e) => e,
-        Err(AllowlistError::EnrollmentRequired) => return see_other("/security"),
-        Err(e) => return internal(&e),
+        Err(e) => return error::allowlist(e, PATH).or_page(|r| internal(&r.message)),
     };
     let ranges: Vec<_> = entries.iter().map(|e| e.range).collect();
     let current_listed = ranges.is_empty() || in_any(&ranges, &ip);
@@ -104,7 +90,7 @@ async fn show(s: &AppState, session: &WebSession, ip: String, v: Shown) -> Respo
 pub async fn page(State(s): State<AppState>, Ctx(ctx): Ctx, session: WebSession) -> Response {
     match s.twostep.reauth_needs(&session.me).await {
         Ok((false, false)) => {}
-        Ok(_) => return factor_error(&FactorError::ReauthRequired, PATH),
+        Ok(_) => return error::reauth_first(PATH),
         Err(e) => return internal(&e),
     }
     let shown = Shown { text: None, error: None, lockout: false, status: StatusCode::OK };
@@ -139,30 +125,15 @@ pub async fn save(
                 None => res,
             };
         }
-        Err(AllowlistError::ReauthRequired) => return factor_error(&FactorError::ReauthRequired, PATH),
-        Err(AllowlistError::EnrollmentRequired) => return see_other("/security"),
-        Err(e @ AllowlistError::Internal(_)) => return internal(&e),
-        Err(AllowlistError::WouldLockOut { current_ip }) => refused(
-            StatusCode::CONFLICT,
-            format!(
-                "Your current address {current_ip} is not in this list. Saving it signs you out at once, and you \
-                 could then sign in only from a listed address. Tick the box below to save it anyway."
-            ),
-            true,
-        ),
-        Err(e @ AllowlistError::RequiredByPolicy) => refused(StatusCode::FORBIDDEN, capitalise(&e.to_string()), false),
-        Err(e) => refused(StatusCode::BAD_REQUEST, capitalise(&e.to_string()), false),
+        Err(e) => {
+            let lockout = matches!(e, AllowlistError::WouldLockOut { .. });
+            match error::allowlist(e, PATH) {
+                Reply::Inline(r) => refused(r.status, r.message, lockout),
+                Reply::Page(res) => return res,
+            }
+        }
     };
     show(&s, &session, ctx.ip, shown).await
-}
-
-/// Domain messages are sentence fragments; pages show sentences.
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => format!("{}{}.", c.to_uppercase(), chars.as_str()),
-        None => String::new(),
-    }
 }
 
 super::csrf_field!(AllowlistForm);
@@ -177,10 +148,5 @@ mod tests {
         let got: Vec<(&str, &str)> = e.iter().map(|e| (e.cidr.as_str(), e.label.as_str())).collect();
         assert_eq!(got, [("203.0.113.7", "Home office"), ("10.0.0.0/8", "VPN"), ("2001:db8::/48", "")]);
         assert!(parse_lines(" \n#only\n").is_empty());
-    }
-
-    #[test]
-    fn messages_read_as_sentences() {
-        assert_eq!(capitalise("an allow-list holds at most 50 entries"), "An allow-list holds at most 50 entries.");
     }
 }

@@ -1,10 +1,9 @@
-//! What the pages that take a code share: the wording for each method, the
-//! other ways offered under the code field, and what a refused send means.
+//! What the pages that take a code share: the wording for each method and
+//! the other ways offered under the code field. (What a refused send means
+//! is `error::send`.)
 
 use twostep_domain::factors::Method;
-use twostep_domain::factors::sent_code::SendError;
 
-use super::account::wait_text;
 use super::pages::{Choice, SendButton};
 
 /// The button that sends the first code.
@@ -59,36 +58,6 @@ pub fn others(methods: &[Method], current: Method, href: impl Fn(Method) -> Stri
         .collect()
 }
 
-/// A refused send, in words, and how long the resend button should wait.
-pub fn send_refused(e: &SendError, cooldown: i64) -> (String, i64) {
-    match e {
-        SendError::Throttled { retry_after } if *retry_after <= cooldown => (
-            format!("We sent a code moments ago. Wait {} before asking for a new one.", wait_text(*retry_after)),
-            *retry_after,
-        ),
-        SendError::Throttled { retry_after } => (
-            format!("Too many codes were sent. Wait {} before asking for a new one.", wait_text(*retry_after)),
-            *retry_after,
-        ),
-        SendError::FactorLocked => {
-            ("Codes are locked after too many wrong tries. Use one of your recovery codes.".to_owned(), 0)
-        }
-        SendError::InvalidPhone(why) => (sentence(why), 0),
-        _ => ("Codes cannot be sent that way for this account. Choose another way.".to_owned(), 0),
-    }
-}
-
-/// "not a valid phone number" → "Not a valid phone number."
-pub fn sentence(s: &str) -> String {
-    let mut chars = s.chars();
-    let mut out: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
-    out.push_str(chars.as_str());
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
-}
-
 /// A masked destination carried through a form, shown back only when it
 /// looks like one of ours: the text reads "We sent a code to …", so it must
 /// not become a place for a forged message.
@@ -139,19 +108,6 @@ mod tests {
         // A push is sent (a form), never a link a prefetch could follow.
         let o = others(&[m("totp"), m("push"), m("recovery_code")], m("totp"), |_| String::new(), "");
         assert_eq!((o[0].label.as_str(), o[0].sends, o[0].method), ("Approve on my phone (push)", true, "push"));
-    }
-
-    #[test]
-    fn throttles_name_the_wait() {
-        let (msg, wait) = send_refused(&SendError::Throttled { retry_after: 12 }, 30);
-        assert_eq!(msg, "We sent a code moments ago. Wait 12 seconds before asking for a new one.");
-        assert_eq!(wait, 12);
-        let (msg, _) = send_refused(&SendError::Throttled { retry_after: 1800 }, 30);
-        assert!(msg.contains("30 minutes"), "{msg}");
-        assert_eq!(
-            send_refused(&SendError::InvalidPhone("not a valid phone number".into()), 30).0,
-            "Not a valid phone number."
-        );
     }
 
     #[test]

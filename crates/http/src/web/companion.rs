@@ -11,6 +11,12 @@ use axum::response::{IntoResponse, Response};
 use super::pages::Companion;
 use super::render;
 
+/// The page a pairing link opens; the code travels in the fragment, so it
+/// never reaches a server log or a `Referer`.
+pub fn pairing_url(public_url: &str, code: &str) -> String {
+    format!("{}/companion#pair={code}", public_url.trim_end_matches('/'))
+}
+
 /// Assets change only with the binary.
 const CACHE: &str = "public, max-age=86400";
 

@@ -5,8 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::error::{internal, not_found_page};
 use super::pages::{DevOutbox, OutboxRow};
-use super::{internal, not_found_page, render};
+use super::render;
 use crate::AppState;
 
 const SHOWN: i64 = 50;

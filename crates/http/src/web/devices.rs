@@ -4,10 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::SignedForm;
-use super::account::CsrfForm;
+use super::error::{self, internal};
 use super::pages::{LogRow, SecurityLog, human_time};
-use super::{WebSession, factor_error, internal, render, see_other};
+use super::{CsrfForm, SignedForm, WebSession, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -19,7 +18,7 @@ pub async fn revoke_session(
 ) -> Response {
     match s.twostep.revoke_session(&session.me, &id, &ctx).await {
         Ok(_) => see_other("/security?notice=session_revoked"),
-        Err(e) => factor_error(&e, "/security"),
+        Err(e) => error::factor(&e, "/security"),
     }
 }
 
@@ -30,7 +29,7 @@ pub async fn revoke_others(
 ) -> Response {
     match s.twostep.revoke_other_sessions(&session.me, &ctx).await {
         Ok(_) => see_other("/security?notice=others_revoked"),
-        Err(e) => factor_error(&e, "/security"),
+        Err(e) => error::factor(&e, "/security"),
     }
 }
 

@@ -6,20 +6,17 @@
 //! read. The button's form works without a session (the mail may be opened
 //! on another device), guarded by the pre-session CSRF cookie.
 
+use super::account::page_with_presession;
+use super::error::{self, Reply, SendForm, bad_email_link};
+use super::pages::{Message, VerifyEmail};
+use super::security::{EmailPanel, render_page};
+use super::{CsrfForm, PublicForm, SignedForm, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
-use twostep_domain::factors::sent_code::SendError;
-
-use super::account::{CsrfForm, page_with_presession};
-use super::codes;
-use super::pages::{Message, VerifyEmail};
-use super::security::{EmailPanel, render_page};
-use super::{PublicForm, SignedForm, internal, render, see_other};
-use crate::AppState;
-use crate::extract::Ctx;
 
 #[derive(Deserialize)]
 pub struct LinkQuery {
@@ -27,25 +24,13 @@ pub struct LinkQuery {
     code: Option<String>,
 }
 
-fn bad_link(status: StatusCode) -> Response {
-    render(
-        status,
-        &Message::new(
-            None,
-            "This link does not work",
-            "The link is incomplete, expired or was replaced by a newer one. Sign in and ask for a new verification e-mail on the Security page.",
-        )
-        .with_link("/security", "Go to Security"),
-    )
-}
-
 pub async fn link_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<LinkQuery>) -> Response {
     let (Some(account), Some(code)) = (q.account, q.code) else {
-        return bad_link(StatusCode::BAD_REQUEST);
+        return bad_email_link(StatusCode::BAD_REQUEST);
     };
     // Lengths bounded so the page never echoes a long string back.
     if account.len() > 64 || code.len() > 16 {
-        return bad_link(StatusCode::BAD_REQUEST);
+        return bad_email_link(StatusCode::BAD_REQUEST);
     }
     page_with_presession(&s, &headers, |csrf| render(StatusCode::OK, &VerifyEmail { nav: None, csrf, account, code }))
 }
@@ -71,8 +56,7 @@ pub async fn confirm_link(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f
             )
             .with_link("/security", "Go to Security"),
         ),
-        Err(e @ FactorError::Internal(_)) => internal(&e),
-        Err(_) => bad_link(StatusCode::BAD_REQUEST),
+        Err(e) => error::email_link(&e),
     }
 }
 
@@ -85,15 +69,12 @@ pub async fn resend(
     match s.twostep.send_email_verification(&session.me.account.id, &ctx).await {
         Ok(Some(_)) => see_other("/security?notice=verification_sent"),
         Ok(None) => see_other("/security?notice=email_verified"),
-        Err(e @ SendError::Internal(_)) => internal(&e),
-        Err(e) => {
-            let (error, wait) = codes::send_refused(&e, s.twostep.settings().resend_cooldown_secs);
-            let (status, error) = match e {
-                SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, error),
-                _ => (StatusCode::BAD_REQUEST, "A verification e-mail cannot be sent now. Try again later.".to_owned()),
-            };
-            render_page(&s, &session, status, None, EmailPanel { error: Some(error), wait }).await
-        }
+        Err(e) => match error::send(e, SendForm::EmailVerification, s.twostep.settings().resend_cooldown_secs) {
+            Reply::Inline(r) => {
+                render_page(&s, &session, r.status, None, EmailPanel { error: Some(r.message), wait: r.wait }).await
+            }
+            Reply::Page(res) => res,
+        },
     }
 }
 
@@ -113,12 +94,12 @@ pub async fn confirm_code(
 ) -> Response {
     match s.twostep.confirm_email(session.me.account.id.as_str(), &f.code, &ctx).await {
         Ok(()) => see_other("/security?notice=email_verified"),
-        Err(e @ FactorError::Internal(_)) => internal(&e),
-        Err(_) => {
-            let error = "That code didn't work. Check you typed the code from the latest e-mail, or ask for a new one.";
-            let panel = EmailPanel { error: Some(error.to_owned()), wait: 0 };
-            render_page(&s, &session, StatusCode::UNAUTHORIZED, None, panel).await
-        }
+        Err(e) => match error::email_code(e) {
+            Reply::Inline(r) => {
+                render_page(&s, &session, r.status, None, EmailPanel { error: Some(r.message), wait: 0 }).await
+            }
+            Reply::Page(res) => res,
+        },
     }
 }
 

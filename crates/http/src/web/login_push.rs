@@ -12,9 +12,9 @@ use axum::response::Response;
 use twostep_domain::factors::Method;
 use twostep_domain::factors::push::{PUSH, PushError, PushStarted, PushState, PushStatusView};
 
-use super::account::{clear_login, verify_view, wait_text};
 use super::pages::LoginPush;
-use super::{internal, render, see_other};
+use super::signin;
+use super::{error, render};
 use crate::AppState;
 
 /// A challenge id is 22 characters; anything much longer is not one.
@@ -72,31 +72,9 @@ pub fn started(csrf: String, methods: &[Method], p: PushStarted) -> Response {
 }
 
 /// A push that could not be raised.
-pub fn refused(s: &AppState, e: PushError, csrf: &str, methods: &[Method]) -> Response {
-    let refused =
-        |status, method, error: String| verify_view(status, csrf.to_owned(), methods, method, Some(error), None);
-    match e {
-        PushError::LoginExpired => clear_login(s, see_other("/login?expired=1")),
-        PushError::Throttled { retry_after } => refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            PUSH,
-            format!(
-                "Too many sign-in requests were sent to your device. Try again in {} or use another method.",
-                wait_text(retry_after)
-            ),
-        ),
-        PushError::MethodUnavailable => refused(
-            StatusCode::BAD_REQUEST,
-            PUSH,
-            "No companion device is set up for this account any more. Choose another way.".to_owned(),
-        ),
-        PushError::FactorLocked => refused(
-            StatusCode::FORBIDDEN,
-            Method::UNLOCKING,
-            "Code sign-in is locked after too many wrong codes. Use one of your recovery codes.".to_owned(),
-        ),
-        e => internal(&e),
-    }
+pub fn refused(s: &AppState, e: PushError, csrf: String, methods: &[Method]) -> Response {
+    error::push_sign_in(e, &s.web)
+        .or_page(|r| signin::view(r.status, csrf, methods, r.method(PUSH), Some(r.message), None))
 }
 
 /// Before the second step with a push: the page to show instead when the
@@ -108,14 +86,15 @@ pub async fn not_approved(s: &AppState, id: &str, csrf: &str, methods: &[Method]
     } else {
         s.twostep.push_status(id, Duration::ZERO).await
     };
-    let PushStatusView { state, number, expires_in } = match view {
-        Ok(v) => v,
-        Err(PushError::NotFound) => {
-            let error = "That sign-in request was not found. Send another push.".to_owned();
-            return Some(verify_view(StatusCode::BAD_REQUEST, csrf.to_owned(), methods, PUSH, Some(error), None));
-        }
-        Err(e) => return Some(internal(&e)),
-    };
+    let PushStatusView { state, number, expires_in } =
+        match view {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(error::push_sign_in(e, &s.web).or_page(|r| {
+                    signin::view(r.status, csrf.to_owned(), methods, r.method(PUSH), Some(r.message), None)
+                }));
+            }
+        };
     let (status, error) = match state {
         PushState::Approved => return None,
         PushState::Pending => {

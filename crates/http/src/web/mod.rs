@@ -7,12 +7,11 @@ mod admin;
 mod allowlist;
 mod assets;
 mod codes;
-mod companion;
-pub mod cookies;
-pub mod csrf;
+pub mod companion;
 mod dev;
 mod devices;
 mod email;
+pub mod error;
 mod login_push;
 mod orgs;
 mod pages;
@@ -22,6 +21,7 @@ mod policy;
 mod push;
 mod reauth;
 mod security;
+mod signin;
 mod totp;
 
 use askama::Template;
@@ -32,13 +32,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use twostep_domain::error::FactorError;
 use twostep_domain::sessions::SignedIn;
 use twostep_domain::sessions::store::SessionKind;
 use twostep_domain::token::Token;
 
-use crate::AppState;
+use crate::{AppState, cookies, csrf};
+use error::{bad_form, forbidden};
 pub use pages::Nav;
 
 pub fn routes() -> Router<AppState> {
@@ -117,10 +118,6 @@ pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
-pub fn not_found_page() -> Response {
-    render(StatusCode::NOT_FOUND, &pages::Message::new(None, "Page not found", "There is nothing at this address."))
-}
-
 /// A signed-in browser. Without a live session cookie the request is sent
 /// to the sign-in page.
 pub struct WebSession {
@@ -162,44 +159,16 @@ impl FromRequestParts<AppState> for WebSession {
                 let csrf = csrf::session_token(state, &me);
                 Ok(Self { me, csrf, mandate })
             }
-            Err(twostep_domain::error::SessionError::Unauthenticated) => {
-                let mut res = see_other("/login");
-                res.headers_mut().append(header::SET_COOKIE, cookies::clear(&state.web, state.web.session_cookie()));
-                Err(res)
-            }
-            // The session was used from outside the account's IP allow-list and has ended.
-            Err(twostep_domain::error::SessionError::IpNotAllowed) => {
-                let page = pages::Message::new(
-                    None,
-                    "Not from this address",
-                    "Your account's IP allow-list does not include the address you are using now, so you were signed out. Sign in again from a listed address.",
-                );
-                let mut res = render(StatusCode::FORBIDDEN, &page);
-                res.headers_mut().append(header::SET_COOKIE, cookies::clear(&state.web, state.web.session_cookie()));
-                Err(res)
-            }
-            Err(e) => Err(internal(&e)),
+            Err(e) => Err(error::session(&e, &state.web)),
         }
     }
 }
 
-pub fn internal(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "page failed");
-    render(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &pages::Message::new(None, "Something went wrong", "Something went wrong on our side. Please try again."),
-    )
-}
-
-pub fn forbidden() -> Response {
-    render(
-        StatusCode::FORBIDDEN,
-        &pages::Message::new(
-            None,
-            "Request refused",
-            "This form was stale or came from another site. Go back, reload the page and try again.",
-        ),
-    )
+/// A form with nothing but its CSRF token (a button).
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// Form bodies that carry a CSRF token.
@@ -215,6 +184,8 @@ macro_rules! csrf_field {
     )*};
 }
 pub(crate) use csrf_field;
+
+csrf_field!(CsrfForm);
 
 /// A signed-in browser's form whose CSRF token and origin checked out
 /// (§2.11); anything else is refused before the handler runs.
@@ -250,31 +221,6 @@ impl<T: DeserializeOwned + CsrfField + Send> FromRequest<AppState> for PublicFor
             return Err(forbidden());
         }
         Ok(Self(form))
-    }
-}
-
-fn bad_form() -> Response {
-    render(
-        StatusCode::BAD_REQUEST,
-        &pages::Message::new(None, "Request refused", "The form could not be read. Reload the page and try again."),
-    )
-}
-
-/// Where a factor error leads a browser: re-auth, or an error page.
-pub fn factor_error(e: &FactorError, back_to: &str) -> Response {
-    match e {
-        FactorError::ReauthRequired => see_other(&format!("/reauth?next={}", encode(back_to))),
-        FactorError::TwoFactorNotEnabled | FactorError::NotFound => see_other("/security"),
-        FactorError::RequiredByPolicy => render(
-            StatusCode::FORBIDDEN,
-            &pages::Message::new(
-                None,
-                "Two-factor authentication is required",
-                "An organisation you belong to, or the operator of this service, requires two-factor authentication: your last second factor cannot be removed. Add another one first if you want to replace it.",
-            )
-            .with_link("/security", "Back to Security"),
-        ),
-        other => internal(other),
     }
 }
 

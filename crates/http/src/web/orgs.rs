@@ -18,18 +18,11 @@ use serde::Deserialize;
 use twostep_domain::policy::orgs::{OrgError, OrgView};
 use twostep_domain::policy::store::OrgRole;
 
-use super::account::CsrfForm;
-use super::pages::{Message, Nav, human_time};
-use super::{SignedForm, WebSession, cookies, encode, internal, policy, render, see_other, with_cookie};
-use crate::AppState;
+use super::error::{self, Refusal, internal};
+use super::pages::{Nav, OrgRow, human_time};
+use super::{CsrfForm, SignedForm, WebSession, encode, policy, render, see_other, with_cookie};
 use crate::extract::Ctx;
-
-pub struct OrgRow {
-    pub id: String,
-    pub name: String,
-    pub role: &'static str,
-    pub require_two_factor: bool,
-}
+use crate::{AppState, cookies};
 
 /// An invitation waiting for the signed-in account.
 pub struct InvitationRow {
@@ -193,11 +186,10 @@ pub async fn create(
 ) -> Response {
     match s.twostep.create_org(&session.me, &f.name, &ctx).await {
         Ok(org) => see_other(&format!("{}?notice=created", org_path(&org.id))),
-        Err(OrgError::InvalidName) => {
-            let error = "Give the organisation a name of 1 to 100 characters.".to_owned();
-            list_view(&s, &session, StatusCode::BAD_REQUEST, f.name, None, Some(error)).await
-        }
-        Err(e) => internal(&e),
+        Err(e) => match error::org(&e) {
+            Some(r) => list_view(&s, &session, r.status, f.name, None, Some(r.message)).await,
+            None => internal(&e),
+        },
     }
 }
 
@@ -219,6 +211,10 @@ struct Shown {
 }
 
 impl Shown {
+    fn refused(self, r: Refusal) -> Self {
+        Self { status: r.status, error: Some(r.message), ..self }
+    }
+
     fn ok() -> Self {
         Self {
             status: StatusCode::OK,
@@ -314,15 +310,7 @@ fn page_of(session: &WebSession, view: OrgView, invitations: Vec<PendingRow>, sh
 /// Errors that leave nothing of the organisation to show.
 async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -> Response {
     match e {
-        OrgError::NotFound => render(
-            StatusCode::NOT_FOUND,
-            &Message::new(
-                session.nav(),
-                "Organisation not found",
-                "There is no such organisation, or you are not a member of it.",
-            )
-            .with_link("/orgs", "Your organisations"),
-        ),
+        OrgError::NotFound => error::org_not_found(session.nav()),
         OrgError::TwoFactorRequired => {
             let org = match s.twostep.orgs_of(&session.me).await {
                 Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id).map(|(o, _)| o),
@@ -335,33 +323,11 @@ async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -
 }
 
 /// A refused change: the organisation page again, saying why.
-async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, mut shown: Shown) -> Response {
-    let (status, error) = match e {
-        OrgError::InvalidEmail => {
-            (StatusCode::BAD_REQUEST, "Enter an e-mail address like name@example.com.".to_owned())
-        }
-        OrgError::Throttled { retry_after } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "You have sent {} invitations for this organisation in the last hour. Try again in {} minutes.",
-                twostep_domain::policy::orgs::INVITES_PER_HOUR,
-                (retry_after + 59) / 60
-            ),
-        ),
-        OrgError::AlreadyMember => (StatusCode::CONFLICT, "That address is already a member's.".to_owned()),
-        OrgError::LastOwner => (
-            StatusCode::CONFLICT,
-            "An organisation must keep at least one owner: make another member an owner first.".to_owned(),
-        ),
-        OrgError::OwnersWithoutTwoFactor { owners } => {
-            (StatusCode::CONFLICT, format!("These owners must turn on 2FA first: {}.", owners.join(", ")))
-        }
-        OrgError::NotOwner => (StatusCode::FORBIDDEN, "Only owners of the organisation may do this.".to_owned()),
-        other => return org_error(s, session, id, &other).await,
-    };
-    shown.status = status;
-    shown.error = Some(error);
-    org_page(s, session, id, shown).await
+async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, shown: Shown) -> Response {
+    match error::org(&e) {
+        Some(r) => org_page(s, session, id, shown.refused(r)).await,
+        None => org_error(s, session, id, &e).await,
+    }
 }
 
 fn parse_role(role: &str) -> OrgRole {
@@ -405,12 +371,7 @@ pub async fn revoke_invitation(
     match s.twostep.revoke_invitation(&session.me, &id, &invitation, &ctx).await {
         Ok(()) => see_other(&format!("{}?notice=revoked", org_path(&id))),
         Err(OrgError::NotFound) if s.twostep.org_view(&session.me, &id).await.is_ok() => {
-            let shown = Shown {
-                status: StatusCode::NOT_FOUND,
-                error: Some("That invitation was already accepted, declined or revoked, or has expired.".to_owned()),
-                ..Shown::ok()
-            };
-            org_page(&s, &session, &id, shown).await
+            org_page(&s, &session, &id, Shown::ok().refused(error::invitation_closed())).await
         }
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
     }
@@ -425,7 +386,7 @@ pub async fn accept_invitation(
 ) -> Response {
     match s.twostep.accept_invitation(&session.me, &invitation, &ctx).await {
         Ok(_) => see_other("/orgs?notice=accepted"),
-        Err(e) => invitation_refused(&s, &session, &e).await,
+        Err(e) => invitation_refused(&s, &session, e).await,
     }
 }
 
@@ -438,25 +399,15 @@ pub async fn decline_invitation(
 ) -> Response {
     match s.twostep.decline_invitation(&session.me, &invitation, &ctx).await {
         Ok(()) => see_other("/orgs?notice=declined"),
-        Err(e) => invitation_refused(&s, &session, &e).await,
+        Err(e) => invitation_refused(&s, &session, e).await,
     }
 }
 
-async fn invitation_refused(s: &AppState, session: &WebSession, e: &OrgError) -> Response {
-    let (status, error) = match e {
-        OrgError::NotFound => (
-            StatusCode::NOT_FOUND,
-            "That invitation is no longer open: it was used, revoked or has expired.".to_owned(),
-        ),
-        OrgError::AlreadyMember => (StatusCode::CONFLICT, "You are already a member of that organisation.".to_owned()),
-        OrgError::EmailUnverified => (
-            StatusCode::FORBIDDEN,
-            "Verify your e-mail address first: only its verified holder may accept or decline an invitation to it."
-                .to_owned(),
-        ),
-        other => return internal(other),
-    };
-    list_view(s, session, status, String::new(), None, Some(error)).await
+async fn invitation_refused(s: &AppState, session: &WebSession, e: OrgError) -> Response {
+    match error::invitation(e) {
+        error::Reply::Inline(r) => list_view(s, session, r.status, String::new(), None, Some(r.message)).await,
+        error::Reply::Page(res) => res,
+    }
 }
 
 /// "Leave": from the organisation page, the page of an organisation that

@@ -1,6 +1,7 @@
 //! The pages' template data.
 
 use askama::Template;
+use twostep_domain::policy::allowlist::AllowEntry;
 
 /// The signed-in header: who, and a sign-out form.
 #[derive(Clone)]
@@ -112,7 +113,7 @@ pub struct Security {
     /// Seconds before another verification e-mail may be asked for.
     pub email_wait: i64,
     /// The IP allow-list; empty: no restriction.
-    pub allowlist: Vec<super::allowlist::AllowRow>,
+    pub allowlist: Vec<AllowRow>,
 }
 
 pub struct Country {
@@ -375,4 +376,25 @@ pub struct LoginPush {
     pub error: Option<String>,
     /// The first other method, for "Use another method".
     pub other: Option<String>,
+}
+
+/// One saved entry as the pages show it.
+pub struct AllowRow {
+    pub cidr: String,
+    pub label: String,
+    pub added: String,
+}
+
+impl From<&AllowEntry> for AllowRow {
+    fn from(e: &AllowEntry) -> Self {
+        Self { cidr: e.range.to_string(), label: e.label.clone(), added: human_time(e.created_at) }
+    }
+}
+
+/// An organisation in a list.
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub role: &'static str,
+    pub require_two_factor: bool,
 }

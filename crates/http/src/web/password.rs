@@ -1,17 +1,15 @@
 //! Forgot password, reset by e-mailed link, and change password pages.
 
+use super::account::page_with_presession;
+use super::error::{self, BAD_RESET_LINK, internal, reauth_first};
+use super::pages::{ChangePassword, ForgotPassword, ResetPassword};
+use super::{PublicForm, SignedForm, WebSession, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::CredentialError;
-
-use super::account::{page_with_presession, wait_text};
-use super::pages::{ChangePassword, ForgotPassword, ResetPassword};
-use super::{PublicForm, SignedForm};
-use super::{WebSession, factor_error, internal, render, see_other};
-use crate::AppState;
-use crate::extract::Ctx;
 
 pub async fn forgot_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
     page_with_presession(&s, &headers, |csrf| render(StatusCode::OK, &ForgotPassword { nav: None, csrf, sent: false }))
@@ -41,7 +39,7 @@ pub struct TokenQuery {
 pub async fn reset_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<TokenQuery>) -> Response {
     let valid = s.twostep.reset_link_live(&q.token).await;
     let min_length = s.twostep.settings().password_policy.min_length;
-    let error = (!valid).then(|| "This link is invalid, already used or expired.".to_owned());
+    let error = (!valid).then(|| BAD_RESET_LINK.to_owned());
     page_with_presession(&s, &headers, |csrf| {
         let status = if valid { StatusCode::OK } else { StatusCode::BAD_REQUEST };
         render(status, &ResetPassword { nav: None, csrf, token: q.token, valid, error, min_length })
@@ -60,14 +58,24 @@ pub struct ResetForm {
 
 pub async fn reset(State(s): State<AppState>, Ctx(ctx): Ctx, PublicForm(f): PublicForm<ResetForm>) -> Response {
     let min_length = s.twostep.settings().password_policy.min_length;
-    let (valid, error) = match s.twostep.reset_password(&f.token, &f.password, &ctx).await {
-        Ok(()) => return see_other("/login?reset=1"),
-        Err(CredentialError::WeakPassword(e)) => (true, e.to_string()),
-        Err(CredentialError::InvalidResetLink) => (false, "This link is invalid, already used or expired.".to_owned()),
-        Err(e) => return internal(&e),
-    };
-    let page = ResetPassword { nav: None, csrf: f.csrf, token: f.token, valid, error: Some(error), min_length };
-    render(StatusCode::BAD_REQUEST, &page)
+    match s.twostep.reset_password(&f.token, &f.password, &ctx).await {
+        Ok(()) => see_other("/login?reset=1"),
+        Err(e) => {
+            // A weak password keeps the form; a dead link does not.
+            let valid = matches!(e, twostep_domain::error::CredentialError::WeakPassword(_));
+            error::credential(e, "/reset-password").or_page(|r| {
+                let page = ResetPassword {
+                    nav: None,
+                    csrf: f.csrf,
+                    token: f.token,
+                    valid,
+                    error: Some(r.message),
+                    min_length,
+                };
+                render(r.status, &page)
+            })
+        }
+    }
 }
 
 pub async fn change_page(State(s): State<AppState>, session: WebSession) -> Response {
@@ -77,7 +85,7 @@ pub async fn change_page(State(s): State<AppState>, session: WebSession) -> Resp
             let page = ChangePassword { nav: session.nav(), csrf: session.csrf.clone(), error: None, min_length };
             render(StatusCode::OK, &page)
         }
-        Ok(_) => factor_error(&twostep_domain::error::FactorError::ReauthRequired, "/security/password"),
+        Ok(_) => reauth_first("/security/password"),
         Err(e) => internal(&e),
     }
 }
@@ -97,23 +105,15 @@ pub async fn change(
     Ctx(ctx): Ctx,
     SignedForm(session, f): SignedForm<ChangeForm>,
 ) -> Response {
-    let error = match s.twostep.change_password(&session.me, &f.current_password, &f.new_password, &ctx).await {
-        Ok(()) => return see_other("/security?notice=password_changed"),
-        Err(CredentialError::ReauthRequired) => {
-            return factor_error(&twostep_domain::error::FactorError::ReauthRequired, "/security/password");
-        }
-        Err(CredentialError::InvalidPassword) => "Your current password is not right.".to_owned(),
-        Err(CredentialError::WeakPassword(e)) => e.to_string(),
-        Err(CredentialError::Throttled { retry_after }) => {
-            format!("Too many attempts. Try again in {}.", wait_text(retry_after))
-        }
-        Err(e) => return internal(&e),
-    };
-    let min_length = s.twostep.settings().password_policy.min_length;
-    render(
-        StatusCode::BAD_REQUEST,
-        &ChangePassword { nav: session.nav(), csrf: session.csrf.clone(), error: Some(error), min_length },
-    )
+    match s.twostep.change_password(&session.me, &f.current_password, &f.new_password, &ctx).await {
+        Ok(()) => see_other("/security?notice=password_changed"),
+        Err(e) => error::credential(e, "/security/password").or_page(|r| {
+            let min_length = s.twostep.settings().password_policy.min_length;
+            let page =
+                ChangePassword { nav: session.nav(), csrf: session.csrf.clone(), error: Some(r.message), min_length };
+            render(r.status, &page)
+        }),
+    }
 }
 
 super::csrf_field!(ChangeForm, ForgotForm, ResetForm);

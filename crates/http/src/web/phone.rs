@@ -10,16 +10,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
 use twostep_domain::factors::phone::PhoneInput;
-use twostep_domain::factors::sent_code::SendError;
 use twostep_domain::notify::store::Channel;
 
-use super::account::CsrfForm;
-use super::codes;
-use super::pages::{Confirm, Country, Message, PhoneSetup, PhoneVerify, SendButton};
+use super::error::{self, Reply, SendForm, internal, reauth_first};
+use super::pages::{Confirm, Country, PhoneSetup, PhoneVerify, SendButton};
 use super::security::{confirm_page, show_codes};
-use super::{SignedForm, WebSession, after_rotation, factor_error, internal, render, see_other};
+use super::{CsrfForm, SignedForm, WebSession, after_rotation, codes, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -109,17 +106,8 @@ fn channel_of(s: &str) -> Channel {
     if s == "voice" { Channel::Voice } else { Channel::Sms }
 }
 
-/// Phone numbers are off when no SMS provider is configured (outside dev mode).
-fn unavailable(session: &WebSession) -> Response {
-    render(
-        StatusCode::NOT_FOUND,
-        &Message::new(
-            session.nav(),
-            "Phone numbers are not available",
-            "This server cannot send text messages or make calls. Use an authenticator app instead.",
-        )
-        .with_link("/security", "Back to Security"),
-    )
+fn resend_label(channel: Channel) -> &'static str {
+    if channel == Channel::Voice { "Call me again" } else { "Send a new code" }
 }
 
 struct Typed<'a> {
@@ -176,11 +164,11 @@ fn verify_view(
 
 pub async fn setup_page(State(s): State<AppState>, session: WebSession) -> Response {
     if !s.twostep.settings().phone_enabled {
-        return unavailable(&session);
+        return error::phone_unavailable(session.nav());
     }
     match s.twostep.reauth_needs(&session.me).await {
         Ok((false, false)) => {}
-        Ok(_) => return factor_error(&FactorError::ReauthRequired, HERE),
+        Ok(_) => return reauth_first(HERE),
         Err(e) => return internal(&e),
     }
     let typed = Typed { country: "", number: "", channel: Channel::Sms };
@@ -207,29 +195,25 @@ pub async fn send(State(s): State<AppState>, Ctx(ctx): Ctx, SignedForm(session, 
     let typed = Typed { country: &f.country, number: &f.number, channel: channel_of(&f.channel) };
     let input = PhoneInput::National { country: typed.country, number: typed.number };
     let cooldown = s.twostep.settings().resend_cooldown_secs;
-    let resend_label = if typed.channel == Channel::Voice { "Call me again" } else { "Send a new code" };
+    let resend_label = resend_label(typed.channel);
     match s.twostep.start_phone_verification(&session.me, input, typed.channel, &ctx).await {
         Ok(code) => {
             let send = SendButton { label: resend_label, sent_to: Some(code.sent_to), wait: cooldown };
             verify_view(&session, StatusCode::OK, &typed, send, None)
         }
-        Err(SendError::ReauthRequired) => factor_error(&FactorError::ReauthRequired, HERE),
-        Err(e @ SendError::Internal(_)) => internal(&e),
-        Err(SendError::MethodUnavailable) => unavailable(&session),
         Err(e) => {
-            let (message, wait) = codes::send_refused(&e, cooldown);
-            let throttled = matches!(e, SendError::Throttled { .. });
-            if throttled && f.resend.is_some() {
-                let sent_to = codes::masked_or_none(f.sent_to.as_deref());
-                let send = SendButton { label: resend_label, sent_to, wait };
-                return verify_view(&session, StatusCode::TOO_MANY_REQUESTS, &typed, send, Some(message));
+            let resend = f.resend.is_some();
+            let nav = session.nav();
+            match error::send(e, SendForm::Phone { here: HERE, nav: nav.as_ref() }, cooldown) {
+                // Too soon from the code page: that page again, counting down.
+                Reply::Inline(r) if resend && r.status == StatusCode::TOO_MANY_REQUESTS => {
+                    let sent_to = codes::masked_or_none(f.sent_to.as_deref());
+                    let send = SendButton { label: resend_label, sent_to, wait: r.wait };
+                    verify_view(&session, r.status, &typed, send, Some(r.message))
+                }
+                Reply::Inline(r) => setup_view(&s, &session, r.status, &typed, Some(r.message)).await,
+                Reply::Page(res) => res,
             }
-            let (status, message) = if throttled {
-                (StatusCode::TOO_MANY_REQUESTS, message)
-            } else {
-                (StatusCode::BAD_REQUEST, format!("{message} Check the country and the number."))
-            };
-            setup_view(&s, &session, status, &typed, Some(message)).await
         }
     }
 }
@@ -238,7 +222,7 @@ pub async fn send(State(s): State<AppState>, Ctx(ctx): Ctx, SignedForm(session, 
 /// still works, but there is nothing to resend to.
 pub async fn verify_page(State(s): State<AppState>, session: WebSession) -> Response {
     if !s.twostep.settings().phone_enabled {
-        return unavailable(&session);
+        return error::phone_unavailable(session.nav());
     }
     let typed = Typed { country: "", number: "", channel: Channel::Sms };
     let send = SendButton { label: "Send a new code", sent_to: None, wait: 0 };
@@ -275,14 +259,15 @@ pub async fn verify(
             ),
             None => see_other("/security?notice=phone_added"),
         }),
-        Err(FactorError::InvalidCode) => {
+        Err(e) => error::phone_confirm(e, HERE).or_page(|r| {
             let typed = Typed { country: &f.country, number: &f.number, channel: channel_of(&f.channel) };
-            let label = if typed.channel == Channel::Voice { "Call me again" } else { "Send a new code" };
-            let send = SendButton { label, sent_to: codes::masked_or_none(f.sent_to.as_deref()), wait: 0 };
-            let error = "That code didn't work. Check you typed the latest code we sent, or ask for a new one.";
-            verify_view(&session, StatusCode::UNAUTHORIZED, &typed, send, Some(error.to_owned()))
-        }
-        Err(e) => factor_error(&e, HERE),
+            let send = SendButton {
+                label: resend_label(typed.channel),
+                sent_to: codes::masked_or_none(f.sent_to.as_deref()),
+                wait: 0,
+            };
+            verify_view(&session, r.status, &typed, send, Some(r.message))
+        }),
     }
 }
 
@@ -311,7 +296,7 @@ pub async fn remove(
 ) -> Response {
     match s.twostep.remove_phone(&session.me, &ctx).await {
         Ok(()) => see_other("/security?notice=phone_removed"),
-        Err(e) => factor_error(&e, "/security/phone/remove"),
+        Err(e) => error::factor(&e, "/security/phone/remove"),
     }
 }
 

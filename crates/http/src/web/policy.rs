@@ -17,9 +17,9 @@ use twostep_domain::sessions::SignedIn;
 use twostep_domain::sessions::store::SessionKind;
 use twostep_domain::time::Timestamp;
 
-use super::orgs::OrgRow;
-use super::pages::Nav;
-use super::{WebSession, internal, render, see_other};
+use super::error::internal;
+use super::pages::{Nav, OrgRow};
+use super::{WebSession, render, see_other};
 use crate::AppState;
 
 /// Where an enrolment-only session is sent.

@@ -2,19 +2,16 @@
 //! pairing link (re-auth first), renaming and removing them. The device's
 //! side is the companion page (`companion.rs`).
 
+use super::error::{self, internal, not_found_page};
+use super::pages::{Confirm, PushPairing, PushRename};
+use super::security::confirm_page;
+use super::{CsrfForm, SignedForm, WebSession, encode, render, see_other};
+use crate::AppState;
+use crate::extract::Ctx;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
-use twostep_domain::factors::push::PushError;
-
-use super::account::CsrfForm;
-use super::pages::{Confirm, Message, PushPairing, PushRename};
-use super::security::confirm_page;
-use super::{SignedForm, WebSession, encode, factor_error, internal, not_found_page, render, see_other};
-use crate::AppState;
-use crate::extract::Ctx;
 
 const NEW: &str = "/security/push/new";
 
@@ -51,21 +48,9 @@ pub async fn new_pairing(
 ) -> Response {
     let pairing = match s.twostep.start_push_pairing(&session.me, &ctx).await {
         Ok(p) => p,
-        Err(PushError::ReauthRequired) => return factor_error(&FactorError::ReauthRequired, NEW),
-        Err(PushError::TwoFactorNotEnabled) => {
-            return render(
-                StatusCode::CONFLICT,
-                &Message::new(
-                    session.nav(),
-                    "Set up two-factor authentication first",
-                    "A companion device is an additional way to approve sign-ins. Set up an authenticator app first: it turns two-factor authentication on and gives you recovery codes, then come back to add your phone.",
-                )
-                .with_link("/security/totp/new", "Set up an authenticator app"),
-            );
-        }
-        Err(e) => return internal(&e),
+        Err(e) => return error::pairing(&e, NEW, session.nav()),
     };
-    let link = crate::api::push::pairing_url(&s.twostep.settings().public_url, pairing.code.expose());
+    let link = super::companion::pairing_url(&s.twostep.settings().public_url, pairing.code.expose());
     let qr_svg = match twostep_domain::factors::totp::otpauth::qr_svg(&link) {
         Ok(svg) => svg,
         Err(e) => return internal(&e),
@@ -109,12 +94,10 @@ pub async fn rename(
 ) -> Response {
     match s.twostep.rename_push_device(&session.me, &id, &f.name, &ctx).await {
         Ok(_) => see_other("/security?notice=push_renamed"),
-        Err(PushError::InvalidName) => {
+        Err(e) => error::push_rename(e).or_page(|r| {
             let typed = f.name.chars().take(200).collect();
-            rename_view(&session, StatusCode::BAD_REQUEST, &id, typed, Some("Names are 1 to 64 characters.".into()))
-        }
-        Err(PushError::NotFound) => not_found_page(),
-        Err(e) => internal(&e),
+            rename_view(&session, r.status, &id, typed, Some(r.message))
+        }),
     }
 }
 
@@ -150,8 +133,7 @@ pub async fn remove(
 ) -> Response {
     match s.twostep.remove_push_device(&session.me, &id, &ctx).await {
         Ok(()) => see_other("/security?notice=push_removed"),
-        Err(FactorError::NotFound) => not_found_page(),
-        Err(e) => factor_error(&e, &remove_path(&id)),
+        Err(e) => error::device_removal(&e, &remove_path(&id)),
     }
 }
 

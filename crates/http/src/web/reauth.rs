@@ -8,18 +8,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
-use twostep_domain::factors::push::{PushError, PushStarted};
-use twostep_domain::factors::sent_code::SendError;
+use twostep_domain::factors::push::PushStarted;
 use twostep_domain::factors::{Challenge, ChallengeError, Method};
 use twostep_domain::signin::reauth::ReauthProofs;
 
-use super::SignedForm;
-use super::codes;
+use super::error::{self, Refusal, Reply, SendForm, internal};
 use super::pages::{Reauth, ReauthPush};
-use super::{WebSession, cookies, encode, internal, render, see_other, with_cookie};
-use crate::AppState;
+use super::{SignedForm, WebSession, codes, encode, render, see_other, with_cookie};
 use crate::extract::Ctx;
+use crate::{AppState, cookies};
 
 /// Where a `next` parameter may send the browser: a path on this site, as
 /// the URL parser (the browser's rules, WHATWG) reads it, else `/security`.
@@ -71,9 +68,11 @@ impl Shown {
         Self { method: method.map(str::to_owned), error: None, status: StatusCode::OK, sent_to: None, wait: 0 }
     }
 
-    fn refused(method: &str, status: StatusCode, error: String, sent_to: Option<&str>) -> Self {
+    /// The page again after `r`, for `method` (a recovery code once codes are locked).
+    fn refused(method: Method, r: Refusal, sent_to: Option<&str>) -> Self {
         let sent_to = codes::masked_or_none(sent_to);
-        Self { method: Some(method.to_owned()), error: Some(error), status, sent_to, wait: 0 }
+        let method = r.method(method).as_str().to_owned();
+        Self { method: Some(method), error: Some(r.message), status: r.status, sent_to, wait: r.wait }
     }
 }
 
@@ -146,7 +145,8 @@ pub struct ChallengeForm {
     sent_to: Option<String>,
 }
 
-/// Sends a code by SMS, call or e-mail to prove the second factor.
+/// Sends a code by SMS, call or e-mail, or raises a push, to prove the
+/// second factor.
 pub async fn challenge(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -163,18 +163,15 @@ pub async fn challenge(
             show(&s, &session, next, shown).await
         }
         Ok(Challenge::Push(started)) => push_page(&s, &session, next, started).await,
-        Err(ChallengeError::Push(e)) => push_refused(&s, &session, next, e).await,
-        Err(ChallengeError::Send(e @ SendError::Internal(_))) => internal(&e),
-        Err(ChallengeError::Send(e)) => {
-            let (message, wait) = codes::send_refused(&e, cooldown);
-            let (status, method) = match e {
-                SendError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, method),
-                SendError::FactorLocked => (StatusCode::FORBIDDEN, Method::UNLOCKING),
-                _ => (StatusCode::BAD_REQUEST, method),
-            };
-            let shown = Shown { wait, ..Shown::refused(method.as_str(), status, message, f.sent_to.as_deref()) };
-            show(&s, &session, next, shown).await
-        }
+        // The code form again: a push is offered among its other ways.
+        Err(ChallengeError::Push(e)) => match error::push_reauth(e) {
+            Reply::Inline(r) => show(&s, &session, next, Shown::refused(Method::STRONGEST, r, None)).await,
+            Reply::Page(res) => res,
+        },
+        Err(ChallengeError::Send(e)) => match error::send(e, SendForm::Reauth, cooldown) {
+            Reply::Inline(r) => show(&s, &session, next, Shown::refused(method, r, f.sent_to.as_deref())).await,
+            Reply::Page(res) => res,
+        },
     }
 }
 
@@ -201,23 +198,6 @@ async fn push_page(s: &AppState, session: &WebSession, next: String, p: PushStar
     )
 }
 
-async fn push_refused(s: &AppState, session: &WebSession, next: String, e: PushError) -> Response {
-    let status = match e {
-        PushError::Internal(_) => return internal(&e),
-        PushError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-        PushError::FactorLocked => StatusCode::FORBIDDEN,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let message = match e {
-        PushError::Throttled { retry_after } => format!(
-            "Too many sign-in requests were sent to your device. Try again in {} or use a code.",
-            super::account::wait_text(retry_after)
-        ),
-        other => other.to_string(),
-    };
-    show(s, session, next, Shown::refused(Method::STRONGEST.as_str(), status, message, None)).await
-}
-
 #[derive(Deserialize)]
 pub struct ReauthForm {
     #[serde(default)]
@@ -240,7 +220,6 @@ pub async fn submit(
     let method = f.method.as_deref().and_then(Method::parse).unwrap_or(Method::STRONGEST);
     let second_factor = f.code.as_deref().filter(|c| !c.trim().is_empty()).map(|c| (method, method.proof(c)));
     let proofs = ReauthProofs { password: f.password.as_deref().filter(|p| !p.is_empty()), second_factor };
-    let refused = |status, error: String| Shown::refused(method.as_str(), status, error, f.sent_to.as_deref());
     match s.twostep.reauth(&session.me, proofs, &ctx).await {
         Ok(()) => match s.twostep.rotate_session(&session.me.session.id).await {
             Ok(token) => {
@@ -248,20 +227,14 @@ pub async fn submit(
             }
             Err(e) => internal(&e),
         },
-        Err(FactorError::InvalidPassword | FactorError::InvalidCode | FactorError::NothingToProve) => {
-            let msg = "That didn't match. Check your password and code and try again.".to_owned();
-            show(&s, &session, next, refused(StatusCode::UNAUTHORIZED, msg)).await
-        }
-        Err(FactorError::Throttled { retry_after }) => {
-            let msg = format!("Too many attempts. Try again in {}.", super::account::wait_text(retry_after));
-            show(&s, &session, next, refused(StatusCode::UNAUTHORIZED, msg)).await
-        }
-        Err(FactorError::FactorLocked) => {
-            let msg = "Code sign-in is locked after too many wrong codes. Use a recovery code.".to_owned();
-            let shown = Shown::refused("recovery_code", StatusCode::UNAUTHORIZED, msg, None);
-            show(&s, &session, next, shown).await
-        }
-        Err(e) => internal(&e),
+        Err(e) => match error::reauth(e) {
+            Reply::Inline(r) => {
+                // A lock-out asks for a recovery code, with no destination to repeat.
+                let sent_to = if r.recovery { None } else { f.sent_to.as_deref() };
+                show(&s, &session, next, Shown { wait: 0, ..Shown::refused(method, r, sent_to) }).await
+            }
+            Reply::Page(res) => res,
+        },
     }
 }
 

@@ -9,12 +9,11 @@ use twostep_domain::factors::push::PUSH_KIND;
 use twostep_domain::factors::recovery::LOW_WATER;
 use twostep_domain::factors::recovery::code::RecoveryCode;
 
-use super::SignedForm;
-use super::account::CsrfForm;
+use super::error::{self, internal, reauth_first};
 use super::pages::{
-    AuthenticatorRow, BrowserRow, CodeRow, Confirm, PushRow, RecoveryCodes, Security, SessionRow, human_time,
+    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, PushRow, RecoveryCodes, Security, SessionRow, human_time,
 };
-use super::{WebSession, factor_error, internal, render, see_other};
+use super::{CsrfForm, SignedForm, WebSession, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -101,7 +100,7 @@ pub async fn render_page(
         Err(e) => return internal(&e),
     };
     let allowlist = match s.twostep.allowlist(&account.id).await {
-        Ok(list) => list.iter().map(super::allowlist::AllowRow::from).collect(),
+        Ok(list) => list.iter().map(AllowRow::from).collect(),
         Err(e) => return internal(&e),
     };
     let sessions = sessions
@@ -239,7 +238,7 @@ pub async fn reveal_codes(
                 },
             )
         }
-        Err(e) => factor_error(&e, "/security/recovery-codes"),
+        Err(e) => error::factor(&e, "/security/recovery-codes"),
     }
 }
 
@@ -267,7 +266,7 @@ pub async fn download_codes(
             )
                 .into_response()
         }
-        Err(e) => factor_error(&e, "/security/recovery-codes"),
+        Err(e) => error::factor(&e, "/security/recovery-codes"),
     }
 }
 
@@ -301,7 +300,7 @@ pub async fn regenerate(
             "Your new recovery codes",
             "Your old codes no longer work. Save these now: download, copy or print them.",
         ),
-        Err(e) => factor_error(&e, "/security/recovery-codes/regenerate"),
+        Err(e) => error::factor(&e, "/security/recovery-codes/regenerate"),
     }
 }
 
@@ -330,7 +329,7 @@ pub async fn disable(
 ) -> Response {
     match s.twostep.disable_two_factor(&session.me, &ctx).await {
         Ok(()) => see_other("/security?notice=disabled"),
-        Err(e) => factor_error(&e, "/security/two-factor/disable"),
+        Err(e) => error::factor(&e, "/security/two-factor/disable"),
     }
 }
 
@@ -343,7 +342,7 @@ pub async fn confirm_page(s: &AppState, session: WebSession, here: &str, mut pag
             page.csrf = session.csrf.clone();
             render(StatusCode::OK, &page)
         }
-        Ok(_) => factor_error(&twostep_domain::error::FactorError::ReauthRequired, here),
+        Ok(_) => reauth_first(here),
         Err(e) => internal(&e),
     }
 }

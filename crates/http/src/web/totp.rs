@@ -4,15 +4,13 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use twostep_domain::error::FactorError;
 use twostep_domain::factors::totp::TotpEnrollment;
 use twostep_domain::factors::totp::otpauth::group_for_typing;
 
-use super::SignedForm;
-use super::account::CsrfForm;
+use super::error::{self, Reply};
 use super::pages::{Confirm, TotpSetup};
 use super::security::{confirm_page, show_codes};
-use super::{WebSession, after_rotation, factor_error, render, see_other};
+use super::{CsrfForm, SignedForm, WebSession, after_rotation, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -57,7 +55,7 @@ pub async fn new_enrollment(
 ) -> Response {
     match s.twostep.start_totp_enrollment(&session.me, &ctx).await {
         Ok(e) => setup_page(&session, &e, String::new(), None),
-        Err(e) => factor_error(&e, "/security/totp/new"),
+        Err(e) => error::factor(&e, "/security/totp/new"),
     }
 }
 
@@ -89,27 +87,20 @@ pub async fn confirm(
             ),
             None => see_other("/security?notice=added"),
         }),
-        Err(err @ (FactorError::InvalidCode | FactorError::InvalidName)) => {
-            let msg = if matches!(err, FactorError::InvalidName) {
-                "Names are 1 to 64 characters.".to_owned()
-            } else {
-                "That code didn't match. Check the app shows this account and enter its current code.".to_owned()
-            };
-            match s.twostep.pending_enrollment(&session.me, &f.enrollment_id).await {
-                Ok(e) => setup_page(&session, &e, f.name, Some(msg)),
+        Err(e) => match error::totp_confirm(e, "/security/totp/new") {
+            Reply::Inline(r) => match s.twostep.pending_enrollment(&session.me, &f.enrollment_id).await {
+                Ok(e) => setup_page(&session, &e, f.name, Some(r.message)),
                 Err(_) => see_other("/security/totp/new"),
-            }
-        }
-        // Superseded or expired: start a fresh one.
-        Err(FactorError::EnrollmentGone) => see_other("/security/totp/new"),
-        Err(e) => factor_error(&e, "/security/totp/new"),
+            },
+            Reply::Page(res) => res,
+        },
     }
 }
 
 pub async fn qr_png(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
     match s.twostep.enrollment_qr_png(&session.me, &id).await {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        Err(_) => super::not_found_page(),
+        Err(_) => error::not_found_page(),
     }
 }
 
@@ -140,7 +131,7 @@ pub async fn remove(
 ) -> Response {
     match s.twostep.remove_authenticator(&session.me, &id, &ctx).await {
         Ok(()) => see_other("/security?notice=removed"),
-        Err(e) => factor_error(&e, &format!("/security/authenticators/{}/remove", super::encode(&id))),
+        Err(e) => error::factor(&e, &format!("/security/authenticators/{}/remove", super::encode(&id))),
     }
 }
 
