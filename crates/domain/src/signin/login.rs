@@ -206,14 +206,6 @@ impl Twostep {
         Ok((PasswordCheck::Wrong, ok))
     }
 
-    /// Whether a login token can still be used (the web page restarts the
-    /// sign-in when it cannot).
-    pub async fn login_token_live(&self, login_token: &str) -> bool {
-        let now = self.now();
-        matches!(self.store.login_token(&Token::presented(login_token).hash()).await,
-            Ok(Some(t)) if self.login_token_usable(&t, now))
-    }
-
     /// The second step's methods for a live login token, read afresh on
     /// every page (`None`: the token is spent or expired). Held nowhere
     /// else, so a client cannot change the list it is offered, and a factor
