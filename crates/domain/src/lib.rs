@@ -5,6 +5,7 @@
 //! other way round, so the rules that make the product secure live in one
 //! place and are tested without a server.
 
+pub mod access;
 pub mod accounts;
 pub mod admin;
 pub mod allowlist;
