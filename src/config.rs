@@ -112,6 +112,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub push: PushConfig,
     pub signup: SignupConfig,
+    /// Forward-auth: rules and cookie domains (`crate::access_config`).
+    pub access: twostep_domain::access::AccessSpec,
 }
 
 /// Sign-up caps (SEC-36): well-formed attempts, taken addresses included,
@@ -274,6 +276,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             push: PushConfig::default(),
             signup: SignupConfig::default(),
+            access: twostep_domain::access::AccessSpec::default(),
         }
     }
 }
@@ -437,6 +440,7 @@ impl Config {
         settings.session_absolute_secs = absolute;
         settings.signups_per_source_per_hour = self.signup.per_source_per_hour;
         settings.signups_per_email_per_hour = self.signup.per_email_per_hour;
+        settings.access = std::sync::Arc::new(crate::access_config::resolve(&self.access, public_url.as_ref())?);
         Ok(Resolved {
             listen,
             database_url,

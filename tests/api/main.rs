@@ -12,6 +12,7 @@ mod binary;
 mod codes;
 mod credentials;
 mod delivery;
+mod forward_auth;
 mod hardening;
 mod interop;
 mod invitations;

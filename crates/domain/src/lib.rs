@@ -17,6 +17,7 @@ pub mod email;
 pub mod email_verification;
 pub mod error;
 pub mod factors;
+pub mod forward_auth;
 pub mod ids;
 pub mod login;
 pub mod notice;

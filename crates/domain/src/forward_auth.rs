@@ -1,0 +1,101 @@
+//! The forward-auth check: "may this request through the operator's proxy
+//! pass?", from the rules (`access`) and the caller's session.
+//!
+//! This is the hottest path an operator has: every request of every
+//! protected app comes through it. A rule that needs no session (bypass,
+//! deny) is answered without touching the store; otherwise one session read
+//! (session, account and allow-list together, last-seen written at most once
+//! a minute) and one read of the account's organisations. Decisions are not
+//! audited: a row per request would turn every page view of every app into
+//! a write; refusals are traced instead.
+
+use crate::access::{Identity, Policy, Target};
+use crate::audit::RequestContext;
+use crate::error::SessionError;
+use crate::ports::SessionKind;
+use crate::service::Twostep;
+use crate::sessions::SignedIn;
+use crate::token::Token;
+
+/// Who passed, for the `Remote-*` headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Passed {
+    pub email: String,
+    /// Names of the account's organisations.
+    pub groups: Vec<String>,
+}
+
+/// The answer to one check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let it through; `None` when a `bypass` rule passed it without a session.
+    Pass(Option<Passed>),
+    /// Nobody (live) is signed in, or a rule naming subjects must know who asks.
+    SignIn,
+    /// Signed in with the password only where the rule asks for two
+    /// factors, and the account has a second factor to prove.
+    SecondFactor,
+    /// The rule asks for two factors the account has not set up, or the
+    /// session is an enrolment-only one (policy requires 2FA first).
+    Enrol,
+    /// A `deny` rule, or a signed-in subject the rules leave to `deny`.
+    Forbidden,
+}
+
+impl Twostep {
+    /// Decides one request. `token` is the session token the proxy passed
+    /// on (the forward-auth cookie or a bearer token), if any.
+    pub async fn forward_auth(
+        &self,
+        token: Option<&Token>,
+        target: &Target,
+        ctx: &RequestContext,
+    ) -> Result<Verdict, SessionError> {
+        let access = &self.settings.access;
+        let first = access.decide(target, None);
+        if !first.needs_identity {
+            match first.policy {
+                Policy::Bypass => return Ok(Verdict::Pass(None)),
+                Policy::Deny => {
+                    tracing::info!(host = %target.host, path = %target.path, "forward-auth: denied by rule");
+                    return Ok(Verdict::Forbidden);
+                }
+                Policy::OneFactor | Policy::TwoFactor => {}
+            }
+        }
+        let Some(token) = token else { return Ok(Verdict::SignIn) };
+        let me = match self.authenticate_from(token, ctx).await {
+            Ok(me) => me,
+            Err(SessionError::Unauthenticated | SessionError::IpNotAllowed) => return Ok(Verdict::SignIn),
+            Err(e) => return Err(e),
+        };
+        let groups: Vec<String> =
+            self.store.orgs_of(&me.account.id).await?.into_iter().map(|(org, _)| org.name).collect();
+        let email = me.account.email.as_str().to_owned();
+        let decision = if first.needs_identity {
+            access.decide(target, Some(Identity { email: &email, orgs: &groups }))
+        } else {
+            first
+        };
+        let passed = || Verdict::Pass(Some(Passed { email: email.clone(), groups: groups.clone() }));
+        let verdict = match decision.policy {
+            Policy::Bypass => passed(),
+            Policy::Deny => Verdict::Forbidden,
+            _ if me.session.kind == SessionKind::Enrollment => Verdict::Enrol,
+            Policy::OneFactor => passed(),
+            Policy::TwoFactor if me.session.second_factor_at.is_some() => passed(),
+            Policy::TwoFactor => self.missing_second_factor(&me).await?,
+        };
+        if verdict == Verdict::Forbidden {
+            tracing::info!(host = %target.host, path = %target.path, account = %me.account.id.as_str(), "forward-auth: denied");
+        }
+        Ok(verdict)
+    }
+
+    /// A full session without a second factor: prove one if the account
+    /// has one, else set one up.
+    async fn missing_second_factor(&self, me: &SignedIn) -> Result<Verdict, SessionError> {
+        let has_authenticator = !self.store.authenticators(&me.account.id).await?.is_empty();
+        Ok(if has_authenticator { Verdict::SecondFactor } else { Verdict::Enrol })
+    }
+}
