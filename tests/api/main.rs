@@ -13,6 +13,7 @@ mod codes;
 mod credentials;
 mod delivery;
 mod forward_auth;
+mod forward_auth_proxy;
 mod hardening;
 mod interop;
 mod invitations;

@@ -206,7 +206,9 @@ impl RuleSpec {
         let subjects = self
             .subject
             .iter()
-            .map(|s| Subject::parse(s).ok_or_else(|| bad(key("subject"), format!("{s:?} is not user:EMAIL or org:NAME"))))
+            .map(|s| {
+                Subject::parse(s).ok_or_else(|| bad(key("subject"), format!("{s:?} is not user:EMAIL or org:NAME")))
+            })
             .collect::<Result<_, _>>()?;
         let policy = Policy::parse(&self.policy)
             .ok_or_else(|| bad(key("policy"), "must be one of bypass, one_factor, two_factor, deny"))?;
@@ -319,7 +321,9 @@ impl Rule {
 /// `*.example.com` matches names below example.com (not example.com itself).
 fn domain_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(base) => host.len() > base.len() + 1 && host.ends_with(base) && host[..host.len() - base.len()].ends_with('.'),
+        Some(base) => {
+            host.len() > base.len() + 1 && host.ends_with(base) && host[..host.len() - base.len()].ends_with('.')
+        }
         None => pattern == host,
     }
 }

@@ -96,7 +96,10 @@ fn methods_and_networks_narrow_a_rule() {
 #[test]
 fn subjects_need_an_identity_and_skip_the_rule_for_others() {
     let a = access(vec![
-        RuleSpec { subject: strings(&["user:Ada@Example.com", "org:Acme"]), ..rule(&["app.example.com"], "two_factor") },
+        RuleSpec {
+            subject: strings(&["user:Ada@Example.com", "org:Acme"]),
+            ..rule(&["app.example.com"], "two_factor")
+        },
         rule(&["app.example.com"], "deny"),
     ]);
     let t = target("https://app.example.com/", "GET", "10.0.0.1");
@@ -126,8 +129,14 @@ fn bad_rules_are_refused_with_their_key() {
         (rule(&["*"], "deny"), "access.rules[0].domain"),
         (RuleSpec { path: strings(&["^/(unclosed"]), ..rule(&["a.example.com"], "deny") }, "access.rules[0].path"),
         (RuleSpec { methods: strings(&["G ET"]), ..rule(&["a.example.com"], "deny") }, "access.rules[0].methods"),
-        (RuleSpec { networks: strings(&["10.0.0.0/33"]), ..rule(&["a.example.com"], "deny") }, "access.rules[0].networks"),
-        (RuleSpec { subject: strings(&["group:admins"]), ..rule(&["a.example.com"], "deny") }, "access.rules[0].subject"),
+        (
+            RuleSpec { networks: strings(&["10.0.0.0/33"]), ..rule(&["a.example.com"], "deny") },
+            "access.rules[0].networks",
+        ),
+        (
+            RuleSpec { subject: strings(&["group:admins"]), ..rule(&["a.example.com"], "deny") },
+            "access.rules[0].subject",
+        ),
         (RuleSpec { subject: strings(&["user:"]), ..rule(&["a.example.com"], "deny") }, "access.rules[0].subject"),
     ];
     for (r, key) in cases {

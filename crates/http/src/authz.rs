@@ -167,22 +167,23 @@ fn answer(status: StatusCode, message: &str) -> Response {
     res
 }
 
-/// 200 with the headers the proxy copies upstream. Values that cannot be
-/// header values are left out rather than mangled.
+/// 200 with the headers the proxy copies upstream. They are present (empty)
+/// even when nobody signed in: Caddy 2.6's `copy_headers` otherwise sends
+/// its own placeholder text upstream, and an empty copy replaces whatever a
+/// client sent. Values that cannot be header values are left empty rather
+/// than mangled.
 fn passed(who: Option<&Passed>) -> Response {
     let mut res = StatusCode::OK.into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let Some(who) = who else { return res };
-    let groups: Vec<&str> = who.groups.iter().map(String::as_str).filter(|g| !g.contains(',')).collect();
-    for (name, value) in [
-        ("remote-user", who.email.as_str()),
-        ("remote-email", who.email.as_str()),
-        ("remote-name", who.email.as_str()),
-        ("remote-groups", &groups.join(",")),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            res.headers_mut().insert(HeaderName::from_static(name), v);
-        }
+    let (email, groups) = match who {
+        Some(w) => (w.email.as_str(), w.groups.iter().map(String::as_str).filter(|g| !g.contains(',')).collect()),
+        None => ("", Vec::new()),
+    };
+    for (name, value) in
+        [("remote-user", email), ("remote-email", email), ("remote-name", email), ("remote-groups", &groups.join(","))]
+    {
+        let v = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+        res.headers_mut().insert(HeaderName::from_static(name), v);
     }
     res
 }
@@ -221,8 +222,11 @@ fn fa_cookie(s: &AppState, target: &str, token: &str) -> Option<HeaderValue> {
     let host = url::Url::parse(target).ok()?.host_str()?.to_owned();
     let domain = s.twostep.settings().access.cookie_domain_for(&host)?.to_owned();
     let secure = if s.web.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{}={token}; Domain={domain}; Path=/; HttpOnly; SameSite=Lax{secure}", cookie_name(s)))
-        .ok()
+    HeaderValue::from_str(&format!(
+        "{}={token}; Domain={domain}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(s)
+    ))
+    .ok()
 }
 
 /// Where a finished sign-in goes: back through `/login?rd=` when it began
