@@ -467,3 +467,54 @@ async fn bad_proxy_headers_are_a_400_never_a_500(db: Db) {
     .await;
     r.assert_error(400, "invalid_request");
 }
+
+/// `RULES` as the `[access]` section of a configuration file.
+fn config_file() -> String {
+    format!("[access]\n{}", RULES.replace("[[rules]]", "[[access.rules]]"))
+}
+
+#[test]
+fn config_check_validates_the_rules_and_access_check_explains_them() {
+    use crate::binary::{output, twostep};
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("twostep.toml"), config_file()).expect("write");
+    let (ok, out, err) = output(twostep(dir.path()).args(["config", "check"]), "");
+    assert!(ok && out.contains("[[access.rules]]"), "{out}{err}");
+
+    let (ok, out, err) =
+        output(twostep(dir.path()).args(["access", "check", "http://app.example.test/x/../admin"]), "");
+    assert!(ok, "{err}");
+    assert!(out.contains("path /admin") && out.contains("rule 1: no match"), "{out}");
+    assert!(out.contains("rule 2: matches: deny") && out.contains("decision: deny (rule 2)"), "{out}");
+    let (_, out, _) = output(twostep(dir.path()).args(["access", "check", "https://team.example.test/"]), "");
+    assert!(out.contains("decision: sign-in needed"), "{out}");
+    let (ok, _, err) =
+        output(twostep(dir.path()).args(["user", "create", "ada@example.com"]), "correct horse battery staple\n");
+    assert!(ok, "{err}");
+    let args = ["access", "check", "https://team.example.test/", "--user", "ada@example.com"];
+    let (_, out, _) = output(twostep(dir.path()).args(args), "");
+    assert!(out.contains("decision: one_factor (rule 6)"), "{out}");
+    let args = ["access", "check", "http://printer.lan.example.test/", "--ip", "10.0.0.9"];
+    let (_, out, _) = output(twostep(dir.path()).args(args), "");
+    assert!(out.contains("decision: bypass (rule 5)"), "{out}");
+
+    for (bad, key) in [
+        (
+            "policy = \"two_factor\"\n[[access.rules]]\ndomain = [\"x.example.test\"]\npolicy = \"allow\"",
+            "access.rules[7].policy",
+        ),
+        (
+            "policy = \"two_factor\"\n[[access.rules]]\ndomain = [\"x.example.test\"]\npath = [\"(\"]\npolicy = \"deny\"",
+            "access.rules[7].path",
+        ),
+    ] {
+        let text = config_file().replacen("policy = \"two_factor\"", bad, 1);
+        std::fs::write(dir.path().join("twostep.toml"), text).expect("write");
+        let (ok, _, err) = output(twostep(dir.path()).args(["config", "check"]), "");
+        assert!(!ok && err.contains(key), "{key}: {err}");
+    }
+    let text = format!("public_url = \"https://auth.example.org\"\n{}", config_file());
+    std::fs::write(dir.path().join("twostep.toml"), text).expect("write");
+    let (ok, _, err) = output(twostep(dir.path()).args(["config", "check"]), "");
+    assert!(!ok && err.contains("access.cookie_domains"), "{err}");
+}

@@ -69,8 +69,7 @@ impl Twostep {
             Err(SessionError::Unauthenticated | SessionError::IpNotAllowed) => return Ok(Verdict::SignIn),
             Err(e) => return Err(e),
         };
-        let groups: Vec<String> =
-            self.store.orgs_of(&me.account.id).await?.into_iter().map(|(org, _)| org.name).collect();
+        let groups = self.org_names_of(&me.account.id).await?;
         let email = me.account.email.as_str().to_owned();
         let decision = if first.needs_identity {
             access.decide(target, Some(Identity { email: &email, orgs: &groups }))
@@ -90,6 +89,11 @@ impl Twostep {
             tracing::info!(host = %target.host, path = %target.path, account = %me.account.id.as_str(), "forward-auth: denied");
         }
         Ok(verdict)
+    }
+
+    /// The names of the account's organisations (`Remote-Groups`, `org:` subjects).
+    pub async fn org_names_of(&self, account: &crate::ids::AccountId) -> Result<Vec<String>, crate::error::StoreError> {
+        Ok(self.store.orgs_of(account).await?.into_iter().map(|(org, _)| org.name).collect())
     }
 
     /// A full session without a second factor: prove one if the account
