@@ -636,7 +636,9 @@ fn parse_public_url(s: &str) -> Result<url::Url, ConfigError> {
 
 fn is_loopback_host(u: &url::Url) -> bool {
     match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
+        // RFC 6761: *.localhost names are loopback too (Chromium resolves
+        // them so; the forward-auth browser test runs its portal on one).
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
@@ -708,6 +710,8 @@ mod tests {
     fn plain_http_is_refused_off_loopback() {
         assert!(parse_public_url("http://127.0.0.1:8080").is_ok());
         assert!(parse_public_url("http://localhost:8080").is_ok());
+        assert!(parse_public_url("http://auth.fa.localhost:8080").is_ok());
+        assert!(parse_public_url("http://localhost.example.com").is_err());
         assert!(parse_public_url("https://id.example.com").is_ok());
         let e = parse_public_url("http://id.example.com").expect_err("refused");
         assert_eq!(e.key, "public_url");

@@ -209,12 +209,30 @@ pub async fn portal_entry(s: &AppState, h: &HeaderMap, ctx: &RequestContext, rd:
         && s.twostep.authenticate_from(&Token::presented(&token), ctx).await.is_ok()
         && let Some(cookie) = fa_cookie(s, &target, &token)
     {
-        let mut res = crate::web::see_other(&target);
+        let mut res = continue_page(&target);
         res.headers_mut().append(header::SET_COOKIE, cookie);
         res.headers_mut().append(header::SET_COOKIE, cookies::clear(&s.web, return_cookie(s)));
         return Entry::Back(res);
     }
     Entry::Remember(cookies::set(&s.web, return_cookie(s), &encode(&target), Some(RETURN_COOKIE_SECS)))
+}
+
+/// A page that moves on to the app at once. Not a redirect: right after
+/// the sign-in form, the browser applies our `form-action 'self'` to the
+/// whole redirect chain and would stop at the app's other origin; a meta
+/// refresh is a fresh navigation.
+fn continue_page(target: &str) -> Response {
+    let url = target.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let host = url::Url::parse(target).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>Signed in</title>\
+         <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main>\
+         <p>Signed in. <a href=\"{url}\">Continue to {host}</a></p></main></body></html>"
+    );
+    let mut res = axum::response::Html(html).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// The forward-auth cookie for the cookie domain `target` lies in.
