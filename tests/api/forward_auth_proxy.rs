@@ -217,7 +217,12 @@ async fn through(port: u16, method: reqwest::Method, path: &str, token: Option<&
         .request(method, format!("http://app.example.test:{port}{path}"))
         // A client trying to pass as someone: the proxy must drop this.
         .header("remote-user", "admin@evil.example")
-        .header("remote-groups", "Admins");
+        .header("remote-groups", "Admins")
+        // …or to have a bypassed path checked instead of the real one: the
+        // proxy sets these itself (the deny and redirect checks below fail otherwise).
+        .header("x-original-url", format!("http://app.example.test:{port}/public/spoof"))
+        .header("x-forwarded-uri", "/public/spoof")
+        .header("x-forwarded-method", "GET");
     if html {
         req = req.header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
     }
