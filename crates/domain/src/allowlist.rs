@@ -252,7 +252,7 @@ pub fn validate(entries: &[EntryInput]) -> Result<Vec<(IpRange, String)>, Allowl
 }
 
 /// Whether `ip` may use an account with this stored list.
-fn allows(list: &[AllowlistRecord], ip: &str) -> bool {
+pub(crate) fn allows(list: &[AllowlistRecord], ip: &str) -> bool {
     if list.is_empty() {
         return true;
     }

@@ -2,20 +2,61 @@
 //! pass?", from the rules (`access`) and the caller's session.
 //!
 //! This is the hottest path an operator has: every request of every
-//! protected app comes through it. A rule that needs no session (bypass,
-//! deny) is answered without touching the store; otherwise one session read
-//! (session, account and allow-list together, last-seen written at most once
-//! a minute) and one read of the account's organisations. Decisions are not
-//! audited: a row per request would turn every page view of every app into
-//! a write; refusals are traced instead.
+//! protected app comes through it, a page load being a burst of them (the
+//! page, its scripts, images and XHR). A rule that needs no session (bypass,
+//! deny) is answered without touching the store. Otherwise the session, its
+//! account, allow-list and organisations are read once (last-seen written at
+//! most once a minute) and kept for `CACHE_SECS`, during which the same
+//! token is answered from memory: expiry and the allow-list are still
+//! applied to the kept copy on every check, sign-out and session revocation
+//! here drop it at once, and anything else (another instance's sign-out, a
+//! disabled account, a changed organisation) reaches the check within
+//! `CACHE_SECS`. Decisions are not audited: a row per request would turn
+//! every page view of every app into a write; refusals are traced instead.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::access::{Identity, Policy, Target};
 use crate::audit::RequestContext;
 use crate::error::SessionError;
+use crate::ids::AccountId;
+use crate::ports::AllowlistRecord;
 use crate::ports::SessionKind;
 use crate::service::Twostep;
 use crate::sessions::SignedIn;
-use crate::token::Token;
+use crate::time::Timestamp;
+use crate::token::{Token, TokenHash};
+
+/// How long a checked session is answered from memory.
+pub const CACHE_SECS: i64 = 5;
+/// Sessions kept at most; past it the cache starts over (a flood of
+/// distinct tokens costs reads, never memory).
+const CACHE_MAX: usize = 10_000;
+
+struct Cached {
+    at: Timestamp,
+    me: SignedIn,
+    allowlist: Vec<AllowlistRecord>,
+    groups: Vec<String>,
+}
+
+/// One cache for the process, not per `Twostep`: keys are hashes of random
+/// 256-bit tokens, so servers sharing a process (tests) cannot collide.
+fn cache() -> std::sync::MutexGuard<'static, HashMap<TokenHash, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<TokenHash, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drops a session from the check's cache (it was signed out or revoked).
+pub(crate) fn forget(id: &TokenHash) {
+    cache().remove(id);
+}
+
+/// Drops every cached session of an account.
+pub(crate) fn forget_account(account: &AccountId) {
+    cache().retain(|_, c| c.me.account.id != *account);
+}
 
 /// Who passed, for the `Remote-*` headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,12 +105,7 @@ impl Twostep {
             }
         }
         let Some(token) = token else { return Ok(Verdict::SignIn) };
-        let me = match self.authenticate_from(token, ctx).await {
-            Ok(me) => me,
-            Err(SessionError::Unauthenticated | SessionError::IpNotAllowed) => return Ok(Verdict::SignIn),
-            Err(e) => return Err(e),
-        };
-        let groups = self.org_names_of(&me.account.id).await?;
+        let Some((me, groups)) = self.checked_session(token, ctx).await? else { return Ok(Verdict::SignIn) };
         let email = me.account.email.as_str().to_owned();
         let decision = if first.needs_identity {
             access.decide(target, Some(Identity { email: &email, orgs: &groups }))
@@ -89,6 +125,47 @@ impl Twostep {
             tracing::info!(host = %target.host, path = %target.path, account = %me.account.id.as_str(), "forward-auth: denied");
         }
         Ok(verdict)
+    }
+
+    /// The live session behind `token` and its organisation names, from the
+    /// cache when it was read less than `CACHE_SECS` ago; `None`: nobody.
+    async fn checked_session(
+        &self,
+        token: &Token,
+        ctx: &RequestContext,
+    ) -> Result<Option<(SignedIn, Vec<String>)>, SessionError> {
+        let id = token.hash();
+        let now = self.now();
+        if let Some(c) = cache().get(&id) {
+            let s = &c.me.session;
+            let live = now < s.expires_at && now < s.last_seen_at.plus_secs(self.settings.session_idle_secs);
+            if now.secs() - c.at.secs() < CACHE_SECS && live && crate::allowlist::allows(&c.allowlist, &ctx.ip) {
+                return Ok(Some((c.me.clone(), c.groups.clone())));
+            }
+        }
+        let (me, allowlist) = match self.authenticate_with_allowlist(token).await {
+            Ok(found) => found,
+            Err(SessionError::Unauthenticated | SessionError::IpNotAllowed) => {
+                forget(&id);
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if !crate::allowlist::allows(&allowlist, &ctx.ip) {
+            // The full path ends the session, audits and notifies the owner.
+            forget(&id);
+            return match self.authenticate_from(token, ctx).await {
+                Err(SessionError::Internal(e)) => Err(SessionError::Internal(e)),
+                _ => Ok(None),
+            };
+        }
+        let groups = self.org_names_of(&me.account.id).await?;
+        let mut c = cache();
+        if c.len() >= CACHE_MAX {
+            c.clear();
+        }
+        c.insert(id, Cached { at: now, me: me.clone(), allowlist, groups: groups.clone() });
+        Ok(Some((me, groups)))
     }
 
     /// The names of the account's organisations (`Remote-Groups`, `org:` subjects).

@@ -108,6 +108,7 @@ impl Twostep {
 
     pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {
         self.store.delete_session(&signed_in.session.id).await?;
+        crate::forward_auth::forget(&signed_in.session.id);
         self.audit(AuditEvent::user(AuditKind::SignOut, &signed_in.account.id), ctx).await;
         Ok(())
     }
@@ -116,6 +117,7 @@ impl Twostep {
     /// token planted or observed before cannot ride along (§2.11).
     pub async fn rotate_session(&self, old: &TokenHash) -> Result<Token, SessionError> {
         let token = Token::generate(self.rng());
+        crate::forward_auth::forget(old);
         if self.store.rotate_session(old, &token.hash()).await? {
             Ok(token)
         } else {
@@ -161,6 +163,7 @@ impl Twostep {
             .find(|s| id.len() == PUBLIC_ID_LEN && s.id.as_str().starts_with(id));
         let Some(target) = target else { return Ok(false) };
         self.store.delete_session(&target.id).await?;
+        crate::forward_auth::forget(&target.id);
         self.audit(AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("session {id}")), ctx)
             .await;
         Ok(true)
@@ -174,6 +177,7 @@ impl Twostep {
     ) -> Result<u64, crate::error::FactorError> {
         self.require_recent_auth(me).await?;
         let n = self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
+        crate::forward_auth::forget_account(&me.account.id);
         self.audit(
             AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("{n} other sessions")),
             ctx,
