@@ -182,6 +182,12 @@ async fn every_policy_answers_as_the_issue_says(db: Db) {
         url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
     );
     assert_eq!(r.header("location"), want);
+    // Re-auth keeps that way back (its `safe_next` takes the local path).
+    let page =
+        app.http.get(&want).header(COOKIE, format!("twostep_session={remembered}")).send().await.expect("reauth page");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("name=\"next\" value=\"/login?rd=http%3A%2F%2Fapp.example.test%2Freports\""), "{html}");
     Check::nginx(&format!("{APP}/one/x")).cookie(&remembered).send(&app).await.assert_status(200);
     // A token that is no session is nobody.
     Check::nginx(&url).cookie("not-a-session").send(&app).await.assert_status(401);
