@@ -298,23 +298,43 @@ pub struct Decision {
     pub needs_identity: bool,
 }
 
+/// The first field of a rule a request does not meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mismatch {
+    Domain,
+    Path,
+    Method,
+    Network,
+}
+
 impl Rule {
-    /// Why this rule does not match (`None`: it does, subjects aside).
-    fn mismatch(&self, t: &Target) -> Option<String> {
+    /// The field this rule does not match on (`None`: it matches, subjects aside).
+    fn mismatch(&self, t: &Target) -> Option<Mismatch> {
         if !self.domains.iter().any(|d| domain_matches(d, &t.host)) {
-            return Some(format!("domain {} is not one of {:?}", t.host, self.domains));
+            return Some(Mismatch::Domain);
         }
         if !self.paths.is_empty() && !self.paths.iter().any(|re| re.is_match(&t.path)) {
-            return Some(format!("path {} matches none of the path regexes", t.path));
+            return Some(Mismatch::Path);
         }
         if !self.methods.is_empty() && !self.methods.contains(&t.method) {
-            return Some(format!("method {} is not one of {:?}", t.method, self.methods));
+            return Some(Mismatch::Method);
         }
         if !self.networks.is_empty() && !t.ip.is_some_and(|ip| self.networks.iter().any(|n| n.contains(ip))) {
-            let ip = t.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-            return Some(format!("client address {ip} is in none of the networks"));
+            return Some(Mismatch::Network);
         }
         None
+    }
+
+    fn explain_mismatch(&self, m: Mismatch, t: &Target) -> String {
+        match m {
+            Mismatch::Domain => format!("domain {} is not one of {:?}", t.host, self.domains),
+            Mismatch::Path => format!("path {} matches none of the path regexes", t.path),
+            Mismatch::Method => format!("method {} is not one of {:?}", t.method, self.methods),
+            Mismatch::Network => {
+                let ip = t.ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                format!("client address {ip} is in none of the networks")
+            }
+        }
     }
 }
 
@@ -334,40 +354,61 @@ pub fn within(host: &str, domain: &str) -> bool {
 }
 
 impl Access {
-    /// The first rule that matches, or the default.
+    /// The first rule that matches, or the default. The hot path: nothing
+    /// is formatted or allocated.
     pub fn decide(&self, t: &Target, who: Option<Identity<'_>>) -> Decision {
-        self.explain(t, who).0
+        self.walk(t, who, None)
     }
 
     /// `decide`, with a line per rule tried saying why it did or did not
     /// match (`twostep access check`).
     pub fn explain(&self, t: &Target, who: Option<Identity<'_>>) -> (Decision, Vec<String>) {
         let mut why = Vec::new();
+        let d = self.walk(t, who, Some(&mut why));
+        (d, why)
+    }
+
+    fn walk(&self, t: &Target, who: Option<Identity<'_>>, mut why: Option<&mut Vec<String>>) -> Decision {
+        let noting = why.is_some();
+        let mut note = |line: String| {
+            if let Some(w) = why.as_deref_mut() {
+                w.push(line);
+            }
+        };
         for (i, rule) in self.rules.iter().enumerate() {
             let n = i + 1;
-            if let Some(reason) = rule.mismatch(t) {
-                why.push(format!("rule {n}: no match: {reason}"));
+            if let Some(m) = rule.mismatch(t) {
+                if noting {
+                    note(format!("rule {n}: no match: {}", rule.explain_mismatch(m, t)));
+                }
                 continue;
             }
             if !rule.subjects.is_empty() {
                 match who {
                     None => {
-                        why.push(format!("rule {n}: matches, but names subjects: sign-in needed to decide"));
-                        let d = Decision { policy: rule.policy, matched: Matched::Rule(i), needs_identity: true };
-                        return (d, why);
+                        if noting {
+                            note(format!("rule {n}: matches, but names subjects: sign-in needed to decide"));
+                        }
+                        return Decision { policy: rule.policy, matched: Matched::Rule(i), needs_identity: true };
                     }
                     Some(w) if !rule.subjects.iter().any(|s| s.matches(&w)) => {
-                        why.push(format!("rule {n}: no match: {} is none of its subjects", w.email));
+                        if noting {
+                            note(format!("rule {n}: no match: {} is none of its subjects", w.email));
+                        }
                         continue;
                     }
                     Some(_) => {}
                 }
             }
-            why.push(format!("rule {n}: matches: {}", rule.policy.as_str()));
-            return (Decision { policy: rule.policy, matched: Matched::Rule(i), needs_identity: false }, why);
+            if noting {
+                note(format!("rule {n}: matches: {}", rule.policy.as_str()));
+            }
+            return Decision { policy: rule.policy, matched: Matched::Rule(i), needs_identity: false };
         }
-        why.push(format!("no rule matches: default policy {}", self.default_policy.as_str()));
-        (Decision { policy: self.default_policy, matched: Matched::Default, needs_identity: false }, why)
+        if noting {
+            note(format!("no rule matches: default policy {}", self.default_policy.as_str()));
+        }
+        Decision { policy: self.default_policy, matched: Matched::Default, needs_identity: false }
     }
 
     /// Where a browser may be sent back to after signing in: an absolute

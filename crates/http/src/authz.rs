@@ -118,19 +118,19 @@ async fn check(State(s): State<AppState>, p: Parts, proto: Protocol) -> Response
         }
     };
     let origin = &s.web.public_origin;
-    let return_to = s.twostep.settings().access.return_target(&url, !s.web.secure_cookies);
-    let sign_in = match &return_to {
-        Some(u) => format!("{origin}/login?rd={}", encode(u)),
-        None => format!("{origin}/login"),
-    };
+    // Only for a redirect: a pass (the hot path) parses no second URL.
+    let return_to = || s.twostep.settings().access.return_target(&url, !s.web.secure_cookies);
     let location = match verdict {
         Verdict::Pass(who) => return passed(who.as_ref()),
         Verdict::Forbidden => return answer(StatusCode::FORBIDDEN, "you may not reach this address"),
-        Verdict::SignIn => sign_in,
+        Verdict::SignIn => match return_to() {
+            Some(u) => format!("{origin}/login?rd={}", encode(&u)),
+            None => format!("{origin}/login"),
+        },
         // Re-auth proves the second factor, then `/login?rd=` re-issues
         // the cookie (re-auth gives the session a new token) and returns.
         Verdict::SecondFactor => {
-            let back = return_to.map_or_else(|| "/security".to_owned(), |u| format!("/login?rd={}", encode(&u)));
+            let back = return_to().map_or_else(|| "/security".to_owned(), |u| format!("/login?rd={}", encode(&u)));
             format!("{origin}/reauth?next={}", encode(&back))
         }
         // An enrolment-only session may set up an authenticator too.
