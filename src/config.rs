@@ -112,6 +112,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub push: PushConfig,
     pub signup: SignupConfig,
+    /// Forward-auth: rules and cookie domains (`crate::access_config`).
+    pub access: twostep_domain::policy::access::AccessSpec,
 }
 
 /// Sign-up caps (SEC-36): well-formed attempts, taken addresses included,
@@ -274,6 +276,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             push: PushConfig::default(),
             signup: SignupConfig::default(),
+            access: twostep_domain::policy::access::AccessSpec::default(),
         }
     }
 }
@@ -437,6 +440,7 @@ impl Config {
         settings.session_absolute_secs = absolute;
         settings.signups_per_source_per_hour = self.signup.per_source_per_hour;
         settings.signups_per_email_per_hour = self.signup.per_email_per_hour;
+        settings.access = std::sync::Arc::new(crate::access_config::resolve(&self.access, public_url.as_ref())?);
         Ok(Resolved {
             listen,
             database_url,
@@ -633,7 +637,9 @@ fn parse_public_url(s: &str) -> Result<url::Url, ConfigError> {
 
 fn is_loopback_host(u: &url::Url) -> bool {
     match u.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
+        // RFC 6761: *.localhost names are loopback too (Chromium resolves
+        // them so; the forward-auth browser test runs its portal on one).
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
@@ -705,6 +711,8 @@ mod tests {
     fn plain_http_is_refused_off_loopback() {
         assert!(parse_public_url("http://127.0.0.1:8080").is_ok());
         assert!(parse_public_url("http://localhost:8080").is_ok());
+        assert!(parse_public_url("http://auth.fa.localhost:8080").is_ok());
+        assert!(parse_public_url("http://localhost.example.com").is_err());
         assert!(parse_public_url("https://id.example.com").is_ok());
         let e = parse_public_url("http://id.example.com").expect_err("refused");
         assert_eq!(e.key, "public_url");

@@ -2,6 +2,7 @@
 //! the CLI commands. Concrete types (SQL store, system clock, OS random)
 //! meet the domain only here.
 
+pub mod access_config;
 pub mod cli;
 pub mod config;
 pub mod startup;

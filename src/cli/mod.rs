@@ -1,5 +1,6 @@
 //! Command-line interface: one subcommand per file.
 
+mod access;
 mod admin;
 mod audit;
 mod companion;
@@ -49,6 +50,9 @@ enum Command {
     /// Grant or revoke the administrator role.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Explain the forward-auth rules (`[access]`) for a URL.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -81,6 +85,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::User(cmd) => user::run(&config, cmd).await,
         Command::Admin(cmd) => admin::run(&config, cmd).await,
         Command::Config(cmd) => config_check::run(&config, &cmd),
+        Command::Access(cmd) => access::run(&config, cmd).await,
         Command::Audit(args) => audit::run(&config, &args).await,
         Command::Dev(cmd) => seed::run(&config, cmd).await,
         Command::Companion(_) => Ok(()),

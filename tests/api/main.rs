@@ -12,6 +12,8 @@ mod binary;
 mod codes;
 mod credentials;
 mod delivery;
+mod forward_auth;
+mod forward_auth_proxy;
 mod hardening;
 mod interop;
 mod invitations;

@@ -79,6 +79,8 @@ pub struct Settings {
     /// Accept Web Push endpoints over plain http (tests and local push
     /// services only; real push services are https).
     pub webpush_allow_http: bool,
+    /// Forward-auth rules and cookie domains (`[access]`).
+    pub access: std::sync::Arc<crate::policy::access::Access>,
 }
 
 impl Default for Settings {
@@ -117,6 +119,7 @@ impl Default for Settings {
             push_secs: 60,
             push_pairing_secs: 10 * 60,
             webpush_allow_http: false,
+            access: std::sync::Arc::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! request id; request bodies are size-limited and requests time out.
 
 pub mod api;
+pub mod authz;
 pub mod client_ip;
 pub mod cookies;
 pub mod csrf;
@@ -77,7 +78,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let hsts = state.web.public_origin.starts_with("https://");
     let proxies = Arc::new(state.web.trusted_proxies.clone());
-    Router::new().merge(api::routes()).merge(web::routes()).with_state(state).layer(
+    Router::new().merge(api::routes()).merge(authz::routes()).merge(web::routes()).with_state(state).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(

@@ -6,8 +6,12 @@
 //! until a factor is confirmed; it cannot turn 2FA off, nor remove its last
 //! factor, while the policy holds.
 
+pub mod access;
 pub mod admin;
 pub mod allowlist;
+pub mod forward_auth;
+pub(crate) mod forward_cache;
+pub mod ip_range;
 pub mod orgs;
 pub mod store;
 

@@ -7,7 +7,8 @@
 pub mod remember;
 pub mod store;
 
-use crate::accounts::store::AccountRecord;
+pub use store::SignedIn;
+
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::SessionError;
 use crate::ids::AccountId;
@@ -32,13 +33,6 @@ pub struct SessionView {
 }
 
 const PUBLIC_ID_LEN: usize = 16;
-
-/// A live session and its account, as a request sees them.
-#[derive(Clone, Debug)]
-pub struct SignedIn {
-    pub session: SessionRecord,
-    pub account: AccountRecord,
-}
 
 impl Twostep {
     /// Starts a session with the proofs given at sign-in.
@@ -113,6 +107,7 @@ impl Twostep {
 
     pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {
         self.store.delete_session(&signed_in.session.id).await?;
+        crate::policy::forward_cache::forget(&signed_in.session.id);
         self.audit(AuditEvent::user(AuditKind::SignOut, &signed_in.account.id), ctx).await;
         Ok(())
     }
@@ -121,6 +116,7 @@ impl Twostep {
     /// token planted or observed before cannot ride along (§2.11).
     pub async fn rotate_session(&self, old: &TokenHash) -> Result<Token, SessionError> {
         let token = Token::generate(self.rng());
+        crate::policy::forward_cache::forget(old);
         if self.store.rotate_session(old, &token.hash()).await? {
             Ok(token)
         } else {
@@ -166,6 +162,7 @@ impl Twostep {
             .find(|s| id.len() == PUBLIC_ID_LEN && s.id.as_str().starts_with(id));
         let Some(target) = target else { return Ok(false) };
         self.store.delete_session(&target.id).await?;
+        crate::policy::forward_cache::forget(&target.id);
         self.audit(AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("session {id}")), ctx)
             .await;
         Ok(true)
@@ -179,6 +176,7 @@ impl Twostep {
     ) -> Result<u64, crate::error::FactorError> {
         self.require_recent_auth(me).await?;
         let n = self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
+        crate::policy::forward_cache::forget_account(&me.account.id);
         self.audit(
             AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("{n} other sessions")),
             ctx,

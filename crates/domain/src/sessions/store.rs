@@ -115,3 +115,10 @@ pub trait SessionStore: Send + Sync {
         session: &SessionRecord,
     ) -> Result<bool, StoreError>;
 }
+
+/// A live session and its account, as a request sees them.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub session: SessionRecord,
+    pub account: AccountRecord,
+}

@@ -83,9 +83,20 @@ pub struct LoginQuery {
     signed_out: Option<String>,
     expired: Option<String>,
     reset: Option<String>,
+    /// A protected app's URL to return to (forward-auth).
+    rd: Option<String>,
 }
 
-pub async fn login_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+pub async fn login_page(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let entry = crate::authz::portal_entry(&s, &headers, &ctx, q.rd.as_deref()).await;
+    if let crate::authz::Entry::Back(res) = entry {
+        return res;
+    }
     let notice = if q.signed_out.is_some() {
         Some("You have been signed out.".to_owned())
     } else if q.reset.is_some() {
@@ -93,9 +104,13 @@ pub async fn login_page(State(s): State<AppState>, headers: HeaderMap, Query(q):
     } else {
         q.expired.map(|_| "Your sign-in took too long or had too many wrong codes. Please sign in again.".to_owned())
     };
-    page_with_presession(&s, &headers, |csrf| {
+    let page = page_with_presession(&s, &headers, |csrf| {
         render(StatusCode::OK, &Login { nav: None, csrf, email: String::new(), error: None, notice })
-    })
+    });
+    match entry {
+        crate::authz::Entry::Remember(cookie) => with_cookie(page, cookie),
+        _ => page,
+    }
 }
 
 pub async fn login(
@@ -106,9 +121,10 @@ pub async fn login(
 ) -> Response {
     let remembered = cookies::get(&headers, s.web.remember_cookie());
     match s.twostep.login(&f.email, &f.password, remembered.as_deref(), &ctx).await {
-        Ok(LoginOutcome::Authenticated { session, .. }) => {
-            with_cookie(see_other("/security"), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
-        }
+        Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
+            see_other(&crate::authz::after_sign_in(&s, &headers, "/security")),
+            cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
+        ),
         // Policy requires 2FA the account lacks: set-up comes first.
         Ok(LoginOutcome::EnrollmentRequired { session, .. }) => {
             with_cookie(see_other(REQUIRED_PATH), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
@@ -231,7 +247,7 @@ pub async fn verify(
         Ok(v) => {
             let next = match v.recovery_codes_remaining {
                 Some(n) => format!("/security?recovery_used={n}"),
-                None => "/security".to_owned(),
+                None => crate::authz::after_sign_in(&s, &headers, "/security"),
             };
             let res =
                 with_cookie(see_other(&next), cookies::set(&s.web, s.web.session_cookie(), v.session.expose(), None));
@@ -271,7 +287,8 @@ pub async fn logout(
     if let Err(e) = s.twostep.sign_out(&session.me, &ctx).await {
         return error::internal(&e);
     }
-    let mut res = with_cookie(see_other("/login?signed_out=1"), cookies::clear(&s.web, s.web.session_cookie()));
+    let res = with_cookie(see_other("/login?signed_out=1"), cookies::clear(&s.web, s.web.session_cookie()));
+    let mut res = crate::authz::clear_cookies(&s, res);
     res.headers_mut().insert("clear-site-data", HeaderValue::from_static("\"cache\""));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
