@@ -5,20 +5,18 @@
 //! protected app comes through it, a page load being a burst of them (the
 //! page, its scripts, images and XHR). A rule that needs no session (bypass,
 //! deny) is answered without touching the store. Otherwise the session, its
-//! account, allow-list and organisations are read once (last-seen written at
-//! most once a minute) and kept for `CACHE_SECS`, during which the same
-//! token is answered from memory: expiry and the allow-list are still
-//! applied to the kept copy on every check, sign-out and session revocation
-//! here drop it at once, and anything else (another instance's sign-out, a
-//! disabled account, a changed organisation) reaches the check within
-//! `CACHE_SECS`. Decisions are not audited: a row per request would turn
+//! account and allow-list are read in one statement on every check (last-seen
+//! written at most once a minute), so a sign-out, a revoked session or a
+//! disabled account ends access on every instance at once; only the
+//! account's organisation names are kept for `CACHE_SECS` (see
+//! `forward_cache`). Decisions are not audited: a row per request would turn
 //! every page view of every app into a write; refusals are traced instead.
 
 use crate::audit::RequestContext;
 use crate::error::SessionError;
 use crate::policy::access::{Identity, Policy, Target};
+use crate::policy::forward_cache;
 pub use crate::policy::forward_cache::CACHE_SECS;
-use crate::policy::forward_cache::{CACHE_MAX, Cached, cache, forget};
 use crate::service::Twostep;
 use crate::sessions::store::SessionKind;
 use crate::sessions::store::SignedIn;
@@ -93,44 +91,34 @@ impl Twostep {
         Ok(verdict)
     }
 
-    /// The live session behind `token` and its organisation names, from the
-    /// cache when it was read less than `CACHE_SECS` ago; `None`: nobody.
+    /// The live session behind `token` (read every time, so a sign-out or
+    /// revocation on any instance ends access at once) and its
+    /// organisation names (kept for `CACHE_SECS`); `None`: nobody.
     async fn checked_session(
         &self,
         token: &Token,
         ctx: &RequestContext,
     ) -> Result<Option<(SignedIn, Vec<String>)>, SessionError> {
-        let id = token.hash();
-        let now = self.now();
-        if let Some(c) = cache().get(&id) {
-            let s = &c.me.session;
-            let live = now < s.expires_at && now < s.last_seen_at.plus_secs(self.settings.session_idle_secs);
-            if now.secs() - c.at.secs() < CACHE_SECS && live && crate::policy::ip_range::allows(&c.allowlist, &ctx.ip) {
-                return Ok(Some((c.me.clone(), c.groups.clone())));
-            }
-        }
         let (me, allowlist) = match self.authenticate_with_allowlist(token).await {
             Ok(found) => found,
-            Err(SessionError::Unauthenticated | SessionError::IpNotAllowed) => {
-                forget(&id);
-                return Ok(None);
-            }
+            Err(SessionError::Unauthenticated | SessionError::IpNotAllowed) => return Ok(None),
             Err(e) => return Err(e),
         };
         if !crate::policy::ip_range::allows(&allowlist, &ctx.ip) {
             // The full path ends the session, audits and notifies the owner.
-            forget(&id);
             return match self.authenticate_from(token, ctx).await {
                 Err(SessionError::Internal(e)) => Err(SessionError::Internal(e)),
                 _ => Ok(None),
             };
         }
-        let groups = self.org_names_of(&me.account.id).await?;
-        let mut c = cache();
-        if c.len() >= CACHE_MAX {
-            c.clear();
-        }
-        c.insert(id, Cached { at: now, me: me.clone(), allowlist, groups: groups.clone() });
+        let now = self.now();
+        let groups = if let Some(groups) = forward_cache::groups(&me.account.id, now) {
+            groups
+        } else {
+            let groups = self.org_names_of(&me.account.id).await?;
+            forward_cache::keep(&me.account.id, now, groups.clone());
+            groups
+        };
         Ok(Some((me, groups)))
     }
 

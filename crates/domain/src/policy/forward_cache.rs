@@ -1,42 +1,50 @@
-//! The forward-auth check's memory of sessions it has checked (see
-//! `forward_auth`), kept apart so that signing out can drop an entry
-//! without depending on the check itself.
+//! The forward-auth check's memory of accounts' organisation names (see
+//! `forward_auth`), kept apart so that the sessions service can drop an
+//! entry without depending on the check itself.
+//!
+//! Only the names are kept: the session itself is read on every check, so
+//! signing out, revoking a session or disabling an account ends access on
+//! every instance at once. A changed membership reaches the check within
+//! `CACHE_SECS`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::ids::AccountId;
-use crate::policy::store::AllowlistRecord;
-use crate::sessions::store::SignedIn;
 use crate::time::Timestamp;
-use crate::token::TokenHash;
 
-/// How long a checked session is answered from memory.
+/// How long an account's organisation names are answered from memory.
 pub const CACHE_SECS: i64 = 5;
-/// Sessions kept at most; past it the cache starts over (a flood of
-/// distinct tokens costs reads, never memory).
-pub(crate) const CACHE_MAX: usize = 10_000;
+/// Accounts kept at most; past it the cache starts over (a flood of
+/// distinct accounts costs reads, never memory).
+const CACHE_MAX: usize = 10_000;
 
-pub(crate) struct Cached {
-    pub at: Timestamp,
-    pub me: SignedIn,
-    pub allowlist: Vec<AllowlistRecord>,
-    pub groups: Vec<String>,
+struct Cached {
+    at: Timestamp,
+    groups: Vec<String>,
 }
 
-/// One cache for the process, not per `Twostep`: keys are hashes of random
-/// 256-bit tokens, so servers sharing a process (tests) cannot collide.
-pub(crate) fn cache() -> std::sync::MutexGuard<'static, HashMap<TokenHash, Cached>> {
-    static CACHE: OnceLock<Mutex<HashMap<TokenHash, Cached>>> = OnceLock::new();
+/// One cache for the process, not per `Twostep`: account ids are random, so
+/// servers sharing a process (tests) cannot collide.
+fn cache() -> std::sync::MutexGuard<'static, HashMap<AccountId, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<AccountId, Cached>>> = OnceLock::new();
     CACHE.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Drops a session from the check's cache (it was signed out or revoked).
-pub(crate) fn forget(id: &TokenHash) {
-    cache().remove(id);
+/// The names kept for `account`, when read less than `CACHE_SECS` before `now`.
+pub(crate) fn groups(account: &AccountId, now: Timestamp) -> Option<Vec<String>> {
+    cache().get(account).filter(|c| now.secs() - c.at.secs() < CACHE_SECS).map(|c| c.groups.clone())
 }
 
-/// Drops every cached session of an account.
+pub(crate) fn keep(account: &AccountId, now: Timestamp, groups: Vec<String>) {
+    let mut c = cache();
+    if c.len() >= CACHE_MAX {
+        c.clear();
+    }
+    c.insert(account.clone(), Cached { at: now, groups });
+}
+
+/// Drops what is kept for an account (its organisations changed here).
 pub(crate) fn forget_account(account: &AccountId) {
-    cache().retain(|_, c| c.me.account.id != *account);
+    cache().remove(account);
 }

@@ -107,7 +107,6 @@ impl Twostep {
 
     pub async fn sign_out(&self, signed_in: &SignedIn, ctx: &RequestContext) -> Result<(), SessionError> {
         self.store.delete_session(&signed_in.session.id).await?;
-        crate::policy::forward_cache::forget(&signed_in.session.id);
         self.audit(AuditEvent::user(AuditKind::SignOut, &signed_in.account.id), ctx).await;
         Ok(())
     }
@@ -116,7 +115,6 @@ impl Twostep {
     /// token planted or observed before cannot ride along (§2.11).
     pub async fn rotate_session(&self, old: &TokenHash) -> Result<Token, SessionError> {
         let token = Token::generate(self.rng());
-        crate::policy::forward_cache::forget(old);
         if self.store.rotate_session(old, &token.hash()).await? {
             Ok(token)
         } else {
@@ -162,7 +160,6 @@ impl Twostep {
             .find(|s| id.len() == PUBLIC_ID_LEN && s.id.as_str().starts_with(id));
         let Some(target) = target else { return Ok(false) };
         self.store.delete_session(&target.id).await?;
-        crate::policy::forward_cache::forget(&target.id);
         self.audit(AuditEvent::user(AuditKind::SessionRevoked, &me.account.id).details(format!("session {id}")), ctx)
             .await;
         Ok(true)
