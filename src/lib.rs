@@ -4,4 +4,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod health;
+pub mod shutdown;
 pub mod startup;

@@ -127,6 +127,9 @@ pub struct Server {
     pub router: axum::Router,
     pub url: String,
     pub store: SqlStore,
+    pub twostep: Arc<Twostep>,
+    pub outbox: tokio::task::JoinHandle<()>,
+    pub health: crate::health::Health,
 }
 
 /// Builds everything and binds the port; `settings` lets tests shrink costs.
@@ -146,8 +149,10 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let vapid_public_key = vapid.as_ref().map(twostep_delivery::webpush::VapidKey::public_key_base64url);
     let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
     let twostep = domain(&store, resolved, clock, settings, wakers)?;
-    // The worker also picks up what a previous run left undelivered.
-    tokio::spawn(Arc::clone(&twostep).run_outbox(senders, resolved.delivery_poll));
+    // The worker also picks up what a previous run left undelivered; it
+    // stops when `Twostep::drain` is called, and the handle lets shutdown
+    // wait for that.
+    let outbox = tokio::spawn(Arc::clone(&twostep).run_outbox(senders, resolved.delivery_poll));
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),
@@ -156,8 +161,10 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         vapid_public_key,
         place_header: resolved.push.place_header.clone(),
     };
-    let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
-    Ok(Server { listener, router, url: origin, store })
+    let health = crate::health::Health::new(store.clone());
+    let api = twostep_http::router(AppState { twostep: Arc::clone(&twostep), web: Arc::new(web) });
+    let router = crate::health::routes(health.clone()).merge(api);
+    Ok(Server { listener, router, url: origin, store, twostep, outbox, health })
 }
 
 /// The public URL's host, as authenticator apps show the issuer.
@@ -170,10 +177,10 @@ fn issuer_from(origin: &str) -> String {
 }
 
 impl Server {
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, then stops gracefully within the
+    /// default bounds (`serve_until` in `shutdown` takes them).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        self.serve_until(shutdown, crate::shutdown::Options::default()).await.map_err(std::io::Error::other)
     }
 }
 

@@ -23,12 +23,13 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
             "DEV MODE ON A PUBLIC ADDRESS (dev_mode_public): /dev/outbox shows every message, codes and reset links included, to anyone who can reach this server"
         );
     }
+    let options = config.shutdown_options()?;
     let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
     let url = server.url.clone();
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
     // On stdout, for people and for scripts that wait for the URL.
     let bound = server.listener.local_addr()?;
     println!("twostep is listening on http://{bound} (open {url}/signup to create an account)");
-    server.run(startup::shutdown_signal()).await?;
+    server.serve_until(startup::shutdown_signal(), options).await?;
     Ok(())
 }

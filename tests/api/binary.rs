@@ -72,7 +72,7 @@ pub(crate) fn serve_env(data: &Path, env: &[(&str, &str)]) -> Served {
 }
 
 #[expect(clippy::disallowed_methods, reason = "the spawned server runs on the real clock")]
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -81,7 +81,7 @@ fn now() -> i64 {
         .expect("fits")
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
+pub(crate) async fn post(http: &reqwest::Client, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
     let mut r = http.post(url).json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);

@@ -222,6 +222,11 @@ impl Twostep {
         let mut swept: Option<Timestamp> = None;
         loop {
             let wake = self.outbox_wake.notified();
+            // Checked between passes only: a pass resolves every lease it took.
+            if self.is_draining() {
+                tracing::info!("outbox worker stopped");
+                return;
+            }
             let now = self.now();
             if swept.is_none_or(|t| now.secs() - t.secs() >= SWEEP_EVERY_SECS) {
                 swept = Some(now);

@@ -627,7 +627,7 @@ impl Twostep {
             tokio::pin!(changed);
             changed.as_mut().enable();
             let (value, settled) = read().await?;
-            if settled || tokio::time::Instant::now() >= deadline {
+            if settled || self.is_draining() || tokio::time::Instant::now() >= deadline {
                 return Ok(value);
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), changed).await;

@@ -37,6 +37,9 @@ pub struct Twostep {
     /// path (see `credentials`), so a flood of them queues instead of
     /// taking every database connection from sign-ins.
     pub(crate) reset_permits: Arc<tokio::sync::Semaphore>,
+    /// Set once the server is shutting down: long-polls answer at once and
+    /// the outbox worker stops after its current pass.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Twostep {
@@ -61,6 +64,7 @@ impl Twostep {
             push_changed: Arc::new(tokio::sync::Notify::new()),
             push_wakers: Vec::new(),
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -85,6 +89,20 @@ impl Twostep {
 
     pub fn rng(&self) -> &dyn Rng {
         self.rng.as_ref()
+    }
+
+    /// Starts a graceful stop: waiting long-polls return what they have
+    /// (clients poll again, on another instance), and the outbox worker
+    /// finishes the pass it is in, so it holds no lease when it stops.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.push_changed.notify_waiters();
+        self.outbox_wake.notify_waiters();
+        self.outbox_wake.notify_one();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn healthy(&self) -> bool {

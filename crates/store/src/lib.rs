@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod allowlist;
 mod audit;
+pub mod backup;
 mod bulk;
 mod codes;
 mod credentials;
@@ -30,7 +31,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use twostep_domain::error::StoreError;
 
-pub use migrate::MigrationReport;
+pub use migrate::{MigrationReport, latest_version};
 
 /// Which engine a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
