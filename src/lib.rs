@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod shutdown;
 pub mod startup;

@@ -163,7 +163,8 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     };
     let health = crate::health::Health::new(store.clone());
     let api = twostep_http::router(AppState { twostep: Arc::clone(&twostep), web: Arc::new(web) });
-    let router = crate::health::routes(health.clone()).merge(api);
+    let router =
+        crate::health::routes(health.clone()).merge(api).layer(axum::middleware::from_fn(crate::metrics::track));
     Ok(Server { listener, router, url: origin, store, twostep, outbox, health })
 }
 

@@ -25,6 +25,10 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     let options = config.shutdown_options()?;
     let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
+    if let Some(addr) = config.metrics_addr()? {
+        let bound = crate::metrics::serve(addr, server.store.clone()).await?;
+        tracing::info!(metrics = %format!("http://{bound}/metrics"), "metrics listener ready");
+    }
     let url = server.url.clone();
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
     // On stdout, for people and for scripts that wait for the URL.

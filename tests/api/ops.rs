@@ -293,3 +293,57 @@ fn backup_refuses_postgres_and_restore_refuses_garbage() {
     assert!(!ok, "{err}");
     assert!(!dir.path().join("twostep.db").exists(), "nothing left in place of the database");
 }
+
+/// Reads the metrics URL the server logged.
+fn metrics_url(served: &Served) -> String {
+    for _ in 0..100 {
+        let logs = served.logs.lock().expect("lock").clone();
+        if let Some(at) = logs.find("/metrics") {
+            let start = logs[..at].rfind("http://").expect("metrics url");
+            return logs[start..at + "/metrics".len()].to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no metrics listener logged");
+}
+
+/// The value of one exact counter line, 0 when absent.
+fn series(text: &str, name_and_labels: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_sign_ins_by_route_and_status_on_their_own_listener() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut served = serve_env(dir.path(), &[("TWOSTEP_METRICS_LISTEN", "127.0.0.1:0")]);
+    let metrics = metrics_url(&served);
+    let base = served.url.clone();
+    let http = reqwest::Client::new();
+    // Not on the public port.
+    assert_eq!(http.get(format!("{base}/metrics")).send().await.expect("public").status(), 404);
+
+    let email = "metered@example.com";
+    let body = json!({"email": email, "password": "a long and secret passphrase"});
+    assert_eq!(post(&http, format!("{base}/api/v1/accounts"), body.clone(), None).await.0, 201);
+    for _ in 0..2 {
+        assert_eq!(post(&http, format!("{base}/api/v1/login"), body.clone(), None).await.0, 200);
+    }
+    let wrong = json!({"email": email, "password": "not the passphrase at all"});
+    assert_eq!(post(&http, format!("{base}/api/v1/login"), wrong, None).await.0, 401);
+    let _ = http.get(format!("{base}/no/such/{email}")).send().await.expect("404");
+
+    let text = http.get(&metrics).send().await.expect("scrape").text().await.expect("text");
+    let login = r#"twostep_http_requests_total{route="/api/v1/login",method="POST","#;
+    assert_eq!(series(&text, &format!(r#"{login}status="200"}}"#)), 2, "{text}");
+    assert_eq!(series(&text, &format!(r#"{login}status="401"}}"#)), 1, "{text}");
+    let signup = r#"twostep_http_requests_total{route="/api/v1/accounts",method="POST",status="201"}"#;
+    assert_eq!(series(&text, signup), 1, "{text}");
+    assert!(text.contains(r#"route="unmatched""#), "{text}");
+    assert!(text.contains("twostep_http_request_duration_seconds"), "{text}");
+    assert!(text.contains("twostep_build_info{version="), "{text}");
+    assert!(text.contains("twostep_outbox_pending "), "{text}");
+    assert!(text.contains("twostep_outbox_oldest_age_seconds "), "{text}");
+    assert!(!text.contains(email) && !text.contains("metered") && !text.contains("127.0.0.1"), "{text}");
+    served.child.kill().expect("kill");
+    served.child.wait().expect("wait");
+}

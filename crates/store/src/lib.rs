@@ -21,6 +21,7 @@ mod orgs;
 mod outbox;
 mod push;
 mod sessions;
+mod stats;
 mod throttle;
 
 use std::path::Path;
@@ -32,6 +33,7 @@ use sqlx::{AnyPool, ConnectOptions};
 use twostep_domain::error::StoreError;
 
 pub use migrate::{MigrationReport, latest_version};
+pub use stats::OutboxBacklog;
 
 /// Which engine a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
