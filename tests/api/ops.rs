@@ -347,3 +347,19 @@ async fn metrics_count_sign_ins_by_route_and_status_on_their_own_listener() {
     served.child.kill().expect("kill");
     served.child.wait().expect("wait");
 }
+
+#[tokio::test]
+async fn postgres_honours_sslmode_require() {
+    // sqlx decides TLS from the URL's sslmode; the store must be built with a TLS backend for it.
+    let base = crate::helpers::postgres_url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store =
+        twostep_store::SqlStore::connect(&format!("{base}{sep}sslmode=require")).await.expect("connect over TLS");
+    let row = sqlx::query("SELECT CAST(ssl AS TEXT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .expect("pg_stat_ssl");
+    let ssl: String = sqlx::Row::get(&row, 0);
+    assert_eq!(ssl, "true");
+    store.close().await;
+}
