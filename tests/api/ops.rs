@@ -339,6 +339,11 @@ async fn metrics_count_sign_ins_by_route_and_status_on_their_own_listener() {
     let signup = r#"twostep_http_requests_total{route="/api/v1/accounts",method="POST",status="201"}"#;
     assert_eq!(series(&text, signup), 1, "{text}");
     assert!(text.contains(r#"route="unmatched""#), "{text}");
+    // Sign-ins by outcome, from the audited events.
+    let audit = |event: &str, ok: &str| format!(r#"twostep_audit_events_total{{event="{event}",success="{ok}"}}"#);
+    assert_eq!(series(&text, &audit("sign_in_succeeded", "true")), 2, "{text}");
+    assert_eq!(series(&text, &audit("sign_in_password", "false")), 1, "{text}");
+    assert_eq!(series(&text, &audit("account_created", "true")), 1, "{text}");
     assert!(text.contains("twostep_http_request_duration_seconds"), "{text}");
     assert!(text.contains("twostep_build_info{version="), "{text}");
     assert!(text.contains("twostep_outbox_pending "), "{text}");

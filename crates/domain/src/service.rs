@@ -163,6 +163,10 @@ impl Twostep {
             details = entry.details,
             "audit"
         );
+        // The operator's view (issue 19): counts by event and outcome only,
+        // never the account.
+        metrics::counter!("twostep_audit_events_total", "event" => ev.kind.as_str(), "success" => if entry.success { "true" } else { "false" })
+            .increment(1);
         if let Err(e) = self.store.append(&entry).await {
             tracing::error!(error = %e, event = entry.kind, "could not write the audit log");
         }
