@@ -48,6 +48,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "policy",
     "push",
     "signup",
+    "shutdown",
+    "metrics_listen",
 ];
 
 /// Settings read verbatim from `TWOSTEP_*` variables (see `Config::load`).
@@ -114,6 +116,30 @@ pub struct Config {
     pub signup: SignupConfig,
     /// Forward-auth: rules and cookie domains (`crate::access_config`).
     pub access: twostep_domain::policy::access::AccessSpec,
+    /// Graceful stop on SIGTERM/SIGINT (see `crate::shutdown`).
+    pub shutdown: ShutdownConfig,
+    /// Where Prometheus scrapes `/metrics`, e.g. `127.0.0.1:9090`; unset:
+    /// no metrics listener. Kept apart from `listen` so the public port
+    /// never serves it.
+    pub metrics_listen: Option<String>,
+}
+
+/// How the server stops on SIGTERM or SIGINT.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Everything (requests, long-polls, the outbox pass, the pool) must be
+    /// done within this; past it the process exits non-zero anyway.
+    pub timeout_secs: u64,
+    /// How long `/readyz` answers 503 while the listener still serves,
+    /// so a load balancer stops sending traffic before it closes.
+    pub drain_delay_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { timeout_secs: 30, drain_delay_ms: 0 }
+    }
 }
 
 /// Sign-up caps (SEC-36): well-formed attempts, taken addresses included,
@@ -277,6 +303,8 @@ impl Default for Config {
             push: PushConfig::default(),
             signup: SignupConfig::default(),
             access: twostep_domain::policy::access::AccessSpec::default(),
+            shutdown: ShutdownConfig::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -359,12 +387,40 @@ impl Config {
         })
     }
 
+    /// The graceful-stop bounds, checked.
+    pub fn shutdown_options(&self) -> Result<crate::shutdown::Options, ConfigError> {
+        let s = &self.shutdown;
+        if !(1..=3600).contains(&s.timeout_secs) {
+            return Err(bad("shutdown.timeout_secs", "must be between 1 and 3600"));
+        }
+        if s.drain_delay_ms >= s.timeout_secs.saturating_mul(1000) {
+            return Err(bad("shutdown.drain_delay_ms", "must be shorter than shutdown.timeout_secs"));
+        }
+        Ok(crate::shutdown::Options {
+            deadline: std::time::Duration::from_secs(s.timeout_secs),
+            drain_delay: std::time::Duration::from_millis(s.drain_delay_ms),
+        })
+    }
+
+    /// `metrics_listen`, parsed; `None` when unset.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_listen
+            .as_deref()
+            .map(|a| {
+                a.parse().map_err(|_| bad("metrics_listen", format!("{a:?} is not an address like 127.0.0.1:9090")))
+            })
+            .transpose()
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
     }
 
     /// Checks every value and reads or creates the master key.
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        // Checked here too, so `config check` names a bad value before a start.
+        self.shutdown_options()?;
+        self.metrics_addr()?;
         let listen: SocketAddr = self
             .listen
             .parse()

@@ -5,5 +5,8 @@
 pub mod access_config;
 pub mod cli;
 pub mod config;
+pub mod health;
+pub mod metrics;
+pub mod shutdown;
 pub mod startup;
 pub mod workers;

@@ -131,6 +131,9 @@ pub struct Server {
     pub router: axum::Router,
     pub url: String,
     pub store: SqlStore,
+    pub twostep: Arc<Twostep>,
+    pub outbox: tokio::task::JoinHandle<()>,
+    pub health: crate::health::Health,
 }
 
 /// Builds everything and binds the port; `settings` lets tests shrink costs.
@@ -151,7 +154,10 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
     let (wake_tx, wake_rx) = crate::workers::wake_queue(&wakers).unzip();
     let twostep = domain(&store, resolved, clock, settings, wake_tx)?;
-    crate::workers::spawn(&twostep, senders, resolved.delivery_poll, wakers, wake_rx);
+    // The outbox worker also picks up what a previous run left undelivered;
+    // it stops when `Twostep::drain` is called, and the handle lets shutdown
+    // wait for that.
+    let outbox = crate::workers::spawn(&twostep, senders, resolved.delivery_poll, wakers, wake_rx);
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),
@@ -160,8 +166,11 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         vapid_public_key,
         place_header: resolved.push.place_header.clone(),
     };
-    let router = twostep_http::router(AppState { twostep, web: Arc::new(web) });
-    Ok(Server { listener, router, url: origin, store })
+    let health = crate::health::Health::new(store.clone());
+    let api = twostep_http::router(AppState { twostep: Arc::clone(&twostep), web: Arc::new(web) });
+    let router =
+        crate::health::routes(health.clone()).merge(api).layer(axum::middleware::from_fn(crate::metrics::track));
+    Ok(Server { listener, router, url: origin, store, twostep, outbox, health })
 }
 
 /// The public URL's host, as authenticator apps show the issuer.
@@ -174,10 +183,10 @@ fn issuer_from(origin: &str) -> String {
 }
 
 impl Server {
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, then stops gracefully within the
+    /// default bounds (`serve_until` in `shutdown` takes them).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await
+        self.serve_until(shutdown, crate::shutdown::Options::default()).await.map_err(std::io::Error::other)
     }
 }
 

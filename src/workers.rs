@@ -23,20 +23,21 @@ pub fn wake_queue(wakers: &[Arc<dyn PushWaker>]) -> Option<(mpsc::Sender<WakeJob
     (!wakers.is_empty()).then(|| mpsc::channel(WAKE_QUEUE))
 }
 
-/// Starts every worker. The outbox worker also picks up what a previous run
-/// left undelivered.
+/// Starts every worker; the outbox worker's handle, which ends once
+/// `Twostep::drain` was called and the pass in hand is done.
 pub fn spawn(
     twostep: &Arc<Twostep>,
     senders: Senders,
     poll: Duration,
     wakers: Vec<Arc<dyn PushWaker>>,
     wake_jobs: Option<mpsc::Receiver<WakeJob>>,
-) {
-    tokio::spawn(deliver(Arc::clone(twostep), senders, poll));
+) -> tokio::task::JoinHandle<()> {
+    let outbox = tokio::spawn(deliver(Arc::clone(twostep), senders, poll));
     tokio::spawn(sweep(Arc::clone(twostep), poll));
     if let Some(jobs) = wake_jobs {
         tokio::spawn(wake(Arc::clone(twostep), wakers, jobs));
     }
+    outbox
 }
 
 /// Delivers until the process ends: a pass whenever a message is queued,
@@ -47,6 +48,11 @@ async fn deliver(twostep: Arc<Twostep>, senders: Senders, poll: Duration) {
     loop {
         // Registered before the pass, so a message queued during it is not missed.
         let wake = queued.notified();
+        // Checked between passes only: a pass resolves every lease it took.
+        if twostep.is_draining() {
+            tracing::info!("outbox worker stopped");
+            return;
+        }
         match twostep.deliver_due(&senders).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
@@ -63,7 +69,7 @@ async fn deliver(twostep: Arc<Twostep>, senders: Senders, poll: Duration) {
 /// forward), looking every `poll`.
 async fn sweep(twostep: Arc<Twostep>, poll: Duration) {
     let mut swept: Option<i64> = None;
-    loop {
+    while !twostep.is_draining() {
         let now = twostep.now().secs();
         if swept.is_none_or(|t| now - t >= SWEEP_EVERY_SECS) {
             swept = Some(now);

@@ -6,6 +6,7 @@ mod audit;
 mod companion;
 mod config_check;
 mod migrate;
+mod ops;
 mod seed;
 mod serve;
 mod user;
@@ -44,6 +45,12 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Ask a running server's /readyz (or /livez); exit 0 when it answers 200.
+    Healthcheck(ops::HealthcheckArgs),
+    /// Copy the live SQLite database, consistently, while the server runs.
+    Backup(ops::BackupArgs),
+    /// Put a backup in place of the SQLite database (server stopped).
+    Restore(ops::RestoreArgs),
     /// Manage accounts.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -82,6 +89,9 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve => serve::run(&config).await,
         Command::Migrate => migrate::run(&config).await,
+        Command::Healthcheck(args) => ops::healthcheck(&config, &args).await,
+        Command::Backup(args) => ops::backup(&config, &args).await,
+        Command::Restore(args) => ops::restore(&config, &args).await,
         Command::User(cmd) => user::run(&config, cmd).await,
         Command::Admin(cmd) => admin::run(&config, cmd).await,
         Command::Config(cmd) => config_check::run(&config, &cmd),

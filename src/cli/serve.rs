@@ -23,12 +23,17 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
             "DEV MODE ON A PUBLIC ADDRESS (dev_mode_public): /dev/outbox shows every message, codes and reset links included, to anyone who can reach this server"
         );
     }
+    let options = config.shutdown_options()?;
     let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
+    if let Some(addr) = config.metrics_addr()? {
+        let bound = crate::metrics::serve(addr, server.store.clone()).await?;
+        tracing::info!(metrics = %format!("http://{bound}/metrics"), "metrics listener ready");
+    }
     let url = server.url.clone();
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
     // On stdout, for people and for scripts that wait for the URL.
     let bound = server.listener.local_addr()?;
     println!("twostep is listening on http://{bound} (open {url}/signup to create an account)");
-    server.run(startup::shutdown_signal()).await?;
+    server.serve_until(startup::shutdown_signal(), options).await?;
     Ok(())
 }

@@ -72,7 +72,7 @@ pub(crate) fn serve_env(data: &Path, env: &[(&str, &str)]) -> Served {
     Served { child, url, logs }
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
+pub(crate) async fn post(http: &reqwest::Client, url: String, body: Value, token: Option<&str>) -> (u16, Value) {
     let mut r = http.post(url).json(&body);
     if let Some(t) = token {
         r = r.bearer_auth(t);

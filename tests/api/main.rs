@@ -20,6 +20,7 @@ mod invitations;
 mod limits;
 mod mandate;
 mod notices;
+mod ops;
 mod orgs;
 mod phone;
 mod push;

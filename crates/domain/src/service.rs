@@ -41,6 +41,9 @@ pub struct Twostep {
     /// path (see `credentials`), so a flood of them queues instead of
     /// taking every database connection from sign-ins.
     pub(crate) reset_permits: Arc<tokio::sync::Semaphore>,
+    /// Set once the server is shutting down: long-polls answer at once and
+    /// the outbox worker stops after its current pass.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Twostep {
@@ -67,6 +70,7 @@ impl Twostep {
             push_changed: Arc::new(tokio::sync::Notify::new()),
             wake_queue: None,
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -98,6 +102,20 @@ impl Twostep {
 
     pub fn rng(&self) -> &dyn Rng {
         self.rng.as_ref()
+    }
+
+    /// Starts a graceful stop: waiting long-polls return what they have
+    /// (clients poll again, on another instance), and the outbox worker
+    /// finishes the pass it is in, so it holds no lease when it stops.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.push_changed.notify_waiters();
+        self.outbox_wake.notify_waiters();
+        self.outbox_wake.notify_one();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn healthy(&self) -> bool {
@@ -158,6 +176,10 @@ impl Twostep {
             details = entry.details,
             "audit"
         );
+        // The operator's view (issue 19): counts by event and outcome only,
+        // never the account.
+        metrics::counter!("twostep_audit_events_total", "event" => ev.kind.as_str(), "success" => if entry.success { "true" } else { "false" })
+            .increment(1);
         if let Err(e) = self.store.append(&entry).await {
             tracing::error!(error = %e, event = entry.kind, "could not write the audit log");
         }

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod allowlist;
 mod audit;
+pub mod backup;
 mod bulk;
 mod codes;
 mod credentials;
@@ -20,6 +21,7 @@ mod orgs;
 mod outbox;
 mod push;
 mod sessions;
+mod stats;
 mod throttle;
 
 use std::path::Path;
@@ -30,7 +32,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 use twostep_domain::error::StoreError;
 
-pub use migrate::MigrationReport;
+pub use migrate::{MigrationReport, latest_version};
+pub use stats::OutboxBacklog;
 
 /// Which engine a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

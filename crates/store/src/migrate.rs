@@ -143,3 +143,22 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+/// The schema version this build migrates to.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+impl SqlStore {
+    /// Whether every migration this build knows is recorded as applied: a
+    /// server on an older schema must not be called ready.
+    pub async fn schema_is_current(&self) -> Result<bool, sqlx::Error> {
+        let done: Vec<i64> = sqlx::query("SELECT version FROM twostep_migrations")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        Ok(MIGRATIONS.iter().all(|m| done.contains(&m.version)))
+    }
+}

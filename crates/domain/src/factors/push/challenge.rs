@@ -165,7 +165,7 @@ impl Twostep {
             tokio::pin!(changed);
             changed.as_mut().enable();
             let (value, settled) = read().await?;
-            if settled || rounds == 0 {
+            if settled || rounds == 0 || self.is_draining() {
                 return Ok(value);
             }
             rounds -= 1;
