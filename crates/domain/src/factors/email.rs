@@ -7,7 +7,7 @@ use crate::abuse::throttle::Scope;
 use crate::audit::RequestContext;
 use crate::error::{FactorError, StoreError};
 use crate::factors::sent_code::store::OobCodeRecord;
-use crate::factors::sent_code::{CodeRequest, SENT_CODE_REFUSED, SendError, mask_email};
+use crate::factors::sent_code::{SENT_CODE_REFUSED, SendError, SendTo, mask_email};
 use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
@@ -68,22 +68,9 @@ impl Factor for EmailFactor {
         let Some(address) = Self::usable_address(cx, req.account).await.map_err(SendError::from)? else {
             return Err(SendError::MethodUnavailable.into());
         };
-        if cx.factor_locked(&Scope::Email(req.account.clone()), req.account).await.map_err(SendError::from)? {
-            return Err(SendError::FactorLocked.into());
-        }
-        let request = CodeRequest {
-            account: req.account,
-            purpose: req.bound.purpose,
-            channel: Channel::Email,
-            destination: &address,
-            calling_code: None,
-            keep_destination: false,
-            masked: mask_email(&address),
-            binding: req.bound.id,
-            lifetime_secs: cx.settings.oob_code_secs,
-            link: None,
-        };
-        Ok(Challenge::Sent(cx.send_code(request, req.ctx).await?))
+        let to =
+            SendTo { channel: Channel::Email, address: &address, calling_code: None, masked: mask_email(&address) };
+        cx.send_challenge_code(&req, Scope::Email(req.account.clone()), to).await
     }
 
     async fn verify(

@@ -8,7 +8,7 @@ use crate::abuse::throttle::Scope;
 use crate::audit::RequestContext;
 use crate::error::FactorError;
 use crate::factors::sent_code::store::OobCodeRecord;
-use crate::factors::sent_code::{CodeRequest, SENT_CODE_REFUSED, SendError};
+use crate::factors::sent_code::{SENT_CODE_REFUSED, SendError, SendTo};
 use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
@@ -65,23 +65,10 @@ impl Factor for PhoneFactor {
             Some(p) if cx.settings.phone_enabled => p.phone,
             _ => return Err(SendError::MethodUnavailable.into()),
         };
-        if cx.factor_locked(&Scope::Phone(req.account.clone()), req.account).await.map_err(SendError::from)? {
-            return Err(SendError::FactorLocked.into());
-        }
         let channel = if method == VOICE { Channel::Voice } else { Channel::Sms };
-        let request = CodeRequest {
-            account: req.account,
-            purpose: req.bound.purpose,
-            channel,
-            destination: phone.e164(),
-            calling_code: Some(phone.calling_code()),
-            keep_destination: false,
-            masked: phone.masked(),
-            binding: req.bound.id,
-            lifetime_secs: cx.settings.oob_code_secs,
-            link: None,
-        };
-        Ok(Challenge::Sent(cx.send_code(request, req.ctx).await?))
+        let to =
+            SendTo { channel, address: phone.e164(), calling_code: Some(phone.calling_code()), masked: phone.masked() };
+        cx.send_challenge_code(&req, Scope::Phone(req.account.clone()), to).await
     }
 
     async fn verify(

@@ -320,6 +320,44 @@ impl Twostep {
     }
 }
 
+/// Where a factor's sent code goes (see `Twostep::send_challenge_code`).
+pub(crate) struct SendTo<'a> {
+    pub channel: Channel,
+    /// E.164 number or e-mail address.
+    pub address: &'a str,
+    pub calling_code: Option<u16>,
+    pub masked: String,
+}
+
+impl Twostep {
+    /// Sends the code a sign-in or re-auth challenge asks for, unless the
+    /// factor is locked (its own counter `lock` or the account's
+    /// `second_factor`): what every factor whose proof is a sent code does.
+    pub(crate) async fn send_challenge_code(
+        &self,
+        req: &crate::factors::Begin<'_>,
+        lock: crate::abuse::throttle::Scope,
+        to: SendTo<'_>,
+    ) -> Result<crate::factors::Challenge, crate::factors::ChallengeError> {
+        if self.factor_locked(&lock, req.account).await.map_err(SendError::from)? {
+            return Err(SendError::FactorLocked.into());
+        }
+        let request = CodeRequest {
+            account: req.account,
+            purpose: req.bound.purpose,
+            channel: to.channel,
+            destination: to.address,
+            calling_code: to.calling_code,
+            keep_destination: false,
+            masked: to.masked,
+            binding: req.bound.id,
+            lifetime_secs: self.settings.oob_code_secs,
+            link: None,
+        };
+        Ok(crate::factors::Challenge::Sent(self.send_code(request, req.ctx).await?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
