@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, screenshot, startServer, strongPassword, totpNow, uniqueEmail, withDiagnostics } from './harness.mjs';
+import { launchBrowser, screenshot, startServer, strongPassword, totpNow, uniqueEmail, withDiagnostics } from './lib/index.mjs';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
 const STEP_MS = 30_000;
