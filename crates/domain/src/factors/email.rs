@@ -32,17 +32,14 @@ pub const EMAIL: Method = Method::of(&EMAIL_INFO);
 pub(crate) struct EmailFactor;
 
 impl EmailFactor {
-    /// The account's verified address, when the fallback may be used now.
-    async fn usable_address(cx: &Twostep, account: &AccountId) -> Result<Option<String>, StoreError> {
-        if !cx.settings.email_fallback || cx.store.authenticators(account).await?.is_empty() {
+    /// The account's verified address, when the operator allows the
+    /// fallback at all.
+    async fn verified_address(cx: &Twostep, account: &AccountId) -> Result<Option<String>, StoreError> {
+        if !cx.settings.email_fallback {
             return Ok(None);
         }
-        Ok(cx
-            .store
-            .account_by_id(account)
-            .await?
-            .filter(|a| a.email_verified_at.is_some())
-            .map(|a| a.email.as_str().to_owned()))
+        let account = cx.store.account_by_id(account).await?;
+        Ok(account.filter(|a| a.email_verified_at.is_some()).map(|a| a.email.as_str().to_owned()))
     }
 }
 
@@ -65,7 +62,10 @@ impl Factor for EmailFactor {
     }
 
     async fn begin(&self, cx: &Twostep, _method: Method, req: Begin<'_>) -> Result<Challenge, ChallengeError> {
-        let Some(address) = Self::usable_address(cx, req.account).await.map_err(SendError::from)? else {
+        // Only beside a real factor (SEC-30).
+        let has_factor = !cx.store.authenticators(req.account).await.map_err(SendError::from)?.is_empty();
+        let address = Self::verified_address(cx, req.account).await.map_err(SendError::from)?;
+        let Some(address) = address.filter(|_| has_factor) else {
             return Err(SendError::MethodUnavailable.into());
         };
         let to =
@@ -82,9 +82,9 @@ impl Factor for EmailFactor {
         _ctx: &RequestContext,
     ) -> Result<Option<Proven>, FactorError> {
         let Proof::Code(code) = proof else { return Ok(None) };
-        if Self::usable_address(cx, account).await?.is_none()
-            || cx.factor_locked(&Scope::Email(account.clone()), account).await?
-        {
+        // A locked e-mail factor never gets here: `prove_second_factor`
+        // refuses it while judging the attempt against `scopes`.
+        if Self::verified_address(cx, account).await?.is_none() {
             return Ok(None);
         }
         let by_mail = |c: &OobCodeRecord| c.channel == Channel::Email;

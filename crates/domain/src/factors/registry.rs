@@ -34,17 +34,15 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub fn standard() -> Self {
-        Self::of(vec![
-            Box::new(TotpFactor),
-            Box::new(PushFactor),
-            Box::new(PhoneFactor),
-            Box::new(EmailFactor),
-            Box::new(RecoveryFactor),
-        ])
-    }
-
-    pub fn of(factors: Vec<Box<dyn Factor>>) -> Self {
-        Self { factors }
+        Self {
+            factors: vec![
+                Box::new(TotpFactor),
+                Box::new(PushFactor),
+                Box::new(PhoneFactor),
+                Box::new(EmailFactor),
+                Box::new(RecoveryFactor),
+            ],
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &dyn Factor> {
