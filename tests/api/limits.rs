@@ -260,14 +260,7 @@ async fn database_text(app: &TestApp) -> String {
 /// whoever the accounts and numbers are.
 async fn phone_sends_are_capped_per_calling_code_and_overall(db: Db) {
     for (per_code, overall) in [(2, 100), (100, 2)] {
-        let rx = twostep_testkit::Receiver::start().await;
-        let phone = twostep::config::PhoneProvider::Twilio {
-            account_sid: "AC0123456789abcdef".into(),
-            auth_token: "secret".into(),
-            from: "+14155550100".into(),
-            base_url: rx.url.clone(),
-        };
-        let app = TestApp::spawn_providers(db, None, phone, |s| {
+        let (app, _rx) = crate::phone::twilio_app_with(db, |s| {
             s.phone_sends_per_hour_per_calling_code = per_code;
             s.phone_sends_per_hour = overall;
         })
@@ -294,14 +287,7 @@ async fn phone_sends_are_capped_per_calling_code_and_overall(db: Db) {
 /// number at the same instant, across instances.
 async fn a_burst_of_phone_sends_to_many_numbers_stops_at_the_calling_code_and_overall_caps(db: Db) {
     for (per_code, overall) in [(3, 1000), (1000, 3)] {
-        let rx = twostep_testkit::Receiver::start().await;
-        let phone = twostep::config::PhoneProvider::Twilio {
-            account_sid: "AC0123456789abcdef".into(),
-            auth_token: "secret".into(),
-            from: "+14155550100".into(),
-            base_url: rx.url.clone(),
-        };
-        let app = TestApp::spawn_providers(db, None, phone, |s| {
+        let (app, _rx) = crate::phone::twilio_app_with(db, |s| {
             s.phone_sends_per_hour_per_calling_code = per_code;
             s.phone_sends_per_hour = overall;
         })

@@ -12,6 +12,14 @@ const NUMBER: &str = "+14155550123";
 const OTHER: &str = "+12015550123";
 
 pub async fn twilio_app(db: Db) -> (TestApp, Receiver) {
+    twilio_app_with(db, |_| {}).await
+}
+
+/// `twilio_app` with settings of the test's own.
+pub async fn twilio_app_with(
+    db: Db,
+    tweak: impl FnOnce(&mut twostep_domain::settings::Settings),
+) -> (TestApp, Receiver) {
     let rx = Receiver::start().await;
     let phone = PhoneProvider::Twilio {
         account_sid: SID.into(),
@@ -19,7 +27,7 @@ pub async fn twilio_app(db: Db) -> (TestApp, Receiver) {
         from: FROM.into(),
         base_url: rx.url.clone(),
     };
-    (TestApp::spawn_providers(db, None, phone, |_| {}).await, rx)
+    (TestApp::spawn_providers(db, None, phone, tweak).await, rx)
 }
 
 /// Adds and confirms `number` as the user's phone; returns the confirm body.
