@@ -15,6 +15,7 @@ pub mod ids;
 pub mod notify;
 pub mod policy;
 pub mod ports;
+pub mod rotation;
 pub mod service;
 pub mod sessions;
 pub mod settings;

@@ -8,7 +8,7 @@
 
 use axum::http::{HeaderMap, header};
 use data_encoding::BASE64URL_NOPAD;
-use twostep_domain::crypto::{HashPurpose, constant_time_eq};
+use twostep_domain::crypto::HashPurpose;
 use twostep_domain::sessions::SignedIn;
 
 use crate::AppState;
@@ -18,8 +18,15 @@ pub fn session_token(state: &AppState, me: &SignedIn) -> String {
     BASE64URL_NOPAD.encode(&mac)
 }
 
+/// Checked under every key held, so a form shown before a key rotation
+/// reached this instance still posts.
 pub fn session_token_ok(state: &AppState, me: &SignedIn, given: &str) -> bool {
-    constant_time_eq(session_token(state, me).as_bytes(), given.as_bytes())
+    token_ok(state, &[b"session", me.session.id.as_str().as_bytes()], given)
+}
+
+fn token_ok(state: &AppState, parts: &[&[u8]], given: &str) -> bool {
+    let Ok(given) = BASE64URL_NOPAD.decode(given.as_bytes()) else { return false };
+    state.twostep.keys().verify_keyed_hash(HashPurpose::Csrf, parts, &given)
 }
 
 pub fn presession_token(state: &AppState, cookie: &str) -> String {
@@ -28,7 +35,7 @@ pub fn presession_token(state: &AppState, cookie: &str) -> String {
 }
 
 pub fn presession_token_ok(state: &AppState, cookie: Option<&str>, given: &str) -> bool {
-    cookie.is_some_and(|c| constant_time_eq(presession_token(state, c).as_bytes(), given.as_bytes()))
+    cookie.is_some_and(|c| token_ok(state, &[b"pre-session", c.as_bytes()], given))
 }
 
 /// A present `Origin` must be ours. Browsers send `Origin: null` on form

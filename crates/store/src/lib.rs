@@ -20,6 +20,7 @@ mod migrate;
 mod orgs;
 mod outbox;
 mod push;
+mod rotation;
 mod sessions;
 mod stats;
 mod throttle;

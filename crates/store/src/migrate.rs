@@ -71,6 +71,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_limits.sql"),
         postgres: include_str!("../migrations/postgres/0010_limits.sql"),
     },
+    Migration {
+        version: 11,
+        name: "keys",
+        sqlite: include_str!("../migrations/sqlite/0011_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0011_keys.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

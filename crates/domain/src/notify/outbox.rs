@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use crate::crypto::SealedField;
+use crate::crypto::{SealedColumn, SealedField};
 use crate::error::InternalError;
 use crate::ids::AccountId;
 use crate::notify::store::{Channel, DeliveryError, Outbound, OutboxFinish, OutboxRecord, OutboxStatus, Sender};
@@ -51,7 +51,7 @@ impl Senders {
 }
 
 fn payload_field(id: &str) -> SealedField<'_> {
-    SealedField { table: "outbox", column: "payload_sealed", row_id: id }
+    SealedColumn::Outbox.field(id)
 }
 
 /// The wait before try `attempts + 1`: 1 s, 2 s, 4 s … capped at a minute.

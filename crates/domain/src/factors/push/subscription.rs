@@ -6,7 +6,7 @@ use super::*;
 
 use async_trait::async_trait;
 
-use crate::crypto::SealedField;
+use crate::crypto::{SealedColumn, SealedField};
 use crate::factors::push::store::PushDeviceRecord;
 use crate::ids::{AccountId, AuthenticatorId};
 use crate::service::Twostep;
@@ -136,7 +136,7 @@ pub trait PushWaker: Send + Sync {
 }
 
 pub(super) fn subscription_field(id: &AuthenticatorId) -> SealedField<'_> {
-    SealedField { table: "push_devices", column: "webpush_sealed", row_id: id.as_str() }
+    SealedColumn::PushSubscription.field(id.as_str())
 }
 
 impl Twostep {

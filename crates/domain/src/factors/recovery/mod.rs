@@ -15,7 +15,7 @@ pub(crate) use factor::RecoveryFactor;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditKind, RequestContext};
-use crate::crypto::{HashPurpose, SealedField, constant_time_eq};
+use crate::crypto::{HashPurpose, SealedColumn, SealedField, constant_time_eq};
 use crate::error::FactorError;
 use crate::factors::Proven;
 use crate::factors::recovery::code::{RecoveryCode, generate_set};
@@ -29,7 +29,7 @@ use crate::sessions::SignedIn;
 pub const LOW_WATER: usize = 3;
 
 fn code_field(id: &RecoveryCodeId) -> SealedField<'_> {
-    SealedField { table: "recovery_codes", column: "code_sealed", row_id: id.as_str() }
+    SealedColumn::RecoveryCode.field(id.as_str())
 }
 
 /// A code as shown by "Reveal codes".
@@ -81,13 +81,17 @@ impl Twostep {
         let Ok(code) = RecoveryCode::parse(input) else {
             return Ok(None);
         };
-        let lookup = self.recovery_lookup(&code);
+        // Under every key held: a row not yet re-sealed by a running key
+        // rotation still carries its lookup under the retiring key.
+        let lookups = self.keys.keyed_hash_candidates(HashPurpose::RecoveryCodeLookup, &[code.expose().as_bytes()]);
         let rows = self.store.recovery_codes(account).await?;
         // Compare against every unused row, without stopping at a match.
         let mut found = None;
         for row in rows.iter().filter(|r| r.used_at.is_none()) {
-            if constant_time_eq(&row.lookup, &lookup) {
-                found = Some(row.id.clone());
+            for lookup in &lookups {
+                if constant_time_eq(&row.lookup, lookup) {
+                    found = Some(row.id.clone());
+                }
             }
         }
         let Some(id) = found else { return Ok(None) };

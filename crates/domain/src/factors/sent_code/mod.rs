@@ -13,8 +13,8 @@
 pub mod store;
 
 use crate::audit::{AuditKind, RequestContext};
-use crate::crypto::SealedField;
-use crate::crypto::{HashPurpose, constant_time_eq};
+use crate::crypto::HashPurpose;
+use crate::crypto::{SealedColumn, SealedField};
 use crate::error::{InternalError, StoreError};
 use crate::factors::sent_code::store::{CodePurpose, OobCodeRecord, SendCheck, SendCount, SendFilter, SendRecord};
 use crate::ids::AccountId;
@@ -105,7 +105,7 @@ fn send_wait(limits: &[(i64, i64)], counts: &[SendCount], now: Timestamp) -> Opt
 
 /// Where a kept destination is sealed: its code's row.
 pub(crate) fn destination_field(id: &str) -> SealedField<'_> {
-    SealedField { table: "oob_codes", column: "destination_sealed", row_id: id }
+    SealedColumn::PhoneDestination.field(id)
 }
 
 /// 6 digits, uniform: rejection sampling keeps `% 10^6` free of bias.
@@ -185,14 +185,13 @@ fn message_for(req: &CodeRequest<'_>, code: &str, minutes: i64) -> Outbound {
     }
 }
 
+fn code_hash_parts<'a>(id: &'a str, purpose: CodePurpose, destination: &'a str, code: &'a str) -> [&'a [u8]; 4] {
+    [id.as_bytes(), purpose.as_str().as_bytes(), destination.as_bytes(), code.as_bytes()]
+}
+
 impl Twostep {
     fn code_hash(&self, id: &str, purpose: CodePurpose, destination: &str, code: &str) -> Vec<u8> {
-        self.keys
-            .keyed_hash(
-                HashPurpose::OneTimeCode,
-                &[id.as_bytes(), purpose.as_str().as_bytes(), destination.as_bytes(), code.as_bytes()],
-            )
-            .to_vec()
+        self.keys.keyed_hash(HashPurpose::OneTimeCode, &code_hash_parts(id, purpose, destination, code)).to_vec()
     }
 
     /// A keyed hash standing for a phone number or e-mail address in the
@@ -308,8 +307,11 @@ impl Twostep {
             return Ok(None);
         };
         let presented = normalise(code).unwrap_or_default();
-        let expected = self.code_hash(&record.id, purpose, &record.destination, &presented);
-        if !presented.is_empty() && constant_time_eq(&expected, &record.code_hash) {
+        // Under every key held: a code sent just before a key rotation
+        // reached this instance still counts.
+        let parts = code_hash_parts(&record.id, purpose, &record.destination, &presented);
+        let matches = self.keys.verify_keyed_hash(HashPurpose::OneTimeCode, &parts, &record.code_hash);
+        if !presented.is_empty() && matches {
             // Single use: of racing requests, one deletes the row.
             return Ok(self.store.take_oob_code(&record.id).await?.then_some(record));
         }

@@ -18,7 +18,7 @@ pub use factor::{TOTP, TOTP_KIND};
 use zeroize::Zeroizing;
 
 use crate::audit::{AuditKind, RequestContext};
-use crate::crypto::SealedField;
+use crate::crypto::{SealedColumn, SealedField};
 use crate::error::FactorError;
 use crate::factors::recovery::code::RecoveryCode;
 use crate::factors::store::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord};
@@ -35,11 +35,11 @@ const WINDOW: u64 = 1;
 const MAX_NAME_CHARS: usize = 64;
 
 pub(crate) fn enrollment_field(id: &EnrollmentId) -> SealedField<'_> {
-    SealedField { table: "totp_enrollments", column: "secret_sealed", row_id: id.as_str() }
+    SealedColumn::TotpEnrollment.field(id.as_str())
 }
 
 pub(crate) fn authenticator_field(id: &AuthenticatorId) -> SealedField<'_> {
-    SealedField { table: "authenticators", column: "secret_sealed", row_id: id.as_str() }
+    SealedColumn::Authenticator.field(id.as_str())
 }
 
 /// What the user needs to add the account to an app. Shown once.
