@@ -25,6 +25,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "data_dir",
     "public_url",
     "secret_key",
+    "retiring_secret_keys",
     "log_format",
     "dev_mode",
     "dev_mode_public",
@@ -61,6 +62,7 @@ const RAW_STRING_KEYS: &[&str] = &[
     "sms_webhook_secret",
     "phone_countries",
     "trusted_proxies",
+    "retiring_secret_keys",
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -73,6 +75,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub public_url: Option<String>,
     pub secret_key: Option<String>,
+    /// With `secret_key`: earlier keys, read only, while `twostep key
+    /// rotate` re-seals what they sealed (a key file lists them after the
+    /// current key instead).
+    pub retiring_secret_keys: Option<ListSetting>,
     pub log_format: LogFormat,
     pub dev_mode: bool,
     /// Allows `dev_mode` on an address beyond loopback. Dev mode serves
@@ -279,6 +285,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             public_url: None,
             secret_key: None,
+            retiring_secret_keys: None,
             log_format: LogFormat::Human,
             dev_mode: false,
             dev_mode_public: false,
@@ -458,7 +465,9 @@ impl Config {
             return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
         }
         let phone_provider = self.phone_provider()?;
-        let (master_key, key_source) = self.master_key()?;
+        let (mut keys, key_source) = self.master_keys()?;
+        let master_key = keys.remove(0);
+        let retiring_keys = keys;
         if !(50..=60_000).contains(&self.delivery_poll_ms) {
             return Err(bad("delivery_poll_ms", "must be between 50 and 60000"));
         }
@@ -503,6 +512,7 @@ impl Config {
             sqlite_synchronous: self.sqlite_synchronous,
             public_url,
             master_key,
+            retiring_keys,
             key_source,
             dev_mode: self.dev_mode,
             smtp_url: self.smtp_url.clone(),
@@ -609,17 +619,27 @@ impl Config {
         Ok(vec!["*".to_owned()])
     }
 
-    fn master_key(&self) -> Result<(MasterKey, KeySource), ConfigError> {
+    /// The master keys, current first (`crate::keyfile`).
+    fn master_keys(&self) -> Result<(Vec<MasterKey>, KeySource), ConfigError> {
         if let Some(k) = &self.secret_key {
             let key = MasterKey::from_hex(k).ok_or_else(|| bad("secret_key", "must be 64 hex digits (32 bytes)"))?;
-            return Ok((key, KeySource::Config));
+            let mut keys = vec![key];
+            let retiring = self.retiring_secret_keys.as_ref().map(ListSetting::joined).unwrap_or_default();
+            for hex in retiring.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                keys.push(
+                    MasterKey::from_hex(hex)
+                        .ok_or_else(|| bad("retiring_secret_keys", "each must be 64 hex digits (32 bytes)"))?,
+                );
+            }
+            return Ok((keys, KeySource::Config));
         }
-        let path = self.data_dir.join("twostep.key");
+        if self.retiring_secret_keys.is_some() {
+            return Err(bad("retiring_secret_keys", "goes with secret_key; a key file lists retiring keys itself"));
+        }
+        let path = self.key_file();
         if path.exists() {
-            let text = fs::read_to_string(&path).map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
-            let key = MasterKey::from_hex(&text)
-                .ok_or_else(|| bad("secret_key", format!("{} does not hold 64 hex digits", path.display())))?;
-            return Ok((key, KeySource::File(path)));
+            let keys = crate::keyfile::read(&path).map_err(|e| bad("secret_key", e))?;
+            return Ok((keys, KeySource::File(path)));
         }
         twostep_store::private_dir(&self.data_dir)
             .map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
@@ -631,7 +651,12 @@ impl Config {
             .open(&path)
             .map_err(|e| bad("secret_key", format!("cannot create {}: {e}", path.display())))?;
         writeln!(f, "{}", key.to_hex()).map_err(|e| bad("secret_key", format!("{}: {e}", path.display())))?;
-        Ok((key, KeySource::Generated(path)))
+        Ok((vec![key], KeySource::Generated(path)))
+    }
+
+    /// Where the master key file is (when `secret_key` is not set).
+    pub fn key_file(&self) -> PathBuf {
+        self.data_dir.join("twostep.key")
     }
 
     /// The effective configuration as TOML, secrets masked.
@@ -639,6 +664,9 @@ impl Config {
         let mut shown = self.clone();
         if shown.secret_key.is_some() {
             shown.secret_key = Some("********".into());
+        }
+        if shown.retiring_secret_keys.is_some() {
+            shown.retiring_secret_keys = Some(ListSetting::Text("********".into()));
         }
         shown.database_url = Some(mask_url_password(&self.database_url()));
         shown.smtp_url = self.smtp_url.as_deref().map(mask_url_password);
@@ -717,7 +745,10 @@ pub struct Resolved {
     /// SQLite's `synchronous` (ignored on PostgreSQL).
     pub sqlite_synchronous: twostep_store::Synchronous,
     pub public_url: Option<url::Url>,
+    /// The current master key: it seals and hashes everything new.
     pub master_key: MasterKey,
+    /// Earlier keys still read while a rotation re-seals (`twostep key`).
+    pub retiring_keys: Vec<MasterKey>,
     pub key_source: KeySource,
     pub dev_mode: bool,
     pub smtp_url: Option<String>,

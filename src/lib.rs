@@ -6,6 +6,7 @@ pub mod access_config;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod keyfile;
 pub mod metrics;
 pub mod shutdown;
 pub mod startup;

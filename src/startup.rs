@@ -9,12 +9,13 @@ use twostep_domain::crypto::Keyring;
 use twostep_domain::notify::outbox::Senders;
 use twostep_domain::notify::store::Sender;
 use twostep_domain::ports::{Clock, OsRng};
+use twostep_domain::rotation::KeyRotation;
 use twostep_domain::service::Twostep;
 use twostep_domain::settings::Settings;
 use twostep_http::{AppState, WebConfig};
 use twostep_store::SqlStore;
 
-use crate::config::{PhoneProvider, Resolved};
+use crate::config::{KeySource, PhoneProvider, Resolved};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -39,6 +40,18 @@ pub async fn open_store(
     Ok(store)
 }
 
+/// The master keys as the domain holds them: the current and any retiring
+/// ones, read again from the key file when it names a key not yet held.
+pub fn keyring(resolved: &Resolved) -> Keyring {
+    let keys = Keyring::with_keys(&resolved.master_key, &resolved.retiring_keys);
+    match &resolved.key_source {
+        KeySource::File(path) | KeySource::Generated(path) => {
+            keys.with_source(Arc::new(crate::keyfile::FileKeySource::new(path.clone())))
+        }
+        KeySource::Config => keys,
+    }
+}
+
 /// The domain services over a store. The command line passes no wake-up
 /// queue: only the server raises pushes.
 pub fn domain(
@@ -48,8 +61,7 @@ pub fn domain(
     settings: Settings,
     wake_queue: Option<tokio::sync::mpsc::Sender<twostep_domain::factors::push::WakeJob>>,
 ) -> Result<Arc<Twostep>, StartError> {
-    let keys = Keyring::new(&resolved.master_key);
-    let twostep = Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keys, settings)
+    let twostep = Twostep::new(Arc::new(store.clone()), clock, Arc::new(OsRng), keyring(resolved), settings)
         .map_err(|e| StartError::Domain(e.to_string()))?;
     Ok(Arc::new(match wake_queue {
         Some(queue) => twostep.with_wake_queue(queue),
@@ -57,12 +69,26 @@ pub fn domain(
     }))
 }
 
-/// The server's VAPID key, derived from the master key; `None` when Web
-/// Push is off (or, with odds of 2⁻³², the derived bytes are no P-256 key).
-pub fn vapid_key(resolved: &Resolved) -> Option<twostep_delivery::webpush::VapidKey> {
-    resolved.push.web_push_subject.as_ref()?;
-    let seed = data_encoding::BASE64URL_NOPAD.encode(&resolved.master_key.vapid_seed());
-    twostep_delivery::webpush::VapidKey::from_base64url(&seed).ok()
+/// The server's VAPID key; `None` when Web Push is off (or, with odds of
+/// 2⁻³², the derived bytes are no P-256 key). Derived from the original
+/// master key until a key rotation pins it in the database.
+pub async fn vapid_key(
+    resolved: &Resolved,
+    store: &SqlStore,
+    clock: &dyn Clock,
+) -> Result<Option<twostep_delivery::webpush::VapidKey>, StartError> {
+    if resolved.push.web_push_subject.is_none() {
+        return Ok(None);
+    }
+    let keys = keyring(resolved);
+    let pinned = KeyRotation::new(store, &keys, clock, &OsRng)
+        .pinned_vapid_seed()
+        .await
+        .map_err(|e| StartError::Domain(e.to_string()))?;
+    // Before any rotation finished, the original key is the oldest one held.
+    let original = resolved.retiring_keys.last().unwrap_or(&resolved.master_key);
+    let seed = data_encoding::BASE64URL_NOPAD.encode(&pinned.unwrap_or_else(|| original.vapid_seed()));
+    Ok(twostep_delivery::webpush::VapidKey::from_base64url(&seed).ok())
 }
 
 /// How push challenges wake devices beyond their long-poll.
@@ -149,7 +175,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     settings.public_url.clone_from(&origin);
     settings.max_concurrent_hashes = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let senders = senders(resolved, Arc::clone(&clock))?;
-    let vapid = vapid_key(resolved);
+    let vapid = vapid_key(resolved, &store, clock.as_ref()).await?;
     let vapid_public_key = vapid.as_ref().map(twostep_delivery::webpush::VapidKey::public_key_base64url);
     let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
     let (wake_tx, wake_rx) = crate::workers::wake_queue(&wakers).unzip();
@@ -158,6 +184,10 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     // it stops when `Twostep::drain` is called, and the handle lets shutdown
     // wait for that.
     let outbox = crate::workers::spawn(&twostep, senders, resolved.delivery_poll, wakers, wake_rx);
+    if let KeySource::File(path) | KeySource::Generated(path) = &resolved.key_source {
+        // Detached: it only ever reads the key file, and ends with the runtime.
+        drop(crate::keyfile::watch(path.clone(), Arc::clone(&twostep)));
+    }
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod companion;
 mod config_check;
+mod key;
 mod migrate;
 mod ops;
 mod seed;
@@ -63,6 +64,9 @@ enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// Rotate the master key; see which key seals what.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
     /// Read the audit log.
     Audit(audit::AuditArgs),
     /// A companion device in this terminal: approve or deny sign-ins (push).
@@ -97,6 +101,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Config(cmd) => config_check::run(&config, &cmd),
         Command::Access(cmd) => access::run(&config, cmd).await,
         Command::Audit(args) => audit::run(&config, &args).await,
+        Command::Key(cmd) => key::run(&config, cmd).await,
         Command::Dev(cmd) => seed::run(&config, cmd).await,
         Command::Companion(_) => Ok(()),
     }

@@ -67,7 +67,11 @@ pub(crate) fn serve_env(data: &Path, env: &[(&str, &str)]) -> Served {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("read the URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL on stdout").to_owned();
+    let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_owned) else {
+        let _ = child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        panic!("no URL on stdout; the server said:\n{}", logs.lock().expect("lock"));
+    };
     logs.lock().expect("lock").push_str(&line);
     Served { child, url, logs }
 }

@@ -17,6 +17,7 @@ mod forward_auth_proxy;
 mod hardening;
 mod interop;
 mod invitations;
+mod key_rotation;
 mod limits;
 mod mandate;
 mod notices;

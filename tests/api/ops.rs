@@ -20,16 +20,16 @@ fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64URL_NOPAD.encode(bytes)
 }
 
-struct TotpUser {
-    email: String,
-    password: String,
-    session: String,
-    secret: Vec<u8>,
-    codes: Vec<String>,
+pub(crate) struct TotpUser {
+    pub email: String,
+    pub password: String,
+    pub session: String,
+    pub secret: Vec<u8>,
+    pub codes: Vec<String>,
 }
 
 /// Signs up and enrols TOTP over HTTP.
-async fn totp_user(http: &reqwest::Client, base: &str, email: &str) -> TotpUser {
+pub(crate) async fn totp_user(http: &reqwest::Client, base: &str, email: &str) -> TotpUser {
     let password = "a long and secret passphrase".to_owned();
     let u = |p: &str| format!("{base}{p}");
     let (status, _) = post(http, u("/api/v1/accounts"), json!({"email": email, "password": password}), None).await;
@@ -52,7 +52,13 @@ async fn totp_user(http: &reqwest::Client, base: &str, email: &str) -> TotpUser 
 }
 
 /// Password, then `method` with `code`: the final status.
-async fn sign_in(http: &reqwest::Client, base: &str, user: &TotpUser, method: &str, code: &str) -> (u16, Value) {
+pub(crate) async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    user: &TotpUser,
+    method: &str,
+    code: &str,
+) -> (u16, Value) {
     let body = json!({"email": user.email, "password": user.password});
     let (_, step1) = post(http, format!("{base}/api/v1/login"), body, None).await;
     let body = json!({"login_token": step1["login_token"], "method": method, "code": code});

@@ -53,6 +53,7 @@ impl Shape {
             sqlite_synchronous: twostep_store::Synchronous::Normal,
             public_url: None,
             master_key: MasterKey::from_hex(&self.master_hex).expect("hex"),
+            retiring_keys: Vec::new(),
             key_source: KeySource::Config,
             dev_mode: true,
             smtp_url: self.smtp.clone(),
@@ -79,6 +80,20 @@ pub fn test_push() -> PushWaking {
 
 pub fn postgres_url() -> String {
     std::env::var("TWOSTEP_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A new, empty schema on the test PostgreSQL: a URL that works in it (for
+/// servers a test starts itself) and the schema's name (to drop it after).
+pub async fn fresh_postgres_schema() -> (String, String) {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = postgres_url();
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
+    let sep = if admin.contains('?') { '&' } else { '?' };
+    (format!("{admin}{sep}options=-c%20search_path%3D{schema}"), schema)
 }
 
 impl TestApp {
@@ -130,15 +145,8 @@ impl TestApp {
         let (database_url, pg_schema) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("twostep.db").display()), None),
             Db::Postgres => {
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let admin = postgres_url();
-                sqlx::any::install_default_drivers();
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
-                sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
-                let sep = if admin.contains('?') { '&' } else { '?' };
-                (format!("{admin}{sep}options=-c%20search_path%3D{schema}"), Some(schema))
+                let (url, schema) = fresh_postgres_schema().await;
+                (url, Some(schema))
             }
         };
         // Cheap hashing keeps the suite fast; one test checks the real cost.

@@ -27,7 +27,7 @@ pub use receiver::{Receiver, Recorded, closed_port, link_code, six_digits};
 pub use smtp::SmtpSink;
 
 #[cfg(feature = "server")]
-pub use app::{Db, TestApp, postgres_url, test_push};
+pub use app::{Db, TestApp, fresh_postgres_schema, postgres_url, test_push};
 #[cfg(feature = "server")]
 pub use client::{Page, Resp};
 #[cfg(feature = "server")]
