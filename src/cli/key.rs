@@ -183,7 +183,7 @@ async fn status(config: &Config, args: &StatusArgs) -> Result<(), Box<dyn std::e
             "last_rotation": last.map(|r| serde_json::json!({
                 "target": r.target,
                 "started_at": r.started_at.rfc3339(),
-                "finished_at": r.finished_at.map(|t| t.rfc3339()),
+                "finished_at": r.finished_at.map(twostep_domain::time::Timestamp::rfc3339),
                 "resealed": r.resealed,
             })),
         });

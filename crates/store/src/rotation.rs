@@ -41,15 +41,12 @@ impl RotationStore for SqlStore {
         lookup: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
         let (table, id_col, col) = (column.table(), column.id_column(), column.column());
-        let done = match lookup {
-            Some(lookup) => {
-                let sql = format!("UPDATE {table} SET {col} = $1, lookup = $2 WHERE {id_col} = $3 AND {col} = $4");
-                sqlx::query(&sql).bind(new).bind(lookup).bind(id).bind(old).execute(&self.pool).await
-            }
-            None => {
-                let sql = format!("UPDATE {table} SET {col} = $1 WHERE {id_col} = $2 AND {col} = $3");
-                sqlx::query(&sql).bind(new).bind(id).bind(old).execute(&self.pool).await
-            }
+        let done = if let Some(lookup) = lookup {
+            let sql = format!("UPDATE {table} SET {col} = $1, lookup = $2 WHERE {id_col} = $3 AND {col} = $4");
+            sqlx::query(&sql).bind(new).bind(lookup).bind(id).bind(old).execute(&self.pool).await
+        } else {
+            let sql = format!("UPDATE {table} SET {col} = $1 WHERE {id_col} = $2 AND {col} = $3");
+            sqlx::query(&sql).bind(new).bind(id).bind(old).execute(&self.pool).await
         }
         .map_err(store_err)?;
         Ok(done.rows_affected() == 1)

@@ -125,6 +125,7 @@ impl Keyring {
         Self { set: RwLock::new(Arc::new(KeySet::new(current, retiring))), source: None }
     }
 
+    #[must_use]
     pub fn with_source(mut self, source: Arc<dyn KeySource>) -> Self {
         self.source = Some(source);
         self

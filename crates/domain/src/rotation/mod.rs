@@ -120,7 +120,7 @@ impl<'a> KeyRotation<'a> {
                 .unwrap_or(0);
             for (i, column) in SealedColumn::ALL.into_iter().enumerate().skip(start) {
                 if i > start {
-                    record.column = column.name().to_owned();
+                    column.name().clone_into(&mut record.column);
                     record.cursor.clear();
                 }
                 loop {
@@ -197,7 +197,7 @@ impl<'a> KeyRotation<'a> {
             loop {
                 let rows = self.store.sealed_rows(column, &cursor, batch.max(1)).await?;
                 let Some(last) = rows.last() else { break };
-                cursor = last.id.clone();
+                cursor.clone_from(&last.id);
                 for row in &rows {
                     let key = KeyId::of_sealed(&row.sealed);
                     match counts.iter_mut().find(|(k, _)| *k == key) {

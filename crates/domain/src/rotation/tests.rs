@@ -22,10 +22,12 @@ impl Clock for At {
     }
 }
 
+/// (column, id) → (sealed, recovery lookup)
+type Rows = BTreeMap<(&'static str, String), (Vec<u8>, Option<Vec<u8>>)>;
+
 #[derive(Default)]
 struct Memory {
-    /// (column, id) → (sealed, recovery lookup)
-    rows: Mutex<BTreeMap<(&'static str, String), (Vec<u8>, Option<Vec<u8>>)>>,
+    rows: Mutex<Rows>,
     rotation: Mutex<Option<RotationRecord>>,
     /// Fails every `reseal` after this many succeeded: a killed process.
     die_after: Mutex<Option<usize>>,
