@@ -20,6 +20,8 @@ mod app;
 #[cfg(feature = "server")]
 mod client;
 #[cfg(feature = "server")]
+mod pg;
+#[cfg(feature = "server")]
 mod users;
 
 pub use clock::{FakeClock, real_now};
@@ -30,6 +32,8 @@ pub use smtp::SmtpSink;
 pub use app::{Db, TestApp, postgres_url, test_push};
 #[cfg(feature = "server")]
 pub use client::{Page, Resp};
+#[cfg(feature = "server")]
+pub use pg::PgSchema;
 #[cfg(feature = "server")]
 pub use users::User;
 
