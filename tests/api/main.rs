@@ -21,6 +21,7 @@ mod limits;
 mod mandate;
 mod notices;
 mod ops;
+mod ops_metrics;
 mod orgs;
 mod phone;
 mod push;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::crypto::SealedField;
 use crate::error::InternalError;
 use crate::ids::AccountId;
+use crate::meters::{self, SendResult};
 use crate::notify::store::{Channel, DeliveryError, Outbound, OutboxFinish, OutboxRecord, OutboxStatus, Sender};
 use crate::service::Twostep;
 use crate::time::Timestamp;
@@ -149,12 +150,14 @@ impl Twostep {
         };
         let Some(sender) = senders.for_channel(row.channel) else {
             tracing::warn!(id = %row.id, channel = row.channel.as_str(), "no provider configured; message not sent");
+            meters::send(row.channel, "none", SendResult::NoProvider);
             let f = finish(OutboxStatus::Failed, "none", None, Some("no provider configured".to_owned()));
             return Ok(self.store.finish_outbox(&row.id, &f).await?);
         };
         let provider = sender.provider();
         if self.now() >= row.expires_at {
             tracing::warn!(id = %row.id, provider, "message expired before it could be delivered");
+            meters::send(row.channel, provider, SendResult::Expired);
             let f = finish(OutboxStatus::Failed, provider, None, Some("expired before delivery".to_owned()));
             return Ok(self.store.finish_outbox(&row.id, &f).await?);
         }
@@ -162,12 +165,15 @@ impl Twostep {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(id = %row.id, error = %e, "outbox payload cannot be opened");
+                meters::send(row.channel, provider, SendResult::Unreadable);
                 let f = finish(OutboxStatus::Failed, provider, None, Some("payload cannot be opened".to_owned()));
                 return Ok(self.store.finish_outbox(&row.id, &f).await?);
             }
         };
+        let sent = |result| meters::send(row.channel, provider, result);
         match sender.deliver(&message).await {
             Ok(done) => {
+                sent(SendResult::Sent);
                 tracing::info!(id = %row.id, provider, channel = row.channel.as_str(), attempts, "message delivered");
                 let f = finish(OutboxStatus::Sent, provider, done.provider_id, None);
                 Ok(self.store.finish_outbox(&row.id, &f).await?)
@@ -175,14 +181,17 @@ impl Twostep {
             Err(DeliveryError::Transient(why)) => {
                 let next = self.now().plus_secs(backoff_secs(attempts));
                 if next >= row.expires_at {
+                    sent(SendResult::Failed);
                     tracing::error!(id = %row.id, provider, attempts, error = %why, "delivery given up: message expired");
                     let f = finish(OutboxStatus::Failed, provider, None, Some(why));
                     return Ok(self.store.finish_outbox(&row.id, &f).await?);
                 }
+                sent(SendResult::Retry);
                 tracing::warn!(id = %row.id, provider, attempts, error = %why, "delivery failed; will retry");
                 Ok(self.store.retry_outbox(&row.id, attempts, next, &why).await?)
             }
             Err(DeliveryError::Permanent(why)) => {
+                sent(SendResult::Failed);
                 tracing::error!(id = %row.id, provider, attempts, error = %why, "delivery refused by the provider");
                 let f = finish(OutboxStatus::Failed, provider, None, Some(why));
                 Ok(self.store.finish_outbox(&row.id, &f).await?)
