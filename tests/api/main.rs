@@ -21,6 +21,7 @@ mod limits;
 mod mandate;
 mod notices;
 mod ops;
+mod ops_handoff;
 mod ops_metrics;
 mod orgs;
 mod phone;

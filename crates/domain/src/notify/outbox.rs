@@ -9,6 +9,7 @@
 //! row leases (`claim_outbox`). Payloads hold codes and reset links, so they
 //! are sealed like every other secret at rest (§2.2).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::crypto::SealedField;
@@ -21,7 +22,7 @@ use crate::time::Timestamp;
 
 /// How long a worker holds a row before another may take it over (a
 /// worker that died mid-send).
-const LEASE_SECS: i64 = 60;
+pub const LEASE_SECS: i64 = 60;
 /// Rows taken per pass.
 const BATCH: i64 = 32;
 /// Longest wait between two tries of one message.
@@ -59,6 +60,27 @@ fn payload_field(id: &str) -> SealedField<'_> {
 pub fn backoff_secs(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.clamp(1, 7) - 1).unwrap_or(0);
     (1_i64 << exp).min(MAX_BACKOFF_SECS)
+}
+
+/// Takes a finished send off `held`; one cut short by a drain stays there,
+/// its lease to be handed back.
+fn settled(
+    held: &mut HashMap<tokio::task::Id, String>,
+    done: Result<(tokio::task::Id, Result<(), InternalError>), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((task, result)) => {
+            held.remove(&task);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "outbox: could not record a delivery");
+            }
+        }
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => {
+            held.remove(&e.id());
+            tracing::error!(error = %e, "outbox: delivery task failed");
+        }
+    }
 }
 
 impl Twostep {
@@ -112,27 +134,60 @@ impl Twostep {
     }
 
     /// One pass over the due messages; returns how many were tried.
+    ///
+    /// A drain (`Twostep::drain`) cuts the pass short: the sends still
+    /// under way are dropped and their leases handed back in one statement,
+    /// so another instance takes the messages on its next poll instead of
+    /// waiting out `LEASE_SECS` (issue 19). A message whose provider had
+    /// already taken it may then go out twice, with the same content: a
+    /// repeated code beats a code that arrives a minute late.
     pub async fn deliver_due(self: &Arc<Self>, senders: &Senders) -> Result<usize, InternalError> {
         let now = self.now();
+        // One lease time for the whole pass: with the row id it says which
+        // rows are still this pass's, so a hand-back never clears a lease
+        // another worker took after ours ran out.
+        let lease = now.plus_secs(LEASE_SECS);
         let due = self.store.due_outbox(now, BATCH).await?;
         let mut tasks = tokio::task::JoinSet::new();
+        let mut held: HashMap<tokio::task::Id, String> = HashMap::new();
         for row in due {
-            if !self.store.claim_outbox(&row.id, now, now.plus_secs(LEASE_SECS)).await? {
+            if self.is_draining() {
+                break;
+            }
+            if !self.store.claim_outbox(&row.id, now, lease).await? {
                 continue; // another worker has it
             }
+            let id = row.id.clone();
             let this = Arc::clone(self);
             let senders = senders.clone();
             // Each message on its own task: one slow provider must not hold
             // up the others.
-            tasks.spawn(async move { this.deliver_one(row, &senders).await });
+            let task = tasks.spawn(async move { this.deliver_one(row, &senders).await });
+            held.insert(task.id(), id);
         }
+        let drained = self.until_drained();
+        tokio::pin!(drained);
         let mut tried = 0;
-        while let Some(done) = tasks.join_next().await {
-            tried += 1;
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "outbox: could not record a delivery"),
-                Err(e) => tracing::error!(error = %e, "outbox: delivery task failed"),
+        loop {
+            tokio::select! {
+                done = tasks.join_next_with_id() => {
+                    let Some(done) = done else { return Ok(tried) };
+                    tried += 1;
+                    settled(&mut held, done);
+                }
+                () = &mut drained => break,
+            }
+        }
+        tasks.abort_all();
+        while let Some(done) = tasks.join_next_with_id().await {
+            settled(&mut held, done);
+        }
+        let unfinished: Vec<String> = held.into_values().collect();
+        if !unfinished.is_empty() {
+            match self.store.release_outbox(&unfinished, lease).await {
+                Ok(n) => tracing::info!(released = n, "outbox: leases handed back for another instance"),
+                // They run out on their own after `LEASE_SECS`.
+                Err(e) => tracing::error!(error = %e, "outbox: leases could not be handed back"),
             }
         }
         Ok(tried)
