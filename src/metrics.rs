@@ -3,6 +3,8 @@
 //!
 //! Labels are route templates (`/api/v1/orgs/{id}`, never the id), methods
 //! and status codes: nothing names an account, an address or an e-mail.
+//! What the rules decide (sign-ins, second-factor checks, throttles, locks,
+//! sends, pushes) is counted in the domain, `twostep_domain::meters`.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -31,8 +33,10 @@ pub async fn track(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     let seconds = started.elapsed().as_secs_f64();
+    // By route; `twostep_throttle_refusals_total` (the domain's) says which
+    // throttle refused.
     if res.status() == StatusCode::TOO_MANY_REQUESTS {
-        metrics::counter!("twostep_throttle_refusals_total", "route" => route.clone()).increment(1);
+        metrics::counter!("twostep_http_throttled_total", "route" => route.clone()).increment(1);
     }
     metrics::histogram!("twostep_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
         .record(seconds);
@@ -50,6 +54,9 @@ fn recorder() -> Result<PrometheusHandle, String> {
     }
     let handle = PrometheusBuilder::new().install_recorder().map_err(|e| e.to_string())?;
     metrics::gauge!("twostep_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for (name, help) in twostep_domain::meters::DESCRIPTIONS {
+        metrics::describe_counter!(*name, *help);
+    }
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 

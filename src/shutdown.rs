@@ -1,9 +1,10 @@
 //! Graceful stop. On the signal: `/readyz` turns 503 (and systemd hears
 //! `STOPPING=1`); after `drain_delay` the listener stops accepting, idle
 //! connections close, waiting long-polls answer with what they have, and
-//! requests in flight finish; the outbox worker ends its current pass
-//! (so it holds no lease another instance would wait out); the pool
-//! closes. All within `deadline`, or the process says it was cut short.
+//! requests in flight finish; the outbox worker drops the sends under
+//! way and hands their leases back, so another instance on the same
+//! database sends them at once instead of after the lease runs out; the
+//! pool closes. All within `deadline`, or the process says it was cut short.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -23,8 +23,8 @@ pub fn wake_queue(wakers: &[Arc<dyn PushWaker>]) -> Option<(mpsc::Sender<WakeJob
     (!wakers.is_empty()).then(|| mpsc::channel(WAKE_QUEUE))
 }
 
-/// Starts every worker; the outbox worker's handle, which ends once
-/// `Twostep::drain` was called and the pass in hand is done.
+/// Starts every worker; the outbox worker's handle, which ends soon after
+/// `Twostep::drain` is called, its leases handed back.
 pub fn spawn(
     twostep: &Arc<Twostep>,
     senders: Senders,
@@ -48,7 +48,8 @@ async fn deliver(twostep: Arc<Twostep>, senders: Senders, poll: Duration) {
     loop {
         // Registered before the pass, so a message queued during it is not missed.
         let wake = queued.notified();
-        // Checked between passes only: a pass resolves every lease it took.
+        // A pass under way when the drain comes hands back the leases it
+        // still holds (`deliver_due`); this stops the next one.
         if twostep.is_draining() {
             tracing::info!("outbox worker stopped");
             return;

@@ -155,8 +155,8 @@ async fn sec24_rotation_killed_half_way_resumes_online_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sec24_rotation_killed_half_way_resumes_online_on_postgres() {
-    let (url, _schema) = twostep_testkit::fresh_postgres_schema().await;
-    rotation_story(&[("TWOSTEP_DATABASE_URL", url.as_str())]).await;
+    let schema = twostep_testkit::PgSchema::create().await;
+    rotation_story(&[("TWOSTEP_DATABASE_URL", schema.url.as_str())]).await;
 }
 
 #[test]

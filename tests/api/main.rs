@@ -22,6 +22,8 @@ mod limits;
 mod mandate;
 mod notices;
 mod ops;
+mod ops_handoff;
+mod ops_metrics;
 mod orgs;
 mod phone;
 mod push;

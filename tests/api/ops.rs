@@ -1,6 +1,8 @@
 //! Operations (issue 19) on the shipped binary: health probes, a graceful
 //! stop on SIGTERM with requests and a long-poll in flight, systemd
-//! notices, and an online backup restored into a fresh directory.
+//! notices, and an online backup restored into a fresh directory. The
+//! metrics are in `ops_metrics`, the outbox hand-over between two
+//! instances in `ops_handoff`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use twostep_domain::factors::totp::otpauth::base32_decode;
 use crate::binary::{Served, output, post, serve_env, twostep};
 use twostep_testkit::real_now as now;
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     data_encoding::BASE64URL_NOPAD.encode(bytes)
 }
 
@@ -66,7 +68,7 @@ pub(crate) async fn sign_in(
 }
 
 /// Pairs a companion device; returns its id and key.
-async fn pair(http: &reqwest::Client, base: &str, session: &str) -> (String, SigningKey) {
+pub(crate) async fn pair(http: &reqwest::Client, base: &str, session: &str) -> (String, SigningKey) {
     let (status, p) = post(http, format!("{base}/api/v1/me/push-devices/pairing"), json!({}), Some(session)).await;
     assert_eq!(status, 201, "{p}");
     let code = p["pairing_url"].as_str().expect("url").split_once("#pair=").expect("code").1.to_owned();
@@ -115,14 +117,14 @@ async fn slow_request(base: &str, gap: Duration) -> String {
     String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_owned()
 }
 
-fn terminate(served: &Served) {
+pub(crate) fn terminate(served: &Served) {
     let pid = served.child.id().to_string();
     let ok = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success();
     assert!(ok, "SIGTERM sent");
 }
 
 /// Waits for the child to exit, at most `bound`.
-fn exit_within(served: &mut Served, bound: Duration) -> std::process::ExitStatus {
+pub(crate) fn exit_within(served: &mut Served, bound: Duration) -> std::process::ExitStatus {
     let start = Instant::now();
     loop {
         if let Some(status) = served.child.try_wait().expect("try_wait") {
@@ -299,65 +301,6 @@ fn backup_refuses_postgres_and_restore_refuses_garbage() {
     let (ok, _, err) = output(twostep(dir.path()).args(["restore", "--from", "junk.db"]), "");
     assert!(!ok, "{err}");
     assert!(!dir.path().join("twostep.db").exists(), "nothing left in place of the database");
-}
-
-/// Reads the metrics URL the server logged.
-fn metrics_url(served: &Served) -> String {
-    for _ in 0..100 {
-        let logs = served.logs.lock().expect("lock").clone();
-        if let Some(at) = logs.find("/metrics") {
-            let start = logs[..at].rfind("http://").expect("metrics url");
-            return logs[start..at + "/metrics".len()].to_owned();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no metrics listener logged");
-}
-
-/// The value of one exact counter line, 0 when absent.
-fn series(text: &str, name_and_labels: &str) -> u64 {
-    text.lines().find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.trim().parse().ok())).unwrap_or(0)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_sign_ins_by_route_and_status_on_their_own_listener() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut served = serve_env(dir.path(), &[("TWOSTEP_METRICS_LISTEN", "127.0.0.1:0")]);
-    let metrics = metrics_url(&served);
-    let base = served.url.clone();
-    let http = reqwest::Client::new();
-    // Not on the public port.
-    assert_eq!(http.get(format!("{base}/metrics")).send().await.expect("public").status(), 404);
-
-    let email = "metered@example.com";
-    let body = json!({"email": email, "password": "a long and secret passphrase"});
-    assert_eq!(post(&http, format!("{base}/api/v1/accounts"), body.clone(), None).await.0, 201);
-    for _ in 0..2 {
-        assert_eq!(post(&http, format!("{base}/api/v1/login"), body.clone(), None).await.0, 200);
-    }
-    let wrong = json!({"email": email, "password": "not the passphrase at all"});
-    assert_eq!(post(&http, format!("{base}/api/v1/login"), wrong, None).await.0, 401);
-    let _ = http.get(format!("{base}/no/such/{email}")).send().await.expect("404");
-
-    let text = http.get(&metrics).send().await.expect("scrape").text().await.expect("text");
-    let login = r#"twostep_http_requests_total{route="/api/v1/login",method="POST","#;
-    assert_eq!(series(&text, &format!(r#"{login}status="200"}}"#)), 2, "{text}");
-    assert_eq!(series(&text, &format!(r#"{login}status="401"}}"#)), 1, "{text}");
-    let signup = r#"twostep_http_requests_total{route="/api/v1/accounts",method="POST",status="201"}"#;
-    assert_eq!(series(&text, signup), 1, "{text}");
-    assert!(text.contains(r#"route="unmatched""#), "{text}");
-    // Sign-ins by outcome, from the audited events.
-    let audit = |event: &str, ok: &str| format!(r#"twostep_audit_events_total{{event="{event}",success="{ok}"}}"#);
-    assert_eq!(series(&text, &audit("sign_in_succeeded", "true")), 2, "{text}");
-    assert_eq!(series(&text, &audit("sign_in_password", "false")), 1, "{text}");
-    assert_eq!(series(&text, &audit("account_created", "true")), 1, "{text}");
-    assert!(text.contains("twostep_http_request_duration_seconds"), "{text}");
-    assert!(text.contains("twostep_build_info{version="), "{text}");
-    assert!(text.contains("twostep_outbox_pending "), "{text}");
-    assert!(text.contains("twostep_outbox_oldest_age_seconds "), "{text}");
-    assert!(!text.contains(email) && !text.contains("metered") && !text.contains("127.0.0.1"), "{text}");
-    served.child.kill().expect("kill");
-    served.child.wait().expect("wait");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 pub mod factors;
 pub mod ids;
+pub mod meters;
 pub mod notify;
 pub mod policy;
 pub mod ports;

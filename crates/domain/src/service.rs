@@ -42,8 +42,8 @@ pub struct Twostep {
     /// taking every database connection from sign-ins.
     pub(crate) reset_permits: Arc<tokio::sync::Semaphore>,
     /// Set once the server is shutting down: long-polls answer at once and
-    /// the outbox worker stops after its current pass.
-    draining: std::sync::atomic::AtomicBool,
+    /// the outbox worker hands back what it holds and stops.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl Twostep {
@@ -70,7 +70,7 @@ impl Twostep {
             push_changed: Arc::new(tokio::sync::Notify::new()),
             wake_queue: None,
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
-            draining: std::sync::atomic::AtomicBool::new(false),
+            draining: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -106,16 +106,27 @@ impl Twostep {
 
     /// Starts a graceful stop: waiting long-polls return what they have
     /// (clients poll again, on another instance), and the outbox worker
-    /// finishes the pass it is in, so it holds no lease when it stops.
+    /// cuts its pass short and hands back its leases (`deliver_due`), so
+    /// another instance sends at once what this one had not.
     pub fn drain(&self) {
-        self.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.draining.send_replace(true);
         self.push_changed.notify_waiters();
         self.outbox_wake.notify_waiters();
         self.outbox_wake.notify_one();
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(std::sync::atomic::Ordering::SeqCst)
+        *self.draining.borrow()
+    }
+
+    /// Resolves once `drain` has been called (at once if it was).
+    pub(crate) fn until_drained(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut draining = self.draining.subscribe();
+        async move {
+            // An error means the sender is gone with the service: nothing
+            // is left to drain for.
+            let _ = draining.wait_for(|d| *d).await;
+        }
     }
 
     pub async fn healthy(&self) -> bool {

@@ -116,6 +116,24 @@ impl OutboxStore for SqlStore {
         Ok(())
     }
 
+    async fn release_outbox(&self, ids: &[String], lease: Timestamp) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // One statement, so the hand-back is all or nothing; the lease time
+        // fences it: a row finished since (its lease cleared) or taken over
+        // after ours ran out (a later lease) does not match.
+        let list = (0..ids.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "UPDATE outbox SET locked_until = NULL WHERE status = 'pending' AND locked_until = $1 AND id IN ({list})"
+        );
+        let mut q = sqlx::query(&sql).bind(lease.secs());
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.execute(&self.pool).await.map_err(store_err)?.rows_affected())
+    }
+
     async fn finish_outbox(&self, id: &str, f: &OutboxFinish) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET status = $1, attempts = $2, finished_at = $3, provider = $4, provider_id = $5,

@@ -12,6 +12,7 @@ use twostep_domain::ports::OsRng;
 use twostep_domain::settings::Settings;
 
 use crate::clock::FakeClock;
+use crate::pg::PgSchema;
 use crate::smtp::SmtpSink;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,7 +29,8 @@ pub struct TestApp {
     /// Follows no redirects, so tests see each `Location`.
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
-    pg_schema: Option<String>,
+    /// Dropped with the app, after the fields above.
+    _pg_schema: Option<PgSchema>,
     /// What a second instance needs to join this one.
     shape: Shape,
 }
@@ -82,20 +84,6 @@ pub fn postgres_url() -> String {
     std::env::var("TWOSTEP_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-/// A new, empty schema on the test PostgreSQL: a URL that works in it (for
-/// servers a test starts itself) and the schema's name (to drop it after).
-pub async fn fresh_postgres_schema() -> (String, String) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let admin = postgres_url();
-    sqlx::any::install_default_drivers();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create schema");
-    let sep = if admin.contains('?') { '&' } else { '?' };
-    (format!("{admin}{sep}options=-c%20search_path%3D{schema}"), schema)
-}
-
 impl TestApp {
     pub async fn spawn(db: Db) -> Self {
         Self::spawn_with(db, |_| {}).await
@@ -145,8 +133,8 @@ impl TestApp {
         let (database_url, pg_schema) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("twostep.db").display()), None),
             Db::Postgres => {
-                let (url, schema) = fresh_postgres_schema().await;
-                (url, Some(schema))
+                let schema = PgSchema::create().await;
+                (schema.url.clone(), Some(schema))
             }
         };
         // Cheap hashing keeps the suite fast; one test checks the real cost.
@@ -183,7 +171,7 @@ impl TestApp {
         let url = server.url.clone();
         tokio::spawn(server.run(std::future::pending()));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { url, db, database_url, clock, http, _dir: dir, pg_schema, shape }
+        Self { url, db, database_url, clock, http, _dir: dir, _pg_schema: pg_schema, shape }
     }
 
     /// Another server on the same database, key and clock: a second
@@ -210,24 +198,5 @@ impl TestApp {
     pub async fn raw(&self) -> sqlx::AnyConnection {
         sqlx::any::install_default_drivers();
         <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url).await.expect("raw connection")
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        let Some(schema) = self.pg_schema.take() else {
-            return;
-        };
-        let url = postgres_url();
-        // Drop is synchronous; tidy the schema up on a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut c).await;
-                }
-            });
-        })
-        .join();
     }
 }

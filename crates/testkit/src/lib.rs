@@ -20,6 +20,8 @@ mod app;
 #[cfg(feature = "server")]
 mod client;
 #[cfg(feature = "server")]
+mod pg;
+#[cfg(feature = "server")]
 mod users;
 
 pub use clock::{FakeClock, real_now};
@@ -27,9 +29,11 @@ pub use receiver::{Receiver, Recorded, closed_port, link_code, six_digits};
 pub use smtp::SmtpSink;
 
 #[cfg(feature = "server")]
-pub use app::{Db, TestApp, fresh_postgres_schema, postgres_url, test_push};
+pub use app::{Db, TestApp, postgres_url, test_push};
 #[cfg(feature = "server")]
 pub use client::{Page, Resp};
+#[cfg(feature = "server")]
+pub use pg::PgSchema;
 #[cfg(feature = "server")]
 pub use users::User;
 

@@ -128,6 +128,21 @@ impl Scope {
         }
     }
 
+    /// The kind of counter, without what it counts for: a metrics label
+    /// (issue 19), so it never names the account, e-mail or address.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Password(_) => "password",
+            Self::UnknownEmail(_) => "unknown_email",
+            Self::Address(_) => "address",
+            Self::SecondFactor(_) => "second_factor",
+            Self::Totp(_) => "totp",
+            Self::Phone(_) => "phone",
+            Self::Email(_) => "email",
+            Self::Recovery(_) => "recovery",
+        }
+    }
+
     pub fn lockable(&self) -> bool {
         !matches!(self, Self::Recovery(_) | Self::Address(_))
     }
@@ -235,6 +250,28 @@ mod tests {
         assert_eq!(combine([Verdict::Allow, w(3)]), w(3));
         assert_eq!(combine([w(8), w(3)]), w(8));
         assert_eq!(combine([w(8), Verdict::Locked, Verdict::Allow]), Verdict::Locked);
+    }
+
+    #[test]
+    fn a_scope_kind_names_the_counter_not_what_it_counts() {
+        let a = AccountId::from_stored("acct-secret");
+        let scopes = [
+            Scope::Password(a.clone()),
+            Scope::UnknownEmail("0123abcd".into()),
+            Scope::Address("192.0.2.7".into()),
+            Scope::SecondFactor(a.clone()),
+            Scope::Totp(a.clone()),
+            Scope::Phone(a.clone()),
+            Scope::Email(a.clone()),
+            Scope::Recovery(a),
+        ];
+        let mut kinds: Vec<&str> = scopes.iter().map(Scope::kind).collect();
+        for kind in &kinds {
+            assert!(!kind.contains("acct") && !kind.contains("192.0") && !kind.contains("0123"), "{kind}");
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), scopes.len(), "one kind per variant");
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! limit goes through (§2.5). It holds only its store and the clock, so its
 //! rules are tested here against an in-memory store.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::abuse::store::ThrottleStore;
 use crate::abuse::throttle::{Admission, Counter, Scope, Verdict, combine, verdict};
 use crate::error::StoreError;
 use crate::ids::AccountId;
+use crate::meters;
 use crate::ports::Clock;
 
 pub(crate) struct Throttles {
@@ -28,8 +29,28 @@ impl Throttles {
     pub async fn admit(&self, scopes: &[Scope]) -> Result<Admission, StoreError> {
         let now = self.clock.now();
         let keyed: Vec<(String, i64)> = scopes.iter().map(|s| (s.key(), s.window_secs())).collect();
-        let judge = |counters: &[Counter]| combine(scopes.iter().zip(counters).map(|(s, c)| s.judge(*c, now)));
-        self.store.admit(&keyed, now, &judge).await
+        // Which scopes refused, for the operator's counters. The store may
+        // judge more than once (a retried transaction): the last say counts.
+        let refusing = Mutex::new(Vec::new());
+        let judge = |counters: &[Counter]| {
+            let verdicts: Vec<Verdict> = scopes.iter().zip(counters).map(|(s, c)| s.judge(*c, now)).collect();
+            if let Ok(mut r) = refusing.lock() {
+                *r = scopes
+                    .iter()
+                    .zip(&verdicts)
+                    .filter(|(_, v)| **v != Verdict::Allow)
+                    .map(|(s, _)| s.kind())
+                    .collect();
+            }
+            combine(verdicts)
+        };
+        let admission = self.store.admit(&keyed, now, &judge).await?;
+        if admission.verdict != Verdict::Allow {
+            for kind in refusing.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                meters::throttle_refusal(kind);
+            }
+        }
+        Ok(admission)
     }
 
     /// The verdict for one scope without counting anything.

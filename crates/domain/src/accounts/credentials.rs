@@ -47,6 +47,9 @@ impl Twostep {
         let scope = self.reset_scope(&email);
         let refused =
             self.store.take_allowance(&scope, self.now(), 3600, self.settings.reset_mails_per_hour).await?.is_some();
+        if refused {
+            crate::meters::throttle_refusal(crate::meters::cap::RESET_MAIL);
+        }
         let Some(account) = self.store.account_by_email(&email).await? else { return Ok(()) };
         if refused {
             self.audit(

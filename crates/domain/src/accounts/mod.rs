@@ -73,6 +73,7 @@ impl Twostep {
         for (scope, cap) in caps {
             let now = self.now();
             if let Some(retry_after) = self.store.take_allowance(&scope, now, HOUR, cap).await? {
+                crate::meters::throttle_refusal(crate::meters::cap::SIGNUP);
                 self.audit(AuditEvent::anonymous(AuditKind::Throttled).failed().details("sign-up"), ctx).await;
                 return Err(AccountError::Throttled { retry_after });
             }

@@ -11,6 +11,7 @@ use crate::factors::sent_code::SendError;
 use crate::factors::store::FactorSummary;
 use crate::factors::{Begin, Binding, Challenge, ChallengeError, Holdings, Method, Proof};
 use crate::ids::AccountId;
+use crate::meters::{self, CheckResult};
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 
@@ -115,8 +116,12 @@ impl Twostep {
         let admission = self.throttle_admit(&scopes).await?;
         match admission.verdict {
             Verdict::Allow => {}
-            Verdict::Locked => return Err(FactorError::FactorLocked),
+            Verdict::Locked => {
+                meters::second_factor_check(method, CheckResult::Locked);
+                return Err(FactorError::FactorLocked);
+            }
             Verdict::Wait { retry_after } => {
+                meters::second_factor_check(method, CheckResult::Throttled);
                 self.audit(
                     AuditEvent::user(AuditKind::Throttled, account)
                         .failed()
@@ -128,6 +133,8 @@ impl Twostep {
             }
         }
         let proven = factor.verify(self, account, proof, bound, ctx).await?;
+        let checked = if proven.is_some() { CheckResult::Success } else { CheckResult::BadCode };
+        meters::second_factor_check(method, checked);
         if proven.is_some() {
             // A right proof clears what it was counted against (and the
             // failures of a burst racing it, counted before it).
@@ -154,6 +161,7 @@ impl Twostep {
     async fn notify_locks(&self, account: &AccountId, scopes: &[Scope], counts: &[i64], ctx: &RequestContext) {
         for (scope, n) in scopes.iter().zip(counts) {
             if scope.lockable() && *n == LOCK_AT {
+                meters::lock(scope.kind());
                 self.audit(AuditEvent::user(AuditKind::FactorLocked, account).failed().details(scope.key()), ctx).await;
                 self.notify(account, Notice::FactorLocked, ctx).await;
             }

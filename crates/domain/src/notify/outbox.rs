@@ -9,18 +9,20 @@
 //! row leases (`claim_outbox`). Payloads hold codes and reset links, so they
 //! are sealed like every other secret at rest (§2.2).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::crypto::{SealedColumn, SealedField};
 use crate::error::InternalError;
 use crate::ids::AccountId;
+use crate::meters::{self, SendResult};
 use crate::notify::store::{Channel, DeliveryError, Outbound, OutboxFinish, OutboxRecord, OutboxStatus, Sender};
 use crate::service::Twostep;
 use crate::time::Timestamp;
 
 /// How long a worker holds a row before another may take it over (a
 /// worker that died mid-send).
-const LEASE_SECS: i64 = 60;
+pub const LEASE_SECS: i64 = 60;
 /// Rows taken per pass.
 const BATCH: i64 = 32;
 /// Longest wait between two tries of one message.
@@ -58,6 +60,27 @@ fn payload_field(id: &str) -> SealedField<'_> {
 pub fn backoff_secs(attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.clamp(1, 7) - 1).unwrap_or(0);
     (1_i64 << exp).min(MAX_BACKOFF_SECS)
+}
+
+/// Takes a finished send off `held`; one cut short by a drain stays there,
+/// its lease to be handed back.
+fn settled(
+    held: &mut HashMap<tokio::task::Id, String>,
+    done: Result<(tokio::task::Id, Result<(), InternalError>), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((task, result)) => {
+            held.remove(&task);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "outbox: could not record a delivery");
+            }
+        }
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => {
+            held.remove(&e.id());
+            tracing::error!(error = %e, "outbox: delivery task failed");
+        }
+    }
 }
 
 impl Twostep {
@@ -111,27 +134,60 @@ impl Twostep {
     }
 
     /// One pass over the due messages; returns how many were tried.
+    ///
+    /// A drain (`Twostep::drain`) cuts the pass short: the sends still
+    /// under way are dropped and their leases handed back in one statement,
+    /// so another instance takes the messages on its next poll instead of
+    /// waiting out `LEASE_SECS` (issue 19). A message whose provider had
+    /// already taken it may then go out twice, with the same content: a
+    /// repeated code beats a code that arrives a minute late.
     pub async fn deliver_due(self: &Arc<Self>, senders: &Senders) -> Result<usize, InternalError> {
         let now = self.now();
+        // One lease time for the whole pass: with the row id it says which
+        // rows are still this pass's, so a hand-back never clears a lease
+        // another worker took after ours ran out.
+        let lease = now.plus_secs(LEASE_SECS);
         let due = self.store.due_outbox(now, BATCH).await?;
         let mut tasks = tokio::task::JoinSet::new();
+        let mut held: HashMap<tokio::task::Id, String> = HashMap::new();
         for row in due {
-            if !self.store.claim_outbox(&row.id, now, now.plus_secs(LEASE_SECS)).await? {
+            if self.is_draining() {
+                break;
+            }
+            if !self.store.claim_outbox(&row.id, now, lease).await? {
                 continue; // another worker has it
             }
+            let id = row.id.clone();
             let this = Arc::clone(self);
             let senders = senders.clone();
             // Each message on its own task: one slow provider must not hold
             // up the others.
-            tasks.spawn(async move { this.deliver_one(row, &senders).await });
+            let task = tasks.spawn(async move { this.deliver_one(row, &senders).await });
+            held.insert(task.id(), id);
         }
+        let drained = self.until_drained();
+        tokio::pin!(drained);
         let mut tried = 0;
-        while let Some(done) = tasks.join_next().await {
-            tried += 1;
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "outbox: could not record a delivery"),
-                Err(e) => tracing::error!(error = %e, "outbox: delivery task failed"),
+        loop {
+            tokio::select! {
+                done = tasks.join_next_with_id() => {
+                    let Some(done) = done else { return Ok(tried) };
+                    tried += 1;
+                    settled(&mut held, done);
+                }
+                () = &mut drained => break,
+            }
+        }
+        tasks.abort_all();
+        while let Some(done) = tasks.join_next_with_id().await {
+            settled(&mut held, done);
+        }
+        let unfinished: Vec<String> = held.into_values().collect();
+        if !unfinished.is_empty() {
+            match self.store.release_outbox(&unfinished, lease).await {
+                Ok(n) => tracing::info!(released = n, "outbox: leases handed back for another instance"),
+                // They run out on their own after `LEASE_SECS`.
+                Err(e) => tracing::error!(error = %e, "outbox: leases could not be handed back"),
             }
         }
         Ok(tried)
@@ -149,12 +205,14 @@ impl Twostep {
         };
         let Some(sender) = senders.for_channel(row.channel) else {
             tracing::warn!(id = %row.id, channel = row.channel.as_str(), "no provider configured; message not sent");
+            meters::send(row.channel, "none", SendResult::NoProvider);
             let f = finish(OutboxStatus::Failed, "none", None, Some("no provider configured".to_owned()));
             return Ok(self.store.finish_outbox(&row.id, &f).await?);
         };
         let provider = sender.provider();
         if self.now() >= row.expires_at {
             tracing::warn!(id = %row.id, provider, "message expired before it could be delivered");
+            meters::send(row.channel, provider, SendResult::Expired);
             let f = finish(OutboxStatus::Failed, provider, None, Some("expired before delivery".to_owned()));
             return Ok(self.store.finish_outbox(&row.id, &f).await?);
         }
@@ -162,12 +220,15 @@ impl Twostep {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(id = %row.id, error = %e, "outbox payload cannot be opened");
+                meters::send(row.channel, provider, SendResult::Unreadable);
                 let f = finish(OutboxStatus::Failed, provider, None, Some("payload cannot be opened".to_owned()));
                 return Ok(self.store.finish_outbox(&row.id, &f).await?);
             }
         };
+        let sent = |result| meters::send(row.channel, provider, result);
         match sender.deliver(&message).await {
             Ok(done) => {
+                sent(SendResult::Sent);
                 tracing::info!(id = %row.id, provider, channel = row.channel.as_str(), attempts, "message delivered");
                 let f = finish(OutboxStatus::Sent, provider, done.provider_id, None);
                 Ok(self.store.finish_outbox(&row.id, &f).await?)
@@ -175,14 +236,17 @@ impl Twostep {
             Err(DeliveryError::Transient(why)) => {
                 let next = self.now().plus_secs(backoff_secs(attempts));
                 if next >= row.expires_at {
+                    sent(SendResult::Failed);
                     tracing::error!(id = %row.id, provider, attempts, error = %why, "delivery given up: message expired");
                     let f = finish(OutboxStatus::Failed, provider, None, Some(why));
                     return Ok(self.store.finish_outbox(&row.id, &f).await?);
                 }
+                sent(SendResult::Retry);
                 tracing::warn!(id = %row.id, provider, attempts, error = %why, "delivery failed; will retry");
                 Ok(self.store.retry_outbox(&row.id, attempts, next, &why).await?)
             }
             Err(DeliveryError::Permanent(why)) => {
+                sent(SendResult::Failed);
                 tracing::error!(id = %row.id, provider, attempts, error = %why, "delivery refused by the provider");
                 let f = finish(OutboxStatus::Failed, provider, None, Some(why));
                 Ok(self.store.finish_outbox(&row.id, &f).await?)

@@ -163,6 +163,10 @@ pub trait OutboxStore: Send + Sync {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// Hands back the leases of `ids` still held until `lease` (a worker
+    /// stopping mid-pass), in one statement; rows finished since, or taken
+    /// over by another worker, are left alone. Returns how many.
+    async fn release_outbox(&self, ids: &[String], lease: Timestamp) -> Result<u64, StoreError>;
     /// Records the final status.
     async fn finish_outbox(&self, id: &str, outcome: &OutboxFinish) -> Result<(), StoreError>;
     /// The latest rows, newest first (the dev outbox page, tests).

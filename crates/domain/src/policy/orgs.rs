@@ -167,6 +167,7 @@ impl Twostep {
         let scope = format!("invite:{}:{}", me.account.id, record.id);
         let now = self.now();
         if let Some(retry_after) = self.store.take_allowance(&scope, now, INVITE_WINDOW_SECS, INVITES_PER_HOUR).await? {
+            crate::meters::throttle_refusal(crate::meters::cap::INVITATION);
             self.audit(
                 AuditEvent::user(AuditKind::Throttled, &me.account.id)
                     .failed()

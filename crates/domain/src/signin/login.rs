@@ -18,6 +18,7 @@ use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof};
 use crate::ids::AccountId;
+use crate::meters::{self, SignInMethod, SignInResult};
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::store::{LoginTokenRecord, SessionKind};
@@ -74,6 +75,7 @@ impl Twostep {
         let parsed = Email::parse(email).ok();
         let Some(password) = Password::for_sign_in(password) else {
             // Longer than any stored password: refuse without hashing.
+            meters::sign_in(SignInResult::BadPassword, SignInMethod::Password);
             return Err(LoginError::InvalidCredentials);
         };
         let account = match &parsed {
@@ -94,8 +96,13 @@ impl Twostep {
         };
         let account = match (machine::judge_password(check, account.as_ref(), allowed), account) {
             (PasswordVerdict::Passed, Some(a)) => a,
-            (PasswordVerdict::Throttled { retry_after }, _) => return Err(LoginError::Throttled { retry_after }),
+            (PasswordVerdict::Throttled { retry_after }, _) => {
+                meters::sign_in(SignInResult::Throttled, SignInMethod::Password);
+                return Err(LoginError::Throttled { retry_after });
+            }
             (verdict, a) => {
+                let result = if allowed { SignInResult::BadPassword } else { SignInResult::IpNotAllowed };
+                meters::sign_in(result, SignInMethod::Password);
                 if let (PasswordVerdict::Refused { audit: Some(why) }, Some(a)) = (verdict, a) {
                     self.audit(AuditEvent::user(AuditKind::SignInPassword, &a.id).failed().details(why), ctx).await;
                 }
@@ -113,6 +120,7 @@ impl Twostep {
                 let session = self.start_session(&account.id, SessionKind::Enrollment, Some(now), None, ctx).await?;
                 let event = AuditEvent::user(AuditKind::SignInSucceeded, &account.id);
                 self.audit(event.details("password; enrolment required"), ctx).await;
+                meters::sign_in(SignInResult::EnrollmentRequired, SignInMethod::Password);
                 return Ok(LoginOutcome::EnrollmentRequired { session, account: account.id });
             }
             AfterPassword::SignedIn => {
@@ -120,6 +128,7 @@ impl Twostep {
                 self.notify_if_new_device(&account.id, ctx).await;
                 self.notify_mandate_once(&account, ctx).await;
                 self.audit(AuditEvent::user(AuditKind::SignInSucceeded, &account.id).details("password"), ctx).await;
+                meters::sign_in(SignInResult::Success, SignInMethod::Password);
                 return Ok(LoginOutcome::Authenticated { session, account: account.id });
             }
             AfterPassword::Remembered => {
@@ -127,6 +136,7 @@ impl Twostep {
                 self.notify_if_new_device(&account.id, ctx).await;
                 let event = AuditEvent::user(AuditKind::SignInSucceeded, &account.id);
                 self.audit(event.details("password; remembered browser"), ctx).await;
+                meters::sign_in(SignInResult::Success, SignInMethod::RememberedBrowser);
                 return Ok(LoginOutcome::Authenticated { session, account: account.id });
             }
             AfterPassword::SecondStep => {}
@@ -143,6 +153,7 @@ impl Twostep {
             .await?;
         self.audit(AuditEvent::user(AuditKind::SignInPassword, &account.id).details("second factor required"), ctx)
             .await;
+        meters::sign_in(SignInResult::SecondFactorRequired, SignInMethod::Password);
         Ok(LoginOutcome::SecondFactorRequired { login_token, methods })
     }
 
@@ -199,6 +210,9 @@ impl Twostep {
             return Ok((PasswordCheck::Right, true));
         }
         let n = admission.counts.first().copied().unwrap_or_default();
+        if n == LOCK_AT {
+            meters::lock(scope.kind());
+        }
         if let (Some(a), true) = (account, n == LOCK_AT) {
             self.audit(AuditEvent::user(AuditKind::PasswordLocked, &a.id).failed(), ctx).await;
             self.notify(&a.id, Notice::PasswordLocked, ctx).await;
@@ -257,7 +271,9 @@ impl Twostep {
         // The attempt is counted on the token before the code is checked
         // (§2.6: 5 wrong codes kill it, however many arrive at once).
         let max = self.settings.login_token_max_failures;
+        let counted = |result| meters::sign_in(result, SignInMethod::Factor(method));
         let Some(token) = self.store.take_login_attempt(&id, now, max).await? else {
+            counted(SignInResult::Expired);
             return Err(LoginError::InvalidCode);
         };
         if !self.address_allowed(&token.account_id, &ctx.ip).await? {
@@ -267,6 +283,7 @@ impl Twostep {
                 ctx,
             )
             .await;
+            counted(SignInResult::IpNotAllowed);
             return Err(LoginError::InvalidCode);
         }
         let bound = Binding { purpose: CodePurpose::Login, id: id.as_str() };
@@ -274,6 +291,12 @@ impl Twostep {
             Ok(proof) => proof,
             Err(e) => {
                 let (refusal, refund) = machine::second_step_refusal(e);
+                match refusal {
+                    LoginError::Throttled { .. } => counted(SignInResult::Throttled),
+                    LoginError::FactorLocked => counted(SignInResult::Locked),
+                    LoginError::InvalidCode | LoginError::InvalidCredentials => counted(SignInResult::BadCode),
+                    LoginError::Internal(_) => {}
+                }
                 if refund {
                     self.store.refund_login_attempt(&id).await?;
                 }
@@ -291,6 +314,7 @@ impl Twostep {
             if machine::token_exhausted(token.failures, max) {
                 self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
             }
+            counted(SignInResult::BadCode);
             return Err(LoginError::InvalidCode);
         };
         // Exactly one request may turn this login token into a session: the
@@ -299,6 +323,8 @@ impl Twostep {
         let (session, record) =
             self.new_session(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx);
         if !self.store.finish_sign_in(&id, now, &record).await? {
+            // Another request with this login token won the race.
+            counted(SignInResult::Expired);
             return Err(LoginError::InvalidCode);
         }
         self.notify_if_new_device(&token.account_id, ctx).await;
@@ -309,6 +335,7 @@ impl Twostep {
             ctx,
         )
         .await;
+        counted(SignInResult::Success);
         Ok(Verified { session, account: token.account_id, recovery_codes_remaining: proof.recovery_codes_remaining })
     }
 }

@@ -13,6 +13,7 @@ use crate::error::FactorError;
 use crate::factors::Proven;
 use crate::factors::push::store::{PushChallengeRecord, PushCounts, PushDeviceRecord, PushStatus};
 use crate::ids::AccountId;
+use crate::meters::{self, PushOutcome};
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 
@@ -189,6 +190,9 @@ impl Twostep {
         let Some(c) = c else { return Err(PushError::NotFound) };
         let now = self.now();
         if c.status != PushStatus::Pending || now >= c.expires_at {
+            if c.status == PushStatus::Pending {
+                meters::push_challenge(PushOutcome::Expired);
+            }
             return Err(PushError::Closed);
         }
         let right_number = number.is_some_and(|n| n.to_be_bytes().ct_eq(&c.number.to_be_bytes()).into());
@@ -201,6 +205,11 @@ impl Twostep {
             return Err(PushError::Closed);
         }
         self.push_changed.notify_waiters();
+        meters::push_challenge(match (decision, &outcome) {
+            (Decision::Approve, Ok(())) => PushOutcome::Approved,
+            (Decision::Approve, Err(_)) => PushOutcome::WrongNumber,
+            (Decision::Deny, _) => PushOutcome::Denied,
+        });
         let event = |kind| AuditEvent::user(kind, account).factor(device_id.to_string());
         match (decision, &outcome) {
             (Decision::Approve, Ok(())) => self.audit(event(AuditKind::PushApproved), ctx).await,
@@ -240,7 +249,13 @@ impl Twostep {
         if devices.is_empty() {
             return Err(PushError::MethodUnavailable);
         }
-        match self.throttle_check(&Scope::SecondFactor(account.clone())).await? {
+        let scope = Scope::SecondFactor(account.clone());
+        let verdict = self.throttle_check(&scope).await?;
+        if verdict != Verdict::Allow {
+            meters::throttle_refusal(scope.kind());
+            meters::push_challenge(PushOutcome::Refused);
+        }
+        match verdict {
             Verdict::Locked => return Err(PushError::FactorLocked),
             Verdict::Wait { retry_after } => return Err(PushError::Throttled { retry_after }),
             Verdict::Allow => {}
@@ -262,6 +277,7 @@ impl Twostep {
             place,
         };
         self.insert_unless_fatigued(&challenge, ctx).await?;
+        meters::push_challenge(PushOutcome::Raised);
         self.push_changed.notify_waiters();
         self.audit(AuditEvent::user(AuditKind::PushSent, account).details(format!("{} device(s)", devices.len())), ctx)
             .await;
@@ -298,6 +314,8 @@ impl Twostep {
         else {
             return Ok(());
         };
+        meters::throttle_refusal(meters::cap::PUSH_FATIGUE);
+        meters::push_challenge(PushOutcome::Refused);
         self.audit(AuditEvent::user(AuditKind::Throttled, account).failed().details("push"), ctx).await;
         Err(PushError::Throttled { retry_after })
     }
@@ -338,6 +356,7 @@ impl Twostep {
         if !self.store.use_push_challenge(&c.id, login_token, self.now()).await? {
             return Ok(None);
         }
+        meters::push_challenge(PushOutcome::Used);
         Ok(Some(Proven {
             factor_id: c.device_id.map(|d| d.to_string()).unwrap_or_default(),
             recovery_codes_remaining: None,

@@ -257,6 +257,7 @@ impl Twostep {
         };
         let send = SendRecord { calling_code: &calling_code };
         if let Some(retry_after) = self.store.insert_oob_code_capped(&record, &send, &checks, &decide).await? {
+            crate::meters::throttle_refusal(crate::meters::cap::CODE_SEND);
             self.audit(
                 AuditEvent::user(AuditKind::CodeSendThrottled, req.account).failed().details(format!(
                     "{} {}",
