@@ -85,6 +85,7 @@ pub async fn backup(config: &Config, args: &BackupArgs) -> Result<(), Box<dyn st
 
 pub async fn restore(config: &Config, args: &RestoreArgs) -> Result<(), Box<dyn std::error::Error>> {
     let db = sqlite_file(config)?;
+    let _alone = crate::server_lock::exclusive(&db)?;
     let r = twostep_store::backup::restore_sqlite(&args.from, &db, args.force).await?;
     println!(
         "restored {} to {} ({} bytes, schema version {}); integrity check ok",

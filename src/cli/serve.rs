@@ -25,6 +25,11 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     let options = config.shutdown_options()?;
     let server = startup::build(&resolved, Arc::new(SystemClock), resolved.settings.clone()).await?;
+    // Held while serving, so `twostep restore` refuses to swap the file.
+    let _serving = match twostep_store::backup::sqlite_path(&resolved.database_url) {
+        Some(db) => Some(crate::server_lock::serving(&db)?),
+        None => None,
+    };
     if let Some(addr) = config.metrics_addr()? {
         let bound = crate::metrics::serve(addr, server.store.clone()).await?;
         tracing::info!(metrics = %format!("http://{bound}/metrics"), "metrics listener ready");

@@ -267,6 +267,9 @@ async fn a_backup_taken_under_load_restores_and_serves_sign_ins() {
     // A second backup to the same file needs --force.
     let (ok, _, err) = output(twostep(&live).args(["backup", "--out", copy.to_str().expect("utf-8")]), "");
     assert!(!ok && err.contains("--force"), "{err}");
+    // Restoring over the live database while its server runs is refused.
+    let (ok, _, err) = output(twostep(&live).args(["restore", "--from", copy.to_str().expect("utf-8"), "--force"]), "");
+    assert!(!ok && err.contains("stop it before restoring"), "{err}");
     served.child.kill().expect("kill");
     served.child.wait().expect("wait");
 
