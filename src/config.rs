@@ -423,8 +423,14 @@ impl Config {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("twostep.db").display()))
     }
 
-    /// Checks every value and reads or creates the master key.
+    /// Checks every value and reads or creates the master key (`serve`,
+    /// `migrate`: the commands that may start a new installation).
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        self.resolve_with(KeyMode::Create)
+    }
+
+    /// Checks every value; `keys` says what a missing key file means.
+    pub fn resolve_with(&self, keys: KeyMode) -> Result<Resolved, ConfigError> {
         // Checked here too, so `config check` names a bad value before a start.
         self.shutdown_options()?;
         self.metrics_addr()?;
@@ -465,7 +471,7 @@ impl Config {
             return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
         }
         let phone_provider = self.phone_provider()?;
-        let (mut keys, key_source) = self.master_keys()?;
+        let (mut keys, key_source) = self.master_keys(keys)?;
         let master_key = keys.remove(0);
         let retiring_keys = keys;
         if !(50..=60_000).contains(&self.delivery_poll_ms) {
@@ -620,7 +626,7 @@ impl Config {
     }
 
     /// The master keys, current first (`crate::keyfile`).
-    fn master_keys(&self) -> Result<(Vec<MasterKey>, KeySource), ConfigError> {
+    fn master_keys(&self, mode: KeyMode) -> Result<(Vec<MasterKey>, KeySource), ConfigError> {
         if let Some(k) = &self.secret_key {
             let key = MasterKey::from_hex(k).ok_or_else(|| bad("secret_key", "must be 64 hex digits (32 bytes)"))?;
             let mut keys = vec![key];
@@ -640,6 +646,17 @@ impl Config {
         if path.exists() {
             let keys = crate::keyfile::read(&path).map_err(|e| bad("secret_key", e))?;
             return Ok((keys, KeySource::File(path)));
+        }
+        match mode {
+            KeyMode::Create => {}
+            KeyMode::MustExist => {
+                return Err(bad(
+                    "secret_key",
+                    format!("no master key at {}; run from the server's folder or pass --data-dir", path.display()),
+                ));
+            }
+            // Never written: only for showing a configuration.
+            KeyMode::Peek => return Ok((vec![MasterKey::generate(&OsRng)], KeySource::NotYet(path))),
         }
         twostep_store::private_dir(&self.data_dir)
             .map_err(|e| bad("data_dir", format!("{}: {e}", self.data_dir.display())))?;
@@ -687,7 +704,7 @@ fn toml_string(c: &Config) -> String {
     toml::to_string_pretty(c).unwrap_or_else(|e| format!("# cannot show the configuration: {e}\n"))
 }
 
-fn mask_url_password(url: &str) -> String {
+pub(crate) fn mask_url_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("********"));
@@ -735,6 +752,31 @@ pub enum KeySource {
     Config,
     File(PathBuf),
     Generated(PathBuf),
+    /// No key file yet (`KeyMode::Peek`): the first `serve` makes it.
+    NotYet(PathBuf),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config => f.write_str("secret_key in the configuration"),
+            Self::File(p) => write!(f, "key file {}", p.display()),
+            Self::Generated(p) => write!(f, "key file {} (just made)", p.display()),
+            Self::NotYet(p) => write!(f, "none yet: the first start makes {}", p.display()),
+        }
+    }
+}
+
+/// What resolving does when there is no key file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyMode {
+    /// Make one (a new installation).
+    Create,
+    /// Refuse: a command that works on existing data must not start a new
+    /// installation beside it.
+    MustExist,
+    /// Show the configuration without writing anything.
+    Peek,
 }
 
 /// A checked configuration, ready to start from.

@@ -48,7 +48,7 @@ pub fn keyring(resolved: &Resolved) -> Keyring {
         KeySource::File(path) | KeySource::Generated(path) => {
             keys.with_source(Arc::new(crate::keyfile::FileKeySource::new(path.clone())))
         }
-        KeySource::Config => keys,
+        KeySource::Config | KeySource::NotYet(_) => keys,
     }
 }
 

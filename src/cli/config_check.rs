@@ -3,7 +3,7 @@
 
 use clap::Subcommand;
 
-use crate::config::Config;
+use crate::config::{Config, KeyMode};
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
@@ -14,9 +14,9 @@ pub enum ConfigCommand {
 pub fn run(config: &Config, cmd: &ConfigCommand) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
         ConfigCommand::Check => {
-            let resolved = config.resolve()?;
+            let resolved = config.resolve_with(KeyMode::Peek)?;
             print!("{}", config.masked_toml());
-            println!("# master key: {:?}", resolved.key_source);
+            println!("# master key: {}", resolved.key_source);
             println!("# configuration is valid");
             Ok(())
         }

@@ -60,11 +60,10 @@ pub async fn run(config: &Config, cmd: KeyCommand) -> Result<(), Box<dyn std::er
 }
 
 async fn rotate(config: &Config, args: &RotateArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let mut resolved = config.resolve()?;
-    let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
+    let (mut resolved, store) = super::existing(config).await?;
     let file = match &resolved.key_source {
         KeySource::File(p) | KeySource::Generated(p) => Some(p.clone()),
-        KeySource::Config => None,
+        KeySource::Config | KeySource::NotYet(_) => None,
     };
     if resolved.retiring_keys.is_empty() {
         let Some(path) = &file else {
@@ -157,8 +156,7 @@ fn finish(resolved: &Resolved, file: Option<&std::path::Path>) -> Result<(), Box
 }
 
 async fn status(config: &Config, args: &StatusArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let resolved = config.resolve()?;
-    let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
+    let (resolved, store) = super::existing(config).await?;
     let keys = Keyring::with_keys(&resolved.master_key, &resolved.retiring_keys);
     let rotation = KeyRotation::new(&store, &keys, &SystemClock, &OsRng);
     let census = rotation.census(500).await?;

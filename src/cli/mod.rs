@@ -126,8 +126,7 @@ fn init_logging(format: LogFormat) {
 pub(crate) async fn open(
     config: &Config,
 ) -> Result<(Resolved, std::sync::Arc<twostep_domain::service::Twostep>), Box<dyn std::error::Error>> {
-    let resolved = config.resolve()?;
-    let store = crate::startup::open_store(&resolved.database_url, resolved.sqlite_synchronous).await?;
+    let (resolved, store) = existing(config).await?;
     let twostep = crate::startup::domain(
         &store,
         &resolved,
@@ -136,6 +135,35 @@ pub(crate) async fn open(
         None,
     )?;
     Ok((resolved, twostep))
+}
+
+/// The configuration and store of an installation that exists: a command
+/// run from the wrong folder must say so, not create a new database and a
+/// new master key beside nothing (and exit 0).
+pub(crate) async fn existing(
+    config: &Config,
+) -> Result<(Resolved, twostep_store::SqlStore), Box<dyn std::error::Error>> {
+    let url = config.database_url();
+    if let Some(db) = twostep_store::backup::sqlite_path(&url)
+        && !db.exists()
+    {
+        return Err(format!(
+            "no twostep database at {}; run from the server's folder or pass --data-dir",
+            db.display()
+        )
+        .into());
+    }
+    let resolved = config.resolve_with(crate::config::KeyMode::MustExist)?;
+    let store = twostep_store::SqlStore::connect_with(&resolved.database_url, resolved.sqlite_synchronous).await?;
+    if !store.is_initialised().await {
+        return Err(format!(
+            "no twostep tables in {}; start the server (or run `twostep migrate`) first",
+            crate::config::mask_url_password(&resolved.database_url)
+        )
+        .into());
+    }
+    store.migrate().await?;
+    Ok((resolved, store))
 }
 
 pub(crate) fn cli_context() -> twostep_domain::audit::RequestContext {

@@ -16,6 +16,7 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         ),
         KeySource::File(p) => tracing::info!(path = %p.display(), "master key loaded from file"),
         KeySource::Config => tracing::info!("master key loaded from configuration"),
+        KeySource::NotYet(_) => {}
     }
     if resolved.dev_mode && !resolved.listen.ip().is_loopback() {
         tracing::warn!(

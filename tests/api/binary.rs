@@ -302,3 +302,31 @@ fn dev_mode_is_refused_beyond_loopback_unless_dev_mode_public() {
         output(twostep(dir.path()).envs(env).env("TWOSTEP_LISTEN", "127.0.0.1:8080").args(["config", "check"]), "");
     assert!(ok, "{err}");
 }
+
+/// Run from the wrong folder, a command that works on data says so and
+/// creates nothing: no database, no master key, no data directory.
+#[test]
+fn commands_on_data_refuse_a_folder_without_a_database_and_create_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    for args in [&["user", "list"][..], &["admin", "list"], &["audit"], &["key", "status"], &["key", "rotate"]] {
+        let (ok, out, err) = output(twostep(dir.path()).env("TWOSTEP_DATA_DIR", &data).args(args), "");
+        assert!(!ok, "{args:?} exited 0: {out}");
+        assert!(
+            err.contains("no twostep database at") && err.contains("run from the server's folder or pass --data-dir"),
+            "{args:?}: {err}"
+        );
+    }
+    let (ok, out, err) = output(twostep(dir.path()).env("TWOSTEP_DATA_DIR", &data).args(["config", "check"]), "");
+    assert!(ok, "{err}");
+    assert!(out.contains("# master key: none yet: the first start makes") && !out.contains("NotYet("), "{out}");
+    assert!(!data.exists(), "nothing was created");
+
+    // A database but no key (moved without it): refused, not replaced.
+    let (ok, _, err) = output(twostep(dir.path()).env("TWOSTEP_DATA_DIR", &data).arg("migrate"), "");
+    assert!(ok, "{err}");
+    assert!(!data.join("twostep.key").exists(), "migrate needs no key");
+    let (ok, _, err) = output(twostep(dir.path()).env("TWOSTEP_DATA_DIR", &data).args(["user", "list"]), "");
+    assert!(!ok && err.contains("no master key at"), "{err}");
+    assert!(!data.join("twostep.key").exists(), "no new key made");
+}

@@ -163,6 +163,8 @@ async fn sec24_rotation_killed_half_way_resumes_online_on_postgres() {
 fn inline_keys_need_the_operator_and_bad_retiring_keys_name_their_setting() {
     let dir = tempfile::tempdir().expect("dir");
     let key = "ab".repeat(32);
+    let (ok, out, err) = output(twostep(dir.path()).env("TWOSTEP_SECRET_KEY", &key).arg("migrate"), "");
+    assert!(ok, "{out}{err}");
     let (ok, _, err) = output(twostep(dir.path()).env("TWOSTEP_SECRET_KEY", &key).args(["key", "rotate"]), "");
     assert!(!ok && err.contains("retiring_secret_keys") && err.contains("twostep key generate"), "{err}");
     let (ok, _, err) = output(

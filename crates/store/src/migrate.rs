@@ -88,6 +88,11 @@ pub struct MigrationReport {
 }
 
 impl SqlStore {
+    /// Whether twostep's tables exist here (a migration has run).
+    pub async fn is_initialised(&self) -> bool {
+        sqlx::query("SELECT COUNT(*) FROM twostep_migrations").fetch_one(&self.pool).await.is_ok()
+    }
+
     pub async fn migrate(&self) -> Result<MigrationReport, ConnectError> {
         let err = |e: sqlx::Error| ConnectError::Migrate(e.to_string());
         let mut conn = self.pool.acquire().await.map_err(err)?;
