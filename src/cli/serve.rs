@@ -40,6 +40,9 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     // On stdout, for people and for scripts that wait for the URL.
     let bound = server.listener.local_addr()?;
     println!("twostep is listening on http://{bound} (open {url}/signup to create an account)");
+    if resolved.dev_mode {
+        println!("dev mode is on: messages without a provider show at {url}/dev/outbox and in this console");
+    }
     server.serve_until(startup::shutdown_signal(), options).await?;
     Ok(())
 }
