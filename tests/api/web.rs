@@ -1,7 +1,7 @@
 //! Pages as a browser meets them: CSRF on forms (SEC-55), cookie flags
 //! (SEC-50, SEC-52), and the secure settings under an https public URL.
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use twostep_testkit::{Db, TestApp, csrf_of};
 
 fn cookie_pair(set_cookie: &str) -> String {
@@ -132,4 +132,54 @@ async fn the_second_step_offers_the_accounts_methods_whatever_cookies_say() {
     assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/login?expired=1"));
     let cleared = r.headers().get(SET_COOKIE).and_then(|v| v.to_str().ok()).expect("cleared cookie");
     assert!(cleared.starts_with("twostep_login=;") && cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+/// Answers the framework makes itself are pages of ours with a way back
+/// (and, under /api/, the API's JSON error shape): a GET on a form's target
+/// no longer shows the browser's bare "HTTP ERROR 405".
+#[tokio::test]
+async fn bare_errors_become_pages_with_a_way_back_and_the_icon_is_served() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let get = |path: &str| app.http.get(format!("{}{path}", app.url)).send();
+    for (path, status, words) in [
+        ("/login/challenge", 405, "This page cannot be opened directly"),
+        ("/security/totp/confirm", 405, "This page cannot be opened directly"),
+        ("/no/such/page", 404, "Page not found"),
+    ] {
+        let r = get(path).await.expect("send");
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let kind = r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        if status == 405 {
+            assert!(r.headers().get("allow").is_some(), "{path}: Allow kept");
+        }
+        let html = r.text().await.expect("html");
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        assert!(html.contains(words) && html.contains("href=\"/\""), "{path}: {html}");
+        assert!(html.contains("/static/app.css"), "{path}: styled");
+    }
+    app.get("/api/v1/no-such-route", None).await.assert_error(404, "not_found");
+    // Too much, or nothing readable: a page on the web, JSON on the API.
+    for body in [vec![b'a'; 200 * 1024], b"x".to_vec()] {
+        let r = app.http.post(format!("{}/login", app.url)).body(body.clone()).send().await.expect("send");
+        assert!(r.status().is_client_error());
+        assert!(r.text().await.expect("html").contains("<h1>"), "a page, not plain text");
+        let r = app
+            .http
+            .post(format!("{}/api/v1/login", app.url))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert!(r.status().is_client_error());
+        let json: serde_json::Value = r.json().await.expect("json");
+        assert!(json["error"]["code"].is_string(), "{json}");
+    }
+    for path in ["/favicon.ico", "/static/icon.svg"] {
+        let r = get(path).await.expect("send");
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert_eq!(r.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()), Some("image/svg+xml"));
+    }
+    let page = get("/login").await.expect("send").text().await.expect("html");
+    assert!(page.contains(r#"<link rel="icon" href="/static/icon.svg""#), "{page}");
 }

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(axum::middleware::from_fn(move |req, next| client_ip::resolve(Arc::clone(&proxies), req, next)))
             .layer(axum::middleware::from_fn(move |req, next| headers::security_headers(hsts, req, next)))
+            .layer(axum::middleware::from_fn(web::error_pages::error_pages))
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
     )

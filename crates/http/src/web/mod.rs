@@ -12,6 +12,7 @@ mod dev;
 mod devices;
 mod email;
 pub mod error;
+pub mod error_pages;
 mod login_push;
 mod orgs;
 mod pages;
@@ -102,6 +103,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/{action}", get(admin::confirm_page).post(admin::act))
         .route("/static/app.css", get(assets::css))
         .route("/static/app.js", get(assets::js))
+        .route("/static/icon.svg", get(error_pages::icon))
+        .route("/favicon.ico", get(error_pages::icon))
 }
 
 pub fn render(status: StatusCode, t: &impl Template) -> Response {

@@ -1,0 +1,71 @@
+// Every page as people meet it, on a phone (390×844) and on a desktop
+// (1280×800): signed out, signed in, an administrator's, and the error
+// pages. None may scroll sideways or put a box past the screen's edge, and
+// each is photographed to target/e2e-screenshots/layout-<width>-<page>.png
+// for a person to look at.
+
+import assert from 'node:assert/strict';
+
+import { goto, newAccount, screenshot, signUp, story, twostepCli } from './lib/index.mjs';
+
+const SIZES = {
+  phone: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
+  desktop: { viewport: { width: 1280, height: 800 } },
+};
+
+const s = story({ browsers: SIZES, timeout: 240_000 });
+
+const SIGNED_OUT = ['/login', '/signup', '/forgot-password', '/no-such-page', '/login/challenge'];
+const SIGNED_IN = [
+  '/security',
+  '/security/log',
+  '/security/password',
+  '/security/phone',
+  '/security/push/new',
+  '/security/totp/new',
+  '/orgs',
+  '/companion',
+  '/admin',
+  '/admin/audit',
+];
+
+/** How far the page reaches past the viewport, and the first boxes that do. */
+async function overflow(page) {
+  return page.evaluate(() => {
+    const width = window.innerWidth;
+    const sideways = document.documentElement.scrollWidth - width;
+    const boxes = [...document.querySelectorAll('body *')]
+      .filter((el) => {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) return false;
+        // Visually hidden helpers (table headers on phones) sit off-screen on purpose.
+        if (getComputedStyle(el).clip !== 'auto' || el.closest('[hidden]')) return false;
+        return r.right > width + 1;
+      })
+      .slice(0, 5)
+      .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 50)}`);
+    return { sideways, boxes };
+  });
+}
+
+async function visit(page, size, path) {
+  await goto(page, path);
+  const { sideways, boxes } = await overflow(page);
+  const slug = path.replace(/^\//, '').replace(/[^a-z0-9]+/gi, '-') || 'home';
+  await screenshot(page, `layout-${SIZES[size].viewport.width}-${slug}`);
+  assert.ok(sideways <= 0, `${path} at ${size} scrolls sideways by ${sideways}px: ${boxes.join(' | ')}`);
+  assert.deepEqual(boxes, [], `${path} at ${size}: boxes past the edge`);
+}
+
+for (const size of Object.keys(SIZES)) {
+  s.test(`every page fits a ${size} (${SIZES[size].viewport.width}px)`, async (st) => {
+    const page = st.pages[size];
+    await page.context().clearCookies();
+    for (const path of SIGNED_OUT) await visit(page, size, path);
+
+    const account = newAccount(`layout-${size}`);
+    await signUp(page, account);
+    assert.match(twostepCli(st.server, 'admin', 'grant', account.email), /is an administrator/);
+    for (const path of SIGNED_IN) await visit(page, size, path);
+  });
+}
