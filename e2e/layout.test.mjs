@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 
-import { goto, newAccount, screenshot, signUp, story, twostepCli } from './lib/index.mjs';
+import { enrolTotp, goto, newAccount, screenshot, signUp, story, twostepCli } from './lib/index.mjs';
 
 const SIZES = {
   phone: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
@@ -17,55 +17,69 @@ const s = story({ browsers: SIZES, timeout: 240_000 });
 
 const SIGNED_OUT = ['/login', '/signup', '/forgot-password', '/no-such-page', '/login/challenge'];
 const SIGNED_IN = [
+  '/security/recovery-codes',
   '/security',
   '/security/log',
   '/security/password',
   '/security/phone',
   '/security/push/new',
-  '/security/totp/new',
   '/orgs',
   '/companion',
   '/admin',
   '/admin/audit',
 ];
 
-/** How far the page reaches past the viewport, and the first boxes that do. */
-async function overflow(page) {
-  return page.evaluate(() => {
-    const width = window.innerWidth;
+/**
+ * How far the page reaches past the screen's width, and the first boxes that
+ * do. Measured against the device's width, not `innerWidth`: a phone browser
+ * widens its layout viewport to fit content that is too wide.
+ */
+async function overflow(page, width) {
+  return page.evaluate((width) => {
     const sideways = document.documentElement.scrollWidth - width;
     const boxes = [...document.querySelectorAll('body *')]
       .filter((el) => {
         const r = el.getBoundingClientRect();
         if (r.width === 0 || r.height === 0) return false;
         // Visually hidden helpers (table headers on phones) sit off-screen on purpose.
-        if (getComputedStyle(el).clip !== 'auto' || el.closest('[hidden]')) return false;
-        return r.right > width + 1;
+        for (let a = el; a; a = a.parentElement) {
+          if (getComputedStyle(a).clip !== 'auto') return false;
+        }
+        if (r.right <= width + 1) return false;
+        // Name the outermost box only, not every descendant inside it.
+        const parent = el.parentElement?.getBoundingClientRect();
+        return !parent || parent.right <= width + 1;
       })
       .slice(0, 5)
       .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 50)}`);
     return { sideways, boxes };
-  });
+  }, width);
 }
 
+/** Visits and photographs a page; what does not fit, in words (none: ''). */
 async function visit(page, size, path) {
   await goto(page, path);
-  const { sideways, boxes } = await overflow(page);
+  const { sideways, boxes } = await overflow(page, SIZES[size].viewport.width);
   const slug = path.replace(/^\//, '').replace(/[^a-z0-9]+/gi, '-') || 'home';
   await screenshot(page, `layout-${SIZES[size].viewport.width}-${slug}`);
-  assert.ok(sideways <= 0, `${path} at ${size} scrolls sideways by ${sideways}px: ${boxes.join(' | ')}`);
-  assert.deepEqual(boxes, [], `${path} at ${size}: boxes past the edge`);
+  if (sideways <= 0 && boxes.length === 0) return '';
+  return `${path} scrolls sideways by ${sideways}px: ${boxes.join(' | ')}`;
 }
 
 for (const size of Object.keys(SIZES)) {
   s.test(`every page fits a ${size} (${SIZES[size].viewport.width}px)`, async (st) => {
     const page = st.pages[size];
     await page.context().clearCookies();
-    for (const path of SIGNED_OUT) await visit(page, size, path);
+    const misfits = [];
+    for (const path of SIGNED_OUT) misfits.push(await visit(page, size, path));
 
     const account = newAccount(`layout-${size}`);
     await signUp(page, account);
+    // With an authenticator app: the administration pages need one.
+    await goto(page, '/security/totp/new');
+    await enrolTotp(page, { shot: `layout-${SIZES[size].viewport.width}` });
     assert.match(twostepCli(st.server, 'admin', 'grant', account.email), /is an administrator/);
-    for (const path of SIGNED_IN) await visit(page, size, path);
+    for (const path of SIGNED_IN) misfits.push(await visit(page, size, path));
+    assert.deepEqual(misfits.filter(Boolean), [], `pages that do not fit a ${size}`);
   });
 }
