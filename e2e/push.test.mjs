@@ -7,7 +7,7 @@
 //
 // Page contract (server-rendered HTML and the companion page's script):
 //   /security              section "Companion devices (push)": [data-testid=push-device] rows
-//                          ([data-testid=push-device-name], Web Push Yes/No, links Rename/Remove),
+//                          ([data-testid=push-device-name], "Woken when asked": by its browser / only while open, links Rename/Remove),
 //                          link "Add a companion device" -> /security/push/new (re-auth first)
 //   /security/push/new     GET: only a button "Show the pairing code" (SEC-55); its POST:
 //                          [data-testid=push-qr] inline <svg> of the link,

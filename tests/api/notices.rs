@@ -112,3 +112,26 @@ async fn phone_changes_are_mailed() {
     app.delete("/api/v1/me/phone", Some(&user.token)).await.assert_status(204);
     sink.wait_for_subject("phone number was removed").await;
 }
+
+/// A first phone on an account that already has an authenticator app was
+/// added, not changed: the mail says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_phone_beside_an_app_is_mailed_as_added() {
+    let sink = twostep_testkit::SmtpSink::start();
+    let rx = twostep_testkit::Receiver::start().await;
+    let phone = twostep::config::PhoneProvider::Twilio {
+        account_sid: "AC1".into(),
+        auth_token: "t".into(),
+        from: "+14155550100".into(),
+        base_url: rx.url.clone(),
+    };
+    let app = TestApp::spawn_providers(Db::Sqlite, Some(sink.url.clone()), phone, |_| {}).await;
+    let user = app.verified_user_with_totp(&sink).await;
+    crate::phone::add_phone(&app, &rx, &user, "+14155550123").await;
+    let added = sink.wait_for_subject("A phone number was added to your account").await;
+    assert!(added["text"].as_str().expect("text").contains("+1 ••• ••• ••23"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let changed =
+        sink.messages().into_iter().filter(|m| m["subject"].as_str().is_some_and(|s| s.contains("was changed")));
+    assert_eq!(changed.count(), 0, "nothing was changed");
+}

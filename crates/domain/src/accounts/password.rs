@@ -40,13 +40,13 @@ impl fmt::Debug for Password {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
-    #[error("use at least {0} characters")]
+    #[error("Use at least {0} characters.")]
     TooShort(usize),
-    #[error("use at most {MAX_LENGTH} characters")]
+    #[error("Use at most {MAX_LENGTH} characters.")]
     TooLong,
-    #[error("this password is too common; choose one that is hard to guess")]
+    #[error("This password is too common; choose one that is hard to guess.")]
     Common,
-    #[error("this password is made only of your e-mail address or the site name; choose something else")]
+    #[error("This password is made only of your e-mail address or the site name; choose something else.")]
     Context,
 }
 

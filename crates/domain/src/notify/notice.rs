@@ -35,6 +35,10 @@ pub enum Notice {
     TwoFactorEnabled {
         method: String,
     },
+    /// A number where there was none (2FA already on by another factor).
+    PhoneAdded {
+        masked: String,
+    },
     PhoneChanged {
         masked: String,
     },
@@ -85,6 +89,7 @@ impl Notice {
             Self::RecoveryCodesRegenerated => "New recovery codes were made",
             Self::TotpReplay => "A used sign-in code was tried again",
             Self::TwoFactorEnabled { .. } => "Two-factor authentication was turned on",
+            Self::PhoneAdded { .. } => "A phone number was added to your account",
             Self::PhoneChanged { .. } => "The phone number of your account was changed",
             Self::PhoneRemoved => "The phone number was removed from your account",
             Self::NewSignIn { .. } => "New sign-in to your account",
@@ -182,6 +187,13 @@ impl Notice {
                     "Two-factor authentication was turned on for your account with {method}. Signing in now takes \
                      your password and a second step. Keep your recovery codes somewhere safe. If this was not you, \
                      sign in, check your security settings and change your password."
+                );
+            }
+            Self::PhoneAdded { masked } => {
+                return format!(
+                    "The phone number {masked} was added to your account; codes by text message and voice call go \
+                     there. If this was not you, someone may be taking over your account: sign in, remove the number \
+                     and change your password."
                 );
             }
             Self::PhoneChanged { masked } => {

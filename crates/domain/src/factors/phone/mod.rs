@@ -182,8 +182,10 @@ impl Twostep {
         .await;
         let notice = if outcome.first {
             Notice::TwoFactorEnabled { method: format!("the phone {}", phone.masked()) }
-        } else {
+        } else if outcome.replaced {
             Notice::PhoneChanged { masked: phone.masked() }
+        } else {
+            Notice::PhoneAdded { masked: phone.masked() }
         };
         self.notify(&me.account.id, notice, ctx).await;
         Ok(PhoneConfirmed { phone, authenticator, recovery_codes: outcome.first.then_some(codes), session_token })
