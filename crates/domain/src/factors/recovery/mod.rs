@@ -39,6 +39,10 @@ pub struct RevealedCode {
     pub used: bool,
 }
 
+/// How long further views from the session that was mailed about a view
+/// stay quiet.
+const REVEAL_NOTICE_WINDOW_SECS: i64 = 15 * 60;
+
 impl Twostep {
     /// A fresh set: the codes to show once, and the rows to store.
     pub(crate) fn new_recovery_set(&self, account: &AccountId) -> (Vec<RecoveryCode>, Vec<RecoveryCodeRecord>) {
@@ -131,7 +135,15 @@ impl Twostep {
             out.push(RevealedCode { code, used: row.used_at.is_some() });
         }
         self.audit(AuditEvent::user(AuditKind::RecoveryCodesRevealed, &me.account.id), ctx).await;
-        self.notify(&me.account.id, Notice::RecoveryCodesRevealed, ctx).await;
+        // Shown, then downloaded (or reloaded) by the same session: one mail
+        // says it. Decided and counted in one statement, like every cap.
+        let mac =
+            self.keys.keyed_hash(HashPurpose::ThrottleKey, &[b"reveal-notice", me.session.id.as_str().as_bytes()]);
+        let scope = format!("reveal-notice:{}", data_encoding::HEXLOWER.encode(&mac[..16]));
+        let first = self.store.take_allowance(&scope, self.now(), REVEAL_NOTICE_WINDOW_SECS, 1).await?.is_none();
+        if first {
+            self.notify(&me.account.id, Notice::RecoveryCodesRevealed, ctx).await;
+        }
         Ok(out)
     }
 
