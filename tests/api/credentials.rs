@@ -30,6 +30,7 @@ async fn password_reset_flow(db: Db) {
     let text = link["text"].as_str().unwrap_or_default();
     // SEC-42: the link is built from configuration, never from the Host header.
     assert!(text.contains(&format!("{}/reset-password?token=", app.url)), "{text}");
+    assert!(text.contains("you will still need it to sign in"), "{text}");
     assert!(!text.contains("evil.example"));
     let token = reset_token(&link);
     // A weak password is refused without spending the link.
@@ -150,4 +151,15 @@ async fn signed_in_devices_can_be_listed_and_revoked(app: TestApp) {
         assert!(events.contains(&e), "{e} missing from {events:?}");
     }
     app.get("/api/v1/me/security-log?limit=x", Some(&user.token)).await.assert_error(400, "invalid_request");
+}
+
+/// The reset mail promises a second factor only to accounts that have one.
+#[tokio::test]
+async fn the_reset_mail_mentions_a_second_factor_only_when_there_is_one() {
+    let (app, sink): (TestApp, SmtpSink) = TestApp::spawn_with_mail(Db::Sqlite).await;
+    let user = app.user().await;
+    app.post("/api/v1/password/forgot", &json!({"email": user.email}), None).await.assert_status(202);
+    let link = sink.wait_for_subject("Reset your password").await;
+    let text = link["text"].as_str().unwrap_or_default();
+    assert!(text.contains("/reset-password?token=") && !text.contains("second factor"), "{text}");
 }

@@ -64,7 +64,8 @@ impl Twostep {
         self.store.insert_reset(&token.hash(), &account.id, now, now.plus_secs(self.settings.reset_link_secs)).await?;
         let url = format!("{}/reset-password?token={}", self.settings.public_url, token.expose());
         self.audit(AuditEvent::user(AuditKind::PasswordResetRequested, &account.id), ctx).await;
-        self.notify(&account.id, Notice::ResetLink { url }, ctx).await;
+        let two_factor = !self.store.factor_summary(&account.id, &[]).await?.kinds.is_empty();
+        self.notify(&account.id, Notice::ResetLink { url, two_factor }, ctx).await;
         Ok(())
     }
 

@@ -19,6 +19,8 @@ pub enum Notice {
     PasswordReset,
     /// The reset link itself; the only mail that carries a secret, by design.
     ResetLink {
+        /// Whether the account has a second factor the reset leaves in place.
+        two_factor: bool,
         url: String,
     },
     AuthenticatorAdded {
@@ -129,11 +131,16 @@ impl Notice {
                 "The password of your account was reset with an e-mailed link and every session was signed out. \
                  If this was not you, reset it again and check your second factors."
             }
-            Self::ResetLink { url } => {
+            Self::ResetLink { url, two_factor } => {
+                let after = if *two_factor {
+                    " Your second factor stays as it is: you will still need it to sign in."
+                } else {
+                    ""
+                };
                 return format!(
                     "Someone asked to reset the password of your account. To choose a new password, open this \
                      link within 30 minutes:\n\n{url}\n\nThe link works once. If you did not ask for it, ignore \
-                     this e-mail: your password stays as it is. You will still need your second factor to sign in."
+                     this e-mail: your password stays as it is.{after}"
                 );
             }
             Self::AuthenticatorAdded { name } => {
