@@ -671,6 +671,12 @@ impl Config {
         Ok((vec![key], KeySource::Generated(path)))
     }
 
+    /// Reads the master key, or makes the key file of a new installation
+    /// (`migrate` before anything else runs).
+    pub fn ensure_master_key(&self) -> Result<KeySource, ConfigError> {
+        Ok(self.master_keys(KeyMode::Create)?.1)
+    }
+
     /// Where the master key file is (when `secret_key` is not set).
     pub fn key_file(&self) -> PathBuf {
         self.data_dir.join("twostep.key")

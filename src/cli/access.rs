@@ -34,11 +34,13 @@ pub async fn run(config: &Config, cmd: AccessCommand) -> Result<(), Box<dyn std:
         None => None,
     };
     let target = Target::from_url(&url, &method, ip).ok_or(format!("{url:?} is not an absolute http(s) URL"))?;
-    let (resolved, twostep) = open(config).await?;
+    // The rules alone need no database; a --user is looked up in it.
+    let resolved = config.resolve_with(crate::config::KeyMode::Peek)?;
     let access = &resolved.settings.access;
     println!("host {}, path {} (as the rules see it), method {}", target.host, target.path, target.method);
     let (decision, why) = match &user {
         Some(email) => {
+            let (_, twostep) = open(config).await?;
             let account = twostep.account_by_email(email).await?;
             let orgs = twostep.org_names_of(&account.id).await?;
             println!(

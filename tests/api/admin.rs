@@ -11,15 +11,15 @@ use twostep_testkit::{Db, SmtpSink, TestApp, User, both_backends, csrf_of, each_
 use crate::binary::{output, serve_env, twostep};
 
 /// Runs the real binary against the test's database, as an operator would
-/// on the server's host. Only the database is shared: the commands used
-/// here seal nothing, so the key file in the scratch data dir is irrelevant.
+/// on the server's host, with its database and its master key.
 async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let url = app.database_url.clone();
+    let key = app.master_key_hex().to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         let data = tempfile::tempdir().expect("dir");
         let mut cmd = twostep(data.path());
-        cmd.env("TWOSTEP_DATABASE_URL", url).args(&args);
+        cmd.env("TWOSTEP_DATABASE_URL", url).env("TWOSTEP_SECRET_KEY", key).args(&args);
         output(&mut cmd, "")
     })
     .await
@@ -456,4 +456,30 @@ fn totp_now(secret: &[u8]) -> String {
         real_now(),
         twostep_domain::factors::totp::otp::TotpParams::DEFAULT,
     )
+}
+
+/// The reset's confirmation says what the user will meet: the password
+/// alone, or (an organisation requiring it) setting two-factor up again.
+#[tokio::test]
+async fn the_reset_confirmation_names_what_follows_for_the_user() {
+    let (app, sink) = TestApp::spawn_with_mail(Db::Sqlite).await;
+    let (admin, _) = admin(&app).await;
+    let owner = app.user_with_totp().await;
+    let member = app.verified_user_with_totp(&sink).await;
+    let loner = app.user_with_totp().await;
+    let org = crate::orgs::create_org(&app, &owner, "Acme").await;
+    crate::orgs::join(&app, &owner, &org, &member, "member").await;
+    app.put(&format!("/api/v1/orgs/{org}/two-factor-policy"), &json!({"require_two_factor": true}), Some(&owner.token))
+        .await
+        .assert_status(200);
+    let mut pages = Vec::new();
+    for user in [&member, &loner] {
+        let id = user_id(&app, user).await;
+        let (status, _, html) = app.page(&format!("/admin/users/{id}/reset-2fa"), Some(&admin.token)).await;
+        assert_eq!(status, 200, "{html}");
+        pages.push(html);
+    }
+    let (required, free) = (&pages[0], &pages[1]);
+    assert!(required.contains("must set two-factor up again") && !required.contains("password alone"), "{required}");
+    assert!(free.contains("password alone") && !free.contains("must set two-factor up again"), "{free}");
 }

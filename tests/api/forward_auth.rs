@@ -502,6 +502,9 @@ fn config_check_validates_the_rules_and_access_check_explains_them() {
     assert!(out.contains("rule 2: matches: deny") && out.contains("decision: deny (rule 2)"), "{out}");
     let (_, out, _) = output(twostep(dir.path()).args(["access", "check", "https://team.example.test/"]), "");
     assert!(out.contains("decision: sign-in needed"), "{out}");
+    // A database first: commands on data never create one.
+    let (ok, _, err) = output(twostep(dir.path()).arg("migrate"), "");
+    assert!(ok, "{err}");
     let (ok, _, err) =
         output(twostep(dir.path()).args(["user", "create", "ada@example.com"]), "correct horse battery staple\n");
     assert!(ok, "{err}");

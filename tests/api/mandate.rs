@@ -316,3 +316,14 @@ async fn sec52_a_cookie_caller_of_the_api_gets_the_new_cookie(db: Db) {
     app.get("/api/v1/me", Some(&user.token)).await.assert_error(401, "unauthenticated");
     app.get("/api/v1/me/sessions", Some(&new_cookie)).await.assert_status(200);
 }
+
+/// With no mandate, the explanation does not claim the operator requires it.
+#[tokio::test]
+async fn without_a_mandate_the_why_page_does_not_say_the_operator_requires_it() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let user = app.user().await;
+    let (status, _, why) = app.page("/two-factor/why", Some(&user.token)).await;
+    assert_eq!(status, 200);
+    assert!(why.contains("does not require two-factor authentication of every account"), "{why}");
+    assert!(!why.contains("The operator requires it"), "{why}");
+}

@@ -13,7 +13,7 @@ each_backend!(
     membership_rules_and_the_last_owner,
 );
 
-async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
+pub async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
     let org = app.post("/api/v1/orgs", &json!({"name": name}), Some(&owner.token)).await.assert_status(201);
     assert_eq!(org.body["require_two_factor"], false);
     assert_eq!(org.str("name"), name);

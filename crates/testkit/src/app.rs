@@ -85,6 +85,12 @@ pub fn postgres_url() -> String {
 }
 
 impl TestApp {
+    /// The master key, as `secret_key` for a CLI run against this app's
+    /// database.
+    pub fn master_key_hex(&self) -> &str {
+        &self.shape.master_hex
+    }
+
     pub async fn spawn(db: Db) -> Self {
         Self::spawn_with(db, |_| {}).await
     }

@@ -106,6 +106,12 @@ pub struct ConfirmPage {
     pub button: &'static str,
 }
 
+const RESET_WHEN_REQUIRED: &str = "Every authenticator, phone and recovery code of this account will be removed, \
+     all its sessions and remembered browsers signed out, and its factor lock-outs cleared. The user is told by \
+     e-mail (at a verified address). Two-factor authentication is required of this account (by the operator or \
+     an organisation it belongs to), so after its password it must set two-factor up again before doing anything \
+     else.";
+
 /// What an admin may do to a user, as named in the URL.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -288,7 +294,12 @@ pub async fn confirm_page(
         Ok(_) => return admin_error(AdminError::ReauthRequired, &here),
         Err(e) => return internal(&e),
     }
-    let (heading, text, button) = action.confirm();
+    let (heading, mut text, button) = action.confirm();
+    // The operator's mandate or an organisation's rule: after the reset the
+    // password leads straight to setting two-factor up again.
+    if action == Action::ResetTwoFactor && s.twostep.two_factor_required(&target.account.id).await.unwrap_or(false) {
+        text = RESET_WHEN_REQUIRED;
+    }
     let page = ConfirmPage {
         nav: session.nav(),
         csrf: session.csrf.clone(),
