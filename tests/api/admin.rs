@@ -13,7 +13,7 @@ use crate::binary::{output, serve_env, twostep};
 /// Runs the real binary against the test's database, as an operator would
 /// on the server's host. Only the database is shared: the commands used
 /// here seal nothing, so the key file in the scratch data dir is irrelevant.
-async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let url = app.database_url.clone();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
@@ -32,7 +32,7 @@ async fn grant(app: &TestApp, email: &str) {
 }
 
 /// An administrator with an authenticator app, freshly signed in.
-async fn admin(app: &TestApp) -> (User, String) {
+pub(crate) async fn admin(app: &TestApp) -> (User, String) {
     let admin = app.user_with_totp().await;
     grant(app, &admin.email).await;
     let id = app.get("/api/v1/me", Some(&admin.token)).await.assert_status(200).str("id");

@@ -2,10 +2,10 @@
 //! `forward_auth`), kept apart so that the sessions service can drop an
 //! entry without depending on the check itself.
 //!
-//! Only the names are kept: the session itself is read on every check, so
-//! signing out, revoking a session or disabling an account ends access on
-//! every instance at once. A changed membership reaches the check within
-//! `CACHE_SECS`.
+//! Only the names are kept here: the session itself is in the session cache
+//! (`sessions::cache`), which signing out, revoking a session or disabling
+//! an account evicts on every instance at once. A changed membership
+//! reaches the check within `CACHE_SECS`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
