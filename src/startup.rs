@@ -181,10 +181,13 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
 fn watch_sessions(store: &SqlStore, database_url: &str, twostep: &Twostep) {
     let cache = twostep.session_cache();
     match store.backend() {
-        twostep_store::Backend::Sqlite => match store.session_freshness() {
-            Some(marker) => cache.watch(marker),
-            None => tracing::warn!("the database path is percent-encoded: sessions are not kept in memory"),
-        },
+        twostep_store::Backend::Sqlite => {
+            if let Some(marker) = store.session_freshness() {
+                cache.watch(marker);
+            } else {
+                tracing::warn!("the database path is percent-encoded: sessions are not kept in memory");
+            }
+        }
         twostep_store::Backend::Postgres => {
             let watch = Arc::new(twostep_store::session_watch::ListenerWatch::default());
             cache.watch(Arc::clone(&watch) as _);
@@ -192,9 +195,12 @@ fn watch_sessions(store: &SqlStore, database_url: &str, twostep: &Twostep) {
             tokio::spawn(twostep_store::session_watch::follow_session_changes(
                 database_url.to_owned(),
                 watch,
-                move |change| match change {
-                    Some(change) => cache.evict(&change),
-                    None => cache.clear(),
+                move |change| {
+                    if let Some(change) = change {
+                        cache.evict(&change);
+                    } else {
+                        cache.clear();
+                    }
                 },
             ));
         }

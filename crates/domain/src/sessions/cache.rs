@@ -79,7 +79,8 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<TokenHash, Entry>,
+    /// Boxed: a table sized for a busy minute stays small once it empties.
+    entries: HashMap<TokenHash, Box<Entry>>,
     /// Moves on every eviction, so a read that began before a change
     /// cannot store what it read after the change was evicted.
     generation: u64,
@@ -171,7 +172,7 @@ impl SessionCache {
                 inner.entries.clear();
             }
         }
-        inner.entries.insert(id, Entry { lookup, until });
+        inner.entries.insert(id, Box::new(Entry { lookup, until }));
     }
 
     /// Claims the once-a-minute last-seen write for a kept session: true
@@ -197,6 +198,18 @@ impl SessionCache {
                 inner.entries.remove(id);
             }
             SessionChange::Account(account) => inner.entries.retain(|_, e| &e.lookup.account.id != account),
+        }
+    }
+
+    /// Drops what has aged out, and the room it took: an entry nobody asks
+    /// for again would otherwise stay until the bound is reached. The
+    /// server's sweep worker calls it every few seconds.
+    pub fn sweep(&self) {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        inner.entries.retain(|_, e| now < e.until);
+        if inner.entries.capacity() > 4 * inner.entries.len().max(64) {
+            inner.entries.shrink_to_fit();
         }
     }
 
@@ -380,6 +393,20 @@ mod tests {
         // Refreshing a kept session does not count as a new one.
         keep(&cache, "s6", "a1");
         assert!(cache.len() <= 3);
+    }
+
+    #[test]
+    fn a_sweep_drops_what_aged_out_and_keeps_the_rest() {
+        let (cache, clock, _) = cache();
+        for i in 0..1000 {
+            keep(&cache, &format!("old{i}"), "a1");
+        }
+        clock.advance(CACHE_SECS - 1);
+        keep(&cache, "new", "a2");
+        clock.advance(1);
+        cache.sweep();
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&hash("new")).is_some());
     }
 
     #[test]
