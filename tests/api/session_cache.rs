@@ -173,3 +173,36 @@ async fn a_change_on_one_instance_ends_access_on_the_other() {
     let disabled = refused_within_a_second(&a, &b, &target.token).await;
     eprintln!("refused on B after: sign-out {signed_out:?}, everywhere {everywhere:?}, disable {disabled:?}");
 }
+
+/// A server whose `LISTEN` connection is lost cannot hear sign-outs: it
+/// must not answer from what it kept. Killing the connection (every test
+/// server's on this database: they only read more meanwhile) makes a hand
+/// edit that the cache was hiding visible without the clock moving (read
+/// while the listener is down, or the cache started over on reconnect),
+/// and the cache is back once the listener is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_turns_the_cache_off_until_it_is_back() {
+    let app = spawn(Db::Postgres).await;
+    let base = app.url.clone();
+    let user = app.user().await;
+    warm(&app, &base, &user, &user.token).await;
+    let moved = format!("moved-{}@example.com", uuid::Uuid::new_v4().simple());
+    set_email(&app, &user.email, &moved).await;
+    assert_eq!(check(&app, &base, &user.token).await, (200, user.email.clone()), "kept");
+
+    let mut raw = app.raw().await;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query = 'LISTEN \"twostep_sessions\"'",
+    )
+    .execute(&mut raw)
+    .await
+    .expect("terminate the listeners");
+    let start = Instant::now();
+    while check(&app, &base, &user.token).await.1 != moved {
+        assert!(start.elapsed() < Duration::from_secs(3), "the old row outlived the listener");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    set_email(&app, &moved, &user.email).await;
+    warm(&app, &base, &user, &user.token).await;
+}
