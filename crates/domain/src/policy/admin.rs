@@ -110,8 +110,16 @@ impl Twostep {
     }
 
     /// The caller as an administrator: the role, and 2FA on (SEC-62).
+    ///
+    /// The role is read from the account row, not from the session as the
+    /// session cache kept it: it is usually granted and revoked on the
+    /// command line, another process whose announcement reaches a
+    /// PostgreSQL server a few milliseconds later, and a revoked
+    /// administrator must not get those milliseconds. Admin requests are
+    /// few; the statement is cheap.
     pub async fn admin_check(&self, me: &SignedIn) -> Result<(), AdminError> {
-        if !Self::is_admin(&me.account) {
+        let account = self.store.account_by_id(&me.account.id).await?;
+        if !account.as_ref().is_some_and(Self::is_admin) {
             return Err(AdminError::NotAdmin);
         }
         if self.store.authenticators(&me.account.id).await?.is_empty() {
