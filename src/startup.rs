@@ -180,6 +180,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
     let (wake_tx, wake_rx) = crate::workers::wake_queue(&wakers).unzip();
     let twostep = domain(&store, resolved, clock, settings, wake_tx)?;
+    watch_sessions(&store, &resolved.database_url, &twostep);
     // The outbox worker also picks up what a previous run left undelivered;
     // it stops when `Twostep::drain` is called, and the handle lets shutdown
     // wait for that.
@@ -201,6 +202,39 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let router =
         crate::health::routes(health.clone()).merge(api).layer(axum::middleware::from_fn(crate::metrics::track));
     Ok(Server { listener, router, url: origin, store, twostep, outbox, health })
+}
+
+/// Turns the session cache on, with the way this server hears sessions
+/// changed elsewhere: on PostgreSQL a `LISTEN` connection, kept up by a task
+/// of its own (the cache stands aside until it has connected, and whenever
+/// it is down); on SQLite the marker file the command line bumps.
+fn watch_sessions(store: &SqlStore, database_url: &str, twostep: &Twostep) {
+    let cache = twostep.session_cache();
+    match store.backend() {
+        twostep_store::Backend::Sqlite => {
+            if let Some(marker) = store.session_freshness() {
+                cache.watch(marker);
+            } else {
+                tracing::warn!("the database path is percent-encoded: sessions are not kept in memory");
+            }
+        }
+        twostep_store::Backend::Postgres => {
+            let watch = Arc::new(twostep_store::session_watch::ListenerWatch::default());
+            cache.watch(Arc::clone(&watch) as _);
+            let cache = Arc::clone(cache);
+            tokio::spawn(twostep_store::session_watch::follow_session_changes(
+                database_url.to_owned(),
+                watch,
+                move |change| {
+                    if let Some(change) = change {
+                        cache.evict(&change);
+                    } else {
+                        cache.clear();
+                    }
+                },
+            ));
+        }
+    }
 }
 
 /// The public URL's host, as authenticator apps show the issuer.

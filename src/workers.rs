@@ -70,11 +70,18 @@ async fn deliver(twostep: Arc<Twostep>, senders: Senders, poll: Duration) {
 /// forward), looking every `poll`.
 async fn sweep(twostep: Arc<Twostep>, poll: Duration) {
     let mut swept: Option<i64> = None;
+    let mut cache_swept = 0;
     while !twostep.is_draining() {
         let now = twostep.now().secs();
         if swept.is_none_or(|t| now - t >= SWEEP_EVERY_SECS) {
             swept = Some(now);
             twostep.sweep_expired().await;
+        }
+        // Sessions nobody asked for again would hold their memory until the
+        // cache's bound; a quiet server should hold none.
+        if now - cache_swept >= twostep_domain::sessions::cache::CACHE_SECS {
+            cache_swept = now;
+            twostep.session_cache().sweep();
         }
         tokio::time::sleep(poll).await;
     }

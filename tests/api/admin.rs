@@ -12,7 +12,7 @@ use crate::binary::{output, serve_env, twostep};
 
 /// Runs the real binary against the test's database, as an operator would
 /// on the server's host, with its database and its master key.
-async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let url = app.database_url.clone();
     let key = app.master_key_hex().to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -32,7 +32,7 @@ async fn grant(app: &TestApp, email: &str) {
 }
 
 /// An administrator with an authenticator app, freshly signed in.
-async fn admin(app: &TestApp) -> (User, String) {
+pub(crate) async fn admin(app: &TestApp) -> (User, String) {
     let admin = app.user_with_totp().await;
     grant(app, &admin.email).await;
     let id = app.get("/api/v1/me", Some(&admin.token)).await.assert_status(200).str("id");

@@ -28,6 +28,7 @@ mod orgs;
 mod phone;
 mod push;
 mod recovery;
+mod session_cache;
 mod sessions;
 mod signup_limits;
 mod throttle;

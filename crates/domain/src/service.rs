@@ -44,6 +44,9 @@ pub struct Twostep {
     /// Set once the server is shutting down: long-polls answer at once and
     /// the outbox worker hands back what it holds and stops.
     draining: tokio::sync::watch::Sender<bool>,
+    /// Sessions read recently (`sessions::cache`); off until the wiring
+    /// gives it a way to hear changes made elsewhere.
+    pub(crate) session_cache: Arc<crate::sessions::cache::SessionCache>,
 }
 
 impl Twostep {
@@ -57,6 +60,11 @@ impl Twostep {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
         let hash_permits = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_hashes.max(1)));
         let throttles = crate::abuse::throttles::Throttles::new(Arc::clone(&store) as _, Arc::clone(&clock));
+        let session_cache = Arc::new(crate::sessions::cache::SessionCache::new(
+            Arc::clone(&clock),
+            crate::sessions::cache::CACHE_SECS,
+            crate::sessions::cache::CACHE_MAX,
+        ));
         Ok(Self {
             store,
             clock,
@@ -71,6 +79,7 @@ impl Twostep {
             wake_queue: None,
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
             draining: tokio::sync::watch::Sender::new(false),
+            session_cache,
         })
     }
 
@@ -86,6 +95,12 @@ impl Twostep {
     /// delivery worker need not wait for its next poll.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.outbox_wake)
+    }
+
+    /// The instance's session cache: the wiring turns it on
+    /// (`SessionCache::watch`) and feeds it other instances' changes.
+    pub fn session_cache(&self) -> &Arc<crate::sessions::cache::SessionCache> {
+        &self.session_cache
     }
 
     pub fn settings(&self) -> &Settings {

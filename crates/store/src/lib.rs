@@ -21,6 +21,7 @@ mod orgs;
 mod outbox;
 mod push;
 mod rotation;
+pub mod session_watch;
 mod sessions;
 mod stats;
 mod throttle;
@@ -89,6 +90,10 @@ impl Synchronous {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: the file beside the database that announces session changes
+    /// to the other processes on it (`session_watch`); `None` when its path
+    /// cannot be told from the URL (then no session is kept in memory).
+    marker: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +139,11 @@ impl SqlStore {
         if let Some(db) = created {
             private_sidecars(&db)?;
         }
-        Ok(Self { pool, backend })
+        let marker = match backend {
+            Backend::Sqlite => session_watch::marker_path(&url),
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, backend, marker })
     }
 
     async fn open_pool(

@@ -8,6 +8,7 @@ use twostep_domain::accounts::store::AccountRecord;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::policy::store::AllowlistRecord;
+use twostep_domain::sessions::cache::SessionChange;
 use twostep_domain::sessions::store::{LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
@@ -198,6 +199,25 @@ impl SessionStore for SqlStore {
         .iter()
         .map(session)
         .collect()
+    }
+
+    async fn announce(&self, change: &SessionChange) -> Result<(), StoreError> {
+        match self.backend {
+            crate::Backend::Postgres => {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(crate::session_watch::SESSION_CHANNEL)
+                    .bind(change.to_payload())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_err)?;
+            }
+            crate::Backend::Sqlite => {
+                let Some(path) = &self.marker else { return Ok(()) };
+                crate::session_watch::bump_marker(path)
+                    .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+            }
+        }
+        Ok(())
     }
 
     async fn insert_login_token(&self, t: &LoginTokenRecord) -> Result<(), StoreError> {

@@ -18,6 +18,7 @@ use crate::ids::AccountId;
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::sessions::cache::SessionChange;
 use crate::signin::machine::PasswordCheck;
 use crate::token::Token;
 
@@ -99,14 +100,17 @@ impl Twostep {
         }
         let password_hash = self.hash_password(password).await?;
         self.store.set_password_hash(&account.id, &password_hash).await?;
+        self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         self.store.delete_resets_of(&account.id).await?;
         self.store.delete_sessions_of(&account.id, None).await?;
+        self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         self.store.delete_remembered_of(&account.id).await?;
         // The reset is the out-of-band unlock for password sign-in (§2.5).
         self.throttle_reset(&[Scope::Password(account.id.clone())]).await?;
         // The link reached this address: it is proven.
         if account.email_verified_at.is_none() {
             self.store.set_email_verified(&account.id, now).await?;
+            self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         }
         self.audit(AuditEvent::user(AuditKind::PasswordReset, &account.id), ctx).await;
         self.notify(&account.id, Notice::PasswordReset, ctx).await;
@@ -138,6 +142,7 @@ impl Twostep {
             Password::new_checked(new_password, &self.settings.password_policy, &me.account.email.context_words())?;
         let hash = self.hash_password(password).await?;
         self.store.set_password_hash(&me.account.id, &hash).await?;
+        self.sessions_changed(SessionChange::Account(me.account.id.clone())).await;
         self.end_other_sessions(&me.account.id, me).await?;
         self.store.delete_remembered_of(&me.account.id).await?;
         self.audit(AuditEvent::user(AuditKind::PasswordChanged, &me.account.id), ctx).await;
@@ -147,6 +152,7 @@ impl Twostep {
 
     async fn end_other_sessions(&self, account: &AccountId, me: &SignedIn) -> Result<(), CredentialError> {
         self.store.delete_sessions_of(account, Some(&me.session.id)).await?;
+        self.sessions_changed(SessionChange::Account(account.clone())).await;
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ use crate::factors::sent_code::{CodeRequest, SendError, SentCode, mask_email};
 use crate::ids::AccountId;
 use crate::notify::store::Channel;
 use crate::service::{AuditEvent, Twostep};
+use crate::sessions::cache::SessionChange;
 
 impl Twostep {
     /// Mails a verification code and link. `Ok(None)` when the address is
@@ -58,6 +59,7 @@ impl Twostep {
             return Err(FactorError::InvalidCode);
         }
         self.store.set_email_verified(&id, self.now()).await?;
+        self.sessions_changed(SessionChange::Account(id.clone())).await;
         self.audit(AuditEvent::user(AuditKind::EmailVerified, &id), ctx).await;
         Ok(())
     }

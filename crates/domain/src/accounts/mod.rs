@@ -15,6 +15,7 @@ use crate::crypto::HashPurpose;
 use crate::error::{AccountError, StoreError};
 use crate::ids::AccountId;
 use crate::service::{AuditEvent, Twostep};
+use crate::sessions::cache::SessionChange;
 
 impl Twostep {
     /// Creates an account. The e-mail is checked before the password so a
@@ -130,8 +131,10 @@ impl Twostep {
         let account = self.account_by_email(email).await?;
         let at = disabled.then(|| self.now());
         self.store.set_disabled(&account.id, at).await?;
+        self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         if disabled {
             self.store.delete_sessions_of(&account.id, None).await?;
+            self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         }
         let kind = if disabled { AuditKind::AccountDisabled } else { AuditKind::AccountEnabled };
         self.audit(AuditEvent::user(kind, &account.id).actor(actor), ctx).await;

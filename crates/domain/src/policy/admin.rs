@@ -24,6 +24,7 @@ use crate::notify::notice::Notice;
 use crate::policy::store::{AccountQuery, AccountSummary};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::sessions::cache::SessionChange;
 use crate::time::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,8 +110,16 @@ impl Twostep {
     }
 
     /// The caller as an administrator: the role, and 2FA on (SEC-62).
+    ///
+    /// The role is read from the account row, not from the session as the
+    /// session cache kept it: it is usually granted and revoked on the
+    /// command line, another process whose announcement reaches a
+    /// PostgreSQL server a few milliseconds later, and a revoked
+    /// administrator must not get those milliseconds. Admin requests are
+    /// few; the statement is cheap.
     pub async fn admin_check(&self, me: &SignedIn) -> Result<(), AdminError> {
-        if !Self::is_admin(&me.account) {
+        let account = self.store.account_by_id(&me.account.id).await?;
+        if !account.as_ref().is_some_and(Self::is_admin) {
             return Err(AdminError::NotAdmin);
         }
         if self.store.authenticators(&me.account.id).await?.is_empty() {
@@ -237,6 +246,7 @@ impl Twostep {
         if !self.store.set_admin(&account.id, since).await? {
             return Err(AccountError::NotFound);
         }
+        self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         let kind = if grant { AuditKind::AdminGranted } else { AuditKind::AdminRevoked };
         let by = By::operator(actor);
         self.audit(AuditEvent::user(kind, &account.id).actor(by.actor).details(by.details), ctx).await;
@@ -260,6 +270,7 @@ impl Twostep {
         self.store.delete_all_factors(&account.id).await?;
         self.forget_all_browsers(&account.id).await?;
         let sessions = self.store.delete_sessions_of(&account.id, None).await?;
+        self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         self.throttle_reset(&factor_scopes(&account.id)).await?;
         let details = format!("{}; factors removed: {had}; sessions ended: {sessions}", by.details);
         self.audit(AuditEvent::user(AuditKind::TwoFactorReset, &account.id).actor(by.actor).details(details), ctx)
@@ -279,9 +290,11 @@ impl Twostep {
             return Ok(());
         }
         self.store.set_disabled(&account.id, disabled.then(|| self.now())).await?;
+        self.sessions_changed(SessionChange::Account(account.id.clone())).await;
         let mut details = by.details;
         if disabled {
             let n = self.store.delete_sessions_of(&account.id, None).await?;
+            self.sessions_changed(SessionChange::Account(account.id.clone())).await;
             details = format!("{details}; sessions ended: {n}");
         }
         let kind = if disabled { AuditKind::AccountDisabled } else { AuditKind::AccountEnabled };

@@ -41,6 +41,7 @@ use crate::policy::Mandate;
 use crate::policy::store::AllowlistRecord;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::sessions::cache::SessionChange;
 use crate::sessions::store::SessionKind;
 use crate::signin::machine::PasswordCheck;
 use crate::time::Timestamp;
@@ -233,6 +234,7 @@ impl Twostep {
             return Ok(signed_in);
         }
         self.store.delete_session(&signed_in.session.id).await?;
+        self.sessions_changed(SessionChange::Session(signed_in.session.id.clone())).await;
         self.audit(
             AuditEvent::user(AuditKind::SessionOutsideAllowlist, &signed_in.account.id)
                 .failed()
@@ -305,6 +307,7 @@ impl Twostep {
             records.len() == old.len() && records.iter().zip(&old).all(|(n, o)| n.cidr == o.cidr && n.label == o.label);
         if !unchanged {
             self.store.replace_allowlist(account, &records).await?;
+            self.sessions_changed(SessionChange::Account(account.clone())).await;
             let mut details = format!("{} entries", records.len());
             for (i, r) in records.iter().enumerate() {
                 details.push_str(if i == 0 { ": " } else { ", " });
@@ -341,6 +344,7 @@ impl Twostep {
             return Ok(0);
         }
         self.store.replace_allowlist(account, &[]).await?;
+        self.sessions_changed(SessionChange::Account(account.clone())).await;
         let details = format!("cleared {} entries by {}", old.len(), actor.as_str());
         self.audit(AuditEvent::user(AuditKind::AllowlistChanged, account).actor(actor).details(details), ctx).await;
         self.notify(account, Notice::AllowlistChanged { entries: 0 }, ctx).await;

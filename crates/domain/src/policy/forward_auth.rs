@@ -5,9 +5,10 @@
 //! protected app comes through it, a page load being a burst of them (the
 //! page, its scripts, images and XHR). A rule that needs no session (bypass,
 //! deny) is answered without touching the store. Otherwise the session, its
-//! account and allow-list are read in one statement on every check (last-seen
-//! written at most once a minute), so a sign-out, a revoked session or a
-//! disabled account ends access on every instance at once; only the
+//! account and allow-list come from the instance's session cache
+//! (`sessions::cache`: read in one statement at most every few seconds per
+//! session, last-seen written at most once a minute), which every sign-out,
+//! revocation or disabled account evicts on every instance at once; the
 //! account's organisation names are kept for `CACHE_SECS` (see
 //! `forward_cache`). Decisions are not audited: a row per request would turn
 //! every page view of every app into a write; refusals are traced instead.
@@ -91,8 +92,8 @@ impl Twostep {
         Ok(verdict)
     }
 
-    /// The live session behind `token` (read every time, so a sign-out or
-    /// revocation on any instance ends access at once) and its
+    /// The live session behind `token` (from the session cache, which a
+    /// sign-out or revocation on any instance evicts at once) and its
     /// organisation names (kept for `CACHE_SECS`); `None`: nobody.
     async fn checked_session(
         &self,

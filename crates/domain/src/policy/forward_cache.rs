@@ -2,10 +2,10 @@
 //! `forward_auth`), kept apart so that the sessions service can drop an
 //! entry without depending on the check itself.
 //!
-//! Only the names are kept: the session itself is read on every check, so
-//! signing out, revoking a session or disabling an account ends access on
-//! every instance at once. A changed membership reaches the check within
-//! `CACHE_SECS`.
+//! Only the names are kept here: the session itself is in the session cache
+//! (`sessions::cache`), which signing out, revoking a session or disabling
+//! an account evicts on every instance at once. A changed membership
+//! reaches the check within `CACHE_SECS`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -15,9 +15,10 @@ use crate::time::Timestamp;
 
 /// How long an account's organisation names are answered from memory.
 pub const CACHE_SECS: i64 = 5;
-/// Accounts kept at most; past it the cache starts over (a flood of
-/// distinct accounts costs reads, never memory).
-const CACHE_MAX: usize = 10_000;
+/// Accounts kept at most, as many as the session cache keeps sessions;
+/// past it, stale entries go, then all of them (a flood of distinct
+/// accounts costs reads, never memory).
+const CACHE_MAX: usize = crate::sessions::cache::CACHE_MAX;
 
 struct Cached {
     at: Timestamp,
@@ -38,8 +39,12 @@ pub(crate) fn groups(account: &AccountId, now: Timestamp) -> Option<Vec<String>>
 
 pub(crate) fn keep(account: &AccountId, now: Timestamp, groups: Vec<String>) {
     let mut c = cache();
-    if c.len() >= CACHE_MAX {
-        c.clear();
+    // Refreshing a kept account is no growth: only a new one may start over.
+    if c.len() >= CACHE_MAX && !c.contains_key(account) {
+        c.retain(|_, e| now.secs() - e.at.secs() < CACHE_SECS);
+        if c.len() >= CACHE_MAX {
+            c.clear();
+        }
     }
     c.insert(account.clone(), Cached { at: now, groups });
 }

@@ -8,6 +8,7 @@ use crate::token::TokenHash;
 
 use crate::accounts::store::AccountRecord;
 use crate::policy::store::AllowlistRecord;
+use crate::sessions::cache::SessionChange;
 use crate::time::Timestamp;
 
 /// What a session may do. `Full` is a normal session; `Enrollment` (a later
@@ -88,6 +89,10 @@ pub trait SessionStore: Send + Sync {
     async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError>;
     /// The account's sessions, most recently seen first.
     async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Tells every other instance (and process) sharing the database that
+    /// `change` was written, so they drop it from their session caches
+    /// (`sessions::cache`). Called right after the change commits.
+    async fn announce(&self, change: &SessionChange) -> Result<(), StoreError>;
 
     async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;

@@ -27,6 +27,7 @@ use crate::notify::notice::Notice;
 use crate::notify::store::Channel;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::sessions::cache::SessionChange;
 
 pub const PHONE_KIND: &str = "phone";
 
@@ -166,6 +167,7 @@ impl Twostep {
         if outcome.first {
             // The code sent to the phone is the second-factor proof (§2.7).
             self.store.record_proofs(&me.session.id, None, Some(now)).await?;
+            self.sessions_changed(SessionChange::Session(me.session.id.clone())).await;
         }
         let session_token = self.finish_enrollment(me).await?;
         let details = match (outcome.first, outcome.replaced) {

@@ -28,6 +28,7 @@ use crate::ids::{AccountId, AuthenticatorId, EnrollmentId};
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
+use crate::sessions::cache::SessionChange;
 use crate::token::Token;
 
 const SECRET_BYTES: usize = 20;
@@ -161,6 +162,7 @@ impl Twostep {
                 if first {
                     // The confirmed code is the second-factor proof (§2.7).
                     self.store.record_proofs(&me.session.id, None, Some(now)).await?;
+                    self.sessions_changed(SessionChange::Session(me.session.id.clone())).await;
                 }
                 let session_token = self.finish_enrollment(me).await?;
                 self.audit(
@@ -273,6 +275,7 @@ impl Twostep {
         self.forget_all_browsers(&me.account.id).await?;
         // Turning 2FA off ends every other session (§2.11).
         self.store.delete_sessions_of(&me.account.id, Some(&me.session.id)).await?;
+        self.sessions_changed(SessionChange::Account(me.account.id.clone())).await;
         self.audit(AuditEvent::user(AuditKind::TwoFactorDisabled, &me.account.id), ctx).await;
         self.notify(&me.account.id, Notice::TwoFactorDisabled, ctx).await;
         Ok(())
@@ -305,10 +308,13 @@ impl Twostep {
         }
         // Rotate before widening: in between, the new id is still enrolment-only.
         let token = Token::generate(self.rng());
-        if !self.store.rotate_session(&me.session.id, &token.hash()).await? {
+        let rotated = self.store.rotate_session(&me.session.id, &token.hash()).await?;
+        self.sessions_changed(SessionChange::Session(me.session.id.clone())).await;
+        if !rotated {
             return Ok(None);
         }
         self.store.set_session_kind(&token.hash(), crate::sessions::store::SessionKind::Full).await?;
+        self.sessions_changed(SessionChange::Session(token.hash())).await;
         Ok(Some(token))
     }
 }
