@@ -172,18 +172,23 @@ async fn five_wrong_codes_kill_the_login_token(app: TestApp) {
     let user = app.user_with_totp().await;
     let login = app.login(&user.email, &user.password).await;
     let token = login.str("login_token");
-    for _ in 0..5 {
-        app.post("/api/v1/login/verify", &json!({"login_token": token, "method": "totp", "code": "000001"}), None)
+    // Each wrong code says how many the token still takes.
+    for left in (0..5).rev() {
+        let r = app
+            .post("/api/v1/login/verify", &json!({"login_token": token, "method": "totp", "code": "000001"}), None)
             .await
             .assert_error(401, "invalid_code");
+        assert_eq!(r.body["error"]["tries_left"], json!(left), "{}", r.body);
     }
-    app.post(
-        "/api/v1/login/verify",
-        &json!({"login_token": token, "method": "totp", "code": app.code(&user.secret, 0)}),
-        None,
-    )
-    .await
-    .assert_error(401, "invalid_code");
+    let dead = app
+        .post(
+            "/api/v1/login/verify",
+            &json!({"login_token": token, "method": "totp", "code": app.code(&user.secret, 0)}),
+            None,
+        )
+        .await
+        .assert_error(401, "invalid_code");
+    assert!(dead.body["error"].get("tries_left").is_none(), "a dead token counts nothing: {}", dead.body);
     // A fresh sign-in still works with that very code, once the one-second
     // backoff that five failures earn is over (§2.5).
     app.clock.advance(1);

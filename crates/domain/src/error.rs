@@ -36,6 +36,10 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("wrong or expired code")]
     InvalidCode,
+    /// A wrong code counted on a live login token: `tries_left` more before
+    /// the sign-in starts over (§2.6).
+    #[error("wrong or expired code")]
+    WrongCode { tries_left: i64 },
     #[error("too many attempts; try again in {retry_after} seconds")]
     Throttled { retry_after: i64 },
     #[error("this method is locked after too many wrong codes; use a recovery code")]

@@ -78,6 +78,10 @@ pub struct ErrorDetail {
     /// With `would_lock_out`: the address the request came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_ip: Option<String>,
+    /// With `invalid_code` at the second sign-in step: the wrong codes the
+    /// login token still takes before the sign-in must start over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<i64>,
 }
 
 impl ApiError {
@@ -129,9 +133,8 @@ impl ApiError {
             Self::Login(LoginError::InvalidCredentials)
             | Self::Factor(F::InvalidPassword)
             | Self::Credential(C::InvalidPassword) => (S::UNAUTHORIZED, "invalid_credentials"),
-            Self::Login(LoginError::InvalidCode) | Self::Factor(F::InvalidCode | F::EnrollmentGone) => {
-                (S::UNAUTHORIZED, "invalid_code")
-            }
+            Self::Login(LoginError::InvalidCode | LoginError::WrongCode { .. })
+            | Self::Factor(F::InvalidCode | F::EnrollmentGone) => (S::UNAUTHORIZED, "invalid_code"),
             Self::Factor(F::ReauthRequired)
             | Self::Credential(C::ReauthRequired)
             | Self::Send(SendError::ReauthRequired)
@@ -225,7 +228,11 @@ impl IntoResponse for ApiError {
             Self::Allowlist(AllowlistError::WouldLockOut { current_ip }) => (None, Some(current_ip.clone())),
             _ => (None, None),
         };
-        let detail = ErrorDetail { code, message, owners, entry, current_ip };
+        let tries_left = match &self {
+            Self::Login(LoginError::WrongCode { tries_left }) => Some(*tries_left),
+            _ => None,
+        };
+        let detail = ErrorDetail { code, message, owners, entry, current_ip, tries_left };
         let mut res = (status, Json(ErrorBody { error: detail })).into_response();
         res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {

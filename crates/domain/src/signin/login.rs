@@ -294,7 +294,9 @@ impl Twostep {
                 match refusal {
                     LoginError::Throttled { .. } => counted(SignInResult::Throttled),
                     LoginError::FactorLocked => counted(SignInResult::Locked),
-                    LoginError::InvalidCode | LoginError::InvalidCredentials => counted(SignInResult::BadCode),
+                    LoginError::InvalidCode | LoginError::WrongCode { .. } | LoginError::InvalidCredentials => {
+                        counted(SignInResult::BadCode);
+                    }
                     LoginError::Internal(_) => {}
                 }
                 if refund {
@@ -315,7 +317,7 @@ impl Twostep {
                 self.audit(AuditEvent::user(AuditKind::LoginTokenExhausted, &token.account_id).failed(), ctx).await;
             }
             counted(SignInResult::BadCode);
-            return Err(LoginError::InvalidCode);
+            return Err(LoginError::WrongCode { tries_left: (max - token.failures).max(0) });
         };
         // Exactly one request may turn this login token into a session: the
         // token is consumed, the session stored and the sign-in time set in

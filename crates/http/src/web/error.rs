@@ -95,7 +95,11 @@ fn inline(status: StatusCode, message: impl Into<String>) -> Reply {
 
 /// "12 seconds", "3 minutes".
 pub fn wait_text(secs: i64) -> String {
-    if secs < 90 { format!("{} seconds", secs.max(1)) } else { format!("{} minutes", (secs + 59) / 60) }
+    match secs {
+        ..=1 => "1 second".to_owned(),
+        2..90 => format!("{secs} seconds"),
+        _ => format!("{} minutes", (secs + 59) / 60),
+    }
 }
 
 /// Domain messages are sentence fragments; pages show sentences:
@@ -226,7 +230,7 @@ pub fn sign_up(e: AccountError) -> Reply {
 /// password and an address outside the allow-list (SEC-14, SEC-61).
 pub fn password_step(e: LoginError) -> Reply {
     match e {
-        LoginError::InvalidCredentials | LoginError::InvalidCode => {
+        LoginError::InvalidCredentials | LoginError::InvalidCode | LoginError::WrongCode { .. } => {
             inline(StatusCode::UNAUTHORIZED, "Incorrect email or password.")
         }
         LoginError::Throttled { retry_after } => Reply::Inline(Refusal::throttled(
@@ -246,6 +250,18 @@ pub fn code_step(e: LoginError, method: Method) -> Reply {
         LoginError::InvalidCode | LoginError::InvalidCredentials => {
             // Each method's factor words its own refusal.
             inline(StatusCode::UNAUTHORIZED, method.info().refused)
+        }
+        // Said while it can still help: the last two tries.
+        LoginError::WrongCode { tries_left } => {
+            let refused = method.info().refused;
+            inline(
+                StatusCode::UNAUTHORIZED,
+                match tries_left {
+                    1 => format!("{refused} 1 try left, then sign-in starts over."),
+                    2 => format!("{refused} 2 tries left, then sign-in starts over."),
+                    _ => refused.to_owned(),
+                },
+            )
         }
         LoginError::Throttled { retry_after } => Reply::Inline(Refusal::throttled(
             StatusCode::TOO_MANY_REQUESTS,

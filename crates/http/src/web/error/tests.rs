@@ -49,6 +49,14 @@ fn a_wrong_code_is_worded_for_its_method() {
 }
 
 #[test]
+fn the_last_two_tries_are_counted_out_loud() {
+    let wrong = |tries_left| said(code_step(LoginError::WrongCode { tries_left }, m("totp"))).message;
+    assert!(!wrong(4).contains("left"));
+    assert!(wrong(2).ends_with("2 tries left, then sign-in starts over."), "{}", wrong(2));
+    assert!(wrong(1).ends_with("1 try left, then sign-in starts over."), "{}", wrong(1));
+}
+
+#[test]
 fn fragments_become_sentences() {
     assert_eq!(sentence("an allow-list holds at most 50 entries"), "An allow-list holds at most 50 entries.");
     assert_eq!(sentence("Done."), "Done.");
@@ -58,6 +66,8 @@ fn fragments_become_sentences() {
 #[test]
 fn waits_read_in_seconds_then_minutes() {
     assert_eq!(wait_text(12), "12 seconds");
+    assert_eq!(wait_text(1), "1 second");
+    assert_eq!(wait_text(0), "1 second");
     assert_eq!(wait_text(1800), "30 minutes");
 }
 
