@@ -79,7 +79,7 @@ async function showPairingCode(computer) {
 async function signInWithPush(computer) {
   await signInWithPassword(computer, account);
   await expectPath(computer, '/login/verify');
-  await submit(computer.getByRole('button', { name: 'Approve on my phone (push)' }));
+  await submit(computer.getByRole('button', { name: 'Approve on my phone (push)' }).first());
   return readNumber(computer);
 }
 
@@ -202,6 +202,35 @@ s.test('sign in by approving on the phone: the sign-in page carries on by itself
   await screenshot(computer, 'push-11-computer-signed-in');
 });
 
+s.test('sign-in opens on push with a companion, and on the method chosen on the Security page', async ({ computer }) => {
+  // With a companion, the second step offers the push first, not a code field.
+  await signOut(computer);
+  await signInWithPassword(computer, account);
+  await expectPath(computer, '/login/verify');
+  await computer.locator('#push-send-form').getByRole('button', { name: 'Approve on my phone (push)' }).waitFor();
+  assert.equal(await computer.locator('#code').count(), 0, 'no code field until asked for');
+  await screenshot(computer, 'push-11a-computer-push-first');
+  await submit(computer.getByRole('link', { name: 'Use your authenticator app' }));
+  await verifyWithCode(computer, account);
+  await expectPath(computer, '/security');
+
+  // The account chooses the app first: the next sign-in opens on the code field.
+  await computer.getByLabel('After your password, sign-in offers').selectOption({ label: 'Use your authenticator app' });
+  await submit(computer.getByRole('button', { name: 'Use this first' }));
+  assert.match(await text(computer.locator('[role=status]')), /sign-in asks for that first/);
+  await screenshot(computer, 'push-11b-computer-first-method');
+  await signOut(computer);
+  await signInWithPassword(computer, account);
+  await expectPath(computer, '/login/verify');
+  await computer.locator('#code').waitFor();
+  await verifyWithCode(computer, account);
+  await expectPath(computer, '/security');
+
+  // Back to the strongest first, for the stories after this one.
+  await computer.getByLabel('After your password, sign-in offers').selectOption({ value: '' });
+  await submit(computer.getByRole('button', { name: 'Use this first' }));
+});
+
 s.test('re-auth by push: on a remembered browser, a change is confirmed on the phone', async ({ computer, phone }) => {
   // Signing in with "remember this browser" makes the next sign-in password-only,
   // so the session has no fresh second factor and changes ask for one.
@@ -291,7 +320,7 @@ s.test('"This wasn\'t me", a wrong number and push fatigue are refused, and the 
     await text(computer.locator('[role=alert]')),
     /^Too many sign-in requests were sent to your device\. Try again in \d+ (seconds|minutes) or use another method\.$/,
   );
-  await computer.getByRole('button', { name: 'Send a push' }).waitFor();
+  await computer.getByRole('button', { name: 'Approve on my phone (push)' }).waitFor();
   await computer.getByRole('link', { name: 'Use your authenticator app' }).waitFor();
   await screenshot(computer, 'push-16-computer-throttled');
 });

@@ -34,7 +34,11 @@ pub async fn run(config: &Config, cmd: AdminCommand) -> Result<(), Box<dyn std::
             println!("{} is no longer an administrator", a.email);
         }
         AdminCommand::List => {
-            for a in twostep.admins().await? {
+            let admins = twostep.admins().await?;
+            if admins.is_empty() {
+                println!("no administrators yet; make one with `twostep admin grant EMAIL`");
+            }
+            for a in admins {
                 let since = a.admin_since.map(twostep_domain::time::Timestamp::rfc3339).unwrap_or_default();
                 println!("{:<36}  {:<40} since {since}", a.id.to_string(), a.email.to_string());
             }

@@ -282,6 +282,9 @@ async fn enroll(url: &str, name: &str, arg: &KeyArg, force: bool) -> Result<(), 
     };
     write_key_file(&path, &file, force)?;
     println!("paired \"{}\" with {} (key in {})", file.name, file.email, path.display());
+    // What to run next, with the key file named when it is not the default.
+    let key = if arg.path.is_some() { format!(" --key {}", path.display()) } else { String::new() };
+    println!("next: run `twostep companion watch{key}` to answer sign-in requests here");
     Ok(())
 }
 

@@ -399,6 +399,8 @@ async fn the_cli_resets_two_factor_and_filters_the_audit_log() {
     assert_eq!(post("/api/v1/me/totp/confirm", body, Some(token.clone())).await.0, 201);
 
     let run = |args: &[&str]| output(twostep(data).args(args), "");
+    let (ok, out, _) = run(&["admin", "list"]);
+    assert!(ok && out.contains("no administrators yet") && out.contains("twostep admin grant EMAIL"), "{out}");
     let (ok, out, err) = run(&["admin", "grant", email]);
     assert!(ok && out.contains("lost-phone@example.com is an administrator"), "{out}{err}");
     let (ok, out, _) = run(&["admin", "list"]);

@@ -122,6 +122,7 @@ async fn cli(args: &[&str]) -> (bool, String) {
 }
 
 both_backends!(
+    push_is_offered_first_unless_the_account_prefers_another_method,
     cli_companion_enrols_and_its_approval_turns_the_login_token_into_a_session,
     a_wrong_number_denies_the_push_and_counts_as_a_wrong_code,
     bad_signatures_stale_timestamps_and_removed_devices_are_refused,
@@ -156,6 +157,7 @@ async fn cli_companion_enrols_and_its_approval_turns_the_login_token_into_a_sess
     let (ok, out) = cli(&["companion", "enroll", &p.str("pairing_url"), "--key", key, "--name", "CI runner"]).await;
     assert!(ok, "{out}");
     assert!(out.contains(&user.email), "{out}");
+    assert!(out.contains(&format!("next: run `twostep companion watch --key {key}`")), "the next step: {out}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -859,4 +861,29 @@ async fn under_policy_the_last_factor_cannot_be_removed_from_the_device_either(d
         .await
         .assert_error(403, "two_factor_required_by_policy");
     assert_eq!(device.pending(&app).await.len(), 0, "the device still works");
+}
+
+/// Push leads the methods when a companion is paired; a chosen method
+/// leads instead while the account holds it; a method it lacks is refused.
+async fn push_is_offered_first_unless_the_account_prefers_another_method(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let _device = paired(&app, &user).await;
+    assert_eq!(first_methods(&app, &user).await, vec![json!("push"), json!("totp"), json!("recovery_code")]);
+    let saved = prefer(&app, &user, json!("totp")).await.assert_status(200);
+    assert_eq!(saved.body["method"], "totp");
+    assert_eq!(first_methods(&app, &user).await[0], "totp");
+    prefer(&app, &user, json!("sms")).await.assert_error(400, "invalid_request");
+    prefer(&app, &user, json!("nonsense")).await.assert_error(400, "invalid_request");
+    assert_eq!(first_methods(&app, &user).await[0], "totp", "a refused choice changes nothing");
+    prefer(&app, &user, Value::Null).await.assert_status(200);
+    assert_eq!(first_methods(&app, &user).await[0], "push");
+}
+
+async fn first_methods(app: &TestApp, user: &User) -> Vec<Value> {
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    login.body["methods"].as_array().expect("methods").clone()
+}
+
+async fn prefer(app: &TestApp, user: &User, method: Value) -> Resp {
+    app.put("/api/v1/me/preferred-method", &json!({"method": method}), Some(&user.token)).await
 }

@@ -184,6 +184,32 @@ impl FactorStore for SqlStore {
         .collect()
     }
 
+    async fn set_preferred_method(
+        &self,
+        account: &AccountId,
+        method: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        match method {
+            Some(m) => sqlx::query(
+                "INSERT INTO method_preferences (account_id, method, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (account_id) DO UPDATE SET method = excluded.method, updated_at = excluded.updated_at",
+            )
+            .bind(account.as_str())
+            .bind(m)
+            .bind(now.secs())
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?,
+            None => sqlx::query("DELETE FROM method_preferences WHERE account_id = $1")
+                .bind(account.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?,
+        };
+        Ok(())
+    }
+
     async fn factor_summary(&self, account: &AccountId, scopes: &[String]) -> Result<FactorSummary, StoreError> {
         // Tagged rows: one per authenticator kind ('k'), one counting the
         // unused recovery codes ('r'), one per existing counter ('c'); each
@@ -192,7 +218,9 @@ impl FactorStore for SqlStore {
             "SELECT 'k' AS tag, kind AS name, COUNT(*) AS a, 0 AS b, 0 AS c
                FROM authenticators WHERE account_id = $1 GROUP BY kind
              UNION ALL
-             SELECT 'r', NULL, COUNT(*), 0, 0 FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL",
+             SELECT 'r', NULL, COUNT(*), 0, 0 FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL
+             UNION ALL
+             SELECT 'p', method, 0, 0, 0 FROM method_preferences WHERE account_id = $1",
         );
         if !scopes.is_empty() {
             let list = (2..2 + scopes.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
@@ -215,6 +243,7 @@ impl FactorStore for SqlStore {
             match (text(r, "tag")?.as_str(), name) {
                 ("k", Some(kind)) => summary.kinds.push(kind),
                 ("r", _) => summary.unused_recovery_codes = usize::try_from(int("a")?).unwrap_or(0),
+                ("p", preferred) => summary.preferred = preferred,
                 ("c", Some(scope)) => summary.counters.push((
                     scope,
                     Counter {

@@ -77,6 +77,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_keys.sql"),
         postgres: include_str!("../migrations/postgres/0011_keys.sql"),
     },
+    Migration {
+        version: 12,
+        name: "preferences",
+        sqlite: include_str!("../migrations/sqlite/0012_preferences.sql"),
+        postgres: include_str!("../migrations/postgres/0012_preferences.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

@@ -14,6 +14,7 @@ use crate::ids::AccountId;
 use crate::meters::{self, CheckResult};
 use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
+use crate::sessions::SignedIn;
 
 /// A second factor proven.
 #[derive(Clone, Debug)]
@@ -32,6 +33,23 @@ impl Twostep {
     pub async fn methods_of(&self, account: &AccountId) -> Result<Vec<Method>, StoreError> {
         let summary = self.store.factor_summary(account, &lock_keys(account)).await?;
         self.methods_from(account, &summary, None).await
+    }
+
+    /// Chooses the method asked first at sign-in (`None`: strongest first).
+    /// Only a method the account can use now may be chosen.
+    pub async fn set_preferred_method(&self, me: &SignedIn, method: Option<Method>) -> Result<(), FactorError> {
+        if let Some(m) = method
+            && !self.methods_of(&me.account.id).await?.contains(&m)
+        {
+            return Err(FactorError::UnknownMethod);
+        }
+        self.store.set_preferred_method(&me.account.id, method.map(Method::as_str), self.now()).await?;
+        Ok(())
+    }
+
+    /// The method the account chose to be asked first, if any.
+    pub async fn preferred_method(&self, account: &AccountId) -> Result<Option<Method>, StoreError> {
+        Ok(self.store.factor_summary(account, &[]).await?.preferred.as_deref().and_then(Method::parse))
     }
 
     /// `/me`'s two-factor status: the sign-in methods and how many recovery
@@ -71,7 +89,10 @@ impl Twostep {
                 methods.extend_from_slice(factor.methods());
             }
         }
-        methods.sort_by_key(|m| m.info().rank);
+        // Strongest first, the account's chosen method (when it still
+        // holds it) ahead of all.
+        let preferred = summary.preferred.as_deref().and_then(Method::parse);
+        methods.sort_by_key(|m| (Some(*m) != preferred, m.info().rank));
         Ok(methods)
     }
 

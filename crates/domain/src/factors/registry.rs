@@ -12,8 +12,8 @@ use crate::ids::AccountId;
 
 /// Every method, strongest first: what `Method::parse` knows.
 pub static METHODS: &[Method] = &[
-    super::totp::TOTP,
     super::push::PUSH,
+    super::totp::TOTP,
     super::phone::SMS,
     super::phone::VOICE,
     super::email::EMAIL,

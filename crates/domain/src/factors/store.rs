@@ -70,6 +70,8 @@ pub struct FactorSummary {
     /// The kinds of its authenticators (`"totp"`, `"phone"`), sorted, without repeats.
     pub kinds: Vec<String>,
     pub unused_recovery_codes: usize,
+    /// The method the account asks to be offered first, if it chose one.
+    pub preferred: Option<String>,
     /// The counters asked for that exist, by scope.
     pub counters: Vec<(String, crate::abuse::throttle::Counter)>,
 }
@@ -92,6 +94,13 @@ pub trait FactorStore: Send + Sync {
     /// (counted, no secrets read) and the throttle counters of `scopes`
     /// (absent ones left out), in one statement.
     async fn factor_summary(&self, account: &AccountId, scopes: &[String]) -> Result<FactorSummary, StoreError>;
+    /// Sets (or with `None` clears) the method asked first at sign-in.
+    async fn set_preferred_method(
+        &self,
+        account: &AccountId,
+        method: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
     /// The replay guard: sets `last_step` only if `step` is greater, in one
     /// atomic statement. True for exactly one caller per step.
     async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;

@@ -138,3 +138,27 @@ pub async fn disable_two_factor(
     s.twostep.disable_two_factor(&me, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct PreferredMethod {
+    /// A method the account can use now (`push`, `totp`, `sms`…), or
+    /// `null` for strongest first.
+    method: Option<String>,
+}
+
+/// Choose the method sign-in asks for first: it leads `methods` at the
+/// second step while the account holds it.
+#[utoipa::path(put, path = "/api/v1/me/preferred-method", tag = "me", request_body = PreferredMethod,
+    security(("bearer" = [])),
+    responses((status = 200, body = PreferredMethod),
+        (status = 400, description = "invalid_request: an unknown method, or one this account cannot use now", body = ApiErrorBody),
+        (status = 401, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 413, body = ApiErrorBody)))]
+pub async fn set_preferred_method(
+    State(s): State<AppState>,
+    ApiSession(me): ApiSession,
+    ApiJson(req): ApiJson<PreferredMethod>,
+) -> ApiResult<Json<PreferredMethod>> {
+    let method = req.method.as_deref().map(parse_method).transpose()?;
+    s.twostep.set_preferred_method(&me, method).await?;
+    Ok(Json(PreferredMethod { method: method.map(|m| m.as_str().to_owned()) }))
+}

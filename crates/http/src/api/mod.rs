@@ -46,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/authenticators/{id}", delete(totp::remove))
         .route("/api/v1/me/recovery-codes", get(me::reveal_codes).post(me::regenerate_codes))
         .route("/api/v1/me/two-factor", delete(me::disable_two_factor))
+        .route("/api/v1/me/preferred-method", put(me::set_preferred_method))
         .route("/api/v1/password/forgot", post(security::forgot))
         .route("/api/v1/password/reset", post(security::reset))
         .route("/api/v1/me/password", post(security::change_password))

@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
         super::healthz,
         super::login::sign_up, super::login::login, super::login::verify, super::login::logout,
         super::me::me, super::me::reauth, super::me::reveal_codes, super::me::regenerate_codes,
+        super::me::set_preferred_method,
         super::me::disable_two_factor,
         super::security::forgot, super::security::reset, super::security::change_password,
         super::security::sessions, super::security::revoke_session, super::security::revoke_others,

@@ -60,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .route("/security/recovery-codes.txt", get(security::download_codes_page).post(security::download_codes))
         .route("/security/recovery-codes/regenerate", get(security::regenerate_page).post(security::regenerate))
         .route("/security/two-factor/disable", get(security::disable_page).post(security::disable))
+        .route("/security/preferred-method", post(security::set_first_method))
         .route("/reauth", get(reauth::page).post(reauth::submit))
         .route("/reauth/challenge", post(reauth::challenge))
         .route("/security/phone", get(phone::setup_page).post(phone::send))

@@ -4,6 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use twostep_domain::factors::Method;
 use twostep_domain::factors::phone::PHONE_KIND;
 use twostep_domain::factors::push::PUSH_KIND;
 use twostep_domain::factors::recovery::LOW_WATER;
@@ -50,6 +51,7 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "allowlist_saved" => "IP allow-list saved.",
         "push_renamed" => "Companion device renamed.",
         "push_removed" => "Companion device removed. It can no longer approve sign-ins.",
+        "first_method_saved" => "Saved: sign-in asks for that first.",
         _ => return None,
     })
 }
@@ -98,6 +100,18 @@ pub async fn render_page(
             })
             .collect(),
         Err(e) => return internal(&e),
+    };
+    let (methods, preferred) =
+        match (s.twostep.methods_of(&account.id).await, s.twostep.preferred_method(&account.id).await) {
+            (Ok(m), Ok(p)) => (m, p),
+            (Err(e), _) | (_, Err(e)) => return internal(&e),
+        };
+    // A recovery code is a way back in, never the first thing asked.
+    let first: Vec<_> = methods.iter().filter(|m| **m != Method::UNLOCKING).collect();
+    let first_methods = if first.len() > 1 {
+        first.iter().map(|m| (m.as_str(), m.info().choice, Some(**m) == preferred)).collect()
+    } else {
+        Vec::new()
     };
     let allowlist = match s.twostep.allowlist(&account.id).await {
         Ok(list) => list.iter().map(AllowRow::from).collect(),
@@ -155,6 +169,8 @@ pub async fn render_page(
             email_error: email.error,
             email_wait: email.wait,
             allowlist,
+            first_chosen: preferred.is_some(),
+            first_methods,
         },
     )
 }
@@ -343,6 +359,33 @@ pub async fn confirm_page(s: &AppState, session: WebSession, here: &str, mut pag
             render(StatusCode::OK, &page)
         }
         Ok(_) => reauth_first(here),
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FirstMethodForm {
+    #[serde(default)]
+    csrf: String,
+    /// Empty: the strongest method held.
+    #[serde(default)]
+    method: String,
+}
+super::csrf_field!(FirstMethodForm);
+
+/// "Asked first at sign-in": saves the choice and shows the page again.
+pub async fn set_first_method(
+    State(s): State<AppState>,
+    SignedForm(session, f): SignedForm<FirstMethodForm>,
+) -> Response {
+    let method = if f.method.is_empty() { None } else { Method::parse(&f.method) };
+    if !f.method.is_empty() && method.is_none() {
+        return see_other("/security");
+    }
+    match s.twostep.set_preferred_method(&session.me, method).await {
+        Ok(()) => see_other("/security?notice=first_method_saved#first-method-form"),
+        // No longer held (removed in another tab): the page shows what is.
+        Err(twostep_domain::error::FactorError::UnknownMethod) => see_other("/security"),
         Err(e) => internal(&e),
     }
 }

@@ -15,7 +15,9 @@ use crate::service::Twostep;
 
 const PUSH_INFO: MethodInfo = MethodInfo {
     name: "push",
-    rank: 20,
+    // Asked first when held: one tap, and the number match resists
+    // a relayed sign-in better than a typed code.
+    rank: 5,
     proving: Proving::Approval,
     choice: "Approve on my phone (push)",
     prompt: "Approve the sign-in on your companion device",
