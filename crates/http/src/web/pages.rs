@@ -114,10 +114,16 @@ pub struct Security {
     pub email_wait: i64,
     /// The IP allow-list; empty: no restriction.
     pub allowlist: Vec<AllowRow>,
-    /// The methods sign-in may ask for first (name, words, chosen), when
-    /// there is a choice; and whether one was chosen at all.
-    pub first_methods: Vec<(&'static str, &'static str, bool)>,
-    pub first_chosen: bool,
+    /// "Asked first at sign-in", when there is a choice.
+    pub first: FirstMethods,
+}
+
+/// The methods sign-in may ask for first (name, words, chosen), and whether
+/// the account chose one at all.
+#[derive(Default)]
+pub struct FirstMethods {
+    pub options: Vec<(&'static str, &'static str, bool)>,
+    pub chosen: bool,
 }
 
 pub struct Country {

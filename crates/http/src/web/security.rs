@@ -12,7 +12,8 @@ use twostep_domain::factors::recovery::code::RecoveryCode;
 
 use super::error::{self, internal, reauth_first};
 use super::pages::{
-    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, PushRow, RecoveryCodes, Security, SessionRow, human_time,
+    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, PushRow, RecoveryCodes, Security,
+    SessionRow, human_time,
 };
 use super::{CsrfForm, SignedForm, WebSession, render, see_other};
 use crate::AppState;
@@ -101,17 +102,9 @@ pub async fn render_page(
             .collect(),
         Err(e) => return internal(&e),
     };
-    let (methods, preferred) =
-        match (s.twostep.methods_of(&account.id).await, s.twostep.preferred_method(&account.id).await) {
-            (Ok(m), Ok(p)) => (m, p),
-            (Err(e), _) | (_, Err(e)) => return internal(&e),
-        };
-    // A recovery code is a way back in, never the first thing asked.
-    let first: Vec<_> = methods.iter().filter(|m| **m != Method::UNLOCKING).collect();
-    let first_methods = if first.len() > 1 {
-        first.iter().map(|m| (m.as_str(), m.info().choice, Some(**m) == preferred)).collect()
-    } else {
-        Vec::new()
+    let first = match first_methods(s, &account.id).await {
+        Ok(f) => f,
+        Err(e) => return internal(&e),
     };
     let allowlist = match s.twostep.allowlist(&account.id).await {
         Ok(list) => list.iter().map(AllowRow::from).collect(),
@@ -169,8 +162,7 @@ pub async fn render_page(
             email_error: email.error,
             email_wait: email.wait,
             allowlist,
-            first_chosen: preferred.is_some(),
-            first_methods,
+            first,
         },
     )
 }
@@ -361,6 +353,24 @@ pub async fn confirm_page(s: &AppState, session: WebSession, here: &str, mut pag
         Ok(_) => reauth_first(here),
         Err(e) => internal(&e),
     }
+}
+
+/// The choices of "Asked first at sign-in": none unless there are two.
+async fn first_methods(
+    s: &AppState,
+    account: &twostep_domain::ids::AccountId,
+) -> Result<FirstMethods, twostep_domain::error::StoreError> {
+    let methods = s.twostep.methods_of(account).await?;
+    let preferred = s.twostep.preferred_method(account).await?;
+    // A recovery code is a way back in, never the first thing asked.
+    let first: Vec<_> = methods.into_iter().filter(|m| *m != Method::UNLOCKING).collect();
+    if first.len() < 2 {
+        return Ok(FirstMethods::default());
+    }
+    Ok(FirstMethods {
+        options: first.iter().map(|m| (m.as_str(), m.info().choice, Some(*m) == preferred)).collect(),
+        chosen: preferred.is_some(),
+    })
 }
 
 #[derive(Deserialize)]
