@@ -73,8 +73,9 @@ pub struct Method(&'static MethodInfo);
 impl Method {
     /// The method that still works when the others lock (§2.5).
     pub const UNLOCKING: Method = recovery::RECOVERY_CODE;
-    /// The strongest method there is: what a page shows before it knows
-    /// the account's.
+    /// The strongest method proven by a typed code: what a code form falls
+    /// back to before it knows the account's (push, stronger still, needs
+    /// no form).
     pub const STRONGEST: Method = totp::TOTP;
 
     pub const fn of(info: &'static MethodInfo) -> Self {
