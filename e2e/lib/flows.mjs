@@ -16,7 +16,7 @@
 //   /security/totp/new  GET: only a button "Start set-up" (a GET changes nothing, SEC-55);
 //                  its POST: [data-testid=totp-secret] "ABCD EFGH ...", form#totp-confirm-form #code,
 //                  button "Verify and enable" -> /security/totp/confirm: h1 "Two-factor
-//                  authentication is on", [data-testid=recovery-code] x10, link "I have saved my codes"
+//                  authentication is on", [data-testid=recovery-code] x10, a box to tick and button "I have saved my codes"
 //   /reauth        "Confirm it's you": form#reauth-form #password and/or #code, button "Confirm"
 //   /dev/outbox    (dev mode) [data-testid=outbox-message] rows, newest first, data-channel,
 //                  data-to, [data-testid=outbox-text]
@@ -195,7 +195,9 @@ export async function confirmTotp(page, totp) {
  * @param {Page} page
  */
 export async function leaveRecoveryCodes(page) {
-  await submit(page.getByRole('link', { name: 'I have saved my codes' }));
+  // The way on asks first that they were saved.
+  await page.getByLabel('I have saved these codes somewhere safe').check();
+  await submit(page.getByRole('button', { name: 'I have saved my codes' }));
   await expectSecurityPage(page);
   assert.equal(await twoFactorStatus(page), 'On');
 }

@@ -10,11 +10,17 @@ document.addEventListener("click", (event) => {
     toggle.setAttribute("aria-pressed", String(show));
     return;
   }
-  const copy = event.target.closest("[data-copy]");
+  const copy = event.target.closest("[data-copy], [data-copy-value]");
   if (copy) {
-    const list = document.getElementById(copy.dataset.copy);
-    const text = Array.from(list.querySelectorAll("li:not(.used) code")).map((c) => c.textContent).join("\n");
-    navigator.clipboard.writeText(text).then(
+    // A value on the button itself, a field's value, or a list's unused codes.
+    const source = document.getElementById(copy.dataset.copy || "");
+    let text = copy.dataset.copyValue;
+    if (text === undefined && source) {
+      text = "value" in source
+        ? source.value
+        : Array.from(source.querySelectorAll("li:not(.used) code")).map((c) => c.textContent).join("\n");
+    }
+    navigator.clipboard.writeText(text || "").then(
       () => { copy.textContent = "Copied"; },
       () => { copy.textContent = "Copy failed"; });
     return;
@@ -23,6 +29,11 @@ document.addEventListener("click", (event) => {
     window.print();
   }
 });
+
+// Copy buttons need script: shown only where it runs.
+for (const button of document.querySelectorAll("button.copy[hidden]")) {
+  button.hidden = false;
+}
 
 // A button that sends a code waits out the server's resend cooldown
 // (data-countdown, in seconds), saying how long is left in the element that

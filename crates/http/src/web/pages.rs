@@ -194,6 +194,10 @@ pub struct TotpSetup {
     pub enrollment_id: String,
     pub qr_svg: String,
     pub secret_grouped: String,
+    /// The key without spaces, for the copy button.
+    pub secret: String,
+    /// `otpauth://…`: opens the authenticator app on a phone.
+    pub otpauth_uri: String,
     pub name: String,
     pub error: Option<String>,
 }
@@ -213,6 +217,8 @@ pub struct RecoveryCodes {
     pub intro: &'static str,
     pub codes: Vec<CodeRow>,
     pub done_label: &'static str,
+    /// New codes: leaving asks to confirm they were saved.
+    pub confirm_saved: bool,
 }
 
 #[derive(Template)]

@@ -183,6 +183,7 @@ pub fn show_codes(
             intro,
             codes: rows,
             done_label: "I have saved my codes",
+            confirm_saved: true,
         },
     )
 }
@@ -243,6 +244,7 @@ pub async fn reveal_codes(
                     intro: "Each code signs you in once if you cannot use your authenticator app. Used codes are crossed out.",
                     codes: rows,
                     done_label: "Back to Security",
+                    confirm_saved: false,
                 },
             )
         }

@@ -24,6 +24,8 @@ fn setup_page(session: &WebSession, e: &TotpEnrollment, name: String, error: Opt
             enrollment_id: e.id.to_string(),
             qr_svg: e.qr_svg.clone(),
             secret_grouped: group_for_typing(&e.secret_base32),
+            secret: e.secret_base32.clone(),
+            otpauth_uri: e.otpauth_uri.clone(),
             name,
             error,
         },
