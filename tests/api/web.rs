@@ -183,3 +183,30 @@ async fn bare_errors_become_pages_with_a_way_back_and_the_icon_is_served() {
     let page = get("/login").await.expect("send").text().await.expect("html");
     assert!(page.contains(r#"<link rel="icon" href="/static/icon.svg""#), "{page}");
 }
+
+/// The recovery codes are the answer to the confirm form, so reloading that
+/// page sends the form again: it lands on Security saying the app is set
+/// up, not on a new set-up that would replace nothing.
+#[tokio::test]
+async fn sending_the_confirm_form_again_does_not_start_a_new_set_up() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let user = app.user().await;
+    let (_, _, html) = app.page("/security/totp/new", Some(&user.token)).await;
+    let csrf = csrf_of(&html);
+    let (status, _, html) = app.form_post("/security/totp/new", &user.token, &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    let attr = |name: &str| {
+        let at = html.find(name).unwrap_or_else(|| panic!("{name} in {html}")) + name.len();
+        html[at..].split('"').next().expect("value").to_owned()
+    };
+    let enrollment = attr("name=\"enrollment_id\" value=\"");
+    let secret = twostep_domain::factors::totp::otpauth::base32_decode(&attr("data-copy-value=\"")).expect("key");
+    let form = [("csrf", csrf.as_str()), ("enrollment_id", enrollment.as_str()), ("code", &app.code(&secret, 0))];
+    let (status, _, codes) = app.form_post("/security/totp/confirm", &user.token, &form).await;
+    assert_eq!(status, 200);
+    assert_eq!(codes.matches("data-testid=\"recovery-code\"").count(), 10, "{codes}");
+    let (status, to, _) = app.form_post("/security/totp/confirm", &user.token, &form).await;
+    assert_eq!((status, to.as_str()), (303, "/security?notice=totp_already_added"));
+    let (_, _, security) = app.page(&to, Some(&user.token)).await;
+    assert!(security.contains("That authenticator app is already set up"), "{security}");
+}

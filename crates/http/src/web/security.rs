@@ -39,6 +39,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
         "enabled" => "Two-factor authentication is on.",
         "added" => "Authenticator app added.",
+        "totp_already_added" => {
+            "That authenticator app is already set up. To see your recovery codes again, use Reveal codes."
+        }
         "removed" => "Authenticator removed.",
         "disabled" => "Two-factor authentication is off.",
         "password_changed" => "Password changed. Your other sessions were signed out.",

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use twostep_domain::error::FactorError;
 use twostep_domain::factors::totp::TotpEnrollment;
 use twostep_domain::factors::totp::otpauth::group_for_typing;
 
@@ -89,6 +90,11 @@ pub async fn confirm(
             ),
             None => see_other("/security?notice=added"),
         }),
+        // Gone because it just succeeded (the codes page reloaded, sending
+        // its form again): the app is set up, no new set-up is wanted.
+        Err(FactorError::EnrollmentGone) if has_app(&s, &session).await => {
+            see_other("/security?notice=totp_already_added")
+        }
         Err(e) => match error::totp_confirm(e, "/security/totp/new") {
             Reply::Inline(r) => match s.twostep.pending_enrollment(&session.me, &f.enrollment_id).await {
                 Ok(e) => setup_page(&session, &e, f.name, Some(r.message)),
@@ -97,6 +103,15 @@ pub async fn confirm(
             Reply::Page(res) => res,
         },
     }
+}
+
+/// Whether an authenticator app was added within a set-up's lifetime: the
+/// confirm that made it is what the browser is sending again.
+async fn has_app(s: &AppState, session: &WebSession) -> bool {
+    let since = s.twostep.now().plus_secs(-s.twostep.settings().enrollment_secs);
+    s.twostep.authenticators(&session.me.account.id).await.is_ok_and(|list| {
+        list.iter().any(|a| a.kind == twostep_domain::factors::totp::TOTP_KIND && a.created_at >= since)
+    })
 }
 
 pub async fn qr_png(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
