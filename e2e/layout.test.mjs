@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 
-import { enrolTotp, goto, newAccount, screenshot, signUp, story, twostepCli } from './lib/index.mjs';
+import { enrolTotp, goto, newAccount, overflow, screenshot, signUp, story, twostepCli } from './lib/index.mjs';
 
 const SIZES = {
   phone: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
@@ -28,33 +28,6 @@ const SIGNED_IN = [
   '/admin',
   '/admin/audit',
 ];
-
-/**
- * How far the page reaches past the screen's width, and the first boxes that
- * do. Measured against the device's width, not `innerWidth`: a phone browser
- * widens its layout viewport to fit content that is too wide.
- */
-async function overflow(page, width) {
-  return page.evaluate((width) => {
-    const sideways = document.documentElement.scrollWidth - width;
-    const boxes = [...document.querySelectorAll('body *')]
-      .filter((el) => {
-        const r = el.getBoundingClientRect();
-        if (r.width === 0 || r.height === 0) return false;
-        // Visually hidden helpers (table headers on phones) sit off-screen on purpose.
-        for (let a = el; a; a = a.parentElement) {
-          if (getComputedStyle(a).clip !== 'auto') return false;
-        }
-        if (r.right <= width + 1) return false;
-        // Name the outermost box only, not every descendant inside it.
-        const parent = el.parentElement?.getBoundingClientRect();
-        return !parent || parent.right <= width + 1;
-      })
-      .slice(0, 5)
-      .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 50)}`);
-    return { sideways, boxes };
-  }, width);
-}
 
 /** Visits and photographs a page; what does not fit, in words (none: ''). */
 async function visit(page, size, path) {

@@ -33,6 +33,7 @@ import {
   decodeQr,
   enrolTotp,
   expectPath,
+  fitsPhone,
   goto,
   newAccount,
   pathname,
@@ -210,6 +211,7 @@ s.test('sign-in opens on push with a companion, and on the method chosen on the 
   await computer.locator('#push-send-form').getByRole('button', { name: 'Approve on my phone (push)' }).waitFor();
   assert.equal(await computer.locator('#code').count(), 0, 'no code field until asked for');
   await screenshot(computer, 'push-11a-computer-push-first');
+  await fitsPhone(computer, 'push-11a-computer-push-first-390');
   await submit(computer.getByRole('link', { name: 'Use your authenticator app' }));
   await verifyWithCode(computer, account);
   await expectPath(computer, '/security');
@@ -219,6 +221,7 @@ s.test('sign-in opens on push with a companion, and on the method chosen on the 
   await submit(computer.getByRole('button', { name: 'Use this first' }));
   assert.match(await text(computer.locator('[role=status]')), /sign-in asks for that first/);
   await screenshot(computer, 'push-11b-computer-first-method');
+  await fitsPhone(computer, 'push-11b-computer-first-method-390');
   await signOut(computer);
   await signInWithPassword(computer, account);
   await expectPath(computer, '/login/verify');

@@ -9,6 +9,7 @@ import {
   Authenticator,
   confirmTotp,
   expectPath,
+  fitsPhone,
   goto,
   newAccount,
   pathname,
@@ -67,4 +68,5 @@ s.test('copy the key, open the app by link, and confirm the codes were saved bef
   await page.getByRole('button', { name: 'Copied' }).nth(1).waitFor();
   assert.equal(await clipboard(page), `twostep companion enroll '${link}'`);
   await screenshot(page, 'helpers-03-pairing');
+  await fitsPhone(page, 'helpers-03-pairing-390');
 });

@@ -5,6 +5,8 @@
 
 import assert from 'node:assert/strict';
 
+import { screenshot } from './harness.mjs';
+
 /** @typedef {import('playwright-core').Page} Page */
 /** @typedef {import('playwright-core').Locator} Locator */
 
@@ -87,4 +89,49 @@ export async function noticeText(page) {
   const notice = page.locator('[role=status]').first();
   await notice.waitFor();
   return text(notice);
+}
+
+/**
+ * How far the page reaches past the screen's width, and the first boxes that
+ * do. Measured against the device's width, not `innerWidth`: a phone browser
+ * widens its layout viewport to fit content that is too wide.
+ */
+export async function overflow(page, width) {
+  return page.evaluate((width) => {
+    const sideways = document.documentElement.scrollWidth - width;
+    const boxes = [...document.querySelectorAll('body *')]
+      .filter((el) => {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) return false;
+        // Visually hidden helpers (table headers on phones) sit off-screen on purpose.
+        for (let a = el; a; a = a.parentElement) {
+          if (getComputedStyle(a).clip !== 'auto') return false;
+        }
+        if (r.right <= width + 1) return false;
+        // Name the outermost box only, not every descendant inside it.
+        const parent = el.parentElement?.getBoundingClientRect();
+        return !parent || parent.right <= width + 1;
+      })
+      .slice(0, 5)
+      .map((el) => `<${el.tagName.toLowerCase()} class="${el.className}"> ${el.textContent.trim().slice(0, 50)}`);
+    return { sideways, boxes };
+  }, width);
+}
+
+/**
+ * Shows `page` at a phone's width (390 px), photographs it as `name`,
+ * asserts nothing reaches past the edge, and restores the old viewport.
+ * @param {Page} page
+ * @param {string} name
+ */
+export async function fitsPhone(page, name) {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    const { sideways, boxes } = await overflow(page, 390);
+    await screenshot(page, name);
+    assert.ok(sideways <= 0 && boxes.length === 0, `${name} at 390 px: ${sideways}px sideways, ${boxes.join(' | ')}`);
+  } finally {
+    if (before) await page.setViewportSize(before);
+  }
 }

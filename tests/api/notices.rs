@@ -92,15 +92,7 @@ async fn notices_go_only_to_a_verified_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phone_changes_are_mailed() {
-    let sink = twostep_testkit::SmtpSink::start();
-    let rx = twostep_testkit::Receiver::start().await;
-    let phone = twostep::config::PhoneProvider::Twilio {
-        account_sid: "AC1".into(),
-        auth_token: "t".into(),
-        from: "+14155550100".into(),
-        base_url: rx.url.clone(),
-    };
-    let app = TestApp::spawn_providers(Db::Sqlite, Some(sink.url.clone()), phone, |_| {}).await;
+    let (app, rx, sink) = crate::phone::twilio_app_with_mail(Db::Sqlite).await;
     let user = app.verified_user(&sink).await;
     crate::phone::add_phone(&app, &rx, &user, "+14155550123").await;
     let on = sink.wait_for_subject("Two-factor authentication was turned on").await;
@@ -117,15 +109,7 @@ async fn phone_changes_are_mailed() {
 /// added, not changed: the mail says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_phone_beside_an_app_is_mailed_as_added() {
-    let sink = twostep_testkit::SmtpSink::start();
-    let rx = twostep_testkit::Receiver::start().await;
-    let phone = twostep::config::PhoneProvider::Twilio {
-        account_sid: "AC1".into(),
-        auth_token: "t".into(),
-        from: "+14155550100".into(),
-        base_url: rx.url.clone(),
-    };
-    let app = TestApp::spawn_providers(Db::Sqlite, Some(sink.url.clone()), phone, |_| {}).await;
+    let (app, rx, sink) = crate::phone::twilio_app_with_mail(Db::Sqlite).await;
     let user = app.verified_user_with_totp(&sink).await;
     crate::phone::add_phone(&app, &rx, &user, "+14155550123").await;
     let added = sink.wait_for_subject("A phone number was added to your account").await;
@@ -134,4 +118,32 @@ async fn a_first_phone_beside_an_app_is_mailed_as_added() {
     let changed =
         sink.messages().into_iter().filter(|m| m["subject"].as_str().is_some_and(|s| s.contains("was changed")));
     assert_eq!(changed.count(), 0, "nothing was changed");
+}
+
+/// Views of the recovery codes by one session mail once, however many
+/// arrive together (the once-per-session cap is decided and counted in one
+/// statement), on one instance or two sharing PostgreSQL; each is audited.
+async fn a_burst_of_views_mails_once(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let user = app.verified_user_with_totp(&sink).await;
+    let bases = app.instances().await;
+    let token = user.token.clone();
+    let rs = crate::burst::burst(&bases, 50, move |_, c, base| {
+        c.get(format!("{base}/api/v1/me/recovery-codes")).bearer_auth(&token)
+    })
+    .await;
+    assert_eq!(crate::burst::count(&rs, 200), 50, "{:?}", crate::burst::tally(&rs));
+    sink.wait_for_subject("Your recovery codes were viewed").await;
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(sink.with_subject("Your recovery codes were viewed").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_views_mails_once_sqlite() {
+    a_burst_of_views_mails_once(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_views_mails_once_postgres() {
+    a_burst_of_views_mails_once(Db::Postgres).await;
 }

@@ -21,13 +21,22 @@ pub async fn twilio_app_with(
     tweak: impl FnOnce(&mut twostep_domain::settings::Settings),
 ) -> (TestApp, Receiver) {
     let rx = Receiver::start().await;
-    let phone = PhoneProvider::Twilio {
+    (TestApp::spawn_providers(db, None, twilio(&rx), tweak).await, rx)
+}
+
+/// `twilio_app` whose mail goes to a real SMTP server on loopback.
+pub async fn twilio_app_with_mail(db: Db) -> (TestApp, Receiver, twostep_testkit::SmtpSink) {
+    let (rx, sink) = (Receiver::start().await, twostep_testkit::SmtpSink::start());
+    (TestApp::spawn_providers(db, Some(sink.url.clone()), twilio(&rx), |_| {}).await, rx, sink)
+}
+
+fn twilio(rx: &Receiver) -> PhoneProvider {
+    PhoneProvider::Twilio {
         account_sid: SID.into(),
         auth_token: TOKEN.into(),
         from: FROM.into(),
         base_url: rx.url.clone(),
-    };
-    (TestApp::spawn_providers(db, None, phone, tweak).await, rx)
+    }
 }
 
 /// Adds and confirms `number` as the user's phone; returns the confirm body.

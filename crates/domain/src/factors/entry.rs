@@ -47,9 +47,16 @@ impl Twostep {
         Ok(())
     }
 
-    /// The method the account chose to be asked first, if any.
-    pub async fn preferred_method(&self, account: &AccountId) -> Result<Option<Method>, StoreError> {
-        Ok(self.store.factor_summary(account, &[]).await?.preferred.as_deref().and_then(Method::parse))
+    /// `methods_of` and the method the account chose to be asked first (if
+    /// it still holds it), from the same read.
+    pub async fn methods_and_preference(
+        &self,
+        account: &AccountId,
+    ) -> Result<(Vec<Method>, Option<Method>), StoreError> {
+        let summary = self.store.factor_summary(account, &lock_keys(account)).await?;
+        let methods = self.methods_from(account, &summary, None).await?;
+        let preferred = summary.preferred.as_deref().and_then(Method::parse).filter(|m| methods.contains(m));
+        Ok((methods, preferred))
     }
 
     /// `/me`'s two-factor status: the sign-in methods and how many recovery

@@ -365,8 +365,7 @@ async fn first_methods(
     s: &AppState,
     account: &twostep_domain::ids::AccountId,
 ) -> Result<FirstMethods, twostep_domain::error::StoreError> {
-    let methods = s.twostep.methods_of(account).await?;
-    let preferred = s.twostep.preferred_method(account).await?;
+    let (methods, preferred) = s.twostep.methods_and_preference(account).await?;
     // A recovery code is a way back in, never the first thing asked.
     let first: Vec<_> = methods.into_iter().filter(|m| *m != Method::UNLOCKING).collect();
     if first.len() < 2 {
