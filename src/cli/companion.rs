@@ -45,7 +45,9 @@ pub enum CompanionCommand {
     },
     /// Approve (with the number shown on the sign-in page) or deny one request.
     Answer {
-        /// The request's id (from `pending`).
+        /// The request's id (from `pending`). Ids are base64url, so one may
+        /// begin with `-`: it is still the id, not an option.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Approve, giving the number shown on the sign-in page.
         #[arg(long, conflicts_with = "deny")]

@@ -330,3 +330,14 @@ fn commands_on_data_refuse_a_folder_without_a_database_and_create_nothing() {
     assert!(!ok && err.contains("no master key at"), "{err}");
     assert!(!data.join("twostep.key").exists(), "no new key made");
 }
+
+/// A request id is base64url and may begin with `-`: `companion answer`
+/// takes it as the id, not as an unknown option.
+#[test]
+fn companion_answer_takes_an_id_that_begins_with_a_dash() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = dir.path().join("none.json");
+    let key = key.to_str().expect("utf-8");
+    let (ok, _, err) = output(twostep(dir.path()).args(["companion", "answer", "-Fabc", "--deny", "--key", key]), "");
+    assert!(!ok && !err.contains("unexpected argument") && err.contains("twostep companion enroll"), "{err}");
+}
