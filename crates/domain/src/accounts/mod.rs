@@ -3,6 +3,7 @@
 pub mod credentials;
 pub mod email;
 pub mod email_verification;
+pub(crate) mod hasher;
 pub mod password;
 pub mod store;
 

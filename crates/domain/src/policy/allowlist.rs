@@ -30,8 +30,6 @@
 //! proxy, the right-most untrusted `X-Forwarded-For` entry (the HTTP crate
 //! decides it; this module only compares).
 
-use crate::abuse::throttle::Scope;
-use crate::accounts::password::Password;
 use crate::accounts::store::AccountRecord;
 use crate::audit::{Actor, AuditFilter, AuditKind, RequestContext};
 use crate::error::{FactorError, InternalError, SessionError, StoreError};
@@ -43,7 +41,6 @@ use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 use crate::sessions::cache::SessionChange;
 use crate::sessions::store::SessionKind;
-use crate::signin::machine::PasswordCheck;
 use crate::time::Timestamp;
 use crate::token::Token;
 
@@ -168,13 +165,6 @@ impl Twostep {
         Ok(allows(&self.store.allowlist(account).await?, ip))
     }
 
-    /// `address_allowed` for a sign-in, which may name no account: the list
-    /// is read either way, so an unknown e-mail costs the same queries.
-    pub(crate) async fn sign_in_allowed(&self, account: Option<&AccountRecord>, ip: &str) -> Result<bool, StoreError> {
-        let nobody = AccountId::from_stored(String::new());
-        self.address_allowed(account.map_or(&nobody, |a| &a.id), ip).await
-    }
-
     /// Whether a non-empty allow-list meets the operator's mandate for this
     /// account (`allowlist_satisfies_mandate` on, and a list set). Pages use
     /// it to tell such accounts that they need nothing more.
@@ -182,29 +172,16 @@ impl Twostep {
         Ok(self.settings.allowlist_satisfies_mandate && !self.store.allowlist(account).await?.is_empty())
     }
 
-    /// The password step of a sign-in from outside the account's list: the
-    /// same work and throttles as any attempt, always refused; audited, and
-    /// the owner mailed at most once an hour. Right and wrong passwords do
-    /// the same work here (the audit entry and mail merely word it apart).
-    pub(crate) async fn password_from_outside(
-        &self,
-        account: Option<&AccountRecord>,
-        scope: Scope,
-        password: Password,
-        ctx: &RequestContext,
-    ) -> Result<PasswordCheck, InternalError> {
-        let (check, right) = self.checked_password(account, scope, password, false, ctx).await?;
-        let Some(a) = account else { return Ok(check) };
-        if matches!(check, PasswordCheck::Throttled { .. }) {
-            return Ok(check);
-        }
+    /// A password step from outside the account's list was refused (it did
+    /// the same work as any attempt): audited, and the owner mailed at most
+    /// once an hour. Right and wrong passwords differ only in the wording.
+    pub(crate) async fn outside_allowlist_refused(&self, a: &AccountRecord, right: bool, ctx: &RequestContext) {
         let recent = self.recent_outside_notice(&a.id).await;
         let details = if right { "right password" } else { "wrong password" };
         self.audit(AuditEvent::user(AuditKind::SignInOutsideAllowlist, &a.id).failed().details(details), ctx).await;
         if !recent {
             self.notify(&a.id, Notice::SignInOutsideAllowlist { right_password: right }, ctx).await;
         }
-        Ok(check)
     }
 
     /// Whether a refused sign-in from outside was audited within the hour

@@ -132,7 +132,7 @@ async fn list_view(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Response {
-    let orgs = match s.twostep.orgs_of(&session.me).await {
+    let orgs = match s.twostep.orgs().orgs_of(&session.me).await {
         Ok(o) => o,
         Err(e) => return internal(&e),
     };
@@ -145,7 +145,7 @@ async fn list_view(
             require_two_factor: o.require_two_factor,
         })
         .collect();
-    let invitations = match s.twostep.my_invitations(&session.me).await {
+    let invitations = match s.twostep.orgs().my_invitations(&session.me).await {
         Ok(list) => list
             .into_iter()
             .map(|v| InvitationRow {
@@ -184,7 +184,7 @@ pub async fn create(
     Ctx(ctx): Ctx,
     SignedForm(session, f): SignedForm<CreateForm>,
 ) -> Response {
-    match s.twostep.create_org(&session.me, &f.name, &ctx).await {
+    match s.twostep.orgs().create_org(&session.me, &f.name, &ctx).await {
         Ok(org) => see_other(&format!("{}?notice=created", org_path(&org.id))),
         Err(e) => match error::org(&e) {
             Some(r) => list_view(&s, &session, r.status, f.name, None, Some(r.message)).await,
@@ -242,12 +242,12 @@ pub async fn show(
 }
 
 async fn org_page(s: &AppState, session: &WebSession, id: &str, shown: Shown) -> Response {
-    let view = match s.twostep.org_view(&session.me, id).await {
+    let view = match s.twostep.orgs().org_view(&session.me, id).await {
         Ok(view) => view,
         Err(e) => return org_error(s, session, id, &e).await,
     };
     let invitations = if view.my_role == OrgRole::Owner {
-        match s.twostep.org_invitations(&session.me, id).await {
+        match s.twostep.orgs().org_invitations(&session.me, id).await {
             Ok(list) => list
                 .into_iter()
                 .map(|v| PendingRow {
@@ -312,7 +312,7 @@ async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -
     match e {
         OrgError::NotFound => error::org_not_found(session.nav()),
         OrgError::TwoFactorRequired => {
-            let org = match s.twostep.orgs_of(&session.me).await {
+            let org = match s.twostep.orgs().orgs_of(&session.me).await {
                 Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id).map(|(o, _)| o),
                 Err(e) => return internal(&e),
             };
@@ -352,7 +352,7 @@ pub async fn invite(
     SignedForm(session, f): SignedForm<AddForm>,
 ) -> Response {
     let role = parse_role(&f.role);
-    match s.twostep.invite(&session.me, &id, &f.email, role, &ctx).await {
+    match s.twostep.orgs().invite(&session.me, &id, &f.email, role, &ctx).await {
         Ok(_) => see_other(&format!("{}?notice=invited", org_path(&id))),
         Err(e) => {
             let shown = Shown { add_email: f.email, add_role: role.as_str(), ..Shown::ok() };
@@ -368,9 +368,9 @@ pub async fn revoke_invitation(
     Path((id, invitation)): Path<(String, String)>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match s.twostep.revoke_invitation(&session.me, &id, &invitation, &ctx).await {
+    match s.twostep.orgs().revoke_invitation(&session.me, &id, &invitation, &ctx).await {
         Ok(()) => see_other(&format!("{}?notice=revoked", org_path(&id))),
-        Err(OrgError::NotFound) if s.twostep.org_view(&session.me, &id).await.is_ok() => {
+        Err(OrgError::NotFound) if s.twostep.orgs().org_view(&session.me, &id).await.is_ok() => {
             org_page(&s, &session, &id, Shown::ok().refused(error::invitation_closed())).await
         }
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
@@ -384,7 +384,7 @@ pub async fn accept_invitation(
     Path(invitation): Path<String>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match s.twostep.accept_invitation(&session.me, &invitation, &ctx).await {
+    match s.twostep.orgs().accept_invitation(&session.me, &invitation, &ctx).await {
         Ok(_) => see_other("/orgs?notice=accepted"),
         Err(e) => invitation_refused(&s, &session, e).await,
     }
@@ -397,7 +397,7 @@ pub async fn decline_invitation(
     Path(invitation): Path<String>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match s.twostep.decline_invitation(&session.me, &invitation, &ctx).await {
+    match s.twostep.orgs().decline_invitation(&session.me, &invitation, &ctx).await {
         Ok(()) => see_other("/orgs?notice=declined"),
         Err(e) => invitation_refused(&s, &session, e).await,
     }
@@ -452,7 +452,7 @@ pub async fn set_role(
     let Some(role) = OrgRole::parse(&f.role) else {
         return refused(&s, &session, &id, OrgError::NotFound, Shown::ok()).await;
     };
-    match s.twostep.set_member_role(&session.me, &id, &account, role, &ctx).await {
+    match s.twostep.orgs().set_member_role(&session.me, &id, &account, role, &ctx).await {
         Ok(()) => see_other(&format!("{}?notice=role", org_path(&id))),
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
     }
@@ -489,7 +489,7 @@ pub async fn set_two_factor(
     SignedForm(session, f): SignedForm<TwoFactorForm>,
 ) -> Response {
     let require = f.require == "true";
-    match s.twostep.set_org_two_factor(&session.me, &id, require, &ctx).await {
+    match s.twostep.orgs().set_org_two_factor(&session.me, &id, require, &ctx).await {
         Ok(true) => see_other(&format!("{}?notice=required", org_path(&id))),
         Ok(false) => see_other(&format!("{}?notice=not_required", org_path(&id))),
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,

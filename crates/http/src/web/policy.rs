@@ -114,7 +114,7 @@ pub async fn required_page(State(s): State<AppState>, session: WebSession, Query
     if session.me.session.kind != SessionKind::Enrollment {
         return see_other("/security");
     }
-    let leavable = match s.twostep.orgs_requiring_two_factor(&session.me).await {
+    let leavable = match s.twostep.orgs().orgs_requiring_two_factor(&session.me).await {
         Ok(orgs) => orgs.into_iter().map(row).collect(),
         Err(e) => return internal(&e),
     };
