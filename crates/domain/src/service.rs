@@ -6,13 +6,22 @@
 
 use std::sync::Arc;
 
+use crate::abuse::throttles::Throttles;
 use crate::accounts::hasher::Hasher;
-use crate::accounts::password::{Password, PasswordHashing};
+use crate::accounts::password::PasswordHashing;
+use crate::accounts::password_guard::PasswordGuard;
+use crate::accounts::service::{AccountRules, Accounts};
 pub(crate) use crate::audit::AuditEvent;
 use crate::audit::{Auditor, RequestContext};
 use crate::crypto::Keyring;
 use crate::error::InternalError;
+use crate::notify::notices::Notices;
+use crate::notify::outbox::Outbox;
+use crate::policy::administration::Administration;
+use crate::policy::allowlists::Allowlists;
+use crate::policy::orgs::Orgs;
 use crate::ports::{Clock, Rng};
+use crate::sessions::service::Sessions;
 use crate::settings::Settings;
 use crate::storage::Store;
 use crate::time::Timestamp;
@@ -22,21 +31,27 @@ pub struct Twostep {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
     pub(crate) keys: Arc<Keyring>,
-    /// Argon2id, bounded and off the async workers.
-    pub(crate) hasher: Arc<Hasher>,
     pub(crate) settings: Settings,
     /// Appends to the audit log, for every other service.
     pub(crate) auditor: Arc<Auditor>,
     /// Sessions and login tokens: liveness, the cache, changes everywhere.
     pub(crate) sessions: Arc<crate::sessions::service::Sessions>,
+    /// Sign-up, the operator's account commands, password change and reset.
+    pub(crate) accounts: Accounts,
+    /// A password checked under the throttles.
+    pub(crate) guard: Arc<PasswordGuard>,
     /// The sign-in state machine, carried out.
     pub(crate) signin: crate::signin::service::SignIn,
     /// Every guessing limit (§2.5), over the counters alone.
     pub(crate) throttles: Arc<crate::abuse::throttles::Throttles>,
+    /// The operator role: the admin's checks, resets and disables.
+    pub(crate) admin: crate::policy::administration::Administration,
+    /// IP allow-lists: who may use an account from where.
+    pub(crate) allowlists: crate::policy::allowlists::Allowlists,
     /// Organisations, invitations and their rule.
     pub(crate) orgs: crate::policy::orgs::Orgs,
     /// Security notices to an account's own address.
-    pub(crate) notices: crate::notify::notices::Notices,
+    pub(crate) notices: Arc<crate::notify::notices::Notices>,
     /// Every message, sealed and queued for its provider.
     pub(crate) outbox: Arc<crate::notify::outbox::Outbox>,
     /// Wakes long-polls (devices, sign-in pages) when a push challenge is
@@ -91,38 +106,58 @@ impl Twostep {
             Arc::clone(&rng),
             draining.subscribe(),
         ));
-        let signin = crate::signin::service::SignIn {
-            accounts: Arc::clone(&store) as _,
+        let notices = Arc::new(crate::notify::notices::Notices::new(
+            Arc::clone(&store) as _,
+            Arc::clone(&outbox),
+            Arc::clone(&clock),
+        ));
+        let guard = Arc::new(PasswordGuard {
             throttles: Arc::clone(&throttles),
             hasher: Arc::clone(&hasher),
+            auditor: Arc::clone(&auditor),
+            notices: Arc::clone(&notices),
+        });
+        let signin = crate::signin::service::SignIn {
+            accounts: Arc::clone(&store) as _,
+            guard: Arc::clone(&guard),
+            notices: Arc::clone(&notices),
             sessions: Arc::clone(&sessions),
             auditor: Arc::clone(&auditor),
             keys: Arc::clone(&keys),
             clock: Arc::clone(&clock),
         };
-        let orgs = crate::policy::orgs::Orgs::new(
-            Arc::clone(&store) as _,
-            Arc::clone(&store) as _,
-            Arc::clone(&store) as _,
-            Arc::clone(&outbox),
-            Arc::clone(&auditor),
-            Arc::clone(&clock),
-            Arc::clone(&rng),
-            settings.public_url.clone(),
-        );
-        let notices =
-            crate::notify::notices::Notices::new(Arc::clone(&store) as _, Arc::clone(&outbox), Arc::clone(&clock));
+        let accounts = Accounts {
+            store: Arc::clone(&store) as _,
+            credentials: Arc::clone(&store) as _,
+            factors: Arc::clone(&store) as _,
+            allowances: Arc::clone(&store) as _,
+            throttles: Arc::clone(&throttles),
+            guard: Arc::clone(&guard),
+            hasher: Arc::clone(&hasher),
+            sessions: Arc::clone(&sessions),
+            auditor: Arc::clone(&auditor),
+            notices: Arc::clone(&notices),
+            keys: Arc::clone(&keys),
+            clock: Arc::clone(&clock),
+            rng: Arc::clone(&rng),
+            rules: AccountRules::of(&settings),
+        };
+        let (admin, allowlists, orgs) =
+            policy_services(&store, &clock, &rng, &settings, &auditor, &throttles, &sessions, &notices, &outbox);
         Ok(Self {
             store,
             clock,
             rng,
             keys,
-            hasher,
             settings,
             auditor,
             sessions,
             signin,
+            accounts,
+            guard,
             throttles,
+            admin,
+            allowlists,
             orgs,
             notices,
             outbox,
@@ -185,17 +220,56 @@ impl Twostep {
         *self.draining.borrow()
     }
 
-
     pub async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()
-    }
-
-    pub(crate) async fn hash_password(&self, password: Password) -> Result<String, InternalError> {
-        self.hasher.hash(password).await
     }
 
     /// Appends to the audit log (see `Auditor::record`).
     pub(crate) async fn audit(&self, ev: AuditEvent<'_>, ctx: &RequestContext) {
         self.auditor.record(ev, ctx).await;
     }
+}
+
+/// The policy area's services: administration, allow-lists, organisations.
+#[allow(clippy::too_many_arguments)]
+fn policy_services(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    rng: &Arc<dyn Rng>,
+    settings: &Settings,
+    auditor: &Arc<Auditor>,
+    throttles: &Arc<Throttles>,
+    sessions: &Arc<Sessions>,
+    notices: &Arc<Notices>,
+    outbox: &Arc<Outbox>,
+) -> (Administration, Allowlists, Orgs) {
+    let admin = Administration {
+        store: Arc::clone(store) as _,
+        accounts: Arc::clone(store) as _,
+        factors: Arc::clone(store) as _,
+        credentials: Arc::clone(store) as _,
+        throttles: Arc::clone(throttles),
+        sessions: Arc::clone(sessions),
+        auditor: Arc::clone(auditor),
+        notices: Arc::clone(notices),
+        clock: Arc::clone(clock),
+    };
+    let allowlists = Allowlists {
+        store: Arc::clone(store) as _,
+        sessions: Arc::clone(sessions),
+        auditor: Arc::clone(auditor),
+        notices: Arc::clone(notices),
+        clock: Arc::clone(clock),
+    };
+    let orgs = Orgs {
+        store: Arc::clone(store) as _,
+        factors: Arc::clone(store) as _,
+        allowances: Arc::clone(store) as _,
+        outbox: Arc::clone(outbox),
+        auditor: Arc::clone(auditor),
+        clock: Arc::clone(clock),
+        rng: Arc::clone(rng),
+        public_url: settings.public_url.clone(),
+    };
+    (admin, allowlists, orgs)
 }

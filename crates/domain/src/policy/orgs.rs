@@ -108,32 +108,18 @@ fn valid_name(name: &str) -> Result<String, OrgError> {
 /// organisation's 2FA rule. It reads a member's factors only to know
 /// whether it has one, and counts invitations in the shared allowances.
 pub struct Orgs {
-    store: Arc<dyn OrgStore>,
-    factors: Arc<dyn FactorStore>,
-    allowances: Arc<dyn ThrottleStore>,
-    outbox: Arc<Outbox>,
-    auditor: Arc<Auditor>,
-    clock: Arc<dyn Clock>,
-    rng: Arc<dyn Rng>,
+    pub(crate) store: Arc<dyn OrgStore>,
+    pub(crate) factors: Arc<dyn FactorStore>,
+    pub(crate) allowances: Arc<dyn ThrottleStore>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) auditor: Arc<Auditor>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Rng>,
     /// Where invitation mails send people.
-    public_url: String,
+    pub(crate) public_url: String,
 }
 
 impl Orgs {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        store: Arc<dyn OrgStore>,
-        factors: Arc<dyn FactorStore>,
-        allowances: Arc<dyn ThrottleStore>,
-        outbox: Arc<Outbox>,
-        auditor: Arc<Auditor>,
-        clock: Arc<dyn Clock>,
-        rng: Arc<dyn Rng>,
-        public_url: String,
-    ) -> Self {
-        Self { store, factors, allowances, outbox, auditor, clock, rng, public_url }
-    }
-
     pub async fn create_org(&self, me: &SignedIn, name: &str, ctx: &RequestContext) -> Result<OrgRecord, OrgError> {
         let org = OrgRecord {
             id: crate::ids::AuthenticatorId::generate(self.rng.as_ref()).to_string(),

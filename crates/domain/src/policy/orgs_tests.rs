@@ -6,28 +6,22 @@ use std::sync::Arc;
 
 use super::{INVITATION_SECS, INVITES_PER_HOUR, OrgError, Orgs};
 use crate::accounts::store::AccountRecord;
-use crate::audit::{AuditKind, Auditor};
-use crate::crypto::{Keyring, MasterKey};
+use crate::audit::AuditKind;
 use crate::ids::AccountId;
-use crate::notify::outbox::Outbox;
 use crate::policy::store::OrgRole;
 use crate::sessions::SignedIn;
 use crate::sessions::store::{SessionKind, SessionRecord};
-use crate::testing::audit::MemAudit;
+use crate::testing::kit::Kit;
 use crate::testing::orgs::MemOrgs;
-use crate::testing::outbox::MemOutbox;
 use crate::testing::throttles::MemoryCounters;
-use crate::testing::{CountingRng, ManualClock, account, ctx};
+use crate::testing::{account, ctx};
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 
 struct Fixture {
     orgs: Orgs,
     store: Arc<MemOrgs>,
-    outbox: Arc<Outbox>,
-    mails: Arc<MemOutbox>,
-    audit: Arc<MemAudit>,
-    clock: Arc<ManualClock>,
+    kit: Kit,
     owner: SignedIn,
     member: SignedIn,
 }
@@ -52,29 +46,23 @@ fn signed_in(a: &AccountRecord) -> SignedIn {
 }
 
 fn fixture() -> Fixture {
-    let clock = ManualClock::at(1_000_000);
-    let rng = Arc::new(CountingRng::default());
+    let kit = Kit::new();
     let store = Arc::new(MemOrgs::default());
     let owner = account("o1", "owner@example.com");
     let member = account("m1", "member@example.com");
     store.add_account(owner.clone());
     store.add_account(member.clone());
-    let mails = Arc::new(MemOutbox::default());
-    let drain = tokio::sync::watch::Sender::new(false);
-    let keys = Arc::new(Keyring::new(&MasterKey::from_bytes([5; 32])));
-    let outbox = Arc::new(Outbox::new(mails.clone(), keys, clock.clone(), rng.clone(), drain.subscribe()));
-    let audit = Arc::new(MemAudit::default());
-    let orgs = Orgs::new(
-        store.clone(),
-        store.clone(),
-        Arc::new(MemoryCounters::default()),
-        outbox.clone(),
-        Arc::new(Auditor::new(audit.clone(), clock.clone())),
-        clock.clone(),
-        rng,
-        "https://id.example".into(),
-    );
-    Fixture { orgs, store, outbox, mails, audit, clock, owner: signed_in(&owner), member: signed_in(&member) }
+    let orgs = Orgs {
+        store: store.clone(),
+        factors: store.holders.clone(),
+        allowances: Arc::new(MemoryCounters::default()),
+        outbox: kit.outbox.clone(),
+        auditor: kit.auditor.clone(),
+        clock: kit.clock.clone(),
+        rng: kit.rng.clone(),
+        public_url: "https://id.example".into(),
+    };
+    Fixture { orgs, store, kit, owner: signed_in(&owner), member: signed_in(&member) }
 }
 
 impl Fixture {
@@ -85,10 +73,6 @@ impl Fixture {
             self.orgs.invite(&self.owner, &org, "member@example.com", OrgRole::Member, &ctx()).await.expect("inv");
         self.orgs.accept_invitation(&self.member, &inv.id, &ctx()).await.expect("joined");
         org
-    }
-
-    fn mail_texts(&self) -> Vec<String> {
-        self.mails.rows().iter().map(|r| self.outbox.open(r).expect("opens").text).collect()
     }
 }
 
@@ -134,7 +118,7 @@ async fn sec47_the_2fa_rule_binds_every_owner_first_then_shuts_out_members_witho
     assert_eq!(f.orgs.orgs_requiring_two_factor(&f.member).await.expect("list").len(), 1);
     f.orgs.leave(&f.member, &org, &ctx()).await.expect("a member may always leave, even without 2FA");
     assert!(
-        f.audit.kinds().iter().any(|(k, ok)| k == AuditKind::PolicyChanged.as_str() && *ok),
+        f.kit.audit.kinds().iter().any(|(k, ok)| k == AuditKind::PolicyChanged.as_str() && *ok),
         "the switch is audited"
     );
 }
@@ -149,8 +133,8 @@ async fn invitations_are_capped_per_owner_and_organisation() {
     }
     let over = f.orgs.invite(&f.owner, &org, "one-more@example.com", OrgRole::Member, &ctx()).await;
     assert!(matches!(over, Err(OrgError::Throttled { retry_after }) if retry_after > 0));
-    assert_eq!(f.mails.rows().len(), usize::try_from(INVITES_PER_HOUR).expect("small"), "no mail past the cap");
-    f.clock.advance(3600);
+    assert_eq!(f.kit.mails.rows().len(), usize::try_from(INVITES_PER_HOUR).expect("small"), "no mail past the cap");
+    f.kit.clock.advance(3600);
     f.orgs.invite(&f.owner, &org, "one-more@example.com", OrgRole::Member, &ctx()).await.expect("an hour on");
 }
 
@@ -160,7 +144,7 @@ async fn the_invitation_mail_reads_the_same_whether_or_not_the_address_has_an_ac
     let org = f.orgs.create_org(&f.owner, "Acme", &ctx()).await.expect("created").id;
     f.orgs.invite(&f.owner, &org, "member@example.com", OrgRole::Member, &ctx()).await.expect("has one");
     f.orgs.invite(&f.owner, &org, "stranger@example.com", OrgRole::Member, &ctx()).await.expect("has none");
-    let texts = f.mail_texts();
+    let texts = f.kit.texts();
     assert_eq!(texts[0].replace("member@", "X@"), texts[1].replace("stranger@", "X@").replace("member@", "X@"));
     assert!(texts[0].contains("https://id.example/orgs") && texts[0].contains("owner@example.com"));
     let bad = f.orgs.invite(&f.owner, &org, "not an address", OrgRole::Member, &ctx()).await;
@@ -189,7 +173,7 @@ async fn invitations_expire_owners_revoke_and_invitees_decline() {
     let f = fixture();
     let org = f.orgs.create_org(&f.owner, "Acme", &ctx()).await.expect("created").id;
     let old = f.orgs.invite(&f.owner, &org, "member@example.com", OrgRole::Member, &ctx()).await.expect("inv");
-    f.clock.advance(INVITATION_SECS);
+    f.kit.clock.advance(INVITATION_SECS);
     assert!(f.orgs.my_invitations(&f.member).await.expect("list").is_empty());
     assert!(matches!(f.orgs.accept_invitation(&f.member, &old.id, &ctx()).await, Err(OrgError::NotFound)));
     let renewed = f.orgs.invite(&f.owner, &org, "member@example.com", OrgRole::Member, &ctx()).await.expect("anew");

@@ -3,50 +3,28 @@
 //! token's single use (SEC-37, §2.6).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Lifetimes, Sessions};
+use super::Sessions;
 use crate::error::SessionError;
 use crate::ids::AccountId;
-use crate::sessions::cache::{Freshness, SessionCache, SessionChange};
+use crate::sessions::cache::SessionChange;
 use crate::sessions::store::SessionKind;
+use crate::testing::kit::Kit;
 use crate::testing::sessions::MemSessions;
-use crate::testing::{CountingRng, ManualClock, account, ctx};
+use crate::testing::{ManualClock, account, ctx};
 use crate::time::Timestamp;
 use crate::token::Token;
 
-const LIFETIMES: Lifetimes =
-    Lifetimes { idle_secs: 30 * 60, absolute_secs: 12 * 3600, login_token_secs: 300, login_token_max_failures: 5 };
-
 struct Fixture {
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
     store: Arc<MemSessions>,
     clock: Arc<ManualClock>,
 }
 
-/// A listener that always hears other instances (the cache is on).
-struct Hearing(AtomicU64);
-impl Freshness for Hearing {
-    fn stamp(&self) -> Option<u64> {
-        Some(self.0.load(Ordering::SeqCst))
-    }
-}
-
 fn fixture(cached: bool) -> Fixture {
+    let kit = Kit::new();
     let store = Arc::new(MemSessions::with_account(account("a1", "ann@example.com")));
-    let clock = ManualClock::at(1_000_000);
-    let cache = Arc::new(SessionCache::new(Arc::clone(&clock) as _, 5, 100));
-    if cached {
-        cache.watch(Arc::new(Hearing(AtomicU64::new(1))));
-    }
-    let sessions = Sessions::new(
-        Arc::clone(&store) as _,
-        Arc::clone(&clock) as _,
-        Arc::new(CountingRng::default()),
-        LIFETIMES,
-        cache,
-    );
-    Fixture { sessions, store, clock }
+    Fixture { sessions: kit.sessions(store.clone(), cached), store, clock: kit.clock.clone() }
 }
 
 fn ann() -> AccountId {

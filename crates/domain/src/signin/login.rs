@@ -69,7 +69,7 @@ impl Twostep {
         self.signin.login(self, email, password, remembered, ctx).await
     }
 
-    /// Verifies a password under the throttle (see `SignIn::check_password`).
+    /// Verifies a password under the throttle (see `PasswordGuard::check`).
     pub(crate) async fn guarded_password(
         &self,
         account: Option<&AccountRecord>,
@@ -77,7 +77,7 @@ impl Twostep {
         password: Password,
         ctx: &RequestContext,
     ) -> Result<PasswordCheck, InternalError> {
-        Ok(self.signin.check_password(self, account, scope, password, true, ctx).await?.0)
+        Ok(self.guard.check(account, scope, password, true, ctx).await?.0)
     }
 
     /// The second step's methods for a live login token (`None`: spent or

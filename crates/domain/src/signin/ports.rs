@@ -1,5 +1,5 @@
 //! What the sign-in service asks of the other areas: the factors (through
-//! the registry), the account's policy, remembered browsers and notices.
+//! the registry), the account's policy and remembered browsers.
 //! `Twostep` answers over the whole domain; the unit tests give a fake.
 
 use async_trait::async_trait;
@@ -9,7 +9,6 @@ use crate::audit::RequestContext;
 use crate::error::{FactorError, StoreError};
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof, Proven};
 use crate::ids::AccountId;
-use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 #[async_trait]
@@ -45,8 +44,6 @@ pub(crate) trait SignInPorts: Send + Sync {
     /// A password step from outside the allow-list was refused: audit it
     /// and tell the owner (at most hourly).
     async fn refused_outside(&self, account: &AccountRecord, right_password: bool, ctx: &RequestContext);
-    /// Mails a notice; never fails the caller.
-    async fn notify(&self, account: &AccountId, notice: Notice, ctx: &RequestContext);
     /// The operator's coming mandate, told once to an account without 2FA.
     async fn mandate_notice(&self, account: &AccountRecord, ctx: &RequestContext);
 }
@@ -93,11 +90,7 @@ impl SignInPorts for Twostep {
     }
 
     async fn refused_outside(&self, account: &AccountRecord, right_password: bool, ctx: &RequestContext) {
-        self.outside_allowlist_refused(account, right_password, ctx).await;
-    }
-
-    async fn notify(&self, account: &AccountId, notice: Notice, ctx: &RequestContext) {
-        Twostep::notify(self, account, notice, ctx).await;
+        self.allowlists.refused_outside(account, right_password, ctx).await;
     }
 
     async fn mandate_notice(&self, account: &AccountRecord, ctx: &RequestContext) {

@@ -1,27 +1,27 @@
 //! `SignIn`: the sign-in state machine carried out (§2.6). It holds only
-//! what it decides with (the accounts it signs in, the throttles, the
-//! password hasher, sessions and login tokens, the audit log) and asks the
+//! what it decides with (the accounts it signs in, the password guard,
+//! sessions and login tokens, the audit log and notices) and asks the
 //! other areas through `SignInPorts`, so its rules are unit-tested with
 //! in-memory fakes (`signin/tests.rs`). The decisions themselves are the
 //! pure functions of `machine.rs`.
 
 use std::sync::Arc;
 
-use crate::abuse::throttle::{LOCK_AT, MAX_DELAY_SECS, Scope, Verdict, address_key};
-use crate::abuse::throttles::Throttles;
+use crate::abuse::throttle::Scope;
 use crate::accounts::email::Email;
-use crate::accounts::hasher::Hasher;
 use crate::accounts::password::Password;
-use crate::accounts::store::{AccountRecord, AccountStore};
+use crate::accounts::password_guard::PasswordGuard;
+use crate::accounts::store::AccountStore;
 use crate::audit::{AuditEvent, AuditKind, Auditor, RequestContext};
 use crate::crypto::{HashPurpose, Keyring};
-use crate::error::{InternalError, LoginError, StoreError};
+use crate::error::{LoginError, StoreError};
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof};
 use crate::ids::AccountId;
 use crate::meters::{self, SignInMethod, SignInResult};
 use crate::notify::notice::Notice;
+use crate::notify::notices::Notices;
 use crate::ports::Clock;
 use crate::sessions::service::Sessions;
 use crate::sessions::store::SessionKind;
@@ -35,8 +35,8 @@ const KNOWN_DEVICE_LOOKBACK: i64 = 50;
 
 pub(crate) struct SignIn {
     pub accounts: Arc<dyn AccountStore>,
-    pub throttles: Arc<Throttles>,
-    pub hasher: Arc<Hasher>,
+    pub guard: Arc<PasswordGuard>,
+    pub notices: Arc<Notices>,
     pub sessions: Arc<Sessions>,
     pub auditor: Arc<Auditor>,
     pub keys: Arc<Keyring>,
@@ -74,7 +74,7 @@ impl SignIn {
         // throttles, so neither the answer nor the counters tell a right
         // password from a wrong one.
         let allowed = ports.address_allowed(account.as_ref().map(|a| &a.id), &ctx.ip).await?;
-        let (check, right) = self.check_password(ports, account.as_ref(), scope, password, allowed, ctx).await?;
+        let (check, right) = self.guard.check(account.as_ref(), scope, password, allowed, ctx).await?;
         if let (false, Some(a), false) = (allowed, &account, matches!(check, PasswordCheck::Throttled { .. })) {
             ports.refused_outside(a, right, ctx).await;
         }
@@ -118,7 +118,7 @@ impl SignIn {
         let (session, _) = self.sessions.start(&account.id, kind, Some(now), None, ctx).await?;
         self.accounts.record_sign_in(&account.id, now).await?;
         if kind == SessionKind::Full {
-            self.new_device_notice(ports, &account.id, ctx).await;
+            self.new_device_notice(&account.id, ctx).await;
         }
         if matches!(method, SignInMethod::Password) && kind == SessionKind::Full {
             ports.mandate_notice(&account, ctx).await;
@@ -138,57 +138,6 @@ impl SignIn {
         let key = email.map_or(raw, Email::as_str);
         let mac = self.keys.keyed_hash(HashPurpose::ThrottleKey, &[key.as_bytes()]);
         Scope::UnknownEmail(data_encoding::HEXLOWER.encode(&mac[..16]))
-    }
-
-    /// Verifies a password under the throttle: the account's (or unknown
-    /// e-mail's) counter and the source address's hourly cap, counted
-    /// before the hash is computed in the same atomic step as the decision,
-    /// so a burst cannot have more passwords evaluated than one request
-    /// after another could. A throttled attempt is refused before any
-    /// hashing, alike for unknown e-mails. With `can_succeed` false the
-    /// attempt fails whatever the password (SEC-61) at the same cost. Also
-    /// says whether the password was right.
-    pub async fn check_password(
-        &self,
-        ports: &dyn SignInPorts,
-        account: Option<&AccountRecord>,
-        scope: Scope,
-        password: Password,
-        can_succeed: bool,
-        ctx: &RequestContext,
-    ) -> Result<(PasswordCheck, bool), InternalError> {
-        let address = Scope::Address(address_key(&ctx.ip));
-        let admission = self.throttles.admit(&[scope.clone(), address.clone()]).await?;
-        let retry_after = match admission.verdict {
-            Verdict::Allow => 0,
-            Verdict::Wait { retry_after } => retry_after.max(1),
-            Verdict::Locked => MAX_DELAY_SECS,
-        };
-        if retry_after > 0 {
-            // Every throttle is audited, for unknown e-mails too (without naming one).
-            let event = match account {
-                Some(a) => AuditEvent::user(AuditKind::Throttled, &a.id),
-                None => AuditEvent::anonymous(AuditKind::Throttled),
-            };
-            self.auditor.record(event.failed().details("password"), ctx).await;
-            return Ok((PasswordCheck::Throttled { retry_after }, false));
-        }
-        let ok = self.hasher.verify(password, account.map(|a| a.password_hash.clone())).await?;
-        if ok && can_succeed {
-            self.throttles.reset(std::slice::from_ref(&scope)).await?;
-            // The address cap counts failed passwords only.
-            self.throttles.refund(&address).await?;
-            return Ok((PasswordCheck::Right, true));
-        }
-        let n = admission.counts.first().copied().unwrap_or_default();
-        if n == LOCK_AT {
-            meters::lock(scope.kind());
-            if let Some(a) = account {
-                self.auditor.record(AuditEvent::user(AuditKind::PasswordLocked, &a.id).failed(), ctx).await;
-                ports.notify(&a.id, Notice::PasswordLocked, ctx).await;
-            }
-        }
-        Ok((PasswordCheck::Wrong, ok))
     }
 
     /// The second step's methods for a live login token, read afresh on
@@ -279,7 +228,7 @@ impl SignIn {
             counted(SignInResult::Expired);
             return Err(LoginError::InvalidCode);
         };
-        self.new_device_notice(ports, account, ctx).await;
+        self.new_device_notice(account, ctx).await;
         let event = AuditEvent::user(AuditKind::SignInSucceeded, account).factor(proof.factor_id.clone());
         self.auditor.record(event.details(format!("method {}", method.as_str())), ctx).await;
         counted(SignInResult::Success);
@@ -291,7 +240,7 @@ impl SignIn {
     /// recent sign-ins used. Addresses alone change too often (mobile
     /// networks) to be worth a mail. The very first sign-in is not news.
     /// Called before the sign-in itself is audited.
-    async fn new_device_notice(&self, ports: &dyn SignInPorts, account: &AccountId, ctx: &RequestContext) {
+    async fn new_device_notice(&self, account: &AccountId, ctx: &RequestContext) {
         let Ok(earlier) = self.auditor.latest(account, AuditKind::SignInSucceeded, KNOWN_DEVICE_LOOKBACK).await else {
             return;
         };
@@ -303,7 +252,7 @@ impl SignIn {
             return;
         }
         self.auditor.record(AuditEvent::user(AuditKind::NewDeviceSignIn, account).details(device.clone()), ctx).await;
-        ports.notify(account, Notice::NewSignIn { device: format!("{device} at {}", ctx.ip) }, ctx).await;
+        self.notices.notify(account, Notice::NewSignIn { device: format!("{device} at {}", ctx.ip) }, ctx).await;
     }
 }
 

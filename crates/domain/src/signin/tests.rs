@@ -8,26 +8,20 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::SignIn;
-use crate::abuse::throttles::Throttles;
-use crate::accounts::hasher::Hasher;
-use crate::accounts::password::{HashCost, Password, PasswordHashing};
+use crate::accounts::password::Password;
 use crate::accounts::store::AccountRecord;
-use crate::audit::{AuditKind, Auditor, RequestContext};
-use crate::crypto::{Keyring, MasterKey};
+use crate::audit::{AuditKind, RequestContext};
 use crate::error::{FactorError, LoginError, StoreError};
 use crate::factors::sent_code::SendError;
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof, Proven, recovery, totp};
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
-use crate::sessions::cache::SessionCache;
-use crate::sessions::service::{Lifetimes, Sessions};
 use crate::sessions::store::SessionKind;
 use crate::signin::login::LoginOutcome;
 use crate::signin::ports::SignInPorts;
-use crate::testing::audit::MemAudit;
+use crate::testing::kit::Kit;
 use crate::testing::sessions::MemSessions;
-use crate::testing::throttles::MemoryCounters;
-use crate::testing::{CountingRng, ManualClock, account, ctx};
+use crate::testing::{account, ctx};
 
 const PASSWORD: &str = "correct horse battery staple";
 const RIGHT_CODE: &str = "123456";
@@ -41,7 +35,6 @@ struct Ports {
     remembered: AtomicBool,
     /// `prove` answers this instead of checking the code.
     refuse_with: Mutex<Option<FactorError>>,
-    notices: Mutex<Vec<String>>,
     outside_refusals: Mutex<Vec<bool>>,
     mandate_told: Mutex<usize>,
 }
@@ -87,9 +80,6 @@ impl SignInPorts for Ports {
     async fn refused_outside(&self, _: &AccountRecord, right_password: bool, _: &RequestContext) {
         self.outside_refusals.lock().expect("lock").push(right_password);
     }
-    async fn notify(&self, _: &AccountId, notice: Notice, _: &RequestContext) {
-        self.notices.lock().expect("lock").push(notice.subject().to_owned());
-    }
     async fn mandate_notice(&self, _: &AccountRecord, _: &RequestContext) {
         *self.mandate_told.lock().expect("lock") += 1;
     }
@@ -99,33 +89,26 @@ struct Fixture {
     signin: SignIn,
     ports: Ports,
     store: Arc<MemSessions>,
-    audit: Arc<MemAudit>,
-    clock: Arc<ManualClock>,
+    kit: Kit,
 }
 
 fn fixture() -> Fixture {
-    let clock = ManualClock::at(1_000_000);
-    let rng = Arc::new(CountingRng::default());
-    let hashing = PasswordHashing::new(HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 }, rng.as_ref())
-        .expect("hashing");
-    let hasher = Arc::new(Hasher::new(Arc::new(hashing), rng.clone(), 2));
+    let kit = Kit::new();
     let mut ann = account("a1", "ann@example.com");
-    ann.password_hash = hasher.hashing().hash(&Password::for_sign_in(PASSWORD).expect("pw"), rng.as_ref()).expect("h");
+    let password = Password::for_sign_in(PASSWORD).expect("pw");
+    ann.password_hash = kit.hasher.hashing().hash(&password, kit.rng.as_ref()).expect("hash");
     let store = Arc::new(MemSessions::with_account(ann));
-    let audit = Arc::new(MemAudit::default());
-    let cache = Arc::new(SessionCache::new(clock.clone(), 5, 100));
-    let lifetimes =
-        Lifetimes { idle_secs: 1800, absolute_secs: 43_200, login_token_secs: 300, login_token_max_failures: 5 };
+    let notices = kit.notices(store.clone());
     let signin = SignIn {
         accounts: store.clone(),
-        throttles: Arc::new(Throttles::new(Arc::new(MemoryCounters::default()), clock.clone())),
-        hasher,
-        sessions: Arc::new(Sessions::new(store.clone(), clock.clone(), rng, lifetimes, cache)),
-        auditor: Arc::new(Auditor::new(audit.clone(), clock.clone())),
-        keys: Arc::new(Keyring::new(&MasterKey::from_bytes([7; 32]))),
-        clock: clock.clone(),
+        guard: kit.guard(&notices),
+        notices,
+        sessions: kit.sessions(store.clone(), false),
+        auditor: kit.auditor.clone(),
+        keys: kit.keys.clone(),
+        clock: kit.clock.clone(),
     };
-    Fixture { signin, ports: Ports::default(), store, audit, clock }
+    Fixture { signin, ports: Ports::default(), store, kit }
 }
 
 fn with_app(f: &Fixture) {
@@ -158,10 +141,6 @@ impl Fixture {
         self.signin.verify(&self.ports, token, totp::TOTP, Proof::Code(code), &ctx()).await
     }
 
-    fn audited(&self, kind: AuditKind) -> Vec<bool> {
-        self.audit.kinds().into_iter().filter(|(k, _)| k == kind.as_str()).map(|(_, ok)| ok).collect()
-    }
-
     fn ann(&self) -> AccountRecord {
         self.store.accounts.lock().expect("lock").get("a1").cloned().expect("ann")
     }
@@ -181,7 +160,7 @@ async fn a_right_password_without_a_factor_is_a_full_session_and_records_the_sig
     assert!(matches!(outcome, LoginOutcome::Authenticated { .. }));
     assert_eq!(f.store.session_count(), 1);
     assert!(f.ann().last_sign_in_at.is_some());
-    assert_eq!(f.audited(AuditKind::SignInSucceeded), vec![true]);
+    assert_eq!(f.kit.audited(AuditKind::SignInSucceeded), vec![true]);
     assert_eq!(*f.ports.mandate_told.lock().expect("lock"), 1, "a coming mandate is told at a password sign-in");
 }
 
@@ -193,7 +172,11 @@ async fn sec12_unknown_wrong_and_disabled_are_one_refusal() {
     f.store.disable(&AccountId::from_stored("a1"), f.clock_now());
     assert!(matches!(refused(f.login("ann@example.com", PASSWORD).await), LoginError::InvalidCredentials));
     assert_eq!(f.store.session_count(), 0);
-    assert_eq!(f.audited(AuditKind::SignInPassword), vec![false, false], "both refusals with an account are logged");
+    assert_eq!(
+        f.kit.audited(AuditKind::SignInPassword),
+        vec![false, false],
+        "both refusals with an account are logged"
+    );
 }
 
 #[tokio::test]
@@ -206,7 +189,7 @@ async fn sec15_an_unknown_email_backs_off_exactly_like_a_real_account() {
         let sixth = refused(f.login(email, PASSWORD).await);
         assert!(matches!(sixth, LoginError::Throttled { retry_after: 1 }), "{email}: {sixth:?}");
     }
-    assert_eq!(f.audited(AuditKind::Throttled), vec![false, false], "both throttles audited");
+    assert_eq!(f.kit.audited(AuditKind::Throttled), vec![false, false], "both throttles audited");
 }
 
 #[tokio::test]
@@ -216,7 +199,7 @@ async fn sec32_the_right_password_waits_out_the_backoff_then_clears_it() {
         let _ = f.login("ann@example.com", "wrong password here").await;
     }
     assert!(matches!(refused(f.login("ann@example.com", PASSWORD).await), LoginError::Throttled { .. }));
-    f.clock.advance(1);
+    f.kit.clock.advance(1);
     f.login("ann@example.com", PASSWORD).await.expect("after the wait, the right password");
     for _ in 0..5 {
         let _ = f.login("ann@example.com", "wrong password here").await;
@@ -233,12 +216,12 @@ async fn sec32_the_hundredth_wrong_password_locks_and_tells_the_owner() {
     for n in 0..100 {
         // Other addresses each time, so the address cap is not what stops it.
         let from = RequestContext { ip: format!("198.51.100.{}", n % 250), ..ctx() };
-        f.clock.advance(crate::abuse::throttle::MAX_DELAY_SECS + 1);
+        f.kit.clock.advance(crate::abuse::throttle::MAX_DELAY_SECS + 1);
         let _ = f.login_from("ann@example.com", "wrong password here", None, &from).await;
     }
-    assert_eq!(f.audited(AuditKind::PasswordLocked), vec![false]);
-    assert!(f.ports.notices.lock().expect("lock").iter().any(|n| n.contains("locked")));
-    f.clock.advance(24 * 3600);
+    assert_eq!(f.kit.audited(AuditKind::PasswordLocked), vec![false]);
+    assert_eq!(f.kit.subjects(), vec![Notice::PasswordLocked.subject()], "the owner is told, once");
+    f.kit.clock.advance(24 * 3600);
     assert!(matches!(refused(f.login("ann@example.com", PASSWORD).await), LoginError::Throttled { .. }));
 }
 
@@ -271,7 +254,7 @@ async fn with_a_factor_the_password_opens_the_second_step_and_no_session() {
         other => panic!("{other:?}"),
     }
     assert_eq!(f.store.session_count(), 0);
-    assert_eq!(f.audited(AuditKind::SignInPassword), vec![true]);
+    assert_eq!(f.kit.audited(AuditKind::SignInPassword), vec![true]);
 }
 
 #[tokio::test]
@@ -312,7 +295,7 @@ async fn wrong_codes_count_down_the_login_token_and_the_fifth_ends_it() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(f.audited(AuditKind::LoginTokenExhausted), vec![false]);
+    assert_eq!(f.kit.audited(AuditKind::LoginTokenExhausted), vec![false]);
     assert!(matches!(f.verify(&token, RIGHT_CODE).await, Err(LoginError::InvalidCode)), "even the right code now");
     assert!(f.signin.methods(&f.ports, &token).await.expect("read").is_none());
 }
@@ -327,7 +310,7 @@ async fn sec37_a_right_code_gives_one_session_and_the_login_token_is_spent() {
     assert!(row.password_at.is_some() && row.second_factor_at.is_some(), "both proofs recorded");
     assert!(matches!(f.verify(&token, RIGHT_CODE).await, Err(LoginError::InvalidCode)));
     assert_eq!(f.store.session_count(), 1);
-    let succeeded = f.audit.0.lock().expect("lock").iter().rev().find(|e| e.kind == "sign_in_succeeded").cloned();
+    let succeeded = f.kit.audit.0.lock().expect("lock").iter().rev().find(|e| e.kind == "sign_in_succeeded").cloned();
     assert_eq!(succeeded.expect("audited").factor_id.as_deref(), Some("auth1"));
 }
 
@@ -352,7 +335,7 @@ async fn sec61_the_second_step_from_outside_the_allow_list_is_refused_and_audite
     let token = f.login_token().await;
     f.ports.outside.store(true, Ordering::SeqCst);
     assert!(matches!(f.verify(&token, RIGHT_CODE).await, Err(LoginError::InvalidCode)));
-    assert_eq!(f.audited(AuditKind::SignInOutsideAllowlist), vec![false]);
+    assert_eq!(f.kit.audited(AuditKind::SignInOutsideAllowlist), vec![false]);
     assert_eq!(f.store.session_count(), 0);
 }
 
@@ -361,11 +344,11 @@ async fn a_sign_in_from_a_new_kind_of_client_is_told_but_not_the_first_or_a_know
     let f = fixture();
     f.login("ann@example.com", PASSWORD).await.expect("first");
     f.login("ann@example.com", PASSWORD).await.expect("same client");
-    assert!(f.ports.notices.lock().expect("lock").is_empty());
+    assert!(f.kit.subjects().is_empty());
     let phone = RequestContext { user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1".into(), ..ctx() };
     f.login_from("ann@example.com", PASSWORD, None, &phone).await.expect("phone");
-    assert_eq!(*f.ports.notices.lock().expect("lock"), vec![Notice::NewSignIn { device: String::new() }.subject()]);
-    assert_eq!(f.audited(AuditKind::NewDeviceSignIn), vec![true]);
+    assert_eq!(f.kit.subjects(), vec![Notice::NewSignIn { device: String::new() }.subject()]);
+    assert_eq!(f.kit.audited(AuditKind::NewDeviceSignIn), vec![true]);
 }
 
 #[tokio::test]
@@ -375,7 +358,7 @@ async fn a_challenge_needs_a_live_login_token() {
     let err = f.signin.challenge(&f.ports, "no-such-token", totp::TOTP, None, &ctx()).await;
     assert!(matches!(err, Err(ChallengeError::Send(SendError::LoginExpired))));
     let token = f.login_token().await;
-    f.clock.advance(301);
+    f.kit.clock.advance(301);
     let err = f.signin.challenge(&f.ports, &token, totp::TOTP, None, &ctx()).await;
     assert!(matches!(err, Err(ChallengeError::Send(SendError::LoginExpired))), "five minutes on");
 }
@@ -383,6 +366,6 @@ async fn a_challenge_needs_a_live_login_token() {
 impl Fixture {
     fn clock_now(&self) -> crate::time::Timestamp {
         use crate::ports::Clock;
-        self.clock.now()
+        self.kit.clock.now()
     }
 }

@@ -3,7 +3,12 @@
 //! SQL does in the cases the services rely on (one conditional write per
 //! single-use step), so a rule proven here is the rule the server runs.
 
+pub mod admin;
+pub mod allowlists;
 pub mod audit;
+pub mod credentials;
+pub mod factors;
+pub mod kit;
 pub mod orgs;
 pub mod outbox;
 pub mod sessions;

@@ -1,45 +1,42 @@
 //! In-memory organisations, memberships and invitations, with the store's
 //! atomic rules (never the last owner; an invitation used once, by the
-//! verified holder of its address); and the one fact about factors an
-//! organisation asks: whether a member has any.
+//! verified holder of its address).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
 use crate::accounts::email::Email;
 use crate::accounts::store::AccountRecord;
 use crate::error::StoreError;
-use crate::factors::store::{
-    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, RecoveryCodeRecord,
-};
-use crate::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
+use crate::ids::AccountId;
 use crate::policy::store::{
     Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore,
 };
+use crate::testing::factors::Holders;
 use crate::time::Timestamp;
 
 #[derive(Default)]
 struct Tables {
     accounts: HashMap<String, AccountRecord>,
-    with_factor: HashSet<String>,
     orgs: Vec<OrgRecord>,
     /// (org, account, role, added)
     members: Vec<(String, AccountId, OrgRole, Timestamp)>,
     invitations: Vec<InvitationRecord>,
 }
 
+/// Organisations; `holders` says who has a second factor (the members
+/// list shows it, and `Orgs` asks it as its `FactorStore`).
 #[derive(Default)]
-pub struct MemOrgs(Mutex<Tables>);
-
-fn not_here() -> StoreError {
-    StoreError::Backend("not kept by this fake".into())
+pub struct MemOrgs {
+    tables: Mutex<Tables>,
+    pub holders: Arc<Holders>,
 }
 
 impl MemOrgs {
     fn t(&self) -> MutexGuard<'_, Tables> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn add_account(&self, account: AccountRecord) {
@@ -48,12 +45,7 @@ impl MemOrgs {
 
     /// Gives the account a second factor (or takes it away).
     pub fn set_factor(&self, account: &AccountId, has: bool) {
-        let mut t = self.t();
-        if has {
-            t.with_factor.insert(account.as_str().to_owned());
-        } else {
-            t.with_factor.remove(account.as_str());
-        }
+        self.holders.set(account, has);
     }
 
     pub fn invitation_count(&self) -> usize {
@@ -112,7 +104,7 @@ impl OrgStore for MemOrgs {
                 account_id: a.clone(),
                 email: t.accounts[a.as_str()].email.clone(),
                 role: *role,
-                two_factor_enabled: t.with_factor.contains(a.as_str()),
+                two_factor_enabled: self.holders.has(a),
                 added_at: *added_at,
             })
             .collect();
@@ -221,66 +213,5 @@ impl OrgStore for MemOrgs {
         let n = t.invitations.len();
         t.invitations.retain(|i| i.expires_at > before);
         Ok(u64::try_from(n - t.invitations.len()).unwrap_or(0))
-    }
-}
-
-/// Only `authenticators` answers: one per account given a factor.
-#[async_trait]
-impl FactorStore for MemOrgs {
-    async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError> {
-        if !self.t().with_factor.contains(account.as_str()) {
-            return Ok(Vec::new());
-        }
-        Ok(vec![AuthenticatorRecord {
-            id: AuthenticatorId::from_stored("auth1"),
-            account_id: account.clone(),
-            kind: "totp".into(),
-            name: "app".into(),
-            secret_sealed: Vec::new(),
-            last_step: 0,
-            created_at: Timestamp::from_secs(0),
-            last_used_at: None,
-        }])
-    }
-    async fn replace_enrollment(&self, _: &EnrollmentRecord) -> Result<(), StoreError> {
-        Err(not_here())
-    }
-    async fn enrollment(&self, _: &EnrollmentId) -> Result<Option<EnrollmentRecord>, StoreError> {
-        Err(not_here())
-    }
-    async fn confirm_enrollment(
-        &self,
-        _: &EnrollmentId,
-        _: &AuthenticatorRecord,
-        _: &[RecoveryCodeRecord],
-    ) -> Result<ConfirmOutcome, StoreError> {
-        Err(not_here())
-    }
-    async fn factor_summary(&self, _: &AccountId, _: &[String]) -> Result<FactorSummary, StoreError> {
-        Err(not_here())
-    }
-    async fn set_preferred_method(&self, _: &AccountId, _: Option<&str>, _: Timestamp) -> Result<(), StoreError> {
-        Err(not_here())
-    }
-    async fn advance_last_step(&self, _: &AuthenticatorId, _: i64, _: Timestamp) -> Result<bool, StoreError> {
-        Err(not_here())
-    }
-    async fn delete_authenticator(&self, _: &AccountId, _: &AuthenticatorId) -> Result<Option<usize>, StoreError> {
-        Err(not_here())
-    }
-    async fn add_phone(&self, _: &AuthenticatorRecord, _: &[RecoveryCodeRecord]) -> Result<PhoneOutcome, StoreError> {
-        Err(not_here())
-    }
-    async fn delete_all_factors(&self, _: &AccountId) -> Result<(), StoreError> {
-        Err(not_here())
-    }
-    async fn recovery_codes(&self, _: &AccountId) -> Result<Vec<RecoveryCodeRecord>, StoreError> {
-        Err(not_here())
-    }
-    async fn replace_recovery_codes(&self, _: &AccountId, _: &[RecoveryCodeRecord]) -> Result<(), StoreError> {
-        Err(not_here())
-    }
-    async fn use_recovery_code(&self, _: &RecoveryCodeId, _: Timestamp) -> Result<bool, StoreError> {
-        Err(not_here())
     }
 }
