@@ -266,6 +266,7 @@ fn policy_services(
         factors: Arc::clone(store) as _,
         allowances: Arc::clone(store) as _,
         outbox: Arc::clone(outbox),
+        notices: Arc::clone(notices),
         auditor: Arc::clone(auditor),
         clock: Arc::clone(clock),
         rng: Arc::clone(rng),

@@ -63,6 +63,11 @@ pub enum Notice {
     /// An operator removed every second factor (`twostep user reset-2fa`,
     /// the admin pages or API).
     AdminReset,
+    /// An owner turned on "Require two-factor" in an organisation this
+    /// account belongs to without 2FA; sent once per member and organisation.
+    OrgRequiresTwoFactor {
+        org: String,
+    },
     /// The operator makes 2FA mandatory at `from`; sent once per account.
     TwoFactorMandate {
         from: crate::time::Timestamp,
@@ -100,6 +105,7 @@ impl Notice {
             Self::AllowlistChanged { .. } => "The IP allow-list of your account was changed",
             Self::AdminReset => "Your two-factor authentication was reset by an administrator",
             Self::TwoFactorMandate { .. } => "Two-factor authentication will become mandatory",
+            Self::OrgRequiresTwoFactor { .. } => "Your organisation now requires two-factor authentication",
             Self::PushDenied { not_me: true, .. } => "Someone else tried to sign in to your account",
             Self::PushDenied { .. } => "A sign-in request was denied on your device",
         }
@@ -247,6 +253,13 @@ impl Notice {
                 );
             }
             Self::TwoFactorMandate { from } => return mandate_body(*from),
+            Self::OrgRequiresTwoFactor { org } => {
+                return format!(
+                    "An owner of the organisation \"{org}\" now requires two-factor authentication of every member, \
+                     and your account does not have it yet. Sign in and set it up on the Security page: until you \
+                     do, you can set it up or leave the organisation, and nothing else."
+                );
+            }
         };
         text.to_owned()
     }

@@ -34,6 +34,8 @@ use crate::audit::{AuditEvent, AuditKind, Auditor, RequestContext};
 use crate::error::{InternalError, StoreError};
 use crate::factors::store::FactorStore;
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
+use crate::notify::notices::Notices;
 use crate::notify::outbox::Outbox;
 use crate::policy::store::{
     Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore,
@@ -88,6 +90,17 @@ impl From<StoreError> for OrgError {
     }
 }
 
+/// What the "Require two-factor" switch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwoFactorSwitch {
+    pub required: bool,
+    /// Members without a second factor when the switch was set.
+    pub lacking: usize,
+    /// Of those, how many were told now (each is told once per
+    /// organisation, however often the switch is turned on).
+    pub told: usize,
+}
+
 /// An organisation as its members see it.
 #[derive(Clone, Debug)]
 pub struct OrgView {
@@ -112,6 +125,7 @@ pub struct Orgs {
     pub(crate) factors: Arc<dyn FactorStore>,
     pub(crate) allowances: Arc<dyn ThrottleStore>,
     pub(crate) outbox: Arc<Outbox>,
+    pub(crate) notices: Arc<Notices>,
     pub(crate) auditor: Arc<Auditor>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
@@ -433,20 +447,21 @@ impl Orgs {
 
     /// The "Require two-factor" switch (owners only), refused while any
     /// owner lacks 2FA: owners must not lock themselves out of their rule.
+    /// Turning it on mails each member without 2FA, once per member and
+    /// organisation: the once is taken in one atomic step, so owners
+    /// pressing it together, or again, send no second mail.
     pub async fn set_org_two_factor(
         &self,
         me: &SignedIn,
         org: &str,
         require: bool,
         ctx: &RequestContext,
-    ) -> Result<bool, OrgError> {
+    ) -> Result<TwoFactorSwitch, OrgError> {
         let record = self.as_owner(me, org).await?;
+        let members = self.store.members(&record.id).await?;
         if require {
-            let owners: Vec<String> = self
-                .store
-                .members(&record.id)
-                .await?
-                .into_iter()
+            let owners: Vec<String> = members
+                .iter()
                 .filter(|m| m.role == OrgRole::Owner && !m.two_factor_enabled)
                 .map(|m| m.email.to_string())
                 .collect();
@@ -455,17 +470,40 @@ impl Orgs {
             }
         }
         self.store.set_require_two_factor(&record.id, require).await?;
+        let lacking: Vec<&MemberRecord> = members.iter().filter(|m| !m.two_factor_enabled).collect();
         self.auditor
             .record(
                 AuditEvent::user(AuditKind::PolicyChanged, &me.account.id).details(format!(
-                    "org {}: require two-factor {}",
+                    "org {}: require two-factor {}; {} members without it",
                     record.id,
-                    if require { "on" } else { "off" }
+                    if require { "on" } else { "off" },
+                    lacking.len()
                 )),
                 ctx,
             )
             .await;
-        Ok(require)
+        let mut told = 0;
+        if require {
+            for m in &lacking {
+                if self.tell_once(&record, &m.account_id, ctx).await? {
+                    told += 1;
+                }
+            }
+        }
+        Ok(TwoFactorSwitch { required: require, lacking: lacking.len(), told })
+    }
+
+    /// Mails a member that the organisation now requires 2FA, unless it was
+    /// told before. The counter's name does not end in the account id, so
+    /// an operator's unlock of the account (`reset_counters_of`) keeps it.
+    async fn tell_once(&self, org: &OrgRecord, account: &AccountId, ctx: &RequestContext) -> Result<bool, OrgError> {
+        let scope = format!("org-2fa-told:{account}:{}:once", org.id);
+        let forever = i64::MAX / 4;
+        if self.allowances.take_allowance(&scope, self.clock.now(), forever, 1).await?.is_some() {
+            return Ok(false);
+        }
+        self.notices.notify(account, Notice::OrgRequiresTwoFactor { org: org.name.clone() }, ctx).await;
+        Ok(true)
     }
 }
 

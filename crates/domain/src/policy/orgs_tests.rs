@@ -57,6 +57,7 @@ fn fixture() -> Fixture {
         factors: store.holders.clone(),
         allowances: Arc::new(MemoryCounters::default()),
         outbox: kit.outbox.clone(),
+        notices: kit.notices(store.clone()),
         auditor: kit.auditor.clone(),
         clock: kit.clock.clone(),
         rng: kit.rng.clone(),
@@ -113,7 +114,7 @@ async fn sec47_the_2fa_rule_binds_every_owner_first_then_shuts_out_members_witho
         other => panic!("{other:?}"),
     }
     f.store.set_factor(&f.owner.account.id, true);
-    assert!(f.orgs.set_org_two_factor(&f.owner, &org, true, &ctx()).await.expect("on"));
+    assert!(f.orgs.set_org_two_factor(&f.owner, &org, true, &ctx()).await.expect("on").required);
     assert!(matches!(f.orgs.org_view(&f.member, &org).await, Err(OrgError::TwoFactorRequired)));
     assert_eq!(f.orgs.orgs_requiring_two_factor(&f.member).await.expect("list").len(), 1);
     f.orgs.leave(&f.member, &org, &ctx()).await.expect("a member may always leave, even without 2FA");
@@ -183,4 +184,32 @@ async fn invitations_expire_owners_revoke_and_invitees_decline() {
     let last = f.orgs.invite(&f.owner, &org, "member@example.com", OrgRole::Member, &ctx()).await.expect("inv");
     f.orgs.decline_invitation(&f.member, &last.id, &ctx()).await.expect("declined");
     assert!(f.orgs.org_invitations(&f.owner, &org).await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn turning_the_rule_on_counts_the_members_without_2fa_and_tells_each_once() {
+    let f = fixture();
+    let org = f.org_with_member().await;
+    f.store.set_factor(&f.owner.account.id, true);
+    let on = f.orgs.set_org_two_factor(&f.owner, &org, true, &ctx()).await.expect("on");
+    assert_eq!((on.required, on.lacking, on.told), (true, 1, 1));
+    let told = f.kit.subjects().into_iter().filter(|s| s.contains("now requires")).count();
+    assert_eq!(told, 1, "the member without 2FA is mailed");
+    assert!(f.kit.texts().iter().any(|t| t.contains("\"Acme\"")), "naming the organisation");
+    let off = f.orgs.set_org_two_factor(&f.owner, &org, false, &ctx()).await.expect("off");
+    assert_eq!((off.required, off.lacking, off.told), (false, 1, 0));
+    let again = f.orgs.set_org_two_factor(&f.owner, &org, true, &ctx()).await.expect("on again");
+    assert_eq!((again.lacking, again.told), (1, 0), "told once, however often the switch is turned on");
+}
+
+#[tokio::test]
+async fn owners_pressing_the_switch_together_send_one_mail_per_member() {
+    let f = fixture();
+    let org = f.org_with_member().await;
+    f.store.set_factor(&f.owner.account.id, true);
+    let from = ctx();
+    let presses = (0..50).map(|_| f.orgs.set_org_two_factor(&f.owner, &org, true, &from));
+    let told: usize = futures::future::join_all(presses).await.into_iter().map(|r| r.expect("on").told).sum();
+    assert_eq!(told, 1);
+    assert_eq!(f.kit.subjects().iter().filter(|s| s.contains("now requires")).count(), 1);
 }

@@ -215,3 +215,36 @@ impl OrgStore for MemOrgs {
         Ok(u64::try_from(n - t.invitations.len()).unwrap_or(0))
     }
 }
+
+/// The members' accounts, for the notices that find their addresses.
+#[async_trait]
+impl crate::accounts::store::AccountStore for MemOrgs {
+    async fn insert_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        self.add_account(account.clone());
+        Ok(())
+    }
+    async fn account_by_email(&self, email: &Email) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.t().accounts.values().find(|a| a.email == *email).cloned())
+    }
+    async fn account_by_id(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.t().accounts.get(id.as_str()).cloned())
+    }
+    async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError> {
+        Ok(self.t().accounts.values().take(usize::try_from(limit).unwrap_or(0)).cloned().collect())
+    }
+    async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError> {
+        Ok(self.t().accounts.get_mut(id.as_str()).map(|a| a.disabled_at = at).is_some())
+    }
+    async fn record_sign_in(&self, _: &AccountId, _: Timestamp) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn set_password_hash(&self, _: &AccountId, _: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn set_email_verified(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError> {
+        if let Some(a) = self.t().accounts.get_mut(id.as_str()) {
+            a.email_verified_at = Some(at);
+        }
+        Ok(())
+    }
+}

@@ -398,11 +398,23 @@ pub struct PolicyRequest {
     require_two_factor: bool,
 }
 
+/// The rule as set, and what it meant for the members.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PolicyResponse {
+    require_two_factor: bool,
+    /// Members without a second factor when the rule was set.
+    members_without_two_factor: usize,
+    /// Of those, how many were e-mailed now: each member is told once per
+    /// organisation, however often the rule is turned on.
+    members_notified: usize,
+}
+
 /// The "Require two-factor" switch (owners only); refused while an owner
-/// lacks 2FA, naming them in `error.owners`.
+/// lacks 2FA, naming them in `error.owners`. Turning it on e-mails the
+/// members without 2FA (once each).
 #[utoipa::path(put, path = "/api/v1/orgs/{id}/two-factor-policy", tag = "organisations", request_body = PolicyRequest,
     security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = PolicyRequest), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+    responses((status = 200, body = PolicyResponse), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, description = "forbidden, two_factor_required, enrollment_required or csrf_failed", body = ApiErrorBody),
         (status = 404, body = ApiErrorBody),
         (status = 409, description = "owners_without_two_factor, with `owners`", body = ApiErrorBody),
@@ -413,7 +425,11 @@ pub async fn set_policy(
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PolicyRequest>,
-) -> ApiResult<Json<PolicyRequest>> {
-    let require_two_factor = s.twostep.orgs().set_org_two_factor(&me, &id, req.require_two_factor, &ctx).await?;
-    Ok(Json(PolicyRequest { require_two_factor }))
+) -> ApiResult<Json<PolicyResponse>> {
+    let switch = s.twostep.orgs().set_org_two_factor(&me, &id, req.require_two_factor, &ctx).await?;
+    Ok(Json(PolicyResponse {
+        require_two_factor: switch.required,
+        members_without_two_factor: switch.lacking,
+        members_notified: switch.told,
+    }))
 }
