@@ -63,8 +63,26 @@ async fn requiring_two_factor_is_refused_while_an_owner_lacks_it(db: Db) {
     assert_eq!(r.body["require_two_factor"], true);
     let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_status(200);
     assert_eq!(shown.body["require_two_factor"], true);
-    // An owner cannot turn their own 2FA off while the organisation requires it.
-    app.delete("/api/v1/me/two-factor", Some(&owner.token)).await.assert_error(403, "two_factor_required_by_policy");
+    // An owner cannot turn their own 2FA off while the organisation requires
+    // it, and the refusal names who requires it (issue 20, item 5)…
+    let refused = app
+        .delete("/api/v1/me/two-factor", Some(&owner.token))
+        .await
+        .assert_error(403, "two_factor_required_by_policy");
+    assert_eq!(refused.body["error"]["required_by"], json!({"organisations": ["Acme"], "operator": false}));
+    let message = refused.body["error"]["message"].as_str().expect("message");
+    assert!(message.starts_with("Your organisation \u{201c}Acme\u{201d} requires"), "{message}");
+    // …which the pages say before anyone clicks: no "Disable" button, and the
+    // removal of the only factor answers with the reason instead of asking.
+    let security = app.page("/security", Some(&owner.token)).await.2;
+    assert!(security.contains("Your organisation \u{201c}Acme\u{201d} requires two-factor authentication, so it cannot be turned off, and your only second factor cannot be removed"), "{security}");
+    assert!(!security.contains("href=\"/security/two-factor/disable\""));
+    let (status, _, asked) = app.page("/security/two-factor/disable", Some(&owner.token)).await;
+    assert_eq!(status, 403);
+    assert!(
+        asked.contains("Your organisation \u{201c}Acme\u{201d} requires") && !asked.contains("confirm-form"),
+        "{asked}"
+    );
     let list = app.get("/api/v1/me/authenticators", Some(&owner.token)).await.assert_status(200);
     let id = list.body[0]["id"].as_str().expect("id").to_owned();
     app.delete(&format!("/api/v1/me/authenticators/{id}"), Some(&owner.token))

@@ -102,8 +102,10 @@ pub enum FactorError {
     Throttled { retry_after: i64 },
     #[error("this method is locked after too many wrong codes; use a recovery code")]
     FactorLocked,
-    #[error("two-factor authentication is required for this account (by an organisation or the operator)")]
-    RequiredByPolicy,
+    /// The account's last factor, or 2FA as a whole, cannot go: `by` says
+    /// who requires it.
+    #[error("{by}: the last second factor cannot be removed; add another one first")]
+    RequiredByPolicy { by: crate::policy::Requirement },
     #[error(transparent)]
     Internal(#[from] InternalError),
 }

@@ -82,6 +82,16 @@ pub struct ErrorDetail {
     /// login token still takes before the sign-in must start over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tries_left: Option<i64>,
+    /// With `two_factor_required_by_policy`: the organisations whose rule
+    /// requires it (by name), and whether the operator's mandate does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_by: Option<RequiredBy>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequiredBy {
+    pub organisations: Vec<String>,
+    pub operator: bool,
 }
 
 impl ApiError {
@@ -167,7 +177,7 @@ impl ApiError {
             Self::EnrollmentRequired | Self::Allowlist(AllowlistError::EnrollmentRequired) => {
                 (S::FORBIDDEN, "enrollment_required")
             }
-            Self::Factor(F::RequiredByPolicy) | Self::Allowlist(AllowlistError::RequiredByPolicy) => {
+            Self::Factor(F::RequiredByPolicy { .. }) | Self::Allowlist(AllowlistError::RequiredByPolicy) => {
                 (S::FORBIDDEN, "two_factor_required_by_policy")
             }
             Self::Org(OrgError::NotOwner) => (S::FORBIDDEN, "forbidden"),
@@ -232,7 +242,13 @@ impl IntoResponse for ApiError {
             Self::Login(LoginError::WrongCode { tries_left }) => Some(*tries_left),
             _ => None,
         };
-        let detail = ErrorDetail { code, message, owners, entry, current_ip, tries_left };
+        let required_by = match &self {
+            Self::Factor(FactorError::RequiredByPolicy { by }) => {
+                Some(RequiredBy { organisations: by.orgs.clone(), operator: by.operator })
+            }
+            _ => None,
+        };
+        let detail = ErrorDetail { code, message, owners, entry, current_ip, tries_left, required_by };
         let mut res = (status, Json(ErrorBody { error: detail })).into_response();
         res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
         if let Some(secs) = self.retry_after() {

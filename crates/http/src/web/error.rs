@@ -361,12 +361,12 @@ pub fn factor(e: &FactorError, back_to: &str) -> Response {
     match e {
         FactorError::ReauthRequired => reauth_first(back_to),
         FactorError::TwoFactorNotEnabled | FactorError::NotFound => see_other("/security"),
-        FactorError::RequiredByPolicy => render(
+        FactorError::RequiredByPolicy { by } => render(
             StatusCode::FORBIDDEN,
-            &Message::new(
+            &Message::owned(
                 None,
                 "Two-factor authentication is required",
-                "An organisation you belong to, or the operator of this service, requires two-factor authentication: your last second factor cannot be removed. Add another one first if you want to replace it.",
+                format!("{by}, so your last second factor cannot be removed. Add another one first if you want to replace it."),
             )
             .with_link("/security", "Back to Security"),
         ),

@@ -116,6 +116,10 @@ pub struct Security {
     pub allowlist: Vec<AllowRow>,
     /// "Asked first at sign-in", when there is a choice.
     pub first: FirstMethods,
+    /// Why 2FA cannot be turned off, naming who requires it ("Your
+    /// organisation “Acme” requires two-factor authentication, so…"); the
+    /// button is not offered then.
+    pub kept: Option<String>,
 }
 
 /// The methods sign-in may ask for first (name, words, chosen), and whether
@@ -256,14 +260,19 @@ pub struct Confirm {
 pub struct Message {
     pub nav: Option<Nav>,
     pub heading: &'static str,
-    pub text: &'static str,
+    pub text: std::borrow::Cow<'static, str>,
     /// Where to go on, and the link's words; the home page by default.
     pub link: (&'static str, &'static str),
 }
 
 impl Message {
     pub fn new(nav: Option<Nav>, heading: &'static str, message: &'static str) -> Self {
-        Self { nav, heading, text: message, link: ("/", "Go to twostep") }
+        Self { nav, heading, text: message.into(), link: ("/", "Go to twostep") }
+    }
+
+    /// A message whose text names what the system knows (an organisation).
+    pub fn owned(nav: Option<Nav>, heading: &'static str, message: String) -> Self {
+        Self { nav, heading, text: message.into(), link: ("/", "Go to twostep") }
     }
 
     #[must_use]

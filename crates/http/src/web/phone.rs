@@ -272,6 +272,9 @@ pub async fn verify(
 }
 
 pub async fn remove_page(State(s): State<AppState>, session: WebSession) -> Response {
+    if let Some(kept) = super::security::kept_by_policy(&s, &session, false).await {
+        return kept;
+    }
     confirm_page(
         &s,
         session,

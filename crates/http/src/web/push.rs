@@ -107,6 +107,9 @@ pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id
         Ok(None) => return not_found_page(),
         Err(res) => return res,
     }
+    if let Some(kept) = super::security::kept_by_policy(&s, &session, false).await {
+        return kept;
+    }
     let here = remove_path(&id);
     confirm_page(
         &s,

@@ -122,6 +122,9 @@ pub async fn qr_png(State(s): State<AppState>, session: WebSession, Path(id): Pa
 }
 
 pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
+    if let Some(kept) = super::security::kept_by_policy(&s, &session, false).await {
+        return kept;
+    }
     let here = format!("/security/authenticators/{}/remove", super::encode(&id));
     confirm_page(
         &s,

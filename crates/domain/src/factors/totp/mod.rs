@@ -263,8 +263,8 @@ impl Twostep {
 
     pub async fn disable_two_factor(&self, me: &SignedIn, ctx: &RequestContext) -> Result<(), FactorError> {
         // Policy refusals come before re-auth (§2.7): no point proving oneself for a "no".
-        if self.two_factor_required(&me.account.id).await? {
-            return Err(FactorError::RequiredByPolicy);
+        if let Some(by) = self.two_factor_requirement(&me.account.id).await? {
+            return Err(FactorError::RequiredByPolicy { by });
         }
         self.require_recent_auth(me).await?;
         if self.store.authenticators(&me.account.id).await?.is_empty() {
@@ -289,8 +289,11 @@ impl Twostep {
         removing: &AuthenticatorId,
     ) -> Result<(), FactorError> {
         let others = self.store.authenticators(account).await?.iter().filter(|a| &a.id != removing).count();
-        if others == 0 && self.two_factor_required(account).await? {
-            return Err(FactorError::RequiredByPolicy);
+        if others > 0 {
+            return Ok(());
+        }
+        if let Some(by) = self.two_factor_requirement(account).await? {
+            return Err(FactorError::RequiredByPolicy { by });
         }
         Ok(())
     }
