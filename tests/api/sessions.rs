@@ -9,6 +9,7 @@ both_backends!(
     idle_sessions_expire,
     sessions_expire_absolutely,
     each_sign_in_makes_a_new_session,
+    a_sensitive_button_completes_after_re_auth,
 );
 
 async fn logout_revokes_the_token(app: TestApp) {
@@ -86,4 +87,52 @@ async fn sec55_cookie_sessions_need_the_csrf_token_for_api_changes() {
         .expect("send");
     let resp = twostep_testkit::Resp::from(r).await;
     resp.assert_error(403, "csrf_failed");
+}
+
+/// Issue 20, item 2: "Sign out everywhere else" with a stale re-auth goes
+/// to "Confirm it's you", which comes back to the question, not to the
+/// Security page: the action is one click away, and that click does it.
+async fn a_sensitive_button_completes_after_re_auth(app: TestApp) {
+    use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+    let user = app.user_with_totp().await;
+    let other =
+        app.sign_in_with(&user, "totp", &app.code(&user.secret, 0)).await.assert_status(200).str("session_token");
+    app.clock.advance(11 * 60);
+    let security = app.page("/security", Some(&user.token)).await.2;
+    let csrf = twostep_testkit::csrf_of(&security);
+    let (status, location, _) =
+        app.form_post("/security/sessions/revoke-others", &user.token, &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (303, "/reauth?next=%2Fsecurity%2Fsessions%2Frevoke-others"));
+    app.get("/api/v1/me", Some(&other)).await.assert_status(200);
+    // Confirm it's you: password and a code.
+    let reauth = app.page(&location, Some(&user.token)).await.2;
+    let code = app.code(&user.secret, 0);
+    let form = [
+        ("csrf", twostep_testkit::csrf_of(&reauth)),
+        ("next", "/security/sessions/revoke-others".to_owned()),
+        ("password", user.password.clone()),
+        ("method", "totp".to_owned()),
+        ("code", code),
+    ];
+    let r = app
+        .http
+        .post(format!("{}/reauth", app.url))
+        .header(COOKIE, format!("twostep_session={}", user.token))
+        .header("origin", &app.url)
+        .form(&form)
+        .send()
+        .await
+        .expect("reauth");
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()[LOCATION], "/security/sessions/revoke-others", "back to the question");
+    let renewed = r.headers()[SET_COOKIE].to_str().expect("cookie").split(';').next().expect("pair").to_owned();
+    let token = renewed.trim_start_matches("twostep_session=").to_owned();
+    let (status, _, asked) = app.page("/security/sessions/revoke-others", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert!(asked.contains("Sign out everywhere else") && asked.contains("id=\"confirm-form\""), "{asked}");
+    let (status, location, _) =
+        app.form_post("/security/sessions/revoke-others", &token, &[("csrf", &twostep_testkit::csrf_of(&asked))]).await;
+    assert_eq!((status, location.as_str()), (303, "/security?notice=others_revoked"));
+    app.get("/api/v1/me", Some(&other)).await.assert_error(401, "unauthenticated");
+    app.get("/api/v1/me", Some(&token)).await.assert_status(200);
 }
