@@ -179,3 +179,27 @@ async fn one_code_gives_one_success_under_concurrency() {
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200 || *s == 401 || *s == 429), "{statuses:?}");
 }
+
+/// Issue 20, rough edge: a second sign-in within the resend cooldown is not
+/// told "we sent a code moments ago" about a code that belongs to the
+/// first sign-in and is refused here; it is told whose code that was, and
+/// when this sign-in may ask for its own, which then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_sent_for_an_earlier_sign_in_is_named_as_such() {
+    let (app, rx, user) = setup().await;
+    let first = password_step(&app, &user).await;
+    challenge(&app, &first, "sms").await.assert_status(202);
+    let earlier = rx.code(2).await;
+    let second = password_step(&app, &user).await;
+    let r = challenge(&app, &second, "sms").await.assert_error(429, "too_many_requests");
+    let message = r.body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("for an earlier sign-in") && message.contains("does not work for this one"), "{message}");
+    verify(&app, &second, &earlier).await.assert_error(401, "invalid_code");
+    // Asked again on the first sign-in, the cooldown is the plain one.
+    let again = challenge(&app, &first, "sms").await.assert_error(429, "too_many_requests");
+    assert!(again.body["error"]["message"].as_str().expect("message").contains("moments ago; wait"));
+    app.clock.advance(31);
+    challenge(&app, &second, "sms").await.assert_status(202);
+    let own = rx.code(3).await;
+    verify(&app, &second, &own).await.assert_status(200);
+}

@@ -101,7 +101,7 @@ impl ApiError {
             Self::Login(LoginError::Throttled { retry_after })
             | Self::Factor(FactorError::Throttled { retry_after })
             | Self::Credential(CredentialError::Throttled { retry_after })
-            | Self::Send(SendError::Throttled { retry_after })
+            | Self::Send(SendError::Throttled { retry_after } | SendError::SentForEarlier { retry_after })
             | Self::Push(PushError::Throttled { retry_after })
             | Self::Org(OrgError::Throttled { retry_after })
             | Self::Account(AccountError::Throttled { retry_after }) => Some(*retry_after),
@@ -170,7 +170,7 @@ impl ApiError {
             Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) | Self::Push(PushError::InvalidName) => {
                 (S::BAD_REQUEST, "invalid_name")
             }
-            Self::Send(SendError::Throttled { .. })
+            Self::Send(SendError::Throttled { .. } | SendError::SentForEarlier { .. })
             | Self::Push(PushError::Throttled { .. })
             | Self::Org(OrgError::Throttled { .. })
             | Self::Account(A::Throttled { .. }) => (S::TOO_MANY_REQUESTS, "too_many_requests"),

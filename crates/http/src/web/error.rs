@@ -317,6 +317,14 @@ pub fn send(e: SendError, form: SendForm<'_>, cooldown: i64) -> Reply {
             };
             return Reply::Inline(Refusal::throttled(StatusCode::TOO_MANY_REQUESTS, message, retry_after));
         }
+        SendError::SentForEarlier { retry_after } => {
+            let message = format!(
+                "A code went out moments ago for an earlier sign-in, and only a code sent for this one works here. \
+                 Wait {} before asking for a new one.",
+                wait_text(retry_after)
+            );
+            return Reply::Inline(Refusal::throttled(StatusCode::TOO_MANY_REQUESTS, message, retry_after));
+        }
         e @ SendError::Internal(_) => return Reply::Page(internal(&e)),
         SendError::LoginExpired => {
             return Reply::Page(match form {

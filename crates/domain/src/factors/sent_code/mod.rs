@@ -37,6 +37,13 @@ const DAY: i64 = 24 * HOUR;
 pub enum SendError {
     #[error("a code was sent moments ago; wait {retry_after} seconds before asking again")]
     Throttled { retry_after: i64 },
+    /// The cooldown holds for a code sent moments ago for another sign-in
+    /// (or re-auth) than this one: that code does not work here.
+    #[error(
+        "a code was sent moments ago for an earlier sign-in, and it does not work for this one; wait {retry_after} \
+         seconds, then ask for a new one"
+    )]
+    SentForEarlier { retry_after: i64 },
     #[error("this method is not available for this account")]
     MethodUnavailable,
     #[error("{0}")]
@@ -267,6 +274,12 @@ impl Twostep {
                 ctx,
             )
             .await;
+            if retry_after <= s.resend_cooldown_secs {
+                let latest = self.store.oob_code(req.account, req.purpose).await?;
+                if latest.is_some_and(|c| c.binding != req.binding && now < c.expires_at) {
+                    return Err(SendError::SentForEarlier { retry_after });
+                }
+            }
             return Err(SendError::Throttled { retry_after });
         }
         let message = message_for(&req, &code, (req.lifetime_secs / 60).max(1));

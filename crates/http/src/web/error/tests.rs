@@ -14,6 +14,11 @@ fn throttles_name_the_wait() {
     assert_eq!((r.status, r.wait), (StatusCode::TOO_MANY_REQUESTS, 12));
     let r = said(send(SendError::Throttled { retry_after: 1800 }, SendForm::Reauth, 30));
     assert!(r.message.contains("30 minutes"), "{}", r.message);
+    let r = said(send(SendError::SentForEarlier { retry_after: 1 }, SendForm::Reauth, 30));
+    assert_eq!(
+        r.message,
+        "A code went out moments ago for an earlier sign-in, and only a code sent for this one works here. Wait 1 second before asking for a new one."
+    );
     let r = said(send(SendError::InvalidPhone("not a valid phone number".into()), SendForm::Reauth, 30));
     assert_eq!(r.message, "Not a valid phone number.");
 }
