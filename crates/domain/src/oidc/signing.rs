@@ -23,8 +23,7 @@ impl Oidc {
     pub async fn jwks(&self, ring: &Keyring) -> Result<serde_json::Value, OidcError> {
         self.current_key(Alg::Rs256, ring).await?;
         let now = self.clock.now();
-        let keys: Vec<serde_json::Value> = self
-            .published(self.store.keys().await?, now)
+        let keys: Vec<serde_json::Value> = Self::published(self.store.keys().await?, now)
             .iter()
             .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
             .collect();

@@ -63,6 +63,20 @@ pub struct IdClaims {
     pub groups: Option<Vec<String>>,
 }
 
+/// A code or refresh token that could not be spent, and the grant the
+/// attempt revoked (to be audited), if any.
+#[derive(Debug)]
+pub struct Spent {
+    pub error: OidcError,
+    pub revoked: Option<(GrantRecord, &'static str)>,
+}
+
+impl From<OidcError> for Spent {
+    fn from(error: OidcError) -> Self {
+        Self { error, revoked: None }
+    }
+}
+
 impl Oidc {
     /// The client, if its credentials hold: a confidential client must send
     /// its secret (compared in constant time), a public one must not
@@ -117,34 +131,8 @@ impl Oidc {
         p: &TokenParams,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OidcError> {
-        let code = p.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 256);
-        let Some(code) = code else { return Err(OidcError::InvalidRequest("code is required".into())) };
-        let hash = sha256_hex(code);
-        let now = self.clock.now();
-        // Spent first, checked after: whatever is wrong with this request,
-        // the code cannot be tried again.
-        let Some(record) = self.store.consume_code(&hash, now).await? else {
-            if let Some(spent) = self.store.code(&hash).await?
-                && spent.consumed_at.is_some()
-                && spent.client_id == client.id
-            {
-                // A replay: whoever holds the code may have the tokens too
-                // (RFC 6749 §4.1.2), so everything it issued goes.
-                self.revoke_family(twostep, &spent.grant_id, "authorization code replayed", ctx).await?;
-                return Err(OidcError::InvalidGrant("the code was used already".into()));
-            }
-            return Err(OidcError::InvalidGrant("the code is unknown or expired".into()));
-        };
-        if record.client_id != client.id {
-            return Err(OidcError::InvalidGrant("the code was issued to another client".into()));
-        }
-        if p.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
-            return Err(OidcError::InvalidGrant("redirect_uri differs from the authorization request".into()));
-        }
-        if !verifier_matches(p.code_verifier.as_deref().unwrap_or_default(), &record.code_challenge) {
-            return Err(OidcError::InvalidGrant("the PKCE code_verifier does not match".into()));
-        }
-        let grant = self.store.grant(&record.grant_id).await?.ok_or_else(|| OidcError::InvalidGrant("revoked".into()))?;
+        let grant = self.redeem_code(client, p).await;
+        let grant = self.audit_revoked(twostep, grant, ctx).await?;
         self.issue(twostep, ring, client, &grant, &grant.scope, true, ctx).await
     }
 
@@ -156,38 +144,102 @@ impl Oidc {
         p: &TokenParams,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OidcError> {
+        let redeemed = self.redeem_refresh(client, p).await;
+        let (grant, scope) = self.audit_revoked(twostep, redeemed, ctx).await?;
+        self.issue(twostep, ring, client, &grant, &scope, false, ctx).await
+    }
+
+    async fn audit_revoked<T>(&self, twostep: &Twostep, r: Result<T, Spent>, ctx: &RequestContext) -> Result<T, OidcError> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(Spent { error, revoked: Some((g, why)) }) => {
+                let details = format!("client {}; {why}", g.client_id);
+                let event = AuditEvent::user(AuditKind::OidcGrantRevoked, &g.account_id).failed().details(details);
+                twostep.audit(event, ctx).await;
+                Err(error)
+            }
+            Err(Spent { error, revoked: None }) => Err(error),
+        }
+    }
+
+    /// Spends a code for `client` and returns its grant. The code is spent
+    /// first and checked after: whatever is wrong with this request, the
+    /// code cannot be tried again. A replay revokes its grant (whoever holds
+    /// the code may hold the tokens too, RFC 6749 §4.1.2).
+    pub async fn redeem_code(&self, client: &ClientRecord, p: &TokenParams) -> Result<GrantRecord, Spent> {
+        let code = p.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 256);
+        let Some(code) = code else { return Err(OidcError::InvalidRequest("code is required".into()).into()) };
+        let hash = sha256_hex(code);
+        let now = self.clock.now();
+        let Some(record) = self.store.consume_code(&hash, now).await.map_err(OidcError::from)? else {
+            if let Some(spent) = self.store.code(&hash).await.map_err(OidcError::from)?
+                && spent.consumed_at.is_some()
+                && spent.client_id == client.id
+            {
+                let revoked = self.revoke_grant(&spent.grant_id, "authorization code replayed").await?;
+                return Err(Spent { error: OidcError::InvalidGrant("the code was used already".into()), revoked });
+            }
+            return Err(OidcError::InvalidGrant("the code is unknown or expired".into()).into());
+        };
+        if record.client_id != client.id {
+            return Err(OidcError::InvalidGrant("the code was issued to another client".into()).into());
+        }
+        if p.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+            return Err(OidcError::InvalidGrant("redirect_uri differs from the authorization request".into()).into());
+        }
+        if !verifier_matches(p.code_verifier.as_deref().unwrap_or_default(), &record.code_challenge) {
+            return Err(OidcError::InvalidGrant("the PKCE code_verifier does not match".into()).into());
+        }
+        self.live_grant(&record.grant_id).await
+    }
+
+    /// Spends a refresh token for `client`: its grant and the scope the new
+    /// tokens get. A token rotated already was reused: one of its two
+    /// holders is a thief and we cannot tell which, so the family ends.
+    pub async fn redeem_refresh(&self, client: &ClientRecord, p: &TokenParams) -> Result<(GrantRecord, String), Spent> {
         let given = p.refresh_token.as_deref().filter(|t| !t.is_empty() && t.len() <= 256);
-        let Some(given) = given else { return Err(OidcError::InvalidRequest("refresh_token is required".into())) };
+        let Some(given) = given else { return Err(OidcError::InvalidRequest("refresh_token is required".into()).into()) };
         let hash = sha256_hex(given);
         let now = self.clock.now();
-        let Some(old) = self.store.use_refresh(&hash, now).await? else {
-            if let Some(t) = self.store.token(&hash).await?
+        let Some(old) = self.store.use_refresh(&hash, now).await.map_err(OidcError::from)? else {
+            if let Some(t) = self.store.token(&hash).await.map_err(OidcError::from)?
                 && t.kind == TokenKind::Refresh
                 && t.used_at.is_some()
                 && t.client_id == client.id
             {
-                // Rotated already: one of the two holders is a thief, and we
-                // cannot tell which, so the whole family ends.
-                self.revoke_family(twostep, &t.grant_id, "refresh token reused", ctx).await?;
-                return Err(OidcError::InvalidGrant("the refresh token was used already".into()));
+                let revoked = self.revoke_grant(&t.grant_id, "refresh token reused").await?;
+                return Err(Spent { error: OidcError::InvalidGrant("the refresh token was used already".into()), revoked });
             }
-            return Err(OidcError::InvalidGrant("the refresh token is unknown, expired or revoked".into()));
+            return Err(OidcError::InvalidGrant("the refresh token is unknown, expired or revoked".into()).into());
         };
         if old.client_id != client.id {
-            return Err(OidcError::InvalidGrant("the refresh token was issued to another client".into()));
+            return Err(OidcError::InvalidGrant("the refresh token was issued to another client".into()).into());
         }
-        let grant = self.store.grant(&old.grant_id).await?.ok_or_else(|| OidcError::InvalidGrant("revoked".into()))?;
+        let grant = self.live_grant(&old.grant_id).await?;
         // A narrower scope may be asked for, never a wider one (RFC 6749 §6).
         let scope = match p.scope.as_deref() {
             Some(s) if !s.trim().is_empty() => {
                 if !s.split_ascii_whitespace().all(|x| has_scope(&old.scope, x)) {
-                    return Err(OidcError::InvalidScope("wider than the original grant".into()));
+                    return Err(OidcError::InvalidScope("wider than the original grant".into()).into());
                 }
                 rules::granted_scope(s).ok_or_else(|| OidcError::InvalidScope("must include openid".into()))?
             }
             _ => old.scope.clone(),
         };
-        self.issue(twostep, ring, client, &grant, &scope, false, ctx).await
+        Ok((grant, scope))
+    }
+
+    async fn live_grant(&self, id: &str) -> Result<GrantRecord, Spent> {
+        match self.store.grant(id).await.map_err(OidcError::from)? {
+            Some(g) if g.revoked_at.is_none() => Ok(g),
+            _ => Err(OidcError::InvalidGrant("the grant was revoked".into()).into()),
+        }
+    }
+
+    /// Revokes a grant; the grant, when this call revoked it.
+    async fn revoke_grant(&self, id: &str, why: &'static str) -> Result<Option<(GrantRecord, &'static str)>, OidcError> {
+        let grant = self.store.grant(id).await?;
+        if self.store.revoke_grant(id, self.clock.now()).await? { Ok(grant.map(|g| (g, why))) } else { Ok(None) }
     }
 
     #[expect(clippy::too_many_arguments, reason = "one issuance, for both grant types")]
@@ -265,17 +317,6 @@ impl Oidc {
         })
     }
 
-    async fn revoke_family(&self, twostep: &Twostep, grant_id: &str, why: &str, ctx: &RequestContext) -> Result<(), OidcError> {
-        let grant = self.store.grant(grant_id).await?;
-        if self.store.revoke_grant(grant_id, self.clock.now()).await?
-            && let Some(g) = grant
-        {
-            let details = format!("client {}; {why}", g.client_id);
-            twostep.audit(AuditEvent::user(AuditKind::OidcGrantRevoked, &g.account_id).failed().details(details), ctx).await;
-        }
-        Ok(())
-    }
-
     /// The account's `sub`: random, made on first use, never the e-mail.
     pub async fn subject(&self, account: &crate::ids::AccountId) -> Result<String, OidcError> {
         Ok(self.store.subject(account, &self.random()).await?)
@@ -331,7 +372,13 @@ impl Oidc {
             return Ok(());
         }
         match t.kind {
-            TokenKind::Refresh => self.revoke_family(twostep, &t.grant_id, "revoked by the client", ctx).await,
+            TokenKind::Refresh => {
+                let revoked = self.revoke_grant(&t.grant_id, "revoked by the client").await?;
+                // The answer is 200 whatever happened; only the revocation is audited.
+                let spent: Result<(), Spent> = Err(Spent { error: OidcError::InvalidToken, revoked });
+                let _ = self.audit_revoked(twostep, spent, ctx).await;
+                Ok(())
+            }
             TokenKind::Access => {
                 self.store.delete_token(&t.hash).await?;
                 Ok(())
