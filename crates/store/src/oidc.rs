@@ -18,7 +18,8 @@ use crate::{SqlStore, store_err};
 
 const CLIENT_COLS: &str = "id, name, secret_hash, redirect_uris, post_logout_uris, require_two_factor, org_id, \
                            skip_consent, id_token_alg, created_at";
-const GRANT_COLS: &str = "id, client_id, account_id, scope, nonce, auth_time, acr, amr, groups_claim, created_at, revoked_at";
+const GRANT_COLS: &str =
+    "id, client_id, account_id, scope, nonce, auth_time, acr, amr, groups_claim, created_at, revoked_at";
 const CODE_COLS: &str = "hash, grant_id, client_id, redirect_uri, code_challenge, expires_at, consumed_at";
 const TOKEN_COLS: &str = "hash, kind, grant_id, client_id, account_id, scope, created_at, expires_at, used_at";
 
@@ -105,20 +106,22 @@ fn key(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
 #[async_trait]
 impl OidcStore for SqlStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-        sqlx::query(&format!("INSERT INTO oidc_clients ({CLIENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(&c.id)
-            .bind(&c.name)
-            .bind(c.secret_hash.as_deref())
-            .bind(c.redirect_uris.join("\n"))
-            .bind(c.post_logout_redirect_uris.join("\n"))
-            .bind(i64::from(c.require_two_factor))
-            .bind(c.org_id.as_deref())
-            .bind(i64::from(c.skip_consent))
-            .bind(&c.id_token_alg)
-            .bind(c.created_at.secs())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO oidc_clients ({CLIENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(c.secret_hash.as_deref())
+        .bind(c.redirect_uris.join("\n"))
+        .bind(c.post_logout_redirect_uris.join("\n"))
+        .bind(i64::from(c.require_two_factor))
+        .bind(c.org_id.as_deref())
+        .bind(i64::from(c.skip_consent))
+        .bind(&c.id_token_alg)
+        .bind(c.created_at.secs())
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
         Ok(())
     }
 
@@ -256,7 +259,13 @@ impl OidcStore for SqlStore {
         row.map(|r| text(&r, "scope")).transpose()
     }
 
-    async fn save_consent(&self, account: &AccountId, client: &str, scope: &str, at: Timestamp) -> Result<(), StoreError> {
+    async fn save_consent(
+        &self,
+        account: &AccountId,
+        client: &str,
+        scope: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
@@ -273,21 +282,23 @@ impl OidcStore for SqlStore {
 
     async fn insert_grant_with_code(&self, g: &GrantRecord, c: &CodeRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
-        sqlx::query(&format!("INSERT INTO oidc_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
-            .bind(&g.id)
-            .bind(&g.client_id)
-            .bind(g.account_id.as_str())
-            .bind(&g.scope)
-            .bind(g.nonce.as_deref())
-            .bind(g.auth_time.secs())
-            .bind(&g.acr)
-            .bind(&g.amr)
-            .bind(&g.groups)
-            .bind(g.created_at.secs())
-            .bind(opt_secs(g.revoked_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO oidc_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(g.account_id.as_str())
+        .bind(&g.scope)
+        .bind(g.nonce.as_deref())
+        .bind(g.auth_time.secs())
+        .bind(&g.acr)
+        .bind(&g.amr)
+        .bind(&g.groups)
+        .bind(g.created_at.secs())
+        .bind(opt_secs(g.revoked_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
         sqlx::query(&format!("INSERT INTO oidc_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
             .bind(&c.hash)
             .bind(&c.grant_id)

@@ -125,7 +125,8 @@ impl Oidc {
         if new.id.is_none() {
             return Err(ClientError::BadId);
         }
-        let record = ClientRecord { secret_hash: secret_sha256.map(|h| h.to_ascii_lowercase()), ..self.client_record(&new)? };
+        let record =
+            ClientRecord { secret_hash: secret_sha256.map(|h| h.to_ascii_lowercase()), ..self.client_record(&new)? };
         if self.store.client(&record.id).await?.is_some() {
             self.store.update_client(&record).await?;
         } else {

@@ -88,7 +88,9 @@ impl Oidc {
         let client_id = p.client_id.as_deref().unwrap_or_default();
         let client = match self.known_client(client_id).await {
             Ok(c) => c,
-            Err(OidcError::InvalidClient) => return Err(Refused::Page("The app that sent you here is not registered.".into())),
+            Err(OidcError::InvalidClient) => {
+                return Err(Refused::Page("The app that sent you here is not registered.".into()));
+            }
             Err(e) => return Err(Refused::Page(e.description())),
         };
         // A single registered URI may be left out (RFC 6749 §3.1.2.3); with

@@ -104,7 +104,8 @@ pub fn generate(alg: Alg, rng: &dyn Rng) -> Result<NewKey, KeyError> {
         Alg::Rs256 => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::new(&mut PortRng(rng), 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
+            let key =
+                rsa::RsaPrivateKey::new(&mut PortRng(rng), 2048).map_err(|e| KeyError::Generate(e.to_string()))?;
             let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
             let (n, e) = (b64(&key.n().to_bytes_be()), b64(&key.e().to_bytes_be()));
             // RFC 7638 §3.2: the required members, in lexicographic order, no spaces.
@@ -140,7 +141,8 @@ pub fn generate(alg: Alg, rng: &dyn Rng) -> Result<NewKey, KeyError> {
                 .map_err(|e| KeyError::Generate(e.to_string()))?;
             let x = b64(ring::signature::KeyPair::public_key(&pair).as_ref());
             let kid = thumbprint(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#));
-            let jwk = serde_json::json!({"kty": "OKP", "use": "sig", "alg": "EdDSA", "kid": kid, "crv": "Ed25519", "x": x});
+            let jwk =
+                serde_json::json!({"kty": "OKP", "use": "sig", "alg": "EdDSA", "kid": kid, "crv": "Ed25519", "x": x});
             let mut der = Zeroizing::new(ED25519_PKCS8_PREFIX.to_vec());
             der.extend_from_slice(seed.as_ref());
             Ok(NewKey { kid, public_jwk: jwk.to_string(), private_der: der })

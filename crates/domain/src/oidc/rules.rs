@@ -41,7 +41,11 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), UriError> {
 
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
-        || host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Byte-for-byte: no normalisation, no prefix or pattern matching (the

@@ -139,8 +139,13 @@ pub trait OidcStore: Send + Sync {
 
     /// The scope the account consented to for the client.
     async fn consent(&self, account: &AccountId, client: &str) -> Result<Option<String>, StoreError>;
-    async fn save_consent(&self, account: &AccountId, client: &str, scope: &str, at: Timestamp)
-    -> Result<(), StoreError>;
+    async fn save_consent(
+        &self,
+        account: &AccountId,
+        client: &str,
+        scope: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 
     /// Stores the grant and its code in one transaction.
     async fn insert_grant_with_code(&self, grant: &GrantRecord, code: &CodeRecord) -> Result<(), StoreError>;

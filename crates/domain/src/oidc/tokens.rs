@@ -149,7 +149,12 @@ impl Oidc {
         self.issue(twostep, ring, client, &grant, &scope, false, ctx).await
     }
 
-    async fn audit_revoked<T>(&self, twostep: &Twostep, r: Result<T, Spent>, ctx: &RequestContext) -> Result<T, OidcError> {
+    async fn audit_revoked<T>(
+        &self,
+        twostep: &Twostep,
+        r: Result<T, Spent>,
+        ctx: &RequestContext,
+    ) -> Result<T, OidcError> {
         match r {
             Ok(v) => Ok(v),
             Err(Spent { error, revoked: Some((g, why)) }) => {
@@ -198,7 +203,9 @@ impl Oidc {
     /// holders is a thief and we cannot tell which, so the family ends.
     pub async fn redeem_refresh(&self, client: &ClientRecord, p: &TokenParams) -> Result<(GrantRecord, String), Spent> {
         let given = p.refresh_token.as_deref().filter(|t| !t.is_empty() && t.len() <= 256);
-        let Some(given) = given else { return Err(OidcError::InvalidRequest("refresh_token is required".into()).into()) };
+        let Some(given) = given else {
+            return Err(OidcError::InvalidRequest("refresh_token is required".into()).into());
+        };
         let hash = sha256_hex(given);
         let now = self.clock.now();
         let Some(old) = self.store.use_refresh(&hash, now).await.map_err(OidcError::from)? else {
@@ -208,7 +215,10 @@ impl Oidc {
                 && t.client_id == client.id
             {
                 let revoked = self.revoke_grant(&t.grant_id, "refresh token reused").await?;
-                return Err(Spent { error: OidcError::InvalidGrant("the refresh token was used already".into()), revoked });
+                return Err(Spent {
+                    error: OidcError::InvalidGrant("the refresh token was used already".into()),
+                    revoked,
+                });
             }
             return Err(OidcError::InvalidGrant("the refresh token is unknown, expired or revoked".into()).into());
         };
@@ -237,7 +247,11 @@ impl Oidc {
     }
 
     /// Revokes a grant; the grant, when this call revoked it.
-    async fn revoke_grant(&self, id: &str, why: &'static str) -> Result<Option<(GrantRecord, &'static str)>, OidcError> {
+    async fn revoke_grant(
+        &self,
+        id: &str,
+        why: &'static str,
+    ) -> Result<Option<(GrantRecord, &'static str)>, OidcError> {
         let grant = self.store.grant(id).await?;
         if self.store.revoke_grant(id, self.clock.now()).await? { Ok(grant.map(|g| (g, why))) } else { Ok(None) }
     }
@@ -301,7 +315,8 @@ impl Oidc {
             at_hash: Some(half_hash(&access)),
             email: with_email.then(|| account.email.to_string()),
             email_verified: with_email.then_some(account.email_verified_at.is_some()),
-            groups: has_scope(scope, "groups").then(|| grant.groups.split_ascii_whitespace().map(str::to_owned).collect()),
+            groups: has_scope(scope, "groups")
+                .then(|| grant.groups.split_ascii_whitespace().map(str::to_owned).collect()),
         };
         let id_token = self.sign(alg, &claims, ring).await?;
         let what = if first { "code" } else { "refresh" };
@@ -325,7 +340,9 @@ impl Oidc {
     /// The userinfo claims for a live access token.
     pub async fn userinfo(&self, twostep: &Twostep, access_token: &str) -> Result<serde_json::Value, OidcError> {
         let live = self.store.live_token(&sha256_hex(access_token), self.clock.now()).await?;
-        let Some(live) = live.filter(|l| l.token.kind == TokenKind::Access) else { return Err(OidcError::InvalidToken) };
+        let Some(live) = live.filter(|l| l.token.kind == TokenKind::Access) else {
+            return Err(OidcError::InvalidToken);
+        };
         let account = twostep.account(&live.token.account_id).await.map_err(|_| OidcError::InvalidToken)?;
         if account.disabled_at.is_some() {
             return Err(OidcError::InvalidToken);
@@ -365,7 +382,13 @@ impl Oidc {
     /// RFC 7009: a refresh token ends its whole grant, an access token
     /// itself; unknown tokens and other clients' tokens are ignored
     /// (the answer is the same, so it reveals nothing).
-    pub async fn revoke(&self, twostep: &Twostep, auth: &ClientAuth, token: &str, ctx: &RequestContext) -> Result<(), OidcError> {
+    pub async fn revoke(
+        &self,
+        twostep: &Twostep,
+        auth: &ClientAuth,
+        token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), OidcError> {
         let client = self.authenticate_client(auth).await?;
         let Some(t) = self.store.token(&sha256_hex(token)).await? else { return Ok(()) };
         if t.client_id != client.id {
