@@ -285,9 +285,8 @@ async fn end_session(
     let back = match (&p.post_logout_redirect_uri, &client) {
         (None, _) => None,
         (Some(uri), Some(c)) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => {
-            let mut url = match url::Url::parse(uri) {
-                Ok(u) => u,
-                Err(_) => return error_page("The app's sign-out address cannot be read."),
+            let Ok(mut url) = url::Url::parse(uri) else {
+                return error_page("The app's sign-out address cannot be read.");
             };
             if let Some(state) = &p.state {
                 url.query_pairs_mut().append_pair("state", state);
