@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::oidc::store::{
-    ClientRecord, CodeRecord, GrantRecord, LiveToken, OidcStore, SigningKeyRecord, TokenKind, TokenRecord,
+    ClientRecord, CodeRecord, GrantRecord, LiveToken, OidcStore, SigningKeyRecord, Spend, TokenKind, TokenRecord,
 };
 use twostep_domain::time::Timestamp;
 
@@ -313,20 +313,6 @@ impl OidcStore for SqlStore {
         tx.commit().await.map_err(store_err)
     }
 
-    async fn consume_code(&self, hash: &str, now: Timestamp) -> Result<Option<CodeRecord>, StoreError> {
-        sqlx::query(&format!(
-            "UPDATE oidc_codes SET consumed_at = $2
-             WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING {CODE_COLS}"
-        ))
-        .bind(hash)
-        .bind(now.secs())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?
-        .map(|r| code(&r))
-        .transpose()
-    }
-
     async fn code(&self, hash: &str) -> Result<Option<CodeRecord>, StoreError> {
         sqlx::query(&format!("SELECT {CODE_COLS} FROM oidc_codes WHERE hash = $1"))
             .bind(hash)
@@ -364,8 +350,29 @@ impl OidcStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn insert_tokens(&self, grant_id: &str, tokens: &[TokenRecord]) -> Result<bool, StoreError> {
+    async fn issue_tokens(
+        &self,
+        grant_id: &str,
+        spend: Spend<'_>,
+        now: Timestamp,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let (sql, hash) = match spend {
+            Spend::Code(h) => (
+                "UPDATE oidc_codes SET consumed_at = $2 WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2",
+                h,
+            ),
+            Spend::Refresh(h) => (
+                "UPDATE oidc_tokens SET used_at = $2
+                 WHERE hash = $1 AND kind = 'refresh' AND used_at IS NULL AND expires_at > $2",
+                h,
+            ),
+        };
+        let spent = sqlx::query(sql).bind(hash).bind(now.secs()).execute(&mut *tx).await.map_err(store_err)?;
+        if spent.rows_affected() != 1 {
+            return Ok(false);
+        }
         // Touching the grant row first makes a concurrent revocation wait for
         // this transaction (or this one see it): no token outlives its grant.
         let live = sqlx::query("UPDATE oidc_grants SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL")
@@ -415,20 +422,6 @@ impl OidcStore for SqlStore {
             .map_err(store_err)?
             .map(|r| token(&r))
             .transpose()
-    }
-
-    async fn use_refresh(&self, hash: &str, now: Timestamp) -> Result<Option<TokenRecord>, StoreError> {
-        sqlx::query(&format!(
-            "UPDATE oidc_tokens SET used_at = $2
-             WHERE hash = $1 AND kind = 'refresh' AND used_at IS NULL AND expires_at > $2 RETURNING {TOKEN_COLS}"
-        ))
-        .bind(hash)
-        .bind(now.secs())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?
-        .map(|r| token(&r))
-        .transpose()
     }
 
     async fn delete_token(&self, hash: &str) -> Result<bool, StoreError> {

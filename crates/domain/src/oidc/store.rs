@@ -108,6 +108,15 @@ pub struct TokenRecord {
     pub used_at: Option<Timestamp>,
 }
 
+/// What an issuance uses up: spending it and storing what it buys are one
+/// transaction, so the one request that spends it is the one that gets
+/// tokens, and a replay that revokes the grant finds them there to revoke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spend<'a> {
+    Code(&'a str),
+    Refresh(&'a str),
+}
+
 /// A live token with the grant it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveToken {
@@ -149,9 +158,6 @@ pub trait OidcStore: Send + Sync {
 
     /// Stores the grant and its code in one transaction.
     async fn insert_grant_with_code(&self, grant: &GrantRecord, code: &CodeRecord) -> Result<(), StoreError>;
-    /// Spends the code if it is unspent and unexpired (one statement); the
-    /// code as stored when this call spent it.
-    async fn consume_code(&self, hash: &str, now: Timestamp) -> Result<Option<CodeRecord>, StoreError>;
     /// A code as stored, spent or not (to tell a replay from a stranger).
     async fn code(&self, hash: &str) -> Result<Option<CodeRecord>, StoreError>;
     async fn grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
@@ -159,16 +165,21 @@ pub trait OidcStore: Send + Sync {
     /// revoked already or is unknown.
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
 
-    /// Stores tokens under a grant, in one transaction, only while the grant
-    /// is not revoked; false (nothing stored) when it is.
-    async fn insert_tokens(&self, grant_id: &str, tokens: &[TokenRecord]) -> Result<bool, StoreError>;
+    /// In one transaction: spends what the tokens are issued for (a code or
+    /// a refresh token, by one conditional update: unspent and unexpired
+    /// at `now`), then stores the tokens, only while the grant is not
+    /// revoked. False, and nothing written, when either fails.
+    async fn issue_tokens(
+        &self,
+        grant_id: &str,
+        spend: Spend<'_>,
+        now: Timestamp,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError>;
     /// A token that is unexpired and whose grant is not revoked.
     async fn live_token(&self, hash: &str, now: Timestamp) -> Result<Option<LiveToken>, StoreError>;
     /// Any token as stored (spent or expired), to tell a reuse.
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
-    /// Marks an unspent, unexpired refresh token used (one statement); the
-    /// token when this call spent it.
-    async fn use_refresh(&self, hash: &str, now: Timestamp) -> Result<Option<TokenRecord>, StoreError>;
     async fn delete_token(&self, hash: &str) -> Result<bool, StoreError>;
     /// Drops codes and tokens expired before `before`.
     async fn sweep(&self, before: Timestamp) -> Result<u64, StoreError>;

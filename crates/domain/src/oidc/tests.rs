@@ -101,16 +101,6 @@ impl OidcStore for Memory {
         l(&self.codes).insert(c.hash.clone(), c.clone());
         Ok(())
     }
-    async fn consume_code(&self, hash: &str, now: Timestamp) -> Result<Option<CodeRecord>, StoreError> {
-        let mut codes = l(&self.codes);
-        match codes.get_mut(hash) {
-            Some(c) if c.consumed_at.is_none() && c.expires_at > now => {
-                c.consumed_at = Some(now);
-                Ok(Some(c.clone()))
-            }
-            _ => Ok(None),
-        }
-    }
     async fn code(&self, hash: &str) -> Result<Option<CodeRecord>, StoreError> {
         Ok(l(&self.codes).get(hash).cloned())
     }
@@ -128,8 +118,30 @@ impl OidcStore for Memory {
             _ => Ok(false),
         }
     }
-    async fn insert_tokens(&self, grant_id: &str, tokens: &[TokenRecord]) -> Result<bool, StoreError> {
-        if l(&self.grants).get(grant_id).is_none_or(|g| g.revoked_at.is_some()) {
+    async fn issue_tokens(
+        &self,
+        grant_id: &str,
+        spend: Spend<'_>,
+        now: Timestamp,
+        tokens: &[TokenRecord],
+    ) -> Result<bool, StoreError> {
+        let spent = match spend {
+            Spend::Code(h) => match l(&self.codes).get_mut(h) {
+                Some(c) if c.consumed_at.is_none() && c.expires_at > now => {
+                    c.consumed_at = Some(now);
+                    true
+                }
+                _ => false,
+            },
+            Spend::Refresh(h) => match l(&self.tokens).get_mut(h) {
+                Some(t) if t.kind == TokenKind::Refresh && t.used_at.is_none() && t.expires_at > now => {
+                    t.used_at = Some(now);
+                    true
+                }
+                _ => false,
+            },
+        };
+        if !spent || l(&self.grants).get(grant_id).is_none_or(|g| g.revoked_at.is_some()) {
             return Ok(false);
         }
         let mut m = l(&self.tokens);
@@ -145,16 +157,6 @@ impl OidcStore for Memory {
     }
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         Ok(l(&self.tokens).get(hash).cloned())
-    }
-    async fn use_refresh(&self, hash: &str, now: Timestamp) -> Result<Option<TokenRecord>, StoreError> {
-        let mut m = l(&self.tokens);
-        match m.get_mut(hash) {
-            Some(t) if t.kind == TokenKind::Refresh && t.used_at.is_none() && t.expires_at > now => {
-                t.used_at = Some(now);
-                Ok(Some(t.clone()))
-            }
-            _ => Ok(None),
-        }
     }
     async fn delete_token(&self, hash: &str) -> Result<bool, StoreError> {
         Ok(l(&self.tokens).remove(hash).is_some())
@@ -356,16 +358,30 @@ fn exchange(c: &ClientRecord, code: &str, verifier: &str) -> TokenParams {
     }
 }
 
+/// Redeems and spends a code as the token endpoint does: the tokens.
+async fn trade(
+    f: &Fixture,
+    c: &ClientRecord,
+    code: &str,
+    verifier: &str,
+) -> Result<(String, Option<String>), tokens::Spent> {
+    let (grant, hash) = f.oidc.redeem_code(c, &exchange(c, code, verifier)).await?;
+    f.oidc.store_tokens(c, &grant, &grant.scope, Spend::Code(&hash)).await
+}
+
 #[tokio::test]
-async fn a_code_is_spent_once_and_a_replay_revokes_its_grant() {
+async fn a_code_is_spent_once_and_a_replay_revokes_what_it_issued() {
     let f = fixture();
     let c = client(&f, |_| {}).await;
     let grant = stored_code(&f, &c, "code-1").await;
-    assert_eq!(f.oidc.redeem_code(&c, &exchange(&c, "code-1", VERIFIER)).await.expect("first").id, grant);
-    let again = f.oidc.redeem_code(&c, &exchange(&c, "code-1", VERIFIER)).await.expect_err("replay");
+    let (access, refresh) = trade(&f, &c, "code-1", VERIFIER).await.expect("first");
+    assert!(refresh.is_some());
+    let at = Timestamp::from_secs(T0);
+    assert!(f.store.live_token(&sha256_hex(&access), at).await.expect("read").is_some());
+    let again = trade(&f, &c, "code-1", VERIFIER).await.expect_err("replay");
     assert_eq!(again.error.code(), "invalid_grant");
     assert_eq!(again.revoked.map(|(g, _)| g.id), Some(grant.clone()));
-    assert!(f.store.grant(&grant).await.expect("grant").expect("stored").revoked_at.is_some());
+    assert!(f.store.live_token(&sha256_hex(&access), at).await.expect("read").is_none(), "revoked by the replay");
 }
 
 #[tokio::test]
@@ -374,20 +390,20 @@ async fn a_code_is_bound_to_client_uri_and_verifier_and_expires() {
     let c = client(&f, |_| {}).await;
     let other = client(&f, |n| n.name = "Other".into()).await;
     stored_code(&f, &c, "a").await;
-    let e = f.oidc.redeem_code(&c, &exchange(&c, "a", "x".repeat(43).as_str())).await.expect_err("wrong verifier");
-    assert_eq!(e.error.code(), "invalid_grant");
-    stored_code(&f, &c, "b").await;
-    let mut p = exchange(&c, "b", VERIFIER);
+    let wrong = "x".repeat(43);
+    assert_eq!(trade(&f, &c, "a", &wrong).await.expect_err("verifier").error.code(), "invalid_grant");
+    let mut p = exchange(&c, "a", VERIFIER);
     p.redirect_uri = Some("https://wiki.example/other".into());
     assert_eq!(f.oidc.redeem_code(&c, &p).await.expect_err("uri").error.code(), "invalid_grant");
-    stored_code(&f, &c, "c").await;
     assert_eq!(
-        f.oidc.redeem_code(&other, &exchange(&c, "c", VERIFIER)).await.expect_err("client").error.code(),
+        f.oidc.redeem_code(&other, &exchange(&c, "a", VERIFIER)).await.expect_err("client").error.code(),
         "invalid_grant"
     );
+    // None of those spent it.
+    assert!(trade(&f, &c, "a", VERIFIER).await.is_ok());
     stored_code(&f, &c, "d").await;
     *f.clock.0.lock().expect("lock") = T0 + CODE_SECS;
-    let late = f.oidc.redeem_code(&c, &exchange(&c, "d", VERIFIER)).await.expect_err("expired");
+    let late = trade(&f, &c, "d", VERIFIER).await.expect_err("expired");
     assert_eq!(late.error.code(), "invalid_grant");
     assert!(late.revoked.is_none());
 }
@@ -396,31 +412,23 @@ async fn a_code_is_bound_to_client_uri_and_verifier_and_expires() {
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let f = fixture();
     let c = client(&f, |_| {}).await;
-    let grant = stored_code(&f, &c, "r").await;
-    let token = |hash: &str| TokenRecord {
-        hash: sha256_hex(hash),
-        kind: TokenKind::Refresh,
-        grant_id: grant.clone(),
-        client_id: c.id.clone(),
-        account_id: AccountId::from_stored("acct-1"),
-        scope: "openid offline_access".into(),
-        created_at: Timestamp::from_secs(T0),
-        expires_at: Timestamp::from_secs(T0 + REFRESH_TOKEN_SECS),
-        used_at: None,
-    };
-    f.store.insert_tokens(&grant, &[token("rt-1"), token("rt-2")]).await.expect("tokens");
+    stored_code(&f, &c, "r").await;
+    let (_, first) = trade(&f, &c, "r", VERIFIER).await.expect("tokens");
+    let first = first.expect("refresh");
     let p = |t: &str| TokenParams {
         grant_type: Some("refresh_token".into()),
         refresh_token: Some(t.into()),
         ..Default::default()
     };
-    let (g, scope) = f.oidc.redeem_refresh(&c, &p("rt-1")).await.expect("first use");
-    assert_eq!((g.id.as_str(), scope.as_str()), (grant.as_str(), "openid offline_access"));
-    let reuse = f.oidc.redeem_refresh(&c, &p("rt-1")).await.expect_err("reuse");
+    let (grant, scope, hash) = f.oidc.redeem_refresh(&c, &p(&first)).await.expect("first use");
+    assert_eq!(scope, "openid offline_access");
+    let (_, second) = f.oidc.store_tokens(&c, &grant, &scope, Spend::Refresh(&hash)).await.expect("rotated");
+    let second = second.expect("a new refresh token");
+    let reuse = f.oidc.redeem_refresh(&c, &p(&first)).await.expect_err("reuse");
     assert_eq!(reuse.error.code(), "invalid_grant");
     assert!(reuse.revoked.is_some());
     // The family is gone: the newer token too.
-    assert_eq!(f.oidc.redeem_refresh(&c, &p("rt-2")).await.expect_err("family").error.code(), "invalid_grant");
+    assert_eq!(f.oidc.redeem_refresh(&c, &p(&second)).await.expect_err("family").error.code(), "invalid_grant");
 }
 
 #[tokio::test]

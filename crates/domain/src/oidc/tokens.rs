@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{Alg, half_hash};
 use super::rules::{self, has_scope, secret_matches, sha256_hex, verifier_matches};
-use super::store::{ClientRecord, GrantRecord, TokenKind, TokenRecord};
+use super::store::{ClientRecord, GrantRecord, Spend, TokenKind, TokenRecord};
 use super::{ACCESS_TOKEN_SECS, ID_TOKEN_SECS, Oidc, OidcError, REFRESH_TOKEN_SECS};
 use crate::audit::{AuditKind, RequestContext};
 use crate::crypto::Keyring;
@@ -131,9 +131,9 @@ impl Oidc {
         p: &TokenParams,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OidcError> {
-        let grant = self.redeem_code(client, p).await;
-        let grant = self.audit_revoked(twostep, grant, ctx).await?;
-        self.issue(twostep, ring, client, &grant, &grant.scope, true, ctx).await
+        let redeemed = self.redeem_code(client, p).await;
+        let (grant, hash) = self.audit_revoked(twostep, redeemed, ctx).await?;
+        self.issue(twostep, ring, client, &grant, &grant.scope.clone(), Spend::Code(&hash), ctx).await
     }
 
     async fn refresh(
@@ -145,8 +145,8 @@ impl Oidc {
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OidcError> {
         let redeemed = self.redeem_refresh(client, p).await;
-        let (grant, scope) = self.audit_revoked(twostep, redeemed, ctx).await?;
-        self.issue(twostep, ring, client, &grant, &scope, false, ctx).await
+        let (grant, scope, hash) = self.audit_revoked(twostep, redeemed, ctx).await?;
+        self.issue(twostep, ring, client, &grant, &scope, Spend::Refresh(&hash), ctx).await
     }
 
     async fn audit_revoked<T>(
@@ -167,27 +167,25 @@ impl Oidc {
         }
     }
 
-    /// Spends a code for `client` and returns its grant. The code is spent
-    /// first and checked after: whatever is wrong with this request, the
-    /// code cannot be tried again. A replay revokes its grant (whoever holds
-    /// the code may hold the tokens too, RFC 6749 §4.1.2).
-    pub async fn redeem_code(&self, client: &ClientRecord, p: &TokenParams) -> Result<GrantRecord, Spent> {
+    /// Checks a code presented by `client`: its grant and the code's hash,
+    /// for `store_tokens` to spend. A code spent already is a replay, and
+    /// revokes its grant (whoever holds the code may hold the tokens too,
+    /// RFC 6749 §4.1.2). A wrong verifier or URI leaves the code unspent.
+    pub async fn redeem_code(&self, client: &ClientRecord, p: &TokenParams) -> Result<(GrantRecord, String), Spent> {
         let code = p.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 256);
         let Some(code) = code else { return Err(OidcError::InvalidRequest("code is required".into()).into()) };
         let hash = sha256_hex(code);
-        let now = self.clock.now();
-        let Some(record) = self.store.consume_code(&hash, now).await.map_err(OidcError::from)? else {
-            if let Some(spent) = self.store.code(&hash).await.map_err(OidcError::from)?
-                && spent.consumed_at.is_some()
-                && spent.client_id == client.id
-            {
-                let revoked = self.revoke_grant(&spent.grant_id, "authorization code replayed").await?;
-                return Err(Spent { error: OidcError::InvalidGrant("the code was used already".into()), revoked });
-            }
-            return Err(OidcError::InvalidGrant("the code is unknown or expired".into()).into());
-        };
+        let unknown = || Spent::from(OidcError::InvalidGrant("the code is unknown or expired".into()));
+        let Some(record) = self.store.code(&hash).await.map_err(OidcError::from)? else { return Err(unknown()) };
         if record.client_id != client.id {
             return Err(OidcError::InvalidGrant("the code was issued to another client".into()).into());
+        }
+        if record.consumed_at.is_some() {
+            let revoked = self.revoke_grant(&record.grant_id, "authorization code replayed").await?;
+            return Err(Spent { error: OidcError::InvalidGrant("the code was used already".into()), revoked });
+        }
+        if record.expires_at <= self.clock.now() {
+            return Err(unknown());
         }
         if p.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
             return Err(OidcError::InvalidGrant("redirect_uri differs from the authorization request".into()).into());
@@ -195,35 +193,36 @@ impl Oidc {
         if !verifier_matches(p.code_verifier.as_deref().unwrap_or_default(), &record.code_challenge) {
             return Err(OidcError::InvalidGrant("the PKCE code_verifier does not match".into()).into());
         }
-        self.live_grant(&record.grant_id).await
+        Ok((self.live_grant(&record.grant_id).await?, hash))
     }
 
-    /// Spends a refresh token for `client`: its grant and the scope the new
-    /// tokens get. A token rotated already was reused: one of its two
-    /// holders is a thief and we cannot tell which, so the family ends.
-    pub async fn redeem_refresh(&self, client: &ClientRecord, p: &TokenParams) -> Result<(GrantRecord, String), Spent> {
+    /// Checks a refresh token presented by `client`: its grant, the scope
+    /// the new tokens get and the token's hash. A token rotated already was
+    /// reused: one of its two holders is a thief and we cannot tell which,
+    /// so the family ends.
+    pub async fn redeem_refresh(
+        &self,
+        client: &ClientRecord,
+        p: &TokenParams,
+    ) -> Result<(GrantRecord, String, String), Spent> {
         let given = p.refresh_token.as_deref().filter(|t| !t.is_empty() && t.len() <= 256);
         let Some(given) = given else {
             return Err(OidcError::InvalidRequest("refresh_token is required".into()).into());
         };
         let hash = sha256_hex(given);
-        let now = self.clock.now();
-        let Some(old) = self.store.use_refresh(&hash, now).await.map_err(OidcError::from)? else {
-            if let Some(t) = self.store.token(&hash).await.map_err(OidcError::from)?
-                && t.kind == TokenKind::Refresh
-                && t.used_at.is_some()
-                && t.client_id == client.id
-            {
-                let revoked = self.revoke_grant(&t.grant_id, "refresh token reused").await?;
-                return Err(Spent {
-                    error: OidcError::InvalidGrant("the refresh token was used already".into()),
-                    revoked,
-                });
-            }
-            return Err(OidcError::InvalidGrant("the refresh token is unknown, expired or revoked".into()).into());
-        };
+        let unknown =
+            || Spent::from(OidcError::InvalidGrant("the refresh token is unknown, expired or revoked".into()));
+        let token = self.store.token(&hash).await.map_err(OidcError::from)?;
+        let Some(old) = token.filter(|t| t.kind == TokenKind::Refresh) else { return Err(unknown()) };
         if old.client_id != client.id {
             return Err(OidcError::InvalidGrant("the refresh token was issued to another client".into()).into());
+        }
+        if old.used_at.is_some() {
+            let revoked = self.revoke_grant(&old.grant_id, "refresh token reused").await?;
+            return Err(Spent { error: OidcError::InvalidGrant("the refresh token was used already".into()), revoked });
+        }
+        if old.expires_at <= self.clock.now() {
+            return Err(unknown());
         }
         let grant = self.live_grant(&old.grant_id).await?;
         // A narrower scope may be asked for, never a wider one (RFC 6749 §6).
@@ -236,7 +235,7 @@ impl Oidc {
             }
             _ => old.scope.clone(),
         };
-        Ok((grant, scope))
+        Ok((grant, scope, hash))
     }
 
     async fn live_grant(&self, id: &str) -> Result<GrantRecord, Spent> {
@@ -256,27 +255,16 @@ impl Oidc {
         if self.store.revoke_grant(id, self.clock.now()).await? { Ok(grant.map(|g| (g, why))) } else { Ok(None) }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one issuance, for both grant types")]
-    async fn issue(
+    /// Spends `spend` and stores a new access token (and refresh token,
+    /// with `offline_access`) under the grant, in one transaction. Losing
+    /// the spend to a concurrent request is a replay like any other.
+    pub async fn store_tokens(
         &self,
-        twostep: &Twostep,
-        ring: &Keyring,
         client: &ClientRecord,
         grant: &GrantRecord,
         scope: &str,
-        first: bool,
-        ctx: &RequestContext,
-    ) -> Result<TokenResponse, OidcError> {
-        if grant.revoked_at.is_some() {
-            return Err(OidcError::InvalidGrant("the grant was revoked".into()));
-        }
-        let account = twostep
-            .account(&grant.account_id)
-            .await
-            .map_err(|_| OidcError::InvalidGrant("the account is gone".into()))?;
-        if account.disabled_at.is_some() {
-            return Err(OidcError::InvalidGrant("the account is disabled".into()));
-        }
+        spend: Spend<'_>,
+    ) -> Result<(String, Option<String>), Spent> {
         let now = self.clock.now();
         let access = self.random();
         let refresh = has_scope(scope, "offline_access").then(|| self.random());
@@ -295,9 +283,43 @@ impl Oidc {
         if let Some(r) = &refresh {
             records.push(record(sha256_hex(r), TokenKind::Refresh, REFRESH_TOKEN_SECS));
         }
-        if !self.store.insert_tokens(&grant.id, &records).await? {
-            return Err(OidcError::InvalidGrant("the grant was revoked".into()));
+        if self.store.issue_tokens(&grant.id, spend, now, &records).await.map_err(OidcError::from)? {
+            return Ok((access, refresh));
         }
+        let live = self.store.grant(&grant.id).await.map_err(OidcError::from)?.is_some_and(|g| g.revoked_at.is_none());
+        if !live {
+            return Err(OidcError::InvalidGrant("the grant was revoked".into()).into());
+        }
+        let (why, what) = match spend {
+            Spend::Code(_) => ("authorization code replayed", "the code was used already"),
+            Spend::Refresh(_) => ("refresh token reused", "the refresh token was used already"),
+        };
+        let revoked = self.revoke_grant(&grant.id, why).await?;
+        Err(Spent { error: OidcError::InvalidGrant(what.into()), revoked })
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one issuance, for both grant types")]
+    async fn issue(
+        &self,
+        twostep: &Twostep,
+        ring: &Keyring,
+        client: &ClientRecord,
+        grant: &GrantRecord,
+        scope: &str,
+        spend: Spend<'_>,
+        ctx: &RequestContext,
+    ) -> Result<TokenResponse, OidcError> {
+        let account = twostep
+            .account(&grant.account_id)
+            .await
+            .map_err(|_| OidcError::InvalidGrant("the account is gone".into()))?;
+        if account.disabled_at.is_some() {
+            return Err(OidcError::InvalidGrant("the account is disabled".into()));
+        }
+        let stored = self.store_tokens(client, grant, scope, spend).await;
+        let (access, refresh) = self.audit_revoked(twostep, stored, ctx).await?;
+        let now = self.clock.now();
+        let first = matches!(spend, Spend::Code(_));
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
         let sub = self.subject(&grant.account_id).await?;
         let with_email = has_scope(scope, "email");
