@@ -125,7 +125,7 @@ impl OidcStore for Memory {
         now: Timestamp,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let spent = match spend {
+        let took = match spend {
             Spend::Code(h) => match l(&self.codes).get_mut(h) {
                 Some(c) if c.consumed_at.is_none() && c.expires_at > now => {
                     c.consumed_at = Some(now);
@@ -141,7 +141,7 @@ impl OidcStore for Memory {
                 _ => false,
             },
         };
-        if !spent || l(&self.grants).get(grant_id).is_none_or(|g| g.revoked_at.is_some()) {
+        if !took || l(&self.grants).get(grant_id).is_none_or(|g| g.revoked_at.is_some()) {
             return Ok(false);
         }
         let mut m = l(&self.tokens);
