@@ -369,8 +369,8 @@ impl OidcStore for SqlStore {
                 h,
             ),
         };
-        let spent = sqlx::query(sql).bind(hash).bind(now.secs()).execute(&mut *tx).await.map_err(store_err)?;
-        if spent.rows_affected() != 1 {
+        let took = sqlx::query(sql).bind(hash).bind(now.secs()).execute(&mut *tx).await.map_err(store_err)?;
+        if took.rows_affected() != 1 {
             return Ok(false);
         }
         // Touching the grant row first makes a concurrent revocation wait for
