@@ -21,6 +21,7 @@ mod key_rotation;
 mod limits;
 mod mandate;
 mod notices;
+mod oidc;
 mod ops;
 mod ops_handoff;
 mod ops_metrics;
