@@ -131,6 +131,39 @@ pub(crate) async fn two_factor_session(app: &TestApp) -> (User, String) {
     (user, token)
 }
 
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find_map(|c| {
+        c.strip_prefix(&format!("{name}="))
+            .and_then(|rest| rest.split(';').next())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    })
+}
+
+/// A password-only session of an account with 2FA: the browser was
+/// remembered at a two-factor sign-in, then signs in again with it.
+async fn remembered_session(app: &TestApp, user: &User) -> String {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let url = |p: &str| format!("{}{p}", app.url);
+    let csrf = csrf_of(&http.get(url("/login")).send().await.expect("page").text().await.expect("body"));
+    let creds = [("csrf", csrf.as_str()), ("email", &user.email), ("password", &user.password)];
+    let r = http.post(url("/login")).header("origin", &app.url).form(&creds).send().await.expect("login");
+    assert_eq!(r.status(), 303);
+    let code = app.code(&user.secret, 0);
+    let verify = [("csrf", csrf.as_str()), ("method", "totp"), ("code", &code), ("remember", "on")];
+    let r = http.post(url("/login/verify")).header("origin", &app.url).form(&verify).send().await.expect("verify");
+    assert_eq!(r.status(), 303);
+    assert!(set_cookie(&r, "twostep_device").is_some(), "remembered");
+    app.clock.advance(30);
+    let r = http.post(url("/login")).header("origin", &app.url).form(&creds).send().await.expect("login again");
+    assert_eq!(r.status(), 303);
+    set_cookie(&r, "twostep_session").expect("a session without a code")
+}
+
 fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("payload");
     serde_json::from_slice(&BASE64URL_NOPAD.decode(payload.as_bytes()).expect("b64")).expect("json")
@@ -338,25 +371,30 @@ async fn organisations_and_two_factor(app: TestApp) {
     assert_eq!(status, 302);
     assert_eq!(param(&location, "error").as_deref(), Some("access_denied"));
 
-    // A password-only session at a client that demands two factors is
-    // sent to prove one (step-up), never given a 1fa token.
+    // A password-only session (a remembered browser) at a client that
+    // demands two factors is sent to prove one (step-up), never given a
+    // 1fa token.
     let strict = register(&app, &["--skip-consent", "--require-two-factor"]).await;
-    let one_factor = app.user_with_totp().await;
-    let (status, location, _) = app.page(&authorize_path(&strict, &challenge, &[]), Some(&one_factor.token)).await;
+    let user = app.user_with_totp().await;
+    let one_factor = remembered_session(&app, &user).await;
+    let (status, location, _) = app.page(&authorize_path(&strict, &challenge, &[]), Some(&one_factor)).await;
     assert_eq!(status, 303);
     assert!(location.starts_with("/reauth?next=%2Foidc%2Fauthorize"), "{location}");
     let (status, location, _) =
-        app.page(&authorize_path(&strict, &challenge, &[("prompt", "none")]), Some(&one_factor.token)).await;
+        app.page(&authorize_path(&strict, &challenge, &[("prompt", "none")]), Some(&one_factor)).await;
     assert_eq!(status, 302);
     assert_eq!(param(&location, "error").as_deref(), Some("interaction_required"));
     // acr_values asks the same of an ordinary client.
     let lax = register(&app, &["--skip-consent"]).await;
-    let (status, location, _) = app
-        .page(&authorize_path(&lax, &challenge, &[("acr_values", "urn:twostep:2fa")]), Some(&one_factor.token))
-        .await;
+    let (status, location, _) =
+        app.page(&authorize_path(&lax, &challenge, &[("acr_values", "urn:twostep:2fa")]), Some(&one_factor)).await;
     assert_eq!(status, 303, "{location}");
+    // An account without 2FA is sent to set it up first.
+    let plain = app.user().await;
+    let (status, location, _) = app.page(&authorize_path(&strict, &challenge, &[]), Some(&plain.token)).await;
+    assert_eq!((status, location.as_str()), (303, "/security"));
     // A 1fa session is given what it proved, truthfully.
-    let (status, location, _) = app.page(&authorize_path(&lax, &challenge, &[]), Some(&one_factor.token)).await;
+    let (status, location, _) = app.page(&authorize_path(&lax, &challenge, &[]), Some(&one_factor)).await;
     assert_eq!(status, 302);
     let t = exchange(&app, &lax, &param(&location, "code").expect("code"), &verifier).await.assert_status(200);
     let id = claims(&t.str("id_token"));
