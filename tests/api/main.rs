@@ -22,6 +22,7 @@ mod limits;
 mod mandate;
 mod notices;
 mod oidc;
+mod oidc_burst;
 mod ops;
 mod ops_handoff;
 mod ops_metrics;
