@@ -23,6 +23,7 @@ mod mandate;
 mod notices;
 mod oidc;
 mod oidc_burst;
+mod oidc_interop;
 mod ops;
 mod ops_handoff;
 mod ops_metrics;
