@@ -185,6 +185,11 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         Arc::new(OsRng),
         &origin,
     ));
+    for declared in &settings.oidc_clients {
+        oidc.declare_client(declared.client.clone(), declared.secret_sha256.clone())
+            .await
+            .map_err(|e| StartError::Domain(format!("oidc client {:?}: {e}", declared.client.id)))?;
+    }
     let twostep = domain(&store, resolved, clock, settings, wake_tx)?;
     watch_sessions(&store, &resolved.database_url, &twostep);
     // The outbox worker also picks up what a previous run left undelivered;

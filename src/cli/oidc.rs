@@ -20,6 +20,9 @@ pub enum OidcCommand {
     /// Make new ID token signing keys; the old ones stay published until
     /// the tokens they signed have expired.
     RotateKey,
+    /// Print a new client secret and its SHA-256, for a client declared in
+    /// the configuration file (`[[oidc.clients]]` takes the hash).
+    GenerateSecret,
 }
 
 #[derive(Subcommand, Debug)]
@@ -94,11 +97,19 @@ fn client_json(c: &ClientRecord) -> serde_json::Value {
 }
 
 pub async fn run(config: &Config, cmd: OidcCommand) -> Result<(), Box<dyn std::error::Error>> {
+    if matches!(cmd, OidcCommand::GenerateSecret) {
+        let secret = twostep_domain::token::Token::generate(&OsRng);
+        println!("client_secret: {}", secret.expose());
+        println!("secret_sha256: {}", twostep_domain::oidc::rules::sha256_hex(secret.expose()));
+        println!("give the secret to the app; put only secret_sha256 in [[oidc.clients]]");
+        return Ok(());
+    }
     let (resolved, twostep) = open(config).await?;
     let store = twostep_store::SqlStore::connect_with(&resolved.database_url, resolved.sqlite_synchronous).await?;
     let issuer = resolved.public_url.as_ref().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     let oidc = Oidc::new(Arc::new(store.clone()), Arc::new(SystemClock), Arc::new(OsRng), &issuer);
     match cmd {
+        OidcCommand::GenerateSecret => {}
         OidcCommand::RotateKey => {
             let kids = oidc.rotate_keys(twostep.keys()).await?;
             println!("new signing keys: {}", kids.join(", "));

@@ -401,3 +401,30 @@ async fn organisations_and_two_factor(app: TestApp) {
     assert_eq!(id["acr"], "urn:twostep:1fa");
     assert_eq!(id["amr"], serde_json::json!(["pwd"]));
 }
+
+/// A client declared in the configuration (`[[oidc.clients]]`) works with
+/// the secret whose SHA-256 the file holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_client_signs_in() {
+    use twostep_domain::oidc::clients::{DeclaredClient, NewClient};
+    let secret = "declared-secret-declared-secret-declared-1";
+    let declared = DeclaredClient {
+        client: NewClient {
+            name: "Grafana".into(),
+            id: Some("grafana".into()),
+            redirect_uris: vec!["http://127.0.0.1:9/callback".into()],
+            skip_consent: true,
+            ..NewClient::default()
+        },
+        secret_sha256: Some(twostep_domain::oidc::rules::sha256_hex(secret)),
+    };
+    let app = TestApp::spawn_with(twostep_testkit::Db::Sqlite, |s| s.oidc_clients = vec![declared]).await;
+    let c =
+        Client { id: "grafana".into(), secret: Some(secret.into()), redirect: "http://127.0.0.1:9/callback".into() };
+    let (_, session) = two_factor_session(&app).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &session, &c, &challenge).await;
+    exchange(&app, &c, &code, &verifier).await.assert_status(200);
+    let (ok, out, err) = cli(&app, &["oidc", "client", "list", "--json"]).await;
+    assert!(ok && out.contains("\"grafana\""), "{out}{err}");
+}

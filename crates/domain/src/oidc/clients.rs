@@ -25,6 +25,14 @@ pub struct NewClient {
     pub id_token_alg: Option<String>,
 }
 
+/// A client declared in the configuration file, with the SHA-256 of its
+/// secret (`None`: public).
+#[derive(Clone, Debug, Default)]
+pub struct DeclaredClient {
+    pub client: NewClient,
+    pub secret_sha256: Option<String>,
+}
+
 /// A client just registered, with its secret in the clear this once.
 #[derive(Debug)]
 pub struct Registered {
