@@ -185,7 +185,12 @@ async fn verified(app: &TestApp, jwt: &str, aud: &str) -> Value {
         .claims
 }
 
-both_backends!(code_flow_from_discovery_to_refresh, refusals_name_the_spec_error, organisations_and_two_factor);
+both_backends!(
+    code_flow_from_discovery_to_refresh,
+    refusals_name_the_spec_error,
+    organisations_and_two_factor,
+    apps_with_access_are_listed_and_revoked
+);
 
 async fn code_flow_from_discovery_to_refresh(app: TestApp) {
     let d = app.get("/.well-known/openid-configuration", None).await.assert_status(200);
@@ -427,4 +432,36 @@ async fn a_declared_client_signs_in() {
     exchange(&app, &c, &code, &verifier).await.assert_status(200);
     let (ok, out, err) = cli(&app, &["oidc", "client", "list", "--json"]).await;
     assert!(ok && out.contains("\"grafana\""), "{out}{err}");
+}
+
+async fn apps_with_access_are_listed_and_revoked(app: TestApp) {
+    let c = register(&app, &[]).await;
+    let (_, session) = two_factor_session(&app).await;
+    let (verifier, challenge) = pkce();
+    let code = code_for(&app, &session, &c, &challenge).await;
+    let t = exchange(&app, &c, &code, &verifier).await.assert_status(200);
+    let (status, _, body) = app.page("/security/apps", Some(&session)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Test app") && body.contains(&format!("/security/apps/{}/revoke", c.id)), "{body}");
+    let (status, location, _) =
+        app.form_post(&format!("/security/apps/{}/revoke", c.id), &session, &[("csrf", &csrf_of(&body))]).await;
+    assert_eq!((status, location.as_str()), (303, "/security/apps?revoked=1"));
+    app.get("/oidc/userinfo", Some(&t.str("access_token"))).await.assert_status(401);
+    let refresh = t.str("refresh_token");
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let refused = Resp::from(token_request(&app.http, &app.url, &c, &form).send().await.expect("refresh")).await;
+    assert_eq!(refused.body["error"], "invalid_grant");
+    // Consent is asked again.
+    let (status, _, body) = app.page(&authorize_path(&c, &challenge, &[]), Some(&session)).await;
+    assert!(status == 200 && body.contains("consent-form"));
+
+    // The operator's list of apps: administrators only.
+    let (status, _, _) = app.page("/admin/oidc", Some(&session)).await;
+    assert_eq!(status, 403);
+    let (admin, _) = crate::admin::admin(&app).await;
+    let code = app.code(&admin.secret, 0);
+    let admin_session = app.sign_in_with(&admin, "totp", &code).await.assert_status(200).str("session_token");
+    let (status, _, body) = app.page("/admin/oidc", Some(&admin_session)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&c.id) && body.contains("confidential"), "{body}");
 }

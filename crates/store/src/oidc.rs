@@ -433,6 +433,52 @@ impl OidcStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn apps_of(&self, account: &AccountId, now: Timestamp) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        sqlx::query(
+            "SELECT client_id, MIN(since) AS since FROM (
+               SELECT client_id, granted_at AS since FROM oidc_consents WHERE account_id = $1
+               UNION ALL
+               SELECT client_id, created_at AS since FROM oidc_tokens
+               WHERE account_id = $1 AND expires_at > $2 AND used_at IS NULL
+             ) apps GROUP BY client_id ORDER BY since, client_id",
+        )
+        .bind(account.as_str())
+        .bind(now.secs())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(|r| Ok((text(r, "client_id")?, ts(r, "since")?)))
+        .collect()
+    }
+
+    async fn forget_app(&self, account: &AccountId, client: &str, at: Timestamp) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+            .bind(account.as_str())
+            .bind(client)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        let revoked = sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(account.as_str())
+        .bind(client)
+        .bind(at.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        sqlx::query("DELETE FROM oidc_tokens WHERE account_id = $1 AND client_id = $2")
+            .bind(account.as_str())
+            .bind(client)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(revoked.rows_affected())
+    }
+
     async fn sweep(&self, before: Timestamp) -> Result<u64, StoreError> {
         let mut n = 0;
         for sql in ["DELETE FROM oidc_codes WHERE expires_at < $1", "DELETE FROM oidc_tokens WHERE expires_at < $1"] {

@@ -7,6 +7,7 @@
 //! a session or an account it reads through `Twostep`'s public operations
 //! (`facts`), so the session and account rules stay in one place.
 
+pub mod apps;
 pub mod clients;
 pub mod facts;
 pub mod flow;

@@ -181,6 +181,12 @@ pub trait OidcStore: Send + Sync {
     /// Any token as stored (spent or expired), to tell a reuse.
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
     async fn delete_token(&self, hash: &str) -> Result<bool, StoreError>;
+    /// The clients the account consented to or holds live tokens of, with
+    /// the earliest such instant, oldest first.
+    async fn apps_of(&self, account: &AccountId, now: Timestamp) -> Result<Vec<(String, Timestamp)>, StoreError>;
+    /// Forgets the consent and revokes every grant of the account at the
+    /// client, in one transaction; how many grants it revoked.
+    async fn forget_app(&self, account: &AccountId, client: &str, at: Timestamp) -> Result<u64, StoreError>;
     /// Drops codes and tokens expired before `before`.
     async fn sweep(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

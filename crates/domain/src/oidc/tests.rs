@@ -161,6 +161,18 @@ impl OidcStore for Memory {
     async fn delete_token(&self, hash: &str) -> Result<bool, StoreError> {
         Ok(l(&self.tokens).remove(hash).is_some())
     }
+    async fn apps_of(&self, account: &AccountId, _: Timestamp) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        let consents = l(&self.consents);
+        Ok(consents
+            .keys()
+            .filter(|(a, _)| a == account.as_str())
+            .map(|(_, c)| (c.clone(), Timestamp::from_secs(T0)))
+            .collect())
+    }
+    async fn forget_app(&self, account: &AccountId, client: &str, _: Timestamp) -> Result<u64, StoreError> {
+        l(&self.consents).remove(&(account.as_str().to_owned(), client.to_owned()));
+        Ok(0)
+    }
     async fn sweep(&self, _: Timestamp) -> Result<u64, StoreError> {
         Ok(0)
     }

@@ -6,6 +6,7 @@
 //! shape (`{"error","error_description"}`), not the API's, because relying
 //! party libraries read that one.
 
+mod apps;
 mod authorize;
 mod endpoints;
 mod pages;
@@ -31,6 +32,9 @@ pub fn routes() -> Router<AppState> {
         .route("/oidc/revoke", post(endpoints::revoke))
         .route("/oidc/introspect", post(endpoints::introspect))
         .route("/oidc/logout", get(authorize::logout).post(authorize::logout_post))
+        .route("/security/apps", get(apps::page))
+        .route("/security/apps/{id}/revoke", post(apps::revoke))
+        .route("/admin/oidc", get(apps::admin_page))
 }
 
 /// The cookie holding the authorization request while the person signs in.

@@ -39,3 +39,34 @@ pub struct SignOutConfirm {
     pub button: &'static str,
     pub danger: bool,
 }
+
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    pub since: String,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_apps.html")]
+pub struct Apps {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub apps: Vec<AppRow>,
+    pub revoked: bool,
+}
+
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub rules: String,
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_oidc.html")]
+pub struct AdminClients {
+    pub nav: Option<Nav>,
+    pub issuer: String,
+    pub clients: Vec<ClientRow>,
+}
