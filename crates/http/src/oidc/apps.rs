@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::pages::{AdminClients, AppRow, Apps, ClientRow};
+use super::pages::{AdminClientsPage, AppRow, AppsPage, ClientRow};
 use crate::AppState;
 use crate::extract::Ctx;
 use crate::web::{CsrfForm, SignedForm, WebSession, render, see_other};
@@ -25,7 +25,7 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
         .into_iter()
         .map(|(c, since)| AppRow { id: c.id, name: c.name, since: since.rfc3339().chars().take(10).collect() })
         .collect();
-    render(StatusCode::OK, &Apps { nav: session.nav(), csrf: session.csrf.clone(), apps, revoked: q.revoked.is_some() })
+    render(StatusCode::OK, &AppsPage { nav: session.nav(), csrf: session.csrf.clone(), apps, revoked: q.revoked.is_some() })
 }
 
 pub async fn revoke(
@@ -76,5 +76,5 @@ pub async fn admin_page(State(s): State<AppState>, session: WebSession) -> Respo
             }
         })
         .collect();
-    render(StatusCode::OK, &AdminClients { nav: session.nav(), issuer: s.oidc.issuer().to_owned(), clients })
+    render(StatusCode::OK, &AdminClientsPage { nav: session.nav(), issuer: s.oidc.issuer().to_owned(), clients })
 }

@@ -48,7 +48,7 @@ pub struct AppRow {
 
 #[derive(Template)]
 #[template(path = "oidc_apps.html")]
-pub struct Apps {
+pub struct AppsPage {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub apps: Vec<AppRow>,
@@ -65,7 +65,7 @@ pub struct ClientRow {
 
 #[derive(Template)]
 #[template(path = "admin_oidc.html")]
-pub struct AdminClients {
+pub struct AdminClientsPage {
     pub nav: Option<Nav>,
     pub issuer: String,
     pub clients: Vec<ClientRow>,
