@@ -23,6 +23,7 @@ mod mandate;
 mod notices;
 mod oidc;
 mod oidc_burst;
+mod oidc_clients;
 mod oidc_interop;
 mod ops;
 mod ops_handoff;

@@ -25,7 +25,10 @@ pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Quer
         .into_iter()
         .map(|(c, since)| AppRow { id: c.id, name: c.name, since: since.rfc3339().chars().take(10).collect() })
         .collect();
-    render(StatusCode::OK, &AppsPage { nav: session.nav(), csrf: session.csrf.clone(), apps, revoked: q.revoked.is_some() })
+    render(
+        StatusCode::OK,
+        &AppsPage { nav: session.nav(), csrf: session.csrf.clone(), apps, revoked: q.revoked.is_some() },
+    )
 }
 
 pub async fn revoke(
