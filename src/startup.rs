@@ -196,6 +196,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     // it stops when `Twostep::drain` is called, and the handle lets shutdown
     // wait for that.
     let outbox = crate::workers::spawn(&twostep, senders, resolved.delivery_poll, wakers, wake_rx);
+    crate::workers::spawn_oidc_sweep(&twostep, Arc::clone(&oidc), resolved.delivery_poll);
     if let KeySource::File(path) | KeySource::Generated(path) = &resolved.key_source {
         // Detached: it only ever reads the key file, and ends with the runtime.
         drop(crate::keyfile::watch(path.clone(), Arc::clone(&twostep)));

@@ -127,6 +127,17 @@ impl Oidc {
         &self.issuer
     }
 
+    /// Drops codes and tokens that expired a day ago or more (spent ones stay
+    /// that long, so a late replay is still recognised and revokes).
+    pub async fn sweep(&self) {
+        let before = self.clock.now().plus_secs(-24 * 3600);
+        match self.store.sweep(before).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired OpenID Connect codes and tokens swept"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweeping OpenID Connect codes and tokens failed"),
+        }
+    }
+
     /// A fresh random identifier or secret: 256 bits, base64url.
     pub(crate) fn random(&self) -> String {
         crate::token::Token::generate(self.rng.as_ref()).expose().to_owned()
