@@ -38,12 +38,14 @@
 //                          (?two_factor=false); form#invite-form #member-email #member-role,
 //                          button "Invite"; [data-testid=pending-invitation] rows with
 //                          [data-testid=pending-email], [data-testid=pending-role] and button "Revoke"
-//                          ([data-testid=no-invitations] when none); button "Leave" on one's own row
+//                          ([data-testid=no-invitations] when none); link "Leave" on one's own row and
+//                          "Remove" on others' (owners), each to a page asking first (h1 "Leave <org>?",
+//                          button "Leave"); [data-testid=require-effect] says how many lack 2FA
 //   org needing 2FA        403 page [data-testid=org-requires-two-factor], link "Set up an authenticator app",
-//                          button "leave <org>"
+//                          link "leave <org>" (to the page that asks)
 //   /security/two-factor/required   [data-testid=enrolment-required], links "Set up an authenticator app"
 //                          and (phone enabled) "Use my phone number"; [data-testid=leavable-org] rows
-//                          with button "Leave" (aria-label "Leave <org>"); every other page redirects here
+//                          with link "Leave" (aria-label "Leave <org>"); every other page redirects here
 //   /two-factor/why        h1 "Why am I seeing this?", [data-testid=mandate-date]
 //   /security              form#email-code-form #email_code, button "Verify e-mail address";
 //                          [data-testid=email-verified] once verified
@@ -57,6 +59,7 @@ import assert from 'node:assert/strict';
 import {
   enrolTotp,
   expectPath,
+  fitsPhone,
   goto,
   newAccount,
   pathname,
@@ -244,14 +247,20 @@ s.test('the owner sees the new member and requires two-factor', async ({ owner }
   await screenshot(owner, 'orgs-07-members-without-2fa');
   await submit(owner.getByRole('link', { name: /Show all 2 members/ }));
 
-  // Every owner has 2FA now: the switch is enabled.
+  // Every owner has 2FA now: the switch is enabled, and says beforehand
+  // what it will mean for the member without 2FA (issue 20, item 6).
   const requireButton = owner.getByRole('button', { name: 'Require two-factor' });
   assert.equal(await requireButton.isDisabled(), false, 'enabled once every owner has 2FA');
   assert.equal(await owner.locator('[data-testid=require-blocked]').count(), 0);
+  assert.match(await text(owner.locator('[data-testid=require-effect]')), /1 member does not have it yet\. We e-mail them once/);
   await screenshot(owner, 'orgs-08-require-enabled');
   await submit(requireButton);
   await expectPath(owner, orgPath);
-  assert.match(await text(owner.locator('[role=status]')), /now required/);
+  assert.match(
+    await text(owner.locator('[role=status]')),
+    /now required of every member\. 1 member without it must set it up at their next sign-in; they were e-mailed about it\./,
+  );
+  await fitsPhone(owner, 'orgs-09a-required-notice-phone');
   assert.equal(await text(owner.locator('[data-testid=org-two-factor]')), 'Required');
   await owner.getByRole('button', { name: 'Stop requiring' }).waitFor();
   await screenshot(owner, 'orgs-09-required');
@@ -300,7 +309,7 @@ s.test('the member is walked through set-up before reaching the organisation', a
   ]);
   assert.equal(await member.locator('form#invite-form').count(), 0);
   assert.equal(await member.getByRole('button', { name: 'Stop requiring' }).count(), 0);
-  await member.getByRole('button', { name: 'Leave' }).waitFor();
+  await member.getByRole('link', { name: 'Leave' }).waitFor();
   await screenshot(member, 'orgs-15-member-org');
 });
 
@@ -331,8 +340,12 @@ s.test('a member held in an enrolment-only session leaves the organisation', asy
   const row = leaver.locator('[data-testid=leavable-org]');
   assert.match(await text(row), new RegExp(ORG_NAME));
   await screenshot(leaver, 'orgs-17-leave-from-enrolment');
-  // …which offers to leave instead; nothing else requires 2FA, so the account works as usual.
-  await submit(leaver.getByRole('button', { name: `Leave ${ORG_NAME}` }));
+  // …which offers to leave instead, asking first; nothing else requires
+  // 2FA, so the account then works as usual.
+  await submit(leaver.getByRole('link', { name: `Leave ${ORG_NAME}` }));
+  await leaver.getByRole('heading', { level: 1, name: `Leave ${ORG_NAME}?` }).waitFor();
+  await fitsPhone(leaver, 'orgs-17a-leave-asks');
+  await submit(leaver.getByRole('button', { name: 'Leave' }));
   await expectPath(leaver, '/orgs');
   assert.match(await text(leaver.locator('[role=status]')), /You left the organisation/);
   await leaver.locator('[data-testid=no-orgs]').waitFor();

@@ -534,7 +534,8 @@ async fn a_member_leaves_from_an_enrolment_only_session(db: Db) {
     assert_eq!(member_count(&app, &owner, &org).await, 2);
     assert!(events(&app, &member).await.iter().any(|e| e == "org_member_removed"));
 
-    // In the browser: the landing page offers "Leave"; leaving renews the cookie.
+    // In the browser: the landing page offers "Leave", which asks first
+    // (issue 20); leaving renews the cookie.
     let login = app.login(&other.email, &other.password).await.assert_status(200);
     assert_eq!(login.str("status"), "enrollment_required");
     let cookie = format!("twostep_session={}", login.str("session_token"));
@@ -542,7 +543,9 @@ async fn a_member_leaves_from_an_enrolment_only_session(db: Db) {
     let landing = page("/orgs").await.expect("page");
     assert_eq!(landing.headers()[LOCATION], "/security/two-factor/required");
     let html = page("/security/two-factor/required").await.expect("page").text().await.expect("html");
-    assert!(html.contains(&format!("action=\"/orgs/{org}/leave\"")) && html.contains("Tyrell"), "{html}");
+    assert!(html.contains(&format!("href=\"/orgs/{org}/leave\"")) && html.contains("Tyrell"), "{html}");
+    let html = page(&format!("/orgs/{org}/leave")).await.expect("page").text().await.expect("html");
+    assert!(html.contains("Leave Tyrell?") && html.contains(&format!("action=\"/orgs/{org}/leave\"")), "{html}");
     let csrf = twostep_testkit::csrf_of(&html);
     let left = app
         .http

@@ -11,7 +11,11 @@ each_backend!(
     requiring_two_factor_is_refused_while_an_owner_lacks_it,
     a_member_without_two_factor_is_sent_to_enrol_first,
     membership_rules_and_the_last_owner,
+    the_switch_reports_members_without_2fa_and_mails_each_once,
+    removing_and_leaving_ask_first,
 );
+
+const TOLD: &str = "Your organisation now requires two-factor authentication";
 
 pub async fn create_org(app: &TestApp, owner: &User, name: &str) -> String {
     let org = app.post("/api/v1/orgs", &json!({"name": name}), Some(&owner.token)).await.assert_status(201);
@@ -200,4 +204,96 @@ async fn the_operator_mandate_applies_from_its_date() {
         let token = app.sign_in_with(&with_totp, "totp", &app.code(&with_totp.secret, 0)).await.str("session_token");
         app.delete("/api/v1/me/two-factor", Some(&token)).await.assert_error(403, "two_factor_required_by_policy");
     }
+}
+
+/// Issue 20, item 6: turning "Require two-factor" on says how many members
+/// lack it and e-mails them, once: 50 owners' requests released together
+/// (over two instances on PostgreSQL) and a later off-and-on send one mail.
+async fn the_switch_reports_members_without_2fa_and_mails_each_once(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let owner = app.verified_user_with_totp(&sink).await;
+    let member = app.verified_user(&sink).await;
+    let org = create_org(&app, &owner, "Acme").await;
+    join(&app, &owner, &org, &member, "member").await;
+    let page = app.page(&format!("/orgs/{org}"), Some(&owner.token)).await.2;
+    assert!(page.contains("1 member does not have it yet."), "said before the switch: {page}");
+    let bases = app.instances().await;
+    let (token, path) = (owner.token.clone(), format!("/api/v1/orgs/{org}/two-factor-policy"));
+    let rs = crate::burst::burst(&bases, 50, move |_, c, base| {
+        c.put(format!("{base}{path}")).bearer_auth(&token).json(&json!({"require_two_factor": true}))
+    })
+    .await;
+    assert_eq!(crate::burst::count(&rs, 200), 50, "{:?}", crate::burst::tally(&rs));
+    assert!(rs.iter().all(|r| r.body["members_without_two_factor"] == 1));
+    let notified: u64 = rs.iter().map(|r| r.body["members_notified"].as_u64().expect("count")).sum();
+    assert_eq!(notified, 1, "one request told the member");
+    sink.wait_for_subject(TOLD).await;
+    require(&app, &owner, &org, false).await.assert_status(200);
+    let again = require(&app, &owner, &org, true).await.assert_status(200);
+    assert_eq!(
+        (again.body["members_without_two_factor"].as_u64(), again.body["members_notified"].as_u64()),
+        (Some(1), Some(0))
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let mails = sink.with_subject(TOLD);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0]["to"], json!([member.email]));
+    assert!(mails[0]["text"].as_str().expect("text").contains("\"Acme\""), "the mail names the organisation");
+    // The page says what happened, in numbers.
+    let (_, location, _) = app
+        .form_post(
+            &format!("/orgs/{org}/two-factor"),
+            &owner.token,
+            &[("csrf", &csrf(&app, &owner, &org).await), ("require", "true")],
+        )
+        .await;
+    let shown = app.page(&location, Some(&owner.token)).await.2;
+    assert!(
+        shown.contains("1 member without it must set it up at their next sign-in; each was e-mailed about it before."),
+        "{shown}"
+    );
+}
+
+async fn csrf(app: &TestApp, user: &User, org: &str) -> String {
+    twostep_testkit::csrf_of(&app.page(&format!("/orgs/{org}"), Some(&user.token)).await.2)
+}
+
+/// Issue 20, item 6: "Remove" and "Leave" open a page that says what
+/// follows and asks; only its form acts. Others cannot reach the question.
+async fn removing_and_leaving_ask_first(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let owner = app.verified_user(&sink).await;
+    let member = app.verified_user(&sink).await;
+    let org = create_org(&app, &owner, "Acme").await;
+    join(&app, &owner, &org, &member, "member").await;
+    let org_page = app.page(&format!("/orgs/{org}"), Some(&owner.token)).await.2;
+    let remove = format!("/orgs/{org}/members/{}/remove", member_id(&app, &owner, &org, &member).await);
+    assert!(org_page.contains(&format!("href=\"{remove}\"")), "Remove is a link to the question");
+    let (status, _, asked) = app.page(&remove, Some(&owner.token)).await;
+    assert_eq!(status, 200);
+    assert!(asked.contains(&format!("Remove {} from Acme?", member.email)) && asked.contains("loses access to Acme"));
+    assert_eq!(member_count(&app, &owner, &org).await, 2, "asking changes nothing");
+    assert_eq!(app.page(&remove, Some(&member.token)).await.0, 403, "a member may not remove");
+    let stranger = app.user().await;
+    assert_eq!(app.page(&format!("/orgs/{org}/leave"), Some(&stranger.token)).await.0, 404);
+    let (_, _, leave) = app.page(&format!("/orgs/{org}/leave"), Some(&member.token)).await;
+    assert!(leave.contains("Leave Acme?") && leave.contains("an owner must invite you again"));
+    let token = twostep_testkit::csrf_of(&asked);
+    let (status, location, _) = app.form_post(&remove, &owner.token, &[("csrf", &token)]).await;
+    assert_eq!((status, location.as_str()), (303, format!("/orgs/{org}?notice=removed").as_str()));
+    assert_eq!(member_count(&app, &owner, &org).await, 1);
+}
+
+async fn member_id(app: &TestApp, owner: &User, org: &str, user: &User) -> String {
+    let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_status(200);
+    let members = shown.body["members"].as_array().expect("members").clone();
+    members.iter().find(|m| m["email"] == user.email.as_str()).expect("member")["account_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+async fn member_count(app: &TestApp, owner: &User, org: &str) -> usize {
+    let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_status(200);
+    shown.body["members"].as_array().expect("members").len()
 }

@@ -23,5 +23,7 @@ pub mod sessions;
 pub mod settings;
 pub mod signin;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod time;
 pub mod token;

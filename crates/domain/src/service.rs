@@ -6,12 +6,22 @@
 
 use std::sync::Arc;
 
-use crate::accounts::password::{Password, PasswordHashing};
-use crate::audit::{Actor, AuditEntry, AuditKind, RequestContext};
+use crate::abuse::throttles::Throttles;
+use crate::accounts::hasher::Hasher;
+use crate::accounts::password::PasswordHashing;
+use crate::accounts::password_guard::PasswordGuard;
+use crate::accounts::service::{AccountRules, Accounts};
+pub(crate) use crate::audit::AuditEvent;
+use crate::audit::{Auditor, RequestContext};
 use crate::crypto::Keyring;
 use crate::error::InternalError;
-use crate::ids::AccountId;
+use crate::notify::notices::Notices;
+use crate::notify::outbox::Outbox;
+use crate::policy::administration::Administration;
+use crate::policy::allowlists::Allowlists;
+use crate::policy::orgs::Orgs;
 use crate::ports::{Clock, Rng};
+use crate::sessions::service::Sessions;
 use crate::settings::Settings;
 use crate::storage::Store;
 use crate::time::Timestamp;
@@ -20,16 +30,30 @@ pub struct Twostep {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Arc<dyn Rng>,
-    pub(crate) keys: Keyring,
-    pub(crate) hashing: Arc<PasswordHashing>,
+    pub(crate) keys: Arc<Keyring>,
     pub(crate) settings: Settings,
+    /// Appends to the audit log, for every other service.
+    pub(crate) auditor: Arc<Auditor>,
+    /// Sessions and login tokens: liveness, the cache, changes everywhere.
+    pub(crate) sessions: Arc<crate::sessions::service::Sessions>,
+    /// Sign-up, the operator's account commands, password change and reset.
+    pub(crate) accounts: Accounts,
+    /// A password checked under the throttles.
+    pub(crate) guard: Arc<PasswordGuard>,
+    /// The sign-in state machine, carried out.
+    pub(crate) signin: crate::signin::service::SignIn,
     /// Every guessing limit (§2.5), over the counters alone.
-    pub(crate) throttles: crate::abuse::throttles::Throttles,
-    /// Wakes the outbox worker when a message is queued.
-    pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
-    /// Bounds concurrent Argon2id work: 32 parallel sign-ins must not mean
-    /// 32 × 19 MiB and 32 threads fighting over two cores (docs/performance.md).
-    hash_permits: Arc<tokio::sync::Semaphore>,
+    pub(crate) throttles: Arc<crate::abuse::throttles::Throttles>,
+    /// The operator role: the admin's checks, resets and disables.
+    pub(crate) admin: crate::policy::administration::Administration,
+    /// IP allow-lists: who may use an account from where.
+    pub(crate) allowlists: crate::policy::allowlists::Allowlists,
+    /// Organisations, invitations and their rule.
+    pub(crate) orgs: crate::policy::orgs::Orgs,
+    /// Security notices to an account's own address.
+    pub(crate) notices: Arc<crate::notify::notices::Notices>,
+    /// Every message, sealed and queued for its provider.
+    pub(crate) outbox: Arc<crate::notify::outbox::Outbox>,
     /// Wakes long-polls (devices, sign-in pages) when a push challenge is
     /// raised or answered on this instance; they also re-read every second
     /// for other instances.
@@ -58,27 +82,89 @@ impl Twostep {
         settings: Settings,
     ) -> Result<Self, InternalError> {
         let hashing = Arc::new(PasswordHashing::new(settings.hash_cost, rng.as_ref())?);
-        let hash_permits = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_hashes.max(1)));
-        let throttles = crate::abuse::throttles::Throttles::new(Arc::clone(&store) as _, Arc::clone(&clock));
+        let hasher = Arc::new(Hasher::new(hashing, Arc::clone(&rng), settings.max_concurrent_hashes));
+        let throttles = Arc::new(crate::abuse::throttles::Throttles::new(Arc::clone(&store) as _, Arc::clone(&clock)));
+        let auditor = Arc::new(Auditor::new(Arc::clone(&store) as _, Arc::clone(&clock)));
         let session_cache = Arc::new(crate::sessions::cache::SessionCache::new(
             Arc::clone(&clock),
             crate::sessions::cache::CACHE_SECS,
             crate::sessions::cache::CACHE_MAX,
         ));
+        let sessions = Arc::new(crate::sessions::service::Sessions::new(
+            Arc::clone(&store) as _,
+            Arc::clone(&clock),
+            Arc::clone(&rng),
+            crate::sessions::service::Lifetimes::of(&settings),
+            Arc::clone(&session_cache),
+        ));
+        let keys = Arc::new(keys);
+        let draining = tokio::sync::watch::Sender::new(false);
+        let outbox = Arc::new(crate::notify::outbox::Outbox::new(
+            Arc::clone(&store) as _,
+            Arc::clone(&keys),
+            Arc::clone(&clock),
+            Arc::clone(&rng),
+            draining.subscribe(),
+        ));
+        let notices = Arc::new(crate::notify::notices::Notices::new(
+            Arc::clone(&store) as _,
+            Arc::clone(&outbox),
+            Arc::clone(&clock),
+        ));
+        let guard = Arc::new(PasswordGuard {
+            throttles: Arc::clone(&throttles),
+            hasher: Arc::clone(&hasher),
+            auditor: Arc::clone(&auditor),
+            notices: Arc::clone(&notices),
+        });
+        let signin = crate::signin::service::SignIn {
+            accounts: Arc::clone(&store) as _,
+            guard: Arc::clone(&guard),
+            notices: Arc::clone(&notices),
+            sessions: Arc::clone(&sessions),
+            auditor: Arc::clone(&auditor),
+            keys: Arc::clone(&keys),
+            clock: Arc::clone(&clock),
+        };
+        let accounts = Accounts {
+            store: Arc::clone(&store) as _,
+            credentials: Arc::clone(&store) as _,
+            factors: Arc::clone(&store) as _,
+            allowances: Arc::clone(&store) as _,
+            throttles: Arc::clone(&throttles),
+            guard: Arc::clone(&guard),
+            hasher: Arc::clone(&hasher),
+            sessions: Arc::clone(&sessions),
+            auditor: Arc::clone(&auditor),
+            notices: Arc::clone(&notices),
+            keys: Arc::clone(&keys),
+            clock: Arc::clone(&clock),
+            rng: Arc::clone(&rng),
+            rules: AccountRules::of(&settings),
+        };
+        let (admin, allowlists, orgs) =
+            policy_services(&store, &clock, &rng, &settings, &auditor, &throttles, &sessions, &notices, &outbox);
         Ok(Self {
             store,
             clock,
             rng,
             keys,
-            hashing,
             settings,
+            auditor,
+            sessions,
+            signin,
+            accounts,
+            guard,
             throttles,
-            outbox_wake: Arc::new(tokio::sync::Notify::new()),
-            hash_permits,
+            admin,
+            allowlists,
+            orgs,
+            notices,
+            outbox,
             push_changed: Arc::new(tokio::sync::Notify::new()),
             wake_queue: None,
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
-            draining: tokio::sync::watch::Sender::new(false),
+            draining,
             session_cache,
         })
     }
@@ -94,7 +180,7 @@ impl Twostep {
     /// Signalled whenever a message is queued in the outbox, so the
     /// delivery worker need not wait for its next poll.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
-        Arc::clone(&self.outbox_wake)
+        Arc::clone(self.outbox.signal())
     }
 
     /// The instance's session cache: the wiring turns it on
@@ -126,140 +212,65 @@ impl Twostep {
     pub fn drain(&self) {
         self.draining.send_replace(true);
         self.push_changed.notify_waiters();
-        self.outbox_wake.notify_waiters();
-        self.outbox_wake.notify_one();
+        self.outbox.signal().notify_waiters();
+        self.outbox.signal().notify_one();
     }
 
     pub fn is_draining(&self) -> bool {
         *self.draining.borrow()
     }
 
-    /// Resolves once `drain` has been called (at once if it was).
-    pub(crate) fn until_drained(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut draining = self.draining.subscribe();
-        async move {
-            // An error means the sender is gone with the service: nothing
-            // is left to drain for.
-            let _ = draining.wait_for(|d| *d).await;
-        }
-    }
-
     pub async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()
     }
 
-    /// Argon2id takes tens of milliseconds of CPU: keep it off the async
-    /// workers so one sign-in cannot stall other requests.
-    pub(crate) async fn hash_password(&self, password: Password) -> Result<String, InternalError> {
-        let hashing = Arc::clone(&self.hashing);
-        let rng = Arc::clone(&self.rng);
-        let _permit = self.hash_permit().await?;
-        tokio::task::spawn_blocking(move || hashing.hash(&password, rng.as_ref()))
-            .await
-            .map_err(|e| InternalError(format!("hashing task: {e}")))?
-            .map_err(InternalError::from)
-    }
-
-    async fn hash_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, InternalError> {
-        self.hash_permits.acquire().await.map_err(|e| InternalError(format!("hash permits: {e}")))
-    }
-
-    /// Verifies against `stored`, or against the dummy hash when there is no
-    /// account, so both cost the same (§2.12).
-    pub(crate) async fn verify_password(
-        &self,
-        password: Password,
-        stored: Option<String>,
-    ) -> Result<bool, InternalError> {
-        let hashing = Arc::clone(&self.hashing);
-        let _permit = self.hash_permit().await?;
-        tokio::task::spawn_blocking(move || hashing.verify(&password, stored.as_deref()))
-            .await
-            .map_err(|e| InternalError(format!("hashing task: {e}")))
-    }
-
-    /// Appends to the audit log. A failure to audit is logged, not fatal:
-    /// refusing a sign-in because the log table hiccuped would lock users
-    /// out, while the tracing line still records the event.
+    /// Appends to the audit log (see `Auditor::record`).
     pub(crate) async fn audit(&self, ev: AuditEvent<'_>, ctx: &RequestContext) {
-        let entry = AuditEntry {
-            at: self.clock.now(),
-            kind: ev.kind.as_str().to_owned(),
-            account_id: ev.account.cloned(),
-            email: None,
-            actor: ev.actor.as_str().to_owned(),
-            factor_id: ev.factor_id,
-            success: ev.success,
-            ip: ctx.ip.clone(),
-            user_agent: ctx.user_agent.chars().take(512).collect(),
-            request_id: ctx.request_id.clone(),
-            details: ev.details,
-        };
-        tracing::info!(
-            event = entry.kind,
-            account = ev.account.map(AccountId::as_str),
-            success = entry.success,
-            details = entry.details,
-            "audit"
-        );
-        // The operator's view (issue 19): counts by event and outcome only,
-        // never the account.
-        metrics::counter!("twostep_audit_events_total", "event" => ev.kind.as_str(), "success" => if entry.success { "true" } else { "false" })
-            .increment(1);
-        if let Err(e) = self.store.append(&entry).await {
-            tracing::error!(error = %e, event = entry.kind, "could not write the audit log");
-        }
+        self.auditor.record(ev, ctx).await;
     }
 }
 
-/// An event to audit; see `Twostep::audit`.
-pub(crate) struct AuditEvent<'a> {
-    pub kind: AuditKind,
-    pub account: Option<&'a AccountId>,
-    pub actor: Actor,
-    pub factor_id: Option<String>,
-    pub success: bool,
-    pub details: String,
-}
-
-impl<'a> AuditEvent<'a> {
-    pub fn user(kind: AuditKind, account: &'a AccountId) -> Self {
-        Self {
-            kind,
-            account: Some(account),
-            actor: Actor::User,
-            factor_id: None,
-            success: true,
-            details: String::new(),
-        }
-    }
-
-    /// An event with no account: an attempt on an e-mail that has none.
-    pub fn anonymous(kind: AuditKind) -> Self {
-        Self { kind, account: None, actor: Actor::User, factor_id: None, success: true, details: String::new() }
-    }
-
-    #[must_use]
-    pub fn failed(mut self) -> Self {
-        self.success = false;
-        self
-    }
-
-    #[must_use]
-    pub fn factor(mut self, id: impl Into<String>) -> Self {
-        self.factor_id = Some(id.into());
-        self
-    }
-
-    #[must_use]
-    pub fn details(mut self, d: impl Into<String>) -> Self {
-        self.details = d.into();
-        self
-    }
-
-    #[must_use]
-    pub fn actor(mut self, actor: Actor) -> Self {
-        self.actor = actor;
-        self
-    }
+/// The policy area's services: administration, allow-lists, organisations.
+#[allow(clippy::too_many_arguments)]
+fn policy_services(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    rng: &Arc<dyn Rng>,
+    settings: &Settings,
+    auditor: &Arc<Auditor>,
+    throttles: &Arc<Throttles>,
+    sessions: &Arc<Sessions>,
+    notices: &Arc<Notices>,
+    outbox: &Arc<Outbox>,
+) -> (Administration, Allowlists, Orgs) {
+    let admin = Administration {
+        store: Arc::clone(store) as _,
+        accounts: Arc::clone(store) as _,
+        factors: Arc::clone(store) as _,
+        credentials: Arc::clone(store) as _,
+        throttles: Arc::clone(throttles),
+        sessions: Arc::clone(sessions),
+        auditor: Arc::clone(auditor),
+        notices: Arc::clone(notices),
+        clock: Arc::clone(clock),
+    };
+    let allowlists = Allowlists {
+        store: Arc::clone(store) as _,
+        sessions: Arc::clone(sessions),
+        auditor: Arc::clone(auditor),
+        notices: Arc::clone(notices),
+        clock: Arc::clone(clock),
+    };
+    let orgs = Orgs {
+        store: Arc::clone(store) as _,
+        factors: Arc::clone(store) as _,
+        allowances: Arc::clone(store) as _,
+        outbox: Arc::clone(outbox),
+        notices: Arc::clone(notices),
+        auditor: Arc::clone(auditor),
+        clock: Arc::clone(clock),
+        rng: Arc::clone(rng),
+        public_url: settings.public_url.clone(),
+    };
+    (admin, allowlists, orgs)
 }

@@ -3,18 +3,10 @@
 //! counters and the clock.
 
 use crate::abuse::throttle::{Admission, Counter, Scope, Verdict};
-use crate::accounts::email::Email;
-use crate::crypto::HashPurpose;
 use crate::ids::AccountId;
 use crate::service::Twostep;
 
 impl Twostep {
-    pub(crate) fn unknown_email_scope(&self, email: Option<&Email>, raw: &str) -> Scope {
-        let key = email.map_or(raw, Email::as_str);
-        let mac = self.keys.keyed_hash(HashPurpose::ThrottleKey, &[key.as_bytes()]);
-        Scope::UnknownEmail(data_encoding::HEXLOWER.encode(&mac[..16]))
-    }
-
     /// See `Throttles::admit`.
     pub(crate) async fn throttle_admit(&self, scopes: &[Scope]) -> Result<Admission, crate::error::StoreError> {
         self.throttles.admit(scopes).await
@@ -34,12 +26,6 @@ impl Twostep {
     /// Counts a failure in each scope (one statement); the new counts in order.
     pub(crate) async fn throttle_fail_all(&self, scopes: &[Scope]) -> Result<Vec<i64>, crate::error::StoreError> {
         self.throttles.fail_all(scopes).await
-    }
-
-    /// Takes back an admitted attempt that turned out not to be a failure
-    /// (a right password does not count against its source address).
-    pub(crate) async fn throttle_refund(&self, scope: &Scope) -> Result<(), crate::error::StoreError> {
-        self.throttles.refund(scope).await
     }
 
     /// Clears the scopes' counters, in one statement.

@@ -109,107 +109,13 @@ impl Throttles {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    use async_trait::async_trait;
-
     use super::*;
     use crate::abuse::throttle::{LOCK_AT, MAX_DELAY_SECS};
-    use crate::time::Timestamp;
+    use crate::testing::ManualClock;
+    use crate::testing::throttles::MemoryCounters;
 
-    /// The store's contract in memory: one lock makes `admit` atomic.
-    #[derive(Default)]
-    struct MemoryCounters(Mutex<HashMap<String, Counter>>);
-
-    fn bump(c: Option<Counter>, now: Timestamp, window: i64) -> Counter {
-        match c {
-            Some(c) if now.secs() - c.window_start.secs() < window => {
-                Counter { failures: c.failures + 1, last_failure_at: now, ..c }
-            }
-            _ => Counter { failures: 1, last_failure_at: now, window_start: now },
-        }
-    }
-
-    #[async_trait]
-    impl ThrottleStore for MemoryCounters {
-        async fn counter(&self, scope: &str) -> Result<Option<Counter>, StoreError> {
-            Ok(self.0.lock().unwrap().get(scope).copied())
-        }
-        async fn counters(&self, scopes: &[String]) -> Result<Vec<(String, Counter)>, StoreError> {
-            let map = self.0.lock().unwrap();
-            Ok(scopes.iter().filter_map(|s| map.get(s).map(|c| (s.clone(), *c))).collect())
-        }
-        async fn record_failures(
-            &self,
-            scopes: &[String],
-            now: Timestamp,
-            window: i64,
-        ) -> Result<Vec<i64>, StoreError> {
-            let mut map = self.0.lock().unwrap();
-            Ok(scopes
-                .iter()
-                .map(|s| {
-                    let c = bump(map.get(s).copied(), now, window);
-                    map.insert(s.clone(), c);
-                    c.failures
-                })
-                .collect())
-        }
-        async fn admit(
-            &self,
-            scopes: &[(String, i64)],
-            now: Timestamp,
-            judge: &(dyn for<'c> Fn(&'c [Counter]) -> Verdict + Send + Sync),
-        ) -> Result<Admission, StoreError> {
-            let mut map = self.0.lock().unwrap();
-            let zero = Counter { failures: 0, last_failure_at: now, window_start: now };
-            let seen: Vec<Counter> = scopes.iter().map(|(k, _)| map.get(k).copied().unwrap_or(zero)).collect();
-            let verdict = judge(&seen);
-            if verdict != Verdict::Allow {
-                return Ok(Admission { verdict, counts: seen.iter().map(|c| c.failures).collect() });
-            }
-            let counts = scopes
-                .iter()
-                .map(|(k, window)| {
-                    let c = bump(map.get(k).copied(), now, *window);
-                    map.insert(k.clone(), c);
-                    c.failures
-                })
-                .collect();
-            Ok(Admission { verdict, counts })
-        }
-        async fn take_allowance(&self, _: &str, _: Timestamp, _: i64, _: i64) -> Result<Option<i64>, StoreError> {
-            unreachable!("not used by Throttles")
-        }
-        async fn refund(&self, scope: &str) -> Result<(), StoreError> {
-            if let Some(c) = self.0.lock().unwrap().get_mut(scope) {
-                c.failures = (c.failures - 1).max(0);
-            }
-            Ok(())
-        }
-        async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError> {
-            let mut map = self.0.lock().unwrap();
-            for s in scopes {
-                map.remove(s);
-            }
-            Ok(())
-        }
-        async fn reset_counters_of(&self, _: &AccountId) -> Result<(), StoreError> {
-            unreachable!("not used by Throttles")
-        }
-    }
-
-    struct Manual(AtomicI64);
-    impl Clock for Manual {
-        fn now(&self) -> Timestamp {
-            Timestamp::from_secs(self.0.load(Ordering::SeqCst))
-        }
-    }
-
-    fn throttles() -> (Throttles, Arc<Manual>) {
-        let clock = Arc::new(Manual(AtomicI64::new(1_000_000)));
+    fn throttles() -> (Throttles, Arc<ManualClock>) {
+        let clock = ManualClock::at(1_000_000);
         (Throttles::new(Arc::new(MemoryCounters::default()), clock.clone()), clock)
     }
 
@@ -228,7 +134,7 @@ mod tests {
         let refused = t.admit(&scopes).await.unwrap();
         assert_eq!(refused.verdict, Verdict::Wait { retry_after: 1 });
         assert_eq!(refused.counts, vec![5, 5], "a refused attempt is not counted");
-        clock.0.fetch_add(1, Ordering::SeqCst);
+        clock.advance(1);
         assert_eq!(t.admit(&scopes).await.unwrap().verdict, Verdict::Allow);
     }
 
@@ -251,7 +157,7 @@ mod tests {
         // Failures spread out enough that no backoff refuses them.
         for _ in 0..LOCK_AT {
             t.fail_all(&[Scope::SecondFactor(a.clone())]).await.unwrap();
-            clock.0.fetch_add(MAX_DELAY_SECS + 1, Ordering::SeqCst);
+            clock.advance(MAX_DELAY_SECS + 1);
         }
         assert!(t.factor_locked(&Scope::Phone(a.clone()), &a).await.unwrap());
         assert!(t.factor_locked(&Scope::Email(a.clone()), &a).await.unwrap());
@@ -259,7 +165,7 @@ mod tests {
         for _ in 0..LOCK_AT {
             t.fail_all(&[Scope::Recovery(a.clone())]).await.unwrap();
         }
-        clock.0.fetch_add(MAX_DELAY_SECS + 1, Ordering::SeqCst);
+        clock.advance(MAX_DELAY_SECS + 1);
         assert_eq!(t.check(&Scope::Recovery(a)).await.unwrap(), Verdict::Allow);
     }
 

@@ -2,5 +2,6 @@
 //! mail, texts and calls off the request path.
 
 pub mod notice;
+pub(crate) mod notices;
 pub mod outbox;
 pub mod store;

@@ -63,6 +63,11 @@ pub enum Notice {
     /// An operator removed every second factor (`twostep user reset-2fa`,
     /// the admin pages or API).
     AdminReset,
+    /// An owner turned on "Require two-factor" in an organisation this
+    /// account belongs to without 2FA; sent once per member and organisation.
+    OrgRequiresTwoFactor {
+        org: String,
+    },
     /// The operator makes 2FA mandatory at `from`; sent once per account.
     TwoFactorMandate {
         from: crate::time::Timestamp,
@@ -76,7 +81,7 @@ pub enum Notice {
 }
 
 impl Notice {
-    fn subject(&self) -> &'static str {
+    pub(crate) fn subject(&self) -> &'static str {
         match self {
             Self::FactorLocked => "Your two-factor sign-in is locked",
             Self::PasswordLocked => "Password sign-in to your account is locked",
@@ -100,13 +105,14 @@ impl Notice {
             Self::AllowlistChanged { .. } => "The IP allow-list of your account was changed",
             Self::AdminReset => "Your two-factor authentication was reset by an administrator",
             Self::TwoFactorMandate { .. } => "Two-factor authentication will become mandatory",
+            Self::OrgRequiresTwoFactor { .. } => "Your organisation now requires two-factor authentication",
             Self::PushDenied { not_me: true, .. } => "Someone else tried to sign in to your account",
             Self::PushDenied { .. } => "A sign-in request was denied on your device",
         }
     }
 
     #[expect(clippy::too_many_lines, reason = "one arm per notice, each its own text")]
-    fn body(&self) -> String {
+    pub(crate) fn body(&self) -> String {
         let text = match self {
             Self::AdminReset => {
                 "An administrator removed every second factor and recovery code from your account and signed \
@@ -247,6 +253,13 @@ impl Notice {
                 );
             }
             Self::TwoFactorMandate { from } => return mandate_body(*from),
+            Self::OrgRequiresTwoFactor { org } => {
+                return format!(
+                    "An owner of the organisation \"{org}\" now requires two-factor authentication of every member, \
+                     and your account does not have it yet. Sign in and set it up on the Security page: until you \
+                     do, you can set it up or leave the organisation, and nothing else."
+                );
+            }
         };
         text.to_owned()
     }
@@ -268,23 +281,9 @@ fn escape_html(s: &str) -> String {
 }
 
 impl Twostep {
-    /// Mails a notice to the account's address. Never fails the caller.
+    /// Mails a notice to the account's address (see `Notices::notify`).
     pub(crate) async fn notify(&self, account: &AccountId, notice: Notice, ctx: &RequestContext) {
-        let Ok(Some(a)) = self.store.account_by_id(account).await else { return };
-        // A reset link goes to whoever holds the address; that is its point.
-        if a.email_verified_at.is_none() && !matches!(notice, Notice::ResetLink { .. }) {
-            tracing::info!(account = %account, notice = notice.subject(), "notice not sent: e-mail address not verified");
-            return;
-        }
-        let when = self.now().rfc3339();
-        let context = format!("When: {when}\nFrom address: {}\nClient: {}", ctx.ip, ctx.user_agent);
-        let mail = mail(a.email.as_str(), notice.subject(), &notice.body(), &context, None);
-        // Notices stay worth sending for a day; a mail server away longer than
-        // that is an outage the operator sees in the log.
-        let expires = self.now().plus_secs(24 * 60 * 60);
-        if let Err(e) = self.enqueue(Some(account), &mail, expires).await {
-            tracing::error!(error = %e, notice = notice.subject(), "notice not queued");
-        }
+        self.notices.notify(account, notice, ctx).await;
     }
 }
 

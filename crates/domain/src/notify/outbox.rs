@@ -12,11 +12,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::crypto::{SealedColumn, SealedField};
+use crate::crypto::{Keyring, SealedColumn, SealedField};
 use crate::error::InternalError;
 use crate::ids::AccountId;
 use crate::meters::{self, SendResult};
-use crate::notify::store::{Channel, DeliveryError, Outbound, OutboxFinish, OutboxRecord, OutboxStatus, Sender};
+use crate::notify::store::{
+    Channel, DeliveryError, Outbound, OutboxFinish, OutboxRecord, OutboxStatus, OutboxStore, Sender,
+};
+use crate::ports::{Clock, Rng};
 use crate::service::Twostep;
 use crate::time::Timestamp;
 
@@ -83,21 +86,55 @@ fn settled(
     }
 }
 
-impl Twostep {
+/// The narrow service over `OutboxStore`: it seals what is queued and
+/// hands due messages to their providers. Several instances share the work
+/// through row leases.
+pub(crate) struct Outbox {
+    store: Arc<dyn OutboxStore>,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    /// Wakes the delivery worker when a message is queued.
+    wake: Arc<tokio::sync::Notify>,
+    /// True once the server is stopping: a pass under way hands back what
+    /// it holds.
+    draining: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+        draining: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self { store, keys, clock, rng, wake: Arc::new(tokio::sync::Notify::new()), draining }
+    }
+
+    /// Signalled whenever a message is queued.
+    pub fn signal(&self) -> &Arc<tokio::sync::Notify> {
+        &self.wake
+    }
+
+    fn draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
     /// Commits a message to the outbox and wakes the worker. The message is
     /// durable when this returns.
-    pub(crate) async fn enqueue(
+    pub async fn enqueue(
         &self,
         account: Option<&AccountId>,
         message: &Outbound,
         expires_at: Timestamp,
     ) -> Result<String, InternalError> {
-        let id = crate::ids::AuthenticatorId::generate(self.rng()).to_string();
+        let id = crate::ids::AuthenticatorId::generate(self.rng.as_ref()).to_string();
         let json = serde_json::to_vec(message).map_err(|e| InternalError(format!("outbox payload: {e}")))?;
-        let now = self.now();
+        let now = self.clock.now();
         self.store
             .insert_outbox(&OutboxRecord {
-                payload_sealed: self.keys.seal(&json, payload_field(&id), self.rng()),
+                payload_sealed: self.keys.seal(&json, payload_field(&id), self.rng.as_ref()),
                 id: id.clone(),
                 account_id: account.cloned(),
                 channel: message.channel,
@@ -113,12 +150,12 @@ impl Twostep {
                 finished_at: None,
             })
             .await?;
-        self.outbox_wake.notify_one();
+        self.wake.notify_one();
         Ok(id)
     }
 
     /// Opens a row's payload (the worker; the dev outbox page).
-    pub fn open_outbox(&self, row: &OutboxRecord) -> Result<Outbound, InternalError> {
+    pub fn open(&self, row: &OutboxRecord) -> Result<Outbound, InternalError> {
         let json = self.keys.open(&row.payload_sealed, payload_field(&row.id))?;
         let mut message: Outbound =
             serde_json::from_slice(&json).map_err(|e| InternalError(format!("outbox payload: {e}")))?;
@@ -129,7 +166,7 @@ impl Twostep {
     }
 
     /// The latest outbox rows, newest first.
-    pub async fn recent_outbox(&self, limit: i64) -> Result<Vec<OutboxRecord>, InternalError> {
+    pub async fn recent(&self, limit: i64) -> Result<Vec<OutboxRecord>, InternalError> {
         Ok(self.store.recent_outbox(limit).await?)
     }
 
@@ -142,7 +179,7 @@ impl Twostep {
     /// already taken it may then go out twice, with the same content: a
     /// repeated code beats a code that arrives a minute late.
     pub async fn deliver_due(self: &Arc<Self>, senders: &Senders) -> Result<usize, InternalError> {
-        let now = self.now();
+        let now = self.clock.now();
         // One lease time for the whole pass: with the row id it says which
         // rows are still this pass's, so a hand-back never clears a lease
         // another worker took after ours ran out.
@@ -151,7 +188,7 @@ impl Twostep {
         let mut tasks = tokio::task::JoinSet::new();
         let mut held: HashMap<tokio::task::Id, String> = HashMap::new();
         for row in due {
-            if self.is_draining() {
+            if self.draining() {
                 break;
             }
             if !self.store.claim_outbox(&row.id, now, lease).await? {
@@ -165,7 +202,12 @@ impl Twostep {
             let task = tasks.spawn(async move { this.deliver_one(row, &senders).await });
             held.insert(task.id(), id);
         }
-        let drained = self.until_drained();
+        let mut draining = self.draining.clone();
+        // An error means the sender is gone with the service: the pass
+        // stops as for a drain.
+        let drained = async move {
+            let _ = draining.wait_for(|d| *d).await;
+        };
         tokio::pin!(drained);
         let mut tried = 0;
         loop {
@@ -198,7 +240,7 @@ impl Twostep {
         let finish = |status, provider: &str, provider_id, error: Option<String>| OutboxFinish {
             status,
             attempts,
-            at: self.now(),
+            at: self.clock.now(),
             provider: provider.to_owned(),
             provider_id,
             error,
@@ -210,13 +252,13 @@ impl Twostep {
             return Ok(self.store.finish_outbox(&row.id, &f).await?);
         };
         let provider = sender.provider();
-        if self.now() >= row.expires_at {
+        if self.clock.now() >= row.expires_at {
             tracing::warn!(id = %row.id, provider, "message expired before it could be delivered");
             meters::send(row.channel, provider, SendResult::Expired);
             let f = finish(OutboxStatus::Failed, provider, None, Some("expired before delivery".to_owned()));
             return Ok(self.store.finish_outbox(&row.id, &f).await?);
         }
-        let message = match self.open_outbox(&row) {
+        let message = match self.open(&row) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(id = %row.id, error = %e, "outbox payload cannot be opened");
@@ -234,7 +276,7 @@ impl Twostep {
                 Ok(self.store.finish_outbox(&row.id, &f).await?)
             }
             Err(DeliveryError::Transient(why)) => {
-                let next = self.now().plus_secs(backoff_secs(attempts));
+                let next = self.clock.now().plus_secs(backoff_secs(attempts));
                 if next >= row.expires_at {
                     sent(SendResult::Failed);
                     tracing::error!(id = %row.id, provider, attempts, error = %why, "delivery given up: message expired");
@@ -252,6 +294,33 @@ impl Twostep {
                 Ok(self.store.finish_outbox(&row.id, &f).await?)
             }
         }
+    }
+}
+
+impl Twostep {
+    /// Commits a message to the outbox (see `Outbox::enqueue`).
+    pub(crate) async fn enqueue(
+        &self,
+        account: Option<&AccountId>,
+        message: &Outbound,
+        expires_at: Timestamp,
+    ) -> Result<String, InternalError> {
+        self.outbox.enqueue(account, message, expires_at).await
+    }
+
+    /// Opens a row's payload (the dev outbox page).
+    pub fn open_outbox(&self, row: &OutboxRecord) -> Result<Outbound, InternalError> {
+        self.outbox.open(row)
+    }
+
+    /// The latest outbox rows, newest first.
+    pub async fn recent_outbox(&self, limit: i64) -> Result<Vec<OutboxRecord>, InternalError> {
+        self.outbox.recent(limit).await
+    }
+
+    /// One pass over the due messages (see `Outbox::deliver_due`).
+    pub async fn deliver_due(&self, senders: &Senders) -> Result<usize, InternalError> {
+        self.outbox.deliver_due(senders).await
     }
 
     /// Deletes finished messages, send-log rows, push challenges and
@@ -278,14 +347,5 @@ impl Twostep {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::backoff_secs;
-
-    #[test]
-    fn backoff_doubles_then_caps_at_a_minute() {
-        let waits: Vec<i64> = (1..=9).map(backoff_secs).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-        assert_eq!(backoff_secs(0), 1);
-        assert_eq!(backoff_secs(i64::MAX), 60);
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -54,8 +54,12 @@ impl super::Oidc {
             }
             None => None,
         };
-        let orgs =
-            twostep.orgs_of(me).await.map(|v| v.into_iter().map(|(o, _)| (o.id, o.name)).collect()).unwrap_or_default();
+        let orgs = twostep
+            .orgs()
+            .orgs_of(me)
+            .await
+            .map(|v| v.into_iter().map(|(o, _)| (o.id, o.name)).collect())
+            .unwrap_or_default();
         let has_two_factor = !twostep.methods_of(&me.account.id).await?.is_empty();
         Ok(SessionFacts {
             account_id: me.account.id.clone(),

@@ -30,32 +30,23 @@
 //! proxy, the right-most untrusted `X-Forwarded-For` entry (the HTTP crate
 //! decides it; this module only compares).
 
-use crate::abuse::throttle::Scope;
-use crate::accounts::password::Password;
-use crate::accounts::store::AccountRecord;
-use crate::audit::{Actor, AuditFilter, AuditKind, RequestContext};
+use crate::audit::{Actor, RequestContext};
 use crate::error::{FactorError, InternalError, SessionError, StoreError};
 use crate::ids::AccountId;
-use crate::notify::notice::Notice;
 use crate::policy::Mandate;
 use crate::policy::store::AllowlistRecord;
-use crate::service::{AuditEvent, Twostep};
+use crate::service::Twostep;
 use crate::sessions::SignedIn;
-use crate::sessions::cache::SessionChange;
 use crate::sessions::store::SessionKind;
-use crate::signin::machine::PasswordCheck;
 use crate::time::Timestamp;
 use crate::token::Token;
 
-pub(crate) use crate::policy::ip_range::allows;
 pub use crate::policy::ip_range::{IpRange, MIN_V4_PREFIX, MIN_V6_PREFIX, RangeError, in_any, parse_ip, parse_ranges};
 
 /// Entries one account may list.
 pub const MAX_ENTRIES: usize = 50;
 /// Characters in a label.
 pub const MAX_LABEL_CHARS: usize = 64;
-/// A refused sign-in from outside mails the owner at most this often.
-const NOTICE_EVERY_SECS: i64 = 60 * 60;
 
 /// One entry as given by a client.
 #[derive(Clone, Debug, Default)]
@@ -160,90 +151,26 @@ fn entry_of(r: AllowlistRecord) -> Option<AllowEntry> {
 impl Twostep {
     /// The account's list, in its saved order.
     pub async fn allowlist(&self, account: &AccountId) -> Result<Vec<AllowEntry>, InternalError> {
-        Ok(self.store.allowlist(account).await?.into_iter().filter_map(entry_of).collect())
+        Ok(self.allowlists.records(account).await?.into_iter().filter_map(entry_of).collect())
     }
 
     /// Whether `ip` may use the account: always when its list is empty.
     pub async fn address_allowed(&self, account: &AccountId, ip: &str) -> Result<bool, StoreError> {
-        Ok(allows(&self.store.allowlist(account).await?, ip))
-    }
-
-    /// `address_allowed` for a sign-in, which may name no account: the list
-    /// is read either way, so an unknown e-mail costs the same queries.
-    pub(crate) async fn sign_in_allowed(&self, account: Option<&AccountRecord>, ip: &str) -> Result<bool, StoreError> {
-        let nobody = AccountId::from_stored(String::new());
-        self.address_allowed(account.map_or(&nobody, |a| &a.id), ip).await
+        self.allowlists.allowed(account, ip).await
     }
 
     /// Whether a non-empty allow-list meets the operator's mandate for this
     /// account (`allowlist_satisfies_mandate` on, and a list set). Pages use
     /// it to tell such accounts that they need nothing more.
     pub async fn mandate_met_by_allowlist(&self, account: &AccountId) -> Result<bool, StoreError> {
-        Ok(self.settings.allowlist_satisfies_mandate && !self.store.allowlist(account).await?.is_empty())
+        Ok(self.settings.allowlist_satisfies_mandate && !self.allowlists.records(account).await?.is_empty())
     }
 
-    /// The password step of a sign-in from outside the account's list: the
-    /// same work and throttles as any attempt, always refused; audited, and
-    /// the owner mailed at most once an hour. Right and wrong passwords do
-    /// the same work here (the audit entry and mail merely word it apart).
-    pub(crate) async fn password_from_outside(
-        &self,
-        account: Option<&AccountRecord>,
-        scope: Scope,
-        password: Password,
-        ctx: &RequestContext,
-    ) -> Result<PasswordCheck, InternalError> {
-        let (check, right) = self.checked_password(account, scope, password, false, ctx).await?;
-        let Some(a) = account else { return Ok(check) };
-        if matches!(check, PasswordCheck::Throttled { .. }) {
-            return Ok(check);
-        }
-        let recent = self.recent_outside_notice(&a.id).await;
-        let details = if right { "right password" } else { "wrong password" };
-        self.audit(AuditEvent::user(AuditKind::SignInOutsideAllowlist, &a.id).failed().details(details), ctx).await;
-        if !recent {
-            self.notify(&a.id, Notice::SignInOutsideAllowlist { right_password: right }, ctx).await;
-        }
-        Ok(check)
-    }
-
-    /// Whether a refused sign-in from outside was audited within the hour
-    /// (and so mailed about). An unreadable log errs towards mailing.
-    async fn recent_outside_notice(&self, account: &AccountId) -> bool {
-        let filter = AuditFilter {
-            account_id: Some(account.clone()),
-            kind: Some(AuditKind::SignInOutsideAllowlist.as_str().to_owned()),
-            limit: 5,
-            ..AuditFilter::default()
-        };
-        let since = self.now().secs() - NOTICE_EVERY_SECS;
-        match self.store.entries(&filter).await {
-            // The second step's refusals are not mailed; skip them.
-            Ok(entries) => entries.iter().any(|e| e.at.secs() > since && e.details != "second step"),
-            Err(_) => false,
-        }
-    }
-
-    /// `authenticate`, then the account's IP allow-list (SEC-61): a session
-    /// used from an address outside it is ended, audited and notified, and
-    /// the request refused with `IpNotAllowed`. Every extractor that turns a
-    /// token into a session goes through here.
+    /// `authenticate`, then the account's IP allow-list (SEC-61; see
+    /// `Allowlists::authenticate_from`). Every extractor that turns a token
+    /// into a session goes through here.
     pub async fn authenticate_from(&self, token: &Token, ctx: &RequestContext) -> Result<SignedIn, SessionError> {
-        let (signed_in, list) = self.authenticate_with_allowlist(token).await?;
-        if allows(&list, &ctx.ip) {
-            return Ok(signed_in);
-        }
-        self.store.delete_session(&signed_in.session.id).await?;
-        self.sessions_changed(SessionChange::Session(signed_in.session.id.clone())).await;
-        self.audit(
-            AuditEvent::user(AuditKind::SessionOutsideAllowlist, &signed_in.account.id)
-                .failed()
-                .details("session ended"),
-            ctx,
-        )
-        .await;
-        self.notify(&signed_in.account.id, Notice::SessionOutsideAllowlist, ctx).await;
-        Err(SessionError::IpNotAllowed)
+        self.allowlists.authenticate_from(token, ctx).await
     }
 
     /// Whether this session may edit the list: any full session; an
@@ -278,7 +205,7 @@ impl Twostep {
         self.may_edit(me).await?;
         let wanted = validate(entries)?;
         let account = &me.account.id;
-        let old = self.store.allowlist(account).await?;
+        let old = self.allowlists.records(account).await?;
         // Policy refusals come before re-auth (§2.7).
         if wanted.is_empty()
             && !old.is_empty()
@@ -294,28 +221,7 @@ impl Twostep {
         {
             return Err(AllowlistError::WouldLockOut { current_ip: ctx.ip.clone() });
         }
-        let now = self.now();
-        let records: Vec<AllowlistRecord> = wanted
-            .iter()
-            .map(|(range, label)| {
-                let cidr = range.to_string();
-                let created_at = old.iter().find(|o| o.cidr == cidr).map_or(now, |o| o.created_at);
-                AllowlistRecord { account_id: account.clone(), cidr, label: label.clone(), created_at }
-            })
-            .collect();
-        let unchanged =
-            records.len() == old.len() && records.iter().zip(&old).all(|(n, o)| n.cidr == o.cidr && n.label == o.label);
-        if !unchanged {
-            self.store.replace_allowlist(account, &records).await?;
-            self.sessions_changed(SessionChange::Account(account.clone())).await;
-            let mut details = format!("{} entries", records.len());
-            for (i, r) in records.iter().enumerate() {
-                details.push_str(if i == 0 { ": " } else { ", " });
-                details.push_str(&r.cidr);
-            }
-            self.audit(AuditEvent::user(AuditKind::AllowlistChanged, account).details(details), ctx).await;
-            self.notify(account, Notice::AllowlistChanged { entries: records.len() }, ctx).await;
-        }
+        let records = self.allowlists.save(account, &wanted, &old, ctx).await?;
         let left_enrollment = me.session.kind == SessionKind::Enrollment
             && !records.is_empty()
             && !self.two_factor_required(account).await?;
@@ -326,35 +232,23 @@ impl Twostep {
             session_token,
         })
     }
-}
 
-impl Twostep {
-    /// Lifts an account's IP allow-list on the operator's behalf: the way
-    /// back in for an owner who locked themselves out (for a CLI command or
-    /// an admin page). Audited with the actor; the account is mailed.
-    /// Returns how many entries there were.
+    /// Lifts an account's IP allow-list on the operator's behalf (see
+    /// `Allowlists::clear`). Returns how many entries there were.
     pub async fn clear_allowlist(
         &self,
         account: &AccountId,
         actor: Actor,
         ctx: &RequestContext,
     ) -> Result<usize, InternalError> {
-        let old = self.store.allowlist(account).await?;
-        if old.is_empty() {
-            return Ok(0);
-        }
-        self.store.replace_allowlist(account, &[]).await?;
-        self.sessions_changed(SessionChange::Account(account.clone())).await;
-        let details = format!("cleared {} entries by {}", old.len(), actor.as_str());
-        self.audit(AuditEvent::user(AuditKind::AllowlistChanged, account).actor(actor).details(details), ctx).await;
-        self.notify(account, Notice::AllowlistChanged { entries: 0 }, ctx).await;
-        Ok(old.len())
+        Ok(self.allowlists.clear(account, actor, ctx).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::ip_range::allows;
 
     fn r(s: &str) -> IpRange {
         IpRange::parse(s).expect("valid")

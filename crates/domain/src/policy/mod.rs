@@ -8,7 +8,9 @@
 
 pub mod access;
 pub mod admin;
+pub(crate) mod administration;
 pub mod allowlist;
+pub(crate) mod allowlists;
 pub mod forward_auth;
 pub(crate) mod forward_cache;
 pub mod ip_range;

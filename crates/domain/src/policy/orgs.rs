@@ -26,14 +26,22 @@
 //! organisation, never 403, so ids cannot be probed. A member may always
 //! leave, even from an enrolment-only session.
 
+use std::sync::Arc;
+
+use crate::abuse::store::ThrottleStore;
 use crate::accounts::email::Email;
-use crate::audit::{AuditKind, RequestContext};
+use crate::audit::{AuditEvent, AuditKind, Auditor, RequestContext};
 use crate::error::{InternalError, StoreError};
+use crate::factors::store::FactorStore;
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
+use crate::notify::notices::Notices;
+use crate::notify::outbox::Outbox;
 use crate::policy::store::{
-    Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole,
+    Acceptance, InvitationRecord, InvitationView, MemberRecord, MembershipChange, OrgRecord, OrgRole, OrgStore,
 };
-use crate::service::{AuditEvent, Twostep};
+use crate::ports::{Clock, Rng};
+use crate::service::Twostep;
 use crate::sessions::SignedIn;
 
 const MAX_NAME_CHARS: usize = 100;
@@ -82,6 +90,17 @@ impl From<StoreError> for OrgError {
     }
 }
 
+/// What the "Require two-factor" switch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwoFactorSwitch {
+    pub required: bool,
+    /// Members without a second factor when the switch was set.
+    pub lacking: usize,
+    /// Of those, how many were told now (each is told once per
+    /// organisation, however often the switch is turned on).
+    pub told: usize,
+}
+
 /// An organisation as its members see it.
 #[derive(Clone, Debug)]
 pub struct OrgView {
@@ -98,16 +117,33 @@ fn valid_name(name: &str) -> Result<String, OrgError> {
     Ok(name.to_owned())
 }
 
-impl Twostep {
+/// The narrow service over `OrgStore`: membership, invitations and the
+/// organisation's 2FA rule. It reads a member's factors only to know
+/// whether it has one, and counts invitations in the shared allowances.
+pub struct Orgs {
+    pub(crate) store: Arc<dyn OrgStore>,
+    pub(crate) factors: Arc<dyn FactorStore>,
+    pub(crate) allowances: Arc<dyn ThrottleStore>,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) notices: Arc<Notices>,
+    pub(crate) auditor: Arc<Auditor>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) rng: Arc<dyn Rng>,
+    /// Where invitation mails send people.
+    pub(crate) public_url: String,
+}
+
+impl Orgs {
     pub async fn create_org(&self, me: &SignedIn, name: &str, ctx: &RequestContext) -> Result<OrgRecord, OrgError> {
         let org = OrgRecord {
-            id: crate::ids::AuthenticatorId::generate(self.rng()).to_string(),
+            id: crate::ids::AuthenticatorId::generate(self.rng.as_ref()).to_string(),
             name: valid_name(name)?,
             require_two_factor: false,
-            created_at: self.now(),
+            created_at: self.clock.now(),
         };
         self.store.insert_org(&org, &me.account.id).await?;
-        self.audit(AuditEvent::user(AuditKind::OrgCreated, &me.account.id).details(format!("org {}", org.id)), ctx)
+        self.auditor
+            .record(AuditEvent::user(AuditKind::OrgCreated, &me.account.id).details(format!("org {}", org.id)), ctx)
             .await;
         Ok(org)
     }
@@ -127,7 +163,7 @@ impl Twostep {
     /// a member without it reaches nothing of the organisation.
     async fn admitted(&self, me: &SignedIn, org: &str) -> Result<(OrgRecord, OrgRole), OrgError> {
         let (record, role) = self.membership(me, org).await?;
-        if record.require_two_factor && self.store.authenticators(&me.account.id).await?.is_empty() {
+        if record.require_two_factor && self.factors.authenticators(&me.account.id).await?.is_empty() {
             return Err(OrgError::TwoFactorRequired);
         }
         Ok((record, role))
@@ -165,20 +201,23 @@ impl Twostep {
         // The scope does not end in the account id, so clearing an
         // account's sign-in counters (`reset_counters_of`) leaves it alone.
         let scope = format!("invite:{}:{}", me.account.id, record.id);
-        let now = self.now();
-        if let Some(retry_after) = self.store.take_allowance(&scope, now, INVITE_WINDOW_SECS, INVITES_PER_HOUR).await? {
+        let now = self.clock.now();
+        if let Some(retry_after) =
+            self.allowances.take_allowance(&scope, now, INVITE_WINDOW_SECS, INVITES_PER_HOUR).await?
+        {
             crate::meters::throttle_refusal(crate::meters::cap::INVITATION);
-            self.audit(
-                AuditEvent::user(AuditKind::Throttled, &me.account.id)
-                    .failed()
-                    .details(format!("org {}: invitations", record.id)),
-                ctx,
-            )
-            .await;
+            self.auditor
+                .record(
+                    AuditEvent::user(AuditKind::Throttled, &me.account.id)
+                        .failed()
+                        .details(format!("org {}: invitations", record.id)),
+                    ctx,
+                )
+                .await;
             return Err(OrgError::Throttled { retry_after });
         }
         let invitation = InvitationRecord {
-            id: crate::ids::AuthenticatorId::generate(self.rng()).to_string(),
+            id: crate::ids::AuthenticatorId::generate(self.rng.as_ref()).to_string(),
             org_id: record.id.clone(),
             email,
             role,
@@ -188,23 +227,24 @@ impl Twostep {
         };
         self.store.upsert_invitation(&invitation, now).await?;
         self.mail_invitation(me, &record, &invitation).await;
-        self.audit(
-            AuditEvent::user(AuditKind::OrgInvitationSent, &me.account.id).details(format!(
-                "org {}: invitation {} as {}",
-                record.id,
-                invitation.id,
-                role.as_str()
-            )),
-            ctx,
-        )
-        .await;
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgInvitationSent, &me.account.id).details(format!(
+                    "org {}: invitation {} as {}",
+                    record.id,
+                    invitation.id,
+                    role.as_str()
+                )),
+                ctx,
+            )
+            .await;
         Ok(invitation)
     }
 
     /// One text for every address: whether it has an account here is not
     /// for this mail (nor its timing) to tell.
     async fn mail_invitation(&self, me: &SignedIn, org: &OrgRecord, invitation: &InvitationRecord) {
-        let url = &self.settings.public_url;
+        let url = &self.public_url;
         let expires = invitation.expires_at.rfc3339();
         let body = format!(
             "{inviter} invited you to join the organisation \"{name}\" as {role}.\n\nTo accept or decline, sign in \
@@ -223,7 +263,7 @@ impl Twostep {
             "You get this e-mail because an owner of the organisation typed your address.",
             None,
         );
-        if let Err(e) = self.enqueue(None, &mail, self.now().plus_secs(INVITE_MAIL_SECS)).await {
+        if let Err(e) = self.outbox.enqueue(None, &mail, self.clock.now().plus_secs(INVITE_MAIL_SECS)).await {
             tracing::error!(error = %e, "invitation mail not queued");
         }
     }
@@ -231,7 +271,7 @@ impl Twostep {
     /// The organisation's pending invitations (owners only).
     pub async fn org_invitations(&self, me: &SignedIn, org: &str) -> Result<Vec<InvitationView>, OrgError> {
         let record = self.as_owner(me, org).await?;
-        Ok(self.store.org_invitations(&record.id, self.now()).await?)
+        Ok(self.store.org_invitations(&record.id, self.clock.now()).await?)
     }
 
     /// Withdraws a pending invitation (owners only).
@@ -246,19 +286,20 @@ impl Twostep {
         let Some(gone) = self.store.revoke_invitation(&record.id, invitation).await? else {
             return Err(OrgError::NotFound);
         };
-        self.audit(
-            AuditEvent::user(AuditKind::OrgInvitationRevoked, &me.account.id)
-                .details(format!("org {}: invitation {}", record.id, gone.id)),
-            ctx,
-        )
-        .await;
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgInvitationRevoked, &me.account.id)
+                    .details(format!("org {}: invitation {}", record.id, gone.id)),
+                ctx,
+            )
+            .await;
         Ok(())
     }
 
     /// The pending invitations to the signed-in account's current address,
     /// verified or not (whether it may answer them is `email_verified_at`).
     pub async fn my_invitations(&self, me: &SignedIn) -> Result<Vec<InvitationView>, OrgError> {
-        Ok(self.store.invitations_for(&me.account.email, self.now()).await?)
+        Ok(self.store.invitations_for(&me.account.email, self.clock.now()).await?)
     }
 
     /// Refuses an unverified account before it answers an invitation, and
@@ -267,7 +308,9 @@ impl Twostep {
         if me.account.email_verified_at.is_some() {
             return Ok(());
         }
-        self.audit(AuditEvent::user(kind, &me.account.id).failed().details("e-mail address not verified"), ctx).await;
+        self.auditor
+            .record(AuditEvent::user(kind, &me.account.id).failed().details("e-mail address not verified"), ctx)
+            .await;
         Err(OrgError::EmailUnverified)
     }
 
@@ -281,22 +324,23 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<(OrgRecord, OrgRole), OrgError> {
         self.require_verified(me, AuditKind::OrgInvitationAccepted, ctx).await?;
-        let now = self.now();
+        let now = self.clock.now();
         let found = match self.store.accept_invitation(invitation, &me.account.id, now).await? {
             Acceptance::NotFound => return Err(OrgError::NotFound),
             Acceptance::AlreadyMember(_) => return Err(OrgError::AlreadyMember),
             Acceptance::Joined(found) => found,
         };
-        self.audit(
-            AuditEvent::user(AuditKind::OrgInvitationAccepted, &me.account.id).details(format!(
-                "org {}: invitation {} as {}",
-                found.org_id,
-                found.id,
-                found.role.as_str()
-            )),
-            ctx,
-        )
-        .await;
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgInvitationAccepted, &me.account.id).details(format!(
+                    "org {}: invitation {} as {}",
+                    found.org_id,
+                    found.id,
+                    found.role.as_str()
+                )),
+                ctx,
+            )
+            .await;
         let org = self.store.org(&found.org_id).await?.ok_or(OrgError::NotFound)?;
         Ok((org, found.role))
     }
@@ -309,15 +353,16 @@ impl Twostep {
         ctx: &RequestContext,
     ) -> Result<(), OrgError> {
         self.require_verified(me, AuditKind::OrgInvitationDeclined, ctx).await?;
-        let Some(found) = self.store.decline_invitation(invitation, &me.account.id, self.now()).await? else {
+        let Some(found) = self.store.decline_invitation(invitation, &me.account.id, self.clock.now()).await? else {
             return Err(OrgError::NotFound);
         };
-        self.audit(
-            AuditEvent::user(AuditKind::OrgInvitationDeclined, &me.account.id)
-                .details(format!("org {}: invitation {}", found.org_id, found.id)),
-            ctx,
-        )
-        .await;
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgInvitationDeclined, &me.account.id)
+                    .details(format!("org {}: invitation {}", found.org_id, found.id)),
+                ctx,
+            )
+            .await;
         Ok(())
     }
 
@@ -328,33 +373,22 @@ impl Twostep {
     }
 
     /// Leaves an organisation; possible from any session, an enrolment-only
-    /// one included, and without the 2FA the organisation requires. When no
-    /// rule requires 2FA of the account any more, an enrolment-only session
-    /// ends for a full one, as a fresh sign-in would give, under a new id
-    /// (SEC-52): its token is returned.
-    pub async fn leave_org(
-        &self,
-        me: &SignedIn,
-        org: &str,
-        ctx: &RequestContext,
-    ) -> Result<Option<crate::token::Token>, OrgError> {
+    /// one included, and without the 2FA the organisation requires.
+    pub(crate) async fn leave(&self, me: &SignedIn, org: &str, ctx: &RequestContext) -> Result<(), OrgError> {
         let record = self.membership(me, org).await?.0;
         match self.store.remove_member(&record.id, &me.account.id).await? {
             MembershipChange::Done => {}
             MembershipChange::NotMember => return Err(OrgError::NotFound),
             MembershipChange::LastOwner => return Err(OrgError::LastOwner),
         }
-        self.audit(
-            AuditEvent::user(AuditKind::OrgMemberRemoved, &me.account.id)
-                .details(format!("org {}: {} left", record.id, me.account.id)),
-            ctx,
-        )
-        .await;
-        let enrolling = me.session.kind == crate::sessions::store::SessionKind::Enrollment;
-        if enrolling && !self.two_factor_required(&me.account.id).await? {
-            return Ok(self.finish_enrollment(me).await?);
-        }
-        Ok(None)
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgMemberRemoved, &me.account.id)
+                    .details(format!("org {}: {} left", record.id, me.account.id)),
+                ctx,
+            )
+            .await;
+        Ok(())
     }
 
     /// Changes a member's role (owners only); ownership moves by promoting
@@ -374,16 +408,127 @@ impl Twostep {
             MembershipChange::NotMember => return Err(OrgError::NotFound),
             MembershipChange::LastOwner => return Err(OrgError::LastOwner),
         }
-        self.audit(
-            AuditEvent::user(AuditKind::OrgRoleChanged, &me.account.id).details(format!(
-                "org {}: {target} now {}",
-                record.id,
-                role.as_str()
-            )),
-            ctx,
-        )
-        .await;
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgRoleChanged, &me.account.id).details(format!(
+                    "org {}: {target} now {}",
+                    record.id,
+                    role.as_str()
+                )),
+                ctx,
+            )
+            .await;
         Ok(())
+    }
+
+    /// Removes another member (owners only).
+    pub(crate) async fn remove_other(
+        &self,
+        me: &SignedIn,
+        org: &str,
+        target: &AccountId,
+        ctx: &RequestContext,
+    ) -> Result<(), OrgError> {
+        let record = self.as_owner(me, org).await?;
+        match self.store.remove_member(&record.id, target).await? {
+            MembershipChange::Done => {}
+            MembershipChange::NotMember => return Err(OrgError::NotFound),
+            MembershipChange::LastOwner => return Err(OrgError::LastOwner),
+        }
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::OrgMemberRemoved, &me.account.id)
+                    .details(format!("org {}: {target}", record.id)),
+                ctx,
+            )
+            .await;
+        Ok(())
+    }
+
+    /// The "Require two-factor" switch (owners only), refused while any
+    /// owner lacks 2FA: owners must not lock themselves out of their rule.
+    /// Turning it on mails each member without 2FA, once per member and
+    /// organisation: the once is taken in one atomic step, so owners
+    /// pressing it together, or again, send no second mail.
+    pub async fn set_org_two_factor(
+        &self,
+        me: &SignedIn,
+        org: &str,
+        require: bool,
+        ctx: &RequestContext,
+    ) -> Result<TwoFactorSwitch, OrgError> {
+        let record = self.as_owner(me, org).await?;
+        let members = self.store.members(&record.id).await?;
+        if require {
+            let owners: Vec<String> = members
+                .iter()
+                .filter(|m| m.role == OrgRole::Owner && !m.two_factor_enabled)
+                .map(|m| m.email.to_string())
+                .collect();
+            if !owners.is_empty() {
+                return Err(OrgError::OwnersWithoutTwoFactor { owners });
+            }
+        }
+        self.store.set_require_two_factor(&record.id, require).await?;
+        let lacking: Vec<&MemberRecord> = members.iter().filter(|m| !m.two_factor_enabled).collect();
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::PolicyChanged, &me.account.id).details(format!(
+                    "org {}: require two-factor {}; {} members without it",
+                    record.id,
+                    if require { "on" } else { "off" },
+                    lacking.len()
+                )),
+                ctx,
+            )
+            .await;
+        let mut told = 0;
+        if require {
+            for m in &lacking {
+                if self.tell_once(&record, &m.account_id, ctx).await? {
+                    told += 1;
+                }
+            }
+        }
+        Ok(TwoFactorSwitch { required: require, lacking: lacking.len(), told })
+    }
+
+    /// Mails a member that the organisation now requires 2FA, unless it was
+    /// told before. The counter's name does not end in the account id, so
+    /// an operator's unlock of the account (`reset_counters_of`) keeps it.
+    async fn tell_once(&self, org: &OrgRecord, account: &AccountId, ctx: &RequestContext) -> Result<bool, OrgError> {
+        let scope = format!("org-2fa-told:{account}:{}:once", org.id);
+        let forever = i64::MAX / 4;
+        if self.allowances.take_allowance(&scope, self.clock.now(), forever, 1).await?.is_some() {
+            return Ok(false);
+        }
+        self.notices.notify(account, Notice::OrgRequiresTwoFactor { org: org.name.clone() }, ctx).await;
+        Ok(true)
+    }
+}
+
+impl Twostep {
+    /// Organisations, invitations and their rule.
+    pub fn orgs(&self) -> &Orgs {
+        &self.orgs
+    }
+
+    /// Leaves an organisation (see `Orgs::leave`). When no rule requires
+    /// 2FA of the account any more, an enrolment-only session ends for a
+    /// full one, as a fresh sign-in would give, under a new id (SEC-52):
+    /// its token is returned.
+    pub async fn leave_org(
+        &self,
+        me: &SignedIn,
+        org: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<crate::token::Token>, OrgError> {
+        self.orgs.leave(me, org, ctx).await?;
+        let enrolling = me.session.kind == crate::sessions::store::SessionKind::Enrollment;
+        if enrolling && !self.two_factor_required(&me.account.id).await? {
+            return Ok(self.finish_enrollment(me).await?);
+        }
+        Ok(None)
     }
 
     /// Removes a member (owners), or leaves (anyone, for themselves).
@@ -398,54 +543,10 @@ impl Twostep {
         if target == me.account.id {
             return self.leave_org(me, org, ctx).await.map(|_| ());
         }
-        let record = self.as_owner(me, org).await?;
-        match self.store.remove_member(&record.id, &target).await? {
-            MembershipChange::Done => {}
-            MembershipChange::NotMember => return Err(OrgError::NotFound),
-            MembershipChange::LastOwner => return Err(OrgError::LastOwner),
-        }
-        self.audit(
-            AuditEvent::user(AuditKind::OrgMemberRemoved, &me.account.id)
-                .details(format!("org {}: {target}", record.id)),
-            ctx,
-        )
-        .await;
-        Ok(())
-    }
-
-    /// The "Require two-factor" switch (owners only), refused while any
-    /// owner lacks 2FA: owners must not lock themselves out of their rule.
-    pub async fn set_org_two_factor(
-        &self,
-        me: &SignedIn,
-        org: &str,
-        require: bool,
-        ctx: &RequestContext,
-    ) -> Result<bool, OrgError> {
-        let record = self.as_owner(me, org).await?;
-        if require {
-            let owners: Vec<String> = self
-                .store
-                .members(&record.id)
-                .await?
-                .into_iter()
-                .filter(|m| m.role == OrgRole::Owner && !m.two_factor_enabled)
-                .map(|m| m.email.to_string())
-                .collect();
-            if !owners.is_empty() {
-                return Err(OrgError::OwnersWithoutTwoFactor { owners });
-            }
-        }
-        self.store.set_require_two_factor(&record.id, require).await?;
-        self.audit(
-            AuditEvent::user(AuditKind::PolicyChanged, &me.account.id).details(format!(
-                "org {}: require two-factor {}",
-                record.id,
-                if require { "on" } else { "off" }
-            )),
-            ctx,
-        )
-        .await;
-        Ok(require)
+        self.orgs.remove_other(me, org, &target, ctx).await
     }
 }
+
+#[cfg(test)]
+#[path = "orgs_tests.rs"]
+mod tests;

@@ -3,4 +3,6 @@
 
 pub mod login;
 pub(crate) mod machine;
+pub(crate) mod ports;
 pub mod reauth;
+pub(crate) mod service;

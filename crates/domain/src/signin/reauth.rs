@@ -13,7 +13,6 @@ use crate::factors::sent_code::store::CodePurpose;
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof};
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
-use crate::sessions::cache::SessionChange;
 use crate::signin::machine::PasswordCheck;
 use crate::time::Timestamp;
 
@@ -99,8 +98,7 @@ impl Twostep {
         } else {
             self.audit(AuditEvent::user(AuditKind::Reauth, &me.account.id).details("password"), ctx).await;
         }
-        self.store.record_proofs(&me.session.id, password_at, second_at).await?;
-        self.sessions_changed(SessionChange::Session(me.session.id.clone())).await;
+        self.sessions.record_proofs(&me.session.id, password_at, second_at).await?;
         Ok(())
     }
 }

@@ -83,7 +83,7 @@ pub async fn create(
     ApiSession(me): ApiSession,
     ApiJson(req): ApiJson<CreateOrgRequest>,
 ) -> ApiResult<Response> {
-    let org = s.twostep.create_org(&me, &req.name, &ctx).await?;
+    let org = s.twostep.orgs().create_org(&me, &req.name, &ctx).await?;
     Ok((StatusCode::CREATED, Json(OrgResponse::from(org))).into_response())
 }
 
@@ -92,7 +92,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "organisations", security(("bearer" = [])),
     responses((status = 200, body = Vec<MyOrg>), (status = 401, body = ApiErrorBody)))]
 pub async fn list(State(s): State<AppState>, SetupSession(me): SetupSession) -> ApiResult<Json<Vec<MyOrg>>> {
-    let orgs = s.twostep.orgs_of(&me).await?;
+    let orgs = s.twostep.orgs().orgs_of(&me).await?;
     Ok(Json(
         orgs.into_iter()
             .map(|(o, role)| MyOrg {
@@ -123,7 +123,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(filter): Query<MemberFilter>,
 ) -> ApiResult<Json<OrgDetail>> {
-    let view = s.twostep.org_view(&me, &id).await?;
+    let view = s.twostep.orgs().org_view(&me, &id).await?;
     let members = view
         .members
         .into_iter()
@@ -177,7 +177,7 @@ pub async fn invite(
     ApiJson(req): ApiJson<InviteRequest>,
 ) -> ApiResult<Response> {
     let role = parse_role(&req.role)?;
-    let sent = s.twostep.invite(&me, &id, &req.email, role, &ctx).await?;
+    let sent = s.twostep.orgs().invite(&me, &id, &req.email, role, &ctx).await?;
     let body = InvitationSent {
         invitation_id: sent.id,
         email: sent.email.to_string(),
@@ -208,7 +208,7 @@ pub async fn invitations(
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<PendingInvitation>>> {
-    let list = s.twostep.org_invitations(&me, &id).await?;
+    let list = s.twostep.orgs().org_invitations(&me, &id).await?;
     Ok(Json(
         list.into_iter()
             .map(|v| PendingInvitation {
@@ -234,7 +234,7 @@ pub async fn revoke_invitation(
     ApiSession(me): ApiSession,
     Path((id, invitation_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.twostep.revoke_invitation(&me, &id, &invitation_id, &ctx).await?;
+    s.twostep.orgs().revoke_invitation(&me, &id, &invitation_id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,7 +281,7 @@ pub async fn my_invitations(
     State(s): State<AppState>,
     ApiSession(me): ApiSession,
 ) -> ApiResult<Json<Vec<MyInvitation>>> {
-    let list = s.twostep.my_invitations(&me).await?;
+    let list = s.twostep.orgs().my_invitations(&me).await?;
     let can_accept = me.account.email_verified_at.is_some();
     Ok(Json(list.into_iter().map(|v| MyInvitation::new(v, can_accept)).collect()))
 }
@@ -302,7 +302,7 @@ pub async fn accept_invitation(
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (org, role) = s.twostep.accept_invitation(&me, &id, &ctx).await?;
+    let (org, role) = s.twostep.orgs().accept_invitation(&me, &id, &ctx).await?;
     let body = MyOrg { id: org.id, name: org.name, require_two_factor: org.require_two_factor, role: role.as_str() };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -321,7 +321,7 @@ pub async fn decline_invitation(
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.twostep.decline_invitation(&me, &id, &ctx).await?;
+    s.twostep.orgs().decline_invitation(&me, &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -347,7 +347,7 @@ pub async fn set_role(
     ApiJson(req): ApiJson<RoleRequest>,
 ) -> ApiResult<StatusCode> {
     let role = parse_role(&req.role)?;
-    s.twostep.set_member_role(&me, &id, &account_id, role, &ctx).await?;
+    s.twostep.orgs().set_member_role(&me, &id, &account_id, role, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -398,11 +398,23 @@ pub struct PolicyRequest {
     require_two_factor: bool,
 }
 
+/// The rule as set, and what it meant for the members.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PolicyResponse {
+    require_two_factor: bool,
+    /// Members without a second factor when the rule was set.
+    members_without_two_factor: usize,
+    /// Of those, how many were e-mailed now: each member is told once per
+    /// organisation, however often the rule is turned on.
+    members_notified: usize,
+}
+
 /// The "Require two-factor" switch (owners only); refused while an owner
-/// lacks 2FA, naming them in `error.owners`.
+/// lacks 2FA, naming them in `error.owners`. Turning it on e-mails the
+/// members without 2FA (once each).
 #[utoipa::path(put, path = "/api/v1/orgs/{id}/two-factor-policy", tag = "organisations", request_body = PolicyRequest,
     security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = PolicyRequest), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+    responses((status = 200, body = PolicyResponse), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
         (status = 403, description = "forbidden, two_factor_required, enrollment_required or csrf_failed", body = ApiErrorBody),
         (status = 404, body = ApiErrorBody),
         (status = 409, description = "owners_without_two_factor, with `owners`", body = ApiErrorBody),
@@ -413,7 +425,11 @@ pub async fn set_policy(
     ApiSession(me): ApiSession,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PolicyRequest>,
-) -> ApiResult<Json<PolicyRequest>> {
-    let require_two_factor = s.twostep.set_org_two_factor(&me, &id, req.require_two_factor, &ctx).await?;
-    Ok(Json(PolicyRequest { require_two_factor }))
+) -> ApiResult<Json<PolicyResponse>> {
+    let switch = s.twostep.orgs().set_org_two_factor(&me, &id, req.require_two_factor, &ctx).await?;
+    Ok(Json(PolicyResponse {
+        require_two_factor: switch.required,
+        members_without_two_factor: switch.lacking,
+        members_notified: switch.told,
+    }))
 }

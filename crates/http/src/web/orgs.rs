@@ -86,7 +86,9 @@ pub struct OrgPage {
     pub without_only: bool,
     /// Owners without 2FA, comma-separated: why "Require two-factor" is disabled.
     pub blocked: Option<String>,
-    pub notice: Option<&'static str>,
+    /// Members without 2FA, whatever the filter: what the switch would mean.
+    pub lacking: usize,
+    pub notice: Option<String>,
     pub error: Option<String>,
     /// What was typed in the invite form, shown again after an error.
     pub add_email: String,
@@ -132,7 +134,7 @@ async fn list_view(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Response {
-    let orgs = match s.twostep.orgs_of(&session.me).await {
+    let orgs = match s.twostep.orgs().orgs_of(&session.me).await {
         Ok(o) => o,
         Err(e) => return internal(&e),
     };
@@ -145,7 +147,7 @@ async fn list_view(
             require_two_factor: o.require_two_factor,
         })
         .collect();
-    let invitations = match s.twostep.my_invitations(&session.me).await {
+    let invitations = match s.twostep.orgs().my_invitations(&session.me).await {
         Ok(list) => list
             .into_iter()
             .map(|v| InvitationRow {
@@ -179,12 +181,26 @@ pub struct CreateForm {
     name: String,
 }
 
+/// "Leave …?" and "Remove …?": asked before the change, with what follows.
+#[derive(Template)]
+#[template(path = "org_confirm.html")]
+pub struct OrgConfirm {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub heading: String,
+    pub text: String,
+    pub action: String,
+    pub button: &'static str,
+    /// Where "Cancel" goes back to.
+    pub cancel: String,
+}
+
 pub async fn create(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
     SignedForm(session, f): SignedForm<CreateForm>,
 ) -> Response {
-    match s.twostep.create_org(&session.me, &f.name, &ctx).await {
+    match s.twostep.orgs().create_org(&session.me, &f.name, &ctx).await {
         Ok(org) => see_other(&format!("{}?notice=created", org_path(&org.id))),
         Err(e) => match error::org(&e) {
             Some(r) => list_view(&s, &session, r.status, f.name, None, Some(r.message)).await,
@@ -198,13 +214,36 @@ pub struct ShowQuery {
     /// `false`: only members without 2FA.
     two_factor: Option<String>,
     notice: Option<String>,
+    /// After "Require two-factor": members without it, and how many were
+    /// mailed now.
+    lacking: Option<usize>,
+    told: Option<usize>,
+}
+
+/// "1 member", "3 members".
+fn members(n: usize) -> String {
+    if n == 1 { "1 member".to_owned() } else { format!("{n} members") }
+}
+
+/// What turning the rule on did, in words.
+fn required_notice(lacking: usize, told: usize) -> String {
+    let said = "Two-factor authentication is now required of every member.";
+    if lacking == 0 {
+        return format!("{said} Every member already has it.");
+    }
+    let mailed = match told {
+        0 => "each was e-mailed about it before".to_owned(),
+        1 if lacking == 1 => "they were e-mailed about it".to_owned(),
+        n => format!("{} e-mailed about it now", members(n)),
+    };
+    format!("{said} {} without it must set it up at their next sign-in; {mailed}.", members(lacking))
 }
 
 /// How the organisation page is shown beyond its data.
 struct Shown {
     status: StatusCode,
     without_only: bool,
-    notice: Option<&'static str>,
+    notice: Option<String>,
     error: Option<String>,
     add_email: String,
     add_role: &'static str,
@@ -233,21 +272,21 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    let shown = Shown {
-        without_only: q.two_factor.as_deref() == Some("false"),
-        notice: q.notice.as_deref().and_then(notice_text),
-        ..Shown::ok()
+    let notice = match (q.notice.as_deref(), q.lacking) {
+        (Some("required"), Some(lacking)) => Some(required_notice(lacking, q.told.unwrap_or(0))),
+        (key, _) => key.and_then(notice_text).map(str::to_owned),
     };
+    let shown = Shown { without_only: q.two_factor.as_deref() == Some("false"), notice, ..Shown::ok() };
     org_page(&s, &session, &id, shown).await
 }
 
 async fn org_page(s: &AppState, session: &WebSession, id: &str, shown: Shown) -> Response {
-    let view = match s.twostep.org_view(&session.me, id).await {
+    let view = match s.twostep.orgs().org_view(&session.me, id).await {
         Ok(view) => view,
         Err(e) => return org_error(s, session, id, &e).await,
     };
     let invitations = if view.my_role == OrgRole::Owner {
-        match s.twostep.org_invitations(&session.me, id).await {
+        match s.twostep.orgs().org_invitations(&session.me, id).await {
             Ok(list) => list
                 .into_iter()
                 .map(|v| PendingRow {
@@ -275,6 +314,7 @@ fn page_of(session: &WebSession, view: OrgView, invitations: Vec<PendingRow>, sh
         .map(|m| m.email.to_string())
         .collect();
     let total = view.members.len();
+    let lacking = view.members.iter().filter(|m| !m.two_factor_enabled).count();
     let members = view
         .members
         .into_iter()
@@ -300,6 +340,7 @@ fn page_of(session: &WebSession, view: OrgView, invitations: Vec<PendingRow>, sh
         total,
         without_only: shown.without_only,
         blocked: (!owners_without.is_empty()).then(|| owners_without.join(", ")),
+        lacking,
         notice: shown.notice,
         error: shown.error,
         add_email: shown.add_email,
@@ -312,7 +353,7 @@ async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -
     match e {
         OrgError::NotFound => error::org_not_found(session.nav()),
         OrgError::TwoFactorRequired => {
-            let org = match s.twostep.orgs_of(&session.me).await {
+            let org = match s.twostep.orgs().orgs_of(&session.me).await {
                 Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id).map(|(o, _)| o),
                 Err(e) => return internal(&e),
             };
@@ -352,7 +393,7 @@ pub async fn invite(
     SignedForm(session, f): SignedForm<AddForm>,
 ) -> Response {
     let role = parse_role(&f.role);
-    match s.twostep.invite(&session.me, &id, &f.email, role, &ctx).await {
+    match s.twostep.orgs().invite(&session.me, &id, &f.email, role, &ctx).await {
         Ok(_) => see_other(&format!("{}?notice=invited", org_path(&id))),
         Err(e) => {
             let shown = Shown { add_email: f.email, add_role: role.as_str(), ..Shown::ok() };
@@ -368,9 +409,9 @@ pub async fn revoke_invitation(
     Path((id, invitation)): Path<(String, String)>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match s.twostep.revoke_invitation(&session.me, &id, &invitation, &ctx).await {
+    match s.twostep.orgs().revoke_invitation(&session.me, &id, &invitation, &ctx).await {
         Ok(()) => see_other(&format!("{}?notice=revoked", org_path(&id))),
-        Err(OrgError::NotFound) if s.twostep.org_view(&session.me, &id).await.is_ok() => {
+        Err(OrgError::NotFound) if s.twostep.orgs().org_view(&session.me, &id).await.is_ok() => {
             org_page(&s, &session, &id, Shown::ok().refused(error::invitation_closed())).await
         }
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
@@ -384,7 +425,7 @@ pub async fn accept_invitation(
     Path(invitation): Path<String>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match s.twostep.accept_invitation(&session.me, &invitation, &ctx).await {
+    match s.twostep.orgs().accept_invitation(&session.me, &invitation, &ctx).await {
         Ok(_) => see_other("/orgs?notice=accepted"),
         Err(e) => invitation_refused(&s, &session, e).await,
     }
@@ -397,7 +438,7 @@ pub async fn decline_invitation(
     Path(invitation): Path<String>,
     SignedForm(session, _f): SignedForm<CsrfForm>,
 ) -> Response {
-    match s.twostep.decline_invitation(&session.me, &invitation, &ctx).await {
+    match s.twostep.orgs().decline_invitation(&session.me, &invitation, &ctx).await {
         Ok(()) => see_other("/orgs?notice=declined"),
         Err(e) => invitation_refused(&s, &session, e).await,
     }
@@ -408,6 +449,65 @@ async fn invitation_refused(s: &AppState, session: &WebSession, e: OrgError) -> 
         error::Reply::Inline(r) => list_view(s, session, r.status, String::new(), None, Some(r.message)).await,
         error::Reply::Page(res) => res,
     }
+}
+
+/// The question before leaving: from the organisation page, the page of
+/// an organisation that needs 2FA the member lacks, or the enrolment page.
+pub async fn confirm_leave(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
+    let org = match s.twostep.orgs().orgs_of(&session.me).await {
+        Ok(orgs) => orgs.into_iter().find(|(o, _)| o.id == id),
+        Err(e) => return internal(&e),
+    };
+    let Some((org, role)) = org else { return error::org_not_found(session.nav()) };
+    let enrolling = session.me.session.kind == twostep_domain::sessions::store::SessionKind::Enrollment;
+    let owner_note =
+        if role == OrgRole::Owner { " If you are its only owner, make another member an owner first." } else { "" };
+    let page = OrgConfirm {
+        nav: session.nav(),
+        csrf: session.csrf.clone(),
+        heading: format!("Leave {}?", org.name),
+        text: format!(
+            "You will no longer be a member of {name} and lose access to it at once. To come back, an owner must \
+             invite you again.{owner_note}",
+            name = org.name
+        ),
+        action: format!("{}/leave", org_path(&org.id)),
+        button: "Leave",
+        cancel: if enrolling { policy::REQUIRED_PATH.to_owned() } else { org_path(&org.id) },
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The question before an owner removes a member.
+pub async fn confirm_remove(
+    State(s): State<AppState>,
+    session: WebSession,
+    Path((id, account)): Path<(String, String)>,
+) -> Response {
+    let view = match s.twostep.orgs().org_view(&session.me, &id).await {
+        Ok(view) => view,
+        Err(e) => return org_error(&s, &session, &id, &e).await,
+    };
+    if view.my_role != OrgRole::Owner {
+        return refused(&s, &session, &id, OrgError::NotOwner, Shown::ok()).await;
+    }
+    let Some(member) = view.members.iter().find(|m| m.account_id.to_string() == account) else {
+        return refused(&s, &session, &id, OrgError::NotFound, Shown::ok()).await;
+    };
+    let page = OrgConfirm {
+        nav: session.nav(),
+        csrf: session.csrf.clone(),
+        heading: format!("Remove {} from {}?", member.email, view.org.name),
+        text: format!(
+            "{email} loses access to {name} at once and is not told by e-mail. To bring them back, invite them again.",
+            email = member.email,
+            name = view.org.name
+        ),
+        action: format!("{}/members/{}/remove", org_path(&view.org.id), encode(&account)),
+        button: "Remove",
+        cancel: org_path(&view.org.id),
+    };
+    render(StatusCode::OK, &page)
 }
 
 /// "Leave": from the organisation page, the page of an organisation that
@@ -452,7 +552,7 @@ pub async fn set_role(
     let Some(role) = OrgRole::parse(&f.role) else {
         return refused(&s, &session, &id, OrgError::NotFound, Shown::ok()).await;
     };
-    match s.twostep.set_member_role(&session.me, &id, &account, role, &ctx).await {
+    match s.twostep.orgs().set_member_role(&session.me, &id, &account, role, &ctx).await {
         Ok(()) => see_other(&format!("{}?notice=role", org_path(&id))),
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
     }
@@ -489,9 +589,11 @@ pub async fn set_two_factor(
     SignedForm(session, f): SignedForm<TwoFactorForm>,
 ) -> Response {
     let require = f.require == "true";
-    match s.twostep.set_org_two_factor(&session.me, &id, require, &ctx).await {
-        Ok(true) => see_other(&format!("{}?notice=required", org_path(&id))),
-        Ok(false) => see_other(&format!("{}?notice=not_required", org_path(&id))),
+    match s.twostep.orgs().set_org_two_factor(&session.me, &id, require, &ctx).await {
+        Ok(done) if done.required => {
+            see_other(&format!("{}?notice=required&lacking={}&told={}", org_path(&id), done.lacking, done.told))
+        }
+        Ok(_) => see_other(&format!("{}?notice=not_required", org_path(&id))),
         Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
     }
 }

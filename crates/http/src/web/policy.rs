@@ -87,7 +87,6 @@ pub async fn banner(state: &AppState, me: &SignedIn) -> Result<Option<String>, R
 #[template(path = "two_factor_required.html")]
 pub struct Required {
     pub nav: Option<Nav>,
-    pub csrf: String,
     /// Held here by policy (an enrolment-only session), rather than shown
     /// because one organisation needs it.
     pub enrolling: bool,
@@ -114,7 +113,7 @@ pub async fn required_page(State(s): State<AppState>, session: WebSession, Query
     if session.me.session.kind != SessionKind::Enrollment {
         return see_other("/security");
     }
-    let leavable = match s.twostep.orgs_requiring_two_factor(&session.me).await {
+    let leavable = match s.twostep.orgs().orgs_requiring_two_factor(&session.me).await {
         Ok(orgs) => orgs.into_iter().map(row).collect(),
         Err(e) => return internal(&e),
     };
@@ -129,7 +128,6 @@ pub async fn required_page(State(s): State<AppState>, session: WebSession, Query
         StatusCode::OK,
         &Required {
             nav: session.nav(),
-            csrf: session.csrf.clone(),
             enrolling: true,
             org: None,
             leavable,
@@ -145,7 +143,6 @@ pub fn org_requires(s: &AppState, session: &WebSession, org: Option<OrgRecord>) 
         StatusCode::FORBIDDEN,
         &Required {
             nav: session.nav(),
-            csrf: session.csrf.clone(),
             enrolling: false,
             org: org.map(row),
             leavable: Vec::new(),

@@ -27,7 +27,6 @@ use crate::notify::notice::Notice;
 use crate::notify::store::Channel;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
-use crate::sessions::cache::SessionChange;
 
 pub const PHONE_KIND: &str = "phone";
 
@@ -166,8 +165,7 @@ impl Twostep {
         self.forget_all_browsers(&me.account.id).await?;
         if outcome.first {
             // The code sent to the phone is the second-factor proof (§2.7).
-            self.store.record_proofs(&me.session.id, None, Some(now)).await?;
-            self.sessions_changed(SessionChange::Session(me.session.id.clone())).await;
+            self.sessions.record_proofs(&me.session.id, None, Some(now)).await?;
         }
         let session_token = self.finish_enrollment(me).await?;
         let details = match (outcome.first, outcome.replaced) {

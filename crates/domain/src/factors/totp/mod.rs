@@ -161,8 +161,7 @@ impl Twostep {
                 self.forget_all_browsers(&me.account.id).await?;
                 if first {
                     // The confirmed code is the second-factor proof (§2.7).
-                    self.store.record_proofs(&me.session.id, None, Some(now)).await?;
-                    self.sessions_changed(SessionChange::Session(me.session.id.clone())).await;
+                    self.sessions.record_proofs(&me.session.id, None, Some(now)).await?;
                 }
                 let session_token = self.finish_enrollment(me).await?;
                 self.audit(

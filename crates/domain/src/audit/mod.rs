@@ -1,6 +1,10 @@
 //! Security events, written by the domain as things happen (§2.13). The
 //! table is append-only: the store refuses updates and deletes.
 
+mod trail;
+
+pub(crate) use trail::{AuditEvent, Auditor};
+
 use crate::ids::AccountId;
 use crate::time::Timestamp;
 

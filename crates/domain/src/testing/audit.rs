@@ -1,0 +1,45 @@
+//! An in-memory audit log.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::audit::{AuditEntry, AuditFilter, AuditLog};
+use crate::error::StoreError;
+
+#[derive(Default)]
+pub struct MemAudit(pub Mutex<Vec<AuditEntry>>);
+
+impl MemAudit {
+    /// The kinds recorded, oldest first, each with its outcome.
+    pub fn kinds(&self) -> Vec<(String, bool)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|e| (e.kind.clone(), e.success))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemAudit {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(entry.clone());
+        Ok(())
+    }
+
+    async fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(all
+            .iter()
+            .rev()
+            .filter(|e| filter.account_id.as_ref().is_none_or(|a| e.account_id.as_ref() == Some(a)))
+            .filter(|e| filter.kind.as_ref().is_none_or(|k| e.kind == *k))
+            .filter(|e| filter.since.is_none_or(|s| e.at >= s))
+            .filter(|e| filter.until.is_none_or(|u| e.at < u))
+            .take(usize::try_from(filter.limit).unwrap_or(0))
+            .cloned()
+            .collect())
+    }
+}
