@@ -122,6 +122,8 @@ pub struct Config {
     pub signup: SignupConfig,
     /// Forward-auth: rules and cookie domains (`crate::access_config`).
     pub access: twostep_domain::policy::access::AccessSpec,
+    /// OpenID Connect clients declared here (`crate::oidc_config`).
+    pub oidc: crate::oidc_config::OidcConfig,
     /// Graceful stop on SIGTERM/SIGINT (see `crate::shutdown`).
     pub shutdown: ShutdownConfig,
     /// Where Prometheus scrapes `/metrics`, e.g. `127.0.0.1:9090`; unset:
@@ -310,6 +312,7 @@ impl Default for Config {
             push: PushConfig::default(),
             signup: SignupConfig::default(),
             access: twostep_domain::policy::access::AccessSpec::default(),
+            oidc: crate::oidc_config::OidcConfig::default(),
             shutdown: ShutdownConfig::default(),
             metrics_listen: None,
         }
@@ -512,6 +515,7 @@ impl Config {
         settings.signups_per_source_per_hour = self.signup.per_source_per_hour;
         settings.signups_per_email_per_hour = self.signup.per_email_per_hour;
         settings.access = std::sync::Arc::new(crate::access_config::resolve(&self.access, public_url.as_ref())?);
+        settings.oidc_clients = crate::oidc_config::resolve(&self.oidc)?;
         Ok(Resolved {
             listen,
             database_url,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod health;
 pub mod keyfile;
 pub mod metrics;
+pub mod oidc_config;
 pub mod server_lock;
 pub mod shutdown;
 pub mod startup;

@@ -179,12 +179,24 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let vapid_public_key = vapid.as_ref().map(twostep_delivery::webpush::VapidKey::public_key_base64url);
     let wakers = push_wakers(resolved, vapid, Arc::clone(&clock))?;
     let (wake_tx, wake_rx) = crate::workers::wake_queue(&wakers).unzip();
+    let oidc = Arc::new(twostep_domain::oidc::Oidc::new(
+        Arc::new(store.clone()),
+        Arc::clone(&clock),
+        Arc::new(OsRng),
+        &origin,
+    ));
+    for declared in &settings.oidc_clients {
+        oidc.declare_client(declared.client.clone(), declared.secret_sha256.clone())
+            .await
+            .map_err(|e| StartError::Domain(format!("oidc client {:?}: {e}", declared.client.id)))?;
+    }
     let twostep = domain(&store, resolved, clock, settings, wake_tx)?;
     watch_sessions(&store, &resolved.database_url, &twostep);
     // The outbox worker also picks up what a previous run left undelivered;
     // it stops when `Twostep::drain` is called, and the handle lets shutdown
     // wait for that.
     let outbox = crate::workers::spawn(&twostep, senders, resolved.delivery_poll, wakers, wake_rx);
+    crate::workers::spawn_oidc_sweep(&twostep, Arc::clone(&oidc), resolved.delivery_poll);
     if let KeySource::File(path) | KeySource::Generated(path) = &resolved.key_source {
         // Detached: it only ever reads the key file, and ends with the runtime.
         drop(crate::keyfile::watch(path.clone(), Arc::clone(&twostep)));
@@ -198,7 +210,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
         place_header: resolved.push.place_header.clone(),
     };
     let health = crate::health::Health::new(store.clone());
-    let api = twostep_http::router(AppState { twostep: Arc::clone(&twostep), web: Arc::new(web) });
+    let api = twostep_http::router(AppState { twostep: Arc::clone(&twostep), web: Arc::new(web), oidc });
     let router =
         crate::health::routes(health.clone()).merge(api).layer(axum::middleware::from_fn(crate::metrics::track));
     Ok(Server { listener, router, url: origin, store, twostep, outbox, health })

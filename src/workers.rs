@@ -107,3 +107,20 @@ async fn wake(twostep: Arc<Twostep>, wakers: Vec<Arc<dyn PushWaker>>, mut jobs: 
         }
     }
 }
+
+/// Drops the OpenID provider's expired codes and tokens at start and then
+/// hourly by the domain's clock, until the server drains.
+pub fn spawn_oidc_sweep(twostep: &Arc<Twostep>, oidc: Arc<twostep_domain::oidc::Oidc>, poll: Duration) {
+    let twostep = Arc::clone(twostep);
+    tokio::spawn(async move {
+        let mut swept: Option<i64> = None;
+        while !twostep.is_draining() {
+            let now = twostep.now().secs();
+            if swept.is_none_or(|t| now - t >= SWEEP_EVERY_SECS) {
+                swept = Some(now);
+                oidc.sweep().await;
+            }
+            tokio::time::sleep(poll).await;
+        }
+    });
+}

@@ -7,6 +7,7 @@ mod companion;
 mod config_check;
 mod key;
 mod migrate;
+mod oidc;
 mod ops;
 mod seed;
 mod serve;
@@ -69,6 +70,9 @@ enum Command {
     Key(key::KeyCommand),
     /// Read the audit log.
     Audit(audit::AuditArgs),
+    /// The OpenID Connect provider: its clients and signing keys.
+    #[command(subcommand)]
+    Oidc(oidc::OidcCommand),
     /// A companion device in this terminal: approve or deny sign-ins (push).
     #[command(subcommand)]
     Companion(companion::CompanionCommand),
@@ -102,6 +106,7 @@ pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Access(cmd) => access::run(&config, cmd).await,
         Command::Audit(args) => audit::run(&config, &args).await,
         Command::Key(cmd) => key::run(&config, cmd).await,
+        Command::Oidc(cmd) => oidc::run(&config, cmd).await,
         Command::Dev(cmd) => seed::run(&config, cmd).await,
         Command::Companion(_) => Ok(()),
     }

@@ -14,6 +14,7 @@ pub mod factors;
 pub mod ids;
 pub mod meters;
 pub mod notify;
+pub mod oidc;
 pub mod policy;
 pub mod ports;
 pub mod rotation;

@@ -81,6 +81,9 @@ pub struct Settings {
     pub webpush_allow_http: bool,
     /// Forward-auth rules and cookie domains (`[access]`).
     pub access: std::sync::Arc<crate::policy::access::Access>,
+    /// OpenID Connect clients declared in the configuration file, brought
+    /// in line at start-up.
+    pub oidc_clients: Vec<crate::oidc::clients::DeclaredClient>,
 }
 
 impl Default for Settings {
@@ -120,6 +123,7 @@ impl Default for Settings {
             push_pairing_secs: 10 * 60,
             webpush_allow_http: false,
             access: std::sync::Arc::default(),
+            oidc_clients: Vec::new(),
         }
     }
 }

@@ -251,6 +251,10 @@ fn fa_cookie(s: &AppState, target: &str, token: &str) -> Option<HeaderValue> {
 /// Where a finished sign-in goes: back through `/login?rd=` when it began
 /// at a protected app, else `default`.
 pub fn after_sign_in(s: &AppState, h: &HeaderMap, default: &str) -> String {
+    // A sign-in that an app began at the OpenID provider goes back there.
+    if let Some(back) = crate::oidc::pending_return(s, h) {
+        return back;
+    }
     let access = &s.twostep.settings().access;
     cookies::get(h, return_cookie(s))
         .and_then(|v| serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={v}")).ok())

@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 mod headers;
+pub mod oidc;
 pub mod web;
 
 use std::sync::Arc;
@@ -69,6 +70,8 @@ impl WebConfig {
 pub struct AppState {
     pub twostep: Arc<Twostep>,
     pub web: Arc<WebConfig>,
+    /// The OpenID Connect provider (issue 17).
+    pub oidc: Arc<twostep_domain::oidc::Oidc>,
 }
 
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -78,7 +81,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let hsts = state.web.public_origin.starts_with("https://");
     let proxies = Arc::new(state.web.trusted_proxies.clone());
-    Router::new().merge(api::routes()).merge(authz::routes()).merge(web::routes()).with_state(state).layer(
+    Router::new().merge(api::routes()).merge(authz::routes()).merge(web::routes()).merge(oidc::routes()).with_state(state).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(

@@ -17,6 +17,7 @@ mod credentials;
 mod factors;
 mod locks;
 mod migrate;
+mod oidc;
 mod orgs;
 mod outbox;
 mod push;

@@ -83,6 +83,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_preferences.sql"),
         postgres: include_str!("../migrations/postgres/0012_preferences.sql"),
     },
+    Migration {
+        version: 13,
+        name: "oidc",
+        sqlite: include_str!("../migrations/sqlite/0013_oidc.sql"),
+        postgres: include_str!("../migrations/postgres/0013_oidc.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

@@ -66,6 +66,10 @@ pub enum AuditKind {
     PushSent,
     PushApproved,
     PushDenied,
+    OidcCodeIssued,
+    OidcTokenIssued,
+    OidcRefused,
+    OidcGrantRevoked,
 }
 
 impl AuditKind {
@@ -126,6 +130,10 @@ impl AuditKind {
             Self::PushSent => "push_sent",
             Self::PushApproved => "push_approved",
             Self::PushDenied => "push_denied",
+            Self::OidcCodeIssued => "oidc_code_issued",
+            Self::OidcTokenIssued => "oidc_token_issued",
+            Self::OidcRefused => "oidc_refused",
+            Self::OidcGrantRevoked => "oidc_grant_revoked",
         }
     }
 }

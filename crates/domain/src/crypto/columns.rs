@@ -21,15 +21,18 @@ pub enum SealedColumn {
     PushSubscription,
     /// A server-wide secret (the VAPID key), by name.
     ServerSecret,
+    /// An OpenID Connect signing key's private half, by its thumbprint.
+    OidcKey,
 }
 
 impl SealedColumn {
     /// In the order a rotation walks them: the long-lived secrets first.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Authenticator,
         Self::RecoveryCode,
         Self::PushSubscription,
         Self::ServerSecret,
+        Self::OidcKey,
         Self::TotpEnrollment,
         Self::PhoneDestination,
         Self::Outbox,
@@ -44,6 +47,7 @@ impl SealedColumn {
             Self::Outbox => "outbox",
             Self::PushSubscription => "push_devices",
             Self::ServerSecret => "server_secrets",
+            Self::OidcKey => "oidc_keys",
         }
     }
 
@@ -55,6 +59,7 @@ impl SealedColumn {
             Self::Outbox => "payload_sealed",
             Self::PushSubscription => "webpush_sealed",
             Self::ServerSecret => "value_sealed",
+            Self::OidcKey => "private_sealed",
         }
     }
 
@@ -63,6 +68,7 @@ impl SealedColumn {
         match self {
             Self::PushSubscription => "authenticator_id",
             Self::ServerSecret => "name",
+            Self::OidcKey => "kid",
             _ => "id",
         }
     }
