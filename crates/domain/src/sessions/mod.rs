@@ -109,4 +109,18 @@ impl Twostep {
         let filter = crate::audit::AuditFilter { account_id: Some(me.account.id.clone()), limit, ..Default::default() };
         Ok(self.auditor.entries(&filter).await?)
     }
+
+    /// The account's security log as people read it (issue 20): grouped,
+    /// worded, filtered and paged, companion devices and apps by name.
+    pub async fn readable_security_log(
+        &self,
+        me: &SignedIn,
+        q: crate::audit::LogQuery,
+    ) -> Result<crate::audit::LogPage, SessionError> {
+        let mut names = crate::audit::readable::FactorNames::default();
+        for a in self.store.authenticators(&me.account.id).await? {
+            names.insert(a.id.to_string(), a.name);
+        }
+        Ok(self.auditor.readable_page(&me.account.id, q, &names).await?)
+    }
 }
