@@ -104,9 +104,20 @@ impl Twostep {
         Ok(n)
     }
 
-    /// The account's own security log, newest first.
-    pub async fn security_log(&self, me: &SignedIn, limit: i64) -> Result<Vec<crate::audit::AuditEntry>, SessionError> {
-        let filter = crate::audit::AuditFilter { account_id: Some(me.account.id.clone()), limit, ..Default::default() };
+    /// The account's own security log, newest first, raw: `before` is a
+    /// row id (`AuditEntry::id`) to page from.
+    pub async fn security_log(
+        &self,
+        me: &SignedIn,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<crate::audit::AuditEntry>, SessionError> {
+        let filter = crate::audit::AuditFilter {
+            account_id: Some(me.account.id.clone()),
+            limit,
+            before_id: before,
+            ..Default::default()
+        };
         Ok(self.auditor.entries(&filter).await?)
     }
 

@@ -4,6 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use twostep_domain::audit::LogQuery;
 use twostep_domain::factors::Method;
 use twostep_domain::factors::phone::PHONE_KIND;
 use twostep_domain::factors::push::PUSH_KIND;
@@ -12,9 +13,10 @@ use twostep_domain::factors::recovery::code::RecoveryCode;
 
 use super::error::{self, internal, reauth_first};
 use super::pages::{
-    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, PushRow, RecoveryCodes, Security,
+    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, LogRow, PushRow, RecoveryCodes, Security,
     SessionRow, human_time,
 };
+use super::security_log;
 use super::{CsrfForm, SignedForm, WebSession, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
@@ -109,6 +111,11 @@ pub async fn render_page(
         Ok(f) => f,
         Err(e) => return internal(&e),
     };
+    let latest = LogQuery { size: security_log::LATEST, ..LogQuery::default() };
+    let log = match s.twostep.readable_security_log(&session.me, latest).await {
+        Ok(page) => page.entries.into_iter().map(LogRow::from).collect(),
+        Err(e) => return internal(&e),
+    };
     let allowlist = match s.twostep.allowlist(&account.id).await {
         Ok(list) => list.iter().map(AllowRow::from).collect(),
         Err(e) => return internal(&e),
@@ -166,6 +173,7 @@ pub async fn render_page(
             email_wait: email.wait,
             allowlist,
             first,
+            log,
         },
     )
 }
