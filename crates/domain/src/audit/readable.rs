@@ -287,7 +287,12 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
             None if done.details.contains("enrolment") => "your password (a second factor must be set up)".to_owned(),
             None => "your password".to_owned(),
         };
-        (format!("Signed in with {how} from {place}"), attention.then_some(KNOWS_PASSWORD))
+        if of("account_created").next().is_some() {
+            // Signing up signs in, in the same request.
+            (format!("Account created and signed in from {place}"), None)
+        } else {
+            (format!("Signed in with {how} from {place}"), attention.then_some(KNOWS_PASSWORD))
+        }
     } else if let Some(out) = of("sign_in_outside_allowlist").next() {
         let advice = if password_right || out.details == "second step" {
             KNOWS_PASSWORD
@@ -324,6 +329,9 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
     readable.notes = notes;
     readable.advice = advice.map(str::to_owned);
     readable.attention = attention;
+    if of("account_created").next().is_some() {
+        readable.category = Category::Changes;
+    }
     readable
 }
 

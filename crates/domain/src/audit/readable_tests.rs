@@ -198,6 +198,17 @@ fn a_password_only_sign_in_from_a_new_device_is_one_entry_that_needs_attention()
 }
 
 #[test]
+fn signing_up_reads_as_the_account_created() {
+    let mut log = Log::default();
+    log.ok(0, "r1", "account_created", "");
+    log.ok(0, "r1", "sign_in_succeeded", "password");
+    let entries = log.grouped(&FactorNames::default());
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].title, "Account created and signed in from Chrome on Linux, 127.0.0.1");
+    assert_eq!(entries[0].category, Category::Changes);
+}
+
+#[test]
 fn a_sign_in_refused_outside_the_allow_list_says_so() {
     let mut log = Log::default();
     log.failed(0, "r1", "sign_in_outside_allowlist", "right password");
