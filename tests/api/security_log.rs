@@ -85,10 +85,10 @@ async fn security_log_groups_a_sign_in_filters_and_pages(app: TestApp) {
     let ids: Vec<i64> = raw.as_array().expect("raw").iter().filter_map(|e| e["id"].as_i64()).collect();
     assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
-    let last = ids[4];
-    let next = app.get(&format!("/api/v1/me/security-log?limit=5&before={last}"), Some(&session)).await.body;
+    let oldest = ids[4];
+    let next = app.get(&format!("/api/v1/me/security-log?limit=5&before={oldest}"), Some(&session)).await.body;
     let next_ids: Vec<i64> = next.as_array().expect("raw").iter().filter_map(|e| e["id"].as_i64()).collect();
-    assert!(next_ids.first().is_some_and(|id| *id < last), "{next_ids:?}");
+    assert!(next_ids.first().is_some_and(|id| *id < oldest), "{next_ids:?}");
 }
 
 async fn security_log_refuses_bad_filters_and_cursors(app: TestApp) {

@@ -276,10 +276,10 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
 
     let password_right = of("sign_in_password").any(|r| r.success)
         || of("sign_in_outside_allowlist").any(|r| r.details == "right password");
-    let (title, advice) = if let Some(done) = of("sign_in_succeeded").last() {
+    let (title, advice) = if let Some(done) = of("sign_in_succeeded").next_back() {
         let how = match method_of(&done.details) {
             Some("push") => {
-                let by = done.factor_id.as_deref().or_else(|| of("push_approved").last()?.factor_id.as_deref());
+                let by = done.factor_id.as_deref().or_else(|| of("push_approved").next_back()?.factor_id.as_deref());
                 format!("a push approved on {}", names.of(by).unwrap_or("your companion device"))
             }
             Some(m) => method_words(m).to_owned(),
