@@ -216,6 +216,17 @@ fn names_with_history(rows: &[AuditEntry], known: &FactorNames) -> FactorNames {
     names
 }
 
+/// The device a row came from: for what a companion did, the companion's
+/// name (its requests often carry no user agent, which read as "Unknown
+/// device"); for the rest, the browser.
+pub fn device_of(e: &AuditEntry, names: &FactorNames) -> String {
+    let companion = matches!(e.kind.as_str(), "push_approved" | "push_denied");
+    match names.of(e.factor_id.as_deref()) {
+        Some(name) if companion => name.to_owned(),
+        _ => describe(&e.user_agent),
+    }
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
 }
@@ -342,14 +353,7 @@ fn other(run: &Run<'_>, names: &FactorNames) -> Readable {
     let words: Vec<_> = run.rows.iter().map(|r| single(&r.kind, r.success, &r.details, name(r).as_deref())).collect();
     let lead = words.iter().position(|w| w.attention).unwrap_or(0);
     let row = run.rows[lead];
-    // What a companion did happened on the companion: name it, not its
-    // (often empty) user agent.
-    let companion = matches!(row.kind.as_str(), "push_approved" | "push_denied");
-    let device = match name(row) {
-        Some(n) if companion => n,
-        _ => describe(&run.first().user_agent),
-    };
-    let mut readable = entry(run, words[lead].title.clone(), device);
+    let mut readable = entry(run, words[lead].title.clone(), device_of(row, names));
     readable.category = words[lead].category;
     readable.attention = words.iter().any(|w| w.attention);
     readable.advice = words[lead].advice.or_else(|| words.iter().find_map(|w| w.advice)).map(str::to_owned);

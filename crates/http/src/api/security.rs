@@ -207,12 +207,12 @@ pub async fn security_log(
     Ok(Json(
         entries
             .into_iter()
-            .map(|e| LogEntry {
+            .map(|(e, device)| LogEntry {
                 id: e.id,
                 at: e.at.rfc3339(),
                 event: e.kind,
                 success: e.success,
-                device: twostep_domain::abuse::device::describe(&e.user_agent),
+                device,
                 ip: e.ip,
                 factor_id: e.factor_id,
                 details: e.details,
