@@ -5,6 +5,8 @@
 use serde_json::{Value, json};
 use twostep_testkit::{TestApp, both_backends};
 
+use crate::push::{paired, raise_push, verify_push};
+
 fn entries(v: &Value) -> Vec<Value> {
     v["entries"].as_array().expect("entries").clone()
 }
@@ -114,4 +116,44 @@ async fn security_log_refuses_bad_filters_and_cursors(app: TestApp) {
     assert!(html.contains("data-testid=\"latest-log\""), "the Security page shows the latest entries");
 }
 
-both_backends!(security_log_groups_a_sign_in_filters_and_pages, security_log_refuses_bad_filters_and_cursors);
+/// Issue 20, item 4: a push sign-in is one entry of the readable log, named
+/// after the companion that answered (never "Unknown device"); a denied
+/// push is one entry too, and needs attention.
+async fn the_security_log_names_the_companion_that_answered(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let device = paired(&app, &user).await;
+    let (_, denied) = raise_push(&app, &user).await;
+    let denied = denied.assert_status(202).str("challenge_id");
+    device.answer(&app, &denied, &json!({"decision": "deny"})).await.assert_status(204);
+    let (login_token, push) = raise_push(&app, &user).await;
+    let push = push.assert_status(202);
+    let approve = json!({"decision": "approve", "number": push.str("number")});
+    device.answer(&app, &push.str("challenge_id"), &approve).await.assert_status(204);
+    let session = verify_push(&app, &login_token, &push.str("challenge_id")).await.assert_status(200);
+    let session = session.str("session_token");
+
+    let page = app.get("/api/v1/me/security-log/readable", Some(&session)).await.assert_status(200).body;
+    let entries = page["entries"].as_array().expect("entries");
+    let title = |i: usize| entries[i]["title"].as_str().unwrap_or_default().to_owned();
+    assert!(title(0).starts_with("Signed in with a push approved on Test phone from "), "{page:#}");
+    assert_eq!(entries[0]["events"], json!(["sign_in_password", "push_sent", "push_approved", "sign_in_succeeded"]));
+    assert!(title(1).contains("the password was right, the push was denied"), "{page:#}");
+    assert_eq!(entries[1]["notes"], json!(["Push denied on Test phone"]));
+    assert_eq!(entries[1]["attention"], true);
+    // The raw log names the companion on its answers too.
+    let raw = app.get("/api/v1/me/security-log", Some(&session)).await.assert_status(200).body;
+    let answers: Vec<&Value> = raw
+        .as_array()
+        .expect("raw")
+        .iter()
+        .filter(|e| e["event"] == "push_approved" || e["event"] == "push_denied")
+        .collect();
+    assert_eq!(answers.len(), 2);
+    assert!(answers.iter().all(|e| e["device"] == "Test phone"), "{answers:#?}");
+}
+
+both_backends!(
+    security_log_groups_a_sign_in_filters_and_pages,
+    security_log_refuses_bad_filters_and_cursors,
+    the_security_log_names_the_companion_that_answered,
+);
