@@ -46,7 +46,14 @@ pub async fn run(config: &Config, args: &AuditArgs) -> Result<(), Box<dyn std::e
         Some(e) => Some(twostep.account_by_email(e).await?.id),
         None => None,
     };
-    let filter = AuditFilter { account_id, kind: args.event.clone(), since, until, limit: args.limit.clamp(1, 10_000) };
+    let filter = AuditFilter {
+        account_id,
+        kind: args.event.clone(),
+        since,
+        until,
+        limit: args.limit.clamp(1, 10_000),
+        ..AuditFilter::default()
+    };
     for e in twostep.audit_entries(&filter).await? {
         if args.json {
             let v = serde_json::json!({

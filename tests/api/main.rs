@@ -32,6 +32,7 @@ mod orgs;
 mod phone;
 mod push;
 mod recovery;
+mod security_log;
 mod session_cache;
 mod sessions;
 mod signup_limits;

@@ -17,7 +17,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A companion device written against the documented protocol.
-struct Device {
+pub(crate) struct Device {
     key: SigningKey,
     id: String,
 }
@@ -62,7 +62,7 @@ impl Device {
         r.body["challenges"].as_array().expect("challenges").clone()
     }
 
-    async fn answer(&self, app: &TestApp, id: &str, body: &Value) -> Resp {
+    pub(crate) async fn answer(&self, app: &TestApp, id: &str, body: &Value) -> Resp {
         self.call(app, reqwest::Method::POST, &format!("/api/v1/push/challenges/{id}/answer"), Some(body)).await
     }
 }
@@ -88,7 +88,7 @@ async fn register(app: &TestApp, code: &str, key: &SigningKey, extra: Value) -> 
     app.post("/api/v1/push/devices", &body, None).await
 }
 
-async fn paired(app: &TestApp, user: &User) -> Device {
+pub(crate) async fn paired(app: &TestApp, user: &User) -> Device {
     let code = pairing_code(app, user).await;
     let key = SigningKey::random(&mut rand::rngs::OsRng);
     let r = register(app, &code, &key, json!({})).await.assert_status(201);
@@ -97,7 +97,7 @@ async fn paired(app: &TestApp, user: &User) -> Device {
 }
 
 /// Password step and a push; the login token and the 202's body.
-async fn raise_push(app: &TestApp, user: &User) -> (String, Resp) {
+pub(crate) async fn raise_push(app: &TestApp, user: &User) -> (String, Resp) {
     let login = app.login(&user.email, &user.password).await.assert_status(200);
     let methods = login.body["methods"].as_array().expect("methods").clone();
     assert!(methods.contains(&json!("push")), "{methods:?}");
@@ -106,7 +106,7 @@ async fn raise_push(app: &TestApp, user: &User) -> (String, Resp) {
     (token, push)
 }
 
-async fn verify_push(app: &TestApp, login_token: &str, challenge: &str) -> Resp {
+pub(crate) async fn verify_push(app: &TestApp, login_token: &str, challenge: &str) -> Resp {
     app.post("/api/v1/login/verify", &json!({"login_token": login_token, "method": "push", "code": challenge}), None)
         .await
 }

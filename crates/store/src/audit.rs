@@ -43,10 +43,10 @@ impl AuditLog for SqlStore {
         let account_filter =
             if f.account_id.is_some() { "l.account_id = $1" } else { "($1 = '' OR l.account_id = $1)" };
         let sql = format!(
-            "SELECT l.at, l.kind, l.account_id, a.email, l.actor, l.factor_id, l.success, l.ip, l.user_agent,
+            "SELECT l.id, l.at, l.kind, l.account_id, a.email, l.actor, l.factor_id, l.success, l.ip, l.user_agent,
                     l.request_id, l.details
              FROM audit_log l LEFT JOIN accounts a ON a.id = l.account_id
-             WHERE {account_filter} AND ($2 = '' OR l.kind = $2) AND l.at >= $3 AND l.at < $4
+             WHERE {account_filter} AND ($2 = '' OR l.kind = $2) AND l.at >= $3 AND l.at < $4 AND l.id < $6
              ORDER BY l.id DESC LIMIT $5"
         );
         let rows = sqlx::query(&sql)
@@ -55,12 +55,16 @@ impl AuditLog for SqlStore {
             .bind(f.since.map_or(i64::MIN, Timestamp::secs))
             .bind(f.until.map_or(i64::MAX, Timestamp::secs))
             .bind(if f.limit > 0 { f.limit } else { 100 })
+            // The cursor: ids only grow, so "older than" is a plain bound the
+            // `(account_id, id)` index answers in order.
+            .bind(f.before_id.unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
+                    id: r.try_get::<i64, _>("id").map_err(store_err)?,
                     at: ts(r, "at")?,
                     kind: text(r, "kind")?,
                     account_id: r

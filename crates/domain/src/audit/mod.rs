@@ -1,8 +1,12 @@
 //! Security events, written by the domain as things happen (§2.13). The
 //! table is append-only: the store refuses updates and deletes.
 
+mod log_page;
+pub mod readable;
 mod trail;
+mod wording;
 
+pub use log_page::{LogPage, LogQuery};
 pub(crate) use trail::{AuditEvent, Auditor};
 
 use crate::ids::AccountId;
@@ -170,6 +174,9 @@ pub struct RequestContext {
 /// One row of the audit log. `details` is free text and never holds a secret.
 #[derive(Clone, Debug)]
 pub struct AuditEntry {
+    /// The row's place in the log, increasing with every append: the
+    /// security log's paging cursor. 0 until stored.
+    pub id: i64,
     pub at: Timestamp,
     pub kind: String,
     pub account_id: Option<AccountId>,
@@ -193,6 +200,10 @@ pub struct AuditFilter {
     pub since: Option<Timestamp>,
     /// Only entries before this instant.
     pub until: Option<Timestamp>,
+    /// Only entries older than this row (`AuditEntry::id`): a cursor for
+    /// paging newest first that rows appended meanwhile cannot shift, as an
+    /// offset would.
+    pub before_id: Option<i64>,
     pub limit: i64,
 }
 

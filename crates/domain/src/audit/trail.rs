@@ -23,6 +23,7 @@ impl Auditor {
     /// the tracing line still records the event.
     pub async fn record(&self, ev: AuditEvent<'_>, ctx: &RequestContext) {
         let entry = AuditEntry {
+            id: 0,
             at: self.clock.now(),
             kind: ev.kind.as_str().to_owned(),
             account_id: ev.account.cloned(),

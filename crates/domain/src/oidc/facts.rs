@@ -49,7 +49,8 @@ impl super::Oidc {
         let second_factor = match s.second_factor_at {
             Some(at) => {
                 // Newest first; a proof is never older than its session.
-                let log = twostep.security_log(me, 50).await.unwrap_or_default();
+                let log: Vec<_> =
+                    twostep.security_log(me, 50, None).await.unwrap_or_default().into_iter().map(|(e, _)| e).collect();
                 Some(method_proven(&log, s.created_at, at).unwrap_or_else(|| "otp".to_owned()))
             }
             None => None,

@@ -133,6 +133,7 @@ impl Administration {
             since,
             until,
             limit: search.limit.clamp(1, 1000),
+            ..AuditFilter::default()
         };
         Ok(self.auditor.entries(&filter).await?)
     }

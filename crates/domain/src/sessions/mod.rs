@@ -104,9 +104,52 @@ impl Twostep {
         Ok(n)
     }
 
-    /// The account's own security log, newest first.
-    pub async fn security_log(&self, me: &SignedIn, limit: i64) -> Result<Vec<crate::audit::AuditEntry>, SessionError> {
-        let filter = crate::audit::AuditFilter { account_id: Some(me.account.id.clone()), limit, ..Default::default() };
-        Ok(self.auditor.entries(&filter).await?)
+    /// The account's own security log, newest first, raw, each entry with
+    /// the device it came from (`readable::device_of`): `before` is a row id
+    /// (`AuditEntry::id`) to page from.
+    pub async fn security_log(
+        &self,
+        me: &SignedIn,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<(crate::audit::AuditEntry, String)>, SessionError> {
+        let filter = crate::audit::AuditFilter {
+            account_id: Some(me.account.id.clone()),
+            limit,
+            before_id: before,
+            ..Default::default()
+        };
+        let names = self.factor_names(&me.account.id).await?;
+        let entries = self.auditor.entries(&filter).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let device = crate::audit::readable::device_of(&e, &names);
+                (e, device)
+            })
+            .collect())
+    }
+
+    /// The account's second factors by id, for the log to name them.
+    async fn factor_names(
+        &self,
+        account: &crate::ids::AccountId,
+    ) -> Result<crate::audit::readable::FactorNames, crate::error::StoreError> {
+        let mut names = crate::audit::readable::FactorNames::default();
+        for a in self.store.authenticators(account).await? {
+            names.insert(a.id.to_string(), a.name);
+        }
+        Ok(names)
+    }
+
+    /// The account's security log as people read it (issue 20): grouped,
+    /// worded, filtered and paged, companion devices and apps by name.
+    pub async fn readable_security_log(
+        &self,
+        me: &SignedIn,
+        q: crate::audit::LogQuery,
+    ) -> Result<crate::audit::LogPage, SessionError> {
+        let names = self.factor_names(&me.account.id).await?;
+        Ok(self.auditor.readable_page(&me.account.id, q, &names).await?)
     }
 }

@@ -25,7 +25,11 @@ impl MemAudit {
 #[async_trait]
 impl AuditLog for MemAudit {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(entry.clone());
+        let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Ids as the tables give them: increasing from 1.
+        let mut entry = entry.clone();
+        entry.id = i64::try_from(all.len()).unwrap_or(i64::MAX) + 1;
+        all.push(entry);
         Ok(())
     }
 
@@ -38,6 +42,7 @@ impl AuditLog for MemAudit {
             .filter(|e| filter.kind.as_ref().is_none_or(|k| e.kind == *k))
             .filter(|e| filter.since.is_none_or(|s| e.at >= s))
             .filter(|e| filter.until.is_none_or(|u| e.at < u))
+            .filter(|e| filter.before_id.is_none_or(|b| e.id < b))
             .take(usize::try_from(filter.limit).unwrap_or(0))
             .cloned()
             .collect())

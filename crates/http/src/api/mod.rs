@@ -9,6 +9,7 @@ mod openapi;
 mod orgs;
 pub(crate) mod push;
 mod security;
+mod security_log;
 mod totp;
 
 use axum::Json;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/remembered-browsers", get(security::browsers))
         .route("/api/v1/me/remembered-browsers/{id}", delete(security::forget_browser))
         .route("/api/v1/me/security-log", get(security::security_log))
+        .route("/api/v1/me/security-log/readable", get(security_log::readable))
         .route("/api/v1/me/ip-allowlist", get(allowlist::show).put(allowlist::replace))
         .route("/api/v1/orgs", get(orgs::list).post(orgs::create))
         .route("/api/v1/orgs/{id}", get(orgs::show))

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::security::forgot, super::security::reset, super::security::change_password,
         super::security::sessions, super::security::revoke_session, super::security::revoke_others,
         super::security::browsers, super::security::forget_browser, super::security::security_log,
+        super::security_log::readable,
         super::totp::start, super::totp::confirm, super::totp::qr_png, super::totp::list, super::totp::remove,
         super::codes::login_challenge, super::codes::reauth_challenge, super::codes::start_phone,
         super::codes::confirm_phone, super::codes::show_phone, super::codes::remove_phone,

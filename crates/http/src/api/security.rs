@@ -172,10 +172,14 @@ pub async fn forget_browser(
 pub struct LogQuery {
     /// At most this many entries (1–500, default 100).
     limit: Option<i64>,
+    /// Only entries older than this one (an entry's `id`): the next page.
+    before: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LogEntry {
+    /// The entry's place in the log; pass it as `before` for older entries.
+    id: i64,
     at: String,
     event: String,
     success: bool,
@@ -185,7 +189,8 @@ pub struct LogEntry {
     details: String,
 }
 
-/// The account's own security log, newest first.
+/// The account's own security log, newest first: one entry per event (see
+/// `/api/v1/me/security-log/readable` for entries as people read them).
 #[utoipa::path(get, path = "/api/v1/me/security-log", tag = "sessions", security(("bearer" = [])), params(LogQuery),
     responses((status = 200, body = [LogEntry]), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody)))]
 pub async fn security_log(
@@ -197,15 +202,17 @@ pub async fn security_log(
         None => 100,
         Some(v) => v.parse::<i64>().map_err(|_| ApiError::InvalidRequest("limit must be a whole number".into()))?,
     };
-    let entries = s.twostep.security_log(&me, limit.clamp(1, 500)).await?;
+    let before = super::security_log::cursor(&q)?;
+    let entries = s.twostep.security_log(&me, limit.clamp(1, 500), before).await?;
     Ok(Json(
         entries
             .into_iter()
-            .map(|e| LogEntry {
+            .map(|(e, device)| LogEntry {
+                id: e.id,
                 at: e.at.rfc3339(),
                 event: e.kind,
                 success: e.success,
-                device: twostep_domain::abuse::device::describe(&e.user_agent),
+                device,
                 ip: e.ip,
                 factor_id: e.factor_id,
                 details: e.details,

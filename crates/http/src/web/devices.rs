@@ -1,12 +1,11 @@
-//! Signed-in devices, remembered browsers and the security log pages.
+//! Signed-in devices and remembered browsers (the security log: `security_log.rs`).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::error::{self, internal};
-use super::pages::{Confirm, LogRow, SecurityLog, human_time};
-use super::{CsrfForm, SignedForm, WebSession, render, see_other};
+use super::pages::Confirm;
+use super::{CsrfForm, SignedForm, WebSession, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
 
@@ -80,25 +79,6 @@ pub async fn forget_browser(
 ) -> Response {
     match s.twostep.forget_browser(&session.me, &id, &ctx).await {
         Ok(_) => see_other("/security?notice=browser_forgotten"),
-        Err(e) => internal(&e),
-    }
-}
-
-pub async fn log_page(State(s): State<AppState>, session: WebSession) -> Response {
-    match s.twostep.security_log(&session.me, 200).await {
-        Ok(entries) => {
-            let entries = entries
-                .into_iter()
-                .map(|e| LogRow {
-                    when: human_time(e.at),
-                    event: e.kind.replace('_', " "),
-                    ok: e.success,
-                    device: twostep_domain::abuse::device::describe(&e.user_agent),
-                    ip: e.ip,
-                })
-                .collect();
-            render(StatusCode::OK, &SecurityLog { nav: session.nav(), entries })
-        }
         Err(e) => internal(&e),
     }
 }

@@ -22,6 +22,7 @@ mod policy;
 mod push;
 mod reauth;
 mod security;
+mod security_log;
 mod signin;
 mod totp;
 
@@ -85,7 +86,7 @@ pub fn routes() -> Router<AppState> {
         .route("/security/sessions/revoke-others", get(devices::revoke_others_page).post(devices::revoke_others))
         .route("/security/sessions/{id}/revoke", get(devices::revoke_session_page).post(devices::revoke_session))
         .route("/security/browsers/{id}/forget", post(devices::forget_browser))
-        .route("/security/log", get(devices::log_page))
+        .route(security_log::PATH, get(security_log::page))
         .route(allowlist::PATH, get(allowlist::page).post(allowlist::save))
         .route(policy::REQUIRED_PATH, get(policy::required_page))
         .route(policy::WHY_PATH, get(policy::why_page))

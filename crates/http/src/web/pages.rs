@@ -120,6 +120,8 @@ pub struct Security {
     /// organisation “Acme” requires two-factor authentication, so…"); the
     /// button is not offered then.
     pub kept: Option<String>,
+    /// The latest few entries of the security log.
+    pub log: Vec<LogRow>,
 }
 
 /// The methods sign-in may ask for first (name, words, chosen), and whether
@@ -316,12 +318,25 @@ pub struct ChangePassword {
     pub min_length: usize,
 }
 
+/// One entry of the readable security log (`audit::readable`).
 pub struct LogRow {
     pub when: String,
-    pub event: String,
+    pub title: String,
+    pub notes: Vec<String>,
+    pub advice: Option<String>,
+    pub attention: bool,
     pub ok: bool,
     pub ip: String,
     pub device: String,
+    /// The title already says from where (a sign-in's does).
+    pub place_in_title: bool,
+}
+
+/// One of the log's filters, as a link.
+pub struct LogFilter {
+    pub label: &'static str,
+    pub href: String,
+    pub current: bool,
 }
 
 #[derive(Template)]
@@ -329,6 +344,12 @@ pub struct LogRow {
 pub struct SecurityLog {
     pub nav: Option<Nav>,
     pub entries: Vec<LogRow>,
+    pub filters: Vec<LogFilter>,
+    /// The filter's name, when one is on.
+    pub showing: Option<&'static str>,
+    /// The next (older) page, and the newest page when this is not it.
+    pub older: Option<String>,
+    pub newest: Option<String>,
 }
 
 /// A companion device on the Security page.

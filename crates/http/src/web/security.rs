@@ -4,6 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use twostep_domain::audit::LogQuery;
 use twostep_domain::error::FactorError;
 use twostep_domain::factors::Method;
 use twostep_domain::factors::phone::PHONE_KIND;
@@ -13,9 +14,10 @@ use twostep_domain::factors::recovery::code::RecoveryCode;
 
 use super::error::{self, internal, reauth_first};
 use super::pages::{
-    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, PushRow, RecoveryCodes, Security,
+    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, LogRow, PushRow, RecoveryCodes, Security,
     SessionRow, human_time,
 };
+use super::security_log;
 use super::{CsrfForm, SignedForm, WebSession, render, see_other};
 use crate::AppState;
 use crate::extract::Ctx;
@@ -110,6 +112,11 @@ pub async fn render_page(
         Ok(f) => f,
         Err(e) => return internal(&e),
     };
+    let latest = LogQuery { size: security_log::LATEST, ..LogQuery::default() };
+    let log = match s.twostep.readable_security_log(&session.me, latest).await {
+        Ok(page) => page.entries.into_iter().map(LogRow::from).collect(),
+        Err(e) => return internal(&e),
+    };
     let allowlist = match s.twostep.allowlist(&account.id).await {
         Ok(list) => list.iter().map(AllowRow::from).collect(),
         Err(e) => return internal(&e),
@@ -124,15 +131,7 @@ pub async fn render_page(
             current: v.current,
         })
         .collect();
-    let browsers = browsers
-        .into_iter()
-        .map(|b| BrowserRow {
-            device: twostep_domain::abuse::device::describe(&b.user_agent),
-            id: b.id,
-            ip: b.ip,
-            until: human_time(b.expires_at),
-        })
-        .collect();
+    let browsers = browsers.into_iter().map(browser_row).collect();
     let kept = match kept_sentence(s, session, authenticators.len()).await {
         Ok(k) => k,
         Err(e) => return internal(&e),
@@ -172,6 +171,7 @@ pub async fn render_page(
             allowlist,
             first,
             kept,
+            log,
         },
     )
 }
@@ -357,6 +357,15 @@ pub async fn disable(
 
 /// A confirmation page for a sensitive action. Re-auth is asked for first,
 /// so the user confirms once they are cleared and lands back here.
+fn browser_row(b: twostep_domain::accounts::store::RememberedBrowser) -> BrowserRow {
+    BrowserRow {
+        device: twostep_domain::abuse::device::describe(&b.user_agent),
+        id: b.id,
+        ip: b.ip,
+        until: human_time(b.expires_at),
+    }
+}
+
 /// Said on the Security page before anyone tries (issue 20, item 5): who
 /// requires 2FA, so it cannot be turned off, and whether that keeps the
 /// only factor too.
