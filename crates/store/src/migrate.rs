@@ -89,6 +89,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_oidc.sql"),
         postgres: include_str!("../migrations/postgres/0013_oidc.sql"),
     },
+    Migration {
+        version: 15,
+        name: "oidc_sessions",
+        sqlite: include_str!("../migrations/sqlite/0015_oidc_sessions.sql"),
+        postgres: include_str!("../migrations/postgres/0015_oidc_sessions.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

@@ -19,7 +19,7 @@ use crate::{SqlStore, store_err};
 const CLIENT_COLS: &str = "id, name, secret_hash, redirect_uris, post_logout_uris, require_two_factor, org_id, \
                            skip_consent, id_token_alg, created_at";
 const GRANT_COLS: &str =
-    "id, client_id, account_id, scope, nonce, auth_time, acr, amr, groups_claim, created_at, revoked_at";
+    "id, client_id, account_id, scope, nonce, auth_time, acr, amr, groups_claim, created_at, revoked_at, session_id";
 const CODE_COLS: &str = "hash, grant_id, client_id, redirect_uri, code_challenge, expires_at, consumed_at";
 const TOKEN_COLS: &str = "hash, kind, grant_id, client_id, account_id, scope, created_at, expires_at, used_at";
 
@@ -63,6 +63,7 @@ fn grant(row: &AnyRow) -> Result<GrantRecord, StoreError> {
         groups: text(row, "groups_claim")?,
         created_at: ts(row, "created_at")?,
         revoked_at: opt_ts(row, "revoked_at")?,
+        session_id: opt_text(row, "session_id")?,
     })
 }
 
@@ -283,7 +284,7 @@ impl OidcStore for SqlStore {
     async fn insert_grant_with_code(&self, g: &GrantRecord, c: &CodeRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
         sqlx::query(&format!(
-            "INSERT INTO oidc_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO oidc_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&g.id)
         .bind(&g.client_id)
@@ -296,6 +297,7 @@ impl OidcStore for SqlStore {
         .bind(&g.groups)
         .bind(g.created_at.secs())
         .bind(opt_secs(g.revoked_at))
+        .bind(g.session_id.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(store_err)?;
@@ -375,11 +377,13 @@ impl OidcStore for SqlStore {
         }
         // Touching the grant row first makes a concurrent revocation wait for
         // this transaction (or this one see it): no token outlives its grant.
-        let live = sqlx::query("UPDATE oidc_grants SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+        let live = sqlx::query(
+            "UPDATE oidc_grants SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL AND session_id IS NOT NULL",
+        )
+        .bind(grant_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
         if live.rows_affected() != 1 {
             return Ok(false);
         }
@@ -408,7 +412,7 @@ impl OidcStore for SqlStore {
             return Ok(None);
         }
         let Some(g) = self.grant(&t.grant_id).await? else { return Ok(None) };
-        if g.revoked_at.is_some() {
+        if !g.is_live() {
             return Ok(None);
         }
         Ok(Some(LiveToken { token: t, grant: g }))

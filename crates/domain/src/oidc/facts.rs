@@ -12,6 +12,8 @@ use crate::time::Timestamp;
 #[expect(clippy::struct_excessive_bools, reason = "independent facts, each read by one rule")]
 pub struct SessionFacts {
     pub account_id: AccountId,
+    /// The session's stored id: the grant is bound to it.
+    pub session_id: String,
     /// An enrolment-only session: policy demands a factor the account lacks.
     pub enrolling: bool,
     /// When the person last proved the password here (OIDC `auth_time`).
@@ -64,6 +66,7 @@ impl super::Oidc {
         let has_two_factor = !twostep.methods_of(&me.account.id).await?.is_empty();
         Ok(SessionFacts {
             account_id: me.account.id.clone(),
+            session_id: me.session.id.as_str().to_owned(),
             enrolling: s.kind == SessionKind::Enrollment,
             auth_time: s.password_at.unwrap_or(s.created_at),
             password: s.password_at.is_some(),

@@ -214,6 +214,7 @@ impl Oidc {
             groups: f.groups(),
             created_at: now,
             revoked_at: None,
+            session_id: Some(f.session_id.clone()),
         };
         let record = CodeRecord {
             hash: rules::sha256_hex(&code),

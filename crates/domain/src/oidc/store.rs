@@ -61,6 +61,17 @@ pub struct GrantRecord {
     pub groups: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// The twostep session the person signed in with. The store turns it
+    /// to `None` when that session ends (sign-out, revocation, a reset),
+    /// and the grant's tokens end with it.
+    pub session_id: Option<String>,
+}
+
+impl GrantRecord {
+    /// Not revoked, and the session it came from still exists.
+    pub fn is_live(&self) -> bool {
+        self.revoked_at.is_none() && self.session_id.is_some()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

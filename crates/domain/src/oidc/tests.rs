@@ -141,7 +141,7 @@ impl OidcStore for Memory {
                 _ => false,
             },
         };
-        if !took || l(&self.grants).get(grant_id).is_none_or(|g| g.revoked_at.is_some()) {
+        if !took || l(&self.grants).get(grant_id).is_none_or(|g| !g.is_live()) {
             return Ok(false);
         }
         let mut m = l(&self.tokens);
@@ -152,7 +152,7 @@ impl OidcStore for Memory {
     }
     async fn live_token(&self, hash: &str, now: Timestamp) -> Result<Option<LiveToken>, StoreError> {
         let Some(t) = l(&self.tokens).get(hash).cloned().filter(|t| t.expires_at > now) else { return Ok(None) };
-        let g = l(&self.grants).get(&t.grant_id).cloned().filter(|g| g.revoked_at.is_none());
+        let g = l(&self.grants).get(&t.grant_id).cloned().filter(GrantRecord::is_live);
         Ok(g.map(|grant| LiveToken { token: t, grant }))
     }
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -222,6 +222,7 @@ fn params(c: &ClientRecord) -> AuthParams {
 fn facts(second: Option<&str>) -> facts::SessionFacts {
     facts::SessionFacts {
         account_id: AccountId::from_stored("acct-1"),
+        session_id: "session-1".into(),
         enrolling: false,
         auth_time: Timestamp::from_secs(T0 - 10),
         password: true,
@@ -346,6 +347,7 @@ async fn stored_code(f: &Fixture, c: &ClientRecord, code: &str) -> String {
         groups: String::new(),
         created_at: Timestamp::from_secs(T0),
         revoked_at: None,
+        session_id: Some("session-1".into()),
     };
     let record = CodeRecord {
         hash: sha256_hex(code),
@@ -441,6 +443,29 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert!(reuse.revoked.is_some());
     // The family is gone: the newer token too.
     assert_eq!(f.oidc.redeem_refresh(&c, &p(&second)).await.expect_err("family").error.code(), "invalid_grant");
+}
+
+/// Signing out, revoking the session or a reset deletes the session, and
+/// the store unlinks the grant (`ON DELETE SET NULL`): its refresh and
+/// access tokens end with it, and the grant is revoked for good.
+#[tokio::test]
+async fn tokens_end_with_the_session_they_came_from() {
+    let f = fixture();
+    let c = client(&f, |_| {}).await;
+    let grant = stored_code(&f, &c, "s").await;
+    let (access, refresh) = trade(&f, &c, "s", VERIFIER).await.expect("tokens");
+    let refresh = refresh.expect("refresh");
+    let at = Timestamp::from_secs(T0);
+    assert!(f.store.live_token(&sha256_hex(&access), at).await.expect("read").is_some());
+    // What deleting the session does to the row.
+    l(&f.store.grants).get_mut(&grant).expect("grant").session_id = None;
+    assert!(f.store.live_token(&sha256_hex(&access), at).await.expect("read").is_none(), "access token ended");
+    let p =
+        TokenParams { grant_type: Some("refresh_token".into()), refresh_token: Some(refresh), ..Default::default() };
+    let ended = f.oidc.redeem_refresh(&c, &p).await.expect_err("session ended");
+    assert_eq!(ended.error.code(), "invalid_grant");
+    assert_eq!(ended.revoked.map(|(g, _)| g.id), Some(grant.clone()), "revoked, to be audited");
+    assert!(l(&f.store.grants)[&grant].revoked_at.is_some());
 }
 
 #[tokio::test]

@@ -240,7 +240,12 @@ impl Oidc {
 
     async fn live_grant(&self, id: &str) -> Result<GrantRecord, Spent> {
         match self.store.grant(id).await.map_err(OidcError::from)? {
-            Some(g) if g.revoked_at.is_none() => Ok(g),
+            Some(g) if g.is_live() => Ok(g),
+            Some(g) if g.revoked_at.is_none() => {
+                // The session ended since: the grant ends for good, audited.
+                let revoked = self.revoke_grant(&g.id, "the sign-in it came from ended").await?;
+                Err(Spent { error: OidcError::InvalidGrant("the sign-in behind this grant has ended".into()), revoked })
+            }
             _ => Err(OidcError::InvalidGrant("the grant was revoked".into()).into()),
         }
     }
@@ -286,7 +291,7 @@ impl Oidc {
         if self.store.issue_tokens(&grant.id, spend, now, &records).await.map_err(OidcError::from)? {
             return Ok((access, refresh));
         }
-        let live = self.store.grant(&grant.id).await.map_err(OidcError::from)?.is_some_and(|g| g.revoked_at.is_none());
+        let live = self.store.grant(&grant.id).await.map_err(OidcError::from)?.is_some_and(|g| g.is_live());
         if !live {
             return Err(OidcError::InvalidGrant("the grant was revoked".into()).into());
         }
