@@ -189,10 +189,16 @@ both_backends!(
     code_flow_from_discovery_to_refresh,
     refusals_name_the_spec_error,
     organisations_and_two_factor,
-    apps_with_access_are_listed_and_revoked
+    apps_with_access_are_listed_and_revoked,
+    tokens_end_with_the_session_and_an_admin_reset,
+    set_up_first_then_back_to_the_app,
+    discovery_and_cors
 );
 
-async fn code_flow_from_discovery_to_refresh(app: TestApp) {
+/// Discovery names every endpoint; a browser-only app may call the token
+/// endpoint from its own origin (CORS, without credentials) while the
+/// endpoints for servers stay closed.
+async fn discovery_and_cors(app: TestApp) {
     let d = app.get("/.well-known/openid-configuration", None).await.assert_status(200);
     assert_eq!(d.str("issuer"), app.url);
     for (k, v) in
@@ -202,7 +208,22 @@ async fn code_flow_from_discovery_to_refresh(app: TestApp) {
     }
     assert_eq!(d.body["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert!(d.body["id_token_signing_alg_values_supported"].as_array().expect("algs").contains(&"RS256".into()));
+    let preflight = |path: &str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", app.url))
+            .header("origin", "https://spa.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let open = preflight("/oidc/token").await.expect("preflight");
+    assert_eq!(open.headers().get("access-control-allow-origin").map(|v| v.to_str().ok()), Some(Some("*")));
+    assert!(open.headers().get("access-control-allow-credentials").is_none());
+    let closed = preflight("/oidc/introspect").await.expect("preflight");
+    assert!(closed.headers().get("access-control-allow-origin").is_none());
+}
 
+async fn code_flow_from_discovery_to_refresh(app: TestApp) {
     let c = register(&app, &[]).await;
     let (user, session) = two_factor_session(&app).await;
     let (verifier, challenge) = pkce();
@@ -397,7 +418,7 @@ async fn organisations_and_two_factor(app: TestApp) {
     // An account without 2FA is sent to set it up first.
     let plain = app.user().await;
     let (status, location, _) = app.page(&authorize_path(&strict, &challenge, &[]), Some(&plain.token)).await;
-    assert_eq!((status, location.as_str()), (303, "/security"));
+    assert_eq!((status, location.as_str()), (303, "/security?notice=app_requires_2fa"));
     // A 1fa session is given what it proved, truthfully.
     let (status, location, _) = app.page(&authorize_path(&lax, &challenge, &[]), Some(&one_factor)).await;
     assert_eq!(status, 302);
@@ -464,4 +485,110 @@ async fn apps_with_access_are_listed_and_revoked(app: TestApp) {
     let (status, _, body) = app.page("/admin/oidc", Some(&admin_session)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(&c.id) && body.contains("confidential"), "{body}");
+}
+
+/// An app's tokens last as long as the twostep session they came from:
+/// signing out, or an administrator's 2FA reset (which ends every session),
+/// ends the refresh token and the access token, and says so in the log.
+async fn tokens_end_with_the_session_and_an_admin_reset(app: TestApp) {
+    let c = register(&app, &["--skip-consent"]).await;
+    let (user, session) = two_factor_session(&app).await;
+    let tokens_of = |session: String| {
+        let (app, c) = (&app, &c);
+        async move {
+            let (verifier, challenge) = pkce();
+            let code = code_for(app, &session, c, &challenge).await;
+            exchange(app, c, &code, &verifier).await.assert_status(200)
+        }
+    };
+    let refresh = |rt: String| {
+        let form = [("grant_type", "refresh_token".to_owned()), ("refresh_token", rt)];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = token_request(&app.http, &app.url, &c, &form);
+        async move { Resp::from(r.send().await.expect("refresh")).await }
+    };
+
+    // Signing out.
+    let t = tokens_of(session.clone()).await;
+    let kept = tokens_of(user.token.clone()).await;
+    app.post("/api/v1/logout", &serde_json::json!({}), Some(&session)).await.assert_status(204);
+    app.get("/oidc/userinfo", Some(&t.str("access_token"))).await.assert_status(401);
+    let ended = refresh(t.str("refresh_token")).await.assert_status(400);
+    assert_eq!(ended.body["error"], "invalid_grant", "{}", ended.text);
+    // The other session's grant lives on.
+    let rotated = refresh(kept.str("refresh_token")).await.assert_status(200);
+    app.get("/oidc/userinfo", Some(&rotated.str("access_token"))).await.assert_status(200);
+    let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
+    assert!(log.text.contains("oidc_grant_revoked"), "{}", log.text);
+
+    // An administrator's reset ends every session, so every app's grant.
+    let (admin, _) = crate::admin::admin(&app).await;
+    let id = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200).str("id");
+    app.post(&format!("/api/v1/admin/users/{id}/reset-2fa"), &serde_json::json!({}), Some(&admin.token))
+        .await
+        .assert_status(204);
+    app.get("/oidc/userinfo", Some(&rotated.str("access_token"))).await.assert_status(401);
+    refresh(rotated.str("refresh_token")).await.assert_status(400);
+
+    // A disabled account gets nothing more from any app.
+    let (other, other_session) = two_factor_session(&app).await;
+    let t = tokens_of(other_session).await;
+    let other_id = app.get("/api/v1/me", Some(&other.token)).await.assert_status(200).str("id");
+    app.post(&format!("/api/v1/admin/users/{other_id}/disable"), &serde_json::json!({}), Some(&admin.token))
+        .await
+        .assert_status(204);
+    app.get("/oidc/userinfo", Some(&t.str("access_token"))).await.assert_status(401);
+    assert_eq!(refresh(t.str("refresh_token")).await.assert_status(400).body["error"], "invalid_grant");
+}
+
+/// `login_hint` fills the sign-in form; an account without 2FA at an app
+/// that demands it sets one up, and saving the recovery codes sends the
+/// person back to the app's authorization request.
+async fn set_up_first_then_back_to_the_app(app: TestApp) {
+    let strict = register(&app, &["--skip-consent", "--require-two-factor"]).await;
+    let (verifier, challenge) = pkce();
+    let plain = app.user().await;
+
+    let hinted = authorize_path(&strict, &challenge, &[("login_hint", &plain.email)]);
+    let (status, location, _) = app.page(&hinted, None).await;
+    assert_eq!(status, 303);
+    let (status, _, body) = app.page(&location, None).await;
+    assert_eq!(status, 200, "{location}");
+    assert!(body.contains(&format!("value=\"{}\"", plain.email)), "the e-mail field is filled: {body}");
+    let (_, location, _) =
+        app.page(&authorize_path(&strict, &challenge, &[("login_hint", "not an address")]), None).await;
+    assert_eq!(location, "/login", "a hint that is not an address is ignored");
+
+    let get =
+        |path: String, cookies: String| app.http.get(format!("{}{path}", app.url)).header("cookie", cookies).send();
+    let session_cookie = format!("twostep_session={}", plain.token);
+    let r = get(authorize_path(&strict, &challenge, &[]), session_cookie.clone()).await.expect("authorize");
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/security?notice=app_requires_2fa");
+    let pending = set_cookie(&r, "twostep_oidc").expect("the request waits in a cookie");
+    let (_, _, page) = app.page("/security?notice=app_requires_2fa", Some(&plain.token)).await;
+    assert!(page.contains("requires two-factor authentication"), "{page}");
+
+    // Set up an authenticator app; the confirmation may rotate the session.
+    let e = app.post("/api/v1/me/totp", &serde_json::json!({}), Some(&plain.token)).await.assert_status(201);
+    let secret = data_encoding::BASE32_NOPAD.decode(e.str("secret").as_bytes()).expect("base32");
+    let code = app.code(&secret, 0);
+    let body = serde_json::json!({"enrollment_id": e.str("enrollment_id"), "code": code});
+    let c = app.post("/api/v1/me/totp/confirm", &body, Some(&plain.token)).await.assert_status(201);
+    let token = c.body["session_token"].as_str().map_or_else(|| plain.token.clone(), str::to_owned);
+
+    let both = format!("twostep_session={token}; twostep_oidc={pending}");
+    let r = get("/security?saved=1".into(), both.clone()).await.expect("saved");
+    assert_eq!(r.status(), 303);
+    let back = r.headers()["location"].to_str().expect("location").to_owned();
+    assert!(back.starts_with("/oidc/authorize?"), "{back}");
+    let r = get(back, both).await.expect("back at the app");
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().expect("location").to_owned();
+    let code = param(&location, "code").expect("a code");
+    let t = exchange(&app, &strict, &code, &verifier).await.assert_status(200);
+    assert_eq!(claims(&t.str("id_token"))["acr"], "urn:twostep:2fa");
+    // Without a pending app, the saved step stays on Security.
+    let (status, _, _) = app.page("/security?saved=1", Some(&token)).await;
+    assert_eq!(status, 200);
 }

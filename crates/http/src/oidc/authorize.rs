@@ -63,6 +63,17 @@ fn return_path(query: &str) -> String {
     format!("{AUTHORIZE_PATH}?{}", serde_urlencoded::to_string(kept).unwrap_or_default())
 }
 
+/// The sign-in page, its e-mail field filled from `login_hint` when the
+/// hint is an address (OIDC Core §3.1.2.1); anything else is ignored.
+fn login_path(req: &AuthRequest) -> String {
+    match req.login_hint.as_deref().map(str::trim) {
+        Some(hint) if hint.len() <= 254 && hint.contains('@') && !hint.contains(char::is_whitespace) => {
+            format!("/login?email={}", encode(hint))
+        }
+        _ => "/login".to_owned(),
+    }
+}
+
 pub async fn authorize(
     State(s): State<AppState>,
     Ctx(ctx): Ctx,
@@ -122,15 +133,15 @@ async fn proceed(
     };
     let account = facts.as_ref().map(|f| f.account_id.clone());
     match s.oidc.decide(req, facts.as_ref(), consented.as_deref()) {
-        Decision::Login => remember(see_other("/login")),
+        Decision::Login => remember(see_other(&login_path(req))),
         Decision::StepUp => see_other(&format!("/reauth?next={}", encode(&return_path(query)))),
-        Decision::Enrol => remember(see_other("/security")),
+        Decision::Enrol => remember(see_other("/security?notice=app_requires_2fa")),
         Decision::Consent => match me {
             Some(me) => consent_page(s, me, req, query),
-            None => remember(see_other("/login")),
+            None => remember(see_other(&login_path(req))),
         },
         Decision::Issue => {
-            let Some(f) = facts else { return remember(see_other("/login")) };
+            let Some(f) = facts else { return remember(see_other(&login_path(req))) };
             match s.oidc.issue_code(&s.twostep, req, &f, ctx).await {
                 Ok(url) => with_cookie(to_client(headers, &url), cookies::clear(&s.web, return_cookie(s))),
                 Err(e) => super::json_error(StatusCode::INTERNAL_SERVER_ERROR, &e),
@@ -308,14 +319,16 @@ async fn end_session(
                 mandate: None,
                 admin: me.account.admin_since.is_some(),
             };
-            let page = super::pages::SignOutConfirm {
+            // A sign-out an app asked for without proving whose.
+            let page = crate::web::Confirm {
                 nav: Some(nav),
                 csrf,
-                heading: "Sign out of twostep?",
-                text: "An app asked to sign you out of twostep.",
+                heading: "Sign out of twostep?".into(),
+                text: "An app asked to sign you out of twostep.".into(),
                 action: "/logout".into(),
                 button: "Sign out",
                 danger: false,
+                cancel: "/security".into(),
             };
             return render(StatusCode::OK, &page);
         }

@@ -11,10 +11,13 @@ mod authorize;
 mod endpoints;
 mod pages;
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
 use twostep_domain::oidc::OidcError;
 
 use crate::{AppState, cookies};
@@ -22,14 +25,25 @@ use crate::{AppState, cookies};
 pub const AUTHORIZE_PATH: &str = "/oidc/authorize";
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    // What an app running only in a browser (a public client with PKCE)
+    // calls from its own origin. None of these reads a cookie, so any
+    // origin may call them; credentials are never allowed.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
+    let for_browser_apps = Router::new()
         .route("/.well-known/openid-configuration", get(endpoints::discovery))
         .route("/oidc/jwks", get(endpoints::jwks))
-        .route(AUTHORIZE_PATH, get(authorize::authorize))
-        .route("/oidc/consent", post(authorize::consent))
         .route("/oidc/token", post(endpoints::token))
         .route("/oidc/userinfo", get(endpoints::userinfo).post(endpoints::userinfo_post))
         .route("/oidc/revoke", post(endpoints::revoke))
+        .layer(cors);
+    Router::new()
+        .merge(for_browser_apps)
+        .route(AUTHORIZE_PATH, get(authorize::authorize))
+        .route("/oidc/consent", post(authorize::consent))
         .route("/oidc/introspect", post(endpoints::introspect))
         .route("/oidc/logout", get(authorize::logout).post(authorize::logout_post))
         .route("/security/apps", get(apps::page))

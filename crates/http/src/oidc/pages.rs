@@ -26,20 +26,6 @@ pub struct OidcErrorPage {
     pub message: String,
 }
 
-/// The shared confirmation page, for a sign-out an app asked for without
-/// proving whose.
-#[derive(Template)]
-#[template(path = "confirm.html")]
-pub struct SignOutConfirm {
-    pub nav: Option<Nav>,
-    pub csrf: String,
-    pub heading: &'static str,
-    pub text: &'static str,
-    pub action: String,
-    pub button: &'static str,
-    pub danger: bool,
-}
-
 pub struct AppRow {
     pub id: String,
     pub name: String,

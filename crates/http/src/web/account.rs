@@ -85,6 +85,8 @@ pub struct LoginQuery {
     reset: Option<String>,
     /// A protected app's URL to return to (forward-auth).
     rd: Option<String>,
+    /// The address to fill in: an app's `login_hint` (OpenID Connect).
+    email: Option<String>,
 }
 
 pub async fn login_page(
@@ -104,8 +106,9 @@ pub async fn login_page(
     } else {
         q.expired.map(|_| "Your sign-in took too long or had too many wrong codes. Please sign in again.".to_owned())
     };
+    let email = q.email.filter(|e| e.len() <= 254).unwrap_or_default();
     let page = page_with_presession(&s, &headers, |csrf| {
-        render(StatusCode::OK, &Login { nav: None, csrf, email: String::new(), error: None, notice })
+        render(StatusCode::OK, &Login { nav: None, csrf, email, error: None, notice })
     });
     match entry {
         crate::authz::Entry::Remember(cookie) => with_cookie(page, cookie),

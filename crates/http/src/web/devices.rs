@@ -36,11 +36,12 @@ pub async fn revoke_session_page(State(s): State<AppState>, session: WebSession,
     let page = Confirm {
         nav: None,
         csrf: String::new(),
-        heading: "Sign out this session",
-        text: "The browser or app using it is signed out at once and must sign in again.",
+        heading: "Sign out this session".into(),
+        text: "The browser or app using it is signed out at once and must sign in again.".into(),
         action: here.clone(),
         button: "Sign out",
         danger: true,
+        cancel: "/security".into(),
     };
     super::security::confirm_page(&s, session, &here, page).await
 }
@@ -61,11 +62,13 @@ pub async fn revoke_others_page(State(s): State<AppState>, session: WebSession) 
     let page = Confirm {
         nav: None,
         csrf: String::new(),
-        heading: "Sign out everywhere else",
-        text: "Every other browser and app signed in to your account is signed out at once. This one stays signed in.",
+        heading: "Sign out everywhere else".into(),
+        text: "Every other browser and app signed in to your account is signed out at once. This one stays signed in."
+            .into(),
         action: REVOKE_OTHERS.into(),
         button: "Sign out everywhere else",
         danger: true,
+        cancel: "/security".into(),
     };
     super::security::confirm_page(&s, session, REVOKE_OTHERS, page).await
 }

@@ -42,7 +42,7 @@ use twostep_domain::token::Token;
 
 use crate::{AppState, cookies, csrf};
 use error::{bad_form, forbidden};
-pub use pages::Nav;
+pub use pages::{Confirm, Nav};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

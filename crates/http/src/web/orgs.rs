@@ -19,7 +19,7 @@ use twostep_domain::policy::orgs::{OrgError, OrgView};
 use twostep_domain::policy::store::OrgRole;
 
 use super::error::{self, Refusal, internal};
-use super::pages::{Nav, OrgRow, human_time};
+use super::pages::{Confirm, Nav, OrgRow, human_time};
 use super::{CsrfForm, SignedForm, WebSession, encode, policy, render, see_other, with_cookie};
 use crate::extract::Ctx;
 use crate::{AppState, cookies};
@@ -179,20 +179,6 @@ pub struct CreateForm {
     csrf: String,
     #[serde(default)]
     name: String,
-}
-
-/// "Leave …?" and "Remove …?": asked before the change, with what follows.
-#[derive(Template)]
-#[template(path = "org_confirm.html")]
-pub struct OrgConfirm {
-    pub nav: Option<Nav>,
-    pub csrf: String,
-    pub heading: String,
-    pub text: String,
-    pub action: String,
-    pub button: &'static str,
-    /// Where "Cancel" goes back to.
-    pub cancel: String,
 }
 
 pub async fn create(
@@ -462,18 +448,21 @@ pub async fn confirm_leave(State(s): State<AppState>, session: WebSession, Path(
     let enrolling = session.me.session.kind == twostep_domain::sessions::store::SessionKind::Enrollment;
     let owner_note =
         if role == OrgRole::Owner { " If you are its only owner, make another member an owner first." } else { "" };
-    let page = OrgConfirm {
+    // "Leave …?" and "Remove …?": asked before the change, with what follows.
+    let page = Confirm {
         nav: session.nav(),
         csrf: session.csrf.clone(),
-        heading: format!("Leave {}?", org.name),
+        heading: format!("Leave {}?", org.name).into(),
         text: format!(
             "You will no longer be a member of {name} and lose access to it at once. To come back, an owner must \
              invite you again.{owner_note}",
             name = org.name
-        ),
+        )
+        .into(),
         action: format!("{}/leave", org_path(&org.id)),
         button: "Leave",
-        cancel: if enrolling { policy::REQUIRED_PATH.to_owned() } else { org_path(&org.id) },
+        danger: true,
+        cancel: if enrolling { policy::REQUIRED_PATH.into() } else { org_path(&org.id).into() },
     };
     render(StatusCode::OK, &page)
 }
@@ -494,18 +483,20 @@ pub async fn confirm_remove(
     let Some(member) = view.members.iter().find(|m| m.account_id.to_string() == account) else {
         return refused(&s, &session, &id, OrgError::NotFound, Shown::ok()).await;
     };
-    let page = OrgConfirm {
+    let page = Confirm {
         nav: session.nav(),
         csrf: session.csrf.clone(),
-        heading: format!("Remove {} from {}?", member.email, view.org.name),
+        heading: format!("Remove {} from {}?", member.email, view.org.name).into(),
         text: format!(
             "{email} loses access to {name} at once and is not told by e-mail. To bring them back, invite them again.",
             email = member.email,
             name = view.org.name
-        ),
+        )
+        .into(),
         action: format!("{}/members/{}/remove", org_path(&view.org.id), encode(&account)),
         button: "Remove",
-        cancel: org_path(&view.org.id),
+        danger: true,
+        cancel: org_path(&view.org.id).into(),
     };
     render(StatusCode::OK, &page)
 }

@@ -250,11 +250,13 @@ pub struct Reauth {
 pub struct Confirm {
     pub nav: Option<Nav>,
     pub csrf: String,
-    pub heading: &'static str,
-    pub text: &'static str,
+    pub heading: std::borrow::Cow<'static, str>,
+    pub text: std::borrow::Cow<'static, str>,
     pub action: String,
     pub button: &'static str,
     pub danger: bool,
+    /// Where "Cancel" goes back to.
+    pub cancel: std::borrow::Cow<'static, str>,
 }
 
 #[derive(Template)]

@@ -282,11 +282,12 @@ pub async fn remove_page(State(s): State<AppState>, session: WebSession) -> Resp
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Remove phone number",
-            text: "Codes will no longer be sent to this number. If it is your only second factor, two-factor authentication turns off.",
+            heading: "Remove phone number".into(),
+            text: "Codes will no longer be sent to this number. If it is your only second factor, two-factor authentication turns off.".into(),
             action: "/security/phone/remove".into(),
             button: "Remove phone number",
             danger: true,
+            cancel: "/security".into(),
         },
     )
     .await

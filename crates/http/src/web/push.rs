@@ -31,11 +31,12 @@ pub async fn new_pairing_page(State(s): State<AppState>, session: WebSession) ->
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Add a companion device",
-            text: "You will get a QR code and a link, valid for a few minutes, to open on the phone or tablet that should approve your sign-ins.",
+            heading: "Add a companion device".into(),
+            text: "You will get a QR code and a link, valid for a few minutes, to open on the phone or tablet that should approve your sign-ins.".into(),
             action: NEW.into(),
             button: "Show the pairing code",
             danger: false,
+            cancel: "/security".into(),
         },
     )
     .await
@@ -118,11 +119,12 @@ pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Remove companion device",
-            text: "This device will no longer approve sign-ins. If it is your last second factor, two-factor authentication turns off.",
+            heading: "Remove companion device".into(),
+            text: "This device will no longer approve sign-ins. If it is your last second factor, two-factor authentication turns off.".into(),
             action: here,
             button: "Remove",
             danger: true,
+            cancel: "/security".into(),
         },
     )
     .await

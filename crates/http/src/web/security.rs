@@ -1,7 +1,7 @@
 //! The Security page, recovery codes, and turning 2FA off.
 
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use twostep_domain::audit::LogQuery;
@@ -11,6 +11,7 @@ use twostep_domain::factors::phone::PHONE_KIND;
 use twostep_domain::factors::push::PUSH_KIND;
 use twostep_domain::factors::recovery::LOW_WATER;
 use twostep_domain::factors::recovery::code::RecoveryCode;
+use twostep_domain::sessions::store::SessionKind;
 
 use super::error::{self, internal, reauth_first};
 use super::pages::{
@@ -26,9 +27,24 @@ use crate::extract::Ctx;
 pub struct SecurityQuery {
     recovery_used: Option<usize>,
     notice: Option<String>,
+    /// The "I have saved my codes" step after new codes.
+    saved: Option<u8>,
 }
 
-pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<SecurityQuery>) -> Response {
+pub async fn page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    session: WebSession,
+    Query(q): Query<SecurityQuery>,
+) -> Response {
+    // A set-up that an app's sign-in asked for (OpenID Connect, or a
+    // protected app's portal) ends with the saved codes: back to the app.
+    if q.saved.is_some() && session.me.session.kind != SessionKind::Enrollment {
+        let next = crate::authz::after_sign_in(&s, &headers, "");
+        if !next.is_empty() {
+            return see_other(&next);
+        }
+    }
     let notice = match (q.recovery_used, q.notice.as_deref()) {
         (Some(n), _) => Some(format!("You signed in with a recovery code. {n} recovery codes are left.")),
         (None, Some(key)) => notice_text(key).map(str::to_owned),
@@ -59,6 +75,10 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "push_renamed" => "Companion device renamed.",
         "push_removed" => "Companion device removed. It can no longer approve sign-ins.",
         "first_method_saved" => "Saved: sign-in asks for that first.",
+        "app_requires_2fa" => {
+            "The app you are signing in to requires two-factor authentication. Set up a method below; \
+             once your recovery codes are saved, you go back to the app."
+        }
         _ => return None,
     })
 }
@@ -207,11 +227,13 @@ pub async fn reveal_codes_page(State(s): State<AppState>, session: WebSession) -
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Your recovery codes",
-            text: "Showing your recovery codes is recorded in your security log, and we e-mail you that it happened.",
+            heading: "Your recovery codes".into(),
+            text: "Showing your recovery codes is recorded in your security log, and we e-mail you that it happened."
+                .into(),
             action: "/security/recovery-codes".into(),
             button: "Show my codes",
             danger: false,
+            cancel: "/security".into(),
         },
     )
     .await
@@ -226,11 +248,14 @@ pub async fn download_codes_page(State(s): State<AppState>, session: WebSession)
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Download your recovery codes",
-            text: "Downloading your recovery codes is recorded in your security log, and we e-mail you that it happened.",
+            heading: "Download your recovery codes".into(),
+            text:
+                "Downloading your recovery codes is recorded in your security log, and we e-mail you that it happened."
+                    .into(),
             action: "/security/recovery-codes.txt".into(),
             button: "Download my codes",
             danger: false,
+            cancel: "/security".into(),
         },
     )
     .await
@@ -297,11 +322,12 @@ pub async fn regenerate_page(State(s): State<AppState>, session: WebSession) -> 
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Regenerate recovery codes",
-            text: "You will get 10 new recovery codes. Your current codes will stop working at once.",
+            heading: "Regenerate recovery codes".into(),
+            text: "You will get 10 new recovery codes. Your current codes will stop working at once.".into(),
             action: "/security/recovery-codes/regenerate".into(),
             button: "Regenerate codes",
             danger: false,
+            cancel: "/security".into(),
         },
     )
     .await
@@ -334,11 +360,14 @@ pub async fn disable_page(State(s): State<AppState>, session: WebSession) -> Res
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Disable two-factor authentication",
-            text: "All your authenticators and recovery codes will be removed, and your password alone will sign you in.",
+            heading: "Disable two-factor authentication".into(),
+            text:
+                "All your authenticators and recovery codes will be removed, and your password alone will sign you in."
+                    .into(),
             action: "/security/two-factor/disable".into(),
             button: "Disable two-factor authentication",
             danger: true,
+            cancel: "/security".into(),
         },
     )
     .await

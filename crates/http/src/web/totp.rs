@@ -41,11 +41,12 @@ pub async fn new_enrollment_page(session: WebSession) -> Response {
         &Confirm {
             nav: session.nav(),
             csrf: session.csrf.clone(),
-            heading: "Set up an authenticator app",
-            text: "You will scan a QR code with an authenticator app (Google Authenticator, 1Password, Aegis…) and enter the code it shows. Starting again replaces a set-up you did not finish.",
+            heading: "Set up an authenticator app".into(),
+            text: "You will scan a QR code with an authenticator app (Google Authenticator, 1Password, Aegis…) and enter the code it shows. Starting again replaces a set-up you did not finish.".into(),
             action: "/security/totp/new".into(),
             button: "Start set-up",
             danger: false,
+            cancel: "/security".into(),
         },
     )
 }
@@ -133,11 +134,12 @@ pub async fn remove_page(State(s): State<AppState>, session: WebSession, Path(id
         Confirm {
             nav: None,
             csrf: String::new(),
-            heading: "Remove authenticator",
-            text: "This authenticator will no longer sign you in. If it is your last one, two-factor authentication turns off.",
+            heading: "Remove authenticator".into(),
+            text: "This authenticator will no longer sign you in. If it is your last one, two-factor authentication turns off.".into(),
             action: here,
             button: "Remove",
             danger: true,
+            cancel: "/security".into(),
         },
     )
     .await
