@@ -269,6 +269,25 @@ pub struct PasswordConfig {
 pub struct SessionConfig {
     pub idle_timeout_secs: i64,
     pub absolute_timeout_secs: i64,
+    /// How recent a proof must be before a sensitive change (SEC-55).
+    pub reauth_window_secs: i64,
+}
+
+impl SessionConfig {
+    /// The idle, absolute and re-auth windows, each within its bounds.
+    fn checked(&self) -> Result<(i64, i64, i64), ConfigError> {
+        let (idle, absolute, reauth) = (self.idle_timeout_secs, self.absolute_timeout_secs, self.reauth_window_secs);
+        if idle < 60 {
+            return Err(bad("session.idle_timeout_secs", "must be at least 60"));
+        }
+        if absolute < idle {
+            return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
+        }
+        if !(1..=86_400).contains(&reauth) {
+            return Err(bad("session.reauth_window_secs", "must be between 1 and 86400 seconds"));
+        }
+        Ok((idle, absolute, reauth))
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -328,7 +347,11 @@ impl Default for PasswordConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         let s = Settings::default();
-        Self { idle_timeout_secs: s.session_idle_secs, absolute_timeout_secs: s.session_absolute_secs }
+        Self {
+            idle_timeout_secs: s.session_idle_secs,
+            absolute_timeout_secs: s.session_absolute_secs,
+            reauth_window_secs: s.reauth_window_secs,
+        }
     }
 }
 
@@ -465,14 +488,7 @@ impl Config {
         if !(MIN_LENGTH_FLOOR..=64).contains(&min) {
             return Err(bad("password.min_length", format!("must be between {MIN_LENGTH_FLOOR} and 64")));
         }
-        let idle = self.session.idle_timeout_secs;
-        let absolute = self.session.absolute_timeout_secs;
-        if idle < 60 {
-            return Err(bad("session.idle_timeout_secs", "must be at least 60"));
-        }
-        if absolute < idle {
-            return Err(bad("session.absolute_timeout_secs", "must be at least session.idle_timeout_secs"));
-        }
+        let (idle, absolute, reauth) = self.session.checked()?;
         let phone_provider = self.phone_provider()?;
         let (mut keys, key_source) = self.master_keys(keys)?;
         let master_key = keys.remove(0);
@@ -512,6 +528,7 @@ impl Config {
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
         settings.session_absolute_secs = absolute;
+        settings.reauth_window_secs = reauth;
         settings.signups_per_source_per_hour = self.signup.per_source_per_hour;
         settings.signups_per_email_per_hour = self.signup.per_email_per_hour;
         settings.access = std::sync::Arc::new(crate::access_config::resolve(&self.access, public_url.as_ref())?);

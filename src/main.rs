@@ -3,11 +3,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = twostep::cli::Cli::parse();
+    let cli = twostep::cli::parse();
     match twostep::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -15,7 +15,7 @@ mod user;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{Config, LogFormat, Overrides, Resolved};
 
@@ -79,6 +79,31 @@ enum Command {
     /// Benchmarking tools (scripts/bench): bulk-load a THROWAWAY database. Never use on a real one.
     #[command(subcommand)]
     Dev(seed::DevCommand),
+}
+
+/// The server's options, given to every command (`global`).
+const SERVER_OPTIONS: [&str; 5] = ["config", "listen", "database_url", "data_dir", "log_format"];
+
+/// Parses the command line. `companion` is a client of some server, not
+/// the server: its help leaves the server's options out (it ignores them).
+/// clap gives a global option to a subcommand only where that subcommand
+/// has no option of the same id, so hidden copies there keep them out of
+/// its help while the command line stays the same.
+pub fn parse() -> Cli {
+    let cmd = Cli::command();
+    let server: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| SERVER_OPTIONS.contains(&a.get_id().as_str()))
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    let matches = cmd.mut_subcommand("companion", |c| hide_server_options(c, &server)).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn hide_server_options(c: clap::Command, server: &[clap::Arg]) -> clap::Command {
+    let c = server.iter().fold(c, |c, a| c.arg(a.clone()));
+    let names: Vec<String> = c.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    names.iter().fold(c, |c, n| c.mut_subcommand(n, |sc| hide_server_options(sc, server)))
 }
 
 pub async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {

@@ -341,3 +341,22 @@ fn companion_answer_takes_an_id_that_begins_with_a_dash() {
     let (ok, _, err) = output(twostep(dir.path()).args(["companion", "answer", "-Fabc", "--deny", "--key", key]), "");
     assert!(!ok && !err.contains("unexpected argument") && err.contains("twostep companion enroll"), "{err}");
 }
+
+/// `companion` is a client of some server: its help lists only its own
+/// options, not the server's (issue 20, item 9); the server's commands
+/// keep them.
+#[test]
+fn companion_help_lists_only_what_applies() {
+    let dir = tempfile::tempdir().expect("dir");
+    for args in [&["companion", "--help"][..], &["companion", "enroll", "--help"], &["companion", "watch", "--help"]] {
+        let (ok, out, err) = output(twostep(dir.path()).args(args), "");
+        assert!(ok, "{args:?}: {err}");
+        for server_option in ["--database-url", "--listen", "--data-dir", "--log-format", "--config"] {
+            assert!(!out.contains(server_option), "{args:?} lists {server_option}:\n{out}");
+        }
+    }
+    let (ok, out, err) = output(twostep(dir.path()).args(["companion", "enroll", "--help"]), "");
+    assert!(ok && out.contains("--name"), "{out}{err}");
+    let (ok, out, err) = output(twostep(dir.path()).args(["user", "list", "--help"]), "");
+    assert!(ok && out.contains("--database-url") && out.contains("--data-dir"), "{out}{err}");
+}
