@@ -100,9 +100,13 @@ pub async fn login(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
     login_token: String,
-    /// `totp` or `recovery_code` (`sms`, `voice`, `email` come with delivery).
+    /// `totp`, `recovery_code`, `sms`, `voice`, `email`, `push` (with a
+    /// `code`) or `webauthn` (with a `credential`).
     method: String,
-    code: String,
+    code: Option<String>,
+    /// For `webauthn`: the browser's `PublicKeyCredential.toJSON()`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -112,6 +116,17 @@ pub struct VerifyResponse {
     /// Present after a recovery-code sign-in: how many codes are left.
     #[serde(skip_serializing_if = "Option::is_none")]
     recovery_codes_remaining: Option<usize>,
+}
+
+/// The proof a body gives for `method`, as its raw text: a key's
+/// credential as JSON, any other method's code. The field the method needs
+/// is required.
+pub fn raw_proof(method: Method, code: Option<&str>, credential: Option<&serde_json::Value>) -> ApiResult<String> {
+    if method.info().proving == twostep_domain::factors::Proving::Assertion {
+        credential.map(ToString::to_string).ok_or_else(|| ApiError::InvalidRequest("missing field `credential`".into()))
+    } else {
+        code.map(str::to_owned).ok_or_else(|| ApiError::InvalidRequest("missing field `code`".into()))
+    }
 }
 
 pub fn parse_method(s: &str) -> ApiResult<Method> {
@@ -129,7 +144,8 @@ pub async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     let method = parse_method(&req.method)?;
-    let v = s.twostep.verify_login(&req.login_token, method, method.proof(&req.code), &ctx).await?;
+    let raw = raw_proof(method, req.code.as_deref(), req.credential.as_ref())?;
+    let v = s.twostep.verify_login(&req.login_token, method, method.proof(&raw), &ctx).await?;
     Ok(Json(VerifyResponse {
         status: "authenticated",
         session_token: v.session.expose().to_owned(),

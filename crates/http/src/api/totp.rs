@@ -90,6 +90,18 @@ pub struct ConfirmResponse {
     session_token: Option<String>,
 }
 
+impl ConfirmResponse {
+    pub(super) fn of(c: &twostep_domain::factors::totp::Confirmed) -> Self {
+        Self {
+            authenticator: (&c.authenticator).into(),
+            recovery_codes: c.recovery_codes.as_ref().map(|codes| {
+                codes.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect()
+            }),
+            session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
+        }
+    }
+}
+
 /// Confirm an enrolment with a code from the app.
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "authenticators", request_body = ConfirmRequest,
     security(("bearer" = [])),
@@ -104,13 +116,7 @@ pub async fn confirm(
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Response> {
     let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
-    let body = ConfirmResponse {
-        authenticator: (&c.authenticator).into(),
-        recovery_codes: c.recovery_codes.map(|codes| {
-            codes.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect()
-        }),
-        session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
-    };
+    let body = ConfirmResponse::of(&c);
     let res = (StatusCode::CREATED, Json(body)).into_response();
     Ok(super::rotated_session(&s, &headers, c.session_token.as_ref(), res))
 }

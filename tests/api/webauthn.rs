@@ -1,0 +1,225 @@
+//! Security keys (WebAuthn) as a second factor, driven by a software
+//! authenticator that is not ours (`webauthn-authenticator-rs`'s
+//! `SoftToken`): SEC-57 (challenges), SEC-58 (registration), SEC-59
+//! (assertions).
+
+use serde_json::{Value, json};
+use twostep_testkit::{Resp, TestApp, User, both_backends};
+use url::Url;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+both_backends!(
+    sec58_a_key_is_registered_as_the_first_factor_used_to_sign_in_renamed_and_removed,
+    sec57_a_ceremony_works_once,
+    sec57_a_registration_expires_after_five_minutes,
+    sec58_sec59_a_foreign_origin_is_refused,
+    sec59_another_accounts_key_is_refused,
+    sec59_a_sign_count_regression_is_refused_and_flagged,
+    sec59_wrong_assertions_count_on_the_throttle,
+);
+
+fn token() -> SoftToken {
+    SoftToken::new(false).expect("soft token").0
+}
+
+/// The page origin a browser would use: an IP cannot be a relying-party
+/// id, so the server serves keys on `localhost`.
+fn origin(app: &TestApp) -> Url {
+    Url::parse(&app.url.replace("127.0.0.1", "localhost")).expect("origin")
+}
+
+async fn post_to(app: &TestApp, base: &str, path: &str, body: &Value) -> Resp {
+    Resp::from(app.http.post(format!("{base}{path}")).json(body).send().await.expect("request")).await
+}
+
+/// Begins a registration; returns its id and options.
+async fn begin_registration(app: &TestApp, user: &User, kind: &str, name: &str) -> (String, CreationChallengeResponse) {
+    let r = app
+        .post("/api/v1/me/webauthn/registrations", &json!({"kind": kind, "name": name}), Some(&user.token))
+        .await
+        .assert_status(200);
+    assert!(r.body["options"]["publicKey"]["challenge"].is_string(), "{}", r.text);
+    (r.str("registration_id"), serde_json::from_value(r.body["options"].clone()).expect("options"))
+}
+
+async fn finish_registration(app: &TestApp, user: &User, id: &str, credential: &impl serde::Serialize) -> Resp {
+    app.post(&format!("/api/v1/me/webauthn/registrations/{id}"), &json!({"credential": credential}), Some(&user.token))
+        .await
+}
+
+/// Registers `key` to the user; returns the 201 body.
+async fn register(app: &TestApp, user: &User, key: &mut SoftToken, name: &str) -> Value {
+    let (id, options) = begin_registration(app, user, "security_key", name).await;
+    let credential = key.do_registration(origin(app), options).expect("registration");
+    finish_registration(app, user, &id, &credential).await.assert_status(201).body
+}
+
+/// Signs in with the password; returns the login token and the key's options.
+async fn key_challenge(app: &TestApp, user: &User) -> (String, RequestChallengeResponse) {
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    assert_eq!(login.body["status"], "second_factor_required");
+    assert_eq!(login.body["methods"][0], "webauthn", "the strongest first: {}", login.text);
+    let login_token = login.str("login_token");
+    let c = app
+        .post("/api/v1/login/challenge", &json!({"login_token": login_token, "method": "webauthn"}), None)
+        .await
+        .assert_status(200);
+    (login_token, serde_json::from_value(c.body["options"].clone()).expect("options"))
+}
+
+async fn verify(app: &TestApp, login_token: &str, credential: &impl serde::Serialize) -> Resp {
+    app.post(
+        "/api/v1/login/verify",
+        &json!({"login_token": login_token, "method": "webauthn", "credential": credential}),
+        None,
+    )
+    .await
+}
+
+async fn sec58_a_key_is_registered_as_the_first_factor_used_to_sign_in_renamed_and_removed(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    let added = register(&app, &user, &mut key, "YubiKey 5C").await;
+    assert_eq!(added["authenticator"]["type"], "webauthn");
+    assert_eq!(added["authenticator"]["name"], "YubiKey 5C");
+    assert_eq!(added["recovery_codes"].as_array().expect("codes: 2FA turned on").len(), 10);
+    let me = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
+    assert_eq!(me.body["two_factor"], json!({"enabled": true, "methods": ["webauthn", "recovery_code"]}));
+
+    // A ceremony begun on one instance finishes on another (SEC-57: state in the database).
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    let other = app.second_instance().await;
+    let body = json!({"login_token": login_token, "method": "webauthn", "credential": assertion});
+    let signed_in = post_to(&app, &other, "/api/v1/login/verify", &body).await.assert_status(200);
+    assert_eq!(signed_in.body["status"], "authenticated");
+    let session = signed_in.str("session_token");
+
+    let list = app.get("/api/v1/me/authenticators", Some(&session)).await.assert_status(200);
+    let listed = &list.body[0];
+    assert_eq!(listed["type"], "webauthn");
+    assert!(listed["last_used_at"].is_string(), "{}", list.text);
+    let id = listed["id"].as_str().expect("id").to_owned();
+    let renamed = Resp::from(
+        app.http
+            .patch(format!("{}/api/v1/me/authenticators/{id}", app.url))
+            .bearer_auth(&session)
+            .json(&json!({"name": "Desk key"}))
+            .send()
+            .await
+            .expect("patch"),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(renamed.body["name"], "Desk key");
+    // Removed through the path every factor takes; the last one turns 2FA off.
+    app.delete(&format!("/api/v1/me/authenticators/{id}"), Some(&session)).await.assert_status(204);
+    let me = app.get("/api/v1/me", Some(&session)).await.assert_status(200);
+    assert_eq!(me.body["two_factor"]["enabled"], false);
+}
+
+async fn sec57_a_ceremony_works_once(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let mut key = token();
+    // A registration's answer is taken once.
+    let (id, options) = begin_registration(&app, &user, "security_key", "Key").await;
+    let credential = key.do_registration(origin(&app), options).expect("registration");
+    let added = finish_registration(&app, &user, &id, &credential).await.assert_status(201);
+    assert!(added.body.get("recovery_codes").is_none(), "2FA was already on");
+    finish_registration(&app, &user, &id, &credential).await.assert_error(401, "invalid_code");
+
+    // A sign-in challenge is spent by any answer, even a wrong one.
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &json!({"id": "bogus"})).await.assert_error(401, "invalid_code");
+    verify(&app, &login_token, &assertion).await.assert_error(401, "invalid_code");
+    // A new challenge for the same sign-in works.
+    let c = app
+        .post("/api/v1/login/challenge", &json!({"login_token": login_token, "method": "webauthn"}), None)
+        .await
+        .assert_status(200);
+    let options = serde_json::from_value(c.body["options"].clone()).expect("options");
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+}
+
+async fn sec57_a_registration_expires_after_five_minutes(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    let (id, options) = begin_registration(&app, &user, "security_key", "Key").await;
+    let credential = key.do_registration(origin(&app), options).expect("registration");
+    app.clock.advance(301);
+    // Re-auth first, so only the ceremony's age is judged.
+    app.post("/api/v1/me/reauth", &json!({"password": user.password}), Some(&user.token)).await.assert_status(204);
+    finish_registration(&app, &user, &id, &credential).await.assert_error(401, "invalid_code");
+    let me = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
+    assert_eq!(me.body["two_factor"]["enabled"], false);
+}
+
+async fn sec58_sec59_a_foreign_origin_is_refused(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    let phishing = Url::parse("https://twostep-login.example.net").expect("url");
+    // The phishing page relays our options; the key signs its own origin.
+    let (id, options) = begin_registration(&app, &user, "security_key", "Key").await;
+    let credential = key.perform_register(phishing.clone(), options.public_key, 60_000).expect("registration");
+    finish_registration(&app, &user, &id, &credential).await.assert_error(400, "invalid_credential");
+
+    register(&app, &user, &mut key, "Key").await;
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.perform_auth(phishing, options.public_key, 60_000).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_error(401, "invalid_code");
+}
+
+async fn sec59_another_accounts_key_is_refused(app: TestApp) {
+    let (alice, bob) = (app.user().await, app.user().await);
+    let (mut alices_key, mut bobs_key) = (token(), token());
+    register(&app, &alice, &mut alices_key, "Alice's key").await;
+    register(&app, &bob, &mut bobs_key, "Bob's key").await;
+    let (_, alices_options) = key_challenge(&app, &alice).await;
+    // Alice's key answers Bob's challenge, pointed at her own credential.
+    let (bob_login, mut options) = key_challenge(&app, &bob).await;
+    options.public_key.allow_credentials = alices_options.public_key.allow_credentials;
+    let assertion = alices_key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &bob_login, &assertion).await.assert_error(401, "invalid_code");
+}
+
+async fn sec59_a_sign_count_regression_is_refused_and_flagged(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    register(&app, &user, &mut key, "Key").await;
+    // A copy of the key, made now: its count lags once the original signs.
+    let mut clone = SoftToken::from_cbor(&key.to_cbor().expect("cbor")).expect("clone");
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = clone.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_error(401, "invalid_code");
+    let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
+    let flagged = log.body.as_array().expect("log").iter().any(|e| e["event"] == "webauthn_sign_count_regression");
+    assert!(flagged, "{}", log.text);
+}
+
+async fn sec59_wrong_assertions_count_on_the_throttle(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    register(&app, &user, &mut key, "Key").await;
+    let (login_token, _) = key_challenge(&app, &user).await;
+    // Counted like wrong codes: each says how many the sign-in still takes.
+    for left in (0..5).rev() {
+        let r = verify(&app, &login_token, &json!({"id": "bogus"})).await.assert_error(401, "invalid_code");
+        assert_eq!(r.body["error"]["tries_left"], json!(left), "{}", r.body);
+    }
+    // A credential missing is a clear 400, not a 500 or a framework error.
+    app.post("/api/v1/login/verify", &json!({"login_token": login_token, "method": "webauthn"}), None)
+        .await
+        .assert_error(400, "invalid_request");
+    // The owner is not locked out: after the backoff, the key signs in again.
+    app.clock.advance(1);
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+}
