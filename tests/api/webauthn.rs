@@ -8,7 +8,7 @@ use twostep_testkit::{Resp, TestApp, User, both_backends};
 use url::Url;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
-use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse, UserVerificationPolicy};
 
 both_backends!(
     sec58_a_key_is_registered_as_the_first_factor_used_to_sign_in_renamed_and_removed,
@@ -18,6 +18,8 @@ both_backends!(
     sec59_another_accounts_key_is_refused,
     sec59_a_sign_count_regression_is_refused_and_flagged,
     sec59_wrong_assertions_count_on_the_throttle,
+    re_auth_accepts_a_key,
+    a_passkey_is_registered_discoverable_and_serves_as_a_second_factor,
 );
 
 fn token() -> SoftToken {
@@ -220,6 +222,69 @@ async fn sec59_wrong_assertions_count_on_the_throttle(app: TestApp) {
     // The owner is not locked out: after the backoff, the key signs in again.
     app.clock.advance(1);
     let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+}
+
+async fn re_auth_accepts_a_key(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    register(&app, &user, &mut key, "Key").await;
+    app.clock.advance(11 * 60);
+    // Past the window: adding a factor asks for re-auth.
+    app.post(
+        "/api/v1/me/webauthn/registrations",
+        &json!({"kind": "security_key", "name": "Another"}),
+        Some(&user.token),
+    )
+    .await
+    .assert_error(403, "reauth_required");
+    let c = app
+        .post("/api/v1/me/reauth/challenge", &json!({"method": "webauthn"}), Some(&user.token))
+        .await
+        .assert_status(200);
+    let options = serde_json::from_value(c.body["options"].clone()).expect("options");
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    let body = json!({"password": user.password, "method": "webauthn", "credential": assertion});
+    app.post("/api/v1/me/reauth", &body, Some(&user.token)).await.assert_status(204);
+    // Used once: the same answer does not prove it again.
+    app.post("/api/v1/me/reauth", &body, Some(&user.token)).await.assert_error(401, "invalid_code");
+    begin_registration(&app, &user, "security_key", "Another").await;
+}
+
+async fn a_passkey_is_registered_discoverable_and_serves_as_a_second_factor(app: TestApp) {
+    let user = app.user().await;
+    // A key that reports user verification (a PIN or biometric), as a passkey must.
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    let (id, options) = begin_registration(&app, &user, "passkey", "Laptop").await;
+    let selection = serde_json::to_value(&options.public_key.authenticator_selection).expect("json");
+    assert_eq!(selection["residentKey"], "required", "{selection}");
+    assert_eq!(selection["userVerification"], "required", "{selection}");
+    // SoftToken keeps no resident keys, so it is asked for a plain one; the
+    // server does not yet refuse a passkey whose credProps.rk is false.
+    let mut options = options;
+    if let Some(sel) = options.public_key.authenticator_selection.as_mut() {
+        sel.require_resident_key = false;
+        sel.resident_key = None;
+    }
+    let credential = key.do_registration(origin(&app), options).expect("registration");
+    let added = finish_registration(&app, &user, &id, &credential).await.assert_status(201);
+    assert_eq!(added.body["authenticator"]["name"], "Laptop");
+    // One prompt offers the account's keys and passkeys alike.
+    let mut other = token();
+    register(&app, &user, &mut other, "Desk key").await;
+    let (login_token, options) = key_challenge(&app, &user).await;
+    assert_eq!(options.public_key.allow_credentials.len(), 2);
+    let assertion = other.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+    // The passkey signs in with its user verification; without it, it is refused.
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let mut unverified = SoftToken::from_cbor(&key.to_cbor().expect("cbor")).expect("copy");
+    let assertion = unverified.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_error(401, "invalid_code");
+    let (login_token, mut options) = key_challenge(&app, &user).await;
+    // What a browser does when the key can verify its user (UV "preferred").
+    options.public_key.user_verification = UserVerificationPolicy::Required;
     let assertion = key.do_authentication(origin(&app), options).expect("assertion");
     verify(&app, &login_token, &assertion).await.assert_status(200);
 }
