@@ -4,11 +4,13 @@
 //! (assertions).
 
 use serde_json::{Value, json};
-use twostep_testkit::{Resp, TestApp, User, both_backends};
+use twostep_testkit::{Db, Resp, TestApp, User, both_backends, each_backend};
 use url::Url;
 use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse, UserVerificationPolicy};
+
+each_backend!(sec59_a_sign_count_regression_is_refused_audited_and_mailed);
 
 both_backends!(
     sec58_a_key_is_registered_as_the_first_factor_used_to_sign_in_renamed_and_removed,
@@ -16,7 +18,6 @@ both_backends!(
     sec57_a_registration_expires_after_five_minutes,
     sec58_sec59_a_foreign_origin_is_refused,
     sec59_another_accounts_key_is_refused,
-    sec59_a_sign_count_regression_is_refused_and_flagged,
     sec59_wrong_assertions_count_on_the_throttle,
     re_auth_accepts_a_key,
     a_passkey_is_registered_discoverable_and_serves_as_a_second_factor,
@@ -188,8 +189,9 @@ async fn sec59_another_accounts_key_is_refused(app: TestApp) {
     verify(&app, &bob_login, &assertion).await.assert_error(401, "invalid_code");
 }
 
-async fn sec59_a_sign_count_regression_is_refused_and_flagged(app: TestApp) {
-    let user = app.user().await;
+async fn sec59_a_sign_count_regression_is_refused_audited_and_mailed(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let user = app.verified_user(&sink).await;
     let mut key = token();
     register(&app, &user, &mut key, "Key").await;
     // A copy of the key, made now: its count lags once the original signs.
@@ -203,6 +205,8 @@ async fn sec59_a_sign_count_regression_is_refused_and_flagged(app: TestApp) {
     let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
     let flagged = log.body.as_array().expect("log").iter().any(|e| e["event"] == "webauthn_sign_count_regression");
     assert!(flagged, "{}", log.text);
+    let mail = sink.wait_for_subject("may have been copied").await;
+    assert_eq!(mail["to"], json!([user.email]));
 }
 
 async fn sec59_wrong_assertions_count_on_the_throttle(app: TestApp) {
@@ -260,14 +264,16 @@ async fn a_passkey_is_registered_discoverable_and_serves_as_a_second_factor(app:
     let selection = serde_json::to_value(&options.public_key.authenticator_selection).expect("json");
     assert_eq!(selection["residentKey"], "required", "{selection}");
     assert_eq!(selection["userVerification"], "required", "{selection}");
-    // SoftToken keeps no resident keys, so it is asked for a plain one; the
-    // server does not yet refuse a passkey whose credProps.rk is false.
-    let mut options = options;
-    if let Some(sel) = options.public_key.authenticator_selection.as_mut() {
-        sel.require_resident_key = false;
-        sel.resident_key = None;
-    }
-    let credential = key.do_registration(origin(&app), options).expect("registration");
+    let options = resident_key_not_asked(options);
+    let credential = key.do_registration(origin(&app), options.clone()).expect("registration");
+    // A browser saying the credential is not discoverable is refused.
+    let (refused_id, refused_options) = begin_registration(&app, &user, "passkey", "Laptop").await;
+    let mut plain = serde_json::to_value(
+        key.do_registration(origin(&app), resident_key_not_asked(refused_options)).expect("registration"),
+    )
+    .expect("json");
+    plain["clientExtensionResults"] = json!({"credProps": {"rk": false}});
+    finish_registration(&app, &user, &refused_id, &plain).await.assert_error(400, "invalid_credential");
     let added = finish_registration(&app, &user, &id, &credential).await.assert_status(201);
     assert_eq!(added.body["authenticator"]["name"], "Laptop");
     // One prompt offers the account's keys and passkeys alike.
@@ -287,4 +293,14 @@ async fn a_passkey_is_registered_discoverable_and_serves_as_a_second_factor(app:
     options.public_key.user_verification = UserVerificationPolicy::Required;
     let assertion = key.do_authentication(origin(&app), options).expect("assertion");
     verify(&app, &login_token, &assertion).await.assert_status(200);
+}
+
+/// SoftToken keeps no resident keys, so it is asked for a plain one (what a
+/// browser reports through `credProps` is what the server judges).
+fn resident_key_not_asked(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
+    if let Some(sel) = options.public_key.authenticator_selection.as_mut() {
+        sel.require_resident_key = false;
+        sel.resident_key = None;
+    }
+    options
 }

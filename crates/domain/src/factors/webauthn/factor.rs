@@ -15,6 +15,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 
 pub const WEBAUTHN_KIND: &str = "webauthn";
@@ -122,6 +123,7 @@ impl Factor for WebauthnFactor {
                     ctx,
                 )
                 .await;
+                cx.notify(account, Notice::SecurityKeyCloned, ctx).await;
                 return Ok(None);
             }
             Err(e) => {

@@ -109,6 +109,12 @@ impl RelyingParty {
                 NewKey::of(key.cred_id().as_ref(), &key)
             }
             KeyKind::Passkey => {
+                // A passkey not kept on the key cannot be found without a
+                // user name: useless for password-less sign-in.
+                if response.extensions.cred_props.as_ref().and_then(|p| p.rk) == Some(false) {
+                    tracing::info!("passkey registration refused: not discoverable (credProps.rk false)");
+                    return Err(FactorError::InvalidCredential);
+                }
                 let state: PasskeyRegistration = serde_json::from_str(state).map_err(internal)?;
                 let key = self.webauthn.finish_passkey_registration(response, &state).map_err(refused)?;
                 NewKey::of(key.cred_id().as_ref(), &key)
