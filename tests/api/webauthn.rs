@@ -21,6 +21,7 @@ both_backends!(
     sec59_wrong_assertions_count_on_the_throttle,
     re_auth_accepts_a_key,
     a_passkey_is_registered_discoverable_and_serves_as_a_second_factor,
+    the_key_routes_are_in_the_openapi_document,
 );
 
 fn token() -> SoftToken {
@@ -103,6 +104,8 @@ async fn sec58_a_key_is_registered_as_the_first_factor_used_to_sign_in_renamed_a
     let list = app.get("/api/v1/me/authenticators", Some(&session)).await.assert_status(200);
     let listed = &list.body[0];
     assert_eq!(listed["type"], "webauthn");
+    // A hardware key: device-bound, not synced.
+    assert_eq!(listed["webauthn"], json!({"kind": "security_key", "backup_eligible": false, "synced": false}));
     assert!(listed["last_used_at"].is_string(), "{}", list.text);
     let id = listed["id"].as_str().expect("id").to_owned();
     let renamed = Resp::from(
@@ -303,4 +306,17 @@ fn resident_key_not_asked(mut options: CreationChallengeResponse) -> CreationCha
         sel.resident_key = None;
     }
     options
+}
+
+async fn the_key_routes_are_in_the_openapi_document(app: TestApp) {
+    let doc = app.get("/api/openapi.json", None).await.assert_status(200).body;
+    for (path, method) in [
+        ("/api/v1/me/webauthn/registrations", "post"),
+        ("/api/v1/me/webauthn/registrations/{registration_id}", "post"),
+        ("/api/v1/me/authenticators/{id}", "patch"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
+    }
+    let verify = doc["components"]["schemas"]["VerifyRequest"]["properties"].as_object().expect("VerifyRequest");
+    assert!(verify.contains_key("credential"), "{verify:?}");
 }

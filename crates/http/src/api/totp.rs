@@ -63,6 +63,9 @@ pub struct AuthenticatorResponse {
     name: String,
     created_at: String,
     last_used_at: Option<String>,
+    /// For a security key (`type` `webauthn`): what kind, and whether synced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webauthn: Option<super::webauthn::KeyDetails>,
 }
 
 impl From<&AuthenticatorRecord> for AuthenticatorResponse {
@@ -73,6 +76,7 @@ impl From<&AuthenticatorRecord> for AuthenticatorResponse {
             name: a.name.clone(),
             created_at: a.created_at.rfc3339(),
             last_used_at: a.last_used_at.map(twostep_domain::time::Timestamp::rfc3339),
+            webauthn: None,
         }
     }
 }
@@ -142,7 +146,14 @@ pub async fn list(
     SetupSession(me): SetupSession,
 ) -> ApiResult<Json<Vec<AuthenticatorResponse>>> {
     let all = s.twostep.authenticators(&me.account.id).await?;
-    Ok(Json(all.iter().map(AuthenticatorResponse::from).collect()))
+    let mut listed: Vec<AuthenticatorResponse> = all.iter().map(AuthenticatorResponse::from).collect();
+    if all.iter().any(|a| a.kind == twostep_domain::factors::webauthn::WEBAUTHN_KIND) {
+        let keys = s.twostep.webauthn_credentials(&me.account.id).await?;
+        for a in &mut listed {
+            a.webauthn = keys.iter().find(|k| k.authenticator_id.as_str() == a.id).map(super::webauthn::KeyDetails::of);
+        }
+    }
+    Ok(Json(listed))
 }
 
 /// Remove an authenticator. Removing the last one turns 2FA off.

@@ -8,12 +8,30 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use twostep_domain::factors::webauthn::KeyKind;
+use twostep_domain::factors::webauthn::store::WebauthnCredentialRecord;
 
 use super::ApiErrorBody;
 use super::totp::{AuthenticatorResponse, ConfirmResponse};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiSession, Ctx, SetupSession};
+
+/// A key as listed with the other authenticators.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyDetails {
+    /// `security_key` or `passkey`, as registered.
+    kind: String,
+    /// The key may be synced between devices (a passkey in a password manager).
+    backup_eligible: bool,
+    /// It is synced now; false for a device-bound key.
+    synced: bool,
+}
+
+impl KeyDetails {
+    pub(super) fn of(k: &WebauthnCredentialRecord) -> Self {
+        Self { kind: k.kind.clone(), backup_eligible: k.backup_eligible, synced: k.backup_state }
+    }
+}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegistrationRequest {
