@@ -22,6 +22,7 @@ both_backends!(
     re_auth_accepts_a_key,
     a_passkey_is_registered_discoverable_and_serves_as_a_second_factor,
     the_key_routes_are_in_the_openapi_document,
+    sec58_a_credential_id_is_registered_to_one_account_only,
 );
 
 fn token() -> SoftToken {
@@ -319,4 +320,49 @@ async fn the_key_routes_are_in_the_openapi_document(app: TestApp) {
     }
     let verify = doc["components"]["schemas"]["VerifyRequest"]["properties"].as_object().expect("VerifyRequest");
     assert!(verify.contains_key("credential"), "{verify:?}");
+}
+
+/// SEC-58: a credential id already registered (to anyone) is refused, in
+/// the store's one transaction: nothing of the second key is kept.
+async fn sec58_a_credential_id_is_registered_to_one_account_only(app: TestApp) {
+    use twostep_domain::factors::store::AuthenticatorRecord;
+    use twostep_domain::factors::webauthn::store::{AddKeyOutcome, WebauthnCredentialRecord, WebauthnStore};
+    use twostep_domain::ids::{AccountId, AuthenticatorId};
+    use twostep_domain::time::Timestamp;
+
+    let store = twostep_store::SqlStore::connect(&app.database_url).await.expect("connect");
+    let mut outcomes = Vec::new();
+    let mut owners = Vec::new();
+    for n in 0..2 {
+        let user = app.user().await;
+        let account = AccountId::from_stored(app.get("/api/v1/me", Some(&user.token)).await.str("id"));
+        let id = AuthenticatorId::from_stored(format!("key-{n}"));
+        let authenticator = AuthenticatorRecord {
+            id: id.clone(),
+            account_id: account.clone(),
+            kind: "webauthn".into(),
+            name: "Key".into(),
+            secret_sealed: Vec::new(),
+            last_step: 0,
+            created_at: Timestamp::from_secs(1),
+            last_used_at: None,
+        };
+        let credential = WebauthnCredentialRecord {
+            authenticator_id: id,
+            account_id: account.clone(),
+            credential_id: vec![7; 16],
+            kind: "security_key".into(),
+            credential: "{}".into(),
+            sign_count: 0,
+            backup_eligible: false,
+            backup_state: false,
+        };
+        outcomes.push(store.add_webauthn_credential(&authenticator, &credential, &[]).await.expect("add"));
+        owners.push((user, account));
+    }
+    assert_eq!(outcomes, vec![AddKeyOutcome::Added { first: true }, AddKeyOutcome::Taken]);
+    let (second, account) = &owners[1];
+    assert!(store.webauthn_credentials(account).await.expect("read").is_empty());
+    let listed = app.get("/api/v1/me/authenticators", Some(&second.token)).await.assert_status(200);
+    assert_eq!(listed.body, json!([]), "the refused key's authenticator was rolled back");
 }
