@@ -23,6 +23,7 @@ both_backends!(
     a_passkey_is_registered_discoverable_and_serves_as_a_second_factor,
     the_key_routes_are_in_the_openapi_document,
     sec58_a_credential_id_is_registered_to_one_account_only,
+    a_passkey_alone_signs_in_once_and_a_security_key_does_not,
 );
 
 fn token() -> SoftToken {
@@ -365,4 +366,70 @@ async fn sec58_a_credential_id_is_registered_to_one_account_only(app: TestApp) {
     assert!(store.webauthn_credentials(account).await.expect("read").is_empty());
     let listed = app.get("/api/v1/me/authenticators", Some(&second.token)).await.assert_status(200);
     assert_eq!(listed.body, json!([]), "the refused key's authenticator was rolled back");
+}
+
+/// A passkey registered, with what a passkey sign-in needs to play the
+/// browser: the credential id and the user handle the server gave it.
+async fn passkey(app: &TestApp, user: &User, key: &mut SoftToken, kind: &str) -> (Value, Value) {
+    let (id, options) = begin_registration(app, user, kind, "Laptop").await;
+    let handle = serde_json::to_value(&options).expect("json")["publicKey"]["user"]["id"].clone();
+    let credential = key.do_registration(origin(app), resident_key_not_asked(options)).expect("registration");
+    finish_registration(app, user, &id, &credential).await.assert_status(201);
+    (serde_json::to_value(&credential).expect("json")["id"].clone(), handle)
+}
+
+/// A passkey sign-in's answer. SoftToken keeps no resident keys, so it is
+/// pointed at its credential and its answer given the user handle a
+/// resident key would return (neither is signed; the server judges the rest).
+async fn passkey_answer(app: &TestApp, key: &mut SoftToken, credential_id: &Value, handle: &Value) -> (String, Value) {
+    let begun = app.post("/api/v1/login/passkey", &json!({}), None).await.assert_status(200);
+    let mut options: RequestChallengeResponse = serde_json::from_value(begun.body["options"].clone()).expect("options");
+    assert!(options.public_key.allow_credentials.is_empty(), "the key names the account");
+    assert_eq!(options.public_key.user_verification, UserVerificationPolicy::Required);
+    options.public_key.allow_credentials =
+        vec![serde_json::from_value(json!({"type": "public-key", "id": credential_id})).expect("allow")];
+    let assertion = key.do_authentication(origin(app), options).expect("assertion");
+    let mut answer = serde_json::to_value(&assertion).expect("json");
+    answer["response"]["userHandle"] = handle.clone();
+    (begun.str("challenge_id"), answer)
+}
+
+async fn a_passkey_alone_signs_in_once_and_a_security_key_does_not(app: TestApp) {
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &user, &mut key, "passkey").await;
+    let (challenge, answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+    let path = format!("/api/v1/login/passkey/{challenge}");
+    let signed_in = app.post(&path, &json!({"credential": answer}), None).await.assert_status(200);
+    assert_eq!(signed_in.body["status"], "authenticated");
+    let session = signed_in.str("session_token");
+    app.get("/api/v1/me", Some(&session)).await.assert_status(200);
+    // Both factors are proven: adding a factor needs no further re-auth.
+    begin_registration(&app, &User { token: session, ..user_clone(&user) }, "security_key", "Another").await;
+    // SEC-57: once.
+    app.post(&path, &json!({"credential": answer}), None).await.assert_error(401, "invalid_credentials");
+    // Another account's handle on this key is refused.
+    let (challenge, mut answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+    answer["response"]["userHandle"] = json!("AAAAAAAAAAAAAAAAAAAAAA");
+    let path = format!("/api/v1/login/passkey/{challenge}");
+    app.post(&path, &json!({"credential": answer}), None).await.assert_error(401, "invalid_credentials");
+
+    // A security key is a second factor only: it cannot sign in alone.
+    let other = app.user().await;
+    let mut plain = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &other, &mut plain, "security_key").await;
+    let (challenge, answer) = passkey_answer(&app, &mut plain, &credential_id, &handle).await;
+    let path = format!("/api/v1/login/passkey/{challenge}");
+    app.post(&path, &json!({"credential": answer}), None).await.assert_error(401, "invalid_credentials");
+}
+
+fn user_clone(u: &User) -> User {
+    User {
+        email: u.email.clone(),
+        password: u.password.clone(),
+        token: u.token.clone(),
+        secret: Vec::new(),
+        authenticator_id: String::new(),
+        recovery_codes: Vec::new(),
+    }
 }

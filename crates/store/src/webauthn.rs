@@ -27,6 +27,7 @@ fn purpose(s: &str) -> Result<CeremonyPurpose, StoreError> {
         "register" => Ok(CeremonyPurpose::Register),
         "login" => Ok(CeremonyPurpose::Login),
         "reauth" => Ok(CeremonyPurpose::Reauth),
+        "passkey" => Ok(CeremonyPurpose::Passkey),
         other => Err(StoreError::Backend(format!("unknown ceremony purpose {other:?}"))),
     }
 }
@@ -34,7 +35,7 @@ fn purpose(s: &str) -> Result<CeremonyPurpose, StoreError> {
 fn ceremony(row: &AnyRow) -> Result<CeremonyRecord, StoreError> {
     Ok(CeremonyRecord {
         id: text(row, "id")?,
-        account_id: AccountId::from_stored(text(row, "account_id")?),
+        account_id: row.try_get::<Option<String>, _>("account_id").map_err(store_err)?.map(AccountId::from_stored),
         purpose: purpose(&text(row, "purpose")?)?,
         binding: text(row, "binding")?,
         kind: text(row, "kind")?,
@@ -78,7 +79,7 @@ impl WebauthnStore for SqlStore {
             "INSERT INTO webauthn_ceremonies ({CEREMONY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&c.id)
-        .bind(c.account_id.as_str())
+        .bind(c.account_id.as_ref().map(AccountId::as_str))
         .bind(c.purpose.as_str())
         .bind(&c.binding)
         .bind(&c.kind)
@@ -106,6 +107,31 @@ impl WebauthnStore for SqlStore {
         .as_ref()
         .map(ceremony)
         .transpose()
+    }
+
+    async fn take_passkey_ceremony(&self, id: &str) -> Result<Option<CeremonyRecord>, StoreError> {
+        sqlx::query(&format!(
+            "DELETE FROM webauthn_ceremonies WHERE id = $1 AND purpose = $2 RETURNING {CEREMONY_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(CeremonyPurpose::Passkey.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?
+        .as_ref()
+        .map(ceremony)
+        .transpose()
+    }
+
+    async fn webauthn_credential(&self, credential_id: &[u8]) -> Result<Option<WebauthnCredentialRecord>, StoreError> {
+        sqlx::query(&format!("SELECT {CREDENTIAL_COLUMNS} FROM webauthn_credentials WHERE credential_id = $1"))
+            .bind(credential_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?
+            .as_ref()
+            .map(credential)
+            .transpose()
     }
 
     async fn take_bound_ceremony(

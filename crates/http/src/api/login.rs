@@ -75,26 +75,32 @@ pub async fn login(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(match s.twostep.login(&req.email, &req.password, None, &ctx).await? {
-        LoginOutcome::Authenticated { session, .. } => LoginResponse {
-            status: "authenticated",
-            session_token: Some(session.expose().to_owned()),
-            login_token: None,
-            methods: None,
-        },
-        LoginOutcome::EnrollmentRequired { session, .. } => LoginResponse {
-            status: "enrollment_required",
-            session_token: Some(session.expose().to_owned()),
-            login_token: None,
-            methods: None,
-        },
-        LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
-            status: "second_factor_required",
-            session_token: None,
-            login_token: Some(login_token.expose().to_owned()),
-            methods: Some(methods.iter().map(|m| m.as_str()).collect()),
-        },
-    }))
+    Ok(Json(LoginResponse::of(s.twostep.login(&req.email, &req.password, None, &ctx).await?)))
+}
+
+impl LoginResponse {
+    pub(super) fn of(outcome: LoginOutcome) -> Self {
+        match outcome {
+            LoginOutcome::Authenticated { session, .. } => LoginResponse {
+                status: "authenticated",
+                session_token: Some(session.expose().to_owned()),
+                login_token: None,
+                methods: None,
+            },
+            LoginOutcome::EnrollmentRequired { session, .. } => LoginResponse {
+                status: "enrollment_required",
+                session_token: Some(session.expose().to_owned()),
+                login_token: None,
+                methods: None,
+            },
+            LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
+                status: "second_factor_required",
+                session_token: None,
+                login_token: Some(login_token.expose().to_owned()),
+                methods: Some(methods.iter().map(|m| m.as_str()).collect()),
+            },
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/login/challenge", post(codes::login_challenge))
         .route("/api/v1/login/challenge/{id}", get(push::status))
         .route("/api/v1/login/verify", post(login::verify))
+        .route("/api/v1/login/passkey", post(webauthn::start_passkey))
+        .route("/api/v1/login/passkey/{challenge_id}", post(webauthn::finish_passkey))
         .route("/api/v1/logout", post(login::logout))
         .route("/api/v1/me", get(me::me))
         .route("/api/v1/me/reauth", post(me::reauth))

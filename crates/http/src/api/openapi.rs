@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         super::push::register, super::push::pending, super::push::answer, super::push::set_subscription,
         super::push::forget, super::push::vapid_key, super::push::status,
         super::webauthn::start, super::webauthn::finish, super::webauthn::rename,
+        super::webauthn::start_passkey, super::webauthn::finish_passkey,
     ),
     modifiers(&BearerAuth)
 )]

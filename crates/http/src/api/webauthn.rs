@@ -121,3 +121,38 @@ pub async fn rename(
     let a = s.twostep.rename_authenticator(&me, &id, &req.name).await?;
     Ok(Json(AuthenticatorResponse::from(&a)))
 }
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasskeyChallengeResponse {
+    challenge_id: String,
+    /// For `navigator.credentials.get()`: `{"publicKey": …, "mediation"}`.
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+}
+
+/// Begin a sign-in with a passkey alone (no e-mail, no password). Works
+/// once, for 5 minutes.
+#[utoipa::path(post, path = "/api/v1/login/passkey", tag = "sign-in",
+    responses((status = 200, body = PasskeyChallengeResponse), (status = 429, body = ApiErrorBody)))]
+pub async fn start_passkey(State(s): State<AppState>) -> ApiResult<Json<PasskeyChallengeResponse>> {
+    let p = s.twostep.start_passkey_sign_in().await?;
+    Ok(Json(PasskeyChallengeResponse { challenge_id: p.id, options: p.options }))
+}
+
+/// Finish a passkey sign-in: a full session (the passkey is both factors).
+#[utoipa::path(post, path = "/api/v1/login/passkey/{challenge_id}", tag = "sign-in", request_body = FinishRequest,
+    params(("challenge_id" = String, Path)),
+    responses((status = 200, body = super::login::LoginResponse),
+        (status = 400, body = ApiErrorBody),
+        (status = 401, description = "invalid_credentials: any refusal, one answer", body = ApiErrorBody),
+        (status = 403, description = "factor_locked", body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
+pub async fn finish_passkey(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<FinishRequest>,
+) -> ApiResult<Json<super::login::LoginResponse>> {
+    let outcome = s.twostep.finish_passkey_sign_in(&id, &req.credential, &ctx).await?;
+    Ok(Json(super::login::LoginResponse::of(outcome)))
+}

@@ -22,10 +22,11 @@ CREATE INDEX webauthn_credentials_account ON webauthn_credentials(account_id);
 -- kept here rather than in memory so a ceremony begun on one instance
 -- finishes on another. Taken with DELETE … RETURNING, so each is used once.
 -- binding: the login token's or session's hash it belongs to ('' for a
--- registration, which is found by its id and account).
+-- registration or a passkey sign-in, found by their id). account_id is
+-- NULL for a passkey sign-in: the key says whose it is.
 CREATE TABLE webauthn_ceremonies (
     id          TEXT PRIMARY KEY,
-    account_id  TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    account_id  TEXT REFERENCES accounts(id) ON DELETE CASCADE,
     purpose     TEXT NOT NULL,
     binding     TEXT NOT NULL,
     kind        TEXT NOT NULL,

@@ -76,7 +76,7 @@ impl Factor for WebauthnFactor {
         let now = cx.now();
         let ceremony = CeremonyRecord {
             id: ceremony_id(cx),
-            account_id: req.account.clone(),
+            account_id: Some(req.account.clone()),
             purpose: purpose(req.bound.purpose),
             binding: req.bound.id.to_owned(),
             kind: String::new(),
@@ -105,7 +105,7 @@ impl Factor for WebauthnFactor {
             .store
             .take_bound_ceremony(purpose(bound.purpose), bound.id)
             .await?
-            .filter(|c| &c.account_id == account && now < c.expires_at)
+            .filter(|c| c.account_id.as_ref() == Some(account) && now < c.expires_at)
         else {
             return Ok(None);
         };

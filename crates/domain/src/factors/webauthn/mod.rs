@@ -10,6 +10,7 @@
 
 mod factor;
 mod party;
+mod passkey;
 pub mod store;
 #[cfg(test)]
 mod tests;
@@ -17,6 +18,7 @@ mod tests;
 pub(crate) use factor::WebauthnFactor;
 pub use factor::{WEBAUTHN, WEBAUTHN_KIND};
 pub use party::{RelyingParty, relying_party_for};
+pub use passkey::PasskeyStarted;
 
 use webauthn_rs::prelude::{RegisterPublicKeyCredential, SecurityKey};
 
@@ -96,7 +98,7 @@ impl Twostep {
         self.store
             .insert_ceremony(&CeremonyRecord {
                 id: id.clone(),
-                account_id: me.account.id.clone(),
+                account_id: Some(me.account.id.clone()),
                 purpose: CeremonyPurpose::Register,
                 binding: String::new(),
                 kind: kind.as_str().to_owned(),

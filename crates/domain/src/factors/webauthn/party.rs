@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use url::Url;
 use webauthn_rs::prelude::{
-    CredentialID, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
-    SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Uuid, WebauthnError,
+    CredentialID, DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse, SecurityKey, SecurityKeyAuthentication,
+    SecurityKeyRegistration, Uuid, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -57,7 +58,7 @@ fn internal(e: impl std::fmt::Display) -> FactorError {
 
 /// The user handle keys keep: derived from the account id so the same
 /// account always has the same one, and the id itself is not given out.
-fn user_handle(account: &AccountId) -> Uuid {
+pub(super) fn user_handle(account: &AccountId) -> Uuid {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("twostep webauthn user handle\0{account}"));
     let mut bytes = [0u8; 16];
@@ -141,6 +142,32 @@ impl RelyingParty {
     ) -> Result<Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>, FactorError> {
         let state: SecurityKeyAuthentication = serde_json::from_str(state).map_err(internal)?;
         Ok(self.webauthn.finish_securitykey_authentication(response, &state))
+    }
+}
+
+impl RelyingParty {
+    /// Options for a passkey sign-in (no account named: the key picks), and the state.
+    pub(super) fn start_discoverable(&self) -> Result<(serde_json::Value, String), FactorError> {
+        let (options, state) = self.webauthn.start_discoverable_authentication().map_err(internal)?;
+        Ok((serde_json::to_value(&options).map_err(internal)?, serde_json::to_string(&state).map_err(internal)?))
+    }
+
+    /// Whose key answered, as it says: (user handle, credential id). Not
+    /// yet checked: `finish_discoverable` proves it.
+    pub(super) fn identify<'a>(&self, response: &'a PublicKeyCredential) -> Option<(Uuid, &'a [u8])> {
+        self.webauthn.identify_discoverable_authentication(response).ok()
+    }
+
+    /// Checks a passkey's assertion against the state and its stored key
+    /// (SEC-59, with user verification required).
+    pub(super) fn finish_discoverable(
+        &self,
+        state: &str,
+        response: &PublicKeyCredential,
+        key: &Passkey,
+    ) -> Result<Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>, FactorError> {
+        let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
+        Ok(self.webauthn.finish_discoverable_authentication_v2(response, state, key))
     }
 }
 

@@ -32,6 +32,8 @@ pub enum CeremonyPurpose {
     Register,
     Login,
     Reauth,
+    /// A sign-in with a passkey alone.
+    Passkey,
 }
 
 impl CeremonyPurpose {
@@ -40,6 +42,7 @@ impl CeremonyPurpose {
             Self::Register => "register",
             Self::Login => "login",
             Self::Reauth => "reauth",
+            Self::Passkey => "passkey",
         }
     }
 }
@@ -48,7 +51,8 @@ impl CeremonyPurpose {
 #[derive(Clone, Debug)]
 pub struct CeremonyRecord {
     pub id: String,
-    pub account_id: AccountId,
+    /// `None` for a passkey sign-in, which names no account until the key answers.
+    pub account_id: Option<AccountId>,
     pub purpose: CeremonyPurpose,
     /// The login token's or session's hash; empty for a registration.
     pub binding: String,
@@ -78,6 +82,10 @@ pub trait WebauthnStore: Send + Sync {
     /// Deletes and returns a registration ceremony of the account, in one
     /// statement: true single use even across instances.
     async fn take_registration(&self, id: &str, account: &AccountId) -> Result<Option<CeremonyRecord>, StoreError>;
+    /// Deletes and returns a passkey sign-in's ceremony, in one statement.
+    async fn take_passkey_ceremony(&self, id: &str) -> Result<Option<CeremonyRecord>, StoreError>;
+    /// The credential with this id, whoever's it is.
+    async fn webauthn_credential(&self, credential_id: &[u8]) -> Result<Option<WebauthnCredentialRecord>, StoreError>;
     /// Deletes and returns the ceremony bound to `binding`, in one statement.
     async fn take_bound_ceremony(
         &self,
