@@ -10,7 +10,10 @@ use webauthn_authenticator_rs::softtoken::SoftToken;
 use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse, UserVerificationPolicy};
 
-each_backend!(sec59_a_sign_count_regression_is_refused_audited_and_mailed);
+each_backend!(
+    sec59_a_sign_count_regression_is_refused_audited_and_mailed,
+    a_passkey_sign_in_keeps_to_the_ip_allow_list
+);
 
 both_backends!(
     sec58_a_key_is_registered_as_the_first_factor_used_to_sign_in_renamed_and_removed,
@@ -24,6 +27,7 @@ both_backends!(
     the_key_routes_are_in_the_openapi_document,
     sec58_a_credential_id_is_registered_to_one_account_only,
     a_passkey_alone_signs_in_once_and_a_security_key_does_not,
+    a_disabled_account_cannot_sign_in_with_its_passkey,
 );
 
 fn token() -> SoftToken {
@@ -431,5 +435,39 @@ fn user_clone(u: &User) -> User {
         secret: Vec::new(),
         authenticator_id: String::new(),
         recovery_codes: Vec::new(),
+    }
+}
+
+async fn a_disabled_account_cannot_sign_in_with_its_passkey(app: TestApp) {
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &user, &mut key, "passkey").await;
+    let (admin, _) = crate::admin::admin(&app).await;
+    let id = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200).str("id");
+    app.post(&format!("/api/v1/admin/users/{id}/disable"), &json!({}), Some(&admin.token)).await.assert_status(204);
+    let (challenge, answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+    app.post(&format!("/api/v1/login/passkey/{challenge}"), &json!({"credential": answer}), None)
+        .await
+        .assert_error(401, "invalid_credentials");
+}
+
+/// SEC-61: the allow-list applies to a passkey as to a password.
+async fn a_passkey_sign_in_keeps_to_the_ip_allow_list(db: Db) {
+    const OFFICE: &str = "198.51.100.7";
+    let app = TestApp::spawn_with_resolved(db, |r| {
+        r.trusted_proxies = twostep_domain::policy::allowlist::parse_ranges("127.0.0.1/32").expect("ranges");
+    })
+    .await;
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &user, &mut key, "passkey").await;
+    let list = json!({"entries": [{"cidr": "198.51.100.0/24", "label": "Office"}]});
+    let put = app.http.put(format!("{}/api/v1/me/ip-allowlist", app.url)).header("x-forwarded-for", OFFICE);
+    Resp::from(put.bearer_auth(&user.token).json(&list).send().await.expect("put")).await.assert_status(200);
+    for (ip, status) in [("203.0.113.9", 401), (OFFICE, 200)] {
+        let (challenge, answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+        let req = app.http.post(format!("{}/api/v1/login/passkey/{challenge}", app.url)).header("x-forwarded-for", ip);
+        let r = Resp::from(req.json(&json!({"credential": answer})).send().await.expect("post")).await;
+        assert_eq!(r.status.as_u16(), status, "from {ip}: {}", r.text);
     }
 }
