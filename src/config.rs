@@ -49,6 +49,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "policy",
     "push",
     "signup",
+    "webauthn",
     "shutdown",
     "metrics_listen",
 ];
@@ -120,6 +121,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub push: PushConfig,
     pub signup: SignupConfig,
+    pub webauthn: WebauthnConfig,
     /// Forward-auth: rules and cookie domains (`crate::access_config`).
     pub access: twostep_domain::policy::access::AccessSpec,
     /// OpenID Connect clients declared here (`crate::oidc_config`).
@@ -290,6 +292,16 @@ impl SessionConfig {
     }
 }
 
+/// Security keys and passkeys.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// The relying-party id when it is a parent domain of `public_url`'s
+    /// host (`example.com` for `https://login.example.com`), so keys also
+    /// work on its other subdomains' sign-in pages. Default: the host.
+    pub rp_id: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TotpConfig {
@@ -330,6 +342,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             push: PushConfig::default(),
             signup: SignupConfig::default(),
+            webauthn: WebauthnConfig::default(),
             access: twostep_domain::policy::access::AccessSpec::default(),
             oidc: crate::oidc_config::OidcConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -524,6 +537,7 @@ impl Config {
             ..Settings::default()
         };
         settings.webpush_allow_http = self.push.allow_http_endpoints;
+        settings.webauthn_rp_id = self.webauthn_rp_id(public_url.as_ref())?;
         let push = self.push_waking(public_url.as_ref())?;
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
@@ -551,6 +565,15 @@ impl Config {
             push,
             settings,
         })
+    }
+
+    /// The relying-party id, checked against the public URL when both are set.
+    fn webauthn_rp_id(&self, public_url: Option<&url::Url>) -> Result<Option<String>, ConfigError> {
+        if let (Some(url), Some(rp_id)) = (public_url, &self.webauthn.rp_id) {
+            twostep_domain::factors::webauthn::relying_party_for(url.as_str(), Some(rp_id))
+                .map_err(|e| bad("webauthn.rp_id", format!("{e}; give public_url's host or a parent domain of it")))?;
+        }
+        Ok(self.webauthn.rp_id.clone())
     }
 
     fn push_waking(&self, public_url: Option<&url::Url>) -> Result<PushWaking, ConfigError> {
@@ -881,6 +904,20 @@ mod tests {
         c.listen = "127.0.0.1:0".into();
         c.password.min_length = 7;
         assert_eq!(c.resolve().expect_err("bad").key, "password.min_length");
+    }
+
+    #[test]
+    fn webauthn_rp_id_is_the_public_hosts_own_or_a_parent() {
+        let mut c = Config {
+            listen: "127.0.0.1:0".into(),
+            secret_key: Some("ab".repeat(32)),
+            public_url: Some("https://login.example.com".into()),
+            ..Config::default()
+        };
+        c.webauthn.rp_id = Some("example.com".into());
+        assert_eq!(c.resolve().expect("ok").settings.webauthn_rp_id.as_deref(), Some("example.com"));
+        c.webauthn.rp_id = Some("example.org".into());
+        assert_eq!(c.resolve().expect_err("bad").key, "webauthn.rp_id");
     }
 
     #[test]

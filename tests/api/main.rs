@@ -41,3 +41,4 @@ mod timing;
 mod totp;
 mod web;
 mod web_safety;
+mod webauthn;

@@ -98,6 +98,11 @@ pub enum FactorError {
     UnknownMethod,
     #[error("names are 1 to 64 characters")]
     InvalidName,
+    /// A security key's answer failed a check (SEC-58/59); the log says which.
+    #[error("the security key's answer was not accepted; try again")]
+    InvalidCredential,
+    #[error("this security key is registered already")]
+    CredentialTaken,
     #[error("too many attempts; try again in {retry_after} seconds")]
     Throttled { retry_after: i64 },
     #[error("this method is locked after too many wrong codes; use a recovery code")]

@@ -79,6 +79,9 @@ pub struct Settings {
     /// Accept Web Push endpoints over plain http (tests and local push
     /// services only; real push services are https).
     pub webpush_allow_http: bool,
+    /// The WebAuthn relying-party id when it is a parent of the public
+    /// URL's host (`example.com` for `https://login.example.com`).
+    pub webauthn_rp_id: Option<String>,
     /// Forward-auth rules and cookie domains (`[access]`).
     pub access: std::sync::Arc<crate::policy::access::Access>,
     /// OpenID Connect clients declared in the configuration file, brought
@@ -122,6 +125,7 @@ impl Default for Settings {
             push_secs: 60,
             push_pairing_secs: 10 * 60,
             webpush_allow_http: false,
+            webauthn_rp_id: None,
             access: std::sync::Arc::default(),
             oidc_clients: Vec::new(),
         }

@@ -11,6 +11,7 @@ use crate::audit::AuditLog;
 use crate::factors::push::store::PushStore;
 use crate::factors::sent_code::store::CodeStore;
 use crate::factors::store::FactorStore;
+use crate::factors::webauthn::store::WebauthnStore;
 use crate::notify::store::OutboxStore;
 use crate::policy::store::{AdminStore, AllowlistStore, OrgStore};
 use crate::sessions::store::SessionStore;
@@ -34,6 +35,7 @@ pub trait Store:
     + AdminStore
     + AllowlistStore
     + PushStore
+    + WebauthnStore
     + Health
 {
 }
@@ -51,6 +53,8 @@ impl<T> Store for T where
         + AdminStore
         + AllowlistStore
         + PushStore
+        + WebauthnStore
+        + WebauthnStore
         + Health
 {
 }

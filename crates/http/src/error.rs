@@ -167,6 +167,8 @@ impl ApiError {
             Self::Factor(F::TwoFactorNotEnabled) | Self::Push(PushError::TwoFactorNotEnabled) => {
                 (S::CONFLICT, "two_factor_not_enabled")
             }
+            Self::Factor(F::InvalidCredential) => (S::BAD_REQUEST, "invalid_credential"),
+            Self::Factor(F::CredentialTaken) => (S::CONFLICT, "credential_taken"),
             Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) | Self::Push(PushError::InvalidName) => {
                 (S::BAD_REQUEST, "invalid_name")
             }

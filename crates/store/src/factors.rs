@@ -67,6 +67,17 @@ async fn insert_codes(tx: &mut Transaction<'_, Any>, codes: &[RecoveryCodeRecord
     Ok(())
 }
 
+/// The account's recovery codes replaced by `codes`, inside `tx`: what
+/// turning 2FA on with any first factor stores.
+pub(crate) async fn replace_codes_in(
+    tx: &mut Transaction<'_, Any>,
+    account: &AccountId,
+    codes: &[RecoveryCodeRecord],
+) -> Result<(), StoreError> {
+    delete_for(tx, "recovery_codes", account).await?;
+    insert_codes(tx, codes).await
+}
+
 async fn delete_for(tx: &mut Transaction<'_, Any>, table: &str, account: &AccountId) -> Result<(), StoreError> {
     sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
         .bind(account.as_str())
@@ -345,7 +356,10 @@ impl FactorStore for SqlStore {
     }
 }
 
-async fn count_authenticators(tx: &mut Transaction<'_, Any>, account: &AccountId) -> Result<i64, StoreError> {
+pub(crate) async fn count_authenticators(
+    tx: &mut Transaction<'_, Any>,
+    account: &AccountId,
+) -> Result<i64, StoreError> {
     sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
         .bind(account.as_str())
         .fetch_one(&mut **tx)

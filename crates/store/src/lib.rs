@@ -26,6 +26,7 @@ pub mod session_watch;
 mod sessions;
 mod stats;
 mod throttle;
+mod webauthn;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -95,6 +95,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_oidc_sessions.sql"),
         postgres: include_str!("../migrations/postgres/0015_oidc_sessions.sql"),
     },
+    Migration {
+        version: 16,
+        name: "webauthn",
+        sqlite: include_str!("../migrations/sqlite/0016_webauthn.sql"),
+        postgres: include_str!("../migrations/postgres/0016_webauthn.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

@@ -121,6 +121,7 @@ fn continues(e: &AuditEntry) -> bool {
             | "push_denied"
             | "recovery_code_used"
             | "totp_replay"
+            | "webauthn_sign_count_regression"
             | "new_device_sign_in"
             | "browser_remembered"
             | "sign_in_outside_allowlist"
@@ -270,6 +271,7 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
     let mut attention = rows.iter().any(|r| single(&r.kind, r.success, &r.details, None).attention);
     let extras = [
         ("totp_replay", "A code already used was refused"),
+        ("webauthn_sign_count_regression", "A security key that may have been copied was refused"),
         ("throttled", "Some tries had to wait: too many in a row"),
         ("factor_locked", "Codes locked after too many wrong ones: a recovery code unlocks them"),
         ("password_locked", "Password sign-in locked after too many wrong passwords"),

@@ -124,6 +124,11 @@ pub fn single(kind: &str, success: bool, details: &str, device: Option<&str>) ->
         ("totp_replay", _) => w("An authenticator code was used twice and refused", SignIns)
             .advice("Codes work once. If you didn't type it twice, someone may have seen it: change your password.")
             .attention(),
+        ("webauthn_sign_count_regression", _) => w("A security key's signature count went backwards; refused", SignIns)
+            .advice(
+                "The key may have been copied. If you don't recognise this, remove the key and change your password.",
+            )
+            .attention(),
         ("recovery_code_used", _) => {
             w("A recovery code was used", SignIns).advice("Each code works once; regenerate them when few are left.")
         }
@@ -270,7 +275,7 @@ mod tests {
         assert_eq!(single("some_future_event", true, "", None).title, "Some future event");
     }
 
-    const ALL_KINDS: [AuditKind; 55] = [
+    const ALL_KINDS: [AuditKind; 56] = [
         AuditKind::AccountCreated,
         AuditKind::AccountDisabled,
         AuditKind::AccountEnabled,
@@ -283,6 +288,7 @@ mod tests {
         AuditKind::AuthenticatorAdded,
         AuditKind::AuthenticatorRemoved,
         AuditKind::TotpReplay,
+        AuditKind::WebauthnSignCountRegression,
         AuditKind::RecoveryCodeUsed,
         AuditKind::RecoveryCodesRevealed,
         AuditKind::RecoveryCodesRegenerated,

@@ -16,6 +16,7 @@ pub mod registry;
 pub mod sent_code;
 pub mod store;
 pub mod totp;
+pub mod webauthn;
 
 use async_trait::async_trait;
 
@@ -40,6 +41,8 @@ pub enum Proving {
     Sent,
     /// An approval given on another device; the proof is the challenge id.
     Approval,
+    /// A key's signature over our challenge; the proof is its JSON.
+    Assertion,
 }
 
 /// What a method is called and how it is offered: the factor's own words,
@@ -109,6 +112,7 @@ impl Method {
     pub fn proof(self, raw: &str) -> Proof<'_> {
         match self.0.proving {
             Proving::Approval => Proof::Approval { challenge_id: raw.trim() },
+            Proving::Assertion => Proof::Assertion { credential: raw },
             Proving::Typed | Proving::Sent => Proof::Code(raw),
         }
     }
@@ -133,7 +137,13 @@ impl std::fmt::Debug for Method {
 #[derive(Clone, Copy, Debug)]
 pub enum Proof<'a> {
     Code(&'a str),
-    Approval { challenge_id: &'a str },
+    Approval {
+        challenge_id: &'a str,
+    },
+    /// A WebAuthn assertion, the browser's `PublicKeyCredential` as JSON.
+    Assertion {
+        credential: &'a str,
+    },
 }
 
 /// What a sent code or a challenge is bound to: the sign-in's login token
@@ -151,6 +161,8 @@ pub enum Challenge {
     Sent(SentCode),
     /// A push is waiting on the account's devices.
     Push(PushStarted),
+    /// A key is to sign: the `navigator.credentials.get()` options.
+    WebAuthn { options: serde_json::Value },
 }
 
 #[derive(Debug, thiserror::Error)]

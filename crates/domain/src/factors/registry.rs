@@ -6,12 +6,14 @@ use super::phone::PhoneFactor;
 use super::push::PushFactor;
 use super::recovery::RecoveryFactor;
 use super::totp::TotpFactor;
+use super::webauthn::WebauthnFactor;
 use super::{Factor, Method};
 use crate::abuse::throttle::Scope;
 use crate::ids::AccountId;
 
 /// Every method, strongest first: what `Method::parse` knows.
 pub static METHODS: &[Method] = &[
+    super::webauthn::WEBAUTHN,
     super::push::PUSH,
     super::totp::TOTP,
     super::phone::SMS,
@@ -36,6 +38,7 @@ impl Registry {
     pub fn standard() -> Self {
         Self {
             factors: vec![
+                Box::new(WebauthnFactor),
                 Box::new(TotpFactor),
                 Box::new(PushFactor),
                 Box::new(PhoneFactor),

@@ -34,6 +34,8 @@ pub enum Notice {
     RecoveryCodesRevealed,
     RecoveryCodesRegenerated,
     TotpReplay,
+    /// A security key's sign count went backwards: it may have been copied.
+    SecurityKeyCloned,
     TwoFactorEnabled {
         method: String,
     },
@@ -95,6 +97,7 @@ impl Notice {
             Self::RecoveryCodesRevealed => "Your recovery codes were viewed",
             Self::RecoveryCodesRegenerated => "New recovery codes were made",
             Self::TotpReplay => "A used sign-in code was tried again",
+            Self::SecurityKeyCloned => "A security key that may have been copied was refused",
             Self::TwoFactorEnabled { .. } => "Two-factor authentication was turned on",
             Self::PhoneAdded { .. } => "A phone number was added to your account",
             Self::PhoneChanged { .. } => "The phone number of your account was changed",
@@ -189,6 +192,11 @@ impl Notice {
             Self::RecoveryCodesRegenerated => {
                 "A new set of recovery codes was made; the old ones no longer work. If this was not you, change \
                  your password."
+            }
+            Self::SecurityKeyCloned => {
+                "A sign-in with one of your security keys was refused: the key's signature count went \
+                 backwards, which happens when a copy of the key is used. If you have not restored or \
+                 replaced the key, remove it on the Security page and change your password."
             }
             Self::TotpReplay => {
                 "A code from your authenticator app that had already been used was entered again. Someone may \

@@ -338,6 +338,9 @@ impl Twostep {
         if let Err(e) = self.store.purge_push(now.plus_secs(-crate::factors::push::KEEP_CHALLENGES_SECS)).await {
             tracing::error!(error = %e, "push challenge sweep failed");
         }
+        if let Err(e) = self.store.purge_ceremonies(now).await {
+            tracing::error!(error = %e, "webauthn ceremony sweep failed");
+        }
         match self.store.purge_invitations(now.plus_secs(-crate::policy::orgs::KEEP_EXPIRED_INVITATIONS_SECS)).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired organisation invitations swept"),
             Ok(_) => {}

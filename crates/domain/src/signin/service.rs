@@ -240,7 +240,7 @@ impl SignIn {
     /// recent sign-ins used. Addresses alone change too often (mobile
     /// networks) to be worth a mail. The very first sign-in is not news.
     /// Called before the sign-in itself is audited.
-    async fn new_device_notice(&self, account: &AccountId, ctx: &RequestContext) {
+    pub(crate) async fn new_device_notice(&self, account: &AccountId, ctx: &RequestContext) {
         let Ok(earlier) = self.auditor.latest(account, AuditKind::SignInSucceeded, KNOWN_DEVICE_LOOKBACK).await else {
             return;
         };

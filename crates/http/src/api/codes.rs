@@ -19,7 +19,7 @@ use crate::extract::{ApiJson, ApiSession, Ctx, Place, SetupSession};
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChallengeRequest {
     login_token: String,
-    /// `sms`, `voice`, `email` or `push`.
+    /// `sms`, `voice`, `email`, `push` or `webauthn`.
     method: String,
 }
 
@@ -32,6 +32,15 @@ pub struct ChallengeResponse {
     expires_in: i64,
 }
 
+/// A key is to sign: the options for `navigator.credentials.get()`, then
+/// `/login/verify` (or `/me/reauth`) with `"credential"`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebauthnChallengeResponse {
+    /// `{"publicKey": …}`, binary fields base64url.
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+}
+
 /// A begun challenge as the contract shows it: a sent code's destination,
 /// or a push's number to match.
 fn begun(method: Method, challenge: Challenge) -> Response {
@@ -42,6 +51,9 @@ fn begun(method: Method, challenge: Challenge) -> Response {
             (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Challenge::Push(started) => super::push::accepted(started),
+        Challenge::WebAuthn { options } => {
+            (StatusCode::OK, Json(WebauthnChallengeResponse { options })).into_response()
+        }
     }
 }
 
@@ -49,6 +61,7 @@ fn begun(method: Method, challenge: Challenge) -> Response {
 /// sent works; resending is limited (429 with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/login/challenge", tag = "sign-in", request_body = ChallengeRequest,
     responses((status = 202, description = "A code was sent; with method `push`, a PushChallengeResponse", body = ChallengeResponse),
+        (status = 200, description = "With method `webauthn`: the key's options", body = WebauthnChallengeResponse),
         (status = 400, description = "invalid_request or method_unavailable", body = ApiErrorBody),
         (status = 401, description = "invalid_token: the login token is unknown or expired", body = ApiErrorBody),
         (status = 403, description = "factor_locked", body = ApiErrorBody),

@@ -75,34 +75,44 @@ pub async fn login(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(match s.twostep.login(&req.email, &req.password, None, &ctx).await? {
-        LoginOutcome::Authenticated { session, .. } => LoginResponse {
-            status: "authenticated",
-            session_token: Some(session.expose().to_owned()),
-            login_token: None,
-            methods: None,
-        },
-        LoginOutcome::EnrollmentRequired { session, .. } => LoginResponse {
-            status: "enrollment_required",
-            session_token: Some(session.expose().to_owned()),
-            login_token: None,
-            methods: None,
-        },
-        LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
-            status: "second_factor_required",
-            session_token: None,
-            login_token: Some(login_token.expose().to_owned()),
-            methods: Some(methods.iter().map(|m| m.as_str()).collect()),
-        },
-    }))
+    Ok(Json(LoginResponse::of(s.twostep.login(&req.email, &req.password, None, &ctx).await?)))
+}
+
+impl LoginResponse {
+    pub(super) fn of(outcome: LoginOutcome) -> Self {
+        match outcome {
+            LoginOutcome::Authenticated { session, .. } => LoginResponse {
+                status: "authenticated",
+                session_token: Some(session.expose().to_owned()),
+                login_token: None,
+                methods: None,
+            },
+            LoginOutcome::EnrollmentRequired { session, .. } => LoginResponse {
+                status: "enrollment_required",
+                session_token: Some(session.expose().to_owned()),
+                login_token: None,
+                methods: None,
+            },
+            LoginOutcome::SecondFactorRequired { login_token, methods } => LoginResponse {
+                status: "second_factor_required",
+                session_token: None,
+                login_token: Some(login_token.expose().to_owned()),
+                methods: Some(methods.iter().map(|m| m.as_str()).collect()),
+            },
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct VerifyRequest {
     login_token: String,
-    /// `totp` or `recovery_code` (`sms`, `voice`, `email` come with delivery).
+    /// `totp`, `recovery_code`, `sms`, `voice`, `email`, `push` (with a
+    /// `code`) or `webauthn` (with a `credential`).
     method: String,
-    code: String,
+    code: Option<String>,
+    /// For `webauthn`: the browser's `PublicKeyCredential.toJSON()`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -112,6 +122,17 @@ pub struct VerifyResponse {
     /// Present after a recovery-code sign-in: how many codes are left.
     #[serde(skip_serializing_if = "Option::is_none")]
     recovery_codes_remaining: Option<usize>,
+}
+
+/// The proof a body gives for `method`, as its raw text: a key's
+/// credential as JSON, any other method's code. The field the method needs
+/// is required.
+pub fn raw_proof(method: Method, code: Option<&str>, credential: Option<&serde_json::Value>) -> ApiResult<String> {
+    if method.info().proving == twostep_domain::factors::Proving::Assertion {
+        credential.map(ToString::to_string).ok_or_else(|| ApiError::InvalidRequest("missing field `credential`".into()))
+    } else {
+        code.map(str::to_owned).ok_or_else(|| ApiError::InvalidRequest("missing field `code`".into()))
+    }
 }
 
 pub fn parse_method(s: &str) -> ApiResult<Method> {
@@ -129,7 +150,8 @@ pub async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     let method = parse_method(&req.method)?;
-    let v = s.twostep.verify_login(&req.login_token, method, method.proof(&req.code), &ctx).await?;
+    let raw = raw_proof(method, req.code.as_deref(), req.credential.as_ref())?;
+    let v = s.twostep.verify_login(&req.login_token, method, method.proof(&raw), &ctx).await?;
     Ok(Json(VerifyResponse {
         status: "authenticated",
         session_token: v.session.expose().to_owned(),

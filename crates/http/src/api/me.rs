@@ -52,6 +52,9 @@ pub struct ReauthRequest {
     password: Option<String>,
     method: Option<String>,
     code: Option<String>,
+    /// With method `webauthn`, instead of `code`: the key's answer to `/me/reauth/challenge`.
+    #[schema(value_type = Option<Object>)]
+    credential: Option<serde_json::Value>,
 }
 
 /// Prove the password and/or a second factor again ("sudo mode").
@@ -65,14 +68,15 @@ pub async fn reauth(
     SetupSession(me): SetupSession,
     ApiJson(req): ApiJson<ReauthRequest>,
 ) -> ApiResult<StatusCode> {
-    let second_factor = match (&req.method, &req.code) {
-        (Some(m), Some(c)) => {
+    let raw = match (&req.method, &req.code, &req.credential) {
+        (Some(m), code, credential) if code.is_some() || credential.is_some() => {
             let method = parse_method(m)?;
-            Some((method, method.proof(c)))
+            Some((method, super::login::raw_proof(method, code.as_deref(), credential.as_ref())?))
         }
-        (None, None) => None,
+        (None, None, None) => None,
         _ => return Err(ApiError::InvalidRequest("give both method and code".into())),
     };
+    let second_factor = raw.as_ref().map(|(method, raw)| (*method, method.proof(raw)));
     s.twostep.reauth(&me, ReauthProofs { password: req.password.as_deref(), second_factor }, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
 }

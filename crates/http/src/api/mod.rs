@@ -11,6 +11,7 @@ pub(crate) mod push;
 mod security;
 mod security_log;
 mod totp;
+mod webauthn;
 
 use axum::Json;
 use axum::Router;
@@ -32,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/login/challenge", post(codes::login_challenge))
         .route("/api/v1/login/challenge/{id}", get(push::status))
         .route("/api/v1/login/verify", post(login::verify))
+        .route("/api/v1/login/passkey", post(webauthn::start_passkey))
+        .route("/api/v1/login/passkey/{challenge_id}", post(webauthn::finish_passkey))
         .route("/api/v1/logout", post(login::logout))
         .route("/api/v1/me", get(me::me))
         .route("/api/v1/me/reauth", post(me::reauth))
@@ -44,7 +47,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/totp/confirm", post(totp::confirm))
         .route("/api/v1/me/totp/{enrollment_id}/qr.png", get(totp::qr_png))
         .route("/api/v1/me/authenticators", get(totp::list))
-        .route("/api/v1/me/authenticators/{id}", delete(totp::remove))
+        .route("/api/v1/me/authenticators/{id}", delete(totp::remove).patch(webauthn::rename))
+        .route("/api/v1/me/webauthn/registrations", post(webauthn::start))
+        .route("/api/v1/me/webauthn/registrations/{registration_id}", post(webauthn::finish))
         .route("/api/v1/me/recovery-codes", get(me::reveal_codes).post(me::regenerate_codes))
         .route("/api/v1/me/two-factor", delete(me::disable_two_factor))
         .route("/api/v1/me/preferred-method", put(me::set_preferred_method))

@@ -31,6 +31,8 @@ use utoipa::{Modify, OpenApi};
         super::push::start_pairing, super::push::list, super::push::rename, super::push::remove,
         super::push::register, super::push::pending, super::push::answer, super::push::set_subscription,
         super::push::forget, super::push::vapid_key, super::push::status,
+        super::webauthn::start, super::webauthn::finish, super::webauthn::rename,
+        super::webauthn::start_passkey, super::webauthn::finish_passkey,
     ),
     modifiers(&BearerAuth)
 )]

@@ -63,6 +63,9 @@ pub struct AuthenticatorResponse {
     name: String,
     created_at: String,
     last_used_at: Option<String>,
+    /// For a security key (`type` `webauthn`): what kind, and whether synced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webauthn: Option<super::webauthn::KeyDetails>,
 }
 
 impl From<&AuthenticatorRecord> for AuthenticatorResponse {
@@ -73,6 +76,7 @@ impl From<&AuthenticatorRecord> for AuthenticatorResponse {
             name: a.name.clone(),
             created_at: a.created_at.rfc3339(),
             last_used_at: a.last_used_at.map(twostep_domain::time::Timestamp::rfc3339),
+            webauthn: None,
         }
     }
 }
@@ -90,6 +94,18 @@ pub struct ConfirmResponse {
     session_token: Option<String>,
 }
 
+impl ConfirmResponse {
+    pub(super) fn of(c: &twostep_domain::factors::totp::Confirmed) -> Self {
+        Self {
+            authenticator: (&c.authenticator).into(),
+            recovery_codes: c.recovery_codes.as_ref().map(|codes| {
+                codes.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect()
+            }),
+            session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
+        }
+    }
+}
+
 /// Confirm an enrolment with a code from the app.
 #[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "authenticators", request_body = ConfirmRequest,
     security(("bearer" = [])),
@@ -104,13 +120,7 @@ pub async fn confirm(
     ApiJson(req): ApiJson<ConfirmRequest>,
 ) -> ApiResult<Response> {
     let c = s.twostep.confirm_totp(&me, &req.enrollment_id, &req.code, req.name.as_deref(), &ctx).await?;
-    let body = ConfirmResponse {
-        authenticator: (&c.authenticator).into(),
-        recovery_codes: c.recovery_codes.map(|codes| {
-            codes.iter().map(twostep_domain::factors::recovery::code::RecoveryCode::display_grouped).collect()
-        }),
-        session_token: c.session_token.as_ref().map(|t| t.expose().to_owned()),
-    };
+    let body = ConfirmResponse::of(&c);
     let res = (StatusCode::CREATED, Json(body)).into_response();
     Ok(super::rotated_session(&s, &headers, c.session_token.as_ref(), res))
 }
@@ -136,7 +146,14 @@ pub async fn list(
     SetupSession(me): SetupSession,
 ) -> ApiResult<Json<Vec<AuthenticatorResponse>>> {
     let all = s.twostep.authenticators(&me.account.id).await?;
-    Ok(Json(all.iter().map(AuthenticatorResponse::from).collect()))
+    let mut listed: Vec<AuthenticatorResponse> = all.iter().map(AuthenticatorResponse::from).collect();
+    if all.iter().any(|a| a.kind == twostep_domain::factors::webauthn::WEBAUTHN_KIND) {
+        let keys = s.twostep.webauthn_credentials(&me.account.id).await?;
+        for a in &mut listed {
+            a.webauthn = keys.iter().find(|k| k.authenticator_id.as_str() == a.id).map(super::webauthn::KeyDetails::of);
+        }
+    }
+    Ok(Json(listed))
 }
 
 /// Remove an authenticator. Removing the last one turns 2FA off.

@@ -201,6 +201,8 @@ pub async fn challenge(
             signin::view(StatusCode::OK, f.csrf, &step.methods, method, None, send)
         }
         Ok(Challenge::Push(started)) => super::login_push::started(f.csrf, &step.methods, started),
+        // Unreached (a key is neither sent nor approved); the form again.
+        Ok(Challenge::WebAuthn { .. }) => see_other(&format!("/login/verify?method={}", method.as_str())),
         Err(ChallengeError::Push(e)) => super::login_push::refused(&s, e, f.csrf, &step.methods),
         Err(ChallengeError::Send(e)) => error::send(e, SendForm::SignIn(&s.web), cooldown).or_page(|r| {
             let method = r.method(method);

@@ -163,6 +163,8 @@ pub async fn challenge(
             show(&s, &session, next, shown).await
         }
         Ok(Challenge::Push(started)) => push_page(&s, &session, next, started).await,
+        // Keys are not offered on this form yet; back to it.
+        Ok(Challenge::WebAuthn { .. }) => see_other(&format!("/reauth?next={}", encode(&next))),
         // The code form again: a push is offered among its other ways.
         Err(ChallengeError::Push(e)) => match error::push_reauth(e) {
             Reply::Inline(r) => show(&s, &session, next, Shown::refused(Method::STRONGEST, r, None)).await,

@@ -1,0 +1,152 @@
+//! The security key as a sign-in method: the strongest, since a phishing
+//! relay cannot replay its signature to us (the origin is signed).
+
+use async_trait::async_trait;
+use webauthn_rs::prelude::{PublicKeyCredential, WebauthnError};
+
+use super::store::{CeremonyPurpose, CeremonyRecord};
+use super::{CEREMONY_SECS, as_security_key, ceremony_id};
+use crate::abuse::throttle::Scope;
+use crate::audit::{AuditKind, RequestContext};
+use crate::error::FactorError;
+use crate::factors::sent_code::SendError;
+use crate::factors::sent_code::store::CodePurpose;
+use crate::factors::{
+    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
+};
+use crate::ids::AccountId;
+use crate::notify::notice::Notice;
+use crate::service::{AuditEvent, Twostep};
+
+pub const WEBAUTHN_KIND: &str = "webauthn";
+
+const WEBAUTHN_INFO: MethodInfo = MethodInfo {
+    name: "webauthn",
+    rank: 1,
+    proving: Proving::Assertion,
+    choice: "Use your security key",
+    prompt: "Use your security key or passkey when your browser asks",
+    field_label: "Your security key",
+    send_label: "",
+    resend_label: "",
+    refused: "That security key wasn't accepted. Try again, or use another method.",
+};
+
+pub const WEBAUTHN: Method = Method::of(&WEBAUTHN_INFO);
+
+pub(crate) struct WebauthnFactor;
+
+fn purpose(p: CodePurpose) -> CeremonyPurpose {
+    match p {
+        CodePurpose::Reauth => CeremonyPurpose::Reauth,
+        CodePurpose::Login | CodePurpose::PhoneVerify | CodePurpose::EmailVerify => CeremonyPurpose::Login,
+    }
+}
+
+#[async_trait]
+impl Factor for WebauthnFactor {
+    fn methods(&self) -> &'static [Method] {
+        &[WEBAUTHN]
+    }
+
+    fn held(&self, have: &Holdings<'_>) -> bool {
+        have.has(WEBAUTHN_KIND)
+    }
+
+    /// Wrong assertions count like wrong codes (SEC-59), on the account's
+    /// shared counter: a key has no guessable secret of its own to lock.
+    fn scopes(&self, account: &AccountId) -> Vec<Scope> {
+        vec![Scope::SecondFactor(account.clone())]
+    }
+
+    async fn begin(&self, cx: &Twostep, _method: Method, req: Begin<'_>) -> Result<Challenge, ChallengeError> {
+        let keys: Vec<_> = cx
+            .store
+            .webauthn_credentials(req.account)
+            .await
+            .map_err(|_| SendError::MethodUnavailable)?
+            .iter()
+            .filter_map(|c| as_security_key(&c.credential))
+            .collect();
+        if keys.is_empty() {
+            return Err(SendError::MethodUnavailable.into());
+        }
+        let rp = cx.relying_party().map_err(|_| SendError::MethodUnavailable)?;
+        let (options, state) = rp.start_authentication(&keys).map_err(|_| SendError::MethodUnavailable)?;
+        let now = cx.now();
+        let ceremony = CeremonyRecord {
+            id: ceremony_id(cx),
+            account_id: Some(req.account.clone()),
+            purpose: purpose(req.bound.purpose),
+            binding: req.bound.id.to_owned(),
+            kind: String::new(),
+            name: String::new(),
+            state,
+            created_at: now,
+            expires_at: now.plus_secs(CEREMONY_SECS),
+        };
+        cx.store.insert_ceremony(&ceremony).await.map_err(|_| SendError::MethodUnavailable)?;
+        Ok(Challenge::WebAuthn { options })
+    }
+
+    async fn verify(
+        &self,
+        cx: &Twostep,
+        account: &AccountId,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Proven>, FactorError> {
+        let Proof::Assertion { credential } = proof else { return Ok(None) };
+        // Taken before anything else is read: whatever follows, this
+        // challenge is spent (SEC-57).
+        let now = cx.now();
+        let Some(ceremony) = cx
+            .store
+            .take_bound_ceremony(purpose(bound.purpose), bound.id)
+            .await?
+            .filter(|c| c.account_id.as_ref() == Some(account) && now < c.expires_at)
+        else {
+            return Ok(None);
+        };
+        let Ok(response) = serde_json::from_str::<PublicKeyCredential>(credential) else { return Ok(None) };
+        // The state lists only this account's keys: an assertion by any
+        // other credential is refused by it (SEC-59).
+        let result = match cx.relying_party()?.finish_authentication(&ceremony.state, &response)? {
+            Ok(r) => r,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                // The sign count went backwards: two copies of the key may exist.
+                cx.audit(
+                    AuditEvent::user(AuditKind::WebauthnSignCountRegression, account)
+                        .factor(response.id.clone())
+                        .failed(),
+                    ctx,
+                )
+                .await;
+                cx.notify(account, Notice::SecurityKeyCloned, ctx).await;
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "webauthn assertion refused");
+                return Ok(None);
+            }
+        };
+        let stored = cx.store.webauthn_credentials(account).await?;
+        let Some(mut record) =
+            stored.into_iter().find(|c| c.credential_id.as_slice() == AsRef::<[u8]>::as_ref(result.cred_id()))
+        else {
+            return Ok(None);
+        };
+        if let Some(mut key) = as_security_key(&record.credential) {
+            key.update_credential(&result);
+            if let Ok(json) = serde_json::to_string(&key) {
+                record.credential = json;
+            }
+        }
+        record.sign_count = i64::from(result.counter());
+        record.backup_eligible = result.backup_eligible();
+        record.backup_state = result.backup_state();
+        cx.store.record_webauthn_use(&record, now).await?;
+        Ok(Some(Proven { factor_id: record.authenticator_id.to_string(), recovery_codes_remaining: None }))
+    }
+}

@@ -1,0 +1,270 @@
+//! Security keys and passkeys (WebAuthn) as a second factor: registration,
+//! and the assertion that proves one at sign-in or re-auth (`security.md`
+//! SEC-57..SEC-59).
+//!
+//! webauthn-rs does every check of a ceremony (type, challenge, origin,
+//! rpIdHash, UP/UV, algorithm, attestation, signature, sign count); this
+//! module keeps its state between the two halves, server-side and single
+//! use, and keeps the credentials. Only public keys are stored: a key's
+//! private half never leaves it.
+
+mod factor;
+mod party;
+mod passkey;
+pub mod store;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use factor::WebauthnFactor;
+pub use factor::{WEBAUTHN, WEBAUTHN_KIND};
+pub use party::{RelyingParty, relying_party_for};
+pub use passkey::PasskeyStarted;
+
+use webauthn_rs::prelude::{RegisterPublicKeyCredential, SecurityKey};
+
+use crate::audit::{AuditKind, RequestContext};
+use crate::error::{FactorError, InternalError};
+use crate::factors::store::AuthenticatorRecord;
+use crate::factors::totp::Confirmed;
+use crate::factors::webauthn::store::{AddKeyOutcome, CeremonyPurpose, CeremonyRecord, WebauthnCredentialRecord};
+use crate::ids::AuthenticatorId;
+use crate::notify::notice::Notice;
+use crate::service::{AuditEvent, Twostep};
+use crate::sessions::SignedIn;
+
+/// How long a ceremony may take (SEC-57).
+pub const CEREMONY_SECS: i64 = 300;
+/// The longest credential id a key may give (SEC-58).
+const MAX_CREDENTIAL_ID: usize = 1023;
+const MAX_NAME_CHARS: usize = 64;
+
+/// What is being registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A hardware key used beside the password.
+    SecurityKey,
+    /// A discoverable credential with user verification.
+    Passkey,
+}
+
+impl KeyKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "security_key" => Some(Self::SecurityKey),
+            "passkey" => Some(Self::Passkey),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecurityKey => "security_key",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    fn default_name(self) -> &'static str {
+        match self {
+            Self::SecurityKey => "Security key",
+            Self::Passkey => "Passkey",
+        }
+    }
+}
+
+/// A registration begun: the browser's `navigator.credentials.create()`
+/// options (`{"publicKey": …}`) and the id to finish it with.
+#[derive(Debug)]
+pub struct RegistrationStarted {
+    pub id: String,
+    pub options: serde_json::Value,
+}
+
+impl Twostep {
+    pub async fn start_webauthn_registration(
+        &self,
+        me: &SignedIn,
+        kind: KeyKind,
+        name: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<RegistrationStarted, FactorError> {
+        self.require_recent_auth(me).await?;
+        let name = key_name(name, kind)?;
+        let rp = self.relying_party()?;
+        let existing = self.store.webauthn_credentials(&me.account.id).await?;
+        let exclude = existing.iter().map(|c| c.credential_id.clone()).collect();
+        let (options, state) = rp.start_registration(&me.account.id, me.account.email.as_str(), kind, exclude)?;
+        let id = ceremony_id(self);
+        let now = self.now();
+        self.store
+            .insert_ceremony(&CeremonyRecord {
+                id: id.clone(),
+                account_id: Some(me.account.id.clone()),
+                purpose: CeremonyPurpose::Register,
+                binding: String::new(),
+                kind: kind.as_str().to_owned(),
+                name,
+                state,
+                created_at: now,
+                expires_at: now.plus_secs(CEREMONY_SECS),
+            })
+            .await?;
+        self.audit(AuditEvent::user(AuditKind::TotpEnrollmentStarted, &me.account.id).details("webauthn"), ctx).await;
+        Ok(RegistrationStarted { id, options })
+    }
+
+    /// Finishes a registration with the browser's answer. The ceremony is
+    /// spent whatever the answer (SEC-57): a refused one starts again.
+    pub async fn finish_webauthn_registration(
+        &self,
+        me: &SignedIn,
+        registration: &str,
+        credential: &serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<Confirmed, FactorError> {
+        self.require_recent_auth(me).await?;
+        let now = self.now();
+        let ceremony = self
+            .store
+            .take_registration(registration, &me.account.id)
+            .await?
+            .filter(|c| now < c.expires_at)
+            .ok_or(FactorError::EnrollmentGone)?;
+        let response: RegisterPublicKeyCredential =
+            serde_json::from_value(credential.clone()).map_err(|_| FactorError::InvalidCredential)?;
+        let kind = KeyKind::parse(&ceremony.kind).ok_or(FactorError::EnrollmentGone)?;
+        let key = self.relying_party()?.finish_registration(kind, &ceremony.state, &response).inspect_err(|e| {
+            tracing::info!(account = %me.account.id, error = %e, "security key registration refused");
+        })?;
+        if key.credential_id.len() > MAX_CREDENTIAL_ID {
+            return Err(FactorError::InvalidCredential);
+        }
+        let id = AuthenticatorId::generate(self.rng());
+        let authenticator = AuthenticatorRecord {
+            id: id.clone(),
+            account_id: me.account.id.clone(),
+            kind: WEBAUTHN_KIND.to_owned(),
+            name: ceremony.name,
+            // Nothing secret is held: the key keeps its private half.
+            secret_sealed: Vec::new(),
+            last_step: 0,
+            created_at: now,
+            last_used_at: None,
+        };
+        let record = WebauthnCredentialRecord {
+            authenticator_id: id,
+            account_id: me.account.id.clone(),
+            credential_id: key.credential_id,
+            kind: kind.as_str().to_owned(),
+            credential: key.json,
+            sign_count: key.sign_count,
+            backup_eligible: key.backup_eligible,
+            backup_state: key.backup_state,
+        };
+        let (codes, records) = self.new_recovery_set(&me.account.id);
+        let first = match self.store.add_webauthn_credential(&authenticator, &record, &records).await? {
+            AddKeyOutcome::Taken => return Err(FactorError::CredentialTaken),
+            AddKeyOutcome::Added { first } => first,
+        };
+        self.forget_all_browsers(&me.account.id).await?;
+        if first {
+            // The key's signature over our challenge is the second-factor proof (§2.7).
+            self.sessions.record_proofs(&me.session.id, None, Some(now)).await?;
+        }
+        let session_token = self.finish_enrollment(me).await?;
+        self.audit(
+            AuditEvent::user(AuditKind::AuthenticatorAdded, &me.account.id)
+                .factor(authenticator.id.to_string())
+                .details(if first { "webauthn; two-factor turned on" } else { "webauthn" }),
+            ctx,
+        )
+        .await;
+        let name = authenticator.name.clone();
+        let notice = if first {
+            Notice::TwoFactorEnabled { method: format!("the security key \"{name}\"") }
+        } else {
+            Notice::AuthenticatorAdded { name }
+        };
+        self.notify(&me.account.id, notice, ctx).await;
+        Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes), session_token })
+    }
+
+    /// The account's keys, for the list of authenticators.
+    pub async fn webauthn_credentials(
+        &self,
+        account: &crate::ids::AccountId,
+    ) -> Result<Vec<WebauthnCredentialRecord>, FactorError> {
+        Ok(self.store.webauthn_credentials(account).await?)
+    }
+
+    pub(crate) fn relying_party(&self) -> Result<RelyingParty, FactorError> {
+        relying_party_for(&self.settings.public_url, self.settings.webauthn_rp_id.as_deref())
+            .map_err(|e| FactorError::Internal(InternalError(format!("webauthn relying party: {e}"))))
+    }
+}
+
+/// 128 random bits, base32: a ceremony's handle.
+fn ceremony_id(cx: &Twostep) -> String {
+    let mut bytes = [0u8; 16];
+    cx.rng().fill(&mut bytes);
+    data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase()
+}
+
+fn key_name(name: Option<&str>, kind: KeyKind) -> Result<String, FactorError> {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) if n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control) => {
+            Err(FactorError::InvalidName)
+        }
+        Some(n) => Ok(n.to_owned()),
+        None => Ok(kind.default_name().to_owned()),
+    }
+}
+
+/// A registered key as stored.
+struct NewKey {
+    credential_id: Vec<u8>,
+    json: String,
+    sign_count: i64,
+    backup_eligible: bool,
+    backup_state: bool,
+}
+
+impl NewKey {
+    fn of<T: serde::Serialize>(cred_id: &[u8], key: &T) -> Result<Self, FactorError> {
+        let value = serde_json::to_value(key).map_err(|e| FactorError::Internal(InternalError(e.to_string())))?;
+        let flag = |k: &str| value["cred"][k].as_bool().unwrap_or(false);
+        Ok(Self {
+            credential_id: cred_id.to_vec(),
+            sign_count: value["cred"]["counter"].as_i64().unwrap_or(0),
+            backup_eligible: flag("backup_eligible"),
+            backup_state: flag("backup_state"),
+            json: value.to_string(),
+        })
+    }
+}
+
+/// Both kinds are stored in the one shape webauthn-rs gives them
+/// (`{"cred": …}`), so one sign-in prompt can offer all of an account's
+/// keys and passkeys as security keys.
+fn as_security_key(json: &str) -> Option<SecurityKey> {
+    serde_json::from_str(json).ok()
+}
+
+impl Twostep {
+    /// Renames any of the account's authenticators (a key, an app, a device).
+    pub async fn rename_authenticator(
+        &self,
+        me: &SignedIn,
+        id: &str,
+        name: &str,
+    ) -> Result<AuthenticatorRecord, FactorError> {
+        if name.trim().is_empty() {
+            return Err(FactorError::InvalidName);
+        }
+        let name = key_name(Some(name), KeyKind::SecurityKey)?;
+        let id = AuthenticatorId::from_stored(id);
+        if !self.store.rename_authenticator(&me.account.id, &id, &name).await? {
+            return Err(FactorError::NotFound);
+        }
+        self.store.authenticators(&me.account.id).await?.into_iter().find(|a| a.id == id).ok_or(FactorError::NotFound)
+    }
+}

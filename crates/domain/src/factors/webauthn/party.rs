@@ -1,0 +1,213 @@
+//! The relying party: who we are to a key (the rp id) and which pages may
+//! ask it to sign (the origins), from the public URL.
+//!
+//! An IP address cannot be a relying-party id, so a loopback public URL
+//! (`http://127.0.0.1:8080`, what a local run has) becomes
+//! `http://localhost:8080`: keys work there when the browser opens the
+//! `localhost` address. A parent domain (`example.com` for
+//! `https://login.example.com`) is the operator's `webauthn_rp_id`.
+
+use std::time::Duration;
+
+use url::Url;
+use webauthn_rs::prelude::{
+    CredentialID, DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse, SecurityKey, SecurityKeyAuthentication,
+    SecurityKeyRegistration, Uuid, WebauthnError,
+};
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+use super::{CEREMONY_SECS, KeyKind, NewKey};
+use crate::error::{FactorError, InternalError};
+use crate::ids::AccountId;
+
+/// webauthn-rs's relying party, as configured for this server.
+pub struct RelyingParty {
+    webauthn: Webauthn,
+}
+
+/// Builds the relying party for `public_url`, its id `rp_id` when given.
+pub fn relying_party_for(public_url: &str, rp_id: Option<&str>) -> Result<RelyingParty, String> {
+    let mut origin = Url::parse(public_url).map_err(|e| format!("public_url: {e}"))?;
+    let loopback = match origin.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    if loopback {
+        origin.set_host(Some("localhost")).map_err(|e| e.to_string())?;
+    }
+    let host = origin.domain().ok_or("public_url must name a host, not an IP address, for security keys")?.to_owned();
+    let id = rp_id.unwrap_or(&host);
+    let webauthn = WebauthnBuilder::new(id, &origin)
+        .and_then(|b| {
+            // On loopback, instances of one server differ only by port; a
+            // ceremony begun on one may finish on another.
+            b.rp_name("twostep")
+                .allow_any_port(loopback)
+                .timeout(Duration::from_secs(CEREMONY_SECS.unsigned_abs()))
+                .build()
+        })
+        .map_err(|e| format!("rp id {id:?} for origin {origin}: {e}"))?;
+    Ok(RelyingParty { webauthn })
+}
+
+fn internal(e: impl std::fmt::Display) -> FactorError {
+    FactorError::Internal(InternalError(e.to_string()))
+}
+
+/// The user handle keys keep: derived from the account id so the same
+/// account always has the same one, and the id itself is not given out.
+pub(super) fn user_handle(account: &AccountId) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("twostep webauthn user handle\0{account}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::from_bytes(bytes)
+}
+
+impl RelyingParty {
+    /// Options for `navigator.credentials.create()` and the ceremony state, as JSON.
+    pub(super) fn start_registration(
+        &self,
+        account: &AccountId,
+        email: &str,
+        kind: KeyKind,
+        exclude: Vec<CredentialID>,
+    ) -> Result<(serde_json::Value, String), FactorError> {
+        let handle = user_handle(account);
+        let exclude = Some(exclude).filter(|e| !e.is_empty());
+        let (options, state) = match kind {
+            KeyKind::SecurityKey => {
+                let (o, s) = self
+                    .webauthn
+                    .start_securitykey_registration(handle, email, email, exclude, None, None)
+                    .map_err(internal)?;
+                (o, serde_json::to_string(&s).map_err(internal)?)
+            }
+            KeyKind::Passkey => {
+                let (o, s) =
+                    self.webauthn.start_passkey_registration(handle, email, email, exclude).map_err(internal)?;
+                let mut o = serde_json::to_value(&o).map_err(internal)?;
+                require_resident_key(&mut o);
+                return Ok((o, serde_json::to_string(&s).map_err(internal)?));
+            }
+        };
+        Ok((serde_json::to_value(&options).map_err(internal)?, state))
+    }
+
+    /// Checks the browser's answer against the state (SEC-58).
+    pub(super) fn finish_registration(
+        &self,
+        kind: KeyKind,
+        state: &str,
+        response: &RegisterPublicKeyCredential,
+    ) -> Result<NewKey, FactorError> {
+        match kind {
+            KeyKind::SecurityKey => {
+                let state: SecurityKeyRegistration = serde_json::from_str(state).map_err(internal)?;
+                let key = self.webauthn.finish_securitykey_registration(response, &state).map_err(refused)?;
+                NewKey::of(key.cred_id().as_ref(), &key)
+            }
+            KeyKind::Passkey => {
+                // A passkey not kept on the key cannot be found without a
+                // user name: useless for password-less sign-in.
+                if response.extensions.cred_props.as_ref().and_then(|p| p.rk) == Some(false) {
+                    tracing::info!("passkey registration refused: not discoverable (credProps.rk false)");
+                    return Err(FactorError::InvalidCredential);
+                }
+                let state: PasskeyRegistration = serde_json::from_str(state).map_err(internal)?;
+                let key = self.webauthn.finish_passkey_registration(response, &state).map_err(refused)?;
+                NewKey::of(key.cred_id().as_ref(), &key)
+            }
+        }
+    }
+
+    /// Options for `navigator.credentials.get()` offering every key given,
+    /// and the ceremony state, as JSON.
+    pub(super) fn start_authentication(
+        &self,
+        keys: &[SecurityKey],
+    ) -> Result<(serde_json::Value, String), FactorError> {
+        let (options, state): (RequestChallengeResponse, SecurityKeyAuthentication) =
+            self.webauthn.start_securitykey_authentication(keys).map_err(internal)?;
+        Ok((serde_json::to_value(&options).map_err(internal)?, serde_json::to_string(&state).map_err(internal)?))
+    }
+
+    /// Checks an assertion against the state (SEC-59).
+    pub(super) fn finish_authentication(
+        &self,
+        state: &str,
+        response: &PublicKeyCredential,
+    ) -> Result<Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>, FactorError> {
+        let state: SecurityKeyAuthentication = serde_json::from_str(state).map_err(internal)?;
+        Ok(self.webauthn.finish_securitykey_authentication(response, &state))
+    }
+}
+
+impl RelyingParty {
+    /// Options for a passkey sign-in (no account named: the key picks), and the state.
+    pub(super) fn start_discoverable(&self) -> Result<(serde_json::Value, String), FactorError> {
+        let (options, state) = self.webauthn.start_discoverable_authentication().map_err(internal)?;
+        Ok((serde_json::to_value(&options).map_err(internal)?, serde_json::to_string(&state).map_err(internal)?))
+    }
+
+    /// Whose key answered, as it says: (user handle, credential id). Not
+    /// yet checked: `finish_discoverable` proves it.
+    pub(super) fn identify<'a>(&self, response: &'a PublicKeyCredential) -> Option<(Uuid, &'a [u8])> {
+        self.webauthn.identify_discoverable_authentication(response).ok()
+    }
+
+    /// Checks a passkey's assertion against the state and its stored key
+    /// (SEC-59, with user verification required).
+    pub(super) fn finish_discoverable(
+        &self,
+        state: &str,
+        response: &PublicKeyCredential,
+        key: &Passkey,
+    ) -> Result<Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>, FactorError> {
+        let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
+        Ok(self.webauthn.finish_discoverable_authentication_v2(response, state, key))
+    }
+}
+
+/// A passkey for password-less sign-in must be found without a user name,
+/// so it must live on the key (webauthn-rs's plain passkey registration
+/// only prefers that).
+fn require_resident_key(options: &mut serde_json::Value) {
+    if let Some(sel) = options["publicKey"]["authenticatorSelection"].as_object_mut() {
+        sel.insert("requireResidentKey".into(), true.into());
+        sel.insert("residentKey".into(), "required".into());
+    }
+}
+
+/// A refused ceremony. The reason goes to the log (it names the failed
+/// check, never key material), the client hears only that it was refused.
+#[expect(clippy::needless_pass_by_value, reason = "shaped for .map_err")]
+fn refused(e: WebauthnError) -> FactorError {
+    tracing::info!(reason = %e, "webauthn ceremony refused");
+    FactorError::InvalidCredential
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_public_urls_become_localhost_and_ips_are_refused() {
+        assert!(relying_party_for("http://127.0.0.1:8080", None).is_ok());
+        assert!(relying_party_for("http://[::1]:8080", None).is_ok());
+        assert!(relying_party_for("https://10.0.0.1", None).is_err());
+        assert!(relying_party_for("https://login.example.com", Some("example.com")).is_ok());
+        // An rp id must be the origin's host or a parent of it.
+        assert!(relying_party_for("https://login.example.com", Some("other.com")).is_err());
+    }
+
+    #[test]
+    fn the_user_handle_is_stable_and_not_the_account_id() {
+        let a = AccountId::from_stored("acct-1");
+        assert_eq!(user_handle(&a), user_handle(&a));
+        assert_ne!(user_handle(&a), user_handle(&AccountId::from_stored("acct-2")));
+    }
+}
