@@ -164,7 +164,7 @@ async fn remembered_session(app: &TestApp, user: &User) -> String {
     set_cookie(&r, "twostep_session").expect("a session without a code")
 }
 
-fn claims(jwt: &str) -> Value {
+pub(crate) fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("payload");
     serde_json::from_slice(&BASE64URL_NOPAD.decode(payload.as_bytes()).expect("b64")).expect("json")
 }

@@ -28,6 +28,7 @@ both_backends!(
     sec58_a_credential_id_is_registered_to_one_account_only,
     a_passkey_alone_signs_in_once_and_a_security_key_does_not,
     a_disabled_account_cannot_sign_in_with_its_passkey,
+    an_app_is_told_a_passkey_signed_in,
 );
 
 fn token() -> SoftToken {
@@ -470,4 +471,22 @@ async fn a_passkey_sign_in_keeps_to_the_ip_allow_list(db: Db) {
         let r = Resp::from(req.json(&json!({"credential": answer})).send().await.expect("post")).await;
         assert_eq!(r.status.as_u16(), status, "from {ip}: {}", r.text);
     }
+}
+
+/// OpenID Connect (issue 17): a passkey session reaches an app as two
+/// factors with no password, `amr` saying so (RFC 8176 `hwk`, `user`).
+async fn an_app_is_told_a_passkey_signed_in(app: TestApp) {
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &user, &mut key, "passkey").await;
+    let (challenge, answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+    let path = format!("/api/v1/login/passkey/{challenge}");
+    let session = app.post(&path, &json!({"credential": answer}), None).await.assert_status(200).str("session_token");
+    let client = crate::oidc::register(&app, &["--require-two-factor"]).await;
+    let (verifier, pkce_challenge) = crate::oidc::pkce();
+    let code = crate::oidc::code_for(&app, &session, &client, &pkce_challenge).await;
+    let tokens = crate::oidc::exchange(&app, &client, &code, &verifier).await.assert_status(200);
+    let id = crate::oidc::claims(&tokens.str("id_token"));
+    assert_eq!(id["acr"], "urn:twostep:2fa");
+    assert_eq!(id["amr"], json!(["hwk", "user", "mfa"]));
 }

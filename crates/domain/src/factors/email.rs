@@ -25,6 +25,7 @@ const EMAIL_INFO: MethodInfo = MethodInfo {
     send_label: "E-mail me a code",
     resend_label: "Send a new code",
     refused: SENT_CODE_REFUSED,
+    amr: "otp",
 };
 
 pub const EMAIL: Method = Method::of(&EMAIL_INFO);

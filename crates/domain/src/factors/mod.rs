@@ -67,6 +67,8 @@ pub struct MethodInfo {
     pub resend_label: &'static str,
     /// What a wrong or used proof is told.
     pub refused: &'static str,
+    /// How an OpenID Connect app is told it was used (RFC 8176 `amr`).
+    pub amr: &'static str,
 }
 
 /// A way to prove the second factor, as named in the API (`"totp"`).

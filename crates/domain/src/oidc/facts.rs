@@ -38,11 +38,17 @@ impl SessionFacts {
 
 /// The method a second-factor proof at `at` used, from the account's own
 /// security log: a sign-in or re-auth entry records it as `method NAME`.
+/// A passkey sign-in is recorded as `passkey; two factors`.
 fn method_proven(log: &[crate::audit::AuditEntry], since: Timestamp, at: Timestamp) -> Option<String> {
     log.iter()
         .filter(|e| e.success && (e.kind == "sign_in_succeeded" || e.kind == "reauth"))
         .filter(|e| e.at >= since && e.at.secs() <= at.secs() + 5)
-        .find_map(|e| e.details.strip_prefix("method ").map(|m| m.split([';', ' ']).next().unwrap_or(m).to_owned()))
+        .find_map(|e| {
+            if e.details.starts_with("passkey") {
+                return Some(super::rules::PASSKEY.to_owned());
+            }
+            e.details.strip_prefix("method ").map(|m| m.split([';', ' ']).next().unwrap_or(m).to_owned())
+        })
 }
 
 impl super::Oidc {
@@ -69,7 +75,8 @@ impl super::Oidc {
             session_id: me.session.id.as_str().to_owned(),
             enrolling: s.kind == SessionKind::Enrollment,
             auth_time: s.password_at.unwrap_or(s.created_at),
-            password: s.password_at.is_some(),
+            // A passkey session holds both proofs but no password was typed.
+            password: s.password_at.is_some() && second_factor.as_deref() != Some(super::rules::PASSKEY),
             second_factor,
             orgs,
             policy_requires_two_factor: twostep.two_factor_required(&me.account.id).await?,

@@ -97,27 +97,28 @@ pub fn has_scope(scope: &str, one: &str) -> bool {
 }
 
 /// RFC 8176 values for how a session's account proved itself: the
-/// password, then the second-factor method (by the name sign-in uses),
-/// and `mfa` once there are two.
+/// password, then the second-factor method (by the name sign-in uses, each
+/// factor saying its own value), and `mfa` once there are two. A passkey
+/// alone is possession and a PIN or biometric: `hwk` and `user`.
 pub fn amr(password: bool, second_factor: Option<&str>) -> Vec<&'static str> {
     let mut amr = Vec::new();
     if password {
         amr.push("pwd");
     }
-    if let Some(method) = second_factor {
-        amr.push(match method {
-            "sms" => "sms",
-            "voice" => "tel",
-            "push" => "pop",
-            // TOTP, e-mailed codes and recovery codes are all one-time passwords.
-            _ => "otp",
-        });
+    match second_factor {
+        Some(PASSKEY) => amr.extend(["hwk", "user"]),
+        // Anything unnamed (an older log) was a one-time password.
+        Some(method) => amr.push(crate::factors::Method::parse(method).map_or("otp", |m| m.info().amr)),
+        None => {}
     }
     if amr.len() >= 2 {
         amr.push("mfa");
     }
     amr
 }
+
+/// What `SessionFacts::second_factor` says for a session a passkey began.
+pub const PASSKEY: &str = "passkey";
 
 pub fn acr(second_factor: bool) -> &'static str {
     if second_factor { ACR_2FA } else { ACR_1FA }

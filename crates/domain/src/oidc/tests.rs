@@ -270,6 +270,9 @@ fn amr_says_how_and_acr_how_many() {
     assert_eq!(amr(true, Some("voice")), vec!["pwd", "tel", "mfa"]);
     assert_eq!(amr(true, Some("push")), vec!["pwd", "pop", "mfa"]);
     assert_eq!(amr(true, Some("sms")), vec!["pwd", "sms", "mfa"]);
+    assert_eq!(amr(true, Some("webauthn")), vec!["pwd", "hwk", "mfa"]);
+    assert_eq!(amr(true, Some("recovery_code")), vec!["pwd", "otp", "mfa"]);
+    assert_eq!(amr(false, Some(PASSKEY)), vec!["hwk", "user", "mfa"]);
     assert_eq!(acr(false), ACR_1FA);
     assert_eq!(acr(true), ACR_2FA);
     assert!(wants_two_factor(Some("urn:twostep:2fa")));

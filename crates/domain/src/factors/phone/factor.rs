@@ -26,6 +26,7 @@ const SMS_INFO: MethodInfo = MethodInfo {
     send_label: "Text me a code",
     resend_label: "Send a new code",
     refused: SENT_CODE_REFUSED,
+    amr: "sms",
 };
 
 const VOICE_INFO: MethodInfo = MethodInfo {
@@ -39,6 +40,7 @@ const VOICE_INFO: MethodInfo = MethodInfo {
     // A different name from the first call, so each button says what it does.
     resend_label: "Call me again",
     refused: SENT_CODE_REFUSED,
+    amr: "tel",
 };
 
 pub const SMS: Method = Method::of(&SMS_INFO);

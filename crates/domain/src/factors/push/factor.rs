@@ -25,6 +25,7 @@ const PUSH_INFO: MethodInfo = MethodInfo {
     send_label: "",
     resend_label: "",
     refused: "That approval could not be used for this sign-in. Send another push.",
+    amr: "pop",
 };
 
 pub const PUSH: Method = Method::of(&PUSH_INFO);

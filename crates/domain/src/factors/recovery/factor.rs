@@ -21,6 +21,7 @@ const RECOVERY_INFO: MethodInfo = MethodInfo {
     send_label: "",
     resend_label: "",
     refused: "That recovery code is not valid or was already used.",
+    amr: "otp",
 };
 
 pub const RECOVERY_CODE: Method = Method::of(&RECOVERY_INFO);

@@ -22,6 +22,7 @@ const TOTP_INFO: MethodInfo = MethodInfo {
     send_label: "",
     resend_label: "",
     refused: "That code didn't work. Check your authenticator app and try the current code.",
+    amr: "otp",
 };
 
 pub const TOTP: Method = Method::of(&TOTP_INFO);

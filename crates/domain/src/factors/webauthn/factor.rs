@@ -30,6 +30,7 @@ const WEBAUTHN_INFO: MethodInfo = MethodInfo {
     send_label: "",
     resend_label: "",
     refused: "That security key wasn't accepted. Try again, or use another method.",
+    amr: "hwk",
 };
 
 pub const WEBAUTHN: Method = Method::of(&WEBAUTHN_INFO);
