@@ -29,6 +29,7 @@ both_backends!(
     a_passkey_alone_signs_in_once_and_a_security_key_does_not,
     a_disabled_account_cannot_sign_in_with_its_passkey,
     an_app_is_told_a_passkey_signed_in,
+    a_burst_of_passkey_starts_from_one_address_stops_at_the_cap,
 );
 
 fn token() -> SoftToken {
@@ -489,4 +490,24 @@ async fn an_app_is_told_a_passkey_signed_in(app: TestApp) {
     let id = crate::oidc::claims(&tokens.str("id_token"));
     assert_eq!(id["acr"], "urn:twostep:2fa");
     assert_eq!(id["amr"], json!(["hwk", "user", "mfa"]));
+}
+
+/// Anyone may begin a passkey sign-in, and each stores a ceremony: 100
+/// begun together from one address (across two instances on PostgreSQL)
+/// get exactly the per-minute cap of 30, the rest 429 with a wait.
+async fn a_burst_of_passkey_starts_from_one_address_stops_at_the_cap(app: TestApp) {
+    let bases = app.instances().await;
+    let rs =
+        crate::burst::burst(&bases, 100, |_, c, base| c.post(format!("{base}/api/v1/login/passkey")).json(&json!({})))
+            .await;
+    assert_eq!(crate::burst::count(&rs, 200), 30, "{:?}", crate::burst::tally(&rs));
+    assert_eq!(crate::burst::count(&rs, 429), 70, "{:?}", crate::burst::tally(&rs));
+    assert!(rs.iter().filter(|r| r.status == 429).all(|r| !r.header("retry-after").is_empty()));
+    // A forwarded-for header does not make a new address (no trusted proxy).
+    let other = app.http.post(format!("{}/api/v1/login/passkey", app.url)).header("x-forwarded-for", "192.0.2.7");
+    let other = Resp::from(other.json(&json!({})).send().await.expect("start")).await;
+    assert_eq!(other.status, 429);
+    // A minute later the address may begin again.
+    app.clock.advance(61);
+    app.post("/api/v1/login/passkey", &json!({}), None).await.assert_status(200);
 }

@@ -129,6 +129,8 @@ pub(crate) mod cap {
     pub const RESET_MAIL: &str = "reset_mail";
     /// Organisation invitations per owner and hour.
     pub const INVITATION: &str = "invitation";
+    /// Passkey sign-ins begun per source address and minute.
+    pub const PASSKEY_START: &str = "passkey_start";
 }
 
 /// One attempt refused by the throttle scope or cap of kind `scope`.

@@ -134,8 +134,8 @@ pub struct PasskeyChallengeResponse {
 /// once, for 5 minutes.
 #[utoipa::path(post, path = "/api/v1/login/passkey", tag = "sign-in",
     responses((status = 200, body = PasskeyChallengeResponse), (status = 429, body = ApiErrorBody)))]
-pub async fn start_passkey(State(s): State<AppState>) -> ApiResult<Json<PasskeyChallengeResponse>> {
-    let p = s.twostep.start_passkey_sign_in().await?;
+pub async fn start_passkey(State(s): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<PasskeyChallengeResponse>> {
+    let p = s.twostep.start_passkey_sign_in(&ctx).await?;
     Ok(Json(PasskeyChallengeResponse { challenge_id: p.id, options: p.options }))
 }
 

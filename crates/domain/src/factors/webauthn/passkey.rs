@@ -10,7 +10,7 @@ use webauthn_rs::prelude::{Passkey, PublicKeyCredential, WebauthnError};
 use super::party::user_handle;
 use super::store::{CeremonyPurpose, CeremonyRecord};
 use super::{CEREMONY_SECS, WEBAUTHN, ceremony_id};
-use crate::abuse::throttle::{Scope, Verdict};
+use crate::abuse::throttle::{Scope, Verdict, address_key};
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::LoginError;
 use crate::ids::AccountId;
@@ -28,8 +28,21 @@ pub struct PasskeyStarted {
     pub options: serde_json::Value,
 }
 
+/// Passkey sign-ins one address may begin a minute. Each stores a ceremony
+/// until it expires, and anyone may ask without an account: the cap keeps
+/// one source from filling the table. A sign-in page begins one per load
+/// (the autofill), so a person never meets it.
+pub const PASSKEY_STARTS_PER_MINUTE: i64 = 30;
+
 impl Twostep {
-    pub async fn start_passkey_sign_in(&self) -> Result<PasskeyStarted, LoginError> {
+    pub async fn start_passkey_sign_in(&self, ctx: &RequestContext) -> Result<PasskeyStarted, LoginError> {
+        // Decided and counted in one statement, so a burst cannot pass it.
+        let scope = format!("passkey:address:{}", address_key(&ctx.ip));
+        if let Some(retry_after) = self.store.take_allowance(&scope, self.now(), 60, PASSKEY_STARTS_PER_MINUTE).await? {
+            meters::throttle_refusal(meters::cap::PASSKEY_START);
+            self.audit(AuditEvent::anonymous(AuditKind::Throttled).failed().details("passkey"), ctx).await;
+            return Err(LoginError::Throttled { retry_after: retry_after.max(1) });
+        }
         let (options, state) =
             self.relying_party().map_err(internal_login)?.start_discoverable().map_err(internal_login)?;
         let id = ceremony_id(self);
