@@ -7,6 +7,7 @@
 //! `MethodInfo`s, one line in `registry`, its store trait and migrations,
 //! its routes and templates, its tests.
 
+mod added;
 pub mod email;
 mod entry;
 pub mod phone;

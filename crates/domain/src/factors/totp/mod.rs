@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditKind, RequestContext};
 use crate::crypto::{SealedColumn, SealedField};
 use crate::error::FactorError;
+use crate::factors::added::Added;
 use crate::factors::recovery::code::RecoveryCode;
 use crate::factors::store::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord};
 use crate::factors::totp::otp::{TotpParams, verify_totp};
@@ -158,27 +159,8 @@ impl Twostep {
         match self.store.confirm_enrollment(&enrollment_id, &authenticator, &records).await? {
             ConfirmOutcome::Gone => Err(FactorError::EnrollmentGone),
             ConfirmOutcome::Added { first } => {
-                self.forget_all_browsers(&me.account.id).await?;
-                if first {
-                    // The confirmed code is the second-factor proof (§2.7).
-                    self.sessions.record_proofs(&me.session.id, None, Some(now)).await?;
-                }
-                let session_token = self.finish_enrollment(me).await?;
-                self.audit(
-                    AuditEvent::user(AuditKind::AuthenticatorAdded, &me.account.id)
-                        .factor(authenticator.id.to_string())
-                        .details(if first { "totp; two-factor turned on" } else { "totp" }),
-                    ctx,
-                )
-                .await;
-                let name = authenticator.name.clone();
-                let notice = if first {
-                    Notice::TwoFactorEnabled { method: format!("the authenticator app \"{name}\"") }
-                } else {
-                    Notice::AuthenticatorAdded { name }
-                };
-                self.notify(&me.account.id, notice, ctx).await;
-                Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes), session_token })
+                let added = Added { authenticator, first, codes, kind: "totp", described_as: "the authenticator app" };
+                self.authenticator_added(me, added, ctx).await
             }
         }
     }

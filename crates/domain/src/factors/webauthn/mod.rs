@@ -24,11 +24,11 @@ use webauthn_rs::prelude::{RegisterPublicKeyCredential, SecurityKey};
 
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::{FactorError, InternalError};
+use crate::factors::added::Added;
 use crate::factors::store::AuthenticatorRecord;
 use crate::factors::totp::Confirmed;
 use crate::factors::webauthn::store::{AddKeyOutcome, CeremonyPurpose, CeremonyRecord, WebauthnCredentialRecord};
 use crate::ids::AuthenticatorId;
-use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 
@@ -165,27 +165,8 @@ impl Twostep {
             AddKeyOutcome::Taken => return Err(FactorError::CredentialTaken),
             AddKeyOutcome::Added { first } => first,
         };
-        self.forget_all_browsers(&me.account.id).await?;
-        if first {
-            // The key's signature over our challenge is the second-factor proof (§2.7).
-            self.sessions.record_proofs(&me.session.id, None, Some(now)).await?;
-        }
-        let session_token = self.finish_enrollment(me).await?;
-        self.audit(
-            AuditEvent::user(AuditKind::AuthenticatorAdded, &me.account.id)
-                .factor(authenticator.id.to_string())
-                .details(if first { "webauthn; two-factor turned on" } else { "webauthn" }),
-            ctx,
-        )
-        .await;
-        let name = authenticator.name.clone();
-        let notice = if first {
-            Notice::TwoFactorEnabled { method: format!("the security key \"{name}\"") }
-        } else {
-            Notice::AuthenticatorAdded { name }
-        };
-        self.notify(&me.account.id, notice, ctx).await;
-        Ok(Confirmed { authenticator, recovery_codes: first.then_some(codes), session_token })
+        let added = Added { authenticator, first, codes, kind: "webauthn", described_as: "the security key" };
+        self.authenticator_added(me, added, ctx).await
     }
 
     /// The account's keys, for the list of authenticators.
