@@ -138,15 +138,11 @@ impl Factor for WebauthnFactor {
         else {
             return Ok(None);
         };
-        if let Some(mut key) = as_security_key(&record.credential) {
+        let updated = as_security_key(&record.credential).and_then(|mut key| {
             key.update_credential(&result);
-            if let Ok(json) = serde_json::to_string(&key) {
-                record.credential = json;
-            }
-        }
-        record.sign_count = i64::from(result.counter());
-        record.backup_eligible = result.backup_eligible();
-        record.backup_state = result.backup_state();
+            serde_json::to_string(&key).ok()
+        });
+        record.after_use(updated, &result);
         cx.store.record_webauthn_use(&record, now).await?;
         Ok(Some(Proven { factor_id: record.authenticator_id.to_string(), recovery_codes_remaining: None }))
     }

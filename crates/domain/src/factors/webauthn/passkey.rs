@@ -126,12 +126,7 @@ impl Twostep {
         self.throttle_reset(&scopes).await?;
         let mut key = key;
         key.update_credential(&result);
-        if let Ok(json) = serde_json::to_string(&key) {
-            record.credential = json;
-        }
-        record.sign_count = i64::from(result.counter());
-        record.backup_eligible = result.backup_eligible();
-        record.backup_state = result.backup_state();
+        record.after_use(serde_json::to_string(&key).ok(), &result);
         self.store.record_webauthn_use(&record, now).await?;
         // Possession and user verification: both factors, proven now.
         let (session, _) = self.sessions.start(&account_id, SessionKind::Full, Some(now), Some(now), ctx).await?;

@@ -26,6 +26,19 @@ pub struct WebauthnCredentialRecord {
     pub backup_state: bool,
 }
 
+impl WebauthnCredentialRecord {
+    /// The record after an accepted assertion: the key's counter and backup
+    /// flags as it reported them, and its updated form when there is one.
+    pub(crate) fn after_use(&mut self, key_json: Option<String>, result: &webauthn_rs::prelude::AuthenticationResult) {
+        if let Some(json) = key_json {
+            self.credential = json;
+        }
+        self.sign_count = i64::from(result.counter());
+        self.backup_eligible = result.backup_eligible();
+        self.backup_state = result.backup_state();
+    }
+}
+
 /// What a ceremony is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CeremonyPurpose {
