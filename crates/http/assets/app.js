@@ -118,3 +118,148 @@ if (pushWait && pushWait.dataset.state === "pending") {
   };
   poll(0);
 }
+
+// Security keys and passkeys (WebAuthn). The server's options are the
+// WebAuthn Level 3 JSON form (binary fields base64url), and it reads the
+// answer in the `PublicKeyCredential.toJSON()` form: the browser's own
+// parsers do the conversion where they exist, these few lines elsewhere.
+const webauthn = (() => {
+  const toBuffer = (s) => {
+    const base64 = s.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (s.length % 4)) % 4);
+    return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)).buffer;
+  };
+  const toBase64url = (buffer) =>
+    btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  // A null member means "not given"; the browser's parsers want it left out.
+  const clean = (v) => {
+    if (Array.isArray(v)) return v.map(clean);
+    if (v === null || typeof v !== "object") return v;
+    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => [k, clean(x)]));
+  };
+  const withIds = (list) => (list || []).map((c) => ({ ...c, id: toBuffer(c.id) }));
+  const creation = (json) => {
+    const o = clean(json);
+    if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(o);
+    return { ...o, challenge: toBuffer(o.challenge), user: { ...o.user, id: toBuffer(o.user.id) }, excludeCredentials: withIds(o.excludeCredentials) };
+  };
+  const request = (json) => {
+    const o = clean(json);
+    if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(o);
+    return { ...o, challenge: toBuffer(o.challenge), allowCredentials: withIds(o.allowCredentials) };
+  };
+  const answer = (credential) => {
+    if (typeof credential.toJSON === "function") return JSON.stringify(credential.toJSON());
+    const r = credential.response;
+    const response = { clientDataJSON: toBase64url(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toBase64url(r.attestationObject);
+      response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = toBase64url(r.authenticatorData);
+      response.signature = toBase64url(r.signature);
+      if (r.userHandle) response.userHandle = toBase64url(r.userHandle);
+    }
+    return JSON.stringify({
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      response,
+      clientExtensionResults: credential.getClientExtensionResults(),
+    });
+  };
+  const words = (error) => {
+    switch (error && error.name) {
+      case "NotAllowedError":
+        return "The request was cancelled or timed out. Try again, or use another method.";
+      case "InvalidStateError":
+        return "That key is already registered to your account.";
+      case "SecurityError":
+        return "This address cannot use security keys. Open the site at its usual address.";
+      case "NotSupportedError":
+        return "This key or browser cannot do what was asked. Try another key.";
+      default:
+        return "Your browser could not use the key. Try again, or use another method.";
+    }
+  };
+  return { creation, request, answer, words, available: Boolean(window.PublicKeyCredential) };
+})();
+
+// A form carrying `data-webauthn-get` or `data-webauthn-create` runs the
+// ceremony when submitted and posts the answer in its
+// `[data-webauthn-answer]` field; `data-webauthn-auto` starts it at once.
+for (const form of document.querySelectorAll("form[data-webauthn-get], form[data-webauthn-create]")) {
+  const field = form.querySelector("[data-webauthn-answer]");
+  const status = form.querySelector("[data-webauthn-status]");
+  const say = (text) => { if (status) status.textContent = text; };
+  const creating = form.dataset.webauthnCreate !== undefined;
+  let busy = false;
+  form.addEventListener("submit", async (event) => {
+    if (field.value) return;
+    event.preventDefault();
+    if (busy) return;
+    if (!webauthn.available) return say("This browser cannot use security keys. Use another method.");
+    busy = true;
+    try {
+      const options = JSON.parse(creating ? form.dataset.webauthnCreate : form.dataset.webauthnGet);
+      say(creating ? "Follow your browser's steps to add the key…" : "Waiting for your security key…");
+      const credential = creating
+        ? await navigator.credentials.create({ publicKey: webauthn.creation(options.publicKey) })
+        : await navigator.credentials.get({ publicKey: webauthn.request(options.publicKey) });
+      field.value = webauthn.answer(credential);
+      say("Checking…");
+      form.submit();
+    } catch (error) {
+      field.value = "";
+      say(webauthn.words(error));
+    } finally {
+      busy = false;
+    }
+  });
+  if (form.dataset.webauthnAuto !== undefined && webauthn.available) {
+    if (form.requestSubmit) form.requestSubmit();
+    else form.dispatchEvent(new Event("submit", { cancelable: true }));
+  }
+}
+
+// "Sign in with a passkey", and passkeys offered in the address field's
+// autofill (conditional mediation) where the browser can. Each try asks
+// the server for a fresh challenge; the answer is posted as a form.
+const passkeyBox = document.getElementById("passkey-signin");
+if (passkeyBox && webauthn.available) {
+  passkeyBox.hidden = false;
+  const form = document.getElementById("passkey-form");
+  const status = document.getElementById("passkey-status");
+  let running = null;
+  const signIn = async (mediation) => {
+    if (running) running.abort();
+    const control = new AbortController();
+    running = control;
+    const res = await fetch("/api/v1/login/passkey", { method: "POST", headers: { Accept: "application/json" }, cache: "no-store" });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) throw Object.assign(new Error(body.message || "refused"), { name: "ServerRefused" });
+    const credential = await navigator.credentials.get({
+      publicKey: webauthn.request(body.options.publicKey),
+      mediation,
+      signal: control.signal,
+    });
+    form.elements.challenge_id.value = body.challenge_id;
+    form.elements.credential.value = webauthn.answer(credential);
+    status.textContent = "Signing you in…";
+    form.submit();
+  };
+  const failed = (error) => {
+    if (error.name === "AbortError") return;
+    status.textContent = error.name === "ServerRefused" ? error.message : webauthn.words(error);
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    status.textContent = "Waiting for your passkey…";
+    signIn("optional").catch(failed);
+  });
+  if (PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then((yes) => {
+      // Silent: an autofill nobody picks from is no error.
+      if (yes) signIn("conditional").catch(() => {});
+    }, () => {});
+  }
+}

@@ -121,7 +121,13 @@ impl SqlStore {
         let err = |e: sqlx::Error| ConnectError::Migrate(e.to_string());
         let mut conn = self.pool.acquire().await.map_err(err)?;
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)").bind(LOCK_KEY).execute(&mut *conn).await.map_err(err)?;
+            // One lock per schema: installs sharing a database in their own
+            // schemas (as the test suite does) need not wait for each other.
+            sqlx::query("SELECT pg_advisory_lock(hashtextextended(current_schema(), $1))")
+                .bind(LOCK_KEY)
+                .execute(&mut *conn)
+                .await
+                .map_err(err)?;
         }
         let result = async {
             sqlx::query(
@@ -165,7 +171,10 @@ impl SqlStore {
         }
         .await;
         if self.backend == Backend::Postgres {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *conn).await;
+            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended(current_schema(), $1))")
+                .bind(LOCK_KEY)
+                .execute(&mut *conn)
+                .await;
         }
         result
     }

@@ -108,7 +108,7 @@ pub async fn login_page(
     };
     let email = q.email.filter(|e| e.len() <= 254).unwrap_or_default();
     let page = page_with_presession(&s, &headers, |csrf| {
-        render(StatusCode::OK, &Login { nav: None, csrf, email, error: None, notice })
+        render(StatusCode::OK, &Login { nav: None, csrf, email, error: None, notice, passkeys: passkeys(&s) })
     });
     match entry {
         crate::authz::Entry::Remember(cookie) => with_cookie(page, cookie),
@@ -124,27 +124,88 @@ pub async fn login(
 ) -> Response {
     let remembered = cookies::get(&headers, s.web.remember_cookie());
     match s.twostep.login(&f.email, &f.password, remembered.as_deref(), &ctx).await {
-        Ok(LoginOutcome::Authenticated { session, .. }) => with_cookie(
-            see_other(&crate::authz::after_sign_in(&s, &headers, "/security")),
+        Ok(outcome) => signed_in(&s, &headers, outcome),
+        Err(e) => error::password_step(e).or_page(|r| {
+            let page = Login {
+                nav: None,
+                csrf: f.csrf,
+                email: f.email,
+                error: Some(r.message),
+                notice: None,
+                passkeys: passkeys(&s),
+            };
+            render(r.status, &page)
+        }),
+    }
+}
+
+/// Where the browser goes after the first step, with its cookie.
+fn signed_in(s: &AppState, headers: &HeaderMap, outcome: LoginOutcome) -> Response {
+    match outcome {
+        LoginOutcome::Authenticated { session, .. } => with_cookie(
+            see_other(&crate::authz::after_sign_in(s, headers, "/security")),
             cookies::set(&s.web, s.web.session_cookie(), session.expose(), None),
         ),
         // Policy requires 2FA the account lacks: set-up comes first.
-        Ok(LoginOutcome::EnrollmentRequired { session, .. }) => {
+        LoginOutcome::EnrollmentRequired { session, .. } => {
             with_cookie(see_other(REQUIRED_PATH), cookies::set(&s.web, s.web.session_cookie(), session.expose(), None))
         }
         // Only the token rides in the cookie; the methods are asked of the
         // domain on every page of the second step (`signin`).
-        Ok(LoginOutcome::SecondFactorRequired { login_token, .. }) => {
+        LoginOutcome::SecondFactorRequired { login_token, .. } => {
             let age = s.twostep.settings().login_token_secs;
             with_cookie(
                 see_other("/login/verify"),
                 cookies::set(&s.web, s.web.login_cookie(), login_token.expose(), Some(age)),
             )
         }
-        Err(e) => error::password_step(e).or_page(|r| {
-            let page = Login { nav: None, csrf: f.csrf, email: f.email, error: Some(r.message), notice: None };
-            render(r.status, &page)
-        }),
+    }
+}
+
+/// Whether the sign-in page offers passkeys: a relying party can be made
+/// of the public URL (a host name, or loopback).
+fn passkeys(s: &AppState) -> bool {
+    let settings = s.twostep.settings();
+    twostep_domain::factors::webauthn::relying_party_for(&settings.public_url, settings.webauthn_rp_id.as_deref())
+        .is_ok()
+}
+
+#[derive(Deserialize)]
+pub struct PasskeyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    challenge_id: String,
+    /// The browser's `PublicKeyCredential.toJSON()`, as app.js posts it.
+    #[serde(default)]
+    credential: String,
+}
+
+/// "Sign in with a passkey" (or the address field's autofill): app.js got
+/// the options from `POST /api/v1/login/passkey` and posts the answer here.
+pub async fn passkey(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    PublicForm(f): PublicForm<PasskeyForm>,
+) -> Response {
+    let shown = |status, message: String| {
+        let page = Login {
+            nav: None,
+            csrf: f.csrf.clone(),
+            email: String::new(),
+            error: Some(message),
+            notice: None,
+            passkeys: passkeys(&s),
+        };
+        render(status, &page)
+    };
+    let Ok(credential) = serde_json::from_str::<serde_json::Value>(&f.credential) else {
+        return shown(StatusCode::BAD_REQUEST, "Your browser gave no answer from a passkey. Try again.".to_owned());
+    };
+    match s.twostep.finish_passkey_sign_in(&f.challenge_id, &credential, &ctx).await {
+        Ok(outcome) => signed_in(&s, &headers, outcome),
+        Err(e) => error::passkey_step(e).or_page(|r| r.retry_after(shown(r.status, r.message.clone()))),
     }
 }
 
@@ -153,7 +214,12 @@ pub struct VerifyQuery {
     method: Option<String>,
 }
 
-pub async fn verify_page(State(s): State<AppState>, headers: HeaderMap, Query(q): Query<VerifyQuery>) -> Response {
+pub async fn verify_page(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    headers: HeaderMap,
+    Query(q): Query<VerifyQuery>,
+) -> Response {
     if signin::login_token(&s, &headers).is_none() {
         return see_other("/login");
     }
@@ -162,9 +228,11 @@ pub async fn verify_page(State(s): State<AppState>, headers: HeaderMap, Query(q)
         Err(res) => return res,
     };
     let method = codes::pick(&step.methods, q.method.as_deref());
-    // A GET never sends a code: prefetching or reloading must not text anyone.
+    // A GET never sends a code: prefetching or reloading must not text
+    // anyone. A key's challenge is only stored, for this login token.
+    let key = signin::key_options(&s, &step.login_token, method, &ctx).await;
     page_with_presession(&s, &headers, |csrf| {
-        signin::view(StatusCode::OK, csrf, &step.methods, method, None, codes::send_button(method, None, 0))
+        signin::view(StatusCode::OK, csrf, &step.methods, method, None, codes::send_button(method, None, 0), key)
     })
 }
 
@@ -198,7 +266,7 @@ pub async fn challenge(
     match s.twostep.login_challenge(&step.login_token, method, place.as_deref(), &ctx).await {
         Ok(Challenge::Sent(code)) => {
             let send = codes::send_button(method, Some(code.sent_to), cooldown);
-            signin::view(StatusCode::OK, f.csrf, &step.methods, method, None, send)
+            signin::view(StatusCode::OK, f.csrf, &step.methods, method, None, send, None)
         }
         Ok(Challenge::Push(started)) => super::login_push::started(f.csrf, &step.methods, started),
         // Unreached (a key is neither sent nor approved); the form again.
@@ -207,7 +275,7 @@ pub async fn challenge(
         Err(ChallengeError::Send(e)) => error::send(e, SendForm::SignIn(&s.web), cooldown).or_page(|r| {
             let method = r.method(method);
             let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), r.wait);
-            signin::view(r.status, f.csrf, &step.methods, method, Some(r.message), send)
+            signin::view(r.status, f.csrf, &step.methods, method, Some(r.message), send, None)
         }),
     }
 }
@@ -276,7 +344,8 @@ pub async fn verify(
                 Ok(step) => {
                     let method = r.method(method);
                     let send = codes::send_button(method, codes::masked_or_none(f.sent_to.as_deref()), 0);
-                    signin::view(r.status, f.csrf, &step.methods, method, Some(r.message), send)
+                    let key = signin::key_options(&s, &step.login_token, method, &ctx).await;
+                    signin::view(r.status, f.csrf, &step.methods, method, Some(r.message), send, key)
                 }
                 Err(res) => res,
             },
@@ -299,4 +368,4 @@ pub async fn logout(
     res
 }
 
-super::csrf_field!(CredentialsForm, VerifyForm, ChallengeForm);
+super::csrf_field!(CredentialsForm, VerifyForm, ChallengeForm, PasskeyForm);

@@ -37,16 +37,9 @@ pub fn code_label(m: Method) -> &'static str {
 pub fn pick(methods: &[Method], asked: Option<&str>) -> Method {
     asked
         .and_then(Method::parse)
-        .filter(|m| methods.contains(m) && on_forms(*m))
-        .or_else(|| methods.iter().copied().find(|m| on_forms(*m)))
+        .filter(|m| methods.contains(m))
+        .or_else(|| methods.first().copied())
         .unwrap_or(Method::STRONGEST)
-}
-
-/// Whether a form can take the method's proof. A key's assertion needs the
-/// browser's ceremony, which these pages do not run yet: they offer the
-/// account's other methods.
-fn on_forms(m: Method) -> bool {
-    m.info().proving != twostep_domain::factors::Proving::Assertion
 }
 
 /// The other methods, each as a link (app, recovery code) or a button that
@@ -55,7 +48,7 @@ pub fn others(methods: &[Method], current: Method, href: impl Fn(Method) -> Stri
     methods
         .iter()
         .copied()
-        .filter(|m| *m != current && on_forms(*m))
+        .filter(|m| *m != current)
         .map(|m| {
             // A link switches the form ("… instead"); a button acts at once.
             let acts = m.sends_code() || m.is_approval();

@@ -243,6 +243,22 @@ pub fn password_step(e: LoginError) -> Reply {
     }
 }
 
+/// A passkey sign-in (no password): every refusal reads the same, as the
+/// domain gives one answer for all of them.
+pub fn passkey_step(e: LoginError) -> Reply {
+    match e {
+        LoginError::InvalidCredentials | LoginError::InvalidCode | LoginError::WrongCode { .. } => inline(
+            StatusCode::UNAUTHORIZED,
+            "That passkey wasn't accepted. Try again, or sign in with your e-mail address and password.",
+        ),
+        LoginError::FactorLocked => inline(
+            StatusCode::FORBIDDEN,
+            "Too many failed tries: passkeys are locked for this account. Sign in with your password and a recovery code.",
+        ),
+        e => password_step(e),
+    }
+}
+
 /// The second step, proving `method`. A wrong code on a spent login token
 /// is the handler's to tell apart (it starts the sign-in again).
 pub fn code_step(e: LoginError, method: Method) -> Reply {

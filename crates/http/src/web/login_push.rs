@@ -74,7 +74,7 @@ pub fn started(csrf: String, methods: &[Method], p: PushStarted) -> Response {
 /// A push that could not be raised.
 pub fn refused(s: &AppState, e: PushError, csrf: String, methods: &[Method]) -> Response {
     error::push_sign_in(e, &s.web)
-        .or_page(|r| signin::view(r.status, csrf, methods, r.method(PUSH), Some(r.message), None))
+        .or_page(|r| signin::view(r.status, csrf, methods, r.method(PUSH), Some(r.message), None, None))
 }
 
 /// Before the second step with a push: the page to show instead when the
@@ -86,15 +86,14 @@ pub async fn not_approved(s: &AppState, id: &str, csrf: &str, methods: &[Method]
     } else {
         s.twostep.push_status(id, Duration::ZERO).await
     };
-    let PushStatusView { state, number, expires_in } =
-        match view {
-            Ok(v) => v,
-            Err(e) => {
-                return Some(error::push_sign_in(e, &s.web).or_page(|r| {
-                    signin::view(r.status, csrf.to_owned(), methods, r.method(PUSH), Some(r.message), None)
-                }));
-            }
-        };
+    let PushStatusView { state, number, expires_in } = match view {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(error::push_sign_in(e, &s.web).or_page(|r| {
+                signin::view(r.status, csrf.to_owned(), methods, r.method(PUSH), Some(r.message), None, None)
+            }));
+        }
+    };
     let (status, error) = match state {
         PushState::Approved => return None,
         PushState::Pending => {

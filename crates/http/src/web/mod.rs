@@ -13,6 +13,7 @@ mod devices;
 mod email;
 pub mod error;
 pub mod error_pages;
+mod keys;
 mod login_push;
 mod orgs;
 mod pages;
@@ -51,11 +52,15 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(account::login_page).post(account::login))
         .route("/login/verify", get(account::verify_page).post(account::verify))
         .route("/login/challenge", post(account::challenge))
+        .route("/login/passkey", post(account::passkey))
         .route("/logout", post(account::logout))
         .route("/security", get(security::page))
         .route("/security/totp/new", get(totp::new_enrollment_page).post(totp::new_enrollment))
         .route("/security/totp/confirm", post(totp::confirm))
         .route("/security/totp/{id}/qr.png", get(totp::qr_png))
+        .route("/security/keys/new", get(keys::new_page).post(keys::start))
+        .route("/security/keys/finish", post(keys::finish))
+        .route("/security/keys/{id}/rename", get(keys::rename_page).post(keys::rename))
         .route("/security/authenticators/{id}/remove", get(totp::remove_page).post(totp::remove))
         .route("/security/recovery-codes", get(security::reveal_codes_page).post(security::reveal_codes))
         .route("/security/recovery-codes.txt", get(security::download_codes_page).post(security::download_codes))

@@ -33,6 +33,8 @@ pub struct Login {
     pub email: String,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// "Sign in with a passkey" and the address field's passkey autofill.
+    pub passkeys: bool,
 }
 
 /// Another way to prove the second factor, offered under the code field.
@@ -64,11 +66,25 @@ pub struct LoginVerify {
     /// Set for methods whose code is sent.
     pub send: Option<SendButton>,
     pub others: Vec<Choice>,
+    /// A security key's ceremony: `navigator.credentials.get()` options, as JSON.
+    pub key_options: Option<String>,
 }
 
 pub struct AuthenticatorRow {
     pub id: String,
     pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+/// A security key or passkey as the Security page lists it.
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    /// "Passkey" or "Security key".
+    pub kind: &'static str,
+    /// Synced between devices (a password manager's passkey), or bound to this one key.
+    pub synced: bool,
     pub created: String,
     pub last_used: String,
 }
@@ -98,6 +114,8 @@ pub struct Security {
     pub email: String,
     pub enabled: bool,
     pub authenticators: Vec<AuthenticatorRow>,
+    /// Security keys and passkeys.
+    pub keys: Vec<KeyRow>,
     /// Companion devices (push).
     pub push_devices: Vec<PushRow>,
     pub recovery_remaining: usize,
@@ -243,6 +261,8 @@ pub struct Reauth {
     /// Where a code would go, masked, before one is sent.
     pub destination: Option<String>,
     pub others: Vec<Choice>,
+    /// A security key's ceremony: `navigator.credentials.get()` options, as JSON.
+    pub key_options: Option<String>,
 }
 
 #[derive(Template)]
@@ -377,6 +397,37 @@ pub struct PushPairing {
     pub qr_svg: String,
     pub link: String,
     pub minutes: i64,
+}
+
+/// Adding a security key or passkey: its name first, then (with
+/// `registration`) the browser's ceremony.
+#[derive(Template)]
+#[template(path = "key_new.html")]
+pub struct KeyNew {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    /// `security_key` or `passkey`.
+    pub kind: &'static str,
+    pub name: String,
+    pub error: Option<String>,
+    pub registration: Option<KeyRegistration>,
+}
+
+pub struct KeyRegistration {
+    pub id: String,
+    /// `navigator.credentials.create()` options, as JSON.
+    pub options: String,
+}
+
+/// Renaming a security key or passkey.
+#[derive(Template)]
+#[template(path = "key_rename.html")]
+pub struct KeyRename {
+    pub nav: Option<Nav>,
+    pub csrf: String,
+    pub id: String,
+    pub name: String,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

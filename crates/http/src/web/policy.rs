@@ -45,6 +45,8 @@ pub fn enrollment_may_reach(path: &str) -> bool {
             // Meets the operator's mandate when `policy.allowlist_satisfies` is on;
             // the domain refuses it otherwise.
             | "/security/ip-allowlist"
+            | "/security/keys/new"
+            | "/security/keys/finish"
     ) || path.starts_with("/security/totp/")
         || is_leave(path)
 }
@@ -196,6 +198,8 @@ mod tests {
     fn enrolment_sessions_reach_only_set_up() {
         for ok in
             [REQUIRED_PATH, "/security/totp/new", "/security/totp/confirm", "/security/phone", "/logout", "/reauth"]
+                .into_iter()
+                .chain(["/security/keys/new", "/security/keys/finish"])
         {
             assert!(enrollment_may_reach(ok), "{ok}");
         }
@@ -207,6 +211,7 @@ mod tests {
             "/security/phone/remove",
             "/security/log",
             "/security/password",
+            "/security/keys/x/rename",
             "/orgs//leave",
             "/orgs/x/members/y/leave",
             "/orgs/x/members",

@@ -8,7 +8,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use twostep_domain::audit::RequestContext;
 use twostep_domain::factors::push::PushStarted;
+use twostep_domain::factors::webauthn::WEBAUTHN;
 use twostep_domain::factors::{Challenge, ChallengeError, Method};
 use twostep_domain::signin::reauth::ReauthProofs;
 
@@ -76,7 +78,7 @@ impl Shown {
     }
 }
 
-async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Response {
+async fn show(s: &AppState, session: &WebSession, ctx: &RequestContext, next: String, v: Shown) -> Response {
     let (need_password, need_code) = match s.twostep.reauth_needs(&session.me).await {
         Ok(n) => n,
         Err(e) => return internal(&e),
@@ -112,6 +114,15 @@ async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Res
         None
     };
     let send = if need_code { codes::send_button(method, v.sent_to, v.wait) } else { None };
+    // A key's challenge, bound to this session: the last page shown counts.
+    let key_options = if need_code && method == WEBAUTHN {
+        match s.twostep.reauth_challenge(&session.me, method, ctx).await {
+            Ok(Challenge::WebAuthn { options }) => Some(options.to_string()),
+            _ => None,
+        }
+    } else {
+        None
+    };
     render(
         v.status,
         &Reauth {
@@ -126,12 +137,18 @@ async fn show(s: &AppState, session: &WebSession, next: String, v: Shown) -> Res
             send,
             destination,
             others,
+            key_options,
         },
     )
 }
 
-pub async fn page(State(s): State<AppState>, session: WebSession, Query(q): Query<ReauthQuery>) -> Response {
-    show(&s, &session, safe_next(q.next.as_deref()), Shown::method(q.method.as_deref())).await
+pub async fn page(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    session: WebSession,
+    Query(q): Query<ReauthQuery>,
+) -> Response {
+    show(&s, &session, &ctx, safe_next(q.next.as_deref()), Shown::method(q.method.as_deref())).await
 }
 
 #[derive(Deserialize)]
@@ -160,18 +177,20 @@ pub async fn challenge(
     match s.twostep.reauth_challenge(&session.me, method, &ctx).await {
         Ok(Challenge::Sent(code)) => {
             let shown = Shown { sent_to: Some(code.sent_to), wait: cooldown, ..Shown::method(Some(method.as_str())) };
-            show(&s, &session, next, shown).await
+            show(&s, &session, &ctx, next, shown).await
         }
         Ok(Challenge::Push(started)) => push_page(&s, &session, next, started).await,
-        // Keys are not offered on this form yet; back to it.
-        Ok(Challenge::WebAuthn { .. }) => see_other(&format!("/reauth?next={}", encode(&next))),
+        // A key's ceremony runs on the form itself; back to it.
+        Ok(Challenge::WebAuthn { .. }) => {
+            see_other(&format!("/reauth?method={}&next={}", method.as_str(), encode(&next)))
+        }
         // The code form again: a push is offered among its other ways.
         Err(ChallengeError::Push(e)) => match error::push_reauth(e) {
-            Reply::Inline(r) => show(&s, &session, next, Shown::refused(Method::STRONGEST, r, None)).await,
+            Reply::Inline(r) => show(&s, &session, &ctx, next, Shown::refused(Method::STRONGEST, r, None)).await,
             Reply::Page(res) => res,
         },
         Err(ChallengeError::Send(e)) => match error::send(e, SendForm::Reauth, cooldown) {
-            Reply::Inline(r) => show(&s, &session, next, Shown::refused(method, r, f.sent_to.as_deref())).await,
+            Reply::Inline(r) => show(&s, &session, &ctx, next, Shown::refused(method, r, f.sent_to.as_deref())).await,
             Reply::Page(res) => res,
         },
     }
@@ -233,7 +252,7 @@ pub async fn submit(
             Reply::Inline(r) => {
                 // A lock-out asks for a recovery code, with no destination to repeat.
                 let sent_to = if r.recovery { None } else { f.sent_to.as_deref() };
-                show(&s, &session, next, Shown { wait: 0, ..Shown::refused(method, r, sent_to) }).await
+                show(&s, &session, &ctx, next, Shown { wait: 0, ..Shown::refused(method, r, sent_to) }).await
             }
             Reply::Page(res) => res,
         },

@@ -11,12 +11,14 @@ use twostep_domain::factors::phone::PHONE_KIND;
 use twostep_domain::factors::push::PUSH_KIND;
 use twostep_domain::factors::recovery::LOW_WATER;
 use twostep_domain::factors::recovery::code::RecoveryCode;
+use twostep_domain::factors::store::AuthenticatorRecord;
+use twostep_domain::factors::webauthn::{KeyKind, WEBAUTHN_KIND};
 use twostep_domain::sessions::store::SessionKind;
 
 use super::error::{self, internal, reauth_first};
 use super::pages::{
-    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, LogRow, PushRow, RecoveryCodes, Security,
-    SessionRow, human_time,
+    AllowRow, AuthenticatorRow, BrowserRow, CodeRow, Confirm, FirstMethods, KeyRow, LogRow, PushRow, RecoveryCodes,
+    Security, SessionRow, human_time,
 };
 use super::security_log;
 use super::{CsrfForm, SignedForm, WebSession, render, see_other};
@@ -73,6 +75,9 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "email_verified" => "Your e-mail address is verified.",
         "allowlist_saved" => "IP allow-list saved.",
         "push_renamed" => "Companion device renamed.",
+        "key_added" => "Security key added. Sign-in now asks for it first.",
+        "passkey_added" => "Passkey created. Choose “Sign in with a passkey” on the sign-in page.",
+        "key_renamed" => "Security key renamed.",
         "push_removed" => "Companion device removed. It can no longer approve sign-ins.",
         "first_method_saved" => "Saved: sign-in asks for that first.",
         "app_requires_2fa" => {
@@ -158,10 +163,14 @@ pub async fn render_page(
     };
     let warning = (enabled && remaining <= LOW_WATER)
         .then(|| format!("Only {remaining} recovery codes are left. Regenerate them so you cannot be locked out."));
-    // The phone and companion devices have their own sections; the table lists the apps.
+    let keys = match key_rows(s, &authenticators).await {
+        Ok(k) => k,
+        Err(e) => return internal(&e),
+    };
+    // Phones, companion devices and keys have their own sections; the table lists the apps.
     let rows = authenticators
         .iter()
-        .filter(|a| a.kind != PHONE_KIND && a.kind != PUSH_KIND)
+        .filter(|a| a.kind != PHONE_KIND && a.kind != PUSH_KIND && a.kind != WEBAUTHN_KIND)
         .map(|a| AuthenticatorRow {
             id: a.id.to_string(),
             name: a.name.clone(),
@@ -179,6 +188,7 @@ pub async fn render_page(
             email: account.email.to_string(),
             enabled,
             authenticators: rows,
+            keys,
             push_devices,
             recovery_remaining: remaining,
             notice,
@@ -194,6 +204,28 @@ pub async fn render_page(
             log,
         },
     )
+}
+
+/// The account's keys and passkeys, with what each credential says of itself.
+async fn key_rows(s: &AppState, authenticators: &[AuthenticatorRecord]) -> Result<Vec<KeyRow>, FactorError> {
+    let Some(first) = authenticators.iter().find(|a| a.kind == WEBAUTHN_KIND) else { return Ok(Vec::new()) };
+    let credentials = s.twostep.webauthn_credentials(&first.account_id).await?;
+    Ok(authenticators
+        .iter()
+        .filter(|a| a.kind == WEBAUTHN_KIND)
+        .map(|a| {
+            let c = credentials.iter().find(|c| c.authenticator_id == a.id);
+            let passkey = c.is_some_and(|c| c.kind == KeyKind::Passkey.as_str());
+            KeyRow {
+                id: a.id.to_string(),
+                name: a.name.clone(),
+                kind: if passkey { "Passkey" } else { "Security key" },
+                synced: c.is_some_and(|c| c.backup_state),
+                created: human_time(a.created_at),
+                last_used: a.last_used_at.map_or_else(|| "never".to_owned(), human_time),
+            }
+        })
+        .collect())
 }
 
 pub fn show_codes(

@@ -6,7 +6,9 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use twostep_domain::factors::Method;
+use twostep_domain::audit::RequestContext;
+use twostep_domain::factors::webauthn::WEBAUTHN;
+use twostep_domain::factors::{Challenge, Method};
 
 use super::codes;
 use super::error::{internal, sign_in_expired};
@@ -50,8 +52,22 @@ pub fn view(
     method: Method,
     error: Option<String>,
     send: Option<SendButton>,
+    key_options: Option<String>,
 ) -> Response {
     let others = codes::others(methods, method, |m| format!("/login/verify?method={}", m.as_str()), "");
     let code_label = codes::code_label(method);
-    render(status, &LoginVerify { nav: None, csrf, method: method.as_str(), code_label, error, send, others })
+    let page = LoginVerify { nav: None, csrf, method: method.as_str(), code_label, error, send, others, key_options };
+    render(status, &page)
+}
+
+/// A security key's ceremony for a page showing `method`: a new challenge
+/// bound to the login token (the last one shown is the one that counts).
+pub async fn key_options(s: &AppState, login_token: &str, method: Method, ctx: &RequestContext) -> Option<String> {
+    if method != WEBAUTHN {
+        return None;
+    }
+    match s.twostep.login_challenge(login_token, method, None, ctx).await {
+        Ok(Challenge::WebAuthn { options }) => Some(options.to_string()),
+        _ => None,
+    }
 }

@@ -63,7 +63,8 @@ impl KeyKind {
         }
     }
 
-    fn default_name(self) -> &'static str {
+    /// What a key is called when its owner gave no name.
+    pub fn default_name(self) -> &'static str {
         match self {
             Self::SecurityKey => "Security key",
             Self::Passkey => "Passkey",

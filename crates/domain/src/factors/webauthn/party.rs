@@ -77,23 +77,24 @@ impl RelyingParty {
     ) -> Result<(serde_json::Value, String), FactorError> {
         let handle = user_handle(account);
         let exclude = Some(exclude).filter(|e| !e.is_empty());
-        let (options, state) = match kind {
+        match kind {
             KeyKind::SecurityKey => {
                 let (o, s) = self
                     .webauthn
                     .start_securitykey_registration(handle, email, email, exclude, None, None)
                     .map_err(internal)?;
-                (o, serde_json::to_string(&s).map_err(internal)?)
+                let mut o = serde_json::to_value(&o).map_err(internal)?;
+                without_cred_protect(&mut o);
+                Ok((o, serde_json::to_string(&s).map_err(internal)?))
             }
             KeyKind::Passkey => {
                 let (o, s) =
                     self.webauthn.start_passkey_registration(handle, email, email, exclude).map_err(internal)?;
                 let mut o = serde_json::to_value(&o).map_err(internal)?;
                 require_resident_key(&mut o);
-                return Ok((o, serde_json::to_string(&s).map_err(internal)?));
+                Ok((o, serde_json::to_string(&s).map_err(internal)?))
             }
-        };
-        Ok((serde_json::to_value(&options).map_err(internal)?, state))
+        }
     }
 
     /// Checks the browser's answer against the state (SEC-58).
@@ -174,6 +175,18 @@ impl RelyingParty {
 /// A passkey for password-less sign-in must be found without a user name,
 /// so it must live on the key (webauthn-rs's plain passkey registration
 /// only prefers that).
+/// webauthn-rs asks a security key to protect its credential behind user
+/// verification (credProtect level 3) without enforcing it; browsers refuse
+/// that for a credential that is not discoverable ("inconsistent protection
+/// policy", Chromium), so a plain key could not be added at all. A second
+/// factor needs no such protection: the password is the other factor.
+fn without_cred_protect(options: &mut serde_json::Value) {
+    if let Some(ext) = options["publicKey"]["extensions"].as_object_mut() {
+        ext.remove("credentialProtectionPolicy");
+        ext.remove("enforceCredentialProtectionPolicy");
+    }
+}
+
 fn require_resident_key(options: &mut serde_json::Value) {
     if let Some(sel) = options["publicKey"]["authenticatorSelection"].as_object_mut() {
         sel.insert("requireResidentKey".into(), true.into());
