@@ -42,3 +42,4 @@ mod totp;
 mod web;
 mod web_safety;
 mod webauthn;
+mod webauthn_pages;

@@ -32,13 +32,13 @@ both_backends!(
     a_burst_of_passkey_starts_from_one_address_stops_at_the_cap,
 );
 
-fn token() -> SoftToken {
+pub(crate) fn token() -> SoftToken {
     SoftToken::new(false).expect("soft token").0
 }
 
 /// The page origin a browser would use: an IP cannot be a relying-party
 /// id, so the server serves keys on `localhost`.
-fn origin(app: &TestApp) -> Url {
+pub(crate) fn origin(app: &TestApp) -> Url {
     Url::parse(&app.url.replace("127.0.0.1", "localhost")).expect("origin")
 }
 
@@ -62,7 +62,7 @@ async fn finish_registration(app: &TestApp, user: &User, id: &str, credential: &
 }
 
 /// Registers `key` to the user; returns the 201 body.
-async fn register(app: &TestApp, user: &User, key: &mut SoftToken, name: &str) -> Value {
+pub(crate) async fn register(app: &TestApp, user: &User, key: &mut SoftToken, name: &str) -> Value {
     let (id, options) = begin_registration(app, user, "security_key", name).await;
     let credential = key.do_registration(origin(app), options).expect("registration");
     finish_registration(app, user, &id, &credential).await.assert_status(201).body
@@ -376,7 +376,7 @@ async fn sec58_a_credential_id_is_registered_to_one_account_only(app: TestApp) {
 
 /// A passkey registered, with what a passkey sign-in needs to play the
 /// browser: the credential id and the user handle the server gave it.
-async fn passkey(app: &TestApp, user: &User, key: &mut SoftToken, kind: &str) -> (Value, Value) {
+pub(crate) async fn passkey(app: &TestApp, user: &User, key: &mut SoftToken, kind: &str) -> (Value, Value) {
     let (id, options) = begin_registration(app, user, kind, "Laptop").await;
     let handle = serde_json::to_value(&options).expect("json")["publicKey"]["user"]["id"].clone();
     let credential = key.do_registration(origin(app), resident_key_not_asked(options)).expect("registration");
@@ -387,7 +387,12 @@ async fn passkey(app: &TestApp, user: &User, key: &mut SoftToken, kind: &str) ->
 /// A passkey sign-in's answer. SoftToken keeps no resident keys, so it is
 /// pointed at its credential and its answer given the user handle a
 /// resident key would return (neither is signed; the server judges the rest).
-async fn passkey_answer(app: &TestApp, key: &mut SoftToken, credential_id: &Value, handle: &Value) -> (String, Value) {
+pub(crate) async fn passkey_answer(
+    app: &TestApp,
+    key: &mut SoftToken,
+    credential_id: &Value,
+    handle: &Value,
+) -> (String, Value) {
     let begun = app.post("/api/v1/login/passkey", &json!({}), None).await.assert_status(200);
     let mut options: RequestChallengeResponse = serde_json::from_value(begun.body["options"].clone()).expect("options");
     assert!(options.public_key.allow_credentials.is_empty(), "the key names the account");

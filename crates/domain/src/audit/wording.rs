@@ -65,6 +65,8 @@ pub fn method_words(method: &str) -> &'static str {
         "voice" => "a code read out by phone call",
         "email" => "a code sent by e-mail",
         "push" => "a push approval",
+        "webauthn" => "a security key or passkey",
+        "passkey" => "a passkey",
         "recovery_code" => "a recovery code",
         "password" => "your password",
         _ => "a second factor",
@@ -109,10 +111,17 @@ pub fn single(kind: &str, success: bool, details: &str, device: Option<&str>) ->
         }
         ("reauth", false) => w("Confirming it was you failed: wrong password or code", SignIns)
             .advice("If this wasn't you, someone has this session: sign out everywhere else and change your password."),
+        // A key's set-up is recorded under the same kinds, its details saying so.
+        ("totp_enrollment_started", _) if details.starts_with("webauthn") => {
+            w("Started adding a security key or passkey", Changes)
+        }
         ("totp_enrollment_started", _) => w("Started setting up an authenticator app", Changes),
         ("authenticator_added", _) if details.contains("two-factor turned on") => {
-            w("Two-factor authentication turned on with an authenticator app", Changes)
+            let with =
+                if details.starts_with("webauthn") { "a security key or passkey" } else { "an authenticator app" };
+            w(format!("Two-factor authentication turned on with {with}"), Changes)
         }
+        ("authenticator_added", _) if details.starts_with("webauthn") => w("Security key or passkey added", Changes),
         ("authenticator_added", _) => w("Authenticator app added", Changes),
         ("authenticator_removed", _) if details.contains("two-factor turned off") => {
             w("Last second factor removed: two-factor authentication is off", Changes).advice(NOT_YOU_CHANGE)
@@ -233,7 +242,25 @@ mod tests {
         assert_eq!(method_of("method totp"), Some("totp"));
         assert_eq!(method_of("password; remembered browser"), None);
         assert_eq!(method_words("totp"), "an authenticator app");
-        assert_eq!(method_words("webauthn"), "a second factor");
+        assert_eq!(method_words("webauthn"), "a security key or passkey");
+        assert_eq!(method_words("fax"), "a second factor");
+    }
+
+    #[test]
+    fn a_keys_set_up_is_not_called_an_app() {
+        assert_eq!(
+            single("totp_enrollment_started", true, "webauthn", None).title,
+            "Started adding a security key or passkey"
+        );
+        assert_eq!(
+            single("authenticator_added", true, "webauthn; two-factor turned on", None).title,
+            "Two-factor authentication turned on with a security key or passkey"
+        );
+        assert_eq!(single("authenticator_added", true, "webauthn", None).title, "Security key or passkey added");
+        assert_eq!(
+            single("authenticator_added", true, "totp; two-factor turned on", None).title,
+            "Two-factor authentication turned on with an authenticator app"
+        );
     }
 
     /// Every kind the domain writes reads as a sentence, not a slug.

@@ -167,17 +167,7 @@ pub async fn render_page(
         Ok(k) => k,
         Err(e) => return internal(&e),
     };
-    // Phones, companion devices and keys have their own sections; the table lists the apps.
-    let rows = authenticators
-        .iter()
-        .filter(|a| a.kind != PHONE_KIND && a.kind != PUSH_KIND && a.kind != WEBAUTHN_KIND)
-        .map(|a| AuthenticatorRow {
-            id: a.id.to_string(),
-            name: a.name.clone(),
-            created: human_time(a.created_at),
-            last_used: a.last_used_at.map_or_else(|| "never".to_owned(), human_time),
-        })
-        .collect();
+    let rows = app_rows(&authenticators);
     render(
         status,
         &Security {
@@ -204,6 +194,20 @@ pub async fn render_page(
             log,
         },
     )
+}
+
+/// Phones, companion devices and keys have their own sections; the table lists the apps.
+fn app_rows(authenticators: &[AuthenticatorRecord]) -> Vec<AuthenticatorRow> {
+    authenticators
+        .iter()
+        .filter(|a| a.kind != PHONE_KIND && a.kind != PUSH_KIND && a.kind != WEBAUTHN_KIND)
+        .map(|a| AuthenticatorRow {
+            id: a.id.to_string(),
+            name: a.name.clone(),
+            created: human_time(a.created_at),
+            last_used: a.last_used_at.map_or_else(|| "never".to_owned(), human_time),
+        })
+        .collect()
 }
 
 /// The account's keys and passkeys, with what each credential says of itself.

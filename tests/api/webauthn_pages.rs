@@ -1,0 +1,209 @@
+//! Security keys and passkeys through the pages' own forms, with a software
+//! authenticator playing the browser's part of app.js: the options the page
+//! carries go to the key, and its answer is posted back as the form would
+//! (issue 16, item 1 and 2 in the browser; e2e/webauthn.test.mjs runs the
+//! same in Chromium).
+
+use reqwest::header::{COOKIE, LOCATION, ORIGIN};
+use twostep_testkit::{TestApp, both_backends, csrf_of};
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+use crate::webauthn::{origin, passkey, passkey_answer, register, token};
+
+both_backends!(
+    the_security_page_adds_a_key_from_the_browsers_answer,
+    the_sign_in_pages_take_the_keys_answer,
+    the_sign_in_page_signs_in_with_a_passkey_alone,
+    a_key_is_renamed_by_its_owner_only,
+);
+
+/// An attribute's value as the browser reads it (askama escapes HTML).
+fn attribute(html: &str, name: &str) -> String {
+    let marker = format!("{name}=\"");
+    let at = html.find(&marker).unwrap_or_else(|| panic!("no {name} in {html}")) + marker.len();
+    let raw = html[at..].split('"').next().expect("value");
+    raw.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    attribute(html.split(&format!("name=\"{name}\"")).nth(1).unwrap_or_default(), "value")
+}
+
+async fn the_security_page_adds_a_key_from_the_browsers_answer(app: TestApp) {
+    let user = app.user().await;
+    let (status, _, page) = app.page("/security/keys/new?kind=security_key", Some(&user.token)).await;
+    assert_eq!(status, 200, "{page}");
+    let csrf = csrf_of(&page);
+    let (status, _, page) = app
+        .form_post(
+            "/security/keys/new",
+            &user.token,
+            &[("csrf", &csrf), ("kind", "security_key"), ("name", "YubiKey 5C")],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-webauthn-auto"), "the ceremony starts by itself");
+    let options: CreationChallengeResponse =
+        serde_json::from_str(&attribute(&page, "data-webauthn-create")).expect("the page carries the options");
+    let registration = hidden(&page, "registration_id");
+    // No answer (no script, or a cancelled ceremony): said, and nothing spent.
+    let form = [("csrf", csrf.as_str()), ("kind", "security_key"), ("registration_id", registration.as_str())];
+    let finish = |credential: String| {
+        let mut fields: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        fields.push(("credential", credential));
+        let token = user.token.clone();
+        let app = &app;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.form_post("/security/keys/finish", &token, &pairs).await
+        }
+    };
+    let (status, _, page) = finish(String::new()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("gave no answer"), "{page}");
+    let mut key = token();
+    let credential = key.do_registration(origin(&app), options).expect("registration");
+    let (status, _, page) = finish(serde_json::to_string(&credential).expect("json")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Two-factor authentication is on"), "the first factor shows the recovery codes");
+    assert_eq!(page.matches("data-testid=\"recovery-code\"").count(), 10);
+    // The key is the account's: signing in asks for it first.
+    let login = app.login(&user.email, &user.password).await.assert_status(200);
+    assert_eq!(login.body["methods"][0], "webauthn", "{}", login.text);
+}
+
+/// A browser of its own: cookies kept, no redirects followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+async fn the_sign_in_pages_take_the_keys_answer(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    register(&app, &user, &mut key, "YubiKey").await;
+    let b = browser();
+    let page = b.get(format!("{}/login", app.url)).send().await.expect("login").text().await.expect("text");
+    let csrf = csrf_of(&page);
+    let r = b
+        .post(format!("{}/login", app.url))
+        .header(ORIGIN, &app.url)
+        .form(&[("csrf", csrf.as_str()), ("email", &user.email), ("password", &user.password)])
+        .send()
+        .await
+        .expect("password");
+    assert_eq!(r.headers()[LOCATION], "/login/verify");
+    // The key's page: its options, and the other ways under it.
+    let page = b.get(format!("{}/login/verify", app.url)).send().await.expect("verify").text().await.expect("text");
+    assert!(page.contains("Use your security key"), "{page}");
+    assert!(page.contains("method=recovery_code"), "a recovery code is offered: {page}");
+    let options: RequestChallengeResponse =
+        serde_json::from_str(&attribute(&page, "data-webauthn-get")).expect("the page carries the options");
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    let post = |code: String| {
+        let b = b.clone();
+        let url = format!("{}/login/verify", app.url);
+        let csrf = csrf_of(&page);
+        let origin = app.url.clone();
+        async move {
+            b.post(url)
+                .header(ORIGIN, origin)
+                .form(&[("csrf", csrf.as_str()), ("method", "webauthn"), ("code", &code)])
+                .send()
+                .await
+                .expect("verify")
+        }
+    };
+    // A tampered answer is refused on the page, which asks again with a fresh challenge.
+    let mut tampered = serde_json::to_value(&assertion).expect("json");
+    tampered["response"]["signature"] = serde_json::json!("AAAA");
+    let r = post(tampered.to_string()).await;
+    assert_eq!(r.status(), 401);
+    let again = r.text().await.expect("text");
+    assert!(again.contains("That security key wasn"), "{again}");
+    let fresh: RequestChallengeResponse =
+        serde_json::from_str(&attribute(&again, "data-webauthn-get")).expect("options");
+    assert!(!again.contains("data-webauthn-auto"), "after a refusal the person starts the key again");
+    let assertion = key.do_authentication(origin(&app), fresh).expect("assertion");
+    let r = post(serde_json::to_string(&assertion).expect("json")).await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    assert_eq!(r.headers()[LOCATION], "/security");
+    let session = r
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("twostep_session=").and_then(|c| c.split(';').next()).map(str::to_owned))
+        .expect("a session cookie");
+    // Re-auth takes the key too, on its form.
+    let (status, _, page) = app.page("/reauth?method=webauthn", Some(&session)).await;
+    assert_eq!(status, 303, "a fresh sign-in needs no re-auth: {page}");
+    let r = b
+        .get(format!("{}/security", app.url))
+        .header(COOKIE, format!("twostep_session={session}"))
+        .send()
+        .await
+        .expect("security");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("text").contains("data-testid=\"key\""), "the key is listed");
+}
+
+async fn the_sign_in_page_signs_in_with_a_passkey_alone(app: TestApp) {
+    let user = app.user().await;
+    let mut key = webauthn_authenticator_rs::softtoken::SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &user, &mut key, "passkey").await;
+    let b = browser();
+    let page = b.get(format!("{}/login", app.url)).send().await.expect("login").text().await.expect("text");
+    assert!(page.contains("Sign in with a passkey") && page.contains("username webauthn"), "{page}");
+    let csrf = csrf_of(&page);
+    let post = |challenge: String, credential: String| {
+        let b = b.clone();
+        let url = format!("{}/login/passkey", app.url);
+        let (csrf, origin) = (csrf.clone(), app.url.clone());
+        async move {
+            b.post(url)
+                .header(ORIGIN, origin)
+                .form(&[("csrf", csrf.as_str()), ("challenge_id", &challenge), ("credential", &credential)])
+                .send()
+                .await
+                .expect("passkey")
+        }
+    };
+    let r = post("nope".into(), String::new()).await;
+    assert_eq!(r.status(), 400, "no answer at all");
+    let (challenge, answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+    let r = post(challenge.clone(), answer.to_string()).await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    assert_eq!(r.headers()[LOCATION], "/security");
+    // SEC-57: the challenge is spent; the refusal says nothing of why.
+    let r = post(challenge, answer.to_string()).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.expect("text").contains("That passkey wasn"));
+}
+
+async fn a_key_is_renamed_by_its_owner_only(app: TestApp) {
+    let user = app.user().await;
+    let other = app.user().await;
+    let mut key = token();
+    let added = register(&app, &user, &mut key, "YubiKey").await;
+    let id = added["authenticator"]["id"].as_str().expect("id").to_owned();
+    let path = format!("/security/keys/{id}/rename");
+    let (status, _, _) = app.page(&path, Some(&other.token)).await;
+    assert_eq!(status, 404, "another account's key is not found");
+    let (status, _, page) = app.page(&path, Some(&user.token)).await;
+    assert_eq!(status, 200);
+    let csrf = csrf_of(&page);
+    let (status, _, page) = app.form_post(&path, &user.token, &[("csrf", &csrf), ("name", &"x".repeat(65))]).await;
+    assert_eq!(status, 400, "{page}");
+    let (status, location, _) = app.form_post(&path, &user.token, &[("csrf", &csrf), ("name", "Blue key")]).await;
+    assert_eq!((status, location.as_str()), (303, "/security?notice=key_renamed"));
+    let list = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
+    assert_eq!(list.body[0]["name"], "Blue key");
+}
