@@ -223,7 +223,10 @@ async fn sec59_a_sign_count_regression_is_refused_audited_and_mailed(db: Db) {
     let assertion = clone.do_authentication(origin(&app), options).expect("assertion");
     verify(&app, &login_token, &assertion).await.assert_error(401, "invalid_code");
     let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
-    let flagged = log.body.as_array().expect("log").iter().any(|e| e["event"] == "webauthn_sign_count_regression");
+    let flagged =
+        log.body.as_array().expect("log").iter().any(|e| {
+            e["event"] == "webauthn_sign_count_regression" && e["success"] == false && e["details"] == "refused"
+        });
     assert!(flagged, "{}", log.text);
     let mail = sink.wait_for_subject("may have been copied was refused").await;
     assert_eq!(mail["to"], json!([user.email]));
@@ -256,6 +259,10 @@ async fn sec59_a_sign_count_regression_is_flagged_and_accepted_by_default(db: Db
         .cloned()
         .collect();
     assert_eq!(flagged.len(), 1, "{}", log.text);
+    assert_eq!(
+        (flagged[0]["success"].clone(), flagged[0]["details"].clone()),
+        (json!(true), json!("accepted; flagged"))
+    );
     let mail = sink.wait_for_subject("may have been copied was used").await;
     assert_eq!(mail["to"], json!([user.email]));
     // The copy's count (1) did not become the bar: it is flagged again,
