@@ -293,13 +293,40 @@ impl SessionConfig {
 }
 
 /// Security keys and passkeys.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebauthnConfig {
     /// The relying-party id when it is a parent domain of `public_url`'s
     /// host (`example.com` for `https://login.example.com`), so keys also
     /// work on its other subdomains' sign-in pages. Default: the host.
     pub rp_id: Option<String>,
+    /// Whether a passkey alone (no password) signs in. Off, passkeys are
+    /// still accepted as a second factor.
+    pub passkey_sign_in: bool,
+    /// Whether synced (backup-eligible) passkeys may be registered.
+    pub allow_synced: bool,
+    /// Only keys attested as one of these models (AAGUIDs) may be
+    /// registered; needs `attestation_ca_files`. Empty: any key.
+    pub aaguids: Option<ListSetting>,
+    /// PEM files of the makers' attestation root CAs that vouch for
+    /// `aaguids`.
+    pub attestation_ca_files: Option<ListSetting>,
+    /// Refuse, not just flag, an assertion whose sign count went backwards.
+    pub refuse_sign_count_regression: bool,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        let s = Settings::default();
+        Self {
+            rp_id: None,
+            passkey_sign_in: s.webauthn_passkey_sign_in,
+            allow_synced: s.webauthn_allow_synced,
+            aaguids: None,
+            attestation_ca_files: None,
+            refuse_sign_count_regression: s.webauthn_refuse_sign_count_regression,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -538,6 +565,10 @@ impl Config {
         };
         settings.webpush_allow_http = self.push.allow_http_endpoints;
         settings.webauthn_rp_id = self.webauthn_rp_id(public_url.as_ref())?;
+        settings.webauthn_passkey_sign_in = self.webauthn.passkey_sign_in;
+        settings.webauthn_allow_synced = self.webauthn.allow_synced;
+        settings.webauthn_attestation = self.webauthn_attestation()?;
+        settings.webauthn_refuse_sign_count_regression = self.webauthn.refuse_sign_count_regression;
         let push = self.push_waking(public_url.as_ref())?;
         settings.password_policy.min_length = min;
         settings.session_idle_secs = idle;
@@ -574,6 +605,47 @@ impl Config {
                 .map_err(|e| bad("webauthn.rp_id", format!("{e}; give public_url's host or a parent domain of it")))?;
         }
         Ok(self.webauthn.rp_id.clone())
+    }
+
+    /// The attestation rule: AAGUIDs and the CAs that vouch for them, both
+    /// or neither.
+    fn webauthn_attestation(&self) -> Result<Option<twostep_domain::factors::webauthn::AttestationRule>, ConfigError> {
+        use twostep_domain::factors::webauthn::{AttestationRule, AttestationRuleError};
+        const AAGUIDS: &str = "webauthn.aaguids";
+        const CAS: &str = "webauthn.attestation_ca_files";
+        let items = |l: &Option<ListSetting>| -> Vec<String> {
+            l.as_ref()
+                .map(ListSetting::joined)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let (aaguids, files) = (items(&self.webauthn.aaguids), items(&self.webauthn.attestation_ca_files));
+        match (aaguids.is_empty(), files.is_empty()) {
+            (true, true) => return Ok(None),
+            (false, true) => {
+                return Err(bad(
+                    CAS,
+                    "webauthn.aaguids needs the makers' attestation CA certificates (PEM files) that vouch for \
+                     them: an AAGUID alone is the key's own, unverifiable claim",
+                ));
+            }
+            (true, false) => {
+                return Err(bad(AAGUIDS, "list the AAGUIDs of the key models to accept from these CAs"));
+            }
+            (false, false) => {}
+        }
+        let cas = files
+            .iter()
+            .map(|f| fs::read_to_string(f).map(|pem| (f.clone(), pem)).map_err(|e| bad(CAS, format!("{f}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        AttestationRule::new(&aaguids, &cas).map(Some).map_err(|e| match e {
+            AttestationRuleError::BadAaguid(_) | AttestationRuleError::NoAaguids => bad(AAGUIDS, e.to_string()),
+            AttestationRuleError::BadCa { .. } | AttestationRuleError::NoCas => bad(CAS, e.to_string()),
+        })
     }
 
     fn push_waking(&self, public_url: Option<&url::Url>) -> Result<PushWaking, ConfigError> {
@@ -918,6 +990,93 @@ mod tests {
         assert_eq!(c.resolve().expect("ok").settings.webauthn_rp_id.as_deref(), Some("example.com"));
         c.webauthn.rp_id = Some("example.org".into());
         assert_eq!(c.resolve().expect_err("bad").key, "webauthn.rp_id");
+    }
+
+    fn webauthn_config() -> Config {
+        Config { listen: "127.0.0.1:0".into(), secret_key: Some("ab".repeat(32)), ..Config::default() }
+    }
+
+    fn soft_token_ca(dir: &Path) -> String {
+        use crypto_glue::traits::{EncodePem, LineEndingPem};
+        let (_, ca) = webauthn_authenticator_rs::softtoken::SoftToken::new(false).expect("token");
+        let path = dir.join("ca.pem");
+        fs::write(&path, ca.to_pem(LineEndingPem::LF).expect("pem")).expect("write");
+        path.display().to_string()
+    }
+
+    #[test]
+    fn webauthn_switches_default_to_open_and_reach_the_settings() {
+        let c = webauthn_config();
+        let s = c.resolve().expect("ok").settings;
+        assert!(s.webauthn_passkey_sign_in && s.webauthn_allow_synced);
+        assert!(!s.webauthn_refuse_sign_count_regression);
+        assert!(s.webauthn_attestation.is_none());
+        let mut c = webauthn_config();
+        c.webauthn.passkey_sign_in = false;
+        c.webauthn.allow_synced = false;
+        c.webauthn.refuse_sign_count_regression = true;
+        let s = c.resolve().expect("ok").settings;
+        assert!(!s.webauthn_passkey_sign_in && !s.webauthn_allow_synced);
+        assert!(s.webauthn_refuse_sign_count_regression);
+    }
+
+    /// SEC-58: an AAGUID list is only as good as the CAs checking it.
+    #[test]
+    fn webauthn_aaguids_need_ca_files_and_each_is_checked() {
+        const AAGUID: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = soft_token_ca(dir.path());
+        let list = |items: &[&str]| Some(ListSetting::List(items.iter().map(|s| (*s).to_owned()).collect()));
+        let with = |aaguids: &[&str], cas: &[&str]| {
+            let mut c = webauthn_config();
+            c.webauthn.aaguids = list(aaguids);
+            c.webauthn.attestation_ca_files = list(cas);
+            c.resolve()
+        };
+        let rule = with(&[AAGUID], &[&ca]).expect("ok").settings.webauthn_attestation.expect("rule");
+        assert_eq!(rule.aaguids().len(), 1);
+        // Written as an environment variable would: one comma-separated string.
+        let mut c = webauthn_config();
+        c.webauthn.aaguids = Some(ListSetting::Text(format!("{AAGUID}, {AAGUID}")));
+        c.webauthn.attestation_ca_files = Some(ListSetting::Text(ca.clone()));
+        assert!(c.resolve().expect("ok").settings.webauthn_attestation.is_some());
+        // Empty lists are no rule at all.
+        assert!(with(&[], &[]).expect("ok").settings.webauthn_attestation.is_none());
+
+        let refused = |aaguids: &[&str], cas: &[&str]| with(aaguids, cas).expect_err("bad");
+        let e = refused(&[AAGUID], &[]);
+        assert_eq!(e.key, "webauthn.attestation_ca_files");
+        assert!(e.message.contains("AAGUID alone"), "{}", e.message);
+        assert_eq!(refused(&[], &[&ca]).key, "webauthn.aaguids");
+        let e = refused(&["yubikey-5"], &[&ca]);
+        assert_eq!(e.key, "webauthn.aaguids");
+        assert!(e.message.contains("yubikey-5"), "{}", e.message);
+        let missing = dir.path().join("missing.pem").display().to_string();
+        let e = refused(&[AAGUID], &[&missing]);
+        assert_eq!(e.key, "webauthn.attestation_ca_files");
+        assert!(e.message.contains("missing.pem"), "{}", e.message);
+        let junk = dir.path().join("junk.pem");
+        fs::write(&junk, "not a certificate").expect("write");
+        let e = refused(&[AAGUID], &[&junk.display().to_string()]);
+        assert_eq!(e.key, "webauthn.attestation_ca_files");
+        assert!(e.message.contains("junk.pem"), "{}", e.message);
+    }
+
+    #[test]
+    fn webauthn_settings_read_from_a_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("twostep.toml");
+        fs::write(
+            &file,
+            "listen = \"127.0.0.1:0\"\n[webauthn]\npasskey_sign_in = false\nallow_synced = false\naaguids = []\n\
+             refuse_sign_count_regression = true\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&file), &Overrides::default()).expect("load");
+        assert!(!c.webauthn.passkey_sign_in && !c.webauthn.allow_synced && c.webauthn.refuse_sign_count_regression);
+        fs::write(&file, "[webauthn]\npasskey_signin = false\n").expect("write");
+        let e = Config::load(Some(&file), &Overrides::default()).expect_err("typo");
+        assert!(e.to_string().contains("passkey_signin"), "{e}");
     }
 
     #[test]

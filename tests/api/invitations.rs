@@ -180,7 +180,10 @@ async fn accept_decline_and_revoke(db: Db) {
     assert_eq!((listed[0]["invitation_id"].as_str(), listed[0]["email"].as_str()), (Some(&*id), Some(&*member.email)));
 
     let joined = accept(&app, &member, &id).await.assert_status(201);
-    assert_eq!(joined.body, json!({"id": org, "name": "Globex", "require_two_factor": false, "role": "member"}));
+    assert_eq!(
+        joined.body,
+        json!({"id": org, "name": "Globex", "require_two_factor": false, "refuse_synced_passkeys": false, "role": "member"})
+    );
     app.get(&format!("/api/v1/orgs/{org}"), Some(&member.token)).await.assert_status(200);
     assert!(my_invitations(&app, &member).await.is_empty());
     assert!(pending(&app, &owner, &org).await.is_empty());

@@ -174,7 +174,10 @@ async fn membership_rules_and_the_last_owner(db: Db) {
     app.get("/api/v1/orgs/no-such-org", Some(&owner.token)).await.assert_error(404, "not_found");
     app.post("/api/v1/orgs", &json!({"name": "   "}), Some(&owner.token)).await.assert_error(400, "invalid_name");
     let mine = app.get("/api/v1/orgs", Some(&member.token)).await.assert_status(200);
-    assert_eq!(mine.body, json!([{"id": org, "name": "Globex", "require_two_factor": false, "role": "member"}]));
+    assert_eq!(
+        mine.body,
+        json!([{"id": org, "name": "Globex", "require_two_factor": false, "refuse_synced_passkeys": false, "role": "member"}])
+    );
 
     // The last owner can neither leave nor step down…
     let owner_id = app.get("/api/v1/me", Some(&owner.token)).await.str("id");

@@ -12,7 +12,12 @@ use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse, Use
 
 each_backend!(
     sec59_a_sign_count_regression_is_refused_audited_and_mailed,
-    a_passkey_sign_in_keeps_to_the_ip_allow_list
+    sec59_a_sign_count_regression_is_flagged_and_accepted_by_default,
+    a_passkey_sign_in_keeps_to_the_ip_allow_list,
+    passkey_sign_in_off_refuses_the_routes_and_passkeys_stay_second_factors,
+    sec58_the_operator_can_refuse_synced_keys,
+    sec58_only_keys_attested_by_a_listed_ca_register,
+    sec58_a_listed_makers_unlisted_model_is_refused,
 );
 
 both_backends!(
@@ -30,6 +35,8 @@ both_backends!(
     a_disabled_account_cannot_sign_in_with_its_passkey,
     an_app_is_told_a_passkey_signed_in,
     a_burst_of_passkey_starts_from_one_address_stops_at_the_cap,
+    sec58_synced_keys_register_by_default_and_are_listed_as_synced,
+    sec58_an_organisation_refuses_synced_passkeys_for_its_members,
 );
 
 pub(crate) fn token() -> SoftToken {
@@ -200,8 +207,10 @@ async fn sec59_another_accounts_key_is_refused(app: TestApp) {
     verify(&app, &bob_login, &assertion).await.assert_error(401, "invalid_code");
 }
 
+/// With `webauthn.refuse_sign_count_regression = true`.
 async fn sec59_a_sign_count_regression_is_refused_audited_and_mailed(db: Db) {
-    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let (app, sink) =
+        TestApp::spawn_with_mail_resolved(db, |r| r.settings.webauthn_refuse_sign_count_regression = true).await;
     let user = app.verified_user(&sink).await;
     let mut key = token();
     register(&app, &user, &mut key, "Key").await;
@@ -214,10 +223,75 @@ async fn sec59_a_sign_count_regression_is_refused_audited_and_mailed(db: Db) {
     let assertion = clone.do_authentication(origin(&app), options).expect("assertion");
     verify(&app, &login_token, &assertion).await.assert_error(401, "invalid_code");
     let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
-    let flagged = log.body.as_array().expect("log").iter().any(|e| e["event"] == "webauthn_sign_count_regression");
+    let flagged =
+        log.body.as_array().expect("log").iter().any(|e| {
+            e["event"] == "webauthn_sign_count_regression" && e["success"] == false && e["details"] == "refused"
+        });
     assert!(flagged, "{}", log.text);
-    let mail = sink.wait_for_subject("may have been copied").await;
+    let mail = sink.wait_for_subject("may have been copied was refused").await;
     assert_eq!(mail["to"], json!([user.email]));
+}
+
+/// SEC-59 by default: flagged (audited, mailed), not refused, and the
+/// stored count is not lowered to the copy's.
+async fn sec59_a_sign_count_regression_is_flagged_and_accepted_by_default(db: Db) {
+    let (app, sink) = TestApp::spawn_with_mail(db).await;
+    let user = app.verified_user(&sink).await;
+    let mut key = token();
+    register(&app, &user, &mut key, "Key").await;
+    let mut clone = SoftToken::from_cbor(&key.to_cbor().expect("cbor")).expect("clone");
+    for _ in 0..2 {
+        let (login_token, options) = key_challenge(&app, &user).await;
+        let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+        verify(&app, &login_token, &assertion).await.assert_status(200);
+    }
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = clone.do_authentication(origin(&app), options).expect("assertion");
+    let signed_in = verify(&app, &login_token, &assertion).await.assert_status(200);
+    assert_eq!(signed_in.body["status"], "authenticated");
+    let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
+    let flagged: Vec<_> = log
+        .body
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|e| e["event"] == "webauthn_sign_count_regression")
+        .cloned()
+        .collect();
+    assert_eq!(flagged.len(), 1, "{}", log.text);
+    assert_eq!(
+        (flagged[0]["success"].clone(), flagged[0]["details"].clone()),
+        (json!(true), json!("accepted; flagged"))
+    );
+    let mail = sink.wait_for_subject("may have been copied was used").await;
+    assert_eq!(mail["to"], json!([user.email]));
+    // The copy's count (1) did not become the bar: it is flagged again,
+    // and the original (now at 3) is not.
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = clone.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+    let log = app.get("/api/v1/me/security-log", Some(&user.token)).await.assert_status(200);
+    let count = log.body.as_array().expect("log").iter().filter(|e| e["event"] == "webauthn_sign_count_regression");
+    assert_eq!(count.count(), 2, "{}", log.text);
+
+    // A passkey signing in alone: flagged and accepted alike.
+    let other = app.verified_user(&sink).await;
+    let mut passkey_key = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &other, &mut passkey_key, "passkey").await;
+    let mut copy = SoftToken::from_cbor(&passkey_key.to_cbor().expect("cbor")).expect("copy");
+    let (challenge, answer) = passkey_answer(&app, &mut passkey_key, &credential_id, &handle).await;
+    app.post(&format!("/api/v1/login/passkey/{challenge}"), &json!({"credential": answer}), None)
+        .await
+        .assert_status(200);
+    let (challenge, answer) = passkey_answer(&app, &mut copy, &credential_id, &handle).await;
+    app.post(&format!("/api/v1/login/passkey/{challenge}"), &json!({"credential": answer}), None)
+        .await
+        .assert_status(200);
+    let log = app.get("/api/v1/me/security-log", Some(&other.token)).await.assert_status(200);
+    assert!(log.body.as_array().expect("log").iter().any(|e| e["event"] == "webauthn_sign_count_regression"));
 }
 
 async fn sec59_wrong_assertions_count_on_the_throttle(app: TestApp) {
@@ -322,9 +396,20 @@ async fn the_key_routes_are_in_the_openapi_document(app: TestApp) {
         ("/api/v1/me/webauthn/registrations", "post"),
         ("/api/v1/me/webauthn/registrations/{registration_id}", "post"),
         ("/api/v1/me/authenticators/{id}", "patch"),
+        ("/api/v1/orgs/{id}/passkey-policy", "put"),
     ] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from OpenAPI");
     }
+    // The operator settings' refusals are documented where they happen.
+    let described = |path: &str, status: &str| {
+        doc["paths"][path]["post"]["responses"][status]["description"].as_str().unwrap_or_default().to_owned()
+    };
+    let finish = described("/api/v1/me/webauthn/registrations/{registration_id}", "400");
+    assert!(finish.contains("synced_key_refused") && finish.contains("attestation_refused"), "{finish}");
+    assert!(described("/api/v1/login/passkey", "403").contains("passkey_sign_in_disabled"));
+    assert!(described("/api/v1/login/passkey/{challenge_id}", "403").contains("passkey_sign_in_disabled"));
+    let org = doc["components"]["schemas"]["OrgDetail"]["properties"].as_object().expect("OrgDetail");
+    assert!(org.contains_key("refuse_synced_passkeys"), "{org:?}");
     let verify = doc["components"]["schemas"]["VerifyRequest"]["properties"].as_object().expect("VerifyRequest");
     assert!(verify.contains_key("credential"), "{verify:?}");
 }
@@ -515,4 +600,180 @@ async fn a_burst_of_passkey_starts_from_one_address_stops_at_the_cap(app: TestAp
     // A minute later the address may begin again.
     app.clock.advance(61);
     app.post("/api/v1/login/passkey", &json!({}), None).await.assert_status(200);
+}
+
+/// `webauthn.passkey_sign_in = false`: both routes refuse, saying why; a
+/// passkey is still registered and still proves the second factor.
+async fn passkey_sign_in_off_refuses_the_routes_and_passkeys_stay_second_factors(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.webauthn_passkey_sign_in = false).await;
+    let r = app.post("/api/v1/login/passkey", &json!({}), None).await.assert_error(403, "passkey_sign_in_disabled");
+    assert!(r.body["error"]["message"].as_str().expect("message").contains("password"), "{}", r.text);
+    app.post("/api/v1/login/passkey/anything", &json!({"credential": {}}), None)
+        .await
+        .assert_error(403, "passkey_sign_in_disabled");
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    passkey(&app, &user, &mut key, "passkey").await;
+    let (login_token, mut options) = key_challenge(&app, &user).await;
+    options.public_key.user_verification = UserVerificationPolicy::Required;
+    let assertion = key.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+}
+
+/// The registration as a synced passkey would give it: backup-eligible
+/// (BE) and backed up (BS). Such a key attests nothing (`none`), and then
+/// nothing signs the flags, so the soft key's answer is rewritten so.
+fn as_synced(credential: &impl serde::Serialize) -> Value {
+    rewritten_attestation(credential, 0x08 | 0x10)
+}
+
+/// The answer with `none` attestation and `flags` added to its
+/// authenticator data (byte 32, after the rpIdHash).
+fn rewritten_attestation(credential: &impl serde::Serialize, flags: u8) -> Value {
+    use data_encoding::BASE64URL_NOPAD;
+    use serde_cbor_2::Value as Cbor;
+    let mut credential = serde_json::to_value(credential).expect("json");
+    let raw = credential["response"]["attestationObject"].as_str().expect("attestationObject").to_owned();
+    let bytes = BASE64URL_NOPAD.decode(raw.trim_end_matches('=').as_bytes()).expect("base64url");
+    let Cbor::Map(mut object) = serde_cbor_2::from_slice(&bytes).expect("cbor") else { panic!("not a map") };
+    if let Some(Cbor::Bytes(auth_data)) = object.get_mut(&Cbor::Text("authData".into())) {
+        auth_data[32] |= flags;
+    }
+    object.insert(Cbor::Text("fmt".into()), Cbor::Text("none".into()));
+    object.insert(Cbor::Text("attStmt".into()), Cbor::Map(std::collections::BTreeMap::new()));
+    let bytes = serde_cbor_2::to_vec(&Cbor::Map(object)).expect("cbor");
+    credential["response"]["attestationObject"] = BASE64URL_NOPAD.encode(&bytes).into();
+    credential
+}
+
+async fn sec58_synced_keys_register_by_default_and_are_listed_as_synced(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    let (id, options) = begin_registration(&app, &user, "security_key", "Phone").await;
+    let credential = as_synced(&key.do_registration(origin(&app), options).expect("registration"));
+    finish_registration(&app, &user, &id, &credential).await.assert_status(201);
+    let list = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
+    assert_eq!(list.body[0]["webauthn"], json!({"kind": "security_key", "backup_eligible": true, "synced": true}));
+}
+
+/// `webauthn.allow_synced = false`: a backup-eligible credential of either
+/// kind is refused for everyone, a device-bound one is taken.
+async fn sec58_the_operator_can_refuse_synced_keys(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.webauthn_allow_synced = false).await;
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    for kind in ["security_key", "passkey"] {
+        let (id, options) = begin_registration(&app, &user, kind, "Phone").await;
+        let options = resident_key_not_asked(options);
+        let credential = as_synced(&key.do_registration(origin(&app), options).expect("registration"));
+        let r = finish_registration(&app, &user, &id, &credential).await.assert_error(400, "synced_key_refused");
+        assert!(r.body["error"]["message"].as_str().expect("message").contains("on this server"), "{}", r.text);
+    }
+    let listed = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
+    assert_eq!(listed.body, json!([]), "nothing of the refused keys is kept");
+    // Only the backup flags decide: the same answer without them is taken.
+    let (id, options) = begin_registration(&app, &user, "security_key", "Desk key").await;
+    let credential = rewritten_attestation(&key.do_registration(origin(&app), options).expect("registration"), 0);
+    finish_registration(&app, &user, &id, &credential).await.assert_status(201);
+}
+
+/// An organisation's owner refuses synced passkeys for its members; the
+/// rule reaches its members' registrations only.
+async fn sec58_an_organisation_refuses_synced_passkeys_for_its_members(app: TestApp) {
+    let owner = app.user().await;
+    let org = app.post("/api/v1/orgs", &json!({"name": "Initech"}), Some(&owner.token)).await.assert_status(201);
+    assert_eq!(org.body["refuse_synced_passkeys"], false);
+    let org = org.str("id");
+    let path = format!("/api/v1/orgs/{org}/passkey-policy");
+    let set = app.put(&path, &json!({"refuse_synced_passkeys": true}), Some(&owner.token)).await.assert_status(200);
+    assert_eq!(set.body, json!({"refuse_synced_passkeys": true}));
+    let shown = app.get(&format!("/api/v1/orgs/{org}"), Some(&owner.token)).await.assert_status(200);
+    assert_eq!(shown.body["refuse_synced_passkeys"], true);
+    let mine = app.get("/api/v1/orgs", Some(&owner.token)).await.assert_status(200);
+    assert_eq!(mine.body[0]["refuse_synced_passkeys"], true);
+    // A non-member cannot set it, nor learn the organisation exists.
+    let outsider = app.user().await;
+    app.put(&path, &json!({"refuse_synced_passkeys": false}), Some(&outsider.token))
+        .await
+        .assert_error(404, "not_found");
+    app.put(&path, &json!({"refuse_synced_passkeys": "yes"}), Some(&owner.token)).await.assert_status(400);
+
+    let mut key = token();
+    let (id, options) = begin_registration(&app, &owner, "security_key", "Phone").await;
+    let credential = as_synced(&key.do_registration(origin(&app), options).expect("registration"));
+    let r = finish_registration(&app, &owner, &id, &credential).await.assert_error(400, "synced_key_refused");
+    assert!(r.body["error"]["message"].as_str().expect("message").contains("Initech"), "{}", r.text);
+    // A device-bound key is fine for the member; a synced one for anyone else.
+    register(&app, &owner, &mut key, "Desk key").await;
+    let (id, options) = begin_registration(&app, &outsider, "security_key", "Phone").await;
+    let credential = as_synced(&token().do_registration(origin(&app), options).expect("registration"));
+    finish_registration(&app, &outsider, &id, &credential).await.assert_status(201);
+    // Turned off, members may register synced passkeys again.
+    app.put(&path, &json!({"refuse_synced_passkeys": false}), Some(&owner.token)).await.assert_status(200);
+    let (id, options) = begin_registration(&app, &owner, "security_key", "Phone").await;
+    let credential = as_synced(&token().do_registration(origin(&app), options).expect("registration"));
+    finish_registration(&app, &owner, &id, &credential).await.assert_status(201);
+}
+
+/// `SoftToken`'s model, as its attestation names it.
+const SOFT_TOKEN_AAGUID: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
+
+/// A soft key whose maker's CA is configured, and the rule trusting it for `aaguid`.
+fn attested_key(aaguid: &str) -> (SoftToken, twostep_domain::factors::webauthn::AttestationRule) {
+    use crypto_glue::traits::{EncodePem, LineEndingPem};
+    let (key, ca) = SoftToken::new(true).expect("soft token");
+    let pem = ca.to_pem(LineEndingPem::LF).expect("pem");
+    let rule =
+        twostep_domain::factors::webauthn::AttestationRule::new(&[aaguid.to_owned()], &[("softtoken.pem".into(), pem)])
+            .expect("rule");
+    (key, rule)
+}
+
+/// SEC-58 with `webauthn.aaguids`: registration asks for attestation and
+/// takes only a key whose attestation chains to a configured CA; another
+/// maker's key, or the right one with its attestation stripped, is refused.
+async fn sec58_only_keys_attested_by_a_listed_ca_register(db: Db) {
+    let (mut listed, rule) = attested_key(SOFT_TOKEN_AAGUID);
+    let app = TestApp::spawn_with(db, |s| s.webauthn_attestation = Some(rule)).await;
+    let user = app.user().await;
+    let (id, options) = begin_registration(&app, &user, "security_key", "Listed").await;
+    assert_eq!(serde_json::to_value(&options).expect("json")["publicKey"]["attestation"], "direct");
+    let credential = listed.do_registration(origin(&app), options).expect("registration");
+    finish_registration(&app, &user, &id, &credential).await.assert_status(201);
+    // And it signs in as usual.
+    let (login_token, options) = key_challenge(&app, &user).await;
+    let assertion = listed.do_authentication(origin(&app), options).expect("assertion");
+    verify(&app, &login_token, &assertion).await.assert_status(200);
+
+    // Another maker: the same model id, but its CA is not configured.
+    let mut stranger = token();
+    let (id, options) = begin_registration(&app, &user, "security_key", "Stranger").await;
+    let credential = stranger.do_registration(origin(&app), options).expect("registration");
+    finish_registration(&app, &user, &id, &credential).await.assert_error(400, "attestation_refused");
+    // The listed maker's key with no attestation at all (`none`).
+    let (id, options) = begin_registration(&app, &user, "security_key", "Unattested").await;
+    let credential = rewritten_attestation(&listed.do_registration(origin(&app), options).expect("registration"), 0);
+    finish_registration(&app, &user, &id, &credential).await.assert_error(400, "attestation_refused");
+    // A synced passkey cannot be attested, so it is refused too.
+    let (id, options) = begin_registration(&app, &user, "passkey", "Phone").await;
+    let credential =
+        as_synced(&listed.do_registration(origin(&app), resident_key_not_asked(options)).expect("registration"));
+    finish_registration(&app, &user, &id, &credential).await.assert_error(400, "attestation_refused");
+    // An attested passkey of the listed model is taken.
+    let (id, options) = begin_registration(&app, &user, "passkey", "Laptop").await;
+    assert_eq!(serde_json::to_value(&options).expect("json")["publicKey"]["attestation"], "direct");
+    let credential = listed.do_registration(origin(&app), resident_key_not_asked(options)).expect("registration");
+    finish_registration(&app, &user, &id, &credential).await.assert_status(201);
+    let listed = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
+    assert_eq!(listed.body.as_array().expect("list").len(), 2, "{}", listed.text);
+}
+
+/// The right maker's CA, but a model not on the list.
+async fn sec58_a_listed_makers_unlisted_model_is_refused(db: Db) {
+    let (mut key, rule) = attested_key("cb69481e-8ff7-4039-93ec-0a2729a154a8");
+    let app = TestApp::spawn_with(db, |s| s.webauthn_attestation = Some(rule)).await;
+    let user = app.user().await;
+    let (id, options) = begin_registration(&app, &user, "security_key", "Other model").await;
+    let credential = key.do_registration(origin(&app), options).expect("registration");
+    finish_registration(&app, &user, &id, &credential).await.assert_error(400, "attestation_refused");
 }

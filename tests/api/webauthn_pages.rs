@@ -5,7 +5,7 @@
 //! same in Chromium).
 
 use reqwest::header::{COOKIE, LOCATION, ORIGIN};
-use twostep_testkit::{TestApp, both_backends, csrf_of};
+use twostep_testkit::{Db, TestApp, both_backends, csrf_of, each_backend};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
 
@@ -16,7 +16,10 @@ both_backends!(
     the_sign_in_pages_take_the_keys_answer,
     the_sign_in_page_signs_in_with_a_passkey_alone,
     a_key_is_renamed_by_its_owner_only,
+    an_owner_refuses_synced_passkeys_on_the_organisations_page,
 );
+
+each_backend!(without_password_less_sign_in_the_page_offers_no_passkey);
 
 /// An attribute's value as the browser reads it (askama escapes HTML).
 fn attribute(html: &str, name: &str) -> String {
@@ -206,4 +209,29 @@ async fn a_key_is_renamed_by_its_owner_only(app: TestApp) {
     assert_eq!((status, location.as_str()), (303, "/security?notice=key_renamed"));
     let list = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
     assert_eq!(list.body[0]["name"], "Blue key");
+}
+
+async fn an_owner_refuses_synced_passkeys_on_the_organisations_page(app: TestApp) {
+    let owner = app.user_with_totp().await;
+    let org = app.post("/api/v1/orgs", &serde_json::json!({"name": "Acme"}), Some(&owner.token)).await;
+    let id = org.assert_status(201).str("id");
+    let path = format!("/orgs/{id}");
+    let (status, _, page) = app.page(&path, Some(&owner.token)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Refuse synced passkeys"), "{page}");
+    let csrf = csrf_of(&page);
+    let policy = format!("/orgs/{id}/passkey-policy");
+    let (status, location, _) = app.form_post(&policy, &owner.token, &[("csrf", &csrf), ("refuse", "true")]).await;
+    assert_eq!((status, location.as_str()), (303, format!("{path}?notice=synced_refused").as_str()));
+    let shown = app.get(&format!("/api/v1/orgs/{id}"), Some(&owner.token)).await.assert_status(200);
+    assert_eq!(shown.body["refuse_synced_passkeys"], true, "{}", shown.text);
+    let (_, _, page) = app.page(&path, Some(&owner.token)).await;
+    assert!(page.contains("Allow synced passkeys"), "the button turns it back: {page}");
+}
+
+async fn without_password_less_sign_in_the_page_offers_no_passkey(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.webauthn_passkey_sign_in = false).await;
+    let (status, _, page) = app.page("/login", None).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("Sign in with a passkey") && !page.contains("webauthn\""), "{page}");
 }

@@ -103,6 +103,15 @@ pub enum FactorError {
     InvalidCredential,
     #[error("this security key is registered already")]
     CredentialTaken,
+    /// A backup-eligible (synced) credential, refused by the operator or by
+    /// one of the account's organisations.
+    /// `by`: "on this server", or "by the organisation \"Acme\"".
+    #[error("synced passkeys are not accepted {by}; use a security key or a passkey that stays on one device")]
+    SyncedKeyRefused { by: String },
+    /// The key's attestation is missing, or not from a listed model (the
+    /// operator's `webauthn.aaguids`).
+    #[error("this model of security key is not accepted here; use one your administrator allows")]
+    AttestationRefused,
     #[error("too many attempts; try again in {retry_after} seconds")]
     Throttled { retry_after: i64 },
     #[error("this method is locked after too many wrong codes; use a recovery code")]

@@ -82,6 +82,18 @@ pub struct Settings {
     /// The WebAuthn relying-party id when it is a parent of the public
     /// URL's host (`example.com` for `https://login.example.com`).
     pub webauthn_rp_id: Option<String>,
+    /// Whether a passkey alone (no password) may sign in. Off, passkeys
+    /// still serve as a second factor; the sign-in page hides its button.
+    pub webauthn_passkey_sign_in: bool,
+    /// Whether backup-eligible (synced) credentials may be registered. An
+    /// organisation may refuse them for its members even when this is on.
+    pub webauthn_allow_synced: bool,
+    /// When set, registration demands an attestation that chains to one of
+    /// its CAs and names one of its AAGUIDs.
+    pub webauthn_attestation: Option<crate::factors::webauthn::AttestationRule>,
+    /// Whether an assertion whose sign count did not go up is refused, not
+    /// just flagged (audited and mailed).
+    pub webauthn_refuse_sign_count_regression: bool,
     /// Forward-auth rules and cookie domains (`[access]`).
     pub access: std::sync::Arc<crate::policy::access::Access>,
     /// OpenID Connect clients declared in the configuration file, brought
@@ -126,6 +138,10 @@ impl Default for Settings {
             push_pairing_secs: 10 * 60,
             webpush_allow_http: false,
             webauthn_rp_id: None,
+            webauthn_passkey_sign_in: true,
+            webauthn_allow_synced: true,
+            webauthn_attestation: None,
+            webauthn_refuse_sign_count_regression: false,
             access: std::sync::Arc::default(),
             oidc_clients: Vec::new(),
         }

@@ -43,6 +43,10 @@ pub enum ApiError {
     Credential(#[from] CredentialError),
     #[error("set up two-factor authentication first: this session may only do that")]
     EnrollmentRequired,
+    /// The operator turned off signing in with a passkey alone
+    /// (`webauthn.passkey_sign_in`); passkeys still serve as second factors.
+    #[error("signing in with a passkey alone is turned off here; sign in with your e-mail and password")]
+    PasskeySignInDisabled,
     #[error(transparent)]
     Send(#[from] SendError),
     #[error(transparent)]
@@ -169,6 +173,8 @@ impl ApiError {
             }
             Self::Factor(F::InvalidCredential) => (S::BAD_REQUEST, "invalid_credential"),
             Self::Factor(F::CredentialTaken) => (S::CONFLICT, "credential_taken"),
+            Self::Factor(F::SyncedKeyRefused { .. }) => (S::BAD_REQUEST, "synced_key_refused"),
+            Self::Factor(F::AttestationRefused) => (S::BAD_REQUEST, "attestation_refused"),
             Self::Factor(F::InvalidName) | Self::Org(OrgError::InvalidName) | Self::Push(PushError::InvalidName) => {
                 (S::BAD_REQUEST, "invalid_name")
             }
@@ -183,6 +189,7 @@ impl ApiError {
                 (S::FORBIDDEN, "two_factor_required_by_policy")
             }
             Self::Org(OrgError::NotOwner) => (S::FORBIDDEN, "forbidden"),
+            Self::PasskeySignInDisabled => (S::FORBIDDEN, "passkey_sign_in_disabled"),
             Self::Org(OrgError::EmailUnverified) => (S::FORBIDDEN, "email_unverified"),
             Self::Org(OrgError::TwoFactorRequired) | Self::Admin(AdminError::TwoFactorRequired) => {
                 (S::FORBIDDEN, "two_factor_required")

@@ -101,6 +101,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_webauthn.sql"),
         postgres: include_str!("../migrations/postgres/0016_webauthn.sql"),
     },
+    Migration {
+        version: 17,
+        name: "webauthn_settings",
+        sqlite: include_str!("../migrations/sqlite/0017_webauthn_settings.sql"),
+        postgres: include_str!("../migrations/postgres/0017_webauthn_settings.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"

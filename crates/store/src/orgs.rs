@@ -19,6 +19,7 @@ fn org(row: &AnyRow) -> Result<OrgRecord, StoreError> {
         id: text(row, "id")?,
         name: text(row, "name")?,
         require_two_factor: row.try_get::<i64, _>("require_two_factor").map_err(store_err)? != 0,
+        refuse_synced_passkeys: row.try_get::<i64, _>("refuse_synced_passkeys").map_err(store_err)? != 0,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -115,14 +116,18 @@ async fn take_invitation(
 impl OrgStore for SqlStore {
     async fn insert_org(&self, o: &OrgRecord, owner: &AccountId) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
-        sqlx::query("INSERT INTO organizations (id, name, require_two_factor, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&o.id)
-            .bind(&o.name)
-            .bind(i64::from(o.require_two_factor))
-            .bind(o.created_at.secs())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+        sqlx::query(
+            "INSERT INTO organizations (id, name, require_two_factor, refuse_synced_passkeys, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&o.id)
+        .bind(&o.name)
+        .bind(i64::from(o.require_two_factor))
+        .bind(i64::from(o.refuse_synced_passkeys))
+        .bind(o.created_at.secs())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
         sqlx::query("INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, 'owner', $3)")
             .bind(&o.id)
             .bind(owner.as_str())
@@ -134,18 +139,20 @@ impl OrgStore for SqlStore {
     }
 
     async fn org(&self, id: &str) -> Result<Option<OrgRecord>, StoreError> {
-        sqlx::query("SELECT id, name, require_two_factor, created_at FROM organizations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?
-            .map(|r| org(&r))
-            .transpose()
+        sqlx::query(
+            "SELECT id, name, require_two_factor, refuse_synced_passkeys, created_at FROM organizations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_err)?
+        .map(|r| org(&r))
+        .transpose()
     }
 
     async fn orgs_of(&self, account: &AccountId) -> Result<Vec<(OrgRecord, OrgRole)>, StoreError> {
         sqlx::query(
-            "SELECT o.id, o.name, o.require_two_factor, o.created_at, m.role
+            "SELECT o.id, o.name, o.require_two_factor, o.refuse_synced_passkeys, o.created_at, m.role
              FROM org_members m JOIN organizations o ON o.id = m.org_id
              WHERE m.account_id = $1 ORDER BY o.name, o.id",
         )
@@ -240,6 +247,31 @@ impl OrgStore for SqlStore {
         Ok(())
     }
 
+    async fn set_refuse_synced_passkeys(&self, org: &str, refuse: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE organizations SET refuse_synced_passkeys = $1 WHERE id = $2")
+            .bind(i64::from(refuse))
+            .bind(org)
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn orgs_refusing_synced_passkeys(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError> {
+        sqlx::query(
+            "SELECT o.id, o.name, o.require_two_factor, o.refuse_synced_passkeys, o.created_at
+             FROM org_members m JOIN organizations o ON o.id = m.org_id
+             WHERE m.account_id = $1 AND o.refuse_synced_passkeys <> 0 ORDER BY o.name, o.id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(org)
+        .collect()
+    }
+
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) FROM org_members m JOIN organizations o ON o.id = m.org_id
@@ -254,7 +286,7 @@ impl OrgStore for SqlStore {
 
     async fn orgs_requiring_two_factor(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError> {
         sqlx::query(
-            "SELECT o.id, o.name, o.require_two_factor, o.created_at
+            "SELECT o.id, o.name, o.require_two_factor, o.refuse_synced_passkeys, o.created_at
              FROM org_members m JOIN organizations o ON o.id = m.org_id
              WHERE m.account_id = $1 AND o.require_two_factor <> 0 ORDER BY o.name, o.id",
         )

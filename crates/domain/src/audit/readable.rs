@@ -271,7 +271,6 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
     let mut attention = rows.iter().any(|r| single(&r.kind, r.success, &r.details, None).attention);
     let extras = [
         ("totp_replay", "A code already used was refused"),
-        ("webauthn_sign_count_regression", "A security key that may have been copied was refused"),
         ("throttled", "Some tries had to wait: too many in a row"),
         ("factor_locked", "Codes locked after too many wrong ones: a recovery code unlocks them"),
         ("password_locked", "Password sign-in locked after too many wrong passwords"),
@@ -280,6 +279,15 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
     ];
     for (kind, note) in extras {
         if of(kind).next().is_some() {
+            notes.push(note.to_owned());
+        }
+    }
+    // Flagged either way; refused only under the operator's setting.
+    for (refused, note) in [
+        (true, "A security key that may have been copied was refused"),
+        (false, "A security key that may have been copied was used"),
+    ] {
+        if of("webauthn_sign_count_regression").any(|r| r.success != refused) {
             notes.push(note.to_owned());
         }
     }

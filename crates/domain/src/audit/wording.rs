@@ -133,11 +133,16 @@ pub fn single(kind: &str, success: bool, details: &str, device: Option<&str>) ->
         ("totp_replay", _) => w("An authenticator code was used twice and refused", SignIns)
             .advice("Codes work once. If you didn't type it twice, someone may have seen it: change your password.")
             .attention(),
-        ("webauthn_sign_count_regression", _) => w("A security key's signature count went backwards; refused", SignIns)
-            .advice(
-                "The key may have been copied. If you don't recognise this, remove the key and change your password.",
-            )
-            .attention(),
+        ("webauthn_sign_count_regression", success) => w(
+            if success {
+                "A security key's signature count went backwards; the sign-in was let through"
+            } else {
+                "A security key's signature count went backwards; refused"
+            },
+            SignIns,
+        )
+        .advice("The key may have been copied. If you don't recognise this, remove the key and change your password.")
+        .attention(),
         ("recovery_code_used", _) => {
             w("A recovery code was used", SignIns).advice("Each code works once; regenerate them when few are left.")
         }

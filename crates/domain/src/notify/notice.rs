@@ -35,7 +35,11 @@ pub enum Notice {
     RecoveryCodesRegenerated,
     TotpReplay,
     /// A security key's sign count went backwards: it may have been copied.
-    SecurityKeyCloned,
+    /// A key's sign count went backwards; `refused` when the operator's
+    /// setting refused the sign-in, else it was let through and flagged.
+    SecurityKeyCloned {
+        refused: bool,
+    },
     TwoFactorEnabled {
         method: String,
     },
@@ -97,7 +101,8 @@ impl Notice {
             Self::RecoveryCodesRevealed => "Your recovery codes were viewed",
             Self::RecoveryCodesRegenerated => "New recovery codes were made",
             Self::TotpReplay => "A used sign-in code was tried again",
-            Self::SecurityKeyCloned => "A security key that may have been copied was refused",
+            Self::SecurityKeyCloned { refused: true } => "A security key that may have been copied was refused",
+            Self::SecurityKeyCloned { refused: false } => "A security key that may have been copied was used",
             Self::TwoFactorEnabled { .. } => "Two-factor authentication was turned on",
             Self::PhoneAdded { .. } => "A phone number was added to your account",
             Self::PhoneChanged { .. } => "The phone number of your account was changed",
@@ -193,10 +198,15 @@ impl Notice {
                 "A new set of recovery codes was made; the old ones no longer work. If this was not you, change \
                  your password."
             }
-            Self::SecurityKeyCloned => {
+            Self::SecurityKeyCloned { refused: true } => {
                 "A sign-in with one of your security keys was refused: the key's signature count went \
                  backwards, which happens when a copy of the key is used. If you have not restored or \
                  replaced the key, remove it on the Security page and change your password."
+            }
+            Self::SecurityKeyCloned { refused: false } => {
+                "One of your security keys signed in, but its signature count went backwards, which happens \
+                 when a copy of the key is used. If you have not restored or replaced the key, remove it on \
+                 the Security page, change your password and check your sessions."
             }
             Self::TotpReplay => {
                 "A code from your authenticator app that had already been used was entered again. Someone may \

@@ -139,6 +139,7 @@ impl Orgs {
             id: crate::ids::AuthenticatorId::generate(self.rng.as_ref()).to_string(),
             name: valid_name(name)?,
             require_two_factor: false,
+            refuse_synced_passkeys: false,
             created_at: self.clock.now(),
         };
         self.store.insert_org(&org, &me.account.id).await?;
@@ -491,6 +492,31 @@ impl Orgs {
             }
         }
         Ok(TwoFactorSwitch { required: require, lacking: lacking.len(), told })
+    }
+
+    /// The "Refuse synced passkeys" switch (owners only). It applies to
+    /// registrations from now on: keys members already have stay, for an
+    /// owner to review in the members' lists rather than lock anyone out.
+    pub async fn set_org_refuse_synced_passkeys(
+        &self,
+        me: &SignedIn,
+        org: &str,
+        refuse: bool,
+        ctx: &RequestContext,
+    ) -> Result<bool, OrgError> {
+        let record = self.as_owner(me, org).await?;
+        self.store.set_refuse_synced_passkeys(&record.id, refuse).await?;
+        self.auditor
+            .record(
+                AuditEvent::user(AuditKind::PolicyChanged, &me.account.id).details(format!(
+                    "org {}: refuse synced passkeys {}",
+                    record.id,
+                    if refuse { "on" } else { "off" }
+                )),
+                ctx,
+            )
+            .await;
+        Ok(refuse)
     }
 
     /// Mails a member that the organisation now requires 2FA, unless it was

@@ -39,6 +39,8 @@ pub struct OrgRecord {
     pub id: String,
     pub name: String,
     pub require_two_factor: bool,
+    /// Members may not register synced (backup-eligible) passkeys.
+    pub refuse_synced_passkeys: bool,
     pub created_at: Timestamp,
 }
 
@@ -109,6 +111,9 @@ pub trait OrgStore: Send + Sync {
     /// Removes a member, refusing to remove the last owner (atomically).
     async fn remove_member(&self, org: &str, account: &AccountId) -> Result<MembershipChange, StoreError>;
     async fn set_require_two_factor(&self, org: &str, require: bool) -> Result<(), StoreError>;
+    async fn set_refuse_synced_passkeys(&self, org: &str, refuse: bool) -> Result<(), StoreError>;
+    /// The account's organisations that refuse synced passkeys, by name.
+    async fn orgs_refusing_synced_passkeys(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError>;
     /// Whether any organisation of the account requires 2FA.
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError>;
     /// The organisations that require 2FA of this member, by name.

@@ -151,6 +151,17 @@ impl OrgStore for MemOrgs {
         Ok(())
     }
 
+    async fn set_refuse_synced_passkeys(&self, org: &str, refuse: bool) -> Result<(), StoreError> {
+        if let Some(o) = self.t().orgs.iter_mut().find(|o| o.id == org) {
+            o.refuse_synced_passkeys = refuse;
+        }
+        Ok(())
+    }
+
+    async fn orgs_refusing_synced_passkeys(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError> {
+        Ok(self.orgs_of(account).await?.into_iter().map(|(o, _)| o).filter(|o| o.refuse_synced_passkeys).collect())
+    }
+
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError> {
         Ok(!self.orgs_requiring_two_factor(account).await?.is_empty())
     }

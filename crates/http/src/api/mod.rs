@@ -74,6 +74,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me/invitations/{id}/decline", post(orgs::decline_invitation))
         .route("/api/v1/orgs/{id}/members/{account_id}", put(orgs::set_role).delete(orgs::remove_member))
         .route("/api/v1/orgs/{id}/two-factor-policy", put(orgs::set_policy))
+        .route("/api/v1/orgs/{id}/passkey-policy", put(orgs::set_passkey_policy))
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/users/{id}/reset-2fa", post(admin::reset_two_factor))
         .route("/api/v1/admin/users/{id}/disable", post(admin::disable))

@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         super::codes::confirm_phone, super::codes::show_phone, super::codes::remove_phone,
         super::codes::send_email_verification, super::codes::confirm_email,
         super::orgs::create, super::orgs::list, super::orgs::show, super::orgs::invite, super::orgs::set_role,
-        super::orgs::remove_member, super::orgs::set_policy, super::orgs::invitations, super::orgs::revoke_invitation,
+        super::orgs::remove_member, super::orgs::set_policy, super::orgs::set_passkey_policy, super::orgs::invitations, super::orgs::revoke_invitation,
         super::orgs::my_invitations, super::orgs::accept_invitation, super::orgs::decline_invitation,
         super::allowlist::show, super::allowlist::replace,
         super::admin::users, super::admin::reset_two_factor, super::admin::disable, super::admin::enable,

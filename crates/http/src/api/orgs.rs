@@ -18,11 +18,18 @@ pub struct OrgResponse {
     id: String,
     name: String,
     require_two_factor: bool,
+    /// Members may register only device-bound keys, no synced passkeys.
+    refuse_synced_passkeys: bool,
 }
 
 impl From<OrgRecord> for OrgResponse {
     fn from(o: OrgRecord) -> Self {
-        Self { id: o.id, name: o.name, require_two_factor: o.require_two_factor }
+        Self {
+            id: o.id,
+            name: o.name,
+            require_two_factor: o.require_two_factor,
+            refuse_synced_passkeys: o.refuse_synced_passkeys,
+        }
     }
 }
 
@@ -31,8 +38,22 @@ pub struct MyOrg {
     id: String,
     name: String,
     require_two_factor: bool,
+    /// Members may register only device-bound keys, no synced passkeys.
+    refuse_synced_passkeys: bool,
     /// `owner` or `member`.
     role: &'static str,
+}
+
+impl MyOrg {
+    fn of(o: OrgRecord, role: OrgRole) -> Self {
+        Self {
+            id: o.id,
+            name: o.name,
+            require_two_factor: o.require_two_factor,
+            refuse_synced_passkeys: o.refuse_synced_passkeys,
+            role: role.as_str(),
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,6 +80,8 @@ pub struct OrgDetail {
     id: String,
     name: String,
     require_two_factor: bool,
+    /// Members may register only device-bound keys, no synced passkeys.
+    refuse_synced_passkeys: bool,
     members: Vec<Member>,
 }
 
@@ -93,16 +116,7 @@ pub async fn create(
     responses((status = 200, body = Vec<MyOrg>), (status = 401, body = ApiErrorBody)))]
 pub async fn list(State(s): State<AppState>, SetupSession(me): SetupSession) -> ApiResult<Json<Vec<MyOrg>>> {
     let orgs = s.twostep.orgs().orgs_of(&me).await?;
-    Ok(Json(
-        orgs.into_iter()
-            .map(|(o, role)| MyOrg {
-                id: o.id,
-                name: o.name,
-                require_two_factor: o.require_two_factor,
-                role: role.as_str(),
-            })
-            .collect(),
-    ))
+    Ok(Json(orgs.into_iter().map(|(o, role)| MyOrg::of(o, role)).collect()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -134,6 +148,7 @@ pub async fn show(
         id: view.org.id,
         name: view.org.name,
         require_two_factor: view.org.require_two_factor,
+        refuse_synced_passkeys: view.org.refuse_synced_passkeys,
         members,
     }))
 }
@@ -303,7 +318,7 @@ pub async fn accept_invitation(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let (org, role) = s.twostep.orgs().accept_invitation(&me, &id, &ctx).await?;
-    let body = MyOrg { id: org.id, name: org.name, require_two_factor: org.require_two_factor, role: role.as_str() };
+    let body = MyOrg::of(org, role);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -432,4 +447,33 @@ pub async fn set_policy(
         members_without_two_factor: switch.lacking,
         members_notified: switch.told,
     }))
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct PasskeyPolicy {
+    /// Refuse synced (backup-eligible) passkeys when members register a
+    /// key; keys already registered stay.
+    refuse_synced_passkeys: bool,
+}
+
+/// The "Refuse synced passkeys" switch (owners only). While on, a member's
+/// registration of a backup-eligible credential is refused with
+/// `400 synced_key_refused`; device-bound security keys and passkeys are
+/// accepted. The operator may refuse them for everyone
+/// (`webauthn.allow_synced = false`).
+#[utoipa::path(put, path = "/api/v1/orgs/{id}/passkey-policy", tag = "organisations", request_body = PasskeyPolicy,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = PasskeyPolicy), (status = 400, body = ApiErrorBody), (status = 401, body = ApiErrorBody),
+        (status = 403, description = "forbidden, two_factor_required, enrollment_required or csrf_failed", body = ApiErrorBody),
+        (status = 404, body = ApiErrorBody),
+        (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody)))]
+pub async fn set_passkey_policy(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    ApiSession(me): ApiSession,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PasskeyPolicy>,
+) -> ApiResult<Json<PasskeyPolicy>> {
+    let refuse = s.twostep.orgs().set_org_refuse_synced_passkeys(&me, &id, req.refuse_synced_passkeys, &ctx).await?;
+    Ok(Json(PasskeyPolicy { refuse_synced_passkeys: refuse }))
 }

@@ -81,7 +81,11 @@ pub struct FinishRequest {
 #[utoipa::path(post, path = "/api/v1/me/webauthn/registrations/{registration_id}", tag = "authenticators",
     request_body = FinishRequest, security(("bearer" = [])), params(("registration_id" = String, Path)),
     responses((status = 201, body = ConfirmResponse),
-        (status = 400, description = "invalid_credential (a check failed) or invalid_request", body = ApiErrorBody),
+        (status = 400, description = "invalid_credential (a check failed); invalid_request; synced_key_refused: \
+            the credential is backup-eligible (a synced passkey) and the operator (`webauthn.allow_synced = false`) \
+            or one of the account's organisations (`refuse_synced_passkeys`) accepts only device-bound keys; \
+            attestation_refused: the operator demands an attested key from a listed model (`webauthn.aaguids`) and \
+            this one's attestation is missing, not from a trusted CA, or names another AAGUID", body = ApiErrorBody),
         (status = 401, description = "invalid_code: the registration is unknown, used or expired", body = ApiErrorBody),
         (status = 403, description = "reauth_required", body = ApiErrorBody),
         (status = 409, description = "credential_taken", body = ApiErrorBody),
@@ -133,8 +137,15 @@ pub struct PasskeyChallengeResponse {
 /// Begin a sign-in with a passkey alone (no e-mail, no password). Works
 /// once, for 5 minutes.
 #[utoipa::path(post, path = "/api/v1/login/passkey", tag = "sign-in",
-    responses((status = 200, body = PasskeyChallengeResponse), (status = 429, body = ApiErrorBody)))]
+    responses((status = 200, body = PasskeyChallengeResponse),
+        (status = 403, description = "passkey_sign_in_disabled: the operator turned passkey sign-in off \
+            (`webauthn.passkey_sign_in = false`); sign in with e-mail and password, a passkey still serves as the \
+            second factor", body = ApiErrorBody),
+        (status = 429, body = ApiErrorBody)))]
 pub async fn start_passkey(State(s): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<PasskeyChallengeResponse>> {
+    if !s.twostep.passkey_sign_in_enabled() {
+        return Err(ApiError::PasskeySignInDisabled);
+    }
     let p = s.twostep.start_passkey_sign_in(&ctx).await?;
     Ok(Json(PasskeyChallengeResponse { challenge_id: p.id, options: p.options }))
 }
@@ -145,7 +156,7 @@ pub async fn start_passkey(State(s): State<AppState>, Ctx(ctx): Ctx) -> ApiResul
     responses((status = 200, body = super::login::LoginResponse),
         (status = 400, body = ApiErrorBody),
         (status = 401, description = "invalid_credentials: any refusal, one answer", body = ApiErrorBody),
-        (status = 403, description = "factor_locked", body = ApiErrorBody),
+        (status = 403, description = "factor_locked, or passkey_sign_in_disabled (turned off by the operator)", body = ApiErrorBody),
         (status = 413, body = ApiErrorBody), (status = 415, body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
 pub async fn finish_passkey(
     State(s): State<AppState>,
@@ -153,6 +164,9 @@ pub async fn finish_passkey(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<FinishRequest>,
 ) -> ApiResult<Json<super::login::LoginResponse>> {
+    if !s.twostep.passkey_sign_in_enabled() {
+        return Err(ApiError::PasskeySignInDisabled);
+    }
     let outcome = s.twostep.finish_passkey_sign_in(&id, &req.credential, &ctx).await?;
     Ok(Json(super::login::LoginResponse::of(outcome)))
 }

@@ -162,11 +162,16 @@ fn signed_in(s: &AppState, headers: &HeaderMap, outcome: LoginOutcome) -> Respon
     }
 }
 
-/// Whether the sign-in page offers passkeys: a relying party can be made
-/// of the public URL (a host name, or loopback).
+/// Whether the sign-in page offers passkeys: the operator allows
+/// password-less sign-in, and a relying party can be made of the public
+/// URL (a host name, or loopback).
 fn passkeys(s: &AppState) -> bool {
     let settings = s.twostep.settings();
-    twostep_domain::factors::webauthn::relying_party_for(&settings.public_url, settings.webauthn_rp_id.as_deref())
+    settings.webauthn_passkey_sign_in
+        && twostep_domain::factors::webauthn::relying_party_for(
+            &settings.public_url,
+            settings.webauthn_rp_id.as_deref(),
+        )
         .is_ok()
 }
 

@@ -105,6 +105,7 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{id}/members/{account}/role", post(orgs::set_role))
         .route("/orgs/{id}/members/{account}/remove", get(orgs::confirm_remove).post(orgs::remove_member))
         .route("/orgs/{id}/two-factor", post(orgs::set_two_factor))
+        .route("/orgs/{id}/passkey-policy", post(orgs::set_passkey_policy))
         .route("/admin", get(admin::users_page))
         .route("/admin/audit", get(admin::audit_page))
         .route("/admin/users/{id}/{action}", get(admin::confirm_page).post(admin::act))

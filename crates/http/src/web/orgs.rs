@@ -69,12 +69,15 @@ pub struct MemberRow {
 
 #[derive(Template)]
 #[template(path = "org.html")]
+#[expect(clippy::struct_excessive_bools, reason = "independent switches the page shows, not a state machine")]
 pub struct OrgPage {
     pub nav: Option<Nav>,
     pub csrf: String,
     pub id: String,
     pub name: String,
     pub require_two_factor: bool,
+    /// Members may not register synced (backup-eligible) passkeys.
+    pub refuse_synced_passkeys: bool,
     /// Whether the signed-in account is an owner (and may manage).
     pub owner: bool,
     pub members: Vec<MemberRow>,
@@ -111,6 +114,8 @@ fn notice_text(key: &str) -> Option<&'static str> {
         "removed" => "Member removed.",
         "required" => "Two-factor authentication is now required of every member.",
         "not_required" => "Two-factor authentication is no longer required.",
+        "synced_refused" => "Members can no longer add synced passkeys. Keys they already have stay.",
+        "synced_allowed" => "Members may add synced passkeys again.",
         "left" => "You left the organisation.",
         _ => return None,
     })
@@ -320,6 +325,7 @@ fn page_of(session: &WebSession, view: OrgView, invitations: Vec<PendingRow>, sh
         id: view.org.id,
         name: view.org.name,
         require_two_factor: view.org.require_two_factor,
+        refuse_synced_passkeys: view.org.refuse_synced_passkeys,
         owner,
         members,
         invitations,
@@ -589,4 +595,27 @@ pub async fn set_two_factor(
     }
 }
 
-super::csrf_field!(CreateForm, AddForm, RoleForm, TwoFactorForm);
+#[derive(Deserialize)]
+pub struct PasskeyPolicyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    refuse: String,
+}
+
+/// "Refuse synced passkeys" and "Allow synced passkeys".
+pub async fn set_passkey_policy(
+    State(s): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<String>,
+    SignedForm(session, f): SignedForm<PasskeyPolicyForm>,
+) -> Response {
+    let refuse = f.refuse == "true";
+    match s.twostep.orgs().set_org_refuse_synced_passkeys(&session.me, &id, refuse, &ctx).await {
+        Ok(true) => see_other(&format!("{}?notice=synced_refused", org_path(&id))),
+        Ok(false) => see_other(&format!("{}?notice=synced_allowed", org_path(&id))),
+        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
+    }
+}
+
+super::csrf_field!(CreateForm, AddForm, RoleForm, TwoFactorForm, PasskeyPolicyForm);

@@ -2,12 +2,13 @@
 //! relay cannot replay its signature to us (the origin is signed).
 
 use async_trait::async_trait;
-use webauthn_rs::prelude::{PublicKeyCredential, WebauthnError};
+use webauthn_rs::prelude::PublicKeyCredential;
 
+use super::party::Checked;
 use super::store::{CeremonyPurpose, CeremonyRecord};
 use super::{CEREMONY_SECS, as_security_key, ceremony_id};
 use crate::abuse::throttle::Scope;
-use crate::audit::{AuditKind, RequestContext};
+use crate::audit::RequestContext;
 use crate::error::FactorError;
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
@@ -15,8 +16,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
-use crate::notify::notice::Notice;
-use crate::service::{AuditEvent, Twostep};
+use crate::service::Twostep;
 
 pub const WEBAUTHN_KIND: &str = "webauthn";
 
@@ -114,20 +114,14 @@ impl Factor for WebauthnFactor {
         // The state lists only this account's keys: an assertion by any
         // other credential is refused by it (SEC-59).
         let result = match cx.relying_party()?.finish_authentication(&ceremony.state, &response)? {
-            Ok(r) => r,
-            Err(WebauthnError::CredentialPossibleCompromise) => {
-                // The sign count went backwards: two copies of the key may exist.
-                cx.audit(
-                    AuditEvent::user(AuditKind::WebauthnSignCountRegression, account)
-                        .factor(response.id.clone())
-                        .failed(),
-                    ctx,
-                )
-                .await;
-                cx.notify(account, Notice::SecurityKeyCloned, ctx).await;
-                return Ok(None);
+            Checked::Good(r) => r,
+            Checked::Regressed(r) => {
+                if cx.sign_count_regressed(account, response.id.clone(), ctx).await {
+                    return Ok(None);
+                }
+                r
             }
-            Err(e) => {
+            Checked::Refused(e) => {
                 tracing::info!(reason = %e, "webauthn assertion refused");
                 return Ok(None);
             }

@@ -8,6 +8,7 @@
 //! use, and keeps the credentials. Only public keys are stored: a key's
 //! private half never leaves it.
 
+mod attestation;
 mod factor;
 mod party;
 mod passkey;
@@ -15,6 +16,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
+pub use attestation::{AttestationRule, AttestationRuleError};
 pub(crate) use factor::WebauthnFactor;
 pub use factor::{WEBAUTHN, WEBAUTHN_KIND};
 pub use party::{RelyingParty, relying_party_for};
@@ -28,7 +30,8 @@ use crate::factors::added::Added;
 use crate::factors::store::AuthenticatorRecord;
 use crate::factors::totp::Confirmed;
 use crate::factors::webauthn::store::{AddKeyOutcome, CeremonyPurpose, CeremonyRecord, WebauthnCredentialRecord};
-use crate::ids::AuthenticatorId;
+use crate::ids::{AccountId, AuthenticatorId};
+use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::SignedIn;
 
@@ -139,6 +142,9 @@ impl Twostep {
         if key.credential_id.len() > MAX_CREDENTIAL_ID {
             return Err(FactorError::InvalidCredential);
         }
+        if key.backup_eligible {
+            self.synced_key_allowed(me).await?;
+        }
         let id = AuthenticatorId::generate(self.rng());
         let authenticator = AuthenticatorRecord {
             id: id.clone(),
@@ -180,7 +186,43 @@ impl Twostep {
 
     pub(crate) fn relying_party(&self) -> Result<RelyingParty, FactorError> {
         relying_party_for(&self.settings.public_url, self.settings.webauthn_rp_id.as_deref())
+            .map(|rp| rp.demanding(self.settings.webauthn_attestation.as_ref()))
             .map_err(|e| FactorError::Internal(InternalError(format!("webauthn relying party: {e}"))))
+    }
+
+    /// A backup-eligible credential may be copied to any device its
+    /// provider syncs to: the operator, or any of the account's
+    /// organisations, may want keys that stay on one device.
+    async fn synced_key_allowed(&self, me: &SignedIn) -> Result<(), FactorError> {
+        let by = if self.settings.webauthn_allow_synced {
+            match self.store.orgs_refusing_synced_passkeys(&me.account.id).await?.first() {
+                Some(org) => format!("by the organisation \"{}\"", org.name),
+                None => return Ok(()),
+            }
+        } else {
+            "on this server".to_owned()
+        };
+        tracing::info!(account = %me.account.id, "synced credential refused {by}");
+        Err(FactorError::SyncedKeyRefused { by })
+    }
+
+    /// Whether a passkey alone may sign in (`webauthn.passkey_sign_in`).
+    /// Off, the sign-in routes refuse before any ceremony begins.
+    pub fn passkey_sign_in_enabled(&self) -> bool {
+        self.settings.webauthn_passkey_sign_in
+    }
+
+    /// A key's sign count did not go up (SEC-59): a copy may be in use.
+    /// Always audited and mailed; refused only when the operator says so,
+    /// since some authenticators reset or do not keep a count honestly.
+    /// Returns whether the assertion is refused.
+    pub(super) async fn sign_count_regressed(&self, account: &AccountId, key: String, ctx: &RequestContext) -> bool {
+        let refused = self.settings.webauthn_refuse_sign_count_regression;
+        let event = AuditEvent::user(AuditKind::WebauthnSignCountRegression, account).factor(key);
+        let event = if refused { event.failed().details("refused") } else { event.details("accepted; flagged") };
+        self.audit(event, ctx).await;
+        self.notify(account, Notice::SecurityKeyCloned { refused }, ctx).await;
+        refused
     }
 }
 

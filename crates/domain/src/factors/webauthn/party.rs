@@ -11,19 +11,31 @@ use std::time::Duration;
 
 use url::Url;
 use webauthn_rs::prelude::{
-    CredentialID, DiscoverableAuthentication, Passkey, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, RequestChallengeResponse, SecurityKey, SecurityKeyAuthentication,
-    SecurityKeyRegistration, Uuid, WebauthnError,
+    AttestationCaList, AttestedPasskeyRegistration, AuthenticationResult, CredentialID, DiscoverableAuthentication,
+    Passkey, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
+    SecurityKey, SecurityKeyAuthentication, SecurityKeyRegistration, Uuid, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-use super::{CEREMONY_SECS, KeyKind, NewKey};
+use super::{AttestationRule, CEREMONY_SECS, KeyKind, NewKey};
 use crate::error::{FactorError, InternalError};
 use crate::ids::AccountId;
 
 /// webauthn-rs's relying party, as configured for this server.
 pub struct RelyingParty {
     webauthn: Webauthn,
+    /// The operator's attestation CAs, when registration demands them.
+    attestation: Option<AttestationCaList>,
+}
+
+/// What an assertion's checks found (SEC-59).
+#[derive(Debug)]
+pub(super) enum Checked {
+    Good(AuthenticationResult),
+    /// Every check passed but the sign count, which did not go up: two
+    /// copies of the key may exist. Whether to accept is the caller's rule.
+    Regressed(AuthenticationResult),
+    Refused(WebauthnError),
 }
 
 /// Builds the relying party for `public_url`, its id `rp_id` when given.
@@ -49,7 +61,7 @@ pub fn relying_party_for(public_url: &str, rp_id: Option<&str>) -> Result<Relyin
                 .build()
         })
         .map_err(|e| format!("rp id {id:?} for origin {origin}: {e}"))?;
-    Ok(RelyingParty { webauthn })
+    Ok(RelyingParty { webauthn, attestation: None })
 }
 
 fn internal(e: impl std::fmt::Display) -> FactorError {
@@ -67,6 +79,12 @@ pub(super) fn user_handle(account: &AccountId) -> Uuid {
 }
 
 impl RelyingParty {
+    /// The same party, registering only keys that `rule` accepts.
+    pub(super) fn demanding(mut self, rule: Option<&AttestationRule>) -> Self {
+        self.attestation = rule.map(AttestationRule::ca_list);
+        self
+    }
+
     /// Options for `navigator.credentials.create()` and the ceremony state, as JSON.
     pub(super) fn start_registration(
         &self,
@@ -81,18 +99,27 @@ impl RelyingParty {
             KeyKind::SecurityKey => {
                 let (o, s) = self
                     .webauthn
-                    .start_securitykey_registration(handle, email, email, exclude, None, None)
+                    .start_securitykey_registration(handle, email, email, exclude, self.attestation.clone(), None)
                     .map_err(internal)?;
                 let mut o = serde_json::to_value(&o).map_err(internal)?;
                 without_cred_protect(&mut o);
                 Ok((o, serde_json::to_string(&s).map_err(internal)?))
             }
             KeyKind::Passkey => {
-                let (o, s) =
-                    self.webauthn.start_passkey_registration(handle, email, email, exclude).map_err(internal)?;
+                let (o, s) = if let Some(cas) = &self.attestation {
+                    let (o, s) = self
+                        .webauthn
+                        .start_attested_passkey_registration(handle, email, email, exclude, cas.clone(), None)
+                        .map_err(internal)?;
+                    (o, serde_json::to_string(&s).map_err(internal)?)
+                } else {
+                    let (o, s) =
+                        self.webauthn.start_passkey_registration(handle, email, email, exclude).map_err(internal)?;
+                    (o, serde_json::to_string(&s).map_err(internal)?)
+                };
                 let mut o = serde_json::to_value(&o).map_err(internal)?;
                 require_resident_key(&mut o);
-                Ok((o, serde_json::to_string(&s).map_err(internal)?))
+                Ok((o, s))
             }
         }
     }
@@ -104,10 +131,26 @@ impl RelyingParty {
         state: &str,
         response: &RegisterPublicKeyCredential,
     ) -> Result<NewKey, FactorError> {
+        let attested = carries_attestation_cas(state)?;
+        // The rule came in while this ceremony was under way (a restart, or
+        // another instance already on the new configuration): it was begun
+        // without the CAs, so it cannot meet it.
+        if self.attestation.is_some() && !attested {
+            tracing::info!("registration refused: begun before attestation was demanded");
+            return Err(FactorError::AttestationRefused);
+        }
+        let refuse = |e: WebauthnError| {
+            if attested && attestation_fault(&e) {
+                tracing::info!(reason = %e, "security key registration refused by the attestation rule");
+                FactorError::AttestationRefused
+            } else {
+                refused(e)
+            }
+        };
         match kind {
             KeyKind::SecurityKey => {
                 let state: SecurityKeyRegistration = serde_json::from_str(state).map_err(internal)?;
-                let key = self.webauthn.finish_securitykey_registration(response, &state).map_err(refused)?;
+                let key = self.webauthn.finish_securitykey_registration(response, &state).map_err(refuse)?;
                 NewKey::of(key.cred_id().as_ref(), &key)
             }
             KeyKind::Passkey => {
@@ -117,8 +160,13 @@ impl RelyingParty {
                     tracing::info!("passkey registration refused: not discoverable (credProps.rk false)");
                     return Err(FactorError::InvalidCredential);
                 }
+                if attested {
+                    let state: AttestedPasskeyRegistration = serde_json::from_str(state).map_err(internal)?;
+                    let key = self.webauthn.finish_attested_passkey_registration(response, &state).map_err(refuse)?;
+                    return NewKey::of(key.cred_id().as_ref(), &key);
+                }
                 let state: PasskeyRegistration = serde_json::from_str(state).map_err(internal)?;
-                let key = self.webauthn.finish_passkey_registration(response, &state).map_err(refused)?;
+                let key = self.webauthn.finish_passkey_registration(response, &state).map_err(refuse)?;
                 NewKey::of(key.cred_id().as_ref(), &key)
             }
         }
@@ -140,9 +188,26 @@ impl RelyingParty {
         &self,
         state: &str,
         response: &PublicKeyCredential,
-    ) -> Result<Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>, FactorError> {
-        let state: SecurityKeyAuthentication = serde_json::from_str(state).map_err(internal)?;
-        Ok(self.webauthn.finish_securitykey_authentication(response, &state))
+    ) -> Result<Checked, FactorError> {
+        let parsed: SecurityKeyAuthentication = serde_json::from_str(state).map_err(internal)?;
+        Ok(match self.webauthn.finish_securitykey_authentication(response, &parsed) {
+            Ok(r) => Checked::Good(r),
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                // The same checks again with the stored counts at zero,
+                // which webauthn-rs skips: it has no switch to accept a
+                // regression itself, and we need its result to go on.
+                let mut relaxed: serde_json::Value = serde_json::from_str(state).map_err(internal)?;
+                if let Some(creds) = relaxed["ast"]["credentials"].as_array_mut() {
+                    creds.iter_mut().for_each(zero_counter);
+                }
+                let relaxed: SecurityKeyAuthentication = serde_json::from_value(relaxed).map_err(internal)?;
+                match self.webauthn.finish_securitykey_authentication(response, &relaxed) {
+                    Ok(r) => Checked::Regressed(r),
+                    Err(e) => Checked::Refused(e),
+                }
+            }
+            Err(e) => Checked::Refused(e),
+        })
     }
 }
 
@@ -166,10 +231,58 @@ impl RelyingParty {
         state: &str,
         response: &PublicKeyCredential,
         key: &Passkey,
-    ) -> Result<Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>, FactorError> {
-        let state: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
-        Ok(self.webauthn.finish_discoverable_authentication_v2(response, state, key))
+    ) -> Result<Checked, FactorError> {
+        let parsed: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
+        Ok(match self.webauthn.finish_discoverable_authentication_v2(response, parsed, key) {
+            Ok(r) => Checked::Good(r),
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                // As in `finish_authentication`: every other check again,
+                // against the key with its stored count at zero.
+                let mut relaxed = serde_json::to_value(key).map_err(internal)?;
+                zero_counter(&mut relaxed["cred"]);
+                let relaxed: Passkey = serde_json::from_value(relaxed).map_err(internal)?;
+                let parsed: DiscoverableAuthentication = serde_json::from_str(state).map_err(internal)?;
+                match self.webauthn.finish_discoverable_authentication_v2(response, parsed, &relaxed) {
+                    Ok(r) => Checked::Regressed(r),
+                    Err(e) => Checked::Refused(e),
+                }
+            }
+            Err(e) => Checked::Refused(e),
+        })
     }
+}
+
+/// A stored credential (webauthn-rs's JSON) with its sign count at zero.
+/// webauthn-rs compares counts only when one side is non-zero and the
+/// count is its very last check, so every other check stands.
+fn zero_counter(credential: &mut serde_json::Value) {
+    if let Some(c) = credential.as_object_mut().and_then(|c| c.get_mut("counter")) {
+        *c = 0.into();
+    }
+}
+
+/// Whether a registration's state holds attestation CAs: webauthn-rs keeps
+/// them in `ca_list` (null for a security key registered without).
+fn carries_attestation_cas(state: &str) -> Result<bool, FactorError> {
+    let value: serde_json::Value = serde_json::from_str(state).map_err(internal)?;
+    Ok(value.get("ca_list").is_some_and(|l| !l.is_null()))
+}
+
+/// The refusals that mean "not an accepted model": no attestation, an
+/// unknown CA, an unlisted AAGUID, or a synced (unattestable) passkey.
+fn attestation_fault(e: &WebauthnError) -> bool {
+    matches!(
+        e,
+        WebauthnError::AttestationNotSupported
+            | WebauthnError::AttestationNotVerifiable
+            | WebauthnError::AttestationUntrustedAaguid
+            | WebauthnError::AttestationFormatMissingAaguid
+            | WebauthnError::AttestationChainNotTrusted(_)
+            | WebauthnError::AttestationTrustFailure
+            | WebauthnError::AttestationLeafCertMissing
+            | WebauthnError::AttestationCertificateTrustStoreEmpty
+            | WebauthnError::CredentialMayNotBeHardwareBound
+    )
 }
 
 /// A passkey for password-less sign-in must be found without a user name,

@@ -5,17 +5,15 @@
 //! apply as they are: disabled accounts, the IP allow-list and the
 //! second-factor throttle.
 
-use webauthn_rs::prelude::{Passkey, PublicKeyCredential, WebauthnError};
+use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
-use super::party::user_handle;
+use super::party::{Checked, user_handle};
 use super::store::{CeremonyPurpose, CeremonyRecord};
 use super::{CEREMONY_SECS, WEBAUTHN, ceremony_id};
 use crate::abuse::throttle::{Scope, Verdict, address_key};
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::LoginError;
-use crate::ids::AccountId;
 use crate::meters::{self, SignInMethod, SignInResult};
-use crate::notify::notice::Notice;
 use crate::service::{AuditEvent, Twostep};
 use crate::sessions::store::SessionKind;
 use crate::signin::login::LoginOutcome;
@@ -35,7 +33,12 @@ pub struct PasskeyStarted {
 pub const PASSKEY_STARTS_PER_MINUTE: i64 = 30;
 
 impl Twostep {
+    /// Callers check `passkey_sign_in_enabled` first, to say why; while
+    /// it is off this refuses as for a wrong key, as a backstop.
     pub async fn start_passkey_sign_in(&self, ctx: &RequestContext) -> Result<PasskeyStarted, LoginError> {
+        if !self.passkey_sign_in_enabled() {
+            return Err(LoginError::InvalidCredentials);
+        }
         // Decided and counted in one statement, so a burst cannot pass it.
         let scope = format!("passkey:address:{}", address_key(&ctx.ip));
         if let Some(retry_after) = self.store.take_allowance(&scope, self.now(), 60, PASSKEY_STARTS_PER_MINUTE).await? {
@@ -75,6 +78,9 @@ impl Twostep {
             meters::sign_in(SignInResult::BadPassword, SignInMethod::Factor(WEBAUTHN));
             LoginError::InvalidCredentials
         };
+        if !self.passkey_sign_in_enabled() {
+            return Err(refused());
+        }
         let now = self.now();
         // Spent whatever follows (SEC-57).
         let Some(ceremony) = self.store.take_passkey_ceremony(challenge).await?.filter(|c| now < c.expires_at) else {
@@ -116,10 +122,19 @@ impl Twostep {
             Verdict::Wait { retry_after } => return Err(LoginError::Throttled { retry_after: retry_after.max(1) }),
         }
         let Some(key) = serde_json::from_str::<Passkey>(&record.credential).ok() else { return Err(refused()) };
+        let key_id = record.authenticator_id.to_string();
         let result = match rp.finish_discoverable(&ceremony.state, &response, &key).map_err(internal_login)? {
-            Ok(r) => r,
-            Err(e) => {
-                self.passkey_refused(&account_id, &record.authenticator_id.to_string(), &e, ctx).await;
+            Checked::Good(r) => r,
+            Checked::Regressed(r) => {
+                if self.sign_count_regressed(&account_id, key_id, ctx).await {
+                    return Err(refused());
+                }
+                r
+            }
+            Checked::Refused(e) => {
+                tracing::info!(reason = %e, "passkey sign-in refused");
+                let event = AuditEvent::user(AuditKind::SignInSecondFactor, &account_id).failed();
+                self.audit(event.details("passkey"), ctx).await;
                 return Err(refused());
             }
         };
@@ -137,17 +152,6 @@ impl Twostep {
         self.audit(event.details("passkey; two factors"), ctx).await;
         meters::sign_in(SignInResult::Success, SignInMethod::Factor(WEBAUTHN));
         Ok(LoginOutcome::Authenticated { session, account: account_id })
-    }
-
-    async fn passkey_refused(&self, account: &AccountId, key: &str, e: &WebauthnError, ctx: &RequestContext) {
-        if matches!(e, WebauthnError::CredentialPossibleCompromise) {
-            let event = AuditEvent::user(AuditKind::WebauthnSignCountRegression, account).factor(key.to_owned());
-            self.audit(event.failed(), ctx).await;
-            self.notify(account, Notice::SecurityKeyCloned, ctx).await;
-        } else {
-            tracing::info!(reason = %e, "passkey sign-in refused");
-            self.audit(AuditEvent::user(AuditKind::SignInSecondFactor, account).failed().details("passkey"), ctx).await;
-        }
     }
 }
 

@@ -33,7 +33,9 @@ impl WebauthnCredentialRecord {
         if let Some(json) = key_json {
             self.credential = json;
         }
-        self.sign_count = i64::from(result.counter());
+        // Never lowered: after an accepted regression the copy's lower
+        // count must not become the bar, or the original would be flagged.
+        self.sign_count = self.sign_count.max(i64::from(result.counter()));
         self.backup_eligible = result.backup_eligible();
         self.backup_state = result.backup_state();
     }

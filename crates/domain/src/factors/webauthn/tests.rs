@@ -12,8 +12,9 @@ use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential, SecurityKey};
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
 
-use super::party::{RelyingParty, relying_party_for};
-use super::{KeyKind, as_security_key};
+use super::party::{Checked, RelyingParty, relying_party_for};
+use super::{AttestationRule, KeyKind, as_security_key};
+use crate::error::FactorError;
 use crate::ids::AccountId;
 
 fn rp() -> RelyingParty {
@@ -106,7 +107,7 @@ fn begin_assertion(rp: &RelyingParty, keys: &[SecurityKey]) -> (RequestChallenge
 
 fn accepted(rp: &RelyingParty, state: &str, credential: &Value) -> bool {
     let Ok(response) = serde_json::from_value::<PublicKeyCredential>(credential.clone()) else { return false };
-    matches!(rp.finish_authentication(state, &response), Ok(Ok(_)))
+    matches!(rp.finish_authentication(state, &response), Ok(Checked::Good(_)))
 }
 
 #[test]
@@ -139,20 +140,84 @@ fn sec59_an_honest_assertion_passes_and_each_fault_is_refused() {
     assert!(!accepted(&rp, &state, &foreign), "another account's key was accepted");
 }
 
+/// webauthn-rs refuses a count that did not go up; we get the verdict
+/// `Regressed` with every other check done, for the operator's rule.
 #[test]
-fn sec59_a_sign_count_that_goes_backwards_is_refused() {
+fn sec59_a_sign_count_that_goes_backwards_is_flagged_after_every_other_check() {
     let rp = rp();
     let mut token = key();
     let mut security_key = registered(&rp, &mut token);
     let mut clone = SoftToken::from_cbor(&token.to_cbor().unwrap()).unwrap();
     let (options, state) = begin_assertion(&rp, std::slice::from_ref(&security_key));
     let first = token.do_authentication(origin(), options).unwrap();
-    let result = rp.finish_authentication(&state, &first).unwrap().unwrap();
+    let Ok(Checked::Good(result)) = rp.finish_authentication(&state, &first) else { panic!("refused") };
     security_key.update_credential(&result);
     let (options, state) = begin_assertion(&rp, std::slice::from_ref(&security_key));
-    let cloned = clone.do_authentication(origin(), options).unwrap();
+    let cloned = serde_json::to_value(clone.do_authentication(origin(), options).unwrap()).unwrap();
+    let response: PublicKeyCredential = serde_json::from_value(cloned.clone()).unwrap();
+    let Ok(Checked::Regressed(result)) = rp.finish_authentication(&state, &response) else { panic!("not flagged") };
+    assert_eq!(result.counter(), 1);
+    // A forged copy is refused outright: the count is the last check.
+    for (what, forged) in [
+        ("signature", flipped(&cloned, "signature", 20)),
+        ("origin", with_client_data(&cloned, "origin", "https://phish.example.net")),
+        ("challenge", with_client_data(&cloned, "challenge", &BASE64URL_NOPAD.encode(&[7u8; 32]))),
+    ] {
+        let response: PublicKeyCredential = serde_json::from_value(forged).unwrap();
+        assert!(matches!(rp.finish_authentication(&state, &response), Ok(Checked::Refused(_))), "forged {what}");
+    }
+}
+
+fn soft_token_ca_rule(aaguid: &str) -> (SoftToken, AttestationRule) {
+    use crypto_glue::traits::{EncodePem, LineEndingPem};
+    let (token, ca) = SoftToken::new(true).unwrap();
+    let pem = ca.to_pem(LineEndingPem::LF).unwrap();
+    (token, AttestationRule::new(&[aaguid.to_owned()], &[("ca.pem".to_owned(), pem)]).unwrap())
+}
+
+fn register_as(rp: &RelyingParty, kind: KeyKind, token: &mut SoftToken) -> Result<(), FactorError> {
+    let (options, state) =
+        rp.start_registration(&AccountId::from_stored("acct"), "a@example.com", kind, vec![]).unwrap();
+    let mut options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
+    // SoftToken keeps no resident keys; what it is asked does not change the checks.
+    if let Some(sel) = options.public_key.authenticator_selection.as_mut() {
+        sel.require_resident_key = false;
+    }
+    let response = token.do_registration(origin(), options).unwrap();
+    rp.finish_registration(kind, &state, &response).map(|_| ())
+}
+
+/// SEC-58, the operator's attestation rule, for both kinds of key.
+#[test]
+fn sec58_an_attestation_rule_takes_listed_models_of_trusted_makers_only() {
+    const SOFT_TOKEN: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
+    let (mut listed, rule) = soft_token_ca_rule(SOFT_TOKEN);
+    let strict = rp().demanding(Some(&rule));
+    for kind in [KeyKind::SecurityKey, KeyKind::Passkey] {
+        assert!(register_as(&strict, kind, &mut listed).is_ok(), "{kind:?}");
+        let mut stranger = SoftToken::new(true).unwrap().0;
+        assert!(matches!(register_as(&strict, kind, &mut stranger), Err(FactorError::AttestationRefused)), "{kind:?}");
+    }
+    let (mut other_model, rule) = soft_token_ca_rule("cb69481e-8ff7-4039-93ec-0a2729a154a8");
+    let strict = rp().demanding(Some(&rule));
     assert!(matches!(
-        rp.finish_authentication(&state, &cloned),
-        Ok(Err(webauthn_rs::prelude::WebauthnError::CredentialPossibleCompromise))
+        register_as(&strict, KeyKind::SecurityKey, &mut other_model),
+        Err(FactorError::AttestationRefused)
+    ));
+    // Without a rule, the same keys register (attestation `none` accepted).
+    assert!(register_as(&rp(), KeyKind::SecurityKey, &mut other_model).is_ok());
+}
+
+/// A registration begun before the rule came in cannot finish under it.
+#[test]
+fn sec58_a_ceremony_begun_without_the_rule_does_not_finish_under_it() {
+    const SOFT_TOKEN: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
+    let (mut listed, rule) = soft_token_ca_rule(SOFT_TOKEN);
+    let (options, state) = begin(&rp());
+    let response = listed.do_registration(origin(), options).unwrap();
+    let strict = rp().demanding(Some(&rule));
+    assert!(matches!(
+        strict.finish_registration(KeyKind::SecurityKey, &state, &response),
+        Err(FactorError::AttestationRefused)
     ));
 }
