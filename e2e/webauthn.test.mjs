@@ -23,13 +23,16 @@
 //   /login                    #email autocomplete "username webauthn",
 //                             button "Sign in with a passkey"
 
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 
 import {
   expectPath,
+  fillSignUp,
   fitsPhone,
   goto,
+  launchBrowser,
   leaveRecoveryCodes,
   newAccount,
   noticeText,
@@ -40,6 +43,7 @@ import {
   story,
   submit,
   text,
+  withOwnServer,
   RECOVERY_CODE,
 } from './lib/index.mjs';
 
@@ -54,6 +58,25 @@ let page;
 let cdp;
 let authenticatorId;
 let platformId;
+
+/**
+ * A virtual authenticator in the page's browser: a USB key, or with
+ * `internal` the device's own passkey store. Presence and user
+ * verification are simulated, so every ceremony is answered at once.
+ */
+async function virtualAuthenticator(session, transport = 'usb') {
+  const { authenticatorId: id } = await session.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport,
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return id;
+}
 
 /** The virtual authenticator's credentials, as Chromium holds them. */
 async function credentials() {
@@ -100,16 +123,7 @@ s.test('a security key is the first factor, with recovery codes', async (st) => 
   page = (await st.openBrowser({ baseURL: localhost })).page;
   cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable');
-  ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'usb',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  }));
+  authenticatorId = await virtualAuthenticator(cdp);
 
   await signUp(page, account);
   await goto(page, '/security/keys/new?kind=security_key');
@@ -174,16 +188,7 @@ s.test('create a passkey; re-auth asks for the password and the key', async () =
   // holds the account's other credential and would refuse a second one).
   const onTheLaptop = async () => {
     await cdp.send('WebAuthn.setAutomaticPresenceSimulation', { authenticatorId, enabled: false });
-    ({ authenticatorId: platformId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    }));
+    platformId = await virtualAuthenticator(cdp, 'internal');
   };
   assert.ok(await addKey('Create a passkey', 'This laptop', { beforeCeremony: onTheLaptop }), 're-auth was asked');
   await expectPath(page, '/security');
@@ -206,7 +211,6 @@ s.test('sign in with the passkey alone: the autofill', async () => {
     page.waitForURL((url) => url.pathname === '/login'),
     nav.getByRole('button', { name: 'Sign out' }).click(),
   ]);
-  assert.equal(await page.locator('#email').getAttribute('autocomplete'), 'username webauthn');
   await page.waitForURL((url) => url.pathname === '/security');
   assert.equal(await text(page.locator('[data-testid=account-email]')), account.email);
 });
@@ -217,6 +221,7 @@ s.test('sign in with the passkey alone: the button', async () => {
     PublicKeyCredential.isConditionalMediationAvailable = async () => false;
   });
   await signOut(page);
+  assert.equal(await page.locator('#email').getAttribute('autocomplete'), 'username webauthn');
   await screenshot(page, 'keys-04-login');
   await fitsPhone(page, 'keys-04a-login-phone');
   await Promise.all([
@@ -243,4 +248,32 @@ s.test('the IP allow-list still applies to a passkey', async () => {
   const alert = await text(page.locator('[role=alert]'));
   assert.match(alert, /passkey wasn't accepted/, alert);
   await screenshot(page, 'keys-05-refused');
+});
+
+test('the operator requires 2FA: a passkey set up from the enrolment page meets it', { timeout: 120_000 }, async () => {
+  const env = { TWOSTEP_POLICY__REQUIRE_TWO_FACTOR: 'true' };
+  await withOwnServer({ name: 'keys under the mandate', env, browser: false }, async ({ server }) => {
+    const browser = await launchBrowser({ baseURL: server.url.replace('://127.0.0.1:', '://localhost:') });
+    try {
+      const p = browser.page;
+      const session = await p.context().newCDPSession(p);
+      await session.send('WebAuthn.enable');
+      await virtualAuthenticator(session, 'internal');
+      const who = newAccount('keys-mandate');
+      await goto(p, '/signup');
+      await submit(await fillSignUp(p, who.email, who.password));
+      await expectPath(p, '/security/two-factor/required');
+      await submit(p.getByRole('link', { name: 'Create a passkey' }));
+      await expectPath(p, '/security/keys/new');
+      await Promise.all([
+        p.waitForURL((url) => url.pathname === '/security/keys/finish'),
+        p.getByRole('button', { name: 'Continue' }).click(),
+      ]);
+      await p.getByRole('heading', { level: 1, name: 'Two-factor authentication is on' }).waitFor();
+      await leaveRecoveryCodes(p);
+      assert.deepEqual(await p.locator('[data-testid=key-name]').allInnerTexts(), ['Passkey']);
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -15,6 +15,7 @@ pub mod error;
 pub mod error_pages;
 mod keys;
 mod login_push;
+mod org_policy;
 mod orgs;
 mod pages;
 mod password;
@@ -104,8 +105,8 @@ pub fn routes() -> Router<AppState> {
         .route("/invitations/{id}/decline", post(orgs::decline_invitation))
         .route("/orgs/{id}/members/{account}/role", post(orgs::set_role))
         .route("/orgs/{id}/members/{account}/remove", get(orgs::confirm_remove).post(orgs::remove_member))
-        .route("/orgs/{id}/two-factor", post(orgs::set_two_factor))
-        .route("/orgs/{id}/passkey-policy", post(orgs::set_passkey_policy))
+        .route("/orgs/{id}/two-factor", post(org_policy::set_two_factor))
+        .route("/orgs/{id}/passkey-policy", post(org_policy::set_passkey_policy))
         .route("/admin", get(admin::users_page))
         .route("/admin/audit", get(admin::audit_page))
         .route("/admin/users/{id}/{action}", get(admin::confirm_page).post(admin::act))

@@ -99,7 +99,7 @@ pub struct OrgPage {
     pub add_role: &'static str,
 }
 
-fn org_path(id: &str) -> String {
+pub(super) fn org_path(id: &str) -> String {
     format!("/orgs/{}", encode(id))
 }
 
@@ -231,7 +231,7 @@ fn required_notice(lacking: usize, told: usize) -> String {
 }
 
 /// How the organisation page is shown beyond its data.
-struct Shown {
+pub(super) struct Shown {
     status: StatusCode,
     without_only: bool,
     notice: Option<String>,
@@ -245,7 +245,7 @@ impl Shown {
         Self { status: r.status, error: Some(r.message), ..self }
     }
 
-    fn ok() -> Self {
+    pub(super) fn ok() -> Self {
         Self {
             status: StatusCode::OK,
             without_only: false,
@@ -356,7 +356,7 @@ async fn org_error(s: &AppState, session: &WebSession, id: &str, e: &OrgError) -
 }
 
 /// A refused change: the organisation page again, saying why.
-async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, shown: Shown) -> Response {
+pub(super) async fn refused(s: &AppState, session: &WebSession, id: &str, e: OrgError, shown: Shown) -> Response {
     match error::org(&e) {
         Some(r) => org_page(s, session, id, shown.refused(r)).await,
         None => org_error(s, session, id, &e).await,
@@ -570,52 +570,4 @@ pub async fn remove_member(
     }
 }
 
-#[derive(Deserialize)]
-pub struct TwoFactorForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    require: String,
-}
-
-/// The "Require two-factor" and "Stop requiring" buttons.
-pub async fn set_two_factor(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-    SignedForm(session, f): SignedForm<TwoFactorForm>,
-) -> Response {
-    let require = f.require == "true";
-    match s.twostep.orgs().set_org_two_factor(&session.me, &id, require, &ctx).await {
-        Ok(done) if done.required => {
-            see_other(&format!("{}?notice=required&lacking={}&told={}", org_path(&id), done.lacking, done.told))
-        }
-        Ok(_) => see_other(&format!("{}?notice=not_required", org_path(&id))),
-        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct PasskeyPolicyForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    refuse: String,
-}
-
-/// "Refuse synced passkeys" and "Allow synced passkeys".
-pub async fn set_passkey_policy(
-    State(s): State<AppState>,
-    Ctx(ctx): Ctx,
-    Path(id): Path<String>,
-    SignedForm(session, f): SignedForm<PasskeyPolicyForm>,
-) -> Response {
-    let refuse = f.refuse == "true";
-    match s.twostep.orgs().set_org_refuse_synced_passkeys(&session.me, &id, refuse, &ctx).await {
-        Ok(true) => see_other(&format!("{}?notice=synced_refused", org_path(&id))),
-        Ok(false) => see_other(&format!("{}?notice=synced_allowed", org_path(&id))),
-        Err(e) => refused(&s, &session, &id, e, Shown::ok()).await,
-    }
-}
-
-super::csrf_field!(CreateForm, AddForm, RoleForm, TwoFactorForm, PasskeyPolicyForm);
+super::csrf_field!(CreateForm, AddForm, RoleForm);
