@@ -112,6 +112,25 @@ async fn take_invitation(
     .transpose()
 }
 
+impl SqlStore {
+    /// The account's organisations whose switch `flag` is on. `flag` is one
+    /// of our column names, never input.
+    async fn member_orgs_with(&self, account: &AccountId, flag: &'static str) -> Result<Vec<OrgRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT o.id, o.name, o.require_two_factor, o.refuse_synced_passkeys, o.created_at
+             FROM org_members m JOIN organizations o ON o.id = m.org_id
+             WHERE m.account_id = $1 AND o.{flag} <> 0 ORDER BY o.name, o.id"
+        ))
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(org)
+        .collect()
+    }
+}
+
 #[async_trait]
 impl OrgStore for SqlStore {
     async fn insert_org(&self, o: &OrgRecord, owner: &AccountId) -> Result<(), StoreError> {
@@ -258,18 +277,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn orgs_refusing_synced_passkeys(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError> {
-        sqlx::query(
-            "SELECT o.id, o.name, o.require_two_factor, o.refuse_synced_passkeys, o.created_at
-             FROM org_members m JOIN organizations o ON o.id = m.org_id
-             WHERE m.account_id = $1 AND o.refuse_synced_passkeys <> 0 ORDER BY o.name, o.id",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?
-        .iter()
-        .map(org)
-        .collect()
+        self.member_orgs_with(account, "refuse_synced_passkeys").await
     }
 
     async fn org_requires_two_factor(&self, account: &AccountId) -> Result<bool, StoreError> {
@@ -285,18 +293,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn orgs_requiring_two_factor(&self, account: &AccountId) -> Result<Vec<OrgRecord>, StoreError> {
-        sqlx::query(
-            "SELECT o.id, o.name, o.require_two_factor, o.refuse_synced_passkeys, o.created_at
-             FROM org_members m JOIN organizations o ON o.id = m.org_id
-             WHERE m.account_id = $1 AND o.require_two_factor <> 0 ORDER BY o.name, o.id",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?
-        .iter()
-        .map(org)
-        .collect()
+        self.member_orgs_with(account, "require_two_factor").await
     }
 
     async fn upsert_invitation(&self, i: &InvitationRecord, now: Timestamp) -> Result<(), StoreError> {

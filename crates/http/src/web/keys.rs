@@ -11,7 +11,8 @@ use twostep_domain::error::FactorError;
 use twostep_domain::factors::webauthn::{KeyKind, WEBAUTHN_KIND};
 
 use super::error::{self, BAD_NAME, internal, not_found_page, reauth_first};
-use super::pages::{KeyNew, KeyRegistration, KeyRename};
+use super::pages::{KeyNew, KeyRegistration};
+use super::rename::{self, RenameForm, Renamed};
 use super::security::show_codes;
 use super::{SignedForm, WebSession, after_rotation, encode, render, see_other};
 use crate::AppState;
@@ -157,24 +158,11 @@ async fn own_key(s: &AppState, session: &WebSession, id: &str) -> Result<Option<
     }
 }
 
-fn rename_view(session: &WebSession, status: StatusCode, id: &str, name: String, error: Option<String>) -> Response {
-    render(status, &KeyRename { nav: session.nav(), csrf: session.csrf.clone(), id: id.to_owned(), name, error })
-}
+const KEY: Renamed = Renamed { heading: "Rename security key", base: "/security/keys", back: "/security#keys" };
 
 pub async fn rename_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
-    match own_key(&s, &session, &id).await {
-        Ok(Some(name)) => rename_view(&session, StatusCode::OK, &id, name, None),
-        Ok(None) => not_found_page(),
-        Err(res) => res,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct RenameForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
+    let found = own_key(&s, &session, &id).await;
+    rename::page(&session, &KEY, &id, found)
 }
 
 pub async fn rename(
@@ -189,12 +177,16 @@ pub async fn rename(
     }
     match s.twostep.rename_authenticator(&session.me, &id, &f.name).await {
         Ok(_) => see_other("/security?notice=key_renamed"),
-        Err(FactorError::InvalidName) => {
-            let typed = f.name.chars().take(200).collect();
-            rename_view(&session, StatusCode::BAD_REQUEST, &id, typed, Some(BAD_NAME.to_owned()))
-        }
+        Err(FactorError::InvalidName) => rename::view(
+            &session,
+            StatusCode::BAD_REQUEST,
+            &KEY,
+            &id,
+            rename::typed(&f.name),
+            Some(BAD_NAME.to_owned()),
+        ),
         Err(e) => error::factor(&e, &format!("/security/keys/{}/rename", encode(&id))),
     }
 }
 
-super::csrf_field!(NewForm, FinishForm, RenameForm);
+super::csrf_field!(NewForm, FinishForm);

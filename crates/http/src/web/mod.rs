@@ -23,6 +23,7 @@ mod phone;
 mod policy;
 mod push;
 mod reauth;
+mod rename;
 mod security;
 mod security_log;
 mod signin;

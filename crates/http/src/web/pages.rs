@@ -419,23 +419,17 @@ pub struct KeyRegistration {
     pub options: String,
 }
 
-/// Renaming a security key or passkey.
+/// Renaming an authenticator (a companion device, a security key).
 #[derive(Template)]
-#[template(path = "key_rename.html")]
-pub struct KeyRename {
+#[template(path = "rename.html")]
+pub struct Rename {
     pub nav: Option<Nav>,
     pub csrf: String,
-    pub id: String,
-    pub name: String,
-    pub error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "push_rename.html")]
-pub struct PushRename {
-    pub nav: Option<Nav>,
-    pub csrf: String,
-    pub id: String,
+    /// "Rename companion device".
+    pub heading: &'static str,
+    pub action: String,
+    /// Where "Cancel" goes: the Security page's section.
+    pub back: &'static str,
     pub name: String,
     pub error: Option<String>,
 }

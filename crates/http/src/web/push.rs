@@ -3,7 +3,8 @@
 //! side is the companion page (`companion.rs`).
 
 use super::error::{self, internal, not_found_page};
-use super::pages::{Confirm, PushPairing, PushRename};
+use super::pages::{Confirm, PushPairing};
+use super::rename::{self, RenameForm, Renamed};
 use super::security::confirm_page;
 use super::{CsrfForm, SignedForm, WebSession, encode, render, see_other};
 use crate::AppState;
@@ -11,7 +12,6 @@ use crate::extract::Ctx;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
 
 const NEW: &str = "/security/push/new";
 
@@ -67,24 +67,12 @@ async fn own_device(s: &AppState, session: &WebSession, id: &str) -> Result<Opti
     }
 }
 
-fn rename_view(session: &WebSession, status: StatusCode, id: &str, name: String, error: Option<String>) -> Response {
-    render(status, &PushRename { nav: session.nav(), csrf: session.csrf.clone(), id: id.to_owned(), name, error })
-}
+const DEVICE: Renamed =
+    Renamed { heading: "Rename companion device", base: "/security/push", back: "/security#push-devices" };
 
 pub async fn rename_page(State(s): State<AppState>, session: WebSession, Path(id): Path<String>) -> Response {
-    match own_device(&s, &session, &id).await {
-        Ok(Some(name)) => rename_view(&session, StatusCode::OK, &id, name, None),
-        Ok(None) => not_found_page(),
-        Err(res) => res,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct RenameForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    name: String,
+    let found = own_device(&s, &session, &id).await;
+    rename::page(&session, &DEVICE, &id, found)
 }
 
 pub async fn rename(
@@ -95,10 +83,8 @@ pub async fn rename(
 ) -> Response {
     match s.twostep.rename_push_device(&session.me, &id, &f.name, &ctx).await {
         Ok(_) => see_other("/security?notice=push_renamed"),
-        Err(e) => error::push_rename(e).or_page(|r| {
-            let typed = f.name.chars().take(200).collect();
-            rename_view(&session, r.status, &id, typed, Some(r.message))
-        }),
+        Err(e) => error::push_rename(e)
+            .or_page(|r| rename::view(&session, r.status, &DEVICE, &id, rename::typed(&f.name), Some(r.message))),
     }
 }
 
@@ -141,5 +127,3 @@ pub async fn remove(
         Err(e) => error::device_removal(&e, &remove_path(&id)),
     }
 }
-
-super::csrf_field!(RenameForm);
