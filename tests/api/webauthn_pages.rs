@@ -17,6 +17,7 @@ both_backends!(
     the_sign_in_page_signs_in_with_a_passkey_alone,
     a_key_is_renamed_by_its_owner_only,
     an_owner_refuses_synced_passkeys_on_the_organisations_page,
+    the_sweeper_deletes_dead_ceremonies,
 );
 
 each_backend!(without_password_less_sign_in_the_page_offers_no_passkey);
@@ -234,4 +235,25 @@ async fn without_password_less_sign_in_the_page_offers_no_passkey(db: Db) {
     let (status, _, page) = app.page("/login", None).await;
     assert_eq!(status, 200);
     assert!(!page.contains("Sign in with a passkey") && !page.contains("webauthn\""), "{page}");
+}
+
+async fn ceremonies(app: &TestApp) -> i64 {
+    use sqlx::Row;
+    let mut raw = app.raw().await;
+    sqlx::query("SELECT COUNT(*) FROM webauthn_ceremonies").fetch_one(&mut raw).await.expect("count").get(0)
+}
+
+/// Each factor sweeps what it keeps for a while (`Factor::sweep`): a
+/// passkey ceremony nobody finished is gone once the hourly sweep runs.
+async fn the_sweeper_deletes_dead_ceremonies(app: TestApp) {
+    app.post("/api/v1/login/passkey", &serde_json::json!({}), None).await.assert_status(200);
+    assert_eq!(ceremonies(&app).await, 1);
+    app.clock.advance(3_601);
+    for _ in 0..100 {
+        if ceremonies(&app).await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the expired ceremony was not swept");
 }

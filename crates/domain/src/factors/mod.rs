@@ -235,6 +235,12 @@ pub(crate) trait Factor: Send + Sync {
     async fn destination(&self, _cx: &Twostep, _account: &AccountId) -> Result<Option<String>, FactorError> {
         Ok(None)
     }
+
+    /// Deletes what it keeps only for a while (challenges, ceremonies) once
+    /// past use; the sweeper worker calls it for every factor.
+    async fn sweep(&self, _cx: &Twostep, _now: crate::time::Timestamp) -> Result<(), crate::error::StoreError> {
+        Ok(())
+    }
 }
 
 /// What `Factor::begin` is told.

@@ -323,8 +323,9 @@ impl Twostep {
         self.outbox.deliver_due(senders).await
     }
 
-    /// Deletes finished messages, send-log rows, push challenges and
-    /// organisation invitations past their use (the sweeper worker calls it).
+    /// Deletes finished messages, send-log rows, what each factor keeps for
+    /// a while (its `sweep`) and organisation invitations past their use
+    /// (the sweeper worker calls it).
     pub async fn sweep_expired(&self) {
         let now = self.now();
         match self.store.purge_outbox(now.plus_secs(-KEEP_FINISHED_SECS)).await {
@@ -335,11 +336,10 @@ impl Twostep {
         if let Err(e) = self.store.purge_sends(now.plus_secs(-KEEP_SENDS_SECS)).await {
             tracing::error!(error = %e, "send log sweep failed");
         }
-        if let Err(e) = self.store.purge_push(now.plus_secs(-crate::factors::push::KEEP_CHALLENGES_SECS)).await {
-            tracing::error!(error = %e, "push challenge sweep failed");
-        }
-        if let Err(e) = self.store.purge_ceremonies(now).await {
-            tracing::error!(error = %e, "webauthn ceremony sweep failed");
+        for factor in crate::factors::registry::standard().iter() {
+            if let Err(e) = factor.sweep(self, now).await {
+                tracing::error!(error = %e, methods = ?factor.methods(), "factor sweep failed");
+            }
         }
         match self.store.purge_invitations(now.plus_secs(-crate::policy::orgs::KEEP_EXPIRED_INVITATIONS_SECS)).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired organisation invitations swept"),

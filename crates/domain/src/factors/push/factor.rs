@@ -52,6 +52,12 @@ impl Factor for PushFactor {
         Ok(Challenge::Push(started))
     }
 
+    /// Answered or expired challenges are kept a while for the device's
+    /// history, then go.
+    async fn sweep(&self, cx: &Twostep, now: crate::time::Timestamp) -> Result<(), crate::error::StoreError> {
+        cx.store.purge_push(now.plus_secs(-super::KEEP_CHALLENGES_SECS)).await.map(|_| ())
+    }
+
     /// The proof is the approved challenge's id, bound to the login token
     /// (sign-in) or the session (re-auth).
     async fn verify(

@@ -90,6 +90,11 @@ impl Factor for WebauthnFactor {
         Ok(Challenge::WebAuthn { options })
     }
 
+    /// Ceremonies are spent or dead after 5 minutes: nothing to keep.
+    async fn sweep(&self, cx: &Twostep, now: crate::time::Timestamp) -> Result<(), crate::error::StoreError> {
+        cx.store.purge_ceremonies(now).await.map(|_| ())
+    }
+
     async fn verify(
         &self,
         cx: &Twostep,
