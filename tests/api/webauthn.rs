@@ -35,6 +35,8 @@ both_backends!(
     a_disabled_account_cannot_sign_in_with_its_passkey,
     an_app_is_told_a_passkey_signed_in,
     a_burst_of_passkey_starts_from_one_address_stops_at_the_cap,
+    sec57_one_answer_posted_in_a_burst_signs_in_once,
+    sec57_one_registration_finished_in_a_burst_adds_one_key,
     sec58_synced_keys_register_by_default_and_are_listed_as_synced,
     sec58_an_organisation_refuses_synced_passkeys_for_its_members,
 );
@@ -776,4 +778,44 @@ async fn sec58_a_listed_makers_unlisted_model_is_refused(db: Db) {
     let (id, options) = begin_registration(&app, &user, "security_key", "Other model").await;
     let credential = key.do_registration(origin(&app), options).expect("registration");
     finish_registration(&app, &user, &id, &credential).await.assert_error(400, "attestation_refused");
+}
+
+/// SEC-57 under a burst: one passkey answer posted 60 times together
+/// (across two instances on PostgreSQL) signs in exactly once; the
+/// ceremony is taken in one statement, so the rest meet a spent one.
+async fn sec57_one_answer_posted_in_a_burst_signs_in_once(app: TestApp) {
+    let user = app.user().await;
+    let mut key = SoftToken::new(true).expect("soft token").0;
+    let (credential_id, handle) = passkey(&app, &user, &mut key, "passkey").await;
+    let (challenge, answer) = passkey_answer(&app, &mut key, &credential_id, &handle).await;
+    let bases = app.instances().await;
+    let body = json!({"credential": answer});
+    let rs = crate::burst::burst(&bases, 60, move |_, c, base| {
+        c.post(format!("{base}/api/v1/login/passkey/{challenge}")).json(&body)
+    })
+    .await;
+    assert_eq!(crate::burst::count(&rs, 200), 1, "{:?}", crate::burst::tally(&rs));
+    assert_eq!(crate::burst::count(&rs, 401), 59, "{:?}", crate::burst::tally(&rs));
+}
+
+/// SEC-57 under a burst: a registration finished 50 times together with
+/// the same answer adds one key and hands out one set of recovery codes.
+async fn sec57_one_registration_finished_in_a_burst_adds_one_key(app: TestApp) {
+    let user = app.user().await;
+    let (id, options) = begin_registration(&app, &user, "security_key", "YubiKey").await;
+    let credential = token().do_registration(origin(&app), options).expect("registration");
+    let bases = app.instances().await;
+    let body = json!({"credential": credential});
+    let bearer = format!("Bearer {}", user.token);
+    let rs = crate::burst::burst(&bases, 50, move |_, c, base| {
+        c.post(format!("{base}/api/v1/me/webauthn/registrations/{id}")).header("authorization", &bearer).json(&body)
+    })
+    .await;
+    assert_eq!(crate::burst::count(&rs, 201), 1, "{:?}", crate::burst::tally(&rs));
+    // The rest meet a spent registration (401), or, once the winner turned
+    // 2FA on, a session whose proof no longer covers a change (403).
+    let refused = crate::burst::count(&rs, 401) + crate::burst::count(&rs, 403);
+    assert_eq!(refused, 49, "{:?}", crate::burst::tally(&rs));
+    let listed = app.get("/api/v1/me/authenticators", Some(&user.token)).await;
+    assert_eq!(listed.body.as_array().map(Vec::len), Some(1), "{}", listed.text);
 }
