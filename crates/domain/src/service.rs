@@ -71,6 +71,9 @@ pub struct Twostep {
     /// Sessions read recently (`sessions::cache`); off until the wiring
     /// gives it a way to hear changes made elsewhere.
     pub(crate) session_cache: Arc<crate::sessions::cache::SessionCache>,
+    /// Who we are to security keys, made once from the settings; why not,
+    /// when the public URL cannot name one (keys are then unavailable).
+    pub(crate) relying_party: Result<crate::factors::webauthn::RelyingParty, String>,
 }
 
 impl Twostep {
@@ -149,7 +152,6 @@ impl Twostep {
             clock,
             rng,
             keys,
-            settings,
             auditor,
             sessions,
             signin,
@@ -166,6 +168,8 @@ impl Twostep {
             reset_permits: Arc::new(tokio::sync::Semaphore::new(4)),
             draining,
             session_cache,
+            relying_party: crate::factors::webauthn::relying_party_of(&settings),
+            settings,
         })
     }
 

@@ -108,7 +108,10 @@ pub async fn login_page(
     };
     let email = q.email.filter(|e| e.len() <= 254).unwrap_or_default();
     let page = page_with_presession(&s, &headers, |csrf| {
-        render(StatusCode::OK, &Login { nav: None, csrf, email, error: None, notice, passkeys: passkeys(&s) })
+        render(
+            StatusCode::OK,
+            &Login { nav: None, csrf, email, error: None, notice, passkeys: s.twostep.passkeys_offered() },
+        )
     });
     match entry {
         crate::authz::Entry::Remember(cookie) => with_cookie(page, cookie),
@@ -132,7 +135,7 @@ pub async fn login(
                 email: f.email,
                 error: Some(r.message),
                 notice: None,
-                passkeys: passkeys(&s),
+                passkeys: s.twostep.passkeys_offered(),
             };
             render(r.status, &page)
         }),
@@ -162,19 +165,6 @@ fn signed_in(s: &AppState, headers: &HeaderMap, outcome: LoginOutcome) -> Respon
     }
 }
 
-/// Whether the sign-in page offers passkeys: the operator allows
-/// password-less sign-in, and a relying party can be made of the public
-/// URL (a host name, or loopback).
-fn passkeys(s: &AppState) -> bool {
-    let settings = s.twostep.settings();
-    settings.webauthn_passkey_sign_in
-        && twostep_domain::factors::webauthn::relying_party_for(
-            &settings.public_url,
-            settings.webauthn_rp_id.as_deref(),
-        )
-        .is_ok()
-}
-
 #[derive(Deserialize)]
 pub struct PasskeyForm {
     #[serde(default)]
@@ -201,7 +191,7 @@ pub async fn passkey(
             email: String::new(),
             error: Some(message),
             notice: None,
-            passkeys: passkeys(&s),
+            passkeys: s.twostep.passkeys_offered(),
         };
         render(status, &page)
     };

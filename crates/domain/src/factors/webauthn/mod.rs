@@ -184,10 +184,16 @@ impl Twostep {
         Ok(self.store.webauthn_credentials(account).await?)
     }
 
-    pub(crate) fn relying_party(&self) -> Result<RelyingParty, FactorError> {
-        relying_party_for(&self.settings.public_url, self.settings.webauthn_rp_id.as_deref())
-            .map(|rp| rp.demanding(self.settings.webauthn_attestation.as_ref()))
+    pub(crate) fn relying_party(&self) -> Result<&RelyingParty, FactorError> {
+        self.relying_party
+            .as_ref()
             .map_err(|e| FactorError::Internal(InternalError(format!("webauthn relying party: {e}"))))
+    }
+
+    /// Whether the sign-in page offers passkeys: the operator allows
+    /// password-less sign-in and the public URL can name a relying party.
+    pub fn passkeys_offered(&self) -> bool {
+        self.settings.webauthn_passkey_sign_in && self.relying_party.is_ok()
     }
 
     /// A backup-eligible credential may be copied to any device its
@@ -224,6 +230,12 @@ impl Twostep {
         self.notify(account, Notice::SecurityKeyCloned { refused }, ctx).await;
         refused
     }
+}
+
+/// The relying party the settings describe, built once with the facade.
+pub(crate) fn relying_party_of(settings: &crate::settings::Settings) -> Result<RelyingParty, String> {
+    relying_party_for(&settings.public_url, settings.webauthn_rp_id.as_deref())
+        .map(|rp| rp.demanding(settings.webauthn_attestation.as_ref()))
 }
 
 /// 128 random bits, base32: a ceremony's handle.
