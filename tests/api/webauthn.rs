@@ -625,7 +625,7 @@ async fn passkey_sign_in_off_refuses_the_routes_and_passkeys_stay_second_factors
 /// The registration as a synced passkey would give it: backup-eligible
 /// (BE) and backed up (BS). Such a key attests nothing (`none`), and then
 /// nothing signs the flags, so the soft key's answer is rewritten so.
-fn as_synced(credential: &impl serde::Serialize) -> Value {
+pub(crate) fn as_synced(credential: &impl serde::Serialize) -> Value {
     rewritten_attestation(credential, 0x08 | 0x10)
 }
 

@@ -9,7 +9,7 @@ use twostep_testkit::{Db, TestApp, both_backends, csrf_of, each_backend};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
 
-use crate::webauthn::{origin, passkey, passkey_answer, register, token};
+use crate::webauthn::{as_synced, origin, passkey, passkey_answer, register, token};
 
 both_backends!(
     the_security_page_adds_a_key_from_the_browsers_answer,
@@ -20,7 +20,7 @@ both_backends!(
     the_sweeper_deletes_dead_ceremonies,
 );
 
-each_backend!(without_password_less_sign_in_the_page_offers_no_passkey);
+each_backend!(without_password_less_sign_in_the_page_offers_no_passkey, the_key_page_says_a_synced_key_is_refused_here);
 
 /// An attribute's value as the browser reads it (askama escapes HTML).
 fn attribute(html: &str, name: &str) -> String {
@@ -41,41 +41,49 @@ fn hidden(html: &str, name: &str) -> String {
     attribute(html.split(&format!("name=\"{name}\"")).nth(1).unwrap_or_default(), "value")
 }
 
-async fn the_security_page_adds_a_key_from_the_browsers_answer(app: TestApp) {
-    let user = app.user().await;
-    let (status, _, page) = app.page("/security/keys/new?kind=security_key", Some(&user.token)).await;
+/// A registration begun on the Security page as the person would: the
+/// name page, then its form; what the next page carries for app.js.
+struct Begun {
+    csrf: String,
+    kind: &'static str,
+    registration: String,
+    options: CreationChallengeResponse,
+}
+
+async fn begin_on_page(app: &TestApp, token: &str, kind: &'static str) -> Begun {
+    let (status, _, page) = app.page(&format!("/security/keys/new?kind={kind}"), Some(token)).await;
     assert_eq!(status, 200, "{page}");
     let csrf = csrf_of(&page);
-    let (status, _, page) = app
-        .form_post(
-            "/security/keys/new",
-            &user.token,
-            &[("csrf", &csrf), ("kind", "security_key"), ("name", "YubiKey 5C")],
-        )
-        .await;
+    let (status, _, page) =
+        app.form_post("/security/keys/new", token, &[("csrf", &csrf), ("kind", kind), ("name", "YubiKey 5C")]).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("data-webauthn-auto"), "the ceremony starts by itself");
-    let options: CreationChallengeResponse =
+    let options =
         serde_json::from_str(&attribute(&page, "data-webauthn-create")).expect("the page carries the options");
-    let registration = hidden(&page, "registration_id");
+    Begun { csrf, kind, registration: hidden(&page, "registration_id"), options }
+}
+
+/// app.js's post of the browser's answer (empty: none came).
+async fn finish_on_page(app: &TestApp, token: &str, begun: &Begun, credential: &str) -> (u16, String, String) {
+    let form = [
+        ("csrf", begun.csrf.as_str()),
+        ("kind", begun.kind),
+        ("registration_id", begun.registration.as_str()),
+        ("credential", credential),
+    ];
+    app.form_post("/security/keys/finish", token, &form).await
+}
+
+async fn the_security_page_adds_a_key_from_the_browsers_answer(app: TestApp) {
+    let user = app.user().await;
+    let begun = begin_on_page(&app, &user.token, "security_key").await;
     // No answer (no script, or a cancelled ceremony): said, and nothing spent.
-    let form = [("csrf", csrf.as_str()), ("kind", "security_key"), ("registration_id", registration.as_str())];
-    let finish = |credential: String| {
-        let mut fields: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        fields.push(("credential", credential));
-        let token = user.token.clone();
-        let app = &app;
-        async move {
-            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            app.form_post("/security/keys/finish", &token, &pairs).await
-        }
-    };
-    let (status, _, page) = finish(String::new()).await;
+    let (status, _, page) = finish_on_page(&app, &user.token, &begun, "").await;
     assert_eq!(status, 400);
     assert!(page.contains("gave no answer"), "{page}");
-    let mut key = token();
-    let credential = key.do_registration(origin(&app), options).expect("registration");
-    let (status, _, page) = finish(serde_json::to_string(&credential).expect("json")).await;
+    let credential = token().do_registration(origin(&app), begun.options.clone()).expect("registration");
+    let answer = serde_json::to_string(&credential).expect("json");
+    let (status, _, page) = finish_on_page(&app, &user.token, &begun, &answer).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Two-factor authentication is on"), "the first factor shows the recovery codes");
     assert_eq!(page.matches("data-testid=\"recovery-code\"").count(), 10);
@@ -256,4 +264,20 @@ async fn the_sweeper_deletes_dead_ceremonies(app: TestApp) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the expired ceremony was not swept");
+}
+
+/// The operator refuses synced keys (`webauthn.allow_synced = false`): the
+/// page says so in the domain's words, and asks again.
+async fn the_key_page_says_a_synced_key_is_refused_here(db: Db) {
+    let app = TestApp::spawn_with(db, |s| s.webauthn_allow_synced = false).await;
+    let user = app.user().await;
+    let begun = begin_on_page(&app, &user.token, "security_key").await;
+    let credential = token().do_registration(origin(&app), begun.options.clone()).expect("registration");
+    let answer = as_synced(&credential).to_string();
+    let (status, _, page) = finish_on_page(&app, &user.token, &begun, &answer).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Synced passkeys are not accepted on this server;"), "{page}");
+    assert!(page.contains("id=\"key-new-form\""), "the name form again: {page}");
+    let listed = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
+    assert_eq!(listed.body, serde_json::json!([]));
 }

@@ -139,15 +139,10 @@ pub async fn finish(
         Err(FactorError::CredentialTaken) => again(StatusCode::CONFLICT, "That key is already registered."),
         // The operator's or an organisation's rule (`[webauthn]`): the domain's words say which.
         Err(e @ (FactorError::SyncedKeyRefused { .. } | FactorError::AttestationRefused)) => {
-            again(StatusCode::BAD_REQUEST, &format!("{}.", capitalised(&e.to_string())))
+            again(StatusCode::BAD_REQUEST, &error::sentence(&e.to_string()))
         }
         Err(e) => error::factor(&e, &new_path(kind)),
     }
-}
-
-fn capitalised(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The account's key with this id, if it is one.
