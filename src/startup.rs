@@ -204,6 +204,7 @@ pub async fn build(resolved: &Resolved, clock: Arc<dyn Clock>, mut settings: Set
     let web = WebConfig {
         secure_cookies: origin.starts_with("https://"),
         public_origin: origin.clone(),
+        localhost_origin: twostep_domain::factors::webauthn::localhost_origin(&origin),
         dev_mode: resolved.dev_mode,
         trusted_proxies: resolved.trusted_proxies.clone(),
         vapid_public_key,

@@ -39,30 +39,12 @@ pub async fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%url, database = %server.store.backend_name(), "twostep is ready");
     // On stdout, for people and for scripts that wait for the URL.
     let bound = server.listener.local_addr()?;
-    println!("twostep is listening on http://{bound} (open {}/signup to create an account)", open_at(&url));
+    // A loopback URL is opened as localhost, where security keys work too.
+    let open = twostep_domain::factors::webauthn::localhost_origin(&url).unwrap_or_else(|| url.clone());
+    println!("twostep is listening on http://{bound} (open {open}/signup to create an account)");
     if resolved.dev_mode {
         println!("dev mode is on: messages without a provider show at {url}/dev/outbox and in this console");
     }
     server.serve_until(startup::shutdown_signal(), options).await?;
     Ok(())
-}
-
-/// The address to open: a loopback public URL as `localhost`, the one
-/// name under which security keys and passkeys work there (an IP address
-/// cannot be a relying-party id; the pages accept both).
-fn open_at(url: &str) -> String {
-    ["http://127.0.0.1:", "http://[::1]:"]
-        .iter()
-        .find_map(|ip| url.strip_prefix(ip))
-        .map_or_else(|| url.to_owned(), |port| format!("http://localhost:{port}"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_loopback_url_is_opened_as_localhost() {
-        assert_eq!(super::open_at("http://127.0.0.1:8080"), "http://localhost:8080");
-        assert_eq!(super::open_at("http://[::1]:8080"), "http://localhost:8080");
-        assert_eq!(super::open_at("https://login.example.com"), "https://login.example.com");
-    }
 }

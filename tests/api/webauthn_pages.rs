@@ -18,6 +18,7 @@ both_backends!(
     a_key_is_renamed_by_its_owner_only,
     an_owner_refuses_synced_passkeys_on_the_organisations_page,
     the_sweeper_deletes_dead_ceremonies,
+    localhost_on_the_same_port_is_our_origin_and_nothing_else_is,
 );
 
 each_backend!(without_password_less_sign_in_the_page_offers_no_passkey, the_key_page_says_a_synced_key_is_refused_here);
@@ -280,4 +281,35 @@ async fn the_key_page_says_a_synced_key_is_refused_here(db: Db) {
     assert!(page.contains("id=\"key-new-form\""), "the name form again: {page}");
     let listed = app.get("/api/v1/me/authenticators", Some(&user.token)).await.assert_status(200);
     assert_eq!(listed.body, serde_json::json!([]));
+}
+
+/// Keys need `http://localhost:PORT` for a loopback server, so its pages
+/// take that origin as their own: on the same port only, plain http only.
+async fn localhost_on_the_same_port_is_our_origin_and_nothing_else_is(app: TestApp) {
+    let user = app.user().await;
+    let mut key = token();
+    let added = register(&app, &user, &mut key, "YubiKey").await;
+    let path = format!("/security/keys/{}/rename", added["authenticator"]["id"].as_str().expect("id"));
+    let (_, _, page) = app.page(&path, Some(&user.token)).await;
+    let csrf = csrf_of(&page);
+    let port = app.url.rsplit(':').next().expect("port").to_owned();
+    let other: u16 = port.parse::<u16>().expect("port").wrapping_add(1);
+    let post = |origin: String| {
+        let r = app
+            .http
+            .post(format!("{}{path}", app.url))
+            .header(COOKIE, format!("twostep_session={}", user.token))
+            .header(ORIGIN, origin)
+            .form(&[("csrf", csrf.as_str()), ("name", "Blue key")]);
+        async move { r.send().await.expect("post").status().as_u16() }
+    };
+    for foreign in [
+        format!("http://localhost:{other}"),
+        format!("https://localhost:{port}"),
+        format!("http://localhost.evil.example:{port}"),
+        format!("http://localhost:{port}0"),
+    ] {
+        assert_eq!(post(foreign.clone()).await, 403, "{foreign} is not ours");
+    }
+    assert_eq!(post(format!("http://localhost:{port}")).await, 303, "localhost on our port is");
 }

@@ -45,32 +45,7 @@ pub fn presession_token_ok(state: &AppState, cookie: Option<&str>, given: &str) 
 pub fn origin_ok(state: &AppState, headers: &HeaderMap) -> bool {
     let get = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
     match get(header::ORIGIN) {
-        Some(o) if o != "null" => o == state.web.public_origin || loopback_alias(&state.web.public_origin, o),
+        Some(o) if o != "null" => o == state.web.public_origin || state.web.localhost_origin.as_deref() == Some(o),
         _ => matches!(get(header::HeaderName::from_static("sec-fetch-site")), None | Some("same-origin" | "none")),
-    }
-}
-
-/// Whether `origin` is `http://localhost:PORT` for a loopback public origin
-/// `http://127.0.0.1:PORT` (or `[::1]`). Security keys need that name (an
-/// IP address cannot be a relying-party id), so a local run is used there
-/// too; the port must match, so no other local service's page passes.
-fn loopback_alias(public_origin: &str, origin: &str) -> bool {
-    let Some(port) = origin.strip_prefix("http://localhost:") else { return false };
-    ["http://127.0.0.1:", "http://[::1]:"].iter().any(|ip| public_origin.strip_prefix(ip) == Some(port))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::loopback_alias;
-
-    #[test]
-    fn localhost_stands_for_a_loopback_public_origin_on_the_same_port_only() {
-        assert!(loopback_alias("http://127.0.0.1:8080", "http://localhost:8080"));
-        assert!(loopback_alias("http://[::1]:8080", "http://localhost:8080"));
-        assert!(!loopback_alias("http://127.0.0.1:8080", "http://localhost:8081"));
-        assert!(!loopback_alias("http://127.0.0.1:8080", "http://localhost:80801"));
-        assert!(!loopback_alias("https://login.example.com", "http://localhost:443"));
-        assert!(!loopback_alias("http://127.0.0.1:8080", "http://localhost.evil.example:8080"));
-        assert!(!loopback_alias("http://127.0.0.1:8080", "https://localhost:8080"));
     }
 }

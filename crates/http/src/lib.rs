@@ -34,6 +34,9 @@ use twostep_domain::service::Twostep;
 pub struct WebConfig {
     /// Scheme, host and port, without a trailing slash.
     pub public_origin: String,
+    /// For a loopback public origin, the same as `http://localhost:PORT`:
+    /// the name security keys need, so pages are used there too.
+    pub localhost_origin: Option<String>,
     /// `Secure` cookies with the `__Host-` prefix; off only for plain http on loopback.
     pub secure_cookies: bool,
     /// Enables development-only pages.

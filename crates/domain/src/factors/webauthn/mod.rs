@@ -19,7 +19,7 @@ mod tests;
 pub use attestation::{AttestationRule, AttestationRuleError};
 pub(crate) use factor::WebauthnFactor;
 pub use factor::{WEBAUTHN, WEBAUTHN_KIND};
-pub use party::{RelyingParty, relying_party_for};
+pub use party::{RelyingParty, localhost_origin, relying_party_for};
 pub use passkey::PasskeyStarted;
 
 use webauthn_rs::prelude::{RegisterPublicKeyCredential, SecurityKey};

@@ -38,17 +38,25 @@ pub(super) enum Checked {
     Refused(WebauthnError),
 }
 
+/// The origin keys are used from for a loopback public URL
+/// (`http://127.0.0.1:8080` → `http://localhost:8080`); `None` for any other.
+/// The one place this name is derived: the relying party, the pages' own
+/// origin check and the URL `serve` prints all take it from here.
+pub fn localhost_origin(public_url: &str) -> Option<String> {
+    let mut url = Url::parse(public_url).ok()?;
+    let loopback = match url.host()? {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(_) => false,
+    };
+    (loopback && url.set_host(Some("localhost")).is_ok()).then(|| url.origin().ascii_serialization())
+}
+
 /// Builds the relying party for `public_url`, its id `rp_id` when given.
 pub fn relying_party_for(public_url: &str, rp_id: Option<&str>) -> Result<RelyingParty, String> {
-    let mut origin = Url::parse(public_url).map_err(|e| format!("public_url: {e}"))?;
-    let loopback = match origin.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        _ => false,
-    };
-    if loopback {
-        origin.set_host(Some("localhost")).map_err(|e| e.to_string())?;
-    }
+    let local = localhost_origin(public_url);
+    let loopback = local.is_some();
+    let origin = Url::parse(local.as_deref().unwrap_or(public_url)).map_err(|e| format!("public_url: {e}"))?;
     let host = origin.domain().ok_or("public_url must name a host, not an IP address, for security keys")?.to_owned();
     let id = rp_id.unwrap_or(&host);
     let webauthn = WebauthnBuilder::new(id, &origin)
@@ -319,6 +327,16 @@ fn refused(e: WebauthnError) -> FactorError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loopback_public_url_is_used_as_localhost_on_its_own_port() {
+        assert_eq!(localhost_origin("http://127.0.0.1:8080").as_deref(), Some("http://localhost:8080"));
+        assert_eq!(localhost_origin("http://[::1]:8080").as_deref(), Some("http://localhost:8080"));
+        assert_eq!(localhost_origin("http://127.0.0.1:8080/").as_deref(), Some("http://localhost:8080"));
+        assert_eq!(localhost_origin("https://login.example.com"), None);
+        assert_eq!(localhost_origin("http://192.0.2.1:8080"), None);
+        assert_eq!(localhost_origin("not a url"), None);
+    }
 
     #[test]
     fn loopback_public_urls_become_localhost_and_ips_are_refused() {

@@ -27,6 +27,7 @@ fn throttles_name_the_wait() {
 fn every_lock_out_reads_the_same_and_asks_for_a_recovery_code() {
     let web = WebConfig {
         public_origin: "http://127.0.0.1".into(),
+        localhost_origin: None,
         secure_cookies: false,
         dev_mode: false,
         trusted_proxies: Vec::new(),
