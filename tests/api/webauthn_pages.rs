@@ -294,7 +294,7 @@ async fn localhost_on_the_same_port_is_our_origin_and_nothing_else_is(app: TestA
     let csrf = csrf_of(&page);
     let port = app.url.rsplit(':').next().expect("port").to_owned();
     let other: u16 = port.parse::<u16>().expect("port").wrapping_add(1);
-    let post = |origin: String| {
+    let send_from = |origin: String| {
         let r = app
             .http
             .post(format!("{}{path}", app.url))
@@ -309,7 +309,7 @@ async fn localhost_on_the_same_port_is_our_origin_and_nothing_else_is(app: TestA
         format!("http://localhost.evil.example:{port}"),
         format!("http://localhost:{port}0"),
     ] {
-        assert_eq!(post(foreign.clone()).await, 403, "{foreign} is not ours");
+        assert_eq!(send_from(foreign.clone()).await, 403, "{foreign} is not ours");
     }
-    assert_eq!(post(format!("http://localhost:{port}")).await, 303, "localhost on our port is");
+    assert_eq!(send_from(format!("http://localhost:{port}")).await, 303, "localhost on our port is");
 }
