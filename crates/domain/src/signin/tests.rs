@@ -98,6 +98,7 @@ fn fixture() -> Fixture {
     let password = Password::for_sign_in(PASSWORD).expect("pw");
     ann.password_hash = kit.hasher.hashing().hash(&password, kit.rng.as_ref()).expect("hash");
     let store = Arc::new(MemSessions::with_account(ann));
+    *store.audit.lock().expect("lock") = Some(kit.audit.clone());
     let notices = kit.notices(store.clone());
     let signin = SignIn {
         accounts: store.clone(),
