@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::PHONE_KIND;
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::sent_code::store::OobCodeRecord;
 use crate::factors::sent_code::{SENT_CODE_REFUSED, SendError, SendTo};
@@ -92,4 +92,23 @@ impl Factor for PhoneFactor {
     async fn destination(&self, cx: &Twostep, account: &AccountId) -> Result<Option<String>, FactorError> {
         Ok(cx.phone_of(account).await?.map(|p| p.phone.masked()))
     }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    pub const PhoneVerificationStarted: AuditKind = AuditKind::of(&AuditKindInfo::new(
+        "phone_verification_started",
+        Category::Changes,
+        "Started adding a phone number",
+    ));
+    pub const PhoneAdded: AuditKind = AuditKind::of(&AuditKindInfo::reworded("phone_added", Category::Changes, |s| {
+        if s.success {
+            Sentence::new("Phone number added")
+        } else {
+            Sentence::new("Adding a phone number failed: wrong or expired code")
+                .advice("Ask for a new code and type it within 10 minutes.")
+        }
+    }));
+    pub const PhoneRemoved: AuditKind =
+        AuditKind::of(&AuditKindInfo::new("phone_removed", Category::Changes, "Phone number removed"));
 }

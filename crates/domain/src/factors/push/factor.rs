@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::PUSH_KIND;
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditEntry, AuditKind, AuditKindInfo, Category, Companion, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
@@ -71,4 +71,58 @@ impl Factor for PushFactor {
         let Proof::Approval { challenge_id } = proof else { return Ok(None) };
         cx.use_push_approval(account, challenge_id, bound.id).await
     }
+}
+
+/// "… on Pixel 8", when the row names the companion.
+fn on(what: &str, device: Option<&str>) -> String {
+    device.map_or_else(|| what.to_owned(), |d| format!("{what} on {d}"))
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    pub const PushPairingStarted: AuditKind = AuditKind::of(&AuditKindInfo::new(
+        "push_pairing_started",
+        Category::Devices,
+        "Started pairing a companion device",
+    ));
+    pub const PushDeviceAdded: AuditKind = AuditKind::of(
+        &AuditKindInfo::reworded("push_device_added", Category::Devices, |s| {
+            Sentence::new(format!("Companion device paired: {}", s.details))
+        })
+        .names_factor(),
+    );
+    // Stored under a general name: companions were the first factor renamed.
+    pub const PushDeviceRenamed: AuditKind = AuditKind::of(
+        &AuditKindInfo::reworded("authenticator_renamed", Category::Devices, |s| {
+            Sentence::new(format!("Companion device renamed to {}", s.details))
+        })
+        .names_factor(),
+    );
+    pub const PushSent: AuditKind = AuditKind::of(
+        &AuditKindInfo::new("push_sent", Category::SignIns, "A sign-in request was sent to your companion devices")
+            .joins_sign_in()
+            .companion(Companion::Asks),
+    );
+    pub const PushApproved: AuditKind = AuditKind::of(
+        &AuditKindInfo::reworded("push_approved", Category::SignIns, |s| {
+            Sentence::new(on("A sign-in request was approved", s.device))
+        })
+        .joins_sign_in()
+        .companion(Companion::Answers),
+    );
+    pub const PushDenied: AuditKind = AuditKind::of(
+        &AuditKindInfo::reworded("push_denied", Category::SignIns, |s| {
+            Sentence::new(on("A sign-in request was denied", s.device))
+                .advice("If you denied it because it wasn't you, change your password now: whoever asked knows it.")
+        })
+        .attention()
+        .joins_sign_in()
+        .companion(Companion::Answers)
+        .note(20, |steps| {
+            let how = |r: &AuditEntry| if r.details == "wrong number" { "Wrong number picked" } else { "Push denied" };
+            let on = |r: &AuditEntry| steps.factor_name(r).unwrap_or("a companion device").to_owned();
+            steps.rows.iter().map(|r| format!("{} on {}", how(r), on(r))).collect()
+        })
+        .stops(20, "the push was denied", true),
+    );
 }

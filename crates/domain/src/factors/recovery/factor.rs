@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, NOT_YOU_CHANGE, RequestContext};
 use crate::error::FactorError;
 use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
 use crate::ids::AccountId;
@@ -58,4 +58,24 @@ impl Factor for RecoveryFactor {
         let Proof::Code(code) = proof else { return Ok(None) };
         cx.use_recovery_code(account, code, ctx).await
     }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    pub const RecoveryCodeUsed: AuditKind = AuditKind::of(
+        &AuditKindInfo::new("recovery_code_used", Category::SignIns, "A recovery code was used")
+            .advice("Each code works once; regenerate them when few are left.")
+            .joins_sign_in()
+            .note(70, |_| vec!["A recovery code was used".to_owned()]),
+    );
+    pub const RecoveryCodesRevealed: AuditKind = AuditKind::of(
+        &AuditKindInfo::new("recovery_codes_revealed", Category::Changes, "Recovery codes were shown")
+            .advice(NOT_YOU_CHANGE)
+            .attention(),
+    );
+    pub const RecoveryCodesRegenerated: AuditKind = AuditKind::of(&AuditKindInfo::new(
+        "recovery_codes_regenerated",
+        Category::Changes,
+        "New recovery codes made; the old ones stopped working",
+    ));
 }

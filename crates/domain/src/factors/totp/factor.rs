@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
 use crate::ids::AccountId;
@@ -55,4 +55,24 @@ impl Factor for TotpFactor {
         let used = cx.check_totp(account, code, ctx).await?;
         Ok(used.map(|id| Proven { factor_id: id.to_string(), recovery_codes_remaining: None }))
     }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    // A key's set-up is recorded under this kind too, its details saying so.
+    pub const TotpEnrollmentStarted: AuditKind =
+        AuditKind::of(&AuditKindInfo::reworded("totp_enrollment_started", Category::Changes, |s| {
+            Sentence::new(if s.details.starts_with("webauthn") {
+                "Started adding a security key or passkey"
+            } else {
+                "Started setting up an authenticator app"
+            })
+        }));
+    pub const TotpReplay: AuditKind = AuditKind::of(
+        &AuditKindInfo::new("totp_replay", Category::SignIns, "An authenticator code was used twice and refused")
+            .advice("Codes work once. If you didn't type it twice, someone may have seen it: change your password.")
+            .attention()
+            .joins_sign_in()
+            .note(30, |_| vec!["A code already used was refused".to_owned()]),
+    );
 }

@@ -8,7 +8,7 @@ use super::party::Checked;
 use super::store::{CeremonyPurpose, CeremonyRecord};
 use super::{CEREMONY_SECS, as_security_key, ceremony_id};
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
@@ -145,4 +145,34 @@ impl Factor for WebauthnFactor {
         cx.store.record_webauthn_use(&record, now).await?;
         Ok(Some(Proven { factor_id: record.authenticator_id.to_string(), recovery_codes_remaining: None }))
     }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    /// A key signed with a count below the last one: flagged either way,
+    /// refused only under the operator's setting.
+    pub const WebauthnSignCountRegression: AuditKind = AuditKind::of(
+        &AuditKindInfo::reworded("webauthn_sign_count_regression", Category::SignIns, |s| {
+            Sentence::new(if s.success {
+                "A security key's signature count went backwards; the sign-in was let through"
+            } else {
+                "A security key's signature count went backwards; refused"
+            })
+            .advice(
+                "The key may have been copied. If you don't recognise this, remove the key and change your password.",
+            )
+        })
+        .attention()
+        .joins_sign_in()
+        .note(90, |steps| {
+            let mut notes = Vec::new();
+            if steps.rows.iter().any(|r| !r.success) {
+                notes.push("A security key that may have been copied was refused".to_owned());
+            }
+            if steps.rows.iter().any(|r| r.success) {
+                notes.push("A security key that may have been copied was used".to_owned());
+            }
+            notes
+        }),
+    );
 }
