@@ -3,9 +3,10 @@
 //! once in [`registry`]. Sign-in, re-auth and the `methods` list ask the
 //! registry; nothing outside this folder matches on a factor's kind.
 //!
-//! Adding a factor means: its module here with its `Factor` impl and its
-//! `MethodInfo`s, one line in `registry`, its store trait and migrations,
-//! its routes and templates, its tests.
+//! Adding a factor means: its module here with its `Factor` impl, its
+//! `MethodInfo`s and its audit kinds (`impl AuditKind`), its lines in
+//! `registry`, its store trait and migrations, its routes and templates,
+//! its tests.
 
 mod added;
 pub mod email;
