@@ -4,7 +4,8 @@
 //! registry; nothing outside this folder matches on a factor's kind.
 //!
 //! Adding a factor means: its module here with its `Factor` impl, its
-//! `MethodInfo`s and its audit kinds (`impl AuditKind`), its lines in
+//! `MethodInfo`s, its audit kinds (`impl AuditKind`) and its notices
+//! (`impl Notice`, building `Notice::Factor`), its lines in
 //! `registry`, its store trait and migrations, its routes and templates,
 //! its tests.
 

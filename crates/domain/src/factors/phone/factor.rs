@@ -13,6 +13,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::notify::store::Channel;
 use crate::service::Twostep;
 
@@ -111,4 +112,41 @@ impl AuditKind {
     }));
     pub const PhoneRemoved: AuditKind =
         AuditKind::of(&AuditKindInfo::new("phone_removed", Category::Changes, "Phone number removed"));
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A number where there was none (2FA already on by another factor).
+    pub(crate) fn phone_added(masked: &str) -> Self {
+        Notice::Factor {
+            subject: "A phone number was added to your account",
+            body: format!(
+                "The phone number {masked} was added to your account; codes by text message and voice call go \
+                 there. If this was not you, someone may be taking over your account: sign in, remove the number \
+                 and change your password."
+            ),
+        }
+    }
+
+    /// The number was replaced.
+    pub(crate) fn phone_changed(masked: &str) -> Self {
+        Notice::Factor {
+            subject: "The phone number of your account was changed",
+            body: format!(
+                "Your account's phone number is now {masked}; codes by text message and voice call go there. If \
+                 this was not you, someone may be taking over your account: sign in, remove the number and \
+                 change your password."
+            ),
+        }
+    }
+
+    /// The number was removed.
+    pub(crate) fn phone_removed() -> Self {
+        Notice::Factor {
+            subject: "The phone number was removed from your account",
+            body: "The phone number was removed from your account: codes by text message and voice call no longer \
+             work. If this was not you, sign in and change your password."
+                .to_owned(),
+        }
+    }
 }

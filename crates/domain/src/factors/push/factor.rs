@@ -11,6 +11,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 const PUSH_INFO: MethodInfo = MethodInfo {
@@ -125,4 +126,31 @@ impl AuditKind {
         })
         .stops(20, "the push was denied", true),
     );
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A push sign-in request was denied on a companion device; `not_me`
+    /// when the person denying said they had not tried to sign in.
+    pub(crate) fn push_denied(device: &str, not_me: bool) -> Self {
+        Notice::Factor {
+            subject: if not_me {
+                "Someone else tried to sign in to your account"
+            } else {
+                "A sign-in request was denied on your device"
+            },
+            body: if not_me {
+                format!(
+                    "A sign-in request for your account was denied on \"{device}\", saying it was not you. The \
+                     person who asked knew your password: change it now, and check your sessions and \
+                     authenticators on the Security page."
+                )
+            } else {
+                format!(
+                    "A sign-in request for your account was denied on \"{device}\". If you did not try to sign \
+                     in, someone knows your password: change it."
+                )
+            },
+        }
+    }
 }

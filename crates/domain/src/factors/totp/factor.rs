@@ -8,6 +8,7 @@ use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence}
 use crate::error::FactorError;
 use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 pub const TOTP_KIND: &str = "totp";
@@ -75,4 +76,18 @@ impl AuditKind {
             .joins_sign_in()
             .note(30, |_| vec!["A code already used was refused".to_owned()]),
     );
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A code already used was entered again.
+    pub(crate) fn totp_replay() -> Self {
+        Notice::Factor {
+            subject: "A used sign-in code was tried again",
+            body: "A code from your authenticator app that had already been used was entered again. Someone may \
+             have seen it over your shoulder or through a phishing page; if you did not just sign in twice, \
+             change your password."
+                .to_owned(),
+        }
+    }
 }

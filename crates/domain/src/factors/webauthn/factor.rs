@@ -16,6 +16,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 pub const WEBAUTHN_KIND: &str = "webauthn";
@@ -175,4 +176,30 @@ impl AuditKind {
             notes
         }),
     );
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A key's sign count went backwards; `refused` when the operator's
+    /// setting refused the sign-in, else it was let through and flagged.
+    pub(crate) fn security_key_cloned(refused: bool) -> Self {
+        Notice::Factor {
+            subject: if refused {
+                "A security key that may have been copied was refused"
+            } else {
+                "A security key that may have been copied was used"
+            },
+            body: if refused {
+                "A sign-in with one of your security keys was refused: the key's signature count went \
+                 backwards, which happens when a copy of the key is used. If you have not restored or \
+                 replaced the key, remove it on the Security page and change your password."
+                    .to_owned()
+            } else {
+                "One of your security keys signed in, but its signature count went backwards, which happens \
+                 when a copy of the key is used. If you have not restored or replaced the key, remove it on \
+                 the Security page, change your password and check your sessions."
+                    .to_owned()
+            },
+        }
+    }
 }
