@@ -10,6 +10,7 @@ mod admin;
 mod allowlist;
 mod binary;
 mod codes;
+mod crash;
 mod credentials;
 mod delivery;
 mod forward_auth;

@@ -11,26 +11,29 @@ use twostep_domain::time::Timestamp;
 use crate::accounts::{text, ts};
 use crate::{SqlStore, store_err};
 
+/// The statement that appends `e`, for `append` and for a transaction that
+/// records what it does (a sign-in's session and its audit rows).
+pub(crate) fn insert_entry(e: &AuditEntry) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, kind, account_id, actor, factor_id, success, ip, user_agent, request_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(e.at.secs())
+    .bind(&e.kind)
+    .bind(e.account_id.as_ref().map(AccountId::as_str))
+    .bind(&e.actor)
+    .bind(e.factor_id.as_deref())
+    .bind(i64::from(e.success))
+    .bind(&e.ip)
+    .bind(&e.user_agent)
+    .bind(&e.request_id)
+    .bind(&e.details)
+}
+
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, kind, account_id, actor, factor_id, success, ip, user_agent, request_id, details)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(e.at.secs())
-        .bind(&e.kind)
-        .bind(e.account_id.as_ref().map(AccountId::as_str))
-        .bind(&e.actor)
-        .bind(e.factor_id.as_deref())
-        .bind(i64::from(e.success))
-        .bind(&e.ip)
-        .bind(&e.user_agent)
-        .bind(&e.request_id)
-        .bind(&e.details)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err)?;
+        insert_entry(e).execute(&self.pool).await.map_err(store_err)?;
         Ok(())
     }
 

@@ -157,6 +157,11 @@ impl SqlStore {
         AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(10))
+            // The ping before every acquire is a second round trip to the
+            // connection's worker thread for each statement; a SQLite file
+            // never hangs up. A PostgreSQL server may, so its idle
+            // connections are still checked before use.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -5,6 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use twostep_domain::accounts::email::Email;
 use twostep_domain::accounts::store::AccountRecord;
+use twostep_domain::audit::AuditEntry;
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::policy::store::AllowlistRecord;
@@ -280,6 +281,7 @@ impl SessionStore for SqlStore {
         login_token: &TokenHash,
         now: Timestamp,
         s: &SessionRecord,
+        audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_err)?;
         let consumed = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
@@ -299,6 +301,9 @@ impl SessionStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(store_err)?;
+        for e in audit {
+            crate::audit::insert_entry(e).execute(&mut *tx).await.map_err(store_err)?;
+        }
         tx.commit().await.map_err(store_err)?;
         Ok(true)
     }

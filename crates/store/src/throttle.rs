@@ -138,22 +138,29 @@ impl ThrottleStore for SqlStore {
             // Rolls back, dropping the zero rows it made.
             return Ok(Admission { verdict, counts: read.iter().map(|c| c.failures).collect() });
         }
-        let mut counts = Vec::with_capacity(scopes.len());
+        // Every scope counted in one statement, each against its own window.
+        let cutoff =
+            (0..scopes.len()).map(|i| format!("WHEN ${} THEN ${}", 2 * i + 2, 2 * i + 3)).collect::<Vec<_>>().join(" ");
+        let keys = (0..scopes.len()).map(|i| format!("${}", 2 * i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "UPDATE throttle_counters SET
+                failures = CASE WHEN window_start <= (CASE scope {cutoff} END) THEN 1 ELSE failures + 1 END,
+                window_start = CASE WHEN window_start <= (CASE scope {cutoff} END) THEN $1 ELSE window_start END,
+                last_failure_at = $1
+             WHERE scope IN ({keys}) RETURNING scope, failures"
+        );
+        let mut q = sqlx::query(&sql).bind(now.secs());
         for (key, window_secs) in scopes {
-            let row = sqlx::query(
-                "UPDATE throttle_counters SET
-                    failures = CASE WHEN window_start <= $3 THEN 1 ELSE failures + 1 END,
-                    window_start = CASE WHEN window_start <= $3 THEN $2 ELSE window_start END,
-                    last_failure_at = $2
-                 WHERE scope = $1 RETURNING failures",
-            )
-            .bind(key)
-            .bind(now.secs())
-            .bind(now.secs().saturating_sub(*window_secs))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_err)?;
-            counts.push(row.try_get::<i64, _>(0).map_err(store_err)?);
+            q = q.bind(key.as_str()).bind(now.secs().saturating_sub(*window_secs));
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(store_err)?;
+        let mut counts = Vec::with_capacity(scopes.len());
+        for (key, _) in scopes {
+            let row = rows
+                .iter()
+                .find(|r| text(r, "scope").is_ok_and(|s| s == *key))
+                .ok_or_else(|| StoreError::Backend(format!("count returned no row for {key}")))?;
+            counts.push(row.try_get::<i64, _>("failures").map_err(store_err)?);
         }
         tx.commit().await.map_err(store_err)?;
         Ok(Admission { verdict, counts })

@@ -26,8 +26,8 @@ pub trait ThrottleStore: Send + Sync {
     /// step on every instance: the counters are locked (an absent one
     /// reads as no failures), `judge` sees them in the order of `scopes`,
     /// and only when it answers `Allow` is each counted (a window older than
-    /// its `window_secs` starts over at one). A refused attempt changes
-    /// nothing.
+    /// its `window_secs` starts over at one; a scope listed twice is counted
+    /// once). A refused attempt changes nothing.
     async fn admit(
         &self,
         scopes: &[(String, i64)],

@@ -22,7 +22,18 @@ impl Auditor {
     /// a sign-in because the log table hiccuped would lock users out, while
     /// the tracing line still records the event.
     pub async fn record(&self, ev: AuditEvent<'_>, ctx: &RequestContext) {
-        let entry = AuditEntry {
+        let entry = self.entry(ev, ctx);
+        Self::announce(&entry);
+        if let Err(e) = self.log.append(&entry).await {
+            tracing::error!(error = %e, event = entry.kind, "could not write the audit log");
+        }
+    }
+
+    /// The row an event becomes, stamped now, for a caller that writes it
+    /// in the same transaction as what it records (a sign-in's session), so
+    /// the two commit or vanish together. `announce` it once committed.
+    pub fn entry(&self, ev: AuditEvent<'_>, ctx: &RequestContext) -> AuditEntry {
+        AuditEntry {
             id: 0,
             at: self.clock.now(),
             kind: ev.kind.as_str().to_owned(),
@@ -35,21 +46,21 @@ impl Auditor {
             user_agent: ctx.user_agent.chars().take(512).collect(),
             request_id: ctx.request_id.clone(),
             details: ev.details,
-        };
+        }
+    }
+
+    /// The tracing line and the operator's counter of a written entry: by
+    /// event and outcome only, never the account (issue 19).
+    pub fn announce(entry: &AuditEntry) {
         tracing::info!(
             event = entry.kind,
-            account = ev.account.map(AccountId::as_str),
+            account = entry.account_id.as_ref().map(AccountId::as_str),
             success = entry.success,
             details = entry.details,
             "audit"
         );
-        // The operator's view (issue 19): counts by event and outcome only,
-        // never the account.
-        metrics::counter!("twostep_audit_events_total", "event" => ev.kind.as_str(), "success" => if entry.success { "true" } else { "false" })
+        metrics::counter!("twostep_audit_events_total", "event" => entry.kind.clone(), "success" => if entry.success { "true" } else { "false" })
             .increment(1);
-        if let Err(e) = self.log.append(&entry).await {
-            tracing::error!(error = %e, event = entry.kind, "could not write the audit log");
-        }
     }
 
     pub async fn entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::RequestContext;
+use crate::audit::{AuditEntry, RequestContext};
 use crate::error::{SessionError, StoreError};
 use crate::ids::AccountId;
 use crate::policy::store::AllowlistRecord;
@@ -273,15 +273,18 @@ impl Sessions {
     /// Turns a verified login token into a full session: exactly one request
     /// may (the token is consumed, the session stored and the sign-in time
     /// set in one transaction). `None` when another request won.
+    /// `audit` is what the sign-in records, written in the same transaction.
     pub async fn finish_login(
         &self,
         token: &LoginTokenRecord,
+        audit: &[AuditEntry],
         ctx: &RequestContext,
     ) -> Result<Option<(Token, SessionRecord)>, StoreError> {
         let now = self.clock.now();
         let (session, record) =
             self.issue(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx);
-        if self.store.finish_sign_in(&token.id, now, &record).await? { Ok(Some((session, record))) } else { Ok(None) }
+        let done = self.store.finish_sign_in(&token.id, now, &record, audit).await?;
+        if done { Ok(Some((session, record))) } else { Ok(None) }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::ids::AccountId;
 use crate::token::TokenHash;
@@ -111,13 +112,16 @@ pub trait SessionStore: Send + Sync {
     async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError>;
     /// What a verified second step writes, in one transaction: consumes the
     /// login token if it is still live (false, and nothing written, when
-    /// another request consumed it first), then inserts `session` and sets
-    /// the account's `last_sign_in_at` to its creation time.
+    /// another request consumed it first), then inserts `session`, sets
+    /// the account's `last_sign_in_at` to its creation time and appends
+    /// `audit` to the audit log: an answered sign-in is never without its
+    /// session or its record, whatever stops the process.
     async fn finish_sign_in(
         &self,
         login_token: &TokenHash,
         now: Timestamp,
         session: &SessionRecord,
+        audit: &[AuditEntry],
     ) -> Result<bool, StoreError>;
 }
 

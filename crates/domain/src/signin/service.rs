@@ -222,15 +222,25 @@ impl SignIn {
             counted(SignInResult::BadCode);
             return Err(LoginError::WrongCode { tries_left: (max - token.failures).max(0) });
         };
+        // The sign-in's audit rows commit with its session (SEC-63): the
+        // device is judged against earlier sign-ins before this one is one.
+        let device = self.new_device(account, ctx).await;
+        let mut audit = Vec::with_capacity(2);
+        if let Some(device) = &device {
+            audit.push(self.auditor.entry(AuditEvent::user(AuditKind::NewDeviceSignIn, account).details(device), ctx));
+        }
+        let event = AuditEvent::user(AuditKind::SignInSucceeded, account).factor(proof.factor_id.clone());
+        audit.push(self.auditor.entry(event.details(format!("method {}", method.as_str())), ctx));
         // Exactly one request may turn this login token into a session.
-        let Some((session, _)) = self.sessions.finish_login(&token, ctx).await? else {
+        let Some((session, _)) = self.sessions.finish_login(&token, &audit, ctx).await? else {
             // Another request with this login token won the race.
             counted(SignInResult::Expired);
             return Err(LoginError::InvalidCode);
         };
-        self.new_device_notice(account, ctx).await;
-        let event = AuditEvent::user(AuditKind::SignInSucceeded, account).factor(proof.factor_id.clone());
-        self.auditor.record(event.details(format!("method {}", method.as_str())), ctx).await;
+        audit.iter().for_each(Auditor::announce);
+        if let Some(device) = device {
+            self.notices.notify(account, Notice::NewSignIn { device: format!("{device} at {}", ctx.ip) }, ctx).await;
+        }
         counted(SignInResult::Success);
         Ok(Verified { session, account: token.account_id, recovery_codes_remaining: proof.recovery_codes_remaining })
     }
@@ -241,18 +251,21 @@ impl SignIn {
     /// networks) to be worth a mail. The very first sign-in is not news.
     /// Called before the sign-in itself is audited.
     pub(crate) async fn new_device_notice(&self, account: &AccountId, ctx: &RequestContext) {
-        let Ok(earlier) = self.auditor.latest(account, AuditKind::SignInSucceeded, KNOWN_DEVICE_LOOKBACK).await else {
-            return;
-        };
-        if earlier.is_empty() {
-            return;
-        }
-        let device = crate::abuse::device::describe(&ctx.user_agent);
-        if earlier.iter().any(|e| crate::abuse::device::describe(&e.user_agent) == device) {
-            return;
-        }
+        let Some(device) = self.new_device(account, ctx).await else { return };
         self.auditor.record(AuditEvent::user(AuditKind::NewDeviceSignIn, account).details(device.clone()), ctx).await;
         self.notices.notify(account, Notice::NewSignIn { device: format!("{device} at {}", ctx.ip) }, ctx).await;
+    }
+
+    /// The kind of client signing in, when none of the account's recent
+    /// sign-ins used it (`None`: known, the first sign-in, or unreadable).
+    async fn new_device(&self, account: &AccountId, ctx: &RequestContext) -> Option<String> {
+        let earlier = self.auditor.latest(account, AuditKind::SignInSucceeded, KNOWN_DEVICE_LOOKBACK).await.ok()?;
+        if earlier.is_empty() {
+            return None;
+        }
+        let device = crate::abuse::device::describe(&ctx.user_agent);
+        let known = earlier.iter().any(|e| crate::abuse::device::describe(&e.user_agent) == device);
+        (!known).then_some(device)
     }
 }
 

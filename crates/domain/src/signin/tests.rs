@@ -37,6 +37,9 @@ struct Ports {
     refuse_with: Mutex<Option<FactorError>>,
     outside_refusals: Mutex<Vec<bool>>,
     mandate_told: Mutex<usize>,
+    /// When set, `prove` spends every login token in it first: a racing
+    /// request that finished the sign-in while this one was checking.
+    on_prove: Mutex<Option<Arc<MemSessions>>>,
 }
 
 #[async_trait]
@@ -64,6 +67,9 @@ impl SignInPorts for Ports {
     ) -> Result<Option<Proven>, FactorError> {
         if let Some(e) = self.refuse_with.lock().expect("lock").take() {
             return Err(e);
+        }
+        if let Some(store) = self.on_prove.lock().expect("lock").take() {
+            store.login_tokens.lock().expect("lock").clear();
         }
         let right = matches!(proof, Proof::Code(c) if c == RIGHT_CODE);
         Ok(right.then(|| Proven { factor_id: "auth1".into(), recovery_codes_remaining: None }))
@@ -98,6 +104,7 @@ fn fixture() -> Fixture {
     let password = Password::for_sign_in(PASSWORD).expect("pw");
     ann.password_hash = kit.hasher.hashing().hash(&password, kit.rng.as_ref()).expect("hash");
     let store = Arc::new(MemSessions::with_account(ann));
+    *store.audit.lock().expect("lock") = Some(kit.audit.clone());
     let notices = kit.notices(store.clone());
     let signin = SignIn {
         accounts: store.clone(),
@@ -368,4 +375,34 @@ impl Fixture {
         use crate::ports::Clock;
         self.kit.clock.now()
     }
+}
+
+#[tokio::test]
+async fn a_second_step_from_a_new_kind_of_client_records_it_with_the_session() {
+    let f = fixture();
+    with_app(&f);
+    let first = f.login_token().await;
+    f.verify(&first, RIGHT_CODE).await.expect("first sign-in");
+    let token = f.login_token().await;
+    let phone =
+        RequestContext { user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari".into(), ..ctx() };
+    f.signin.verify(&f.ports, &token, totp::TOTP, Proof::Code(RIGHT_CODE), &phone).await.expect("second sign-in");
+    // Written by the store's `finish_sign_in`, in the session's transaction:
+    // the device judged against the earlier sign-ins, not against this one.
+    let kinds: Vec<String> = f.kit.audit.kinds().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["new_device_sign_in", "sign_in_succeeded"]);
+    assert_eq!(f.kit.audited(AuditKind::NewDeviceSignIn), vec![true], "the first sign-in is not news");
+}
+
+#[tokio::test]
+async fn a_second_step_whose_token_another_request_spent_records_no_success() {
+    let f = fixture();
+    with_app(&f);
+    let token = f.login_token().await;
+    // The attempt is counted, then a racing request consumes the token
+    // before this one reaches `finish_sign_in`.
+    *f.ports.on_prove.lock().expect("lock") = Some(f.store.clone());
+    assert!(matches!(f.verify(&token, RIGHT_CODE).await, Err(LoginError::InvalidCode)));
+    assert_eq!(f.store.session_count(), 0);
+    assert!(f.kit.audited(AuditKind::SignInSucceeded).is_empty(), "no success row without its session");
 }

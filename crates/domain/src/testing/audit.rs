@@ -22,14 +22,20 @@ impl MemAudit {
     }
 }
 
-#[async_trait]
-impl AuditLog for MemAudit {
-    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+impl MemAudit {
+    /// Appends as the table would: ids increasing from 1.
+    pub fn push(&self, entry: &AuditEntry) {
         let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Ids as the tables give them: increasing from 1.
         let mut entry = entry.clone();
         entry.id = i64::try_from(all.len()).unwrap_or(i64::MAX) + 1;
         all.push(entry);
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemAudit {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.push(entry);
         Ok(())
     }
 

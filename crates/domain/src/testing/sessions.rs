@@ -7,11 +7,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::accounts::store::AccountRecord;
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::ids::AccountId;
 use crate::policy::store::AllowlistRecord;
 use crate::sessions::cache::SessionChange;
 use crate::sessions::store::{LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore};
+use crate::testing::audit::MemAudit;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
 
@@ -27,6 +29,9 @@ pub struct MemSessions {
     pub lookups: Mutex<usize>,
     /// How many times `last_seen_at` was written.
     pub touches: Mutex<usize>,
+    /// Where a finished sign-in's audit rows go (the same transaction in
+    /// the real store); dropped when unset.
+    pub audit: Mutex<Option<std::sync::Arc<MemAudit>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -183,6 +188,7 @@ impl SessionStore for MemSessions {
         login_token: &TokenHash,
         now: Timestamp,
         session: &SessionRecord,
+        audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
         let mut tokens = lock(&self.login_tokens);
         match tokens.get(login_token.as_str()) {
@@ -194,6 +200,9 @@ impl SessionStore for MemSessions {
         lock(&self.sessions).insert(session.id.as_str().to_owned(), session.clone());
         if let Some(a) = lock(&self.accounts).get_mut(session.account_id.as_str()) {
             a.last_sign_in_at = Some(session.created_at);
+        }
+        if let Some(log) = lock(&self.audit).as_ref() {
+            audit.iter().for_each(|e| log.push(e));
         }
         Ok(true)
     }

@@ -1,0 +1,151 @@
+//! A crash in the middle of sign-ins (issue 21): the server is killed with
+//! SIGKILL while second steps are in flight, and after a restart every
+//! sign-in it answered still has its session and its audit row, and no
+//! session exists without one (SEC-63). Runs the real binary on SQLite (the
+//! shipped `synchronous = NORMAL`) and on PostgreSQL.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use twostep_testkit::PgSchema;
+use twostep_testkit::real_now;
+
+use crate::binary::{output, serve_env, twostep};
+
+const KEY: &str = "63726173682074657374206b65792c206e6f7420666f72207265616c20757365";
+const ACCOUNTS: usize = 240;
+/// Answers counted before the kill: enough that many more are in flight.
+const KILL_AFTER: usize = 40;
+
+fn cli(data: &Path, database: &str, args: &[&str]) -> String {
+    let mut cmd = twostep(data);
+    cmd.env("TWOSTEP_DATABASE_URL", database).env("TWOSTEP_SECRET_KEY", KEY).args(args);
+    let (ok, out, err) = output(&mut cmd, "");
+    assert!(ok, "twostep {args:?} failed:\n{out}{err}");
+    out
+}
+
+/// One seeded account's login token and the code of the current step.
+struct Attempt {
+    token: String,
+    code: String,
+}
+
+fn attempts(file: &Path) -> Vec<Attempt> {
+    let step = u64::try_from(real_now()).expect("now") / 30;
+    std::fs::read_to_string(file)
+        .expect("token file")
+        .lines()
+        .map(|l| {
+            // `token account s0 wrong_code code(s0) … code(s0+9)`
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let s0: u64 = f[2].parse().expect("s0");
+            let idx = usize::try_from(step - s0).expect("step after s0");
+            Attempt { token: f[0].to_owned(), code: f[4 + idx].to_owned() }
+        })
+        .collect()
+}
+
+async fn sign_ins_survive_a_kill(database: &str) {
+    let data = tempfile::tempdir().expect("dir");
+    let n = ACCOUNTS.to_string();
+    cli(data.path(), database, &["dev", "seed", "--accounts", &n, "--totp"]);
+    let file = data.path().join("tokens.txt");
+    let file_arg = file.display().to_string();
+    cli(data.path(), database, &["dev", "login-tokens", "--accounts", &n, "--count", &n, "--out", &file_arg]);
+    let env = [("TWOSTEP_DATABASE_URL", database), ("TWOSTEP_SECRET_KEY", KEY)];
+    let mut served = serve_env(data.path(), &env);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
+
+    // Every second step at once; the server dies after the first answers.
+    let (answers, mut answered_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let url = format!("{}/api/v1/login/verify", served.url);
+    let tasks: Vec<_> = attempts(&file)
+        .into_iter()
+        .map(|a| {
+            let (http, url, answers) = (http.clone(), url.clone(), answers.clone());
+            tokio::spawn(async move {
+                let body = json!({"login_token": a.token, "method": "totp", "code": a.code});
+                let Ok(r) = http.post(url).json(&body).send().await else { return };
+                let status = r.status().as_u16();
+                // An answer is the whole body: a cut one was never answered.
+                let Ok(v) = r.json::<Value>().await else { return };
+                assert_eq!(status, 200, "a valid first use of a login token: {v}");
+                let _ = answers.send(v["session_token"].as_str().expect("session_token").to_owned());
+            })
+        })
+        .collect();
+    drop(answers);
+    let mut answered = Vec::new();
+    while let Some(token) = answered_rx.recv().await {
+        answered.push(token);
+        if answered.len() == KILL_AFTER {
+            served.child.kill().expect("SIGKILL");
+            break;
+        }
+    }
+    // Answers already on their way when the kill landed count too.
+    for t in tasks {
+        let _ = t.await;
+    }
+    while let Ok(token) = answered_rx.try_recv() {
+        answered.push(token);
+    }
+    let _ = served.child.wait();
+    assert!(answered.len() < ACCOUNTS, "the kill came before every sign-in was answered");
+
+    // After the restart: every answered session is live...
+    let mut served = serve_env(data.path(), &env);
+    let mut lost = 0;
+    for token in &answered {
+        let r = http.get(format!("{}/api/v1/me", served.url)).bearer_auth(token).send().await.expect("me");
+        lost += usize::from(r.status().as_u16() != 200);
+    }
+    let _ = served.child.kill();
+    let _ = served.child.wait();
+    assert_eq!(lost, 0, "answered sign-ins whose session is gone after the restart");
+
+    // ...and the log has exactly one success per session, account by account.
+    let (sessions, audited) = count_rows(database).await;
+    assert!(sessions.len() >= answered.len(), "{} sessions for {} answers", sessions.len(), answered.len());
+    let unaudited: Vec<_> = sessions.difference(&audited).collect();
+    let sessionless: Vec<_> = audited.difference(&sessions).collect();
+    assert!(
+        unaudited.is_empty() && sessionless.is_empty(),
+        "of {} sessions, {} have no audit row; {} audited sign-ins have no session",
+        sessions.len(),
+        unaudited.len(),
+        sessionless.len()
+    );
+}
+
+/// The accounts holding a session, and those with a successful sign-in in
+/// the audit log (each account signs in at most once here).
+async fn count_rows(database: &str) -> (HashSet<String>, HashSet<String>) {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(database).await.expect("open the database");
+    let sessions: Vec<String> =
+        sqlx::query_scalar("SELECT account_id FROM sessions").fetch_all(&mut conn).await.expect("sessions");
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT account_id FROM audit_log WHERE kind = 'sign_in_succeeded' AND success = 1")
+            .fetch_all(&mut conn)
+            .await
+            .expect("audit log");
+    assert_eq!(audited.len(), audited.iter().collect::<HashSet<_>>().len(), "one success per account");
+    (sessions.into_iter().collect(), audited.into_iter().collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_a_sign_in_burst_loses_no_answered_sign_in_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = format!("sqlite://{}", dir.path().join("twostep.db").display());
+    sign_ins_survive_a_kill(&database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_a_sign_in_burst_loses_no_answered_sign_in_postgres() {
+    let schema = PgSchema::create().await;
+    sign_ins_survive_a_kill(&schema.url).await;
+}
