@@ -16,10 +16,13 @@
 
 use std::collections::HashMap;
 
+use super::kind::{AuditKind, AuditKindInfo, Companion, Steps};
+use super::kinds::is;
 pub use super::wording::Category;
 use super::wording::{method_of, method_words, single};
 use crate::abuse::device::describe;
 use crate::audit::AuditEntry;
+use crate::factors::Method;
 use crate::time::Timestamp;
 
 /// How long after a sign-in's last step a next step still belongs to it:
@@ -75,57 +78,52 @@ impl FactorNames {
         self.0.insert(id.into(), name.into());
     }
 
-    fn of(&self, id: Option<&str>) -> Option<&str> {
+    pub(super) fn of(&self, id: Option<&str>) -> Option<&str> {
         id.and_then(|id| self.0.get(id)).map(String::as_str)
     }
 }
 
+/// What the row's kind is, when this version knows it.
+fn info(e: &AuditEntry) -> Option<&'static AuditKindInfo> {
+    AuditKind::parse(&e.kind).map(AuditKind::info)
+}
+
+fn companion(e: &AuditEntry) -> Companion {
+    info(e).map_or(Companion::No, |i| i.sign_in.companion)
+}
+
 /// Kinds only a sign-in writes: a run holding one is a sign-in.
 fn signs_in(e: &AuditEntry) -> bool {
-    matches!(
-        e.kind.as_str(),
-        "sign_in_password"
-            | "sign_in_second_factor"
-            | "sign_in_succeeded"
-            | "login_token_exhausted"
-            | "password_locked"
-            | "new_device_sign_in"
-    ) || (e.kind == "sign_in_outside_allowlist")
-        || (e.kind == "throttled" && e.details == "password")
+    use AuditKind as K;
+    [
+        K::SignInPassword,
+        K::SignInSecondFactor,
+        K::SignInSucceeded,
+        K::LoginTokenExhausted,
+        K::PasswordLocked,
+        K::NewDeviceSignIn,
+        K::SignInOutsideAllowlist,
+    ]
+    .into_iter()
+    .any(|k| is(e, k))
+        || (is(e, K::Throttled) && e.details == "password")
 }
 
 /// A row that begins a new attempt rather than continuing one.
 fn begins_attempt(e: &AuditEntry) -> bool {
-    matches!(e.kind.as_str(), "sign_in_password" | "password_locked")
-        || (e.kind == "sign_in_outside_allowlist" && e.details != "second step")
-        || (e.kind == "throttled" && e.details == "password")
+    use AuditKind as K;
+    is(e, K::SignInPassword)
+        || is(e, K::PasswordLocked)
+        || (is(e, K::SignInOutsideAllowlist) && e.details != "second step")
+        || (is(e, K::Throttled) && e.details == "password")
         // A sign-in with the password alone writes only its success (and
         // the new-device row just before it, in the same request).
-        || (e.kind == "sign_in_succeeded" && method_of(&e.details).is_none())
+        || (is(e, K::SignInSucceeded) && method_of(&e.details).is_none())
 }
 
 /// A row a second step may write, after the password step.
 fn continues(e: &AuditEntry) -> bool {
-    matches!(
-        e.kind.as_str(),
-        "sign_in_second_factor"
-            | "sign_in_succeeded"
-            | "login_token_exhausted"
-            | "throttled"
-            | "factor_locked"
-            | "factor_unlocked"
-            | "code_sent"
-            | "code_send_throttled"
-            | "push_sent"
-            | "push_approved"
-            | "push_denied"
-            | "recovery_code_used"
-            | "totp_replay"
-            | "webauthn_sign_count_regression"
-            | "new_device_sign_in"
-            | "browser_remembered"
-            | "sign_in_outside_allowlist"
-    )
+    info(e).is_some_and(|i| i.sign_in.joins)
 }
 
 /// A run of rows, oldest first.
@@ -168,18 +166,18 @@ impl<'a> Run<'a> {
         }
         // The companion answers from its own device; every other step comes
         // from the browser that gave the password.
-        let companion = matches!(e.kind.as_str(), "push_approved" | "push_denied")
-            && self.rows.iter().any(|r| r.kind == "push_sent");
-        companion || e.user_agent == self.first().user_agent
+        let answer = companion(e) == Companion::Answers && self.rows.iter().any(|r| companion(r) == Companion::Asks);
+        answer || e.user_agent == self.first().user_agent
     }
 
     fn push(&mut self, e: &'a AuditEntry) {
+        use AuditKind as K;
         self.rows.push(e);
-        let ends = match e.kind.as_str() {
-            "sign_in_succeeded" | "login_token_exhausted" => true,
-            "sign_in_password" | "sign_in_outside_allowlist" => !e.success && e.details != "second step",
-            _ => false,
-        };
+        let ends = is(e, K::SignInSucceeded)
+            || is(e, K::LoginTokenExhausted)
+            || ((is(e, K::SignInPassword) || is(e, K::SignInOutsideAllowlist))
+                && !e.success
+                && e.details != "second step");
         self.closed |= ends;
     }
 }
@@ -207,7 +205,7 @@ pub fn group(newest_first: &[AuditEntry], known: &FactorNames) -> Vec<Readable> 
 fn names_with_history(rows: &[AuditEntry], known: &FactorNames) -> FactorNames {
     let mut names = FactorNames::default();
     for e in rows.iter().rev() {
-        if let ("push_device_added" | "authenticator_renamed", Some(id)) = (e.kind.as_str(), &e.factor_id) {
+        if let (true, Some(id)) = (info(e).is_some_and(|i| i.names_factor), &e.factor_id) {
             names.insert(id.clone(), e.details.clone());
         }
     }
@@ -221,15 +219,10 @@ fn names_with_history(rows: &[AuditEntry], known: &FactorNames) -> FactorNames {
 /// name (its requests often carry no user agent, which read as "Unknown
 /// device"); for the rest, the browser.
 pub fn device_of(e: &AuditEntry, names: &FactorNames) -> String {
-    let companion = matches!(e.kind.as_str(), "push_approved" | "push_denied");
     match names.of(e.factor_id.as_deref()) {
-        Some(name) if companion => name.to_owned(),
+        Some(name) if companion(e) == Companion::Answers => name.to_owned(),
         _ => describe(&e.user_agent),
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
 }
 
 fn entry(run: &Run<'_>, title: String, device: String) -> Readable {
@@ -256,51 +249,32 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
     let first = run.first();
     let device = describe(&first.user_agent);
     let place = format!("{device}, {}", first.ip);
-    let of = |kind: &'static str| rows.iter().filter(move |r| r.kind == kind);
-    let companion = |r: &AuditEntry| names.of(r.factor_id.as_deref()).unwrap_or("a companion device").to_owned();
+    let of = |kind: AuditKind| rows.iter().filter(move |r| is(r, kind));
+    let mut kinds: Vec<&'static AuditKindInfo> = Vec::new();
+    for info in rows.iter().filter_map(|r| info(r)) {
+        if !kinds.iter().any(|k| k.name == info.name) {
+            kinds.push(info);
+        }
+    }
 
+    // Each kind notes what it adds to the story, in the order the kinds ask.
+    let mut noting: Vec<_> = kinds.iter().filter_map(|k| Some((k.sign_in.note?, k.name))).collect();
+    noting.sort_by_key(|(note, _)| note.rank);
     let mut notes = Vec::new();
-    let wrong = of("sign_in_second_factor").count();
-    if wrong > 0 {
-        notes.push(plural(wrong, "wrong code", "wrong codes"));
+    for (note, name) in noting {
+        let steps = Steps { rows: rows.iter().copied().filter(|r| r.kind == name).collect(), browser: &device, names };
+        notes.extend((note.says)(&steps));
     }
-    for r in of("push_denied") {
-        let how = if r.details == "wrong number" { "Wrong number picked" } else { "Push denied" };
-        notes.push(format!("{how} on {}", companion(r)));
-    }
-    let mut attention = rows.iter().any(|r| single(&r.kind, r.success, &r.details, None).attention);
-    let extras = [
-        ("totp_replay", "A code already used was refused"),
-        ("throttled", "Some tries had to wait: too many in a row"),
-        ("factor_locked", "Codes locked after too many wrong ones: a recovery code unlocks them"),
-        ("password_locked", "Password sign-in locked after too many wrong passwords"),
-        ("recovery_code_used", "A recovery code was used"),
-        ("browser_remembered", "This browser was remembered for 30 days"),
-    ];
-    for (kind, note) in extras {
-        if of(kind).next().is_some() {
-            notes.push(note.to_owned());
-        }
-    }
-    // Flagged either way; refused only under the operator's setting.
-    for (refused, note) in [
-        (true, "A security key that may have been copied was refused"),
-        (false, "A security key that may have been copied was used"),
-    ] {
-        if of("webauthn_sign_count_regression").any(|r| r.success != refused) {
-            notes.push(note.to_owned());
-        }
-    }
-    if of("new_device_sign_in").next().is_some() {
-        notes.push(format!("First sign-in from {device}"));
-    }
+    let mut attention = kinds.iter().any(|k| k.attention);
+    let stops = || kinds.iter().filter_map(|k| k.sign_in.stop);
 
-    let password_right = of("sign_in_password").any(|r| r.success)
-        || of("sign_in_outside_allowlist").any(|r| r.details == "right password");
-    let (title, advice) = if let Some(done) = of("sign_in_succeeded").next_back() {
+    let password_right = of(AuditKind::SignInPassword).any(|r| r.success)
+        || of(AuditKind::SignInOutsideAllowlist).any(|r| r.details == "right password");
+    let (title, advice) = if let Some(done) = of(AuditKind::SignInSucceeded).next_back() {
         let how = match method_of(&done.details) {
-            Some("push") => {
-                let by = done.factor_id.as_deref().or_else(|| of("push_approved").next_back()?.factor_id.as_deref());
+            Some(m) if Method::parse(m).is_some_and(Method::is_approval) => {
+                let approved = || rows.iter().rev().find(|r| companion(r) == Companion::Answers && r.success);
+                let by = done.factor_id.as_deref().or_else(|| approved()?.factor_id.as_deref());
                 format!("a push approved on {}", names.of(by).unwrap_or("your companion device"))
             }
             Some(m) => method_words(m).to_owned(),
@@ -308,49 +282,39 @@ fn sign_in(run: &Run<'_>, names: &FactorNames) -> Readable {
             None if done.details.contains("enrolment") => "your password (a second factor must be set up)".to_owned(),
             None => "your password".to_owned(),
         };
-        if of("account_created").next().is_some() {
+        if of(AuditKind::AccountCreated).next().is_some() {
             // Signing up signs in, in the same request.
             (format!("Account created and signed in from {place}"), None)
         } else {
             (format!("Signed in with {how} from {place}"), attention.then_some(KNOWS_PASSWORD))
         }
-    } else if let Some(out) = of("sign_in_outside_allowlist").next() {
+    } else if let Some(out) = of(AuditKind::SignInOutsideAllowlist).next() {
         let advice = if password_right || out.details == "second step" {
             KNOWS_PASSWORD
         } else {
             "Nobody got in. If it was you, sign in from an address on your IP allow-list."
         };
         (format!("Sign-in refused from {place}: the address is not on your IP allow-list"), Some(advice))
-    } else if let Some(refused) = of("sign_in_password").find(|r| !r.success) {
+    } else if let Some(refused) = of(AuditKind::SignInPassword).find(|r| !r.success) {
         let why = if refused.details == "account disabled" { "the account is disabled" } else { "wrong password" };
         let advice = "If this wasn't you, nobody got in; keep a strong password you use nowhere else.";
         (format!("Sign-in failed from {place}: {why}"), Some(advice))
     } else if password_right {
-        let what = if of("login_token_exhausted").next().is_some() {
-            "stopped after too many wrong codes"
-        } else if of("push_denied").next().is_some() {
-            "the push was denied"
-        } else if of("factor_locked").next().is_some() {
-            "codes are locked"
-        } else if wrong > 0 {
-            "the code was wrong"
-        } else {
-            "the second step was not finished"
-        };
+        let what = stops().min_by_key(|stop| stop.rank).map_or("the second step was not finished", |stop| stop.says);
         // Someone who is not you got past the password: that is news.
-        attention |= wrong > 0 || of("push_denied").next().is_some();
+        attention |= stops().any(|stop| stop.alarming);
         (format!("Sign-in not completed from {place}: the password was right, {what}"), Some(KNOWS_PASSWORD))
-    } else if of("throttled").next().is_some() || of("password_locked").next().is_some() {
+    } else if of(AuditKind::Throttled).next().is_some() || of(AuditKind::PasswordLocked).next().is_some() {
         (format!("Sign-in refused from {place}: too many tries"), Some("Wait a moment and try again."))
     } else {
         (format!("Sign-in steps from {place}"), None)
     };
     let mut readable = entry(run, title, device);
-    readable.success = of("sign_in_succeeded").next().is_some();
+    readable.success = of(AuditKind::SignInSucceeded).next().is_some();
     readable.notes = notes;
     readable.advice = advice.map(str::to_owned);
     readable.attention = attention;
-    if of("account_created").next().is_some() {
+    if of(AuditKind::AccountCreated).next().is_some() {
         readable.category = Category::Changes;
     }
     readable

@@ -3,9 +3,11 @@
 //! once in [`registry`]. Sign-in, re-auth and the `methods` list ask the
 //! registry; nothing outside this folder matches on a factor's kind.
 //!
-//! Adding a factor means: its module here with its `Factor` impl and its
-//! `MethodInfo`s, one line in `registry`, its store trait and migrations,
-//! its routes and templates, its tests.
+//! Adding a factor means: its module here with its `Factor` impl, its
+//! `MethodInfo`s, its audit kinds (`impl AuditKind`) and its notices
+//! (`impl Notice`, building `Notice::Factor`), its lines in
+//! `registry`, its store trait and migrations, its routes and templates,
+//! its tests.
 
 mod added;
 pub mod email;

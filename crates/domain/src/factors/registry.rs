@@ -1,5 +1,5 @@
 //! The factors this server knows, in one place: adding a factor adds its
-//! unit here and its methods to `METHODS`.
+//! unit here, its methods to `METHODS` and its audit kinds to `AUDIT_KINDS`.
 
 use super::email::EmailFactor;
 use super::phone::PhoneFactor;
@@ -9,6 +9,7 @@ use super::totp::TotpFactor;
 use super::webauthn::WebauthnFactor;
 use super::{Factor, Method};
 use crate::abuse::throttle::Scope;
+use crate::audit::AuditKind;
 use crate::ids::AccountId;
 
 /// Every method, strongest first: what `Method::parse` knows.
@@ -20,6 +21,28 @@ pub static METHODS: &[Method] = &[
     super::phone::VOICE,
     super::email::EMAIL,
     super::recovery::RECOVERY_CODE,
+];
+
+/// The factors' own audit kinds: with the general ones, what
+/// `AuditKind::parse` knows. A factor's kinds are defined in its module.
+pub static AUDIT_KINDS: &[AuditKind] = &[
+    AuditKind::TotpEnrollmentStarted,
+    AuditKind::TotpReplay,
+    AuditKind::WebauthnSignCountRegression,
+    AuditKind::RecoveryCodeUsed,
+    AuditKind::RecoveryCodesRevealed,
+    AuditKind::RecoveryCodesRegenerated,
+    AuditKind::CodeSent,
+    AuditKind::CodeSendThrottled,
+    AuditKind::PhoneVerificationStarted,
+    AuditKind::PhoneAdded,
+    AuditKind::PhoneRemoved,
+    AuditKind::PushPairingStarted,
+    AuditKind::PushDeviceAdded,
+    AuditKind::PushDeviceRenamed,
+    AuditKind::PushSent,
+    AuditKind::PushApproved,
+    AuditKind::PushDenied,
 ];
 
 /// The server's factors, built once on first use. A static rather than a

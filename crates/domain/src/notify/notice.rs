@@ -4,6 +4,10 @@
 //! carries a code or secret. Mail goes through the outbox, so no request
 //! waits for the mail server. Notices go only to a verified address: an
 //! unverified one may be a typo that would tell a stranger about the account.
+//!
+//! The notices here are the general ones; a factor's own (a used recovery
+//! code, a denied push) are built in its module as `Notice::Factor`, so a
+//! new factor adds its mail without a variant here.
 
 use crate::audit::RequestContext;
 use crate::ids::AccountId;
@@ -28,29 +32,9 @@ pub enum Notice {
     },
     AuthenticatorRemoved,
     TwoFactorDisabled,
-    RecoveryCodeUsed {
-        remaining: usize,
-    },
-    RecoveryCodesRevealed,
-    RecoveryCodesRegenerated,
-    TotpReplay,
-    /// A security key's sign count went backwards: it may have been copied.
-    /// A key's sign count went backwards; `refused` when the operator's
-    /// setting refused the sign-in, else it was let through and flagged.
-    SecurityKeyCloned {
-        refused: bool,
-    },
     TwoFactorEnabled {
         method: String,
     },
-    /// A number where there was none (2FA already on by another factor).
-    PhoneAdded {
-        masked: String,
-    },
-    PhoneChanged {
-        masked: String,
-    },
-    PhoneRemoved,
     /// A sign-in from an address and client not seen on this account before.
     NewSignIn {
         device: String,
@@ -78,11 +62,11 @@ pub enum Notice {
     TwoFactorMandate {
         from: crate::time::Timestamp,
     },
-    /// A push sign-in request was denied on a companion device; `not_me`
-    /// when the person denying said they had not tried to sign in.
-    PushDenied {
-        device: String,
-        not_me: bool,
+    /// A factor's own notice, worded in the factor's module (`Notice::totp_replay`
+    /// and the like), so a factor adds its notices without a variant here.
+    Factor {
+        subject: &'static str,
+        body: String,
     },
 }
 
@@ -97,16 +81,7 @@ impl Notice {
             Self::AuthenticatorAdded { .. } => "An authenticator was added to your account",
             Self::AuthenticatorRemoved => "An authenticator was removed from your account",
             Self::TwoFactorDisabled => "Two-factor authentication was turned off",
-            Self::RecoveryCodeUsed { .. } => "A recovery code was used to sign in",
-            Self::RecoveryCodesRevealed => "Your recovery codes were viewed",
-            Self::RecoveryCodesRegenerated => "New recovery codes were made",
-            Self::TotpReplay => "A used sign-in code was tried again",
-            Self::SecurityKeyCloned { refused: true } => "A security key that may have been copied was refused",
-            Self::SecurityKeyCloned { refused: false } => "A security key that may have been copied was used",
             Self::TwoFactorEnabled { .. } => "Two-factor authentication was turned on",
-            Self::PhoneAdded { .. } => "A phone number was added to your account",
-            Self::PhoneChanged { .. } => "The phone number of your account was changed",
-            Self::PhoneRemoved => "The phone number was removed from your account",
             Self::NewSignIn { .. } => "New sign-in to your account",
             Self::SignInOutsideAllowlist { .. } => "A sign-in from an unlisted address was refused",
             Self::SessionOutsideAllowlist => "A session was used from an unlisted address and ended",
@@ -114,12 +89,10 @@ impl Notice {
             Self::AdminReset => "Your two-factor authentication was reset by an administrator",
             Self::TwoFactorMandate { .. } => "Two-factor authentication will become mandatory",
             Self::OrgRequiresTwoFactor { .. } => "Your organisation now requires two-factor authentication",
-            Self::PushDenied { not_me: true, .. } => "Someone else tried to sign in to your account",
-            Self::PushDenied { .. } => "A sign-in request was denied on your device",
+            Self::Factor { subject, .. } => subject,
         }
     }
 
-    #[expect(clippy::too_many_lines, reason = "one arm per notice, each its own text")]
     pub(crate) fn body(&self) -> String {
         let text = match self {
             Self::AdminReset => {
@@ -163,19 +136,6 @@ impl Notice {
                      this was not you, sign in, remove it and change your password."
                 );
             }
-            Self::PushDenied { device, not_me: true } => {
-                return format!(
-                    "A sign-in request for your account was denied on \"{device}\", saying it was not you. The \
-                     person who asked knew your password: change it now, and check your sessions and \
-                     authenticators on the Security page."
-                );
-            }
-            Self::PushDenied { device, not_me: false } => {
-                return format!(
-                    "A sign-in request for your account was denied on \"{device}\". If you did not try to sign \
-                     in, someone knows your password: change it."
-                );
-            }
             Self::AuthenticatorRemoved => {
                 "An authenticator was removed from your account. If this was not you, sign in, check your \
                  authenticators and change your password."
@@ -184,59 +144,12 @@ impl Notice {
                 "Two-factor authentication was turned off: your password alone now signs you in. If this was not \
                  you, sign in, turn it back on and change your password."
             }
-            Self::RecoveryCodeUsed { remaining } => {
-                return format!(
-                    "A recovery code was used to sign in to your account; {remaining} codes are left. If this was \
-                     not you, sign in, regenerate your recovery codes and change your password."
-                );
-            }
-            Self::RecoveryCodesRevealed => {
-                "Your recovery codes were shown on the Security page. If this was not you, regenerate them and \
-                 change your password."
-            }
-            Self::RecoveryCodesRegenerated => {
-                "A new set of recovery codes was made; the old ones no longer work. If this was not you, change \
-                 your password."
-            }
-            Self::SecurityKeyCloned { refused: true } => {
-                "A sign-in with one of your security keys was refused: the key's signature count went \
-                 backwards, which happens when a copy of the key is used. If you have not restored or \
-                 replaced the key, remove it on the Security page and change your password."
-            }
-            Self::SecurityKeyCloned { refused: false } => {
-                "One of your security keys signed in, but its signature count went backwards, which happens \
-                 when a copy of the key is used. If you have not restored or replaced the key, remove it on \
-                 the Security page, change your password and check your sessions."
-            }
-            Self::TotpReplay => {
-                "A code from your authenticator app that had already been used was entered again. Someone may \
-                 have seen it over your shoulder or through a phishing page; if you did not just sign in twice, \
-                 change your password."
-            }
             Self::TwoFactorEnabled { method } => {
                 return format!(
                     "Two-factor authentication was turned on for your account with {method}. Signing in now takes \
                      your password and a second step. Keep your recovery codes somewhere safe. If this was not you, \
                      sign in, check your security settings and change your password."
                 );
-            }
-            Self::PhoneAdded { masked } => {
-                return format!(
-                    "The phone number {masked} was added to your account; codes by text message and voice call go \
-                     there. If this was not you, someone may be taking over your account: sign in, remove the number \
-                     and change your password."
-                );
-            }
-            Self::PhoneChanged { masked } => {
-                return format!(
-                    "Your account's phone number is now {masked}; codes by text message and voice call go there. If \
-                     this was not you, someone may be taking over your account: sign in, remove the number and \
-                     change your password."
-                );
-            }
-            Self::PhoneRemoved => {
-                "The phone number was removed from your account: codes by text message and voice call no longer \
-                 work. If this was not you, sign in and change your password."
             }
             Self::NewSignIn { device } => {
                 return format!(
@@ -271,6 +184,7 @@ impl Notice {
                 );
             }
             Self::TwoFactorMandate { from } => return mandate_body(*from),
+            Self::Factor { body, .. } => return body.clone(),
             Self::OrgRequiresTwoFactor { org } => {
                 return format!(
                     "An owner of the organisation \"{org}\" now requires two-factor authentication of every member, \

@@ -3,6 +3,7 @@
 //! are, which organisations they belong to, and whether a rule demands two
 //! factors of them.
 
+use crate::audit::AuditKind;
 use crate::ids::AccountId;
 use crate::service::Twostep;
 use crate::sessions::store::{SessionKind, SignedIn};
@@ -41,7 +42,7 @@ impl SessionFacts {
 /// A passkey sign-in is recorded as `passkey; two factors`.
 fn method_proven(log: &[crate::audit::AuditEntry], since: Timestamp, at: Timestamp) -> Option<String> {
     log.iter()
-        .filter(|e| e.success && (e.kind == "sign_in_succeeded" || e.kind == "reauth"))
+        .filter(|e| e.success && [AuditKind::SignInSucceeded, AuditKind::Reauth].iter().any(|k| e.kind == k.as_str()))
         .filter(|e| e.at >= since && e.at.secs() <= at.secs() + 5)
         .find_map(|e| {
             if e.details.starts_with("passkey") {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::PHONE_KIND;
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::sent_code::store::OobCodeRecord;
 use crate::factors::sent_code::{SENT_CODE_REFUSED, SendError, SendTo};
@@ -13,6 +13,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::notify::store::Channel;
 use crate::service::Twostep;
 
@@ -91,5 +92,61 @@ impl Factor for PhoneFactor {
 
     async fn destination(&self, cx: &Twostep, account: &AccountId) -> Result<Option<String>, FactorError> {
         Ok(cx.phone_of(account).await?.map(|p| p.phone.masked()))
+    }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    pub const PhoneVerificationStarted: AuditKind = AuditKind::of(&AuditKindInfo::new(
+        "phone_verification_started",
+        Category::Changes,
+        "Started adding a phone number",
+    ));
+    pub const PhoneAdded: AuditKind = AuditKind::of(&AuditKindInfo::reworded("phone_added", Category::Changes, |s| {
+        if s.success {
+            Sentence::new("Phone number added")
+        } else {
+            Sentence::new("Adding a phone number failed: wrong or expired code")
+                .advice("Ask for a new code and type it within 10 minutes.")
+        }
+    }));
+    pub const PhoneRemoved: AuditKind =
+        AuditKind::of(&AuditKindInfo::new("phone_removed", Category::Changes, "Phone number removed"));
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A number where there was none (2FA already on by another factor).
+    pub(crate) fn phone_added(masked: &str) -> Self {
+        Notice::Factor {
+            subject: "A phone number was added to your account",
+            body: format!(
+                "The phone number {masked} was added to your account; codes by text message and voice call go \
+                 there. If this was not you, someone may be taking over your account: sign in, remove the number \
+                 and change your password."
+            ),
+        }
+    }
+
+    /// The number was replaced.
+    pub(crate) fn phone_changed(masked: &str) -> Self {
+        Notice::Factor {
+            subject: "The phone number of your account was changed",
+            body: format!(
+                "Your account's phone number is now {masked}; codes by text message and voice call go there. If \
+                 this was not you, someone may be taking over your account: sign in, remove the number and \
+                 change your password."
+            ),
+        }
+    }
+
+    /// The number was removed.
+    pub(crate) fn phone_removed() -> Self {
+        Notice::Factor {
+            subject: "The phone number was removed from your account",
+            body: "The phone number was removed from your account: codes by text message and voice call no longer \
+             work. If this was not you, sign in and change your password."
+                .to_owned(),
+        }
     }
 }

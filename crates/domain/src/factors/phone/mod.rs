@@ -183,9 +183,9 @@ impl Twostep {
         let notice = if outcome.first {
             Notice::TwoFactorEnabled { method: format!("the phone {}", phone.masked()) }
         } else if outcome.replaced {
-            Notice::PhoneChanged { masked: phone.masked() }
+            Notice::phone_changed(&phone.masked())
         } else {
-            Notice::PhoneAdded { masked: phone.masked() }
+            Notice::phone_added(&phone.masked())
         };
         self.notify(&me.account.id, notice, ctx).await;
         Ok(PhoneConfirmed { phone, authenticator, recovery_codes: outcome.first.then_some(codes), session_token })
@@ -220,7 +220,7 @@ impl Twostep {
             ctx,
         )
         .await;
-        self.notify(&me.account.id, Notice::PhoneRemoved, ctx).await;
+        self.notify(&me.account.id, Notice::phone_removed(), ctx).await;
         Ok(())
     }
 }

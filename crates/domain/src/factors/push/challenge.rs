@@ -221,8 +221,7 @@ impl Twostep {
             (Decision::Deny, _) => {
                 let details = if not_me { "denied: not me" } else { "denied" };
                 self.audit(event(AuditKind::PushDenied).failed().details(details), ctx).await;
-                let name = device.authenticator.name.clone();
-                self.notify(account, Notice::PushDenied { device: name, not_me }, ctx).await;
+                self.notify(account, Notice::push_denied(&device.authenticator.name, not_me), ctx).await;
             }
         }
         outcome

@@ -110,7 +110,7 @@ impl Twostep {
             ctx,
         )
         .await;
-        self.notify(account, Notice::RecoveryCodeUsed { remaining }, ctx).await;
+        self.notify(account, Notice::recovery_code_used(remaining), ctx).await;
         Ok(Some(Proven { factor_id: id.to_string(), recovery_codes_remaining: Some(remaining) }))
     }
 
@@ -142,7 +142,7 @@ impl Twostep {
         let scope = format!("reveal-notice:{}", data_encoding::HEXLOWER.encode(&mac[..16]));
         let first = self.store.take_allowance(&scope, self.now(), REVEAL_NOTICE_WINDOW_SECS, 1).await?.is_none();
         if first {
-            self.notify(&me.account.id, Notice::RecoveryCodesRevealed, ctx).await;
+            self.notify(&me.account.id, Notice::recovery_codes_revealed(), ctx).await;
         }
         Ok(out)
     }
@@ -161,7 +161,7 @@ impl Twostep {
         self.store.replace_recovery_codes(&me.account.id, &records).await?;
         self.forget_all_browsers(&me.account.id).await?;
         self.audit(AuditEvent::user(AuditKind::RecoveryCodesRegenerated, &me.account.id), ctx).await;
-        self.notify(&me.account.id, Notice::RecoveryCodesRegenerated, ctx).await;
+        self.notify(&me.account.id, Notice::recovery_codes_regenerated(), ctx).await;
         Ok(codes)
     }
 }

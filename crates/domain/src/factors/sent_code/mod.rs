@@ -12,7 +12,7 @@
 
 pub mod store;
 
-use crate::audit::{AuditKind, RequestContext};
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext};
 use crate::crypto::HashPurpose;
 use crate::crypto::{SealedColumn, SealedField};
 use crate::error::{InternalError, StoreError};
@@ -372,6 +372,17 @@ impl Twostep {
         };
         Ok(crate::factors::Challenge::Sent(self.send_code(request, req.ctx).await?))
     }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    pub const CodeSent: AuditKind =
+        AuditKind::of(&AuditKindInfo::new("code_sent", Category::SignIns, "A sign-in code was sent").joins_sign_in());
+    pub const CodeSendThrottled: AuditKind = AuditKind::of(
+        &AuditKindInfo::new("code_send_throttled", Category::SignIns, "A code was not sent: asked for too often")
+            .advice("Wait a minute before asking for another code.")
+            .joins_sign_in(),
+    );
 }
 
 #[cfg(test)]

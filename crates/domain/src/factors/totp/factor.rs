@@ -4,10 +4,11 @@
 use async_trait::async_trait;
 
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 pub const TOTP_KIND: &str = "totp";
@@ -54,5 +55,39 @@ impl Factor for TotpFactor {
         let Proof::Code(code) = proof else { return Ok(None) };
         let used = cx.check_totp(account, code, ctx).await?;
         Ok(used.map(|id| Proven { factor_id: id.to_string(), recovery_codes_remaining: None }))
+    }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    // A key's set-up is recorded under this kind too, its details saying so.
+    pub const TotpEnrollmentStarted: AuditKind =
+        AuditKind::of(&AuditKindInfo::reworded("totp_enrollment_started", Category::Changes, |s| {
+            Sentence::new(if s.details.starts_with("webauthn") {
+                "Started adding a security key or passkey"
+            } else {
+                "Started setting up an authenticator app"
+            })
+        }));
+    pub const TotpReplay: AuditKind = AuditKind::of(
+        &AuditKindInfo::new("totp_replay", Category::SignIns, "An authenticator code was used twice and refused")
+            .advice("Codes work once. If you didn't type it twice, someone may have seen it: change your password.")
+            .attention()
+            .joins_sign_in()
+            .note(30, |_| vec!["A code already used was refused".to_owned()]),
+    );
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A code already used was entered again.
+    pub(crate) fn totp_replay() -> Self {
+        Notice::Factor {
+            subject: "A used sign-in code was tried again",
+            body: "A code from your authenticator app that had already been used was entered again. Someone may \
+             have seen it over your shoulder or through a phishing page; if you did not just sign in twice, \
+             change your password."
+                .to_owned(),
+        }
     }
 }

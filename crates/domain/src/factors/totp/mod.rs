@@ -206,7 +206,7 @@ impl Twostep {
 
     async fn audit_replay(&self, account: &AccountId, id: &AuthenticatorId, ctx: &RequestContext) {
         self.audit(AuditEvent::user(AuditKind::TotpReplay, account).factor(id.to_string()).failed(), ctx).await;
-        self.notify(account, Notice::TotpReplay, ctx).await;
+        self.notify(account, Notice::totp_replay(), ctx).await;
     }
 
     pub async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, FactorError> {

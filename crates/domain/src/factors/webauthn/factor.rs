@@ -8,7 +8,7 @@ use super::party::Checked;
 use super::store::{CeremonyPurpose, CeremonyRecord};
 use super::{CEREMONY_SECS, as_security_key, ceremony_id};
 use crate::abuse::throttle::Scope;
-use crate::audit::RequestContext;
+use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
@@ -16,6 +16,7 @@ use crate::factors::{
     Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
+use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 pub const WEBAUTHN_KIND: &str = "webauthn";
@@ -144,5 +145,61 @@ impl Factor for WebauthnFactor {
         record.after_use(updated, &result);
         cx.store.record_webauthn_use(&record, now).await?;
         Ok(Some(Proven { factor_id: record.authenticator_id.to_string(), recovery_codes_remaining: None }))
+    }
+}
+
+#[allow(non_upper_case_globals)]
+impl AuditKind {
+    /// A key signed with a count below the last one: flagged either way,
+    /// refused only under the operator's setting.
+    pub const WebauthnSignCountRegression: AuditKind = AuditKind::of(
+        &AuditKindInfo::reworded("webauthn_sign_count_regression", Category::SignIns, |s| {
+            Sentence::new(if s.success {
+                "A security key's signature count went backwards; the sign-in was let through"
+            } else {
+                "A security key's signature count went backwards; refused"
+            })
+            .advice(
+                "The key may have been copied. If you don't recognise this, remove the key and change your password.",
+            )
+        })
+        .attention()
+        .joins_sign_in()
+        .note(90, |steps| {
+            let mut notes = Vec::new();
+            if steps.rows.iter().any(|r| !r.success) {
+                notes.push("A security key that may have been copied was refused".to_owned());
+            }
+            if steps.rows.iter().any(|r| r.success) {
+                notes.push("A security key that may have been copied was used".to_owned());
+            }
+            notes
+        }),
+    );
+}
+
+/// What the factor tells its owner by mail (see `Notice`).
+impl Notice {
+    /// A key's sign count went backwards; `refused` when the operator's
+    /// setting refused the sign-in, else it was let through and flagged.
+    pub(crate) fn security_key_cloned(refused: bool) -> Self {
+        Notice::Factor {
+            subject: if refused {
+                "A security key that may have been copied was refused"
+            } else {
+                "A security key that may have been copied was used"
+            },
+            body: if refused {
+                "A sign-in with one of your security keys was refused: the key's signature count went \
+                 backwards, which happens when a copy of the key is used. If you have not restored or \
+                 replaced the key, remove it on the Security page and change your password."
+                    .to_owned()
+            } else {
+                "One of your security keys signed in, but its signature count went backwards, which happens \
+                 when a copy of the key is used. If you have not restored or replaced the key, remove it on \
+                 the Security page, change your password and check your sessions."
+                    .to_owned()
+            },
+        }
     }
 }

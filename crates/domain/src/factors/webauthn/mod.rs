@@ -227,7 +227,7 @@ impl Twostep {
         let event = AuditEvent::user(AuditKind::WebauthnSignCountRegression, account).factor(key);
         let event = if refused { event.failed().details("refused") } else { event.details("accepted; flagged") };
         self.audit(event, ctx).await;
-        self.notify(account, Notice::SecurityKeyCloned { refused }, ctx).await;
+        self.notify(account, Notice::security_key_cloned(refused), ctx).await;
         refused
     }
 }
