@@ -6,6 +6,7 @@
 //! says is data on its `AuditKindInfo`, defined beside the kind.
 
 use super::kind::{AuditKind, Said, Sentence};
+use crate::factors::Method;
 
 /// The log's filters: a small fixed set, so a link cannot ask for anything
 /// else. `Warnings` is not a kind of event but a property of one (see
@@ -63,16 +64,10 @@ pub(crate) const NOT_YOU_CHANGE: &str =
 /// How a method (the API name in "method totp") reads in a sentence.
 pub fn method_words(method: &str) -> &'static str {
     match method {
-        "totp" => "an authenticator app",
-        "sms" => "a code sent by text message",
-        "voice" => "a code read out by phone call",
-        "email" => "a code sent by e-mail",
-        "push" => "a push approval",
-        "webauthn" => "a security key or passkey",
+        // The first-step proofs; the second factors name themselves.
         "passkey" => "a passkey",
-        "recovery_code" => "a recovery code",
         "password" => "your password",
-        _ => "a second factor",
+        m => Method::parse(m).map_or("a second factor", |m| m.info().in_sentence),
     }
 }
 
@@ -124,6 +119,8 @@ mod tests {
         assert_eq!(method_words("totp"), "an authenticator app");
         assert_eq!(method_words("webauthn"), "a security key or passkey");
         assert_eq!(method_words("fax"), "a second factor");
+        assert_eq!(method_words("voice"), "a code read out by phone call");
+        assert_eq!(method_words("passkey"), "a passkey");
     }
 
     #[test]

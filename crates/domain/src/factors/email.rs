@@ -16,6 +16,7 @@ use crate::notify::store::Channel;
 use crate::service::Twostep;
 
 const EMAIL_INFO: MethodInfo = MethodInfo {
+    in_sentence: "a code sent by e-mail",
     name: "email",
     rank: 50,
     proving: Proving::Sent,

@@ -62,6 +62,8 @@ pub struct MethodInfo {
     pub choice: &'static str,
     /// What the form asks for: "Enter the 6-digit code from your authenticator app".
     pub prompt: &'static str,
+    /// How the security log names it in a sentence: "an authenticator app".
+    pub in_sentence: &'static str,
     /// The field's label on the re-auth form.
     pub field_label: &'static str,
     /// For a sent code: the button that sends it ("Text me a code").

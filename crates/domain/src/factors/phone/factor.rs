@@ -18,6 +18,7 @@ use crate::notify::store::Channel;
 use crate::service::Twostep;
 
 const SMS_INFO: MethodInfo = MethodInfo {
+    in_sentence: "a code sent by text message",
     name: "sms",
     rank: 30,
     proving: Proving::Sent,
@@ -31,6 +32,7 @@ const SMS_INFO: MethodInfo = MethodInfo {
 };
 
 const VOICE_INFO: MethodInfo = MethodInfo {
+    in_sentence: "a code read out by phone call",
     name: "voice",
     rank: 40,
     proving: Proving::Sent,

@@ -15,6 +15,7 @@ use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 const PUSH_INFO: MethodInfo = MethodInfo {
+    in_sentence: "a push approval",
     name: "push",
     // Asked first when held: one tap, and the number match resists
     // a relayed sign-in better than a typed code.

@@ -13,6 +13,7 @@ use crate::notify::notice::Notice;
 use crate::service::Twostep;
 
 const RECOVERY_INFO: MethodInfo = MethodInfo {
+    in_sentence: "a recovery code",
     name: "recovery_code",
     rank: 60,
     proving: Proving::Typed,

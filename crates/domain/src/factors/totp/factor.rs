@@ -14,6 +14,7 @@ use crate::service::Twostep;
 pub const TOTP_KIND: &str = "totp";
 
 const TOTP_INFO: MethodInfo = MethodInfo {
+    in_sentence: "an authenticator app",
     name: "totp",
     rank: 10,
     proving: Proving::Typed,

@@ -22,6 +22,7 @@ use crate::service::Twostep;
 pub const WEBAUTHN_KIND: &str = "webauthn";
 
 const WEBAUTHN_INFO: MethodInfo = MethodInfo {
+    in_sentence: "a security key or passkey",
     name: "webauthn",
     rank: 1,
     proving: Proving::Assertion,
