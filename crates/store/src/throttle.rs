@@ -127,11 +127,7 @@ impl ThrottleStore for SqlStore {
         let rows = q.fetch_all(&mut *tx).await.map_err(store_err)?;
         let mut read = Vec::with_capacity(scopes.len());
         for (key, _) in scopes {
-            let row = rows
-                .iter()
-                .find(|r| text(r, "scope").is_ok_and(|s| s == *key))
-                .ok_or_else(|| StoreError::Backend(format!("lock returned no row for {key}")))?;
-            read.push(counter_of(row)?);
+            read.push(counter_of(row_of(&rows, key, "lock")?)?);
         }
         let verdict = judge(&read);
         if verdict != Verdict::Allow {
@@ -156,11 +152,7 @@ impl ThrottleStore for SqlStore {
         let rows = q.fetch_all(&mut *tx).await.map_err(store_err)?;
         let mut counts = Vec::with_capacity(scopes.len());
         for (key, _) in scopes {
-            let row = rows
-                .iter()
-                .find(|r| text(r, "scope").is_ok_and(|s| s == *key))
-                .ok_or_else(|| StoreError::Backend(format!("count returned no row for {key}")))?;
-            counts.push(row.try_get::<i64, _>("failures").map_err(store_err)?);
+            counts.push(row_of(&rows, key, "count")?.try_get::<i64, _>("failures").map_err(store_err)?);
         }
         tx.commit().await.map_err(store_err)?;
         Ok(Admission { verdict, counts })
@@ -242,4 +234,11 @@ impl ThrottleStore for SqlStore {
             .map_err(store_err)?;
         Ok(())
     }
+}
+
+/// The row a multi-row statement (`what`) returned for one scope.
+fn row_of<'r>(rows: &'r [sqlx::any::AnyRow], key: &str, what: &str) -> Result<&'r sqlx::any::AnyRow, StoreError> {
+    rows.iter()
+        .find(|r| text(r, "scope").is_ok_and(|s| s == key))
+        .ok_or_else(|| StoreError::Backend(format!("{what} returned no row for {key}")))
 }

@@ -202,7 +202,9 @@ impl SessionStore for MemSessions {
             a.last_sign_in_at = Some(session.created_at);
         }
         if let Some(log) = lock(&self.audit).as_ref() {
-            audit.iter().for_each(|e| log.push(e));
+            for e in audit {
+                log.push(e);
+            }
         }
         Ok(true)
     }
