@@ -1,36 +1,35 @@
 //! Accounts table.
 
 use async_trait::async_trait;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use twostep_domain::accounts::email::Email;
 use twostep_domain::accounts::store::{AccountRecord, AccountStore};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::time::Timestamp;
 
+use crate::sql::Cols;
 use crate::{SqlStore, store_err};
 
 pub(crate) const COLUMNS: &str =
     "id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at, admin_since";
 
-pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
-    row.try_get::<i64, _>(col).map(Timestamp::from_secs).map_err(store_err)
+pub(crate) fn ts(row: &(impl Cols + ?Sized), col: &str) -> Result<Timestamp, StoreError> {
+    row.int(col).map(Timestamp::from_secs)
 }
 
-pub(crate) fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
-    Ok(row.try_get::<Option<i64>, _>(col).map_err(store_err)?.map(Timestamp::from_secs))
+pub(crate) fn opt_ts(row: &(impl Cols + ?Sized), col: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(row.opt_int(col)?.map(Timestamp::from_secs))
 }
 
-pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
-    row.try_get::<String, _>(col).map_err(store_err)
+pub(crate) fn text(row: &(impl Cols + ?Sized), col: &str) -> Result<String, StoreError> {
+    row.text(col)
 }
 
 pub(crate) fn opt_secs(t: Option<Timestamp>) -> Option<i64> {
     t.map(Timestamp::secs)
 }
 
-pub(crate) fn account(row: &AnyRow) -> Result<AccountRecord, StoreError> {
+pub(crate) fn account(row: &(impl Cols + ?Sized)) -> Result<AccountRecord, StoreError> {
     Ok(AccountRecord {
         id: AccountId::from_stored(text(row, "id")?),
         email: Email::from_stored(text(row, "email")?),

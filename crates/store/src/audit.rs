@@ -1,39 +1,56 @@
 //! The append-only audit log.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use twostep_domain::audit::AuditLog;
 use twostep_domain::audit::{AuditEntry, AuditFilter};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::time::Timestamp;
 
+use crate::SqlStore;
 use crate::accounts::{text, ts};
-use crate::{SqlStore, store_err};
+use crate::sql::{Cols, Stmt};
 
 /// The statement that appends `e`, for `append` and for a transaction that
 /// records what it does (a sign-in's session and its audit rows).
-pub(crate) fn insert_entry(e: &AuditEntry) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-    sqlx::query(
+pub(crate) fn insert_entry(e: &AuditEntry) -> Stmt<'_> {
+    Stmt::new(
         "INSERT INTO audit_log (at, kind, account_id, actor, factor_id, success, ip, user_agent, request_id, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(e.at.secs())
-    .bind(&e.kind)
-    .bind(e.account_id.as_ref().map(AccountId::as_str))
-    .bind(&e.actor)
-    .bind(e.factor_id.as_deref())
-    .bind(i64::from(e.success))
-    .bind(&e.ip)
-    .bind(&e.user_agent)
-    .bind(&e.request_id)
-    .bind(&e.details)
+    .arg(e.at.secs())
+    .arg(&e.kind)
+    .arg(e.account_id.as_ref().map(AccountId::as_str))
+    .arg(&e.actor)
+    .arg(e.factor_id.as_deref())
+    .arg(i64::from(e.success))
+    .arg(&e.ip)
+    .arg(&e.user_agent)
+    .arg(&e.request_id)
+    .arg(&e.details)
+}
+
+fn entry(r: &dyn Cols) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: r.int("id")?,
+        at: ts(r, "at")?,
+        kind: text(r, "kind")?,
+        account_id: r.opt_text("account_id")?.map(AccountId::from_stored),
+        email: r.opt_text("email")?,
+        actor: text(r, "actor")?,
+        factor_id: r.opt_text("factor_id")?,
+        success: r.int("success")? != 0,
+        ip: text(r, "ip")?,
+        user_agent: text(r, "user_agent")?,
+        request_id: text(r, "request_id")?,
+        details: text(r, "details")?,
+    })
 }
 
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        insert_entry(e).execute(&self.pool).await.map_err(store_err)?;
+        self.write(&insert_entry(e)).await?;
         Ok(())
     }
 
@@ -52,38 +69,15 @@ impl AuditLog for SqlStore {
              WHERE {account_filter} AND ($2 = '' OR l.kind = $2) AND l.at >= $3 AND l.at < $4 AND l.id < $6
              ORDER BY l.id DESC LIMIT $5"
         );
-        let rows = sqlx::query(&sql)
-            .bind(f.account_id.as_ref().map_or("", AccountId::as_str))
-            .bind(f.kind.as_deref().unwrap_or(""))
-            .bind(f.since.map_or(i64::MIN, Timestamp::secs))
-            .bind(f.until.map_or(i64::MAX, Timestamp::secs))
-            .bind(if f.limit > 0 { f.limit } else { 100 })
+        let q = Stmt::new(sql)
+            .arg(f.account_id.as_ref().map_or("", AccountId::as_str))
+            .arg(f.kind.as_deref().unwrap_or(""))
+            .arg(f.since.map_or(i64::MIN, Timestamp::secs))
+            .arg(f.until.map_or(i64::MAX, Timestamp::secs))
+            .arg(if f.limit > 0 { f.limit } else { 100 })
             // The cursor: ids only grow, so "older than" is a plain bound the
             // `(account_id, id)` index answers in order.
-            .bind(f.before_id.unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.try_get::<i64, _>("id").map_err(store_err)?,
-                    at: ts(r, "at")?,
-                    kind: text(r, "kind")?,
-                    account_id: r
-                        .try_get::<Option<String>, _>("account_id")
-                        .map_err(store_err)?
-                        .map(AccountId::from_stored),
-                    email: r.try_get::<Option<String>, _>("email").map_err(store_err)?,
-                    actor: text(r, "actor")?,
-                    factor_id: r.try_get::<Option<String>, _>("factor_id").map_err(store_err)?,
-                    success: r.try_get::<i64, _>("success").map_err(store_err)? != 0,
-                    ip: text(r, "ip")?,
-                    user_agent: text(r, "user_agent")?,
-                    request_id: text(r, "request_id")?,
-                    details: text(r, "details")?,
-                })
-            })
-            .collect()
+            .arg(f.before_id.unwrap_or(i64::MAX));
+        self.read_all(&q, entry).await
     }
 }

@@ -195,11 +195,11 @@ impl SqlStore {
         authenticator_rows: &[AuthenticatorRecord],
         code_rows: &[RecoveryCodeRecord],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         if self.backend == Backend::Sqlite {
             // Random UUID keys land all over the indexes: with SQLite's
             // default 2 MB page cache most inserts would reread pages.
-            sqlx::query("PRAGMA cache_size = -262144").execute(&mut *tx).await.map_err(store_err)?;
+            sqlx::query("PRAGMA cache_size = -262144").execute(&mut **tx).await.map_err(store_err)?;
         }
         accounts(self.backend, &mut tx, rows).await?;
         authenticators(self.backend, &mut tx, authenticator_rows).await?;
@@ -213,7 +213,7 @@ impl SqlStore {
         session_rows: &[SessionRecord],
         login_rows: &[LoginTokenRecord],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sessions(self.backend, &mut tx, session_rows).await?;
         login_tokens(self.backend, &mut tx, login_rows).await?;
         tx.commit().await.map_err(store_err)

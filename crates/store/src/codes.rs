@@ -69,7 +69,7 @@ impl CodeStore for SqlStore {
         checks: &[SendCheck<'_>],
         decide: &(dyn for<'c> Fn(&'c [SendCount]) -> Option<i64> + Send + Sync),
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         // Every send takes the one `sends` lock first (a write: SQLite's
         // write lock, a row lock on PostgreSQL), so the counts below cannot
         // change before this send is logged: the caps, the global one
@@ -83,7 +83,7 @@ impl CodeStore for SqlStore {
             for b in binds {
                 q = q.bind(b);
             }
-            let row = q.fetch_one(&mut *tx).await.map_err(store_err)?;
+            let row = q.fetch_one(&mut **tx).await.map_err(store_err)?;
             counts.push(SendCount {
                 count: row.try_get::<i64, _>("n").map_err(store_err)?,
                 earliest: opt_ts(&row, "earliest")?,
@@ -114,7 +114,7 @@ impl CodeStore for SqlStore {
         .bind(c.expires_at.secs())
         .bind(c.failures)
         .bind(c.destination_sealed.clone())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         sqlx::query(
@@ -128,7 +128,7 @@ impl CodeStore for SqlStore {
         .bind(c.created_at.secs())
         .bind(c.channel.as_str())
         .bind(send.calling_code)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;

@@ -16,20 +16,21 @@ use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCode
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
+use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
-pub(crate) fn blob(row: &AnyRow, col: &str) -> Result<Vec<u8>, StoreError> {
-    row.try_get::<Vec<u8>, _>(col).map_err(store_err)
+pub(crate) fn blob(row: &(impl Cols + ?Sized), col: &str) -> Result<Vec<u8>, StoreError> {
+    row.blob(col)
 }
 
-pub(crate) fn authenticator(row: &AnyRow) -> Result<AuthenticatorRecord, StoreError> {
+pub(crate) fn authenticator(row: &(impl Cols + ?Sized)) -> Result<AuthenticatorRecord, StoreError> {
     Ok(AuthenticatorRecord {
         id: AuthenticatorId::from_stored(text(row, "id")?),
         account_id: AccountId::from_stored(text(row, "account_id")?),
         kind: text(row, "kind")?,
         name: text(row, "name")?,
         secret_sealed: blob(row, "secret_sealed")?,
-        last_step: row.try_get::<i64, _>("last_step").map_err(store_err)?,
+        last_step: row.int("last_step")?,
         created_at: ts(row, "created_at")?,
         last_used_at: opt_ts(row, "last_used_at")?,
     })
@@ -90,7 +91,7 @@ async fn delete_for(tx: &mut Transaction<'_, Any>, table: &str, account: &Accoun
 #[async_trait]
 impl FactorStore for SqlStore {
     async fn replace_enrollment(&self, e: &EnrollmentRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         delete_for(&mut tx, "totp_enrollments", &e.account_id).await?;
         sqlx::query(
             "INSERT INTO totp_enrollments (id, account_id, secret_sealed, created_at, expires_at)
@@ -101,7 +102,7 @@ impl FactorStore for SqlStore {
         .bind(&e.secret_sealed)
         .bind(e.created_at.secs())
         .bind(e.expires_at.secs())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -133,11 +134,11 @@ impl FactorStore for SqlStore {
         a: &AuthenticatorRecord,
         codes: &[RecoveryCodeRecord],
     ) -> Result<ConfirmOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let gone = sqlx::query("DELETE FROM totp_enrollments WHERE id = $1 AND account_id = $2")
             .bind(enrollment.as_str())
             .bind(a.account_id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?
             .rows_affected()
@@ -161,12 +162,12 @@ impl FactorStore for SqlStore {
         a: &AuthenticatorRecord,
         codes: &[RecoveryCodeRecord],
     ) -> Result<PhoneOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let existing = count_authenticators(&mut tx, &a.account_id).await?;
         let replaced = sqlx::query("DELETE FROM authenticators WHERE account_id = $1 AND kind = $2")
             .bind(a.account_id.as_str())
             .bind(&a.kind)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?
             .rows_affected()
@@ -182,17 +183,12 @@ impl FactorStore for SqlStore {
     }
 
     async fn authenticators(&self, account: &AccountId) -> Result<Vec<AuthenticatorRecord>, StoreError> {
-        sqlx::query(
+        let q = Stmt::new(
             "SELECT id, account_id, kind, name, secret_sealed, last_step, created_at, last_used_at
              FROM authenticators WHERE account_id = $1 ORDER BY created_at, id",
         )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?
-        .iter()
-        .map(authenticator)
-        .collect()
+        .arg(account.as_str());
+        self.read_all(&q, |r| authenticator(r)).await
     }
 
     async fn set_preferred_method(
@@ -272,15 +268,12 @@ impl FactorStore for SqlStore {
     }
 
     async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError> {
-        let r =
-            sqlx::query("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
-                .bind(step)
-                .bind(now.secs())
-                .bind(id.as_str())
-                .execute(&self.pool)
-                .await
-                .map_err(store_err)?;
-        Ok(r.rows_affected() == 1)
+        let q =
+            Stmt::new("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
+                .arg(step)
+                .arg(now.secs())
+                .arg(id.as_str());
+        Ok(self.write(&q).await? == 1)
     }
 
     async fn delete_authenticator(
@@ -288,11 +281,11 @@ impl FactorStore for SqlStore {
         account: &AccountId,
         id: &AuthenticatorId,
     ) -> Result<Option<usize>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM authenticators WHERE id = $1 AND account_id = $2")
             .bind(id.as_str())
             .bind(account.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?
             .rows_affected();
@@ -301,7 +294,7 @@ impl FactorStore for SqlStore {
         }
         let remaining: i64 = sqlx::query("SELECT COUNT(*) FROM authenticators WHERE account_id = $1")
             .bind(account.as_str())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await
             .and_then(|r| r.try_get(0))
             .map_err(store_err)?;
@@ -313,7 +306,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn delete_all_factors(&self, account: &AccountId) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         for table in ["authenticators", "totp_enrollments", "recovery_codes", "login_tokens"] {
             delete_for(&mut tx, table, account).await?;
         }
@@ -339,7 +332,7 @@ impl FactorStore for SqlStore {
         account: &AccountId,
         codes: &[RecoveryCodeRecord],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         delete_for(&mut tx, "recovery_codes", account).await?;
         insert_codes(&mut tx, codes).await?;
         tx.commit().await.map_err(store_err)

@@ -14,6 +14,8 @@ pub mod backup;
 mod bulk;
 mod codes;
 mod credentials;
+mod direct;
+mod exec;
 mod factors;
 mod locks;
 mod migrate;
@@ -24,6 +26,7 @@ mod push;
 mod rotation;
 pub mod session_watch;
 mod sessions;
+mod sql;
 mod stats;
 mod throttle;
 mod webauthn;
@@ -96,6 +99,9 @@ pub struct SqlStore {
     /// to the other processes on it (`session_watch`); `None` when its path
     /// cannot be told from the URL (then no session is kept in memory).
     marker: Option<std::path::PathBuf>,
+    /// SQLite: the connections the hot paths use on the calling thread
+    /// (`direct`); `None` on PostgreSQL.
+    direct: Option<std::sync::Arc<direct::Direct>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +151,15 @@ impl SqlStore {
             Backend::Sqlite => session_watch::marker_path(&url),
             Backend::Postgres => None,
         };
-        Ok(Self { pool, backend, marker })
+        let direct = match backend {
+            // A reader for each thread that may ask at once.
+            Backend::Sqlite => {
+                let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+                Some(std::sync::Arc::new(direct::Direct::open(&url, synchronous, threads + 1)?))
+            }
+            Backend::Postgres => None,
+        };
+        Ok(Self { pool, backend, marker, direct })
     }
 
     async fn open_pool(
@@ -299,6 +313,10 @@ mod tests {
             let url = format!("sqlite://{}/{}.db", dir.display(), sync.as_str());
             let store = SqlStore::connect_with(&url, sync).await.expect("open");
             assert_eq!(pragma(&store.pool).await, expected);
+            // The hot paths' own connections too (`direct`).
+            let direct = store.direct.as_ref().expect("SQLite opens direct connections");
+            let read = direct.read(&sql::Stmt::new("PRAGMA synchronous"), |r| r.int("synchronous")).expect("pragma");
+            assert_eq!(read, vec![expected]);
             store.close().await;
         }
         let _ = std::fs::remove_dir_all(dir);

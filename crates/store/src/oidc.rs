@@ -167,7 +167,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         // Codes and tokens go with their grants (ON DELETE CASCADE), spelled
         // out too for a SQLite connection without foreign keys.
         for sql in [
@@ -176,11 +176,11 @@ impl OidcStore for SqlStore {
             "DELETE FROM oidc_grants WHERE client_id = $1",
             "DELETE FROM oidc_consents WHERE client_id = $1",
         ] {
-            sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(store_err)?;
+            sqlx::query(sql).bind(id).execute(&mut **tx).await.map_err(store_err)?;
         }
         let done = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
@@ -282,7 +282,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn insert_grant_with_code(&self, g: &GrantRecord, c: &CodeRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO oidc_grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
@@ -298,7 +298,7 @@ impl OidcStore for SqlStore {
         .bind(g.created_at.secs())
         .bind(opt_secs(g.revoked_at))
         .bind(g.session_id.as_deref())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         sqlx::query(&format!("INSERT INTO oidc_codes ({CODE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
@@ -309,7 +309,7 @@ impl OidcStore for SqlStore {
             .bind(&c.code_challenge)
             .bind(c.expires_at.secs())
             .bind(opt_secs(c.consumed_at))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -336,16 +336,16 @@ impl OidcStore for SqlStore {
     }
 
     async fn revoke_grant(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE oidc_grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(at.secs())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         sqlx::query("DELETE FROM oidc_tokens WHERE grant_id = $1")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
@@ -359,7 +359,7 @@ impl OidcStore for SqlStore {
         now: Timestamp,
         tokens: &[TokenRecord],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let (sql, hash) = match spend {
             Spend::Code(h) => (
                 "UPDATE oidc_codes SET consumed_at = $2 WHERE hash = $1 AND consumed_at IS NULL AND expires_at > $2",
@@ -371,7 +371,7 @@ impl OidcStore for SqlStore {
                 h,
             ),
         };
-        let took = sqlx::query(sql).bind(hash).bind(now.secs()).execute(&mut *tx).await.map_err(store_err)?;
+        let took = sqlx::query(sql).bind(hash).bind(now.secs()).execute(&mut **tx).await.map_err(store_err)?;
         if took.rows_affected() != 1 {
             return Ok(false);
         }
@@ -381,7 +381,7 @@ impl OidcStore for SqlStore {
             "UPDATE oidc_grants SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NULL AND session_id IS NOT NULL",
         )
         .bind(grant_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         if live.rows_affected() != 1 {
@@ -398,7 +398,7 @@ impl OidcStore for SqlStore {
                 .bind(t.created_at.secs())
                 .bind(t.expires_at.secs())
                 .bind(opt_secs(t.used_at))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(store_err)?;
         }
@@ -457,11 +457,11 @@ impl OidcStore for SqlStore {
     }
 
     async fn forget_app(&self, account: &AccountId, client: &str, at: Timestamp) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
             .bind(account.as_str())
             .bind(client)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         let revoked = sqlx::query(
@@ -470,13 +470,13 @@ impl OidcStore for SqlStore {
         .bind(account.as_str())
         .bind(client)
         .bind(at.secs())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         sqlx::query("DELETE FROM oidc_tokens WHERE account_id = $1 AND client_id = $2")
             .bind(account.as_str())
             .bind(client)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;

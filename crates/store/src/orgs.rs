@@ -134,7 +134,7 @@ impl SqlStore {
 #[async_trait]
 impl OrgStore for SqlStore {
     async fn insert_org(&self, o: &OrgRecord, owner: &AccountId) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO organizations (id, name, require_two_factor, refuse_synced_passkeys, created_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -144,14 +144,14 @@ impl OrgStore for SqlStore {
         .bind(i64::from(o.require_two_factor))
         .bind(i64::from(o.refuse_synced_passkeys))
         .bind(o.created_at.secs())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         sqlx::query("INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, 'owner', $3)")
             .bind(&o.id)
             .bind(owner.as_str())
             .bind(o.created_at.secs())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -222,7 +222,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn set_role(&self, org: &str, account: &AccountId, new: OrgRole) -> Result<MembershipChange, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         lock_org(&mut tx, org).await?;
         let Some(old) = current_role(&mut tx, org, account).await? else { return Ok(MembershipChange::NotMember) };
         if old == OrgRole::Owner && new != OrgRole::Owner && owners(&mut tx, org).await? <= 1 {
@@ -232,7 +232,7 @@ impl OrgStore for SqlStore {
             .bind(new.as_str())
             .bind(org)
             .bind(account.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
@@ -240,7 +240,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn remove_member(&self, org: &str, account: &AccountId) -> Result<MembershipChange, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         lock_org(&mut tx, org).await?;
         let Some(old) = current_role(&mut tx, org, account).await? else { return Ok(MembershipChange::NotMember) };
         if old == OrgRole::Owner && owners(&mut tx, org).await? <= 1 {
@@ -249,7 +249,7 @@ impl OrgStore for SqlStore {
         sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND account_id = $2")
             .bind(org)
             .bind(account.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
@@ -297,11 +297,11 @@ impl OrgStore for SqlStore {
     }
 
     async fn upsert_invitation(&self, i: &InvitationRecord, now: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM org_invitations WHERE org_id = $1 AND expires_at <= $2")
             .bind(&i.org_id)
             .bind(now.secs())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         sqlx::query(
@@ -318,7 +318,7 @@ impl OrgStore for SqlStore {
         .bind(i.invited_by.as_str())
         .bind(i.created_at.secs())
         .bind(i.expires_at.secs())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -357,7 +357,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn accept_invitation(&self, id: &str, account: &AccountId, now: Timestamp) -> Result<Acceptance, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let Some(found) = take_invitation(&mut tx, id, account, now).await? else { return Ok(Acceptance::NotFound) };
         let added = sqlx::query(
             "INSERT INTO org_members (org_id, account_id, role, added_at) VALUES ($1, $2, $3, $4)
@@ -367,7 +367,7 @@ impl OrgStore for SqlStore {
         .bind(account.as_str())
         .bind(found.role.as_str())
         .bind(now.secs())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?
         .rows_affected();
@@ -381,7 +381,7 @@ impl OrgStore for SqlStore {
         account: &AccountId,
         now: Timestamp,
     ) -> Result<Option<InvitationRecord>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let found = take_invitation(&mut tx, id, account, now).await?;
         tx.commit().await.map_err(store_err)?;
         Ok(found)

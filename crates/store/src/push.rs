@@ -61,10 +61,10 @@ impl PushStore for SqlStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM push_pairings WHERE account_id = $1")
             .bind(account.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         sqlx::query("INSERT INTO push_pairings (id, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
@@ -72,7 +72,7 @@ impl PushStore for SqlStore {
             .bind(account.as_str())
             .bind(now.secs())
             .bind(expires_at.secs())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -95,12 +95,12 @@ impl PushStore for SqlStore {
         d: &PushDeviceRecord,
     ) -> Result<bool, StoreError> {
         let a = &d.authenticator;
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let taken = sqlx::query("DELETE FROM push_pairings WHERE id = $1 AND account_id = $2 AND expires_at > $3")
             .bind(pairing.as_str())
             .bind(a.account_id.as_str())
             .bind(now.secs())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?
             .rows_affected();
@@ -117,7 +117,7 @@ impl PushStore for SqlStore {
         .bind(&d.public_key)
         .bind(d.webpush_sealed.as_deref())
         .bind(d.last_seen_at.map(Timestamp::secs))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
@@ -194,7 +194,7 @@ impl PushStore for SqlStore {
         last_success: Timestamp,
         decide: &(dyn for<'c> Fn(&'c PushCounts) -> Option<i64> + Send + Sync),
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         // The account's push lock makes the fatigue counts and the insert
         // one step: a burst of raises on any instance leaves no more
         // pending pushes than raises one after another would.
@@ -221,7 +221,7 @@ impl PushStore for SqlStore {
         .bind(&c.ip)
         .bind(&c.user_agent)
         .bind(c.place.as_deref())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;

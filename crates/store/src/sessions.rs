@@ -1,7 +1,6 @@
 //! Sessions and login tokens, both keyed by the SHA-256 of their token.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::any::AnyRow;
 use twostep_domain::accounts::email::Email;
 use twostep_domain::accounts::store::AccountRecord;
@@ -15,6 +14,7 @@ use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
+use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
 fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
@@ -48,83 +48,78 @@ const LOOKUP: &str = "SELECT s.id AS s_id, s.kind AS s_kind, s.created_at AS s_c
      WHERE s.id = $1
      ORDER BY l.position, l.cidr";
 
-fn lookup(rows: &[AnyRow]) -> Result<Option<SessionLookup>, StoreError> {
-    let Some(first) = rows.first() else { return Ok(None) };
-    let account_id = AccountId::from_stored(text(first, "a_id")?);
+/// One row of `LOOKUP`: the session and account (the same on every row)
+/// and one allow-list entry, if the list has any.
+fn lookup_row(r: &dyn Cols) -> Result<(SessionRecord, AccountRecord, Option<AllowlistRecord>), StoreError> {
+    let account_id = AccountId::from_stored(text(r, "a_id")?);
     let session = SessionRecord {
-        id: TokenHash::from_stored(text(first, "s_id")?),
+        id: TokenHash::from_stored(text(r, "s_id")?),
         account_id: account_id.clone(),
-        kind: SessionKind::from_stored(&text(first, "s_kind")?),
-        created_at: ts(first, "s_created_at")?,
-        last_seen_at: ts(first, "s_last_seen_at")?,
-        expires_at: ts(first, "s_expires_at")?,
-        password_at: opt_ts(first, "s_password_at")?,
-        second_factor_at: opt_ts(first, "s_second_factor_at")?,
-        ip: text(first, "s_ip")?,
-        user_agent: text(first, "s_user_agent")?,
+        kind: SessionKind::from_stored(&text(r, "s_kind")?),
+        created_at: ts(r, "s_created_at")?,
+        last_seen_at: ts(r, "s_last_seen_at")?,
+        expires_at: ts(r, "s_expires_at")?,
+        password_at: opt_ts(r, "s_password_at")?,
+        second_factor_at: opt_ts(r, "s_second_factor_at")?,
+        ip: text(r, "s_ip")?,
+        user_agent: text(r, "s_user_agent")?,
     };
     let account = AccountRecord {
         id: account_id.clone(),
-        email: Email::from_stored(text(first, "a_email")?),
-        password_hash: text(first, "a_password_hash")?,
-        created_at: ts(first, "a_created_at")?,
-        disabled_at: opt_ts(first, "a_disabled_at")?,
-        last_sign_in_at: opt_ts(first, "a_last_sign_in_at")?,
-        email_verified_at: opt_ts(first, "a_email_verified_at")?,
-        admin_since: opt_ts(first, "a_admin_since")?,
+        email: Email::from_stored(text(r, "a_email")?),
+        password_hash: text(r, "a_password_hash")?,
+        created_at: ts(r, "a_created_at")?,
+        disabled_at: opt_ts(r, "a_disabled_at")?,
+        last_sign_in_at: opt_ts(r, "a_last_sign_in_at")?,
+        email_verified_at: opt_ts(r, "a_email_verified_at")?,
+        admin_since: opt_ts(r, "a_admin_since")?,
     };
-    let mut allowlist = Vec::new();
-    for r in rows {
-        if let Some(cidr) = r.try_get::<Option<String>, _>("l_cidr").map_err(store_err)? {
-            allowlist.push(AllowlistRecord {
-                account_id: account_id.clone(),
-                cidr,
-                label: text(r, "l_label")?,
-                created_at: ts(r, "l_created_at")?,
-            });
+    let entry = match r.opt_text("l_cidr")? {
+        Some(cidr) => {
+            Some(AllowlistRecord { account_id, cidr, label: text(r, "l_label")?, created_at: ts(r, "l_created_at")? })
         }
-    }
-    Ok(Some(SessionLookup { session, account, allowlist }))
+        None => None,
+    };
+    Ok((session, account, entry))
 }
 
-/// The INSERT of a session, bound, for the pool or a transaction.
-fn insert_session(s: &SessionRecord) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-    sqlx::query(
+/// The INSERT of a session, for the pool or a transaction.
+fn insert_session(s: &SessionRecord) -> Stmt<'_> {
+    Stmt::new(
         "INSERT INTO sessions (id, account_id, kind, created_at, last_seen_at, expires_at,
                                password_at, second_factor_at, ip, user_agent)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(s.id.as_str())
-    .bind(s.account_id.as_str())
-    .bind(s.kind.as_str())
-    .bind(s.created_at.secs())
-    .bind(s.last_seen_at.secs())
-    .bind(s.expires_at.secs())
-    .bind(opt_secs(s.password_at))
-    .bind(opt_secs(s.second_factor_at))
-    .bind(&s.ip)
-    .bind(&s.user_agent)
+    .arg(s.id.as_str())
+    .arg(s.account_id.as_str())
+    .arg(s.kind.as_str())
+    .arg(s.created_at.secs())
+    .arg(s.last_seen_at.secs())
+    .arg(s.expires_at.secs())
+    .arg(opt_secs(s.password_at))
+    .arg(opt_secs(s.second_factor_at))
+    .arg(s.ip.as_str())
+    .arg(s.user_agent.as_str())
 }
 
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        insert_session(s).execute(&self.pool).await.map_err(store_err)?;
+        self.write(&insert_session(s)).await?;
         Ok(())
     }
 
     async fn session_lookup(&self, id: &TokenHash) -> Result<Option<SessionLookup>, StoreError> {
-        let rows = sqlx::query(LOOKUP).bind(id.as_str()).fetch_all(&self.pool).await.map_err(store_err)?;
-        lookup(&rows)
+        let rows = self.read_all(&Stmt::new(LOOKUP).arg(id.as_str()), lookup_row).await?;
+        let mut rows = rows.into_iter();
+        let Some((session, account, first)) = rows.next() else { return Ok(None) };
+        let allowlist = first.into_iter().chain(rows.filter_map(|(_, _, entry)| entry)).collect();
+        Ok(Some(SessionLookup { session, account, allowlist }))
     }
 
     async fn touch_session(&self, id: &TokenHash, at: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-            .bind(at.secs())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
+        self.write(&Stmt::new("UPDATE sessions SET last_seen_at = $1 WHERE id = $2").arg(at.secs()).arg(id.as_str()))
+            .await?;
         Ok(())
     }
 
@@ -238,13 +233,9 @@ impl SessionStore for SqlStore {
     }
 
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, account_id, created_at, expires_at, failures FROM login_tokens WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(store_err)?;
-        row.as_ref().map(login_token_of).transpose()
+        let q = Stmt::new("SELECT id, account_id, created_at, expires_at, failures FROM login_tokens WHERE id = $1")
+            .arg(id.as_str());
+        self.read_opt(&q, login_token_of).await
     }
 
     async fn take_login_attempt(
@@ -253,26 +244,21 @@ impl SessionStore for SqlStore {
         now: Timestamp,
         max_failures: i64,
     ) -> Result<Option<LoginTokenRecord>, StoreError> {
-        let row = sqlx::query(
+        let q = Stmt::new(
             "UPDATE login_tokens SET failures = failures + 1
              WHERE id = $1 AND expires_at > $2 AND failures < $3
              RETURNING id, account_id, created_at, expires_at, failures",
         )
-        .bind(id.as_str())
-        .bind(now.secs())
-        .bind(max_failures)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_err)?;
-        row.as_ref().map(login_token_of).transpose()
+        .arg(id.as_str())
+        .arg(now.secs())
+        .arg(max_failures);
+        self.write_opt(&q, login_token_of).await
     }
 
     async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError> {
-        sqlx::query("UPDATE login_tokens SET failures = failures - 1 WHERE id = $1 AND failures > 0")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
+        let q = Stmt::new("UPDATE login_tokens SET failures = failures - 1 WHERE id = $1 AND failures > 0")
+            .arg(id.as_str());
+        self.write(&q).await?;
         Ok(())
     }
 
@@ -283,38 +269,33 @@ impl SessionStore for SqlStore {
         s: &SessionRecord,
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
-        let consumed = sqlx::query("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
-            .bind(login_token.as_str())
-            .bind(now.secs())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-        if consumed.rows_affected() != 1 {
+        let mut tx = self.write_tx().await?;
+        let consume = Stmt::new("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
+            .arg(login_token.as_str())
+            .arg(now.secs());
+        if tx.run(&consume).await? != 1 {
             // Dropping the transaction rolls it back (it wrote nothing).
             return Ok(false);
         }
-        insert_session(s).execute(&mut *tx).await.map_err(store_err)?;
-        sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
-            .bind(s.created_at.secs())
-            .bind(s.account_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+        tx.run(&insert_session(s)).await?;
+        let signed_in = Stmt::new("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
+            .arg(s.created_at.secs())
+            .arg(s.account_id.as_str());
+        tx.run(&signed_in).await?;
         for e in audit {
-            crate::audit::insert_entry(e).execute(&mut *tx).await.map_err(store_err)?;
+            tx.run(&crate::audit::insert_entry(e)).await?;
         }
-        tx.commit().await.map_err(store_err)?;
+        tx.commit().await?;
         Ok(true)
     }
 }
 
-fn login_token_of(r: &sqlx::any::AnyRow) -> Result<LoginTokenRecord, StoreError> {
+fn login_token_of(r: &dyn Cols) -> Result<LoginTokenRecord, StoreError> {
     Ok(LoginTokenRecord {
         id: TokenHash::from_stored(text(r, "id")?),
         account_id: AccountId::from_stored(text(r, "account_id")?),
         created_at: ts(r, "created_at")?,
         expires_at: ts(r, "expires_at")?,
-        failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
+        failures: r.int("failures")?,
     })
 }

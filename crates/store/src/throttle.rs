@@ -10,6 +10,7 @@ use twostep_domain::ids::AccountId;
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};
+use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
 /// `$first, $first+1, …` for `n` parameters.
@@ -17,9 +18,9 @@ fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-fn counter_of(r: &sqlx::any::AnyRow) -> Result<Counter, StoreError> {
+fn counter_of(r: &(impl Cols + ?Sized)) -> Result<Counter, StoreError> {
     Ok(Counter {
-        failures: r.try_get::<i64, _>("failures").map_err(store_err)?,
+        failures: r.int("failures")?,
         last_failure_at: ts(r, "last_failure_at")?,
         window_start: ts(r, "window_start")?,
     })
@@ -77,20 +78,14 @@ impl ThrottleStore for SqlStore {
                 last_failure_at = $1
              RETURNING scope, failures"
         );
-        let mut q = sqlx::query(&sql).bind(now.secs()).bind(now.secs().saturating_sub(window_secs));
+        let mut q = Stmt::new(sql).arg(now.secs()).arg(now.secs().saturating_sub(window_secs));
         for scope in scopes {
-            q = q.bind(scope);
+            q = q.arg(scope);
         }
-        let rows = q.fetch_all(&self.pool).await.map_err(store_err)?;
+        let rows = self.write_all(&q, |r| Ok((text(r, "scope")?, r.int("failures")?))).await?;
         let mut counts = Vec::with_capacity(scopes.len());
         for scope in scopes {
-            let mut found = None;
-            for r in &rows {
-                if text(r, "scope")? == *scope {
-                    found = Some(r.try_get::<i64, _>("failures").map_err(store_err)?);
-                }
-            }
-            counts.push(found.ok_or_else(|| StoreError::Backend(format!("upsert returned no row for {scope}")))?);
+            counts.push(*row_of(&rows, scope, "upsert")?);
         }
         Ok(counts)
     }
@@ -119,15 +114,15 @@ impl ThrottleStore for SqlStore {
              ON CONFLICT (scope) DO UPDATE SET failures = throttle_counters.failures
              RETURNING scope, failures, last_failure_at, window_start"
         );
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
-        let mut q = sqlx::query(&sql).bind(now.secs());
+        let mut lock = Stmt::new(sql).arg(now.secs());
         for key in &sorted {
-            q = q.bind(*key);
+            lock = lock.arg(*key);
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(store_err)?;
+        let mut tx = self.write_tx().await?;
+        let rows = tx.all(&lock, |r| Ok((text(r, "scope")?, counter_of(r)?))).await?;
         let mut read = Vec::with_capacity(scopes.len());
         for (key, _) in scopes {
-            read.push(counter_of(row_of(&rows, key, "lock")?)?);
+            read.push(*row_of(&rows, key, "lock")?);
         }
         let verdict = judge(&read);
         if verdict != Verdict::Allow {
@@ -145,16 +140,16 @@ impl ThrottleStore for SqlStore {
                 last_failure_at = $1
              WHERE scope IN ({keys}) RETURNING scope, failures"
         );
-        let mut q = sqlx::query(&sql).bind(now.secs());
+        let mut count = Stmt::new(sql).arg(now.secs());
         for (key, window_secs) in scopes {
-            q = q.bind(key.as_str()).bind(now.secs().saturating_sub(*window_secs));
+            count = count.arg(key.as_str()).arg(now.secs().saturating_sub(*window_secs));
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(store_err)?;
+        let rows = tx.all(&count, |r| Ok((text(r, "scope")?, r.int("failures")?))).await?;
         let mut counts = Vec::with_capacity(scopes.len());
         for (key, _) in scopes {
-            counts.push(row_of(&rows, key, "count")?.try_get::<i64, _>("failures").map_err(store_err)?);
+            counts.push(*row_of(&rows, key, "count")?);
         }
-        tx.commit().await.map_err(store_err)?;
+        tx.commit().await?;
         Ok(Admission { verdict, counts })
     }
 
@@ -216,12 +211,12 @@ impl ThrottleStore for SqlStore {
         if scopes.is_empty() {
             return Ok(());
         }
-        let sql = format!("DELETE FROM throttle_counters WHERE scope IN ({})", placeholders(1, scopes.len()));
-        let mut q = sqlx::query(&sql);
+        let mut q =
+            Stmt::new(format!("DELETE FROM throttle_counters WHERE scope IN ({})", placeholders(1, scopes.len())));
         for scope in scopes {
-            q = q.bind(scope);
+            q = q.arg(scope);
         }
-        q.execute(&self.pool).await.map_err(store_err)?;
+        self.write(&q).await?;
         Ok(())
     }
 
@@ -236,9 +231,10 @@ impl ThrottleStore for SqlStore {
     }
 }
 
-/// The row a multi-row statement (`what`) returned for one scope.
-fn row_of<'r>(rows: &'r [sqlx::any::AnyRow], key: &str, what: &str) -> Result<&'r sqlx::any::AnyRow, StoreError> {
+/// What a multi-row statement (`what`) returned for one scope.
+fn row_of<'r, T>(rows: &'r [(String, T)], key: &str, what: &str) -> Result<&'r T, StoreError> {
     rows.iter()
-        .find(|r| text(r, "scope").is_ok_and(|s| s == key))
+        .find(|(scope, _)| scope == key)
+        .map(|(_, v)| v)
         .ok_or_else(|| StoreError::Backend(format!("{what} returned no row for {key}")))
 }

@@ -66,12 +66,12 @@ fn credential(row: &AnyRow) -> Result<WebauthnCredentialRecord, StoreError> {
 #[async_trait]
 impl WebauthnStore for SqlStore {
     async fn insert_ceremony(&self, c: &CeremonyRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         if !c.binding.is_empty() {
             sqlx::query("DELETE FROM webauthn_ceremonies WHERE purpose = $1 AND binding = $2")
                 .bind(c.purpose.as_str())
                 .bind(&c.binding)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(store_err)?;
         }
@@ -87,7 +87,7 @@ impl WebauthnStore for SqlStore {
         .bind(&c.state)
         .bind(c.created_at.secs())
         .bind(c.expires_at.secs())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -161,7 +161,7 @@ impl WebauthnStore for SqlStore {
         c: &WebauthnCredentialRecord,
         codes: &[RecoveryCodeRecord],
     ) -> Result<AddKeyOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         let existing = count_authenticators(&mut tx, &a.account_id).await?;
         insert_authenticator(&mut tx, a).await?;
         let inserted = sqlx::query(&format!(
@@ -175,7 +175,7 @@ impl WebauthnStore for SqlStore {
         .bind(c.sign_count)
         .bind(i64::from(c.backup_eligible))
         .bind(i64::from(c.backup_state))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err);
         match inserted {
@@ -205,7 +205,7 @@ impl WebauthnStore for SqlStore {
     }
 
     async fn record_webauthn_use(&self, c: &WebauthnCredentialRecord, now: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(store_err)?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE webauthn_credentials SET credential = $1, sign_count = $2, backup_eligible = $3, backup_state = $4
              WHERE authenticator_id = $5",
@@ -215,13 +215,13 @@ impl WebauthnStore for SqlStore {
         .bind(i64::from(c.backup_eligible))
         .bind(i64::from(c.backup_state))
         .bind(c.authenticator_id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(store_err)?;
         sqlx::query("UPDATE authenticators SET last_used_at = $1 WHERE id = $2")
             .bind(now.secs())
             .bind(c.authenticator_id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
