@@ -171,3 +171,63 @@ impl Drop for Tx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn store() -> (SqlStore, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("twostep-exec-{}", uuid::Uuid::new_v4()));
+        let store = SqlStore::connect(&format!("sqlite://{}/t.db", dir.display())).await.expect("open");
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)").execute(&store.pool).await.expect("table");
+        (store, dir)
+    }
+
+    async fn keys(store: &SqlStore) -> Vec<String> {
+        store.read_all(&Stmt::new("SELECT k FROM t ORDER BY k"), |r| r.text("k")).await.expect("read")
+    }
+
+    /// One thread, as in `#[tokio::test]`: a direct write that blocked the
+    /// thread in SQLite's busy handler would keep the transaction holding
+    /// the lock from ever committing. The gate makes it wait as a task.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_direct_write_waits_for_a_sqlx_transaction_without_blocking_its_thread() {
+        let (store, dir) = store().await;
+        let mut tx = store.begin().await.expect("begin");
+        sqlx::query("INSERT INTO t VALUES ('a')").execute(&mut **tx).await.expect("insert in the transaction");
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move { store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg("b")).await })
+        };
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!writer.is_finished(), "the direct write waits for the gate");
+        tx.commit().await.expect("commit");
+        let written = tokio::time::timeout(Duration::from_secs(5), writer).await.expect("in time").expect("task");
+        assert_eq!(written.expect("written"), 1);
+        assert_eq!(keys(&store).await, ["a", "b"]);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_direct_transaction_dropped_uncommitted_leaves_nothing_and_frees_the_writer() {
+        let (store, dir) = store().await;
+        {
+            let mut tx = store.write_tx().await.expect("begin");
+            tx.run(&Stmt::new("INSERT INTO t VALUES ($1)").arg("lost")).await.expect("insert");
+        }
+        let mut tx = store.write_tx().await.expect("the writer is free again");
+        tx.run(&Stmt::new("INSERT INTO t VALUES ($1)").arg("kept")).await.expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(keys(&store).await, ["kept"]);
+        // A conflict is reported as one, as through sqlx.
+        let again = store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg("kept")).await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
