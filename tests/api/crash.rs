@@ -1,7 +1,8 @@
 //! A crash in the middle of sign-ins (issue 21): the server is killed with
 //! SIGKILL while second steps are in flight, and after a restart every
-//! sign-in it answered still has its session and its audit row, and no
-//! session exists without one (SEC-63). Runs the real binary on SQLite (the
+//! sign-in it answered still has its session and its audit row, no session
+//! exists without one, and every wrong code it answered has its failure in
+//! the log (SEC-63). Runs the real binary on SQLite (the
 //! shipped `synchronous = NORMAL`) and on PostgreSQL.
 
 use std::collections::HashSet;
@@ -16,8 +17,9 @@ use crate::binary::{output, serve_env, twostep};
 
 const KEY: &str = "63726173682074657374206b65792c206e6f7420666f72207265616c20757365";
 const ACCOUNTS: usize = 240;
-/// Answers counted before the kill: enough that many more are in flight.
-const KILL_AFTER: usize = 40;
+/// Sign-ins answered before the kill: enough that many more are in flight
+/// (wrong codes, answered faster, are mostly in by then).
+const KILL_AFTER: usize = 30;
 
 fn cli(data: &Path, database: &str, args: &[&str]) -> String {
     let mut cmd = twostep(data);
@@ -31,6 +33,14 @@ fn cli(data: &Path, database: &str, args: &[&str]) -> String {
 struct Attempt {
     token: String,
     code: String,
+    /// The seeded account's number (its id begins with it, in hex).
+    account: usize,
+}
+
+/// What the server answered.
+enum Answer {
+    SignedIn(String),
+    WrongCode(usize),
 }
 
 fn attempts(file: &Path) -> Vec<Attempt> {
@@ -39,11 +49,14 @@ fn attempts(file: &Path) -> Vec<Attempt> {
         .expect("token file")
         .lines()
         .map(|l| {
-            // `token account s0 wrong_code code(s0) … code(s0+9)`
+            // `token account s0 wrong_code code(s0) … code(s0+9)`; every
+            // other account tries its wrong code.
             let f: Vec<&str> = l.split_whitespace().collect();
             let s0: u64 = f[2].parse().expect("s0");
+            let account: usize = f[1].parse().expect("account");
             let idx = usize::try_from(step - s0).expect("step after s0");
-            Attempt { token: f[0].to_owned(), code: f[4 + idx].to_owned() }
+            let code = if account % 2 == 1 { f[3] } else { f[4 + idx] };
+            Attempt { token: f[0].to_owned(), code: code.to_owned(), account }
         })
         .collect()
 }
@@ -60,7 +73,7 @@ async fn sign_ins_survive_a_kill(database: &str) {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
 
     // Every second step at once; the server dies after the first answers.
-    let (answers, mut answered_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (answers, mut answered_rx) = tokio::sync::mpsc::unbounded_channel::<Answer>();
     let url = format!("{}/api/v1/login/verify", served.url);
     let tasks: Vec<_> = attempts(&file)
         .into_iter()
@@ -72,29 +85,50 @@ async fn sign_ins_survive_a_kill(database: &str) {
                 let status = r.status().as_u16();
                 // An answer is the whole body: a cut one was never answered.
                 let Ok(v) = r.json::<Value>().await else { return };
-                assert_eq!(status, 200, "a valid first use of a login token: {v}");
-                let _ = answers.send(v["session_token"].as_str().expect("session_token").to_owned());
+                let answer = if a.account % 2 == 1 {
+                    assert_eq!(status, 401, "a wrong code: {v}");
+                    Answer::WrongCode(a.account)
+                } else {
+                    assert_eq!(status, 200, "a valid first use of a login token: {v}");
+                    Answer::SignedIn(v["session_token"].as_str().expect("session_token").to_owned())
+                };
+                let _ = answers.send(answer);
             })
         })
         .collect();
     drop(answers);
     let mut answered = Vec::new();
-    while let Some(token) = answered_rx.recv().await {
-        answered.push(token);
-        if answered.len() == KILL_AFTER {
+    while let Some(answer) = answered_rx.recv().await {
+        answered.push(answer);
+        if answered.iter().filter(|a| matches!(a, Answer::SignedIn(_))).count() == KILL_AFTER {
             served.child.kill().expect("SIGKILL");
             break;
         }
     }
     // Answers already on their way when the kill landed count too.
     for t in tasks {
-        let _ = t.await;
+        if let Err(e) = t.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
     }
-    while let Ok(token) = answered_rx.try_recv() {
-        answered.push(token);
+    while let Ok(answer) = answered_rx.try_recv() {
+        answered.push(answer);
     }
     let _ = served.child.wait();
     assert!(answered.len() < ACCOUNTS, "the kill came before every sign-in was answered");
+    let (answered, wrong): (Vec<_>, Vec<_>) = answered.into_iter().partition(|a| matches!(a, Answer::SignedIn(_)));
+    let answered: Vec<String> =
+        answered.into_iter().filter_map(|a| if let Answer::SignedIn(t) = a { Some(t) } else { None }).collect();
+    let wrong: Vec<usize> =
+        wrong.into_iter().filter_map(|a| if let Answer::WrongCode(n) = a { Some(n) } else { None }).collect();
+    assert!(
+        !answered.is_empty() && !wrong.is_empty(),
+        "both kinds were answered before the kill: {} sign-ins, {} wrong codes",
+        answered.len(),
+        wrong.len()
+    );
 
     // After the restart: every answered session is live...
     let mut served = serve_env(data.path(), &env);
@@ -108,7 +142,7 @@ async fn sign_ins_survive_a_kill(database: &str) {
     assert_eq!(lost, 0, "answered sign-ins whose session is gone after the restart");
 
     // ...and the log has exactly one success per session, account by account.
-    let (sessions, audited) = count_rows(database).await;
+    let (sessions, audited, failed) = count_rows(database).await;
     assert!(sessions.len() >= answered.len(), "{} sessions for {} answers", sessions.len(), answered.len());
     let unaudited: Vec<_> = sessions.difference(&audited).collect();
     let sessionless: Vec<_> = audited.difference(&sessions).collect();
@@ -119,11 +153,16 @@ async fn sign_ins_survive_a_kill(database: &str) {
         unaudited.len(),
         sessionless.len()
     );
+    // Every wrong code answered left its failure in the log.
+    let unlogged: Vec<_> =
+        wrong.iter().filter(|n| !failed.iter().any(|id| id.starts_with(&format!("{n:08x}-")))).collect();
+    assert!(unlogged.is_empty(), "{} of {} answered wrong codes have no audit row", unlogged.len(), wrong.len());
 }
 
-/// The accounts holding a session, and those with a successful sign-in in
-/// the audit log (each account signs in at most once here).
-async fn count_rows(database: &str) -> (HashSet<String>, HashSet<String>) {
+/// The accounts holding a session, those with a successful sign-in in the
+/// audit log (each account signs in at most once here), and those with a
+/// failed second step.
+async fn count_rows(database: &str) -> (HashSet<String>, HashSet<String>, Vec<String>) {
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(database).await.expect("open the database");
     let sessions: Vec<String> =
@@ -134,7 +173,12 @@ async fn count_rows(database: &str) -> (HashSet<String>, HashSet<String>) {
             .await
             .expect("audit log");
     assert_eq!(audited.len(), audited.iter().collect::<HashSet<_>>().len(), "one success per account");
-    (sessions.into_iter().collect(), audited.into_iter().collect())
+    let failed: Vec<String> =
+        sqlx::query_scalar("SELECT account_id FROM audit_log WHERE kind = 'sign_in_second_factor' AND success = 0")
+            .fetch_all(&mut conn)
+            .await
+            .expect("audit log");
+    (sessions.into_iter().collect(), audited.into_iter().collect(), failed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
