@@ -17,9 +17,16 @@
 //! busy handler. Readers have connections of their own (WAL: they never
 //! wait for the writer). Slow work (listings, bulk loads, migrations) stays
 //! on sqlx, off the request threads.
+//!
+//! Group commit: a write joins the batch open on the writer (opening one
+//! if none is), lets the other ready tasks join it, then commits it unless
+//! another member already has. A commit's cost (WAL frames, file locks) is
+//! shared by the batch; every write is answered only after its batch
+//! commits, and if the commit fails, every member gets the error.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
 use twostep_domain::error::StoreError;
@@ -30,8 +37,77 @@ use crate::{ConnectError, Synchronous};
 /// Statements cached per connection: the hot paths use a few dozen shapes.
 const CACHED_STATEMENTS: usize = 128;
 
+/// Batch outcomes kept for members still to look theirs up: a member looks
+/// within microseconds of the commit.
+const OUTCOMES_KEPT: usize = 1024;
+
+/// The writer connection and its batches.
+pub(crate) struct Writer {
+    pub conn: Connection,
+    /// The number of the batch open on `conn`, if one is.
+    open: Option<u64>,
+    next: u64,
+    /// How the latest batches ended (number, committed).
+    outcomes: VecDeque<(u64, bool)>,
+}
+
+impl Writer {
+    /// The open batch's number, opening one if none is.
+    pub fn join(&mut self) -> Result<u64, StoreError> {
+        if let Some(b) = self.open {
+            return Ok(b);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(direct_err)?;
+        self.next += 1;
+        self.open = Some(self.next);
+        Ok(self.next)
+    }
+
+    /// Commits the open batch, if any, and records how it ended.
+    pub fn commit_open(&mut self) {
+        let Some(batch) = self.open.take() else { return };
+        let committed = self.conn.execute_batch("COMMIT").is_ok();
+        if !committed && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.record(batch, committed);
+    }
+
+    /// After a statement failed: an error that ended the whole transaction
+    /// (a full disk, an I/O error) lost every member's writes.
+    pub fn checked<T>(&mut self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if r.is_err()
+            && self.conn.is_autocommit()
+            && let Some(batch) = self.open.take()
+        {
+            self.record(batch, false);
+        }
+        r
+    }
+
+    /// How many batches have been opened.
+    #[cfg(test)]
+    pub fn batches(&self) -> u64 {
+        self.next
+    }
+
+    fn record(&mut self, batch: u64, committed: bool) {
+        if self.outcomes.len() == OUTCOMES_KEPT {
+            self.outcomes.pop_front();
+        }
+        self.outcomes.push_back((batch, committed));
+    }
+
+    fn outcome(&self, batch: u64) -> Result<(), StoreError> {
+        match self.outcomes.iter().rev().find(|(b, _)| *b == batch) {
+            Some((_, true)) => Ok(()),
+            _ => Err(StoreError::Backend("the write's transaction did not commit".into())),
+        }
+    }
+}
+
 pub(crate) struct Direct {
-    writer: tokio::sync::Mutex<Connection>,
+    writer: tokio::sync::Mutex<Writer>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -68,13 +144,42 @@ impl Direct {
         };
         let writer = open("PRAGMA journal_mode = WAL")?;
         let readers = (0..readers.max(1)).map(|_| open("").map(Mutex::new)).collect::<Result<_, _>>()?;
+        let writer = Writer { conn: writer, open: None, next: 0, outcomes: VecDeque::new() };
         Ok(Self { writer: tokio::sync::Mutex::new(writer), readers, next: AtomicUsize::new(0) })
     }
 
-    /// The write gate (and the writer connection). Held briefly: by one
-    /// direct write, or by a sqlx transaction from BEGIN to COMMIT.
-    pub async fn gate(&self) -> tokio::sync::MutexGuard<'_, Connection> {
+    /// The write gate (and the writer). Held briefly: by one direct write,
+    /// or by a sqlx transaction from BEGIN to COMMIT.
+    pub async fn gate(&self) -> tokio::sync::MutexGuard<'_, Writer> {
         self.writer.lock().await
+    }
+
+    /// Waits until `batch` has committed, committing it if no other member
+    /// has yet; its outcome. Dropped before that (the request went away),
+    /// it leaves the commit to a task, so no batch stays open.
+    pub async fn settle(self: &Arc<Self>, batch: u64) -> Result<(), StoreError> {
+        let mut pending = Pending { direct: Arc::clone(self), batch: Some(batch) };
+        // The other ready tasks' writes join the batch meanwhile.
+        tokio::task::yield_now().await;
+        let mut w = self.writer.lock().await;
+        if w.open == Some(batch) {
+            w.commit_open();
+        }
+        pending.batch = None;
+        w.outcome(batch)
+    }
+
+    /// Commits `batch` from a task of its own, if it is still open.
+    pub fn settle_later(self: &Arc<Self>, batch: u64) {
+        let direct = Arc::clone(self);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut w = direct.writer.lock().await;
+                if w.open == Some(batch) {
+                    w.commit_open();
+                }
+            });
+        }
     }
 
     /// A free reader, or the next one in turn when all are busy.
@@ -92,6 +197,20 @@ impl Direct {
     /// Reads rows, decoding each with `f`.
     pub fn read<T>(&self, s: &Stmt<'_>, f: impl Fn(&dyn Cols) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
         rows(&self.reader(), s, f)
+    }
+}
+
+/// A batch whose member has not seen it commit.
+struct Pending {
+    direct: Arc<Direct>,
+    batch: Option<u64>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(batch) = self.batch {
+            self.direct.settle_later(batch);
+        }
     }
 }
 

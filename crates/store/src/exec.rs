@@ -38,7 +38,18 @@ impl SqlStore {
         f: impl Fn(&dyn Cols) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Vec<T>, StoreError> {
         match &self.direct {
-            Some(d) => direct::rows(&*d.gate().await, s, f),
+            Some(d) => {
+                let (rows, batch) = {
+                    let mut w = d.gate().await;
+                    let batch = w.join()?;
+                    let rows = direct::rows(&w.conn, s, f);
+                    (w.checked(rows), batch)
+                };
+                // A failed statement still waits: its batch may hold others'.
+                let settled = d.settle(batch).await;
+                let rows = rows?;
+                settled.map(|()| rows)
+            }
             None => s.sqlx().fetch_all(&self.pool).await.map_err(store_err)?.iter().map(|r| f(r)).collect(),
         }
     }
@@ -55,19 +66,31 @@ impl SqlStore {
     /// A single-statement write: how many rows it changed.
     pub(crate) async fn write(&self, s: &Stmt<'_>) -> Result<u64, StoreError> {
         match &self.direct {
-            Some(d) => direct::run(&*d.gate().await, s),
+            Some(d) => {
+                let (changed, batch) = {
+                    let mut w = d.gate().await;
+                    let batch = w.join()?;
+                    let changed = direct::run(&w.conn, s);
+                    (w.checked(changed), batch)
+                };
+                let settled = d.settle(batch).await;
+                let changed = changed?;
+                settled.map(|()| changed)
+            }
             None => Ok(s.sqlx().execute(&self.pool).await.map_err(store_err)?.rows_affected()),
         }
     }
 
-    /// A write transaction for `Stmt`s: on SQLite the writer connection,
-    /// holding the write lock from the start (BEGIN IMMEDIATE).
+    /// A write transaction for `Stmt`s: on SQLite a savepoint in the
+    /// writer's open batch, holding the gate until it ends.
     pub(crate) async fn write_tx(&self) -> Result<Tx<'_>, StoreError> {
         match &self.direct {
             Some(d) => {
-                let conn = d.gate().await;
-                conn.execute_batch("BEGIN IMMEDIATE").map_err(crate::sql::direct_err)?;
-                Ok(Tx::Direct { conn, open: true })
+                let mut w = d.gate().await;
+                let batch = w.join()?;
+                let r = w.conn.execute_batch("SAVEPOINT tx").map_err(crate::sql::direct_err);
+                w.checked(r)?;
+                Ok(Tx::Direct { writer: Some(w), direct: d, batch })
             }
             None => Ok(Tx::Pool(Some(self.pool.begin().await.map_err(store_err)?))),
         }
@@ -78,7 +101,12 @@ impl SqlStore {
     /// transaction's task, waiting for a thread, could release.
     pub(crate) async fn begin(&self) -> Result<Gated<'_>, StoreError> {
         let gate = match &self.direct {
-            Some(d) => Some(d.gate().await),
+            Some(d) => {
+                let mut w = d.gate().await;
+                // The open batch holds SQLite's write lock: commit it first.
+                w.commit_open();
+                Some(w)
+            }
             None => None,
         };
         let tx = self.pool.begin().await.map_err(store_err)?;
@@ -89,7 +117,7 @@ impl SqlStore {
 /// A sqlx transaction and, on SQLite, the write gate it holds.
 pub(crate) struct Gated<'a> {
     tx: Transaction<'static, Any>,
-    _gate: Option<tokio::sync::MutexGuard<'a, rusqlite::Connection>>,
+    _gate: Option<tokio::sync::MutexGuard<'a, direct::Writer>>,
 }
 
 impl Gated<'_> {
@@ -114,8 +142,10 @@ impl std::ops::DerefMut for Gated<'_> {
 /// A write transaction of `Stmt`s; dropped without `commit`, it rolls back.
 pub(crate) enum Tx<'a> {
     Direct {
-        conn: tokio::sync::MutexGuard<'a, rusqlite::Connection>,
-        open: bool,
+        /// The gate, held until the savepoint is released or rolled back.
+        writer: Option<tokio::sync::MutexGuard<'a, direct::Writer>>,
+        direct: &'a std::sync::Arc<direct::Direct>,
+        batch: u64,
     },
     /// `None` once committed.
     Pool(Option<Transaction<'static, Any>>),
@@ -132,7 +162,11 @@ impl Tx<'_> {
         f: impl Fn(&dyn Cols) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Vec<T>, StoreError> {
         match self {
-            Tx::Direct { conn, .. } => direct::rows(conn, s, f),
+            Tx::Direct { writer, .. } => {
+                let w = writer.as_mut().ok_or_else(ended)?;
+                let rows = direct::rows(&w.conn, s, f);
+                w.checked(rows)
+            }
             Tx::Pool(tx) => {
                 let tx = tx.as_mut().ok_or_else(ended)?;
                 s.sqlx().fetch_all(&mut **tx).await.map_err(store_err)?.iter().map(|r| f(r)).collect()
@@ -142,7 +176,11 @@ impl Tx<'_> {
 
     pub async fn run(&mut self, s: &Stmt<'_>) -> Result<u64, StoreError> {
         match self {
-            Tx::Direct { conn, .. } => direct::run(conn, s),
+            Tx::Direct { writer, .. } => {
+                let w = writer.as_mut().ok_or_else(ended)?;
+                let changed = direct::run(&w.conn, s);
+                w.checked(changed)
+            }
             Tx::Pool(tx) => {
                 let tx = tx.as_mut().ok_or_else(ended)?;
                 Ok(s.sqlx().execute(&mut **tx).await.map_err(store_err)?.rows_affected())
@@ -152,10 +190,12 @@ impl Tx<'_> {
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
         match &mut self {
-            Tx::Direct { conn, open } => {
-                conn.execute_batch("COMMIT").map_err(crate::sql::direct_err)?;
-                *open = false;
-                Ok(())
+            Tx::Direct { writer, direct, batch } => {
+                let mut w = writer.take().ok_or_else(ended)?;
+                let r = w.conn.execute_batch("RELEASE tx").map_err(crate::sql::direct_err);
+                w.checked(r)?;
+                drop(w);
+                direct.settle(*batch).await
             }
             Tx::Pool(tx) => tx.take().ok_or_else(ended)?.commit().await.map_err(store_err),
         }
@@ -164,10 +204,13 @@ impl Tx<'_> {
 
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        if let Tx::Direct { conn, open: true } = self {
-            // Nothing of it was committed; the writer must not stay inside
-            // it. A failed ROLLBACK (none was open) leaves nothing behind.
-            let _ = conn.execute_batch("ROLLBACK");
+        if let Tx::Direct { writer: Some(w), direct, batch } = self {
+            // Undo its own writes only: the batch may hold others'. Then
+            // see the batch committed, as a member would.
+            if w.conn.execute_batch("ROLLBACK TO tx; RELEASE tx").is_err() {
+                let _ = w.checked::<()>(Err(StoreError::Backend("rollback failed".into())));
+            }
+            direct.settle_later(*batch);
         }
     }
 }
@@ -227,6 +270,89 @@ mod tests {
         // A conflict is reported as one, as through sqlx.
         let again = store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg("kept")).await;
         assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A hundred writes released together share commits, and each is
+    /// answered only once its batch is in (a reader sees every row).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_in_shared_batches() {
+        let (store, dir) = store().await;
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(100));
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let (store, gate) = (store.clone(), gate.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    let written = store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg(format!("{i:03}"))).await;
+                    // Answered means committed: another connection sees it.
+                    let seen = store
+                        .read_opt(&Stmt::new("SELECT k FROM t WHERE k = $1").arg(format!("{i:03}")), |r| r.text("k"))
+                        .await;
+                    (written, seen)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (written, seen) = t.await.expect("task");
+            assert_eq!(written.expect("written"), 1);
+            assert!(seen.expect("read").is_some(), "a write answered before its commit");
+        }
+        assert_eq!(keys(&store).await.len(), 100);
+        let batches = store.direct.as_ref().expect("direct").gate().await.batches();
+        assert!(batches < 100, "{batches} commits for 100 writes");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A member whose statement fails gets its error; the batch's other
+    /// writes commit all the same.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_statement_fails_alone_in_its_batch() {
+        let (store, dir) = store().await;
+        store.write(&Stmt::new("INSERT INTO t VALUES ('taken')")).await.expect("first");
+        let gate = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let (store, gate) = (store.clone(), gate.clone());
+                let key = if i == 7 { "taken".to_owned() } else { format!("k{i:02}") };
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg(key)).await
+                })
+            })
+            .collect();
+        let mut conflicts = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(1) => {}
+                Err(StoreError::Conflict) => conflicts += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(conflicts, 1);
+        assert_eq!(keys(&store).await.len(), 20, "the 19 others and the first row");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A request that goes away after writing, before its batch commits,
+    /// leaves no batch open: the write commits and the writer stays free.
+    #[tokio::test]
+    async fn a_write_abandoned_before_its_commit_still_commits() {
+        let (store, dir) = store().await;
+        {
+            let stmt = Stmt::new("INSERT INTO t VALUES ($1)").arg("abandoned");
+            let mut write = Box::pin(store.write(&stmt));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(write.as_mut().poll(&mut cx).is_pending(), "it waits for its batch");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(keys(&store).await, ["abandoned"]);
+        // An outside writer (sqlx, not gated) is not kept waiting.
+        let outside = sqlx::query("INSERT INTO t VALUES ('outside')").execute(&store.pool);
+        tokio::time::timeout(Duration::from_secs(2), outside).await.expect("in time").expect("insert");
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
