@@ -169,6 +169,24 @@ impl Direct {
         w.outcome(batch)
     }
 
+    /// One write in the open batch: `f` runs on the writer, and the answer
+    /// waits for the batch to commit. A failed statement still waits: its
+    /// batch may hold others' writes, which someone must commit.
+    pub async fn write_one<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (r, batch) = {
+            let mut w = self.writer.lock().await;
+            let batch = w.join()?;
+            let r = f(&w.conn);
+            (w.checked(r), batch)
+        };
+        let settled = self.settle(batch).await;
+        let r = r?;
+        settled.map(|()| r)
+    }
+
     /// Commits `batch` from a task of its own, if it is still open.
     pub fn settle_later(self: &Arc<Self>, batch: u64) {
         let direct = Arc::clone(self);

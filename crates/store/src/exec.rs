@@ -38,18 +38,7 @@ impl SqlStore {
         f: impl Fn(&dyn Cols) -> Result<T, StoreError> + Send + Sync,
     ) -> Result<Vec<T>, StoreError> {
         match &self.direct {
-            Some(d) => {
-                let (rows, batch) = {
-                    let mut w = d.gate().await;
-                    let batch = w.join()?;
-                    let rows = direct::rows(&w.conn, s, f);
-                    (w.checked(rows), batch)
-                };
-                // A failed statement still waits: its batch may hold others'.
-                let settled = d.settle(batch).await;
-                let rows = rows?;
-                settled.map(|()| rows)
-            }
+            Some(d) => d.write_one(|c| direct::rows(c, s, f)).await,
             None => s.sqlx().fetch_all(&self.pool).await.map_err(store_err)?.iter().map(|r| f(r)).collect(),
         }
     }
@@ -66,17 +55,7 @@ impl SqlStore {
     /// A single-statement write: how many rows it changed.
     pub(crate) async fn write(&self, s: &Stmt<'_>) -> Result<u64, StoreError> {
         match &self.direct {
-            Some(d) => {
-                let (changed, batch) = {
-                    let mut w = d.gate().await;
-                    let batch = w.join()?;
-                    let changed = direct::run(&w.conn, s);
-                    (w.checked(changed), batch)
-                };
-                let settled = d.settle(batch).await;
-                let changed = changed?;
-                settled.map(|()| changed)
-            }
+            Some(d) => d.write_one(|c| direct::run(c, s)).await,
             None => Ok(s.sqlx().execute(&self.pool).await.map_err(store_err)?.rows_affected()),
         }
     }

@@ -1,8 +1,6 @@
 //! Sessions and login tokens, both keyed by the SHA-256 of their token.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use twostep_domain::accounts::email::Email;
 use twostep_domain::accounts::store::AccountRecord;
 use twostep_domain::audit::AuditEntry;
 use twostep_domain::error::StoreError;
@@ -14,10 +12,10 @@ use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
-use crate::sql::{Cols, Stmt};
+use crate::sql::{Cols, Prefixed, Stmt};
 use crate::{SqlStore, store_err};
 
-fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
+fn session(row: &(impl Cols + ?Sized)) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
         id: TokenHash::from_stored(text(row, "id")?),
         account_id: AccountId::from_stored(text(row, "account_id")?),
@@ -35,7 +33,8 @@ fn session(row: &AnyRow) -> Result<SessionRecord, StoreError> {
 /// `session_lookup`'s join: one row per allow-list entry (or one row with
 /// NULL list columns when the list is empty). Columns are aliased because
 /// the three tables share names.
-const LOOKUP: &str = "SELECT s.id AS s_id, s.kind AS s_kind, s.created_at AS s_created_at,
+const LOOKUP: &str =
+    "SELECT s.id AS s_id, s.account_id AS s_account_id, s.kind AS s_kind, s.created_at AS s_created_at,
         s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, s.password_at AS s_password_at,
         s.second_factor_at AS s_second_factor_at, s.ip AS s_ip, s.user_agent AS s_user_agent,
         a.id AS a_id, a.email AS a_email, a.password_hash AS a_password_hash, a.created_at AS a_created_at,
@@ -51,29 +50,9 @@ const LOOKUP: &str = "SELECT s.id AS s_id, s.kind AS s_kind, s.created_at AS s_c
 /// One row of `LOOKUP`: the session and account (the same on every row)
 /// and one allow-list entry, if the list has any.
 fn lookup_row(r: &dyn Cols) -> Result<(SessionRecord, AccountRecord, Option<AllowlistRecord>), StoreError> {
-    let account_id = AccountId::from_stored(text(r, "a_id")?);
-    let session = SessionRecord {
-        id: TokenHash::from_stored(text(r, "s_id")?),
-        account_id: account_id.clone(),
-        kind: SessionKind::from_stored(&text(r, "s_kind")?),
-        created_at: ts(r, "s_created_at")?,
-        last_seen_at: ts(r, "s_last_seen_at")?,
-        expires_at: ts(r, "s_expires_at")?,
-        password_at: opt_ts(r, "s_password_at")?,
-        second_factor_at: opt_ts(r, "s_second_factor_at")?,
-        ip: text(r, "s_ip")?,
-        user_agent: text(r, "s_user_agent")?,
-    };
-    let account = AccountRecord {
-        id: account_id.clone(),
-        email: Email::from_stored(text(r, "a_email")?),
-        password_hash: text(r, "a_password_hash")?,
-        created_at: ts(r, "a_created_at")?,
-        disabled_at: opt_ts(r, "a_disabled_at")?,
-        last_sign_in_at: opt_ts(r, "a_last_sign_in_at")?,
-        email_verified_at: opt_ts(r, "a_email_verified_at")?,
-        admin_since: opt_ts(r, "a_admin_since")?,
-    };
+    let session = session(&Prefixed { row: r, prefix: "s_" })?;
+    let account = crate::accounts::account(&Prefixed { row: r, prefix: "a_" })?;
+    let account_id = account.id.clone();
     let entry = match r.opt_text("l_cidr")? {
         Some(cidr) => {
             Some(AllowlistRecord { account_id, cidr, label: text(r, "l_label")?, created_at: ts(r, "l_created_at")? })

@@ -161,6 +161,37 @@ impl Cols for rusqlite::Row<'_> {
     }
 }
 
+/// A join's columns aliased `<prefix><name>`, read by their plain names, so
+/// one table's decoder serves the join.
+pub(crate) struct Prefixed<'r> {
+    pub row: &'r dyn Cols,
+    pub prefix: &'static str,
+}
+
+impl Prefixed<'_> {
+    fn name(&self, col: &str) -> String {
+        [self.prefix, col].concat()
+    }
+}
+
+impl Cols for Prefixed<'_> {
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        self.row.int(&self.name(col))
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.row.opt_int(&self.name(col))
+    }
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.row.text(&self.name(col))
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.row.opt_text(&self.name(col))
+    }
+    fn blob(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+        self.row.blob(&self.name(col))
+    }
+}
+
 /// A SQLite error from a direct connection, as the store reports it: a
 /// unique or primary-key violation is a `Conflict`, as through sqlx.
 #[allow(clippy::needless_pass_by_value, reason = "the shape `map_err` takes")]
