@@ -63,6 +63,18 @@ impl Writer {
         Ok(self.next)
     }
 
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Rolls back the open batch that holds nobody's writes (no member waits
+    /// for its outcome).
+    pub fn end_empty(&mut self) {
+        if self.open.take().is_some() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     /// Commits the open batch, if any, and records how it ended.
     pub fn commit_open(&mut self) {
         let Some(batch) = self.open.take() else { return };

@@ -66,10 +66,11 @@ impl SqlStore {
         match &self.direct {
             Some(d) => {
                 let mut w = d.gate().await;
+                let opened = !w.is_open();
                 let batch = w.join()?;
                 let r = w.conn.execute_batch("SAVEPOINT tx").map_err(crate::sql::direct_err);
                 w.checked(r)?;
-                Ok(Tx::Direct { writer: Some(w), direct: d, batch })
+                Ok(Tx::Direct { writer: Some(w), direct: d, batch, opened })
             }
             None => Ok(Tx::Pool(Some(self.pool.begin().await.map_err(store_err)?))),
         }
@@ -125,6 +126,8 @@ pub(crate) enum Tx<'a> {
         writer: Option<tokio::sync::MutexGuard<'a, direct::Writer>>,
         direct: &'a std::sync::Arc<direct::Direct>,
         batch: u64,
+        /// It opened the batch: nobody else's writes are in it.
+        opened: bool,
     },
     /// `None` once committed.
     Pool(Option<Transaction<'static, Any>>),
@@ -169,7 +172,7 @@ impl Tx<'_> {
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
         match &mut self {
-            Tx::Direct { writer, direct, batch } => {
+            Tx::Direct { writer, direct, batch, .. } => {
                 let mut w = writer.take().ok_or_else(ended)?;
                 let r = w.conn.execute_batch("RELEASE tx").map_err(crate::sql::direct_err);
                 w.checked(r)?;
@@ -183,13 +186,15 @@ impl Tx<'_> {
 
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        if let Tx::Direct { writer: Some(w), direct, batch } = self {
-            // Undo its own writes only: the batch may hold others'. Then
-            // see the batch committed, as a member would.
-            if w.conn.execute_batch("ROLLBACK TO tx; RELEASE tx").is_err() {
+        if let Tx::Direct { writer: Some(w), opened, .. } = self {
+            if *opened {
+                // The batch holds only this: end it here, no commit to wait for.
+                w.end_empty();
+            } else if w.conn.execute_batch("ROLLBACK TO tx; RELEASE tx").is_err() {
+                // Undo its own writes only; the members who wrote before it
+                // (the gate was held since) will commit the rest.
                 let _ = w.checked::<()>(Err(StoreError::Backend("rollback failed".into())));
             }
-            direct.settle_later(*batch);
         }
     }
 }
@@ -249,6 +254,30 @@ mod tests {
         // A conflict is reported as one, as through sqlx.
         let again = store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg("kept")).await;
         assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A transaction rolled back inside a batch another request wrote to
+    /// undoes only its own writes; the other's commit.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_rolled_back_transaction_leaves_its_batch_mates_writes() {
+        let (store, dir) = store().await;
+        let mate = {
+            let store = store.clone();
+            tokio::spawn(async move { store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg("mate")).await })
+        };
+        // The mate writes, then yields for others to join its batch.
+        tokio::task::yield_now().await;
+        assert!(!mate.is_finished(), "the mate waits for its batch");
+        {
+            let mut tx = store.write_tx().await.expect("joins the open batch");
+            tx.run(&Stmt::new("INSERT INTO t VALUES ($1)").arg("undone")).await.expect("insert");
+        }
+        assert_eq!(mate.await.expect("task").expect("written"), 1);
+        assert_eq!(keys(&store).await, ["mate"]);
+        let batches = store.direct.as_ref().expect("direct").gate().await.batches();
+        assert_eq!(batches, 1, "both were in one batch");
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
