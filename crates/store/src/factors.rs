@@ -1,8 +1,9 @@
 //! Authenticators, TOTP enrolments and recovery codes.
 //!
-//! The single-use guarantees are single statements: `advance_last_step` and
-//! `use_recovery_code` are conditional UPDATEs whose affected-row count says
-//! who won, which holds on both engines and across instances.
+//! The single-use guarantees are single statements: the replay guard
+//! (`write_proof`) and `use_recovery_code` are conditional UPDATEs whose
+//! affected-row count says who won, which holds on both engines and across
+//! instances.
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -10,12 +11,14 @@ use sqlx::{Any, Row, Transaction};
 use twostep_domain::abuse::throttle::Counter;
 use twostep_domain::error::StoreError;
 use twostep_domain::factors::store::{
-    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, RecoveryCodeRecord,
+    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, ProofWrites,
+    RecoveryCodeRecord,
 };
 use twostep_domain::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{opt_secs, opt_ts, text, ts};
+use crate::exec::Tx;
 use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
@@ -267,13 +270,13 @@ impl FactorStore for SqlStore {
         Ok(summary)
     }
 
-    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError> {
-        let q =
-            Stmt::new("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
-                .arg(step)
-                .arg(now.secs())
-                .arg(id.as_str());
-        Ok(self.write(&q).await? == 1)
+    async fn commit_proof(&self, writes: &ProofWrites, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        if !write_proof(&mut tx, writes, now).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn delete_authenticator(
@@ -381,4 +384,27 @@ pub(crate) async fn insert_authenticator(
     .await
     .map_err(store_err)?;
     Ok(())
+}
+
+/// A right proof's writes, in `tx`: the replay guard first, as the one
+/// atomic statement that decides (false, and the caller drops `tx`, when
+/// its step is spent), then the counters it clears and its audit rows.
+pub(crate) async fn write_proof(tx: &mut Tx<'_>, writes: &ProofWrites, now: Timestamp) -> Result<bool, StoreError> {
+    if let Some(spend) = &writes.step {
+        let guard =
+            Stmt::new("UPDATE authenticators SET last_step = $1, last_used_at = $2 WHERE id = $3 AND last_step < $1")
+                .arg(spend.step)
+                .arg(now.secs())
+                .arg(spend.authenticator.as_str());
+        if tx.run(&guard).await? != 1 {
+            return Ok(false);
+        }
+    }
+    if let Some(reset) = crate::throttle::reset_stmt(&writes.reset) {
+        tx.run(&reset).await?;
+    }
+    for e in &writes.audit {
+        tx.run(&crate::audit::insert_entry(e)).await?;
+    }
+    Ok(true)
 }

@@ -4,10 +4,13 @@ use async_trait::async_trait;
 use twostep_domain::accounts::store::AccountRecord;
 use twostep_domain::audit::AuditEntry;
 use twostep_domain::error::StoreError;
+use twostep_domain::factors::store::ProofWrites;
 use twostep_domain::ids::AccountId;
 use twostep_domain::policy::store::AllowlistRecord;
 use twostep_domain::sessions::cache::SessionChange;
-use twostep_domain::sessions::store::{LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore};
+use twostep_domain::sessions::store::{
+    Finished, LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore,
+};
 use twostep_domain::time::Timestamp;
 use twostep_domain::token::TokenHash;
 
@@ -246,15 +249,19 @@ impl SessionStore for SqlStore {
         login_token: &TokenHash,
         now: Timestamp,
         s: &SessionRecord,
+        proof: &ProofWrites,
         audit: &[AuditEntry],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Finished, StoreError> {
+        // Dropping the transaction before its commit rolls it back.
         let mut tx = self.write_tx().await?;
+        if !crate::factors::write_proof(&mut tx, proof, now).await? {
+            return Ok(Finished::ProofSpent);
+        }
         let consume = Stmt::new("DELETE FROM login_tokens WHERE id = $1 AND expires_at > $2")
             .arg(login_token.as_str())
             .arg(now.secs());
         if tx.run(&consume).await? != 1 {
-            // Dropping the transaction rolls it back (it wrote nothing).
-            return Ok(false);
+            return Ok(Finished::TokenGone);
         }
         tx.run(&insert_session(s)).await?;
         let signed_in = Stmt::new("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
@@ -265,7 +272,7 @@ impl SessionStore for SqlStore {
             tx.run(&crate::audit::insert_entry(e)).await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Finished::SignedIn)
     }
 }
 

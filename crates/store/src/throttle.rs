@@ -208,15 +208,9 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn reset_counters(&self, scopes: &[String]) -> Result<(), StoreError> {
-        if scopes.is_empty() {
-            return Ok(());
+        if let Some(q) = reset_stmt(scopes) {
+            self.write(&q).await?;
         }
-        let mut q =
-            Stmt::new(format!("DELETE FROM throttle_counters WHERE scope IN ({})", placeholders(1, scopes.len())));
-        for scope in scopes {
-            q = q.arg(scope);
-        }
-        self.write(&q).await?;
         Ok(())
     }
 
@@ -229,6 +223,15 @@ impl ThrottleStore for SqlStore {
             .map_err(store_err)?;
         Ok(())
     }
+}
+
+/// Deletes the counters of `scopes` (`None` when there are none).
+pub(crate) fn reset_stmt(scopes: &[String]) -> Option<Stmt<'_>> {
+    if scopes.is_empty() {
+        return None;
+    }
+    let q = Stmt::new(format!("DELETE FROM throttle_counters WHERE scope IN ({})", placeholders(1, scopes.len())));
+    Some(scopes.iter().fold(q, |q, scope| q.arg(scope.as_str())))
 }
 
 /// What a multi-row statement (`what`) returned for one scope.

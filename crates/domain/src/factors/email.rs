@@ -91,7 +91,7 @@ impl Factor for EmailFactor {
         }
         let by_mail = |c: &OobCodeRecord| c.channel == Channel::Email;
         let used = cx.check_code(account, bound.purpose, bound.id, by_mail, code).await?;
-        Ok(used.map(|_| Proven { factor_id: "email".to_owned(), recovery_codes_remaining: None }))
+        Ok(used.map(|_| Proven::new("email")))
     }
 
     async fn destination(&self, cx: &Twostep, account: &AccountId) -> Result<Option<String>, FactorError> {

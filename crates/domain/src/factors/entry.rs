@@ -4,11 +4,11 @@
 
 use crate::abuse::throttle::{LOCK_AT, Scope, Verdict};
 use crate::accounts::store::AccountRecord;
-use crate::audit::{AuditKind, RequestContext};
+use crate::audit::{AuditKind, Auditor, RequestContext};
 use crate::error::{FactorError, StoreError};
 use crate::factors::registry;
 use crate::factors::sent_code::SendError;
-use crate::factors::store::FactorSummary;
+use crate::factors::store::{FactorSummary, ProofWrites};
 use crate::factors::{Begin, Binding, Challenge, ChallengeError, Holdings, Method, Proof};
 use crate::ids::AccountId;
 use crate::meters::{self, CheckResult};
@@ -22,6 +22,14 @@ pub struct Proven {
     /// The authenticator or recovery code that was used (for the audit log).
     pub factor_id: String,
     pub recovery_codes_remaining: Option<usize>,
+    /// What accepting it still writes (see `check_second_factor`).
+    pub writes: ProofWrites,
+}
+
+impl Proven {
+    pub fn new(factor_id: impl Into<String>) -> Self {
+        Proven { factor_id: factor_id.into(), recovery_codes_remaining: None, writes: ProofWrites::default() }
+    }
 }
 
 impl Twostep {
@@ -126,10 +134,34 @@ impl Twostep {
         factor.destination(self, account).await.ok().flatten()
     }
 
-    /// Checks a proof for `method` under the throttle (§2.5): refused
-    /// unevaluated while its counters back off or lock, counted when wrong,
-    /// reset when right. A recovery code also unlocks the code factors.
+    /// Checks a proof for `method` under the throttle (§2.5) and writes
+    /// what a right one spends (`check_second_factor`) in one transaction.
+    /// A proof whose step another request spent first is wrong.
     pub(crate) async fn prove_second_factor(
+        &self,
+        account: &AccountId,
+        method: Method,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        ctx: &RequestContext,
+    ) -> Result<Option<Proven>, FactorError> {
+        let Some(proven) = self.check_second_factor(account, method, proof, bound, ctx).await? else {
+            return Ok(None);
+        };
+        if !self.store.commit_proof(&proven.writes, self.now()).await? {
+            self.proof_spent_first(account, &proven.writes, ctx).await;
+            return Ok(None);
+        }
+        proven.writes.audit.iter().for_each(Auditor::announce);
+        Ok(Some(proven))
+    }
+
+    /// Checks a proof for `method` under the throttle (§2.5): refused
+    /// unevaluated while its counters back off or lock, counted when wrong.
+    /// A right proof comes back with what it still has to write
+    /// (`Proven::writes`: its replay guard, the counters it clears), for the
+    /// caller to commit with its own writes, or not at all.
+    pub(crate) async fn check_second_factor(
         &self,
         account: &AccountId,
         method: Method,
@@ -163,26 +195,30 @@ impl Twostep {
         let proven = factor.verify(self, account, proof, bound, ctx).await?;
         let checked = if proven.is_some() { CheckResult::Success } else { CheckResult::BadCode };
         meters::second_factor_check(method, checked);
-        if proven.is_some() {
-            // A right proof clears what it was counted against (and the
-            // failures of a burst racing it, counted before it).
-            let mut reset = scopes.clone();
-            if factor.unlocks_others() {
-                let was_locked = self.codes_locked(account).await?;
-                reset.extend(registry::standard().lock_scopes(account));
-                if was_locked {
-                    self.audit(
-                        AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in"),
-                        ctx,
-                    )
-                    .await;
-                }
+        let Some(mut proven) = proven else {
+            self.notify_locks(account, &scopes, &admission.counts, ctx).await;
+            return Ok(None);
+        };
+        // A right proof clears what it was counted against (and the
+        // failures of a burst racing it, counted before it).
+        proven.writes.reset.extend(scopes.iter().map(Scope::key));
+        if factor.unlocks_others() {
+            let was_locked = self.codes_locked(account).await?;
+            proven.writes.reset.extend(registry::standard().lock_scopes(account).iter().map(Scope::key));
+            if was_locked {
+                let unlocked = AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in");
+                proven.writes.audit.push(self.auditor.entry(unlocked, ctx));
             }
-            self.throttle_reset(&reset).await?;
-            return Ok(proven);
         }
-        self.notify_locks(account, &scopes, &admission.counts, ctx).await;
-        Ok(None)
+        Ok(Some(proven))
+    }
+
+    /// A right proof refused at commit because a racing request spent its
+    /// step first: audited and told as the replay it is.
+    pub(crate) async fn proof_spent_first(&self, account: &AccountId, writes: &ProofWrites, ctx: &RequestContext) {
+        if let Some(spend) = &writes.step {
+            self.totp_replayed(account, &spend.authenticator, ctx).await;
+        }
     }
 
     /// Audits and mails the counter that has just reached the lock.

@@ -3,10 +3,33 @@
 
 use async_trait::async_trait;
 
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
 
 use crate::time::Timestamp;
+
+/// What a right proof still has to write once it is accepted: the replay
+/// guard, the throttle counters it clears and the audit rows that go with
+/// it. Written in one transaction, together with what the proof was for (a
+/// sign-in writes its session in the same one), and not at all when the
+/// replay guard refuses.
+#[derive(Clone, Debug, Default)]
+pub struct ProofWrites {
+    /// An authenticator code's time step, spent so it works once (SEC-21).
+    pub step: Option<StepSpend>,
+    /// The throttle counters (`Scope::key`) the proof clears.
+    pub reset: Vec<String>,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// The replay guard's write: `authenticator`'s `last_step` becomes `step`
+/// only if it is below it.
+#[derive(Clone, Debug)]
+pub struct StepSpend {
+    pub authenticator: AuthenticatorId,
+    pub step: i64,
+}
 
 #[derive(Clone, Debug)]
 pub struct EnrollmentRecord {
@@ -101,9 +124,10 @@ pub trait FactorStore: Send + Sync {
         method: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    /// The replay guard: sets `last_step` only if `step` is greater, in one
-    /// atomic statement. True for exactly one caller per step.
-    async fn advance_last_step(&self, id: &AuthenticatorId, step: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Writes a right proof's `writes` in one transaction. The replay guard
+    /// goes first, as one atomic statement: false, and nothing written, when
+    /// its step is already spent (true for exactly one caller per step).
+    async fn commit_proof(&self, writes: &ProofWrites, now: Timestamp) -> Result<bool, StoreError>;
     /// Removes one authenticator; when it was the last, the recovery codes
     /// go too. Returns `None` if not found, else how many remain.
     async fn delete_authenticator(

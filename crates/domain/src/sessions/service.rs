@@ -7,12 +7,15 @@ use std::sync::Arc;
 
 use crate::audit::{AuditEntry, RequestContext};
 use crate::error::{SessionError, StoreError};
+use crate::factors::store::ProofWrites;
 use crate::ids::AccountId;
 use crate::policy::store::AllowlistRecord;
 use crate::ports::{Clock, Rng};
 use crate::sessions::SessionView;
 use crate::sessions::cache::{SessionCache, SessionChange};
-use crate::sessions::store::{LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore, SignedIn};
+use crate::sessions::store::{
+    Finished, LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore, SignedIn,
+};
 use crate::settings::Settings;
 use crate::time::Timestamp;
 use crate::token::{Token, TokenHash};
@@ -271,20 +274,23 @@ impl Sessions {
     }
 
     /// Turns a verified login token into a full session: exactly one request
-    /// may (the token is consumed, the session stored and the sign-in time
-    /// set in one transaction). `None` when another request won.
-    /// `audit` is what the sign-in records, written in the same transaction.
+    /// may (the proof's writes, the token consumed, the session stored and
+    /// the sign-in time set in one transaction, with `audit`, what the
+    /// sign-in records). `Err` with how it ended when another request won.
     pub async fn finish_login(
         &self,
         token: &LoginTokenRecord,
+        proof: &ProofWrites,
         audit: &[AuditEntry],
         ctx: &RequestContext,
-    ) -> Result<Option<(Token, SessionRecord)>, StoreError> {
+    ) -> Result<Result<(Token, SessionRecord), Finished>, StoreError> {
         let now = self.clock.now();
         let (session, record) =
             self.issue(&token.account_id, SessionKind::Full, Some(token.created_at), Some(now), ctx);
-        let done = self.store.finish_sign_in(&token.id, now, &record, audit).await?;
-        if done { Ok(Some((session, record))) } else { Ok(None) }
+        Ok(match self.store.finish_sign_in(&token.id, now, &record, proof, audit).await? {
+            Finished::SignedIn => Ok((session, record)),
+            lost => Err(lost),
+        })
     }
 }
 

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
+use crate::factors::store::ProofWrites;
 use crate::ids::AccountId;
 use crate::token::TokenHash;
 
@@ -110,19 +111,31 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Option<LoginTokenRecord>, StoreError>;
     /// Takes back an attempt that was never evaluated (throttled).
     async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError>;
-    /// What a verified second step writes, in one transaction: consumes the
-    /// login token if it is still live (false, and nothing written, when
-    /// another request consumed it first), then inserts `session`, sets
-    /// the account's `last_sign_in_at` to its creation time and appends
-    /// `audit` to the audit log: an answered sign-in is never without its
-    /// session or its record, whatever stops the process.
+    /// What a verified second step writes, in one transaction: the proof's
+    /// writes (`ProofWrites`: its replay guard first, the counters it
+    /// clears, its audit rows), then consumes the login token if it is
+    /// still live, inserts `session`, sets the account's `last_sign_in_at`
+    /// to its creation time and appends `audit` to the audit log: an
+    /// answered sign-in is never without its session or its record,
+    /// whatever stops the process. Nothing is written unless all is.
     async fn finish_sign_in(
         &self,
         login_token: &TokenHash,
         now: Timestamp,
         session: &SessionRecord,
+        proof: &ProofWrites,
         audit: &[AuditEntry],
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Finished, StoreError>;
+}
+
+/// How `finish_sign_in` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finished {
+    SignedIn,
+    /// Another request consumed the login token first; nothing written.
+    TokenGone,
+    /// Another request spent the proof's step first; nothing written.
+    ProofSpent,
 }
 
 /// A live session and its account, as a request sees them.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use super::Sessions;
 use crate::error::SessionError;
+use crate::factors::store::ProofWrites;
 use crate::ids::AccountId;
 use crate::sessions::cache::SessionChange;
-use crate::sessions::store::SessionKind;
+use crate::sessions::store::{Finished, SessionKind};
 use crate::testing::kit::Kit;
 use crate::testing::sessions::MemSessions;
 use crate::testing::{ManualClock, account, ctx};
@@ -181,12 +182,14 @@ async fn sec37_a_login_token_becomes_one_session_only() {
     let f = fixture(false);
     let token = f.sessions.open_login(&ann()).await.expect("open");
     let counted = f.sessions.take_login_attempt(&token.hash()).await.expect("take").expect("live");
-    let (session, record) = f.sessions.finish_login(&counted, &[], &ctx()).await.expect("finish").expect("first wins");
+    let none = ProofWrites::default();
+    let (session, record) =
+        f.sessions.finish_login(&counted, &none, &[], &ctx()).await.expect("finish").expect("first wins");
     assert_eq!(record.kind, SessionKind::Full);
     assert_eq!(record.password_at, Some(counted.created_at), "the password was proven when the token was made");
     assert_eq!(record.second_factor_at, Some(f.clock_now()));
     assert!(
-        f.sessions.finish_login(&counted, &[], &ctx()).await.expect("finish").is_none(),
+        matches!(f.sessions.finish_login(&counted, &none, &[], &ctx()).await, Ok(Err(Finished::TokenGone))),
         "the second finds it spent"
     );
     assert_eq!(f.store.session_count(), 1);

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::accounts::store::AccountRecord;
 use crate::audit::RequestContext;
 use crate::error::{FactorError, StoreError};
+use crate::factors::store::ProofWrites;
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof, Proven};
 use crate::ids::AccountId;
 use crate::service::Twostep;
@@ -25,7 +26,8 @@ pub(crate) trait SignInPorts: Send + Sync {
         place: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Challenge, ChallengeError>;
-    /// Checks a proof under the factor's throttles; `None` when wrong.
+    /// Checks a proof under the factor's throttles; `None` when wrong. A
+    /// right one's writes (`Proven::writes`) are left to the caller.
     async fn prove(
         &self,
         account: &AccountId,
@@ -34,6 +36,8 @@ pub(crate) trait SignInPorts: Send + Sync {
         bound: Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<Option<Proven>, FactorError>;
+    /// A right proof lost to a racing request that spent its step first.
+    async fn proof_spent_first(&self, account: &AccountId, writes: &ProofWrites, ctx: &RequestContext);
     /// Whether `ip` may use the account (its IP allow-list, SEC-61). Asked
     /// for unknown e-mails too, so they cost the same reads.
     async fn address_allowed(&self, account: Option<&AccountId>, ip: &str) -> Result<bool, StoreError>;
@@ -73,7 +77,11 @@ impl SignInPorts for Twostep {
         bound: Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<Option<Proven>, FactorError> {
-        self.prove_second_factor(account, method, proof, bound, ctx).await
+        self.check_second_factor(account, method, proof, bound, ctx).await
+    }
+
+    async fn proof_spent_first(&self, account: &AccountId, writes: &ProofWrites, ctx: &RequestContext) {
+        Twostep::proof_spent_first(self, account, writes, ctx).await;
     }
 
     async fn address_allowed(&self, account: Option<&AccountId>, ip: &str) -> Result<bool, StoreError> {

@@ -24,7 +24,7 @@ use crate::notify::notice::Notice;
 use crate::notify::notices::Notices;
 use crate::ports::Clock;
 use crate::sessions::service::Sessions;
-use crate::sessions::store::SessionKind;
+use crate::sessions::store::{Finished, SessionKind};
 use crate::signin::login::{LoginOutcome, Verified};
 use crate::signin::machine::{self, AfterPassword, PasswordCheck, PasswordVerdict};
 use crate::signin::ports::SignInPorts;
@@ -213,14 +213,18 @@ impl SignIn {
                 return Err(refusal);
             }
         };
-        let Some(proof) = proof else {
+        let failures = token.failures;
+        let wrong = || async move {
             let event = AuditEvent::user(AuditKind::SignInSecondFactor, account).failed();
             self.auditor.record(event.details(format!("method {}", method.as_str())), ctx).await;
-            if machine::token_exhausted(token.failures, max) {
+            if machine::token_exhausted(failures, max) {
                 self.auditor.record(AuditEvent::user(AuditKind::LoginTokenExhausted, account).failed(), ctx).await;
             }
             counted(SignInResult::BadCode);
-            return Err(LoginError::WrongCode { tries_left: (max - token.failures).max(0) });
+            LoginError::WrongCode { tries_left: (max - failures).max(0) }
+        };
+        let Some(proof) = proof else {
+            return Err(wrong().await);
         };
         // The sign-in's audit rows commit with its session (SEC-63): the
         // device is judged against earlier sign-ins before this one is one.
@@ -231,13 +235,21 @@ impl SignIn {
         }
         let event = AuditEvent::user(AuditKind::SignInSucceeded, account).factor(proof.factor_id.clone());
         audit.push(self.auditor.entry(event.details(format!("method {}", method.as_str())), ctx));
-        // Exactly one request may turn this login token into a session.
-        let Some((session, _)) = self.sessions.finish_login(&token, &audit, ctx).await? else {
-            // Another request with this login token won the race.
-            counted(SignInResult::Expired);
-            return Err(LoginError::InvalidCode);
+        // Exactly one request may turn this login token into a session, and
+        // spend the proof's step, in one transaction with its audit rows.
+        let session = match self.sessions.finish_login(&token, &proof.writes, &audit, ctx).await? {
+            Ok((session, _)) => session,
+            Err(Finished::ProofSpent) => {
+                ports.proof_spent_first(account, &proof.writes, ctx).await;
+                return Err(wrong().await);
+            }
+            Err(_) => {
+                // Another request with this login token won the race.
+                counted(SignInResult::Expired);
+                return Err(LoginError::InvalidCode);
+            }
         };
-        audit.iter().for_each(Auditor::announce);
+        proof.writes.audit.iter().chain(&audit).for_each(Auditor::announce);
         if let Some(device) = device {
             self.notices.notify(account, Notice::NewSignIn { device: format!("{device} at {}", ctx.ip) }, ctx).await;
         }

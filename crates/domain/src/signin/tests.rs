@@ -2,7 +2,7 @@
 //! fake of the other areas (`SignInPorts`): the real throttles, hasher,
 //! sessions and audit log, so each rule here is the server's rule.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -13,8 +13,9 @@ use crate::accounts::store::AccountRecord;
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::{FactorError, LoginError, StoreError};
 use crate::factors::sent_code::SendError;
+use crate::factors::store::{ProofWrites, StepSpend};
 use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof, Proven, recovery, totp};
-use crate::ids::AccountId;
+use crate::ids::{AccountId, AuthenticatorId};
 use crate::notify::notice::Notice;
 use crate::sessions::store::SessionKind;
 use crate::signin::login::LoginOutcome;
@@ -40,6 +41,10 @@ struct Ports {
     /// When set, `prove` spends every login token in it first: a racing
     /// request that finished the sign-in while this one was checking.
     on_prove: Mutex<Option<Arc<MemSessions>>>,
+    /// How many right proofs lost their step to a racing sign-in.
+    spent_first: Mutex<usize>,
+    /// The time step the right code is from.
+    step: AtomicI64,
 }
 
 #[async_trait]
@@ -71,8 +76,17 @@ impl SignInPorts for Ports {
         if let Some(store) = self.on_prove.lock().expect("lock").take() {
             store.login_tokens.lock().expect("lock").clear();
         }
-        let right = matches!(proof, Proof::Code(c) if c == RIGHT_CODE);
-        Ok(right.then(|| Proven { factor_id: "auth1".into(), recovery_codes_remaining: None }))
+        if !matches!(proof, Proof::Code(c) if c == RIGHT_CODE) {
+            return Ok(None);
+        }
+        let mut proven = Proven::new("auth1");
+        let step = self.step.load(Ordering::SeqCst);
+        proven.writes.step = Some(StepSpend { authenticator: AuthenticatorId::from_stored("auth1"), step });
+        Ok(Some(proven))
+    }
+    async fn proof_spent_first(&self, _: &AccountId, writes: &ProofWrites, _: &RequestContext) {
+        assert!(writes.step.is_some(), "only a step is spent first");
+        *self.spent_first.lock().expect("lock") += 1;
     }
     async fn address_allowed(&self, _: Option<&AccountId>, _: &str) -> Result<bool, StoreError> {
         Ok(!self.outside.load(Ordering::SeqCst))
@@ -383,6 +397,7 @@ async fn a_second_step_from_a_new_kind_of_client_records_it_with_the_session() {
     with_app(&f);
     let first = f.login_token().await;
     f.verify(&first, RIGHT_CODE).await.expect("first sign-in");
+    f.ports.step.fetch_add(1, Ordering::SeqCst); // the app's next code
     let token = f.login_token().await;
     let phone =
         RequestContext { user_agent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari".into(), ..ctx() };
@@ -405,4 +420,23 @@ async fn a_second_step_whose_token_another_request_spent_records_no_success() {
     assert!(matches!(f.verify(&token, RIGHT_CODE).await, Err(LoginError::InvalidCode)));
     assert_eq!(f.store.session_count(), 0);
     assert!(f.kit.audited(AuditKind::SignInSucceeded).is_empty(), "no success row without its session");
+}
+
+#[tokio::test]
+async fn sec37_a_code_two_sign_ins_race_with_signs_in_once_and_the_other_is_a_replay() {
+    let f = fixture();
+    with_app(&f);
+    let (first, second) = (f.login_token().await, f.login_token().await);
+    f.verify(&first, RIGHT_CODE).await.expect("the first spends the step");
+    // The second checked the same code before the first committed; its
+    // step is spent when it comes to write it.
+    match f.verify(&second, RIGHT_CODE).await {
+        Err(LoginError::WrongCode { tries_left }) => assert_eq!(tries_left, 4),
+        other => panic!("expected a wrong code, got {other:?}"),
+    }
+    assert_eq!(*f.ports.spent_first.lock().expect("lock"), 1, "told as a replay");
+    assert_eq!(f.store.session_count(), 1);
+    assert_eq!(f.kit.audited(AuditKind::SignInSucceeded), vec![true]);
+    assert_eq!(f.kit.audited(AuditKind::SignInSecondFactor), vec![false]);
+    assert!(f.signin.methods(&f.ports, &second).await.expect("read").is_some(), "its login token is still live");
 }

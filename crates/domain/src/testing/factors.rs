@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::factors::store::{
-    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, RecoveryCodeRecord,
+    AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, FactorStore, FactorSummary, PhoneOutcome, ProofWrites,
+    RecoveryCodeRecord,
 };
 use crate::ids::{AccountId, AuthenticatorId, EnrollmentId, RecoveryCodeId};
 use crate::time::Timestamp;
@@ -75,7 +76,7 @@ impl FactorStore for Holders {
     async fn set_preferred_method(&self, _: &AccountId, _: Option<&str>, _: Timestamp) -> Result<(), StoreError> {
         Err(not_here())
     }
-    async fn advance_last_step(&self, _: &AuthenticatorId, _: i64, _: Timestamp) -> Result<bool, StoreError> {
+    async fn commit_proof(&self, _: &ProofWrites, _: Timestamp) -> Result<bool, StoreError> {
         Err(not_here())
     }
     async fn delete_authenticator(&self, _: &AccountId, _: &AuthenticatorId) -> Result<Option<usize>, StoreError> {

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use crate::accounts::store::AccountRecord;
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
+use crate::factors::store::ProofWrites;
 use crate::ids::AccountId;
 use crate::policy::store::AllowlistRecord;
 use crate::sessions::cache::SessionChange;
-use crate::sessions::store::{LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore};
+use crate::sessions::store::{Finished, LoginTokenRecord, SessionKind, SessionLookup, SessionRecord, SessionStore};
 use crate::testing::audit::MemAudit;
 use crate::time::Timestamp;
 use crate::token::TokenHash;
@@ -32,6 +33,9 @@ pub struct MemSessions {
     /// Where a finished sign-in's audit rows go (the same transaction in
     /// the real store); dropped when unset.
     pub audit: Mutex<Option<std::sync::Arc<MemAudit>>>,
+    /// The replay guard a finished sign-in writes first: each
+    /// authenticator's highest spent step.
+    pub spent_steps: Mutex<HashMap<String, i64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,25 +192,35 @@ impl SessionStore for MemSessions {
         login_token: &TokenHash,
         now: Timestamp,
         session: &SessionRecord,
+        proof: &ProofWrites,
         audit: &[AuditEntry],
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Finished, StoreError> {
+        let mut steps = lock(&self.spent_steps);
+        if let Some(spend) = &proof.step
+            && steps.get(spend.authenticator.as_str()).is_some_and(|spent| *spent >= spend.step)
+        {
+            return Ok(Finished::ProofSpent);
+        }
         let mut tokens = lock(&self.login_tokens);
         match tokens.get(login_token.as_str()) {
             Some(t) if now < t.expires_at => {
                 tokens.remove(login_token.as_str());
             }
-            _ => return Ok(false),
+            _ => return Ok(Finished::TokenGone),
+        }
+        if let Some(spend) = &proof.step {
+            steps.insert(spend.authenticator.as_str().to_owned(), spend.step);
         }
         lock(&self.sessions).insert(session.id.as_str().to_owned(), session.clone());
         if let Some(a) = lock(&self.accounts).get_mut(session.account_id.as_str()) {
             a.last_sign_in_at = Some(session.created_at);
         }
         if let Some(log) = lock(&self.audit).as_ref() {
-            for e in audit {
+            for e in proof.audit.iter().chain(audit) {
                 log.push(e);
             }
         }
-        Ok(true)
+        Ok(Finished::SignedIn)
     }
 }
 

@@ -89,7 +89,7 @@ impl Factor for PhoneFactor {
         let key = cx.destination_key(phone.phone.e164());
         let sent_to_phone = |c: &OobCodeRecord| c.channel != Channel::Email && c.destination == key;
         let used = cx.check_code(account, bound.purpose, bound.id, sent_to_phone, code).await?;
-        Ok(used.map(|_| Proven { factor_id: phone.authenticator.id.to_string(), recovery_codes_remaining: None }))
+        Ok(used.map(|_| Proven::new(phone.authenticator.id.to_string())))
     }
 
     async fn destination(&self, cx: &Twostep, account: &AccountId) -> Result<Option<String>, FactorError> {

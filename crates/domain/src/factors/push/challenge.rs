@@ -356,10 +356,7 @@ impl Twostep {
             return Ok(None);
         }
         meters::push_challenge(PushOutcome::Used);
-        Ok(Some(Proven {
-            factor_id: c.device_id.map(|d| d.to_string()).unwrap_or_default(),
-            recovery_codes_remaining: None,
-        }))
+        Ok(Some(Proven::new(c.device_id.map(|d| d.to_string()).unwrap_or_default())))
     }
 }
 

@@ -111,7 +111,7 @@ impl Twostep {
         )
         .await;
         self.notify(account, Notice::recovery_code_used(remaining), ctx).await;
-        Ok(Some(Proven { factor_id: id.to_string(), recovery_codes_remaining: Some(remaining) }))
+        Ok(Some(Proven { recovery_codes_remaining: Some(remaining), ..Proven::new(id.to_string()) }))
     }
 
     /// "Reveal codes": the current set, used ones marked. Needs re-auth.

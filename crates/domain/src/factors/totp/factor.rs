@@ -54,8 +54,10 @@ impl Factor for TotpFactor {
         ctx: &RequestContext,
     ) -> Result<Option<Proven>, FactorError> {
         let Proof::Code(code) = proof else { return Ok(None) };
-        let used = cx.check_totp(account, code, ctx).await?;
-        Ok(used.map(|id| Proven { factor_id: id.to_string(), recovery_codes_remaining: None }))
+        let Some(spend) = cx.check_totp(account, code, ctx).await? else { return Ok(None) };
+        let mut proven = Proven::new(spend.authenticator.to_string());
+        proven.writes.step = Some(spend);
+        Ok(Some(proven))
     }
 }
 

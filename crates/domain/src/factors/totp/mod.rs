@@ -22,7 +22,7 @@ use crate::crypto::{SealedColumn, SealedField};
 use crate::error::FactorError;
 use crate::factors::added::Added;
 use crate::factors::recovery::code::RecoveryCode;
-use crate::factors::store::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord};
+use crate::factors::store::{AuthenticatorRecord, ConfirmOutcome, EnrollmentRecord, StepSpend};
 use crate::factors::totp::otp::{TotpParams, verify_totp};
 use crate::factors::totp::otpauth::{base32_encode, otpauth_uri, qr_png, qr_svg};
 use crate::ids::{AccountId, AuthenticatorId, EnrollmentId};
@@ -165,14 +165,16 @@ impl Twostep {
         }
     }
 
-    /// Checks a TOTP code against the account's authenticators and spends
-    /// its step. Returns the authenticator that matched.
+    /// Checks a TOTP code against the account's authenticators: the
+    /// authenticator that matched and the step to spend, which the caller
+    /// writes with the rest of the proof (`ProofWrites`). A code at or
+    /// below a step already spent is a replay.
     pub(crate) async fn check_totp(
         &self,
         account: &AccountId,
         code: &str,
         ctx: &RequestContext,
-    ) -> Result<Option<AuthenticatorId>, FactorError> {
+    ) -> Result<Option<StepSpend>, FactorError> {
         let now = self.now();
         for auth in self.store.authenticators(account).await?.into_iter().filter(|a| a.kind == "totp") {
             let secret = match self.keys.open(&auth.secret_sealed, authenticator_field(&auth.id)) {
@@ -187,15 +189,10 @@ impl Twostep {
             match verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, floor) {
                 Some(step) => {
                     let step = i64::try_from(step).unwrap_or(i64::MAX);
-                    if self.store.advance_last_step(&auth.id, step, now).await? {
-                        return Ok(Some(auth.id));
-                    }
-                    // Another request spent this step first.
-                    self.audit_replay(account, &auth.id, ctx).await;
-                    return Ok(None);
+                    return Ok(Some(StepSpend { authenticator: auth.id, step }));
                 }
                 None if verify_totp(&secret, code, now.secs(), TotpParams::DEFAULT, WINDOW, None).is_some() => {
-                    self.audit_replay(account, &auth.id, ctx).await;
+                    self.totp_replayed(account, &auth.id, ctx).await;
                     return Ok(None);
                 }
                 None => {}
@@ -204,7 +201,8 @@ impl Twostep {
         Ok(None)
     }
 
-    async fn audit_replay(&self, account: &AccountId, id: &AuthenticatorId, ctx: &RequestContext) {
+    /// A spent code presented again (or spent by a racing request first).
+    pub(crate) async fn totp_replayed(&self, account: &AccountId, id: &AuthenticatorId, ctx: &RequestContext) {
         self.audit(AuditEvent::user(AuditKind::TotpReplay, account).factor(id.to_string()).failed(), ctx).await;
         self.notify(account, Notice::totp_replay(), ctx).await;
     }

@@ -145,7 +145,7 @@ impl Factor for WebauthnFactor {
         });
         record.after_use(updated, &result);
         cx.store.record_webauthn_use(&record, now).await?;
-        Ok(Some(Proven { factor_id: record.authenticator_id.to_string(), recovery_codes_remaining: None }))
+        Ok(Some(Proven::new(record.authenticator_id.to_string())))
     }
 }
 
