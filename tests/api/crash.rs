@@ -13,13 +13,17 @@ use serde_json::{Value, json};
 use twostep_testkit::PgSchema;
 use twostep_testkit::real_now;
 
-use crate::binary::{output, serve_env, twostep};
+use crate::binary::{Served, output, serve_env, twostep};
 
 const KEY: &str = "63726173682074657374206b65792c206e6f7420666f72207265616c20757365";
 const ACCOUNTS: usize = 240;
 /// Sign-ins answered before the kill: enough that many more are in flight
 /// (wrong codes, answered faster, are mostly in by then).
 const KILL_AFTER: usize = 30;
+/// Second steps in flight at once: another is sent only when an answer has
+/// been read, so however slowly this test runs beside the server, the kill
+/// lands with these in flight and most never sent.
+const IN_FLIGHT: usize = 32;
 
 fn cli(data: &Path, database: &str, args: &[&str]) -> String {
     let mut cmd = twostep(data);
@@ -41,6 +45,10 @@ struct Attempt {
 enum Answer {
     SignedIn(String),
     WrongCode(usize),
+    /// No whole answer came (the kill cut it).
+    Unanswered,
+    /// An answer this attempt should never get.
+    Unexpected(String),
 }
 
 fn attempts(file: &Path) -> Vec<Attempt> {
@@ -72,57 +80,7 @@ async fn sign_ins_survive_a_kill(database: &str) {
     let mut served = serve_env(data.path(), &env);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
 
-    // Every second step at once; the server dies after the first answers.
-    let (answers, mut answered_rx) = tokio::sync::mpsc::unbounded_channel::<Answer>();
-    let url = format!("{}/api/v1/login/verify", served.url);
-    let tasks: Vec<_> = attempts(&file)
-        .into_iter()
-        .map(|a| {
-            let (http, url, answers) = (http.clone(), url.clone(), answers.clone());
-            tokio::spawn(async move {
-                let body = json!({"login_token": a.token, "method": "totp", "code": a.code});
-                let Ok(r) = http.post(url).json(&body).send().await else { return };
-                let status = r.status().as_u16();
-                // An answer is the whole body: a cut one was never answered.
-                let Ok(v) = r.json::<Value>().await else { return };
-                let answer = if a.account % 2 == 1 {
-                    assert_eq!(status, 401, "a wrong code: {v}");
-                    Answer::WrongCode(a.account)
-                } else {
-                    assert_eq!(status, 200, "a valid first use of a login token: {v}");
-                    Answer::SignedIn(v["session_token"].as_str().expect("session_token").to_owned())
-                };
-                let _ = answers.send(answer);
-            })
-        })
-        .collect();
-    drop(answers);
-    let mut answered = Vec::new();
-    while let Some(answer) = answered_rx.recv().await {
-        answered.push(answer);
-        if answered.iter().filter(|a| matches!(a, Answer::SignedIn(_))).count() == KILL_AFTER {
-            served.child.kill().expect("SIGKILL");
-            break;
-        }
-    }
-    // Answers already on their way when the kill landed count too.
-    for t in tasks {
-        if let Err(e) = t.await
-            && e.is_panic()
-        {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
-    while let Ok(answer) = answered_rx.try_recv() {
-        answered.push(answer);
-    }
-    let _ = served.child.wait();
-    assert!(answered.len() < ACCOUNTS, "the kill came before every sign-in was answered");
-    let (answered, wrong): (Vec<_>, Vec<_>) = answered.into_iter().partition(|a| matches!(a, Answer::SignedIn(_)));
-    let answered: Vec<String> =
-        answered.into_iter().filter_map(|a| if let Answer::SignedIn(t) = a { Some(t) } else { None }).collect();
-    let wrong: Vec<usize> =
-        wrong.into_iter().filter_map(|a| if let Answer::WrongCode(n) = a { Some(n) } else { None }).collect();
+    let (answered, wrong) = burst_until_killed(&mut served, &http, &file).await;
     assert!(
         !answered.is_empty() && !wrong.is_empty(),
         "both kinds were answered before the kill: {} sign-ins, {} wrong codes",
@@ -157,6 +115,87 @@ async fn sign_ins_survive_a_kill(database: &str) {
     let unlogged: Vec<_> =
         wrong.iter().filter(|n| !failed.iter().any(|id| id.starts_with(&format!("{n:08x}-")))).collect();
     assert!(unlogged.is_empty(), "{} of {} answered wrong codes have no audit row", unlogged.len(), wrong.len());
+}
+
+/// Sends every attempt, `IN_FLIGHT` at a time, and kills the server with
+/// SIGKILL after `KILL_AFTER` sign-ins are answered: the session tokens
+/// answered and the accounts told their code was wrong, counting answers
+/// already on their way when the kill landed.
+async fn burst_until_killed(served: &mut Served, http: &reqwest::Client, file: &Path) -> (Vec<String>, Vec<usize>) {
+    // A burst kept at `IN_FLIGHT`; the server dies after the first answers.
+    let (answers, mut answered_rx) = tokio::sync::mpsc::unbounded_channel::<Answer>();
+    let url = format!("{}/api/v1/login/verify", served.url);
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let tasks: Vec<_> = attempts(file)
+        .into_iter()
+        .map(|a| {
+            let (http, url, answers, gate) = (http.clone(), url.clone(), answers.clone(), gate.clone());
+            tokio::spawn(async move {
+                // Closed at the kill: what has not been sent never is.
+                let Ok(permit) = gate.acquire().await else { return };
+                permit.forget();
+                let body = json!({"login_token": a.token, "method": "totp", "code": a.code});
+                let answer = match http.post(url).json(&body).send().await {
+                    // An answer is the whole body: a cut one was never answered.
+                    Ok(r) => match (r.status().as_u16(), r.json::<Value>().await) {
+                        (401, Ok(_)) if a.account % 2 == 1 => Answer::WrongCode(a.account),
+                        (200, Ok(v)) if a.account % 2 == 0 => match v["session_token"].as_str() {
+                            Some(t) => Answer::SignedIn(t.to_owned()),
+                            None => Answer::Unexpected(format!("no session token: {v}")),
+                        },
+                        (_, Err(_)) => Answer::Unanswered,
+                        (status, Ok(v)) => Answer::Unexpected(format!("account {}: {status} {v}", a.account)),
+                    },
+                    Err(_) => Answer::Unanswered,
+                };
+                let _ = answers.send(answer);
+            })
+        })
+        .collect();
+    drop(answers);
+    let mut answered = Vec::new();
+    while let Some(answer) = answered_rx.recv().await {
+        match answer {
+            Answer::Unanswered => {
+                gate.add_permits(1);
+                continue;
+            }
+            Answer::Unexpected(what) => {
+                let _ = served.child.kill();
+                panic!("a second step answered wrongly before the kill: {what}");
+            }
+            answer => answered.push(answer),
+        }
+        if answered.iter().filter(|a| matches!(a, Answer::SignedIn(_))).count() == KILL_AFTER {
+            served.child.kill().expect("SIGKILL");
+            gate.close();
+            break;
+        }
+        gate.add_permits(1);
+    }
+    // Answers already on their way when the kill landed count too.
+    for t in tasks {
+        if let Err(e) = t.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    while let Ok(answer) = answered_rx.try_recv() {
+        match answer {
+            Answer::Unexpected(what) => panic!("a second step answered wrongly: {what}"),
+            Answer::Unanswered => {}
+            answer => answered.push(answer),
+        }
+    }
+    let _ = served.child.wait();
+    assert!(answered.len() < ACCOUNTS, "the kill came before every sign-in was answered");
+    let (answered, wrong): (Vec<_>, Vec<_>) = answered.into_iter().partition(|a| matches!(a, Answer::SignedIn(_)));
+    let answered: Vec<String> =
+        answered.into_iter().filter_map(|a| if let Answer::SignedIn(t) = a { Some(t) } else { None }).collect();
+    let wrong: Vec<usize> =
+        wrong.into_iter().filter_map(|a| if let Answer::WrongCode(n) = a { Some(n) } else { None }).collect();
+    (answered, wrong)
 }
 
 /// The accounts holding a session, those with a successful sign-in in the

@@ -6,6 +6,7 @@ use twostep_testkit::{Db, Resp, TestApp, User, both_backends};
 
 both_backends!(
     second_factor_backoff_starts_after_five_failures,
+    a_try_refused_unevaluated_is_not_one_of_the_login_tokens_five,
     a_hundred_wrong_codes_lock_totp_across_instances_until_a_recovery_code,
     recovery_codes_back_off_but_never_lock,
     password_backoff_and_lock_look_alike_for_unknown_emails,
@@ -54,6 +55,24 @@ async fn second_factor_backoff_starts_after_five_failures(app: TestApp) {
     app.clock.advance(30);
     let fourth = login_token(&app, &user).await;
     verify_at(&app, &app.url, &fourth, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
+}
+
+/// The login token's try is counted in the same transaction as the
+/// throttles' admission (issue 21), so one they refuse rolls back with it.
+async fn a_try_refused_unevaluated_is_not_one_of_the_login_tokens_five(app: TestApp) {
+    let user = app.user_with_totp().await;
+    let waiting = login_token(&app, &user).await;
+    let other = login_token(&app, &user).await;
+    for _ in 0..5 {
+        verify_at(&app, &app.url, &other, "totp", &app.wrong_code(&user)).await.assert_error(401, "invalid_code");
+    }
+    for _ in 0..10 {
+        verify_at(&app, &app.url, &waiting, "totp", &app.code(&user.secret, 0))
+            .await
+            .assert_error(429, "too_many_attempts");
+    }
+    app.clock.advance(1);
+    verify_at(&app, &app.url, &waiting, "totp", &app.code(&user.secret, 0)).await.assert_status(200);
 }
 
 async fn a_hundred_wrong_codes_lock_totp_across_instances_until_a_recovery_code(app: TestApp) {

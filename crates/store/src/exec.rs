@@ -43,15 +43,6 @@ impl SqlStore {
         }
     }
 
-    /// A single-statement write returning at most one row.
-    pub(crate) async fn write_opt<T: Send>(
-        &self,
-        s: &Stmt<'_>,
-        f: impl Fn(&dyn Cols) -> Result<T, StoreError> + Send + Sync,
-    ) -> Result<Option<T>, StoreError> {
-        Ok(self.write_all(s, f).await?.into_iter().next())
-    }
-
     /// A single-statement write: how many rows it changed.
     pub(crate) async fn write(&self, s: &Stmt<'_>) -> Result<u64, StoreError> {
         match &self.direct {

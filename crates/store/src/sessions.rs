@@ -220,30 +220,6 @@ impl SessionStore for SqlStore {
         self.read_opt(&q, login_token_of).await
     }
 
-    async fn take_login_attempt(
-        &self,
-        id: &TokenHash,
-        now: Timestamp,
-        max_failures: i64,
-    ) -> Result<Option<LoginTokenRecord>, StoreError> {
-        let q = Stmt::new(
-            "UPDATE login_tokens SET failures = failures + 1
-             WHERE id = $1 AND expires_at > $2 AND failures < $3
-             RETURNING id, account_id, created_at, expires_at, failures",
-        )
-        .arg(id.as_str())
-        .arg(now.secs())
-        .arg(max_failures);
-        self.write_opt(&q, login_token_of).await
-    }
-
-    async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError> {
-        let q = Stmt::new("UPDATE login_tokens SET failures = failures - 1 WHERE id = $1 AND failures > 0")
-            .arg(id.as_str());
-        self.write(&q).await?;
-        Ok(())
-    }
-
     async fn finish_sign_in(
         &self,
         login_token: &TokenHash,

@@ -4,12 +4,13 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use twostep_domain::abuse::store::ThrottleStore;
-use twostep_domain::abuse::throttle::{Admission, Counter, Verdict};
+use twostep_domain::abuse::throttle::{Admission, Counter, TokenTried, TokenTry, Verdict};
 use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::time::Timestamp;
 
 use crate::accounts::{text, ts};
+use crate::exec::Tx;
 use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
@@ -93,64 +94,42 @@ impl ThrottleStore for SqlStore {
     async fn admit(
         &self,
         scopes: &[(String, i64)],
+        token: Option<TokenTry<'_>>,
         now: Timestamp,
         judge: &(dyn for<'c> Fn(&'c [Counter]) -> Verdict + Send + Sync),
     ) -> Result<Admission, StoreError> {
-        if scopes.is_empty() {
-            return Ok(Admission { verdict: judge(&[]), counts: Vec::new() });
-        }
-        // Locking the rows (absent ones created at zero) is the first
-        // statement, a write: SQLite takes its one write lock, PostgreSQL
-        // locks these rows until commit, in key order so that two callers
-        // locking overlapping scopes cannot deadlock. The decision is made
-        // while they are held, so no other attempt can slip between the
-        // read and the count.
-        let mut sorted: Vec<&str> = scopes.iter().map(|(k, _)| k.as_str()).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let values = (0..sorted.len()).map(|i| format!("(${}, 0, 0, $1)", i + 2)).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES {values}
-             ON CONFLICT (scope) DO UPDATE SET failures = throttle_counters.failures
-             RETURNING scope, failures, last_failure_at, window_start"
-        );
-        let mut lock = Stmt::new(sql).arg(now.secs());
-        for key in &sorted {
-            lock = lock.arg(*key);
+        if scopes.is_empty() && token.is_none() {
+            return Ok(Admission { verdict: judge(&[]), counts: Vec::new(), token: TokenTried::NotCounted });
         }
         let mut tx = self.write_tx().await?;
-        let rows = tx.all(&lock, |r| Ok((text(r, "scope")?, counter_of(r)?))).await?;
-        let mut read = Vec::with_capacity(scopes.len());
-        for (key, _) in scopes {
-            read.push(*row_of(&rows, key, "lock")?);
-        }
+        let read = if scopes.is_empty() { Vec::new() } else { lock_counters(&mut tx, scopes, now).await? };
         let verdict = judge(&read);
+        let as_read = || read.iter().map(|c| c.failures).collect();
         if verdict != Verdict::Allow {
             // Rolls back, dropping the zero rows it made.
-            return Ok(Admission { verdict, counts: read.iter().map(|c| c.failures).collect() });
+            return Ok(Admission { verdict, counts: as_read(), token: TokenTried::NotCounted });
         }
-        // Every scope counted in one statement, each against its own window.
-        let cutoff =
-            (0..scopes.len()).map(|i| format!("WHEN ${} THEN ${}", 2 * i + 2, 2 * i + 3)).collect::<Vec<_>>().join(" ");
-        let keys = (0..scopes.len()).map(|i| format!("${}", 2 * i + 2)).collect::<Vec<_>>().join(", ");
-        let sql = format!(
-            "UPDATE throttle_counters SET
-                failures = CASE WHEN window_start <= (CASE scope {cutoff} END) THEN 1 ELSE failures + 1 END,
-                window_start = CASE WHEN window_start <= (CASE scope {cutoff} END) THEN $1 ELSE window_start END,
-                last_failure_at = $1
-             WHERE scope IN ({keys}) RETURNING scope, failures"
-        );
-        let mut count = Stmt::new(sql).arg(now.secs());
-        for (key, window_secs) in scopes {
-            count = count.arg(key.as_str()).arg(now.secs().saturating_sub(*window_secs));
-        }
-        let rows = tx.all(&count, |r| Ok((text(r, "scope")?, r.int("failures")?))).await?;
-        let mut counts = Vec::with_capacity(scopes.len());
-        for (key, _) in scopes {
-            counts.push(*row_of(&rows, key, "count")?);
-        }
+        // The token's row is locked after the counters', as every other
+        // writer of both does (a sign-in's commit), so two cannot deadlock.
+        let token = match token {
+            None => TokenTried::NotCounted,
+            Some(t) => {
+                let take = Stmt::new(
+                    "UPDATE login_tokens SET failures = failures + 1
+                     WHERE id = $1 AND expires_at > $2 AND failures < $3 RETURNING failures",
+                )
+                .arg(t.id.as_str())
+                .arg(now.secs())
+                .arg(t.max_failures);
+                match tx.all(&take, |r| r.int("failures")).await?.first() {
+                    Some(failures) => TokenTried::Counted { failures: *failures },
+                    None => return Ok(Admission { verdict, counts: as_read(), token: TokenTried::Gone }),
+                }
+            }
+        };
+        let counts = if scopes.is_empty() { Vec::new() } else { count_attempt(&mut tx, scopes, now).await? };
         tx.commit().await?;
-        Ok(Admission { verdict, counts })
+        Ok(Admission { verdict, counts, token })
     }
 
     async fn take_allowance(
@@ -240,4 +219,57 @@ fn row_of<'r, T>(rows: &'r [(String, T)], key: &str, what: &str) -> Result<&'r T
         .find(|(scope, _)| scope == key)
         .map(|(_, v)| v)
         .ok_or_else(|| StoreError::Backend(format!("{what} returned no row for {key}")))
+}
+
+/// Locks the scopes' counters (absent ones created at zero) and reads them
+/// in the order of `scopes`. The lock is the transaction's first statement,
+/// a write: SQLite takes its one write lock, PostgreSQL locks these rows
+/// until commit, in key order so that two callers locking overlapping
+/// scopes cannot deadlock. The caller decides while they are held, so no
+/// other attempt can slip between the read and the count.
+async fn lock_counters(tx: &mut Tx<'_>, scopes: &[(String, i64)], now: Timestamp) -> Result<Vec<Counter>, StoreError> {
+    let mut sorted: Vec<&str> = scopes.iter().map(|(k, _)| k.as_str()).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let values = (0..sorted.len()).map(|i| format!("(${}, 0, 0, $1)", i + 2)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "INSERT INTO throttle_counters (scope, failures, last_failure_at, window_start) VALUES {values}
+         ON CONFLICT (scope) DO UPDATE SET failures = throttle_counters.failures
+         RETURNING scope, failures, last_failure_at, window_start"
+    );
+    let mut lock = Stmt::new(sql).arg(now.secs());
+    for key in &sorted {
+        lock = lock.arg(*key);
+    }
+    let rows = tx.all(&lock, |r| Ok((text(r, "scope")?, counter_of(r)?))).await?;
+    let mut read = Vec::with_capacity(scopes.len());
+    for (key, _) in scopes {
+        read.push(*row_of(&rows, key, "lock")?);
+    }
+    Ok(read)
+}
+
+/// Counts the attempt in every scope in one statement, each against its
+/// own window; the new counts in the order of `scopes`.
+async fn count_attempt(tx: &mut Tx<'_>, scopes: &[(String, i64)], now: Timestamp) -> Result<Vec<i64>, StoreError> {
+    let cutoff =
+        (0..scopes.len()).map(|i| format!("WHEN ${} THEN ${}", 2 * i + 2, 2 * i + 3)).collect::<Vec<_>>().join(" ");
+    let keys = (0..scopes.len()).map(|i| format!("${}", 2 * i + 2)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "UPDATE throttle_counters SET
+            failures = CASE WHEN window_start <= (CASE scope {cutoff} END) THEN 1 ELSE failures + 1 END,
+            window_start = CASE WHEN window_start <= (CASE scope {cutoff} END) THEN $1 ELSE window_start END,
+            last_failure_at = $1
+         WHERE scope IN ({keys}) RETURNING scope, failures"
+    );
+    let mut count = Stmt::new(sql).arg(now.secs());
+    for (key, window_secs) in scopes {
+        count = count.arg(key.as_str()).arg(now.secs().saturating_sub(*window_secs));
+    }
+    let rows = tx.all(&count, |r| Ok((text(r, "scope")?, r.int("failures")?))).await?;
+    let mut counts = Vec::with_capacity(scopes.len());
+    for (key, _) in scopes {
+        counts.push(*row_of(&rows, key, "count")?);
+    }
+    Ok(counts)
 }

@@ -12,6 +12,15 @@ impl Twostep {
         self.throttles.admit(scopes).await
     }
 
+    /// See `Throttles::admit_with`.
+    pub(crate) async fn throttle_admit_with(
+        &self,
+        scopes: &[Scope],
+        token: Option<crate::abuse::throttle::TokenTry<'_>>,
+    ) -> Result<Admission, crate::error::StoreError> {
+        self.throttles.admit_with(scopes, token).await
+    }
+
     /// The verdict for one scope without counting anything (push raises
     /// are capped by their own table).
     pub(crate) async fn throttle_check(&self, scope: &Scope) -> Result<Verdict, crate::error::StoreError> {

@@ -27,10 +27,14 @@ pub trait ThrottleStore: Send + Sync {
     /// reads as no failures), `judge` sees them in the order of `scopes`,
     /// and only when it answers `Allow` is each counted (a window older than
     /// its `window_secs` starts over at one; a scope listed twice is counted
-    /// once). A refused attempt changes nothing.
+    /// once). A refused attempt changes nothing. With `token`, the login
+    /// token's try is counted in the same step (after the throttles admit
+    /// it, while the token is live and below its `max_failures`); a token
+    /// that is not rolls the whole attempt back (`TokenTried::Gone`).
     async fn admit(
         &self,
         scopes: &[(String, i64)],
+        token: Option<crate::abuse::throttle::TokenTry<'_>>,
         now: Timestamp,
         judge: &(
              dyn for<'c> Fn(&'c [crate::abuse::throttle::Counter]) -> crate::abuse::throttle::Verdict + Send + Sync

@@ -10,6 +10,7 @@
 
 use crate::ids::AccountId;
 use crate::time::Timestamp;
+use crate::token::TokenHash;
 
 pub const BACKOFF_FROM: i64 = 5;
 pub const LOCK_AT: i64 = 100;
@@ -44,6 +45,29 @@ pub struct Admission {
     pub verdict: Verdict,
     /// Each scope's failures after counting this attempt (as read, when refused).
     pub counts: Vec<i64>,
+    /// The login token's try, when one was asked to be counted with it.
+    pub token: TokenTried,
+}
+
+/// One try of a login token (sign-in's second step, §2.6), counted in the
+/// same atomic step as the attempt's throttles: a try they refuse
+/// unevaluated is not one of the token's, and a token expired or worn out
+/// admits nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenTry<'a> {
+    pub id: &'a TokenHash,
+    pub max_failures: i64,
+}
+
+/// What became of a `TokenTry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenTried {
+    /// None was asked for, or the throttles refused first.
+    NotCounted,
+    /// Counted: the token's tries after this one.
+    Counted { failures: i64 },
+    /// Expired, spent or worn out: nothing was counted.
+    Gone,
 }
 
 /// How long to wait after `n` consecutive failures.

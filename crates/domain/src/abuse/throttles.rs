@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::abuse::store::ThrottleStore;
-use crate::abuse::throttle::{Admission, Counter, Scope, Verdict, combine, verdict};
+use crate::abuse::throttle::{Admission, Counter, Scope, TokenTry, Verdict, combine, verdict};
 use crate::error::StoreError;
 use crate::ids::AccountId;
 use crate::meters;
@@ -27,6 +27,11 @@ impl Throttles {
     /// time would be (the attempt counts as a failure until it proves right
     /// and is reset or refunded). A storage failure fails closed.
     pub async fn admit(&self, scopes: &[Scope]) -> Result<Admission, StoreError> {
+        self.admit_with(scopes, None).await
+    }
+
+    /// `admit`, counting a login token's try in the same atomic step.
+    pub async fn admit_with(&self, scopes: &[Scope], token: Option<TokenTry<'_>>) -> Result<Admission, StoreError> {
         let now = self.clock.now();
         let keyed: Vec<(String, i64)> = scopes.iter().map(|s| (s.key(), s.window_secs())).collect();
         // Which scopes refused, for the operator's counters. The store may
@@ -44,7 +49,7 @@ impl Throttles {
             }
             combine(verdicts)
         };
-        let admission = self.store.admit(&keyed, now, &judge).await?;
+        let admission = self.store.admit(&keyed, token, now, &judge).await?;
         if admission.verdict != Verdict::Allow {
             for kind in refusing.into_inner().unwrap_or_else(PoisonError::into_inner) {
                 meters::throttle_refusal(kind);

@@ -2,7 +2,7 @@
 //! beginning a challenge, and checking a proof under the throttle (§2.5).
 //! Each step asks the registry; no factor is named here.
 
-use crate::abuse::throttle::{LOCK_AT, Scope, Verdict};
+use crate::abuse::throttle::{LOCK_AT, Scope, TokenTried, TokenTry, Verdict};
 use crate::accounts::store::AccountRecord;
 use crate::audit::{AuditKind, Auditor, RequestContext};
 use crate::error::{FactorError, StoreError};
@@ -24,6 +24,16 @@ pub struct Proven {
     pub recovery_codes_remaining: Option<usize>,
     /// What accepting it still writes (see `check_second_factor`).
     pub writes: ProofWrites,
+}
+
+/// A login token's try of a second factor (sign-in's second step).
+#[derive(Debug)]
+pub enum LoginTry {
+    /// The token is expired, spent or worn out: nothing was checked.
+    Gone,
+    /// Checked and counted on the token: its tries with this one, and the
+    /// proof when right.
+    Checked { proven: Option<Proven>, failures: i64 },
 }
 
 impl Proven {
@@ -169,11 +179,45 @@ impl Twostep {
         bound: Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<Option<Proven>, FactorError> {
-        let Some(factor) = registry::standard().factor(method) else { return Ok(None) };
+        Ok(self.check_factor(account, method, proof, bound, None, ctx).await?.0)
+    }
+
+    /// `check_second_factor` for a login token's try: the try is counted on
+    /// the token in the same atomic step as the factor's throttles, so one
+    /// write admits it, and one they refuse is not one of the token's.
+    pub(crate) async fn check_login_factor(
+        &self,
+        account: &AccountId,
+        method: Method,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        token: TokenTry<'_>,
+        ctx: &RequestContext,
+    ) -> Result<LoginTry, FactorError> {
+        Ok(match self.check_factor(account, method, proof, bound, Some(token), ctx).await? {
+            (proven, TokenTried::Counted { failures }) => LoginTry::Checked { proven, failures },
+            // Admitted yet not counted cannot happen: fail closed.
+            (_, TokenTried::Gone | TokenTried::NotCounted) => LoginTry::Gone,
+        })
+    }
+
+    async fn check_factor(
+        &self,
+        account: &AccountId,
+        method: Method,
+        proof: Proof<'_>,
+        bound: Binding<'_>,
+        token: Option<TokenTry<'_>>,
+        ctx: &RequestContext,
+    ) -> Result<(Option<Proven>, TokenTried), FactorError> {
+        let Some(factor) = registry::standard().factor(method) else {
+            // No such factor is still one of the token's tries.
+            return Ok((None, self.throttle_admit_with(&[], token).await?.token));
+        };
         let scopes = factor.scopes(account);
         // The attempt is judged and counted in one atomic step before the
         // proof is checked, so a burst gets no more guesses than a sequence.
-        let admission = self.throttle_admit(&scopes).await?;
+        let admission = self.throttle_admit_with(&scopes, token).await?;
         match admission.verdict {
             Verdict::Allow => {}
             Verdict::Locked => {
@@ -192,12 +236,15 @@ impl Twostep {
                 return Err(FactorError::Throttled { retry_after: retry_after.max(1) });
             }
         }
+        if admission.token == TokenTried::Gone {
+            return Ok((None, TokenTried::Gone));
+        }
         let proven = factor.verify(self, account, proof, bound, ctx).await?;
         let checked = if proven.is_some() { CheckResult::Success } else { CheckResult::BadCode };
         meters::second_factor_check(method, checked);
         let Some(mut proven) = proven else {
             self.notify_locks(account, &scopes, &admission.counts, ctx).await;
-            return Ok(None);
+            return Ok((None, admission.token));
         };
         // A right proof clears what it was counted against (and the
         // failures of a burst racing it, counted before it).
@@ -210,7 +257,7 @@ impl Twostep {
                 proven.writes.audit.push(self.auditor.entry(unlocked, ctx));
             }
         }
-        Ok(Some(proven))
+        Ok((Some(proven), admission.token))
     }
 
     /// A right proof refused at commit because a racing request spent its

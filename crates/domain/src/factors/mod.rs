@@ -33,7 +33,7 @@ use crate::ids::AccountId;
 use crate::service::Twostep;
 use crate::settings::Settings;
 
-pub use entry::Proven;
+pub use entry::{LoginTry, Proven};
 
 /// How a method's proof reaches us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

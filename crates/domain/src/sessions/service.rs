@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::abuse::throttle::TokenTry;
 use crate::audit::{AuditEntry, RequestContext};
 use crate::error::{SessionError, StoreError};
 use crate::factors::store::ProofWrites;
@@ -261,16 +262,11 @@ impl Sessions {
         Ok(self.store.login_token(id).await?.filter(|t| now < t.expires_at && t.failures < max))
     }
 
-    /// Counts one second-step attempt on the token before its proof is
-    /// checked (§2.6: 5 wrong ones kill it, however many arrive at once).
-    pub async fn take_login_attempt(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError> {
-        let max = self.lifetimes.login_token_max_failures;
-        self.store.take_login_attempt(id, self.clock.now(), max).await
-    }
-
-    /// Takes back an attempt that was never evaluated (throttled).
-    pub async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError> {
-        self.store.refund_login_attempt(id).await
+    /// A login token's try, for the second step to count with its
+    /// throttles (`Throttles::admit_with`): §2.6's five wrong codes, however
+    /// many arrive at once.
+    pub fn login_try<'a>(&self, id: &'a TokenHash) -> TokenTry<'a> {
+        TokenTry { id, max_failures: self.lifetimes.login_token_max_failures }
     }
 
     /// Turns a verified login token into a full session: exactly one request

@@ -98,19 +98,6 @@ pub trait SessionStore: Send + Sync {
 
     async fn insert_login_token(&self, token: &LoginTokenRecord) -> Result<(), StoreError>;
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError>;
-    /// Counts one second-step attempt against a live login token with fewer
-    /// than `max_failures` counted, in one statement (so a burst gets no
-    /// more attempts than requests in a row would); the token as counted,
-    /// or `None` when it is gone, expired or worn out. A right code then
-    /// consumes the token; a wrong one stays counted.
-    async fn take_login_attempt(
-        &self,
-        id: &TokenHash,
-        now: Timestamp,
-        max_failures: i64,
-    ) -> Result<Option<LoginTokenRecord>, StoreError>;
-    /// Takes back an attempt that was never evaluated (throttled).
-    async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError>;
     /// What a verified second step writes, in one transaction: the proof's
     /// writes (`ProofWrites`: its replay guard first, the counters it
     /// clears, its audit rows), then consumes the login token if it is

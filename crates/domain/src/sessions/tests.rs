@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::Sessions;
+use crate::abuse::throttle::{BACKOFF_FROM, Scope, TokenTried, Verdict};
 use crate::error::SessionError;
 use crate::factors::store::ProofWrites;
 use crate::ids::AccountId;
@@ -20,12 +21,14 @@ struct Fixture {
     sessions: Arc<Sessions>,
     store: Arc<MemSessions>,
     clock: Arc<ManualClock>,
+    kit: Kit,
 }
 
 fn fixture(cached: bool) -> Fixture {
     let kit = Kit::new();
     let store = Arc::new(MemSessions::with_account(account("a1", "ann@example.com")));
-    Fixture { sessions: kit.sessions(store.clone(), cached), store, clock: kit.clock.clone() }
+    kit.counters.count_tokens_in(store.clone());
+    Fixture { sessions: kit.sessions(store.clone(), cached), store, clock: kit.clock.clone(), kit }
 }
 
 fn ann() -> AccountId {
@@ -157,31 +160,46 @@ async fn sec53_ending_all_but_one_keeps_it_and_announces_the_account() {
 }
 
 #[tokio::test]
-async fn a_login_token_lives_five_minutes_and_five_wrong_tries() {
+async fn a_login_token_lives_five_minutes_and_five_tries_counted_with_the_throttles() {
     let f = fixture(false);
     let token = f.sessions.open_login(&ann()).await.expect("open");
     let id = token.hash();
     assert!(f.sessions.usable_login(&id).await.expect("read").is_some());
     for n in 1..=5 {
-        let counted = f.sessions.take_login_attempt(&id).await.expect("take").expect("still live");
-        assert_eq!(counted.failures, n);
+        let admitted = f.kit.throttles.admit_with(&[], Some(f.sessions.login_try(&id))).await.expect("admit");
+        assert_eq!(admitted.token, TokenTried::Counted { failures: n });
     }
-    assert!(f.sessions.take_login_attempt(&id).await.expect("take").is_none(), "the sixth try finds it worn out");
+    let sixth = f.kit.throttles.admit_with(&[], Some(f.sessions.login_try(&id))).await.expect("admit");
+    assert_eq!(sixth.token, TokenTried::Gone, "the sixth try finds it worn out");
     assert!(f.sessions.usable_login(&id).await.expect("read").is_none());
-    f.sessions.refund_login_attempt(&id).await.expect("refund");
-    assert!(f.sessions.usable_login(&id).await.expect("read").is_some(), "a throttled try is given back");
 
     let later = f.sessions.open_login(&ann()).await.expect("open");
     f.clock.advance(300);
     assert!(f.sessions.usable_login(&later.hash()).await.expect("read").is_none(), "5 minutes on, expired");
-    assert!(f.sessions.take_login_attempt(&later.hash()).await.expect("take").is_none());
+    let late = f.kit.throttles.admit_with(&[], Some(f.sessions.login_try(&later.hash()))).await.expect("admit");
+    assert_eq!(late.token, TokenTried::Gone);
+}
+
+#[tokio::test]
+async fn a_try_the_throttles_refuse_is_not_one_of_the_login_tokens() {
+    let f = fixture(false);
+    let token = f.sessions.open_login(&ann()).await.expect("open");
+    let scope = [Scope::Totp(ann())];
+    for _ in 0..BACKOFF_FROM {
+        f.kit.throttles.fail_all(&scope).await.expect("fail");
+    }
+    let refused = f.kit.throttles.admit_with(&scope, Some(f.sessions.login_try(&token.hash()))).await.expect("admit");
+    assert!(matches!(refused.verdict, Verdict::Wait { .. }));
+    assert_eq!(refused.token, TokenTried::NotCounted);
+    let record = f.store.login_token_record(&token.hash()).expect("still there");
+    assert_eq!(record.failures, 0, "a try refused unevaluated is not one of the five");
 }
 
 #[tokio::test]
 async fn sec37_a_login_token_becomes_one_session_only() {
     let f = fixture(false);
     let token = f.sessions.open_login(&ann()).await.expect("open");
-    let counted = f.sessions.take_login_attempt(&token.hash()).await.expect("take").expect("live");
+    let counted = f.sessions.usable_login(&token.hash()).await.expect("read").expect("live");
     let none = ProofWrites::default();
     let (session, record) =
         f.sessions.finish_login(&counted, &none, &[], &ctx()).await.expect("finish").expect("first wins");

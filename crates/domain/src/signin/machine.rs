@@ -81,15 +81,13 @@ pub(crate) fn after_password(has_methods: bool, required: bool, remembered: bool
     }
 }
 
-/// A second step's failed proof, as the caller is told; and whether the try
-/// goes back to the login token: one refused unevaluated (throttled or
-/// locked) is not one of the token's five.
-pub(crate) fn second_step_refusal(e: FactorError) -> (LoginError, bool) {
+/// A second step's failed proof, as the caller is told.
+pub(crate) fn second_step_refusal(e: FactorError) -> LoginError {
     match e {
-        FactorError::Internal(i) => (LoginError::Internal(i), false),
-        FactorError::Throttled { retry_after } => (LoginError::Throttled { retry_after }, true),
-        FactorError::FactorLocked => (LoginError::FactorLocked, true),
-        _ => (LoginError::InvalidCode, false),
+        FactorError::Internal(i) => LoginError::Internal(i),
+        FactorError::Throttled { retry_after } => LoginError::Throttled { retry_after },
+        FactorError::FactorLocked => LoginError::FactorLocked,
+        _ => LoginError::InvalidCode,
     }
 }
 
@@ -160,14 +158,14 @@ mod tests {
     }
 
     #[test]
-    fn refusals_unevaluated_give_the_try_back_to_the_login_token() {
+    fn a_refused_proof_tells_only_throttling_and_locks_apart() {
         assert!(matches!(
             second_step_refusal(FactorError::Throttled { retry_after: 2 }),
-            (LoginError::Throttled { retry_after: 2 }, true)
+            LoginError::Throttled { retry_after: 2 }
         ));
-        assert!(matches!(second_step_refusal(FactorError::FactorLocked), (LoginError::FactorLocked, true)));
-        assert!(matches!(second_step_refusal(FactorError::InvalidCode), (LoginError::InvalidCode, false)));
-        assert!(matches!(second_step_refusal(FactorError::NotFound), (LoginError::InvalidCode, false)));
+        assert!(matches!(second_step_refusal(FactorError::FactorLocked), LoginError::FactorLocked));
+        assert!(matches!(second_step_refusal(FactorError::InvalidCode), LoginError::InvalidCode));
+        assert!(matches!(second_step_refusal(FactorError::NotFound), LoginError::InvalidCode));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use async_trait::async_trait;
 
+use crate::abuse::throttle::TokenTry;
 use crate::accounts::store::AccountRecord;
 use crate::audit::RequestContext;
 use crate::error::{FactorError, StoreError};
 use crate::factors::store::ProofWrites;
-use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof, Proven};
+use crate::factors::{Binding, Challenge, ChallengeError, LoginTry, Method, Proof};
 use crate::ids::AccountId;
 use crate::service::Twostep;
 
@@ -26,16 +27,18 @@ pub(crate) trait SignInPorts: Send + Sync {
         place: Option<String>,
         ctx: &RequestContext,
     ) -> Result<Challenge, ChallengeError>;
-    /// Checks a proof under the factor's throttles; `None` when wrong. A
-    /// right one's writes (`Proven::writes`) are left to the caller.
+    /// Checks a proof under the factor's throttles, counting the login
+    /// token's `token` try with them in one atomic step. A right proof's
+    /// writes (`Proven::writes`) are left to the caller.
     async fn prove(
         &self,
         account: &AccountId,
         method: Method,
         proof: Proof<'_>,
         bound: Binding<'_>,
+        token: TokenTry<'_>,
         ctx: &RequestContext,
-    ) -> Result<Option<Proven>, FactorError>;
+    ) -> Result<LoginTry, FactorError>;
     /// A right proof lost to a racing request that spent its step first.
     async fn proof_spent_first(&self, account: &AccountId, writes: &ProofWrites, ctx: &RequestContext);
     /// Whether `ip` may use the account (its IP allow-list, SEC-61). Asked
@@ -75,9 +78,10 @@ impl SignInPorts for Twostep {
         method: Method,
         proof: Proof<'_>,
         bound: Binding<'_>,
+        token: TokenTry<'_>,
         ctx: &RequestContext,
-    ) -> Result<Option<Proven>, FactorError> {
-        self.check_second_factor(account, method, proof, bound, ctx).await
+    ) -> Result<LoginTry, FactorError> {
+        self.check_login_factor(account, method, proof, bound, token, ctx).await
     }
 
     async fn proof_spent_first(&self, account: &AccountId, writes: &ProofWrites, ctx: &RequestContext) {

@@ -17,7 +17,7 @@ use crate::crypto::{HashPurpose, Keyring};
 use crate::error::{LoginError, StoreError};
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
-use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof};
+use crate::factors::{Binding, Challenge, ChallengeError, LoginTry, Method, Proof};
 use crate::ids::AccountId;
 use crate::meters::{self, SignInMethod, SignInResult};
 use crate::notify::notice::Notice;
@@ -182,7 +182,9 @@ impl SignIn {
         let id = Token::presented(login_token).hash();
         let max = self.sessions.lifetimes().login_token_max_failures;
         let counted = |result| meters::sign_in(result, SignInMethod::Factor(method));
-        let Some(token) = self.sessions.take_login_attempt(&id).await? else {
+        // Read, not yet counted: the try is counted with the factor's
+        // throttles in one write, or not at all when they refuse it.
+        let Some(token) = self.sessions.usable_login(&id).await? else {
             counted(SignInResult::Expired);
             return Err(LoginError::InvalidCode);
         };
@@ -195,10 +197,16 @@ impl SignIn {
             return Err(LoginError::InvalidCode);
         }
         let bound = Binding { purpose: CodePurpose::Login, id: id.as_str() };
-        let proof = match ports.prove(account, method, proof, bound, ctx).await {
-            Ok(proof) => proof,
+        let tried = self.sessions.login_try(&id);
+        let (proof, failures) = match ports.prove(account, method, proof, bound, tried, ctx).await {
+            Ok(LoginTry::Checked { proven, failures }) => (proven, failures),
+            Ok(LoginTry::Gone) => {
+                // Spent or worn out by racing requests since it was read.
+                counted(SignInResult::Expired);
+                return Err(LoginError::InvalidCode);
+            }
             Err(e) => {
-                let (refusal, refund) = machine::second_step_refusal(e);
+                let refusal = machine::second_step_refusal(e);
                 match refusal {
                     LoginError::Throttled { .. } => counted(SignInResult::Throttled),
                     LoginError::FactorLocked => counted(SignInResult::Locked),
@@ -207,13 +215,9 @@ impl SignIn {
                     }
                     LoginError::Internal(_) => {}
                 }
-                if refund {
-                    self.sessions.refund_login_attempt(&id).await?;
-                }
                 return Err(refusal);
             }
         };
-        let failures = token.failures;
         let wrong = || async move {
             let event = AuditEvent::user(AuditKind::SignInSecondFactor, account).failed();
             self.auditor.record(event.details(format!("method {}", method.as_str())), ctx).await;

@@ -3,18 +3,20 @@
 //! sessions and audit log, so each rule here is the server's rule.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 
 use super::SignIn;
+use crate::abuse::throttle::{TokenTried, TokenTry};
+use crate::abuse::throttles::Throttles;
 use crate::accounts::password::Password;
 use crate::accounts::store::AccountRecord;
 use crate::audit::{AuditKind, RequestContext};
 use crate::error::{FactorError, LoginError, StoreError};
 use crate::factors::sent_code::SendError;
 use crate::factors::store::{ProofWrites, StepSpend};
-use crate::factors::{Binding, Challenge, ChallengeError, Method, Proof, Proven, recovery, totp};
+use crate::factors::{Binding, Challenge, ChallengeError, LoginTry, Method, Proof, Proven, recovery, totp};
 use crate::ids::{AccountId, AuthenticatorId};
 use crate::notify::notice::Notice;
 use crate::sessions::store::SessionKind;
@@ -45,6 +47,8 @@ struct Ports {
     spent_first: Mutex<usize>,
     /// The time step the right code is from.
     step: AtomicI64,
+    /// The real throttles, counting the login token's tries.
+    throttles: OnceLock<Arc<Throttles>>,
 }
 
 #[async_trait]
@@ -68,21 +72,28 @@ impl SignInPorts for Ports {
         _: Method,
         proof: Proof<'_>,
         _: Binding<'_>,
+        token: TokenTry<'_>,
         _: &RequestContext,
-    ) -> Result<Option<Proven>, FactorError> {
+    ) -> Result<LoginTry, FactorError> {
+        // Refused unevaluated: the store rolls the token's try back with it.
         if let Some(e) = self.refuse_with.lock().expect("lock").take() {
             return Err(e);
         }
+        let throttles = self.throttles.get().expect("fixture sets the throttles");
+        let failures = match throttles.admit_with(&[], Some(token)).await?.token {
+            TokenTried::Counted { failures } => failures,
+            TokenTried::Gone | TokenTried::NotCounted => return Ok(LoginTry::Gone),
+        };
         if let Some(store) = self.on_prove.lock().expect("lock").take() {
             store.login_tokens.lock().expect("lock").clear();
         }
         if !matches!(proof, Proof::Code(c) if c == RIGHT_CODE) {
-            return Ok(None);
+            return Ok(LoginTry::Checked { proven: None, failures });
         }
         let mut proven = Proven::new("auth1");
         let step = self.step.load(Ordering::SeqCst);
         proven.writes.step = Some(StepSpend { authenticator: AuthenticatorId::from_stored("auth1"), step });
-        Ok(Some(proven))
+        Ok(LoginTry::Checked { proven: Some(proven), failures })
     }
     async fn proof_spent_first(&self, _: &AccountId, writes: &ProofWrites, _: &RequestContext) {
         assert!(writes.step.is_some(), "only a step is spent first");
@@ -129,7 +140,10 @@ fn fixture() -> Fixture {
         keys: kit.keys.clone(),
         clock: kit.clock.clone(),
     };
-    Fixture { signin, ports: Ports::default(), store, kit }
+    kit.counters.count_tokens_in(store.clone());
+    let ports = Ports::default();
+    let _ = ports.throttles.set(kit.throttles.clone());
+    Fixture { signin, ports, store, kit }
 }
 
 fn with_app(f: &Fixture) {

@@ -46,6 +46,8 @@ pub struct Kit {
     pub outbox: Arc<Outbox>,
     pub hasher: Arc<Hasher>,
     pub throttles: Arc<Throttles>,
+    /// The counters under `throttles`.
+    pub counters: Arc<MemoryCounters>,
     /// Held, never sent: dropping it would read to the outbox as a drain.
     _drain: tokio::sync::watch::Sender<bool>,
 }
@@ -69,8 +71,9 @@ impl Kit {
         let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
         let hashing = PasswordHashing::new(cost, rng.as_ref()).expect("hashing");
         let hasher = Arc::new(Hasher::new(Arc::new(hashing), rng.clone(), 2));
-        let throttles = Arc::new(Throttles::new(Arc::new(MemoryCounters::default()), clock.clone()));
-        Self { clock, rng, keys, audit, auditor, mails, outbox, hasher, throttles, _drain: drain }
+        let counters = Arc::new(MemoryCounters::default());
+        let throttles = Arc::new(Throttles::new(counters.clone(), clock.clone()));
+        Self { clock, rng, keys, audit, auditor, mails, outbox, hasher, throttles, counters, _drain: drain }
     }
 
     /// Notices mailed to the addresses `accounts` holds.

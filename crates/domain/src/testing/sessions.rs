@@ -49,6 +49,15 @@ impl MemSessions {
         me
     }
 
+    /// Counts one try of a live login token below `max_failures`: its
+    /// tries after this one (`None`: expired, spent or worn out).
+    pub fn try_login(&self, id: &TokenHash, now: Timestamp, max_failures: i64) -> Option<i64> {
+        let mut tokens = lock(&self.login_tokens);
+        let t = tokens.get_mut(id.as_str()).filter(|t| now < t.expires_at && t.failures < max_failures)?;
+        t.failures += 1;
+        Some(t.failures)
+    }
+
     pub fn session(&self, id: &TokenHash) -> Option<SessionRecord> {
         lock(&self.sessions).get(id.as_str()).cloned()
     }
@@ -162,29 +171,6 @@ impl SessionStore for MemSessions {
 
     async fn login_token(&self, id: &TokenHash) -> Result<Option<LoginTokenRecord>, StoreError> {
         Ok(lock(&self.login_tokens).get(id.as_str()).cloned())
-    }
-
-    async fn take_login_attempt(
-        &self,
-        id: &TokenHash,
-        now: Timestamp,
-        max_failures: i64,
-    ) -> Result<Option<LoginTokenRecord>, StoreError> {
-        let mut tokens = lock(&self.login_tokens);
-        match tokens.get_mut(id.as_str()) {
-            Some(t) if now < t.expires_at && t.failures < max_failures => {
-                t.failures += 1;
-                Ok(Some(t.clone()))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn refund_login_attempt(&self, id: &TokenHash) -> Result<(), StoreError> {
-        if let Some(t) = lock(&self.login_tokens).get_mut(id.as_str()) {
-            t.failures = (t.failures - 1).max(0);
-        }
-        Ok(())
     }
 
     async fn finish_sign_in(
