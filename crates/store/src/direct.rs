@@ -23,10 +23,23 @@
 //! another member already has. A commit's cost (WAL frames, file locks) is
 //! shared by the batch; every write is answered only after its batch
 //! commits, and if the commit fails, every member gets the error.
+//!
+//! Checkpoints run on a thread of their own, never on the writer: SQLite's
+//! automatic checkpoint runs in the connection that commits, so the writer
+//! (and with it every request waiting at the gate) stood still while it
+//! copied pages to the database file and synced it twice — dozens of times
+//! a second under a sign-in load, a third of the writer's time
+//! (docs/performance.md). A passive checkpoint from another connection
+//! runs beside the writer's commits; once the WAL has grown large it takes
+//! the gate for a moment to copy the last frames, so that the WAL can
+//! start over (under steady writes a checkpoint beside them never catches
+//! up, and the WAL would grow without end).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use twostep_domain::error::StoreError;
@@ -36,6 +49,14 @@ use crate::{ConnectError, Synchronous};
 
 /// Statements cached per connection: the hot paths use a few dozen shapes.
 const CACHED_STATEMENTS: usize = 128;
+
+/// How long the checkpointer lets commits gather after the first one it
+/// hears of: each checkpoint writes a page dirtied many times once.
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
+
+/// WAL frames (4 KB pages) past which the checkpointer copies the rest with
+/// the writer held, so the WAL starts over: about 16 MB.
+const RESTART_AFTER_FRAMES: i64 = 4096;
 
 /// Batch outcomes kept for members still to look theirs up: a member looks
 /// within microseconds of the commit.
@@ -49,6 +70,8 @@ pub(crate) struct Writer {
     next: u64,
     /// How the latest batches ended (number, committed).
     outcomes: VecDeque<(u64, bool)>,
+    /// Tells the checkpointer there is something to copy.
+    committed: SyncSender<()>,
 }
 
 impl Writer {
@@ -79,7 +102,10 @@ impl Writer {
     pub fn commit_open(&mut self) {
         let Some(batch) = self.open.take() else { return };
         let committed = self.conn.execute_batch("COMMIT").is_ok();
-        if !committed && !self.conn.is_autocommit() {
+        if committed {
+            // Full: it has been told already and has not yet woken.
+            let _ = self.committed.try_send(());
+        } else if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         self.record(batch, committed);
@@ -119,7 +145,7 @@ impl Writer {
 }
 
 pub(crate) struct Direct {
-    writer: tokio::sync::Mutex<Writer>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     readers: Vec<Mutex<Connection>>,
     next: AtomicUsize,
 }
@@ -154,10 +180,25 @@ impl Direct {
             conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
             Ok(conn)
         };
-        let writer = open("PRAGMA journal_mode = WAL")?;
+        // Statement journals (a savepoint's, a multi-row statement's) in
+        // memory, not in temporary files made and unlinked per batch; a WAL
+        // that grew past 32 MB under a burst is cut back when it starts over.
+        let writer = open(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;
+             PRAGMA journal_size_limit = 33554432",
+        )?;
         let readers = (0..readers.max(1)).map(|_| open("").map(Mutex::new)).collect::<Result<_, _>>()?;
-        let writer = Writer { conn: writer, open: None, next: 0, outcomes: VecDeque::new() };
-        Ok(Self { writer: tokio::sync::Mutex::new(writer), readers, next: AtomicUsize::new(0) })
+        let (committed, heard) = sync_channel(1);
+        let writer = Writer { conn: writer, open: None, next: 0, outcomes: VecDeque::new(), committed };
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
+        // Weak: the thread ends when the store lets its writer go.
+        let gate = Arc::downgrade(&writer);
+        let checkpointer = open("")?;
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &heard, &gate))
+            .map_err(|e| ConnectError::Open(format!("checkpoint thread: {e}")))?;
+        Ok(Self { writer, readers, next: AtomicUsize::new(0) })
     }
 
     /// The write gate (and the writer). Held briefly: by one direct write,
@@ -228,6 +269,40 @@ impl Direct {
     pub fn read<T>(&self, s: &Stmt<'_>, f: impl Fn(&dyn Cols) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
         rows(&self.reader(), s, f)
     }
+}
+
+/// Copies committed pages from the WAL into the database file, a while
+/// after each commit it hears of, until the writer is gone. Passive: it
+/// waits for nobody and copies what no reader still needs. When the WAL
+/// has grown past `RESTART_AFTER_FRAMES`, it copies the rest with the gate
+/// held and the open batch committed, so the writer's next batch finds it
+/// all copied and starts the WAL over. Asleep while nothing commits.
+fn checkpoint_loop(conn: &Connection, heard: &Receiver<()>, gate: &Weak<tokio::sync::Mutex<Writer>>) {
+    while heard.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_AFTER);
+        while heard.try_recv().is_ok() {}
+        let frames = match checkpoint(conn) {
+            Ok(frames) => frames,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; the next commit tries again");
+                continue;
+            }
+        };
+        if frames < RESTART_AFTER_FRAMES {
+            continue;
+        }
+        let Some(writer) = gate.upgrade() else { return };
+        let mut w = writer.blocking_lock();
+        w.commit_open();
+        if let Err(e) = checkpoint(conn) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next commit tries again");
+        }
+    }
+}
+
+/// A passive checkpoint: the WAL's size in frames.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
 }
 
 /// A batch whose member has not seen it commit.

@@ -355,4 +355,35 @@ mod tests {
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    /// The writer never checkpoints (a checkpoint there held up every
+    /// waiting write), yet committed pages still reach the database file:
+    /// the checkpointer thread copies them soon after the commit.
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_the_writer_checkpointing() {
+        let (store, dir) = store().await;
+        let direct = store.direct.clone().expect("SQLite has direct connections");
+        let auto = direct.gate().await.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0));
+        assert_eq!(auto.expect("pragma"), 0, "the writer leaves checkpoints to the checkpointer");
+        let file = dir.join("t.db");
+        let before = std::fs::metadata(&file).expect("db file").len();
+        let mut tx = store.write_tx().await.expect("begin");
+        for i in 0..200 {
+            tx.run(&Stmt::new("INSERT INTO t VALUES ($1)").arg(format!("{i:04}{}", "x".repeat(2000))))
+                .await
+                .expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let mut grown = 0;
+        for _ in 0..100 {
+            grown = std::fs::metadata(&file).expect("db file").len().saturating_sub(before);
+            if grown >= 400_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(grown >= 400_000, "400 KB of rows reached the database file: {grown} bytes did");
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
