@@ -36,6 +36,16 @@ pub enum LoginTry {
     Checked { proven: Option<Proven>, failures: i64 },
 }
 
+impl From<(Option<Proven>, TokenTried)> for LoginTry {
+    fn from((proven, tried): (Option<Proven>, TokenTried)) -> Self {
+        match tried {
+            TokenTried::Counted { failures } => LoginTry::Checked { proven, failures },
+            // Admitted yet not counted cannot happen: fail closed.
+            TokenTried::Gone | TokenTried::NotCounted => LoginTry::Gone,
+        }
+    }
+}
+
 impl Proven {
     pub fn new(factor_id: impl Into<String>) -> Self {
         Proven { factor_id: factor_id.into(), recovery_codes_remaining: None, writes: ProofWrites::default() }
@@ -182,26 +192,10 @@ impl Twostep {
         Ok(self.check_factor(account, method, proof, bound, None, ctx).await?.0)
     }
 
-    /// `check_second_factor` for a login token's try: the try is counted on
-    /// the token in the same atomic step as the factor's throttles, so one
-    /// write admits it, and one they refuse is not one of the token's.
-    pub(crate) async fn check_login_factor(
-        &self,
-        account: &AccountId,
-        method: Method,
-        proof: Proof<'_>,
-        bound: Binding<'_>,
-        token: TokenTry<'_>,
-        ctx: &RequestContext,
-    ) -> Result<LoginTry, FactorError> {
-        Ok(match self.check_factor(account, method, proof, bound, Some(token), ctx).await? {
-            (proven, TokenTried::Counted { failures }) => LoginTry::Checked { proven, failures },
-            // Admitted yet not counted cannot happen: fail closed.
-            (_, TokenTried::Gone | TokenTried::NotCounted) => LoginTry::Gone,
-        })
-    }
-
-    async fn check_factor(
+    /// `check_second_factor`, counting a login token's try (`token`) in the
+    /// same atomic step as the factor's throttles: one write admits it, and
+    /// a try they refuse is not one of the token's.
+    pub(crate) async fn check_factor(
         &self,
         account: &AccountId,
         method: Method,

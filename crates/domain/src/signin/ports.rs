@@ -81,7 +81,7 @@ impl SignInPorts for Twostep {
         token: TokenTry<'_>,
         ctx: &RequestContext,
     ) -> Result<LoginTry, FactorError> {
-        self.check_login_factor(account, method, proof, bound, token, ctx).await
+        Ok(self.check_factor(account, method, proof, bound, Some(token), ctx).await?.into())
     }
 
     async fn proof_spent_first(&self, account: &AccountId, writes: &ProofWrites, ctx: &RequestContext) {
