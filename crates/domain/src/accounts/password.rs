@@ -147,12 +147,20 @@ impl PasswordHashing {
     pub fn new(cost: HashCost, rng: &dyn Rng) -> Result<Self, HashError> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| HashError(e.to_string()))?;
-        // The dummy's buffer is not kept (`keep` is 0 until it is made): an
-        // idle server holds no Argon2id memory.
-        let mut me = Self { params, dummy: String::new(), spare: Mutex::new(Vec::new()), keep: 0 };
-        me.dummy = me.hash(&Password("twostep dummy password".to_owned()), rng)?;
-        me.keep = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Ok(me)
+        // The dummy is a PHC string with this cost, a random salt and a random
+        // output, not the hash of anything: verifying against it runs the
+        // same Argon2id work as a real one and never matches. Computing a real
+        // one cost every start 19 MiB and tens of milliseconds, and glibc,
+        // on freeing that block, raised its mmap threshold past 19 MiB, so
+        // the buffers below then came from (and stayed in) the threads'
+        // arenas instead of mappings of their own.
+        let mut salt = [0u8; 16];
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        rng.fill(&mut salt);
+        rng.fill(&mut output);
+        let dummy = phc_string(&params, &salt, &output)?;
+        let keep = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Ok(Self { params, dummy, spare: Mutex::new(Vec::new()), keep })
     }
 
     /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with a fresh
@@ -161,19 +169,12 @@ impl PasswordHashing {
         let err = |e: &dyn fmt::Display| HashError(e.to_string());
         let mut salt_bytes = [0u8; 16];
         rng.fill(&mut salt_bytes);
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| err(&e))?;
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
         self.run(&argon, password.0.as_bytes(), &salt_bytes, &mut out).map_err(|e| err(&e))?;
-        let phc = PasswordHash {
-            algorithm: Algorithm::Argon2id.ident(),
-            version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&self.params).map_err(|e| err(&e))?,
-            salt: Some(salt.as_salt()),
-            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
-        };
+        let phc = phc_string(&self.params, &salt_bytes, &out);
         out.zeroize();
-        Ok(phc.to_string())
+        phc
     }
 
     /// Verifies against a stored PHC string with the parameters it names
@@ -226,6 +227,20 @@ impl PasswordHashing {
     fn spare_buffers(&self) -> usize {
         self.spare.lock().map_or(0, |s| s.len())
     }
+}
+
+/// `$argon2id$v=19$m=…,t=…,p=…$salt$output`.
+fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> Result<String, HashError> {
+    let err = |e: &dyn fmt::Display| HashError(e.to_string());
+    let salt = SaltString::encode_b64(salt).map_err(|e| err(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| err(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(output).map_err(|e| err(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 #[cfg(test)]
@@ -326,10 +341,27 @@ mod tests {
     }
 
     #[test]
+    fn sec12_the_dummy_costs_a_real_verification_and_never_matches() {
+        let cost = HashCost { memory_kib: 1024, iterations: 2, parallelism: 1 };
+        let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        // The configured cost, so an unknown e-mail runs the same work.
+        assert!(h.dummy.starts_with("$argon2id$v=19$m=1024,t=2,p=1$"), "{}", h.dummy);
+        let parsed = PasswordHash::new(&h.dummy).expect("the dummy is a PHC string");
+        assert_eq!(parsed.hash.map(|o| o.len()), Some(Params::DEFAULT_OUTPUT_LEN));
+        let other = PasswordHashing::new(cost, &OsRng).expect("hasher");
+        assert_ne!(h.dummy, other.dummy, "a fresh salt and output per start");
+        assert_eq!(h.spare_buffers(), 0);
+        let pw = Password::for_sign_in("twostep dummy password").expect("ok");
+        assert!(!h.verify(&pw, None));
+        assert_eq!(h.spare_buffers(), 1, "verifying against the dummy ran Argon2id in a buffer of its cost");
+        assert!(!h.verify_phc(pw.expose().as_bytes(), &h.dummy), "no password matches the dummy");
+    }
+
+    #[test]
     fn argon2_memory_is_reused_and_bounded() {
         let cost = HashCost { memory_kib: 1024, iterations: 1, parallelism: 1 };
         let h = PasswordHashing::new(cost, &OsRng).expect("hasher");
-        // The dummy hash made at start-up keeps nothing.
+        // Making the dummy ran no Argon2id: nothing allocated yet.
         assert_eq!(h.spare_buffers(), 0);
         let pw = Password::for_sign_in("correct horse battery").expect("ok");
         let phc = h.hash(&pw, &OsRng).expect("hash");
