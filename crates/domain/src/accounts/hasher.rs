@@ -31,33 +31,31 @@ impl Hasher {
     /// Argon2id takes tens of milliseconds of CPU: keep it off the async
     /// workers so one sign-in cannot stall other requests.
     pub async fn hash(&self, password: Password) -> Result<String, InternalError> {
-        let hashing = Arc::clone(&self.hashing);
         let rng = Arc::clone(&self.rng);
-        let permit = self.permit().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            hashing.hash(&password, rng.as_ref())
-        })
-        .await
-        .map_err(|e| InternalError(format!("hashing task: {e}")))?
-        .map_err(InternalError::from)
+        self.blocking(move |hashing| hashing.hash(&password, rng.as_ref())).await?.map_err(InternalError::from)
     }
 
     /// Verifies against `stored`, or against the dummy hash when there is no
     /// account, so both cost the same (§2.12).
     pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<bool, InternalError> {
+        self.blocking(move |hashing| hashing.verify(&password, stored.as_deref())).await
+    }
+
+    /// Runs `work` on a blocking thread once a permit is free; the permit
+    /// ends with `work`, whatever becomes of the caller.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHashing) -> T + Send + 'static,
+    ) -> Result<T, InternalError> {
+        let permit =
+            Arc::clone(&self.permits).acquire_owned().await.map_err(|e| InternalError(format!("hash permits: {e}")))?;
         let hashing = Arc::clone(&self.hashing);
-        let permit = self.permit().await?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            hashing.verify(&password, stored.as_deref())
+            work(&hashing)
         })
         .await
         .map_err(|e| InternalError(format!("hashing task: {e}")))
-    }
-
-    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, InternalError> {
-        Arc::clone(&self.permits).acquire_owned().await.map_err(|e| InternalError(format!("hash permits: {e}")))
     }
 }
 
@@ -92,5 +90,41 @@ mod tests {
         let next = tokio::time::timeout(Duration::from_secs(60), hasher.verify(password(), None)).await;
         assert!(!next.expect("the permit came back when the first hash ended").expect("verify"));
         assert_eq!(hasher.permits.available_permits(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_that_hangs_up_mid_hash_lets_no_second_hash_run_beside_it() {
+        let cost = HashCost { memory_kib: 4096, iterations: 20, parallelism: 1 };
+        let hashing = Arc::new(PasswordHashing::new(cost, &OsRng).expect("hashing"));
+        let hasher = Arc::new(Hasher::new(Arc::clone(&hashing), Arc::new(OsRng), 1));
+        let burst = |n: usize| {
+            let barrier = Arc::new(tokio::sync::Barrier::new(n));
+            (0..n)
+                .map(|_| {
+                    let (hasher, barrier) = (Arc::clone(&hasher), Arc::clone(&barrier));
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let password = Password::for_sign_in("correct horse battery").expect("password");
+                        hasher.verify(password, None).await
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        // 50 sign-ins released together; all hang up once one hash runs.
+        let first = burst(50);
+        while hasher.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        first.iter().for_each(tokio::task::JoinHandle::abort);
+        // 20 more arrive while the dropped request's hash still runs.
+        for task in burst(20) {
+            assert!(!task.await.expect("task").expect("verify"), "nothing matches the dummy");
+        }
+        for task in first {
+            assert!(task.await.is_err(), "every request of the first burst was dropped");
+        }
+        // One permit: had a hash ever run beside another, the second would
+        // have found no spare buffer and allocated its own.
+        assert_eq!(hashing.buffers_allocated(), 1, "Argon2id ran beside itself");
     }
 }

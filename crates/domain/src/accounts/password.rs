@@ -141,6 +141,9 @@ pub struct PasswordHashing {
     dummy: String,
     spare: Mutex<Vec<Vec<Block>>>,
     keep: usize,
+    /// Buffers allocated so far: never more than hashes ran at once (tests).
+    #[cfg(test)]
+    allocated: std::sync::atomic::AtomicUsize,
 }
 
 impl PasswordHashing {
@@ -160,7 +163,14 @@ impl PasswordHashing {
         rng.fill(&mut output);
         let dummy = phc_string(&params, &salt, &output)?;
         let keep = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        Ok(Self { params, dummy, spare: Mutex::new(Vec::new()), keep })
+        Ok(Self {
+            params,
+            dummy,
+            spare: Mutex::new(Vec::new()),
+            keep,
+            #[cfg(test)]
+            allocated: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     /// A PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) with a fresh
@@ -211,6 +221,10 @@ impl PasswordHashing {
         let needed = argon.params().block_count();
         let mut blocks = self.spare.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
         if blocks.len() < needed {
+            #[cfg(test)]
+            if blocks.is_empty() {
+                self.allocated.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             blocks.resize(needed, Block::default());
         }
         let result = argon.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed]);
@@ -226,6 +240,12 @@ impl PasswordHashing {
     #[cfg(test)]
     fn spare_buffers(&self) -> usize {
         self.spare.lock().map_or(0, |s| s.len())
+    }
+
+    /// How many buffers hashes have allocated so far (tests).
+    #[cfg(test)]
+    pub(crate) fn buffers_allocated(&self) -> usize {
+        self.allocated.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
