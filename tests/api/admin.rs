@@ -11,7 +11,11 @@ use twostep_testkit::{Db, SmtpSink, TestApp, User, both_backends, csrf_of, each_
 use crate::binary::{output, serve_env, twostep};
 
 /// Runs the real binary against the test's database, as an operator would
-/// on the server's host, with its database and its master key.
+/// on the server's host, with its database and its master key. Logged at
+/// `info`: the assertions print its stderr, and at `debug` a failing
+/// command's error sat under hundreds of TLS and pool lines, past the end
+/// of what CI keeps of a failed run (oidc_clients::operator_commands,
+/// 2026-12-06, whose cause could not be read).
 pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
     let url = app.database_url.clone();
     let key = app.master_key_hex().to_owned();
@@ -19,7 +23,7 @@ pub(crate) async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) 
     tokio::task::spawn_blocking(move || {
         let data = tempfile::tempdir().expect("dir");
         let mut cmd = twostep(data.path());
-        cmd.env("TWOSTEP_DATABASE_URL", url).env("TWOSTEP_SECRET_KEY", key).args(&args);
+        cmd.env("RUST_LOG", "info").env("TWOSTEP_DATABASE_URL", url).env("TWOSTEP_SECRET_KEY", key).args(&args);
         output(&mut cmd, "")
     })
     .await
