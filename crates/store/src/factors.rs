@@ -223,7 +223,9 @@ impl FactorStore for SqlStore {
     async fn factor_summary(&self, account: &AccountId, scopes: &[String]) -> Result<FactorSummary, StoreError> {
         // Tagged rows: one per authenticator kind ('k'), one counting the
         // unused recovery codes ('r'), one per existing counter ('c'); each
-        // part by an index (account_id, or the counters' primary key).
+        // part by an index (account_id, or the counters' primary key). A
+        // `Stmt`, so that on SQLite it runs on a direct reader with its
+        // statement prepared once (it is the second of `/me`'s two reads).
         let mut sql = String::from(
             "SELECT 'k' AS tag, kind AS name, COUNT(*) AS a, 0 AS b, 0 AS c
                FROM authenticators WHERE account_id = $1 GROUP BY kind
@@ -241,25 +243,22 @@ impl FactorStore for SqlStore {
             sql.push_str(&list);
             sql.push(')');
         }
-        let mut q = sqlx::query(&sql).bind(account.as_str());
-        for scope in scopes {
-            q = q.bind(scope);
-        }
-        let rows = q.fetch_all(&self.pool).await.map_err(store_err)?;
+        let q = scopes.iter().fold(Stmt::new(sql).arg(account.as_str()), Stmt::arg);
+        let rows = self
+            .read_all(&q, |r| Ok((r.text("tag")?, r.opt_text("name")?, r.int("a")?, r.int("b")?, r.int("c")?)))
+            .await?;
         let mut summary = FactorSummary::default();
-        for r in &rows {
-            let int = |col: &str| r.try_get::<i64, _>(col).map_err(store_err);
-            let name = r.try_get::<Option<String>, _>("name").map_err(store_err)?;
-            match (text(r, "tag")?.as_str(), name) {
+        for (tag, name, a, b, c) in rows {
+            match (tag.as_str(), name) {
                 ("k", Some(kind)) => summary.kinds.push(kind),
-                ("r", _) => summary.unused_recovery_codes = usize::try_from(int("a")?).unwrap_or(0),
+                ("r", _) => summary.unused_recovery_codes = usize::try_from(a).unwrap_or(0),
                 ("p", preferred) => summary.preferred = preferred,
                 ("c", Some(scope)) => summary.counters.push((
                     scope,
                     Counter {
-                        failures: int("a")?,
-                        last_failure_at: Timestamp::from_secs(int("b")?),
-                        window_start: Timestamp::from_secs(int("c")?),
+                        failures: a,
+                        last_failure_at: Timestamp::from_secs(b),
+                        window_start: Timestamp::from_secs(c),
                     },
                 )),
                 (tag, _) => return Err(StoreError::Backend(format!("factor_summary: unexpected row {tag}"))),

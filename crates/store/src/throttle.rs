@@ -30,14 +30,13 @@ fn counter_of(r: &(impl Cols + ?Sized)) -> Result<Counter, StoreError> {
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn counter(&self, scope: &str) -> Result<Option<Counter>, StoreError> {
-        let row = sqlx::query("SELECT failures, last_failure_at, window_start FROM throttle_counters WHERE scope = $1")
-            .bind(scope)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?;
-        row.as_ref().map(counter_of).transpose()
+        let q = Stmt::new("SELECT failures, last_failure_at, window_start FROM throttle_counters WHERE scope = $1")
+            .arg(scope);
+        self.read_opt(&q, |r| counter_of(r)).await
     }
 
+    /// A `Stmt`, so that on SQLite the second step's throttle check runs on
+    /// a direct reader with its statement prepared once.
     async fn counters(&self, scopes: &[String]) -> Result<Vec<(String, Counter)>, StoreError> {
         if scopes.is_empty() {
             return Ok(Vec::new());
@@ -46,16 +45,8 @@ impl ThrottleStore for SqlStore {
             "SELECT scope, failures, last_failure_at, window_start FROM throttle_counters WHERE scope IN ({})",
             placeholders(1, scopes.len())
         );
-        let mut q = sqlx::query(&sql);
-        for scope in scopes {
-            q = q.bind(scope);
-        }
-        q.fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?
-            .iter()
-            .map(|r| Ok((text(r, "scope")?, counter_of(r)?)))
-            .collect()
+        let q = scopes.iter().fold(Stmt::new(sql), Stmt::arg);
+        self.read_all(&q, |r| Ok((r.text("scope")?, counter_of(r)?))).await
     }
 
     async fn record_failures(
