@@ -16,7 +16,7 @@ use crate::time::Timestamp;
 /// How long an account's organisation names are answered from memory.
 pub const CACHE_SECS: i64 = 5;
 /// Accounts kept at most, as many as the session cache keeps sessions;
-/// past it, stale entries go, then all of them (a flood of distinct
+/// past it, stale entries go, then a quarter of them (a flood of distinct
 /// accounts costs reads, never memory).
 const CACHE_MAX: usize = crate::sessions::cache::CACHE_MAX;
 
@@ -40,11 +40,8 @@ pub(crate) fn groups(account: &AccountId, now: Timestamp) -> Option<Vec<String>>
 pub(crate) fn keep(account: &AccountId, now: Timestamp, groups: Vec<String>) {
     let mut c = cache();
     // Refreshing a kept account is no growth: only a new one may start over.
-    if c.len() >= CACHE_MAX && !c.contains_key(account) {
-        c.retain(|_, e| now.secs() - e.at.secs() < CACHE_SECS);
-        if c.len() >= CACHE_MAX {
-            c.clear();
-        }
+    if !c.contains_key(account) {
+        crate::sessions::cache::make_room(&mut c, CACHE_MAX, |e| now.secs() - e.at.secs() < CACHE_SECS);
     }
     c.insert(account.clone(), Cached { at: now, groups });
 }
