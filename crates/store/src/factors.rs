@@ -235,12 +235,11 @@ impl FactorStore for SqlStore {
              SELECT 'p', method, 0, 0, 0 FROM method_preferences WHERE account_id = $1",
         );
         if !scopes.is_empty() {
-            let list = (2..2 + scopes.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             sql.push_str(
                 " UNION ALL SELECT 'c', scope, failures, last_failure_at, window_start FROM throttle_counters",
             );
             sql.push_str(" WHERE scope IN (");
-            sql.push_str(&list);
+            sql.push_str(&crate::throttle::placeholders(2, scopes.len()));
             sql.push(')');
         }
         let q = scopes.iter().fold(Stmt::new(sql).arg(account.as_str()), Stmt::arg);

@@ -15,7 +15,7 @@ use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
 /// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 

@@ -39,10 +39,7 @@ pub(crate) fn groups(account: &AccountId, now: Timestamp) -> Option<Vec<String>>
 
 pub(crate) fn keep(account: &AccountId, now: Timestamp, groups: Vec<String>) {
     let mut c = cache();
-    // Refreshing a kept account is no growth: only a new one may start over.
-    if !c.contains_key(account) {
-        crate::sessions::cache::make_room(&mut c, CACHE_MAX, |e| now.secs() - e.at.secs() < CACHE_SECS);
-    }
+    crate::sessions::cache::make_room(&mut c, account, CACHE_MAX, |e| now.secs() - e.at.secs() < CACHE_SECS);
     c.insert(account.clone(), Cached { at: now, groups });
 }
 
