@@ -7,11 +7,23 @@ use twostep_domain::error::StoreError;
 use twostep_domain::ids::AccountId;
 use twostep_domain::time::Timestamp;
 
-use crate::sql::Cols;
+use crate::sql::{Cols, Stmt};
 use crate::{SqlStore, store_err};
 
-pub(crate) const COLUMNS: &str =
-    "id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at, admin_since";
+/// The columns `account` decodes, as a literal so that `concat!` can build
+/// the hot statements below at compile time.
+macro_rules! columns {
+    () => {
+        "id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at, admin_since"
+    };
+}
+
+pub(crate) const COLUMNS: &str = columns!();
+
+/// The sign-in's lookup (by e-mail) and many a request's (by id): prepared
+/// once per connection and read without a hop on SQLite.
+const BY_EMAIL: &str = concat!("SELECT ", columns!(), " FROM accounts WHERE email = $1");
+const BY_ID: &str = concat!("SELECT ", columns!(), " FROM accounts WHERE id = $1");
 
 pub(crate) fn ts(row: &(impl Cols + ?Sized), col: &str) -> Result<Timestamp, StoreError> {
     row.int(col).map(Timestamp::from_secs)
@@ -65,25 +77,11 @@ impl AccountStore for SqlStore {
     }
 
     async fn account_by_email(&self, email: &Email) -> Result<Option<AccountRecord>, StoreError> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE email = $1"))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(account)
-            .transpose()
+        self.read_opt(&Stmt::new(BY_EMAIL).arg(email.as_str()), |r| account(r)).await
     }
 
     async fn account_by_id(&self, id: &AccountId) -> Result<Option<AccountRecord>, StoreError> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?
-            .as_ref()
-            .map(account)
-            .transpose()
+        self.read_opt(&Stmt::new(BY_ID).arg(id.as_str()), |r| account(r)).await
     }
 
     async fn list_accounts(&self, limit: i64) -> Result<Vec<AccountRecord>, StoreError> {

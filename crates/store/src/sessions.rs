@@ -199,18 +199,16 @@ impl SessionStore for SqlStore {
     }
 
     async fn insert_login_token(&self, t: &LoginTokenRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        let insert = Stmt::new(
             "INSERT INTO login_tokens (id, account_id, created_at, expires_at, failures)
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(t.id.as_str())
-        .bind(t.account_id.as_str())
-        .bind(t.created_at.secs())
-        .bind(t.expires_at.secs())
-        .bind(t.failures)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err)?;
+        .arg(t.id.as_str())
+        .arg(t.account_id.as_str())
+        .arg(t.created_at.secs())
+        .arg(t.expires_at.secs())
+        .arg(t.failures);
+        self.write(&insert).await?;
         Ok(())
     }
 
