@@ -315,9 +315,12 @@ fn checkpoint_loop(conn: &Connection, heard: &Receiver<()>, gate: &Weak<tokio::s
 /// (docs/performance.md). An extra sync never loses anything; one that
 /// fails leaves the gated pass more to do.
 fn flush_copied(conn: &Connection, file: &std::fs::File) {
-    let done = file.sync_data().map_err(|e| e.to_string());
-    let done = done.and_then(|()| checkpoint(conn).map_err(|e| e.to_string()));
-    if let Err(e) = done.and_then(|_| file.sync_data().map_err(|e| e.to_string())) {
+    let flush = || -> Result<(), Box<dyn std::error::Error>> {
+        file.sync_data()?;
+        checkpoint(conn)?;
+        Ok(file.sync_data()?)
+    };
+    if let Err(e) = flush() {
         tracing::warn!(error = %e, "WAL checkpoint before a restart failed; the gated pass does the rest");
     }
 }

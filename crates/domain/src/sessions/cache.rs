@@ -227,9 +227,10 @@ impl SessionCache {
 }
 
 /// Makes room for `key` in a table bounded to `capacity` (a key already
-/// kept is a refresh, no growth): what is no longer `live` goes first, then, if the table is still full, a quarter
-/// of it in the table's own order (which follows the keys' randomly seeded
-/// hashes, so the choice is random). Emptying the whole table instead made
+/// kept is a refresh, no growth): what is no longer `live` goes first,
+/// then, if the table is still full, a quarter of it in the table's own
+/// order (which follows the keys' randomly seeded hashes, so the choice is
+/// random). Emptying the whole table instead made
 /// a working set just over the bound miss on every key at once, each time,
 /// and held the lock while it freed every entry (at 1,000,000 accounts the
 /// bench's 20,000 sessions against 16,384 entries: forward-auth at 44% of
