@@ -54,7 +54,6 @@ impl<T> Store for T where
         + AllowlistStore
         + PushStore
         + WebauthnStore
-        + WebauthnStore
         + Health
 {
 }

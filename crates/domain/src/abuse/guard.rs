@@ -42,9 +42,9 @@ impl Twostep {
         self.throttles.reset(scopes).await
     }
 
-    /// Whether the account's TOTP factor is locked (it leaves `methods`).
-    pub(crate) async fn codes_locked(&self, account: &AccountId) -> Result<bool, crate::error::StoreError> {
-        self.factor_locked(&Scope::Totp(account.clone()), account).await
+    /// Whether any of `scopes` is locked, read in one statement.
+    pub(crate) async fn any_locked(&self, scopes: &[Scope]) -> Result<bool, crate::error::StoreError> {
+        Ok(self.throttles.verdicts(scopes).await?.contains(&Verdict::Locked))
     }
 
     /// Whether a code factor is locked, by its own counter or by the

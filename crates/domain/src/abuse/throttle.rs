@@ -116,6 +116,16 @@ pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
     out
 }
 
+/// A factor's own counter, named by the factor that keeps it: the name is
+/// the stored key's prefix and the metrics label, so it never changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FactorCounter {
+    pub name: &'static str,
+    /// Whether enough failures lock the factor; one that never locks (a
+    /// recovery code, §2.5) only backs off.
+    pub locks: bool,
+}
+
 /// The counted things.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -128,14 +138,9 @@ pub enum Scope {
     Address(String),
     /// All code factors of an account together.
     SecondFactor(AccountId),
-    /// The account's TOTP authenticators.
-    Totp(AccountId),
-    /// Codes sent to the account's phone (SMS and voice).
-    Phone(AccountId),
-    /// Codes sent to the account's e-mail address.
-    Email(AccountId),
-    /// The account's recovery codes: backs off, never locks.
-    Recovery(AccountId),
+    /// One factor's tries of an account, kept by that factor (the app's
+    /// codes, the phone's, the e-mail's, the recovery codes).
+    Factor(FactorCounter, AccountId),
 }
 
 impl Scope {
@@ -145,10 +150,7 @@ impl Scope {
             Self::UnknownEmail(h) => format!("password:unknown:{h}"),
             Self::Address(ip) => format!("address:{ip}"),
             Self::SecondFactor(a) => format!("second_factor:{a}"),
-            Self::Totp(a) => format!("totp:{a}"),
-            Self::Phone(a) => format!("phone:{a}"),
-            Self::Email(a) => format!("email:{a}"),
-            Self::Recovery(a) => format!("recovery:{a}"),
+            Self::Factor(c, a) => format!("{}:{a}", c.name),
         }
     }
 
@@ -160,15 +162,16 @@ impl Scope {
             Self::UnknownEmail(_) => "unknown_email",
             Self::Address(_) => "address",
             Self::SecondFactor(_) => "second_factor",
-            Self::Totp(_) => "totp",
-            Self::Phone(_) => "phone",
-            Self::Email(_) => "email",
-            Self::Recovery(_) => "recovery",
+            Self::Factor(c, _) => c.name,
         }
     }
 
     pub fn lockable(&self) -> bool {
-        !matches!(self, Self::Recovery(_) | Self::Address(_))
+        match self {
+            Self::Factor(c, _) => c.locks,
+            Self::Address(_) => false,
+            Self::Password(_) | Self::UnknownEmail(_) | Self::SecondFactor(_) => true,
+        }
     }
 
     /// How long a run of failures counts: the address cap is hourly, the
@@ -284,10 +287,8 @@ mod tests {
             Scope::UnknownEmail("0123abcd".into()),
             Scope::Address("192.0.2.7".into()),
             Scope::SecondFactor(a.clone()),
-            Scope::Totp(a.clone()),
-            Scope::Phone(a.clone()),
-            Scope::Email(a.clone()),
-            Scope::Recovery(a),
+            Scope::Factor(FactorCounter { name: "app", locks: true }, a.clone()),
+            Scope::Factor(FactorCounter { name: "list", locks: false }, a),
         ];
         let mut kinds: Vec<&str> = scopes.iter().map(Scope::kind).collect();
         for kind in &kinds {
@@ -295,7 +296,7 @@ mod tests {
         }
         kinds.sort_unstable();
         kinds.dedup();
-        assert_eq!(kinds.len(), scopes.len(), "one kind per variant");
+        assert_eq!(kinds.len(), scopes.len(), "one kind per variant and factor");
     }
 
     #[test]

@@ -115,7 +115,7 @@ impl Throttles {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::abuse::throttle::{LOCK_AT, MAX_DELAY_SECS};
+    use crate::abuse::throttle::{FactorCounter, LOCK_AT, MAX_DELAY_SECS};
     use crate::testing::ManualClock;
     use crate::testing::throttles::MemoryCounters;
 
@@ -128,10 +128,15 @@ mod tests {
         AccountId::from_stored("acct")
     }
 
+    /// Factors' counters as the factors declare theirs.
+    const APP: FactorCounter = FactorCounter { name: "app", locks: true };
+    const TEXTS: FactorCounter = FactorCounter { name: "texts", locks: true };
+    const LIST: FactorCounter = FactorCounter { name: "list", locks: false };
+
     #[tokio::test]
     async fn sec31_five_tries_are_admitted_then_the_sixth_waits_and_a_second_later_goes_through() {
         let (t, clock) = throttles();
-        let scopes = [Scope::SecondFactor(account()), Scope::Totp(account())];
+        let scopes = [Scope::SecondFactor(account()), Scope::Factor(APP, account())];
         for n in 1..=5 {
             let a = t.admit(&scopes).await.unwrap();
             assert_eq!((a.verdict, a.counts), (Verdict::Allow, vec![n, n]));
@@ -164,20 +169,20 @@ mod tests {
             t.fail_all(&[Scope::SecondFactor(a.clone())]).await.unwrap();
             clock.advance(MAX_DELAY_SECS + 1);
         }
-        assert!(t.factor_locked(&Scope::Phone(a.clone()), &a).await.unwrap());
-        assert!(t.factor_locked(&Scope::Email(a.clone()), &a).await.unwrap());
+        assert!(t.factor_locked(&Scope::Factor(APP, a.clone()), &a).await.unwrap());
+        assert!(t.factor_locked(&Scope::Factor(TEXTS, a.clone()), &a).await.unwrap());
         assert_eq!(t.check(&Scope::SecondFactor(a.clone())).await.unwrap(), Verdict::Locked);
         for _ in 0..LOCK_AT {
-            t.fail_all(&[Scope::Recovery(a.clone())]).await.unwrap();
+            t.fail_all(&[Scope::Factor(LIST, a.clone())]).await.unwrap();
         }
         clock.advance(MAX_DELAY_SECS + 1);
-        assert_eq!(t.check(&Scope::Recovery(a)).await.unwrap(), Verdict::Allow);
+        assert_eq!(t.check(&Scope::Factor(LIST, a)).await.unwrap(), Verdict::Allow);
     }
 
     #[tokio::test]
     async fn verdicts_read_absent_counters_as_no_failures() {
         let (t, _) = throttles();
-        let scopes = [Scope::Totp(account()), Scope::Email(account())];
+        let scopes = [Scope::Factor(APP, account()), Scope::Factor(TEXTS, account())];
         assert_eq!(t.verdicts(&scopes).await.unwrap(), vec![Verdict::Allow, Verdict::Allow]);
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::abuse::throttle::Scope;
+use crate::abuse::throttle::{FactorCounter, Scope};
 use crate::audit::RequestContext;
 use crate::error::{FactorError, StoreError};
 use crate::factors::sent_code::store::OobCodeRecord;
@@ -30,6 +30,9 @@ const EMAIL_INFO: MethodInfo = MethodInfo {
 };
 
 pub const EMAIL: Method = Method::of(&EMAIL_INFO);
+
+/// Codes sent to the address: their wrong tries and their sends.
+pub const EMAIL_COUNTER: FactorCounter = FactorCounter { name: "email", locks: true };
 
 pub(crate) struct EmailFactor;
 
@@ -60,7 +63,7 @@ impl Factor for EmailFactor {
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {
-        vec![Scope::SecondFactor(account.clone()), Scope::Email(account.clone())]
+        vec![Scope::SecondFactor(account.clone()), Scope::Factor(EMAIL_COUNTER, account.clone())]
     }
 
     async fn begin(&self, cx: &Twostep, _method: Method, req: Begin<'_>) -> Result<Challenge, ChallengeError> {
@@ -72,7 +75,7 @@ impl Factor for EmailFactor {
         };
         let to =
             SendTo { channel: Channel::Email, address: &address, calling_code: None, masked: mask_email(&address) };
-        cx.send_challenge_code(&req, Scope::Email(req.account.clone()), to).await
+        cx.send_challenge_code(&req, Scope::Factor(EMAIL_COUNTER, req.account.clone()), to).await
     }
 
     async fn verify(

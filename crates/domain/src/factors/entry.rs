@@ -244,8 +244,9 @@ impl Twostep {
         // failures of a burst racing it, counted before it).
         proven.writes.reset.extend(scopes.iter().map(Scope::key));
         if factor.unlocks_others() {
-            let was_locked = self.codes_locked(account).await?;
-            proven.writes.reset.extend(registry::standard().lock_scopes(account).iter().map(Scope::key));
+            let locks = registry::standard().lock_scopes(account);
+            let was_locked = self.any_locked(&locks).await?;
+            proven.writes.reset.extend(locks.iter().map(Scope::key));
             if was_locked {
                 let unlocked = AuditEvent::user(AuditKind::FactorUnlocked, account).details("recovery code sign-in");
                 proven.writes.audit.push(self.auditor.entry(unlocked, ctx));

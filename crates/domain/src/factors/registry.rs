@@ -80,16 +80,22 @@ impl Registry {
         self.iter().find(|f| f.methods().contains(&method))
     }
 
-    /// Every counter that can lock a method, once each: what the factor
-    /// summary reads so the methods list can leave locked ones out.
-    pub fn lock_scopes(&self, account: &AccountId) -> Vec<Scope> {
+    /// Every counter the factors count tries in, once each: what an
+    /// admin's reset clears.
+    pub fn counters(&self, account: &AccountId) -> Vec<Scope> {
         let mut scopes: Vec<Scope> = Vec::new();
         for scope in self.iter().flat_map(|f| f.scopes(account)) {
-            if scope.lockable() && !scopes.contains(&scope) {
+            if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
         }
         scopes
+    }
+
+    /// The counters that can lock a method, once each: what the factor
+    /// summary reads so the methods list can leave locked ones out.
+    pub fn lock_scopes(&self, account: &AccountId) -> Vec<Scope> {
+        self.counters(account).into_iter().filter(Scope::lockable).collect()
     }
 }
 
@@ -126,10 +132,33 @@ mod tests {
     fn lock_scopes_are_the_lockable_counters_once_each() {
         let a = AccountId::from_stored("acct");
         let scopes = Registry::standard().lock_scopes(&a);
+        let factor = |c| Scope::Factor(c, a.clone());
         assert_eq!(
             scopes,
-            vec![Scope::SecondFactor(a.clone()), Scope::Totp(a.clone()), Scope::Phone(a.clone()), Scope::Email(a)]
+            vec![
+                Scope::SecondFactor(a.clone()),
+                factor(crate::factors::totp::TOTP_COUNTER),
+                factor(crate::factors::phone::PHONE_COUNTER),
+                factor(crate::factors::email::EMAIL_COUNTER),
+            ]
         );
+        // Every counter, the recovery codes' too, is what an admin's reset clears.
+        let all = Registry::standard().counters(&a);
+        assert_eq!(all[..4], scopes[..]);
+        assert_eq!(all[4..], [factor(crate::factors::recovery::RECOVERY_COUNTER)]);
+    }
+
+    #[test]
+    fn each_factor_counter_has_a_name_of_its_own() {
+        // The name is the stored key's prefix: two factors sharing one would
+        // count each other's failures.
+        let a = AccountId::from_stored("acct");
+        let mut names: Vec<&str> = Registry::standard().counters(&a).iter().map(Scope::kind).collect();
+        let n = names.len();
+        names.extend(["password", "unknown_email", "address"]);
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n + 3, "{names:?}");
     }
 
     #[test]

@@ -41,16 +41,11 @@ impl By {
     }
 }
 
-/// The factor counters an admin reset clears; the password's stays (a
-/// locked password is unlocked by a reset link or `twostep user unlock`).
-fn factor_scopes(account: &AccountId) -> [Scope; 5] {
-    [
-        Scope::SecondFactor(account.clone()),
-        Scope::Totp(account.clone()),
-        Scope::Phone(account.clone()),
-        Scope::Email(account.clone()),
-        Scope::Recovery(account.clone()),
-    ]
+/// The factor counters an admin reset clears, every factor's: the
+/// password's stays (a locked password is unlocked by a reset link or
+/// `twostep user unlock`).
+fn factor_scopes(account: &AccountId) -> Vec<Scope> {
+    crate::factors::registry::standard().counters(account)
 }
 
 pub(crate) struct Administration {

@@ -117,14 +117,15 @@ async fn sec53_a_two_factor_reset_leaves_no_factor_session_or_factor_lock_but_ke
     let f = fixture();
     f.holders.set(&f.bob.id, true);
     f.bob_sessions(2).await;
-    let locked = [Scope::Totp(f.bob.id.clone()), Scope::Password(f.bob.id.clone())];
+    let app = Scope::Factor(crate::factors::totp::TOTP_COUNTER, f.bob.id.clone());
+    let locked = [app.clone(), Scope::Password(f.bob.id.clone())];
     for _ in 0..6 {
         f.admin.throttles.admit(&locked).await.expect("counted");
     }
     f.admin.wipe_second_factors(&f.bob, By::admin(&f.boss), &ctx()).await.expect("wiped");
     assert!(!f.holders.has(&f.bob.id));
     assert_eq!(f.store.session_count(), 0);
-    assert_eq!(f.admin.throttles.check(&Scope::Totp(f.bob.id.clone())).await.expect("read"), Verdict::Allow);
+    assert_eq!(f.admin.throttles.check(&app).await.expect("read"), Verdict::Allow);
     assert_ne!(f.admin.throttles.check(&Scope::Password(f.bob.id.clone())).await.expect("read"), Verdict::Allow);
     let entry = f.kit.audit.0.lock().expect("lock").last().cloned().expect("audited");
     assert_eq!(entry.details, "by admin a1; factors removed: 1; sessions ended: 2");

@@ -184,7 +184,7 @@ async fn a_login_token_lives_five_minutes_and_five_tries_counted_with_the_thrott
 async fn a_try_the_throttles_refuse_is_not_one_of_the_login_tokens() {
     let f = fixture(false);
     let token = f.sessions.open_login(&ann()).await.expect("open");
-    let scope = [Scope::Totp(ann())];
+    let scope = [Scope::Factor(crate::factors::totp::TOTP_COUNTER, ann())];
     for _ in 0..BACKOFF_FROM {
         f.kit.throttles.fail_all(&scope).await.expect("fail");
     }

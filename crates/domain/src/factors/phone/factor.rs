@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::PHONE_KIND;
-use crate::abuse::throttle::Scope;
+use crate::abuse::throttle::{FactorCounter, Scope};
 use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::sent_code::store::OobCodeRecord;
@@ -49,6 +49,9 @@ const VOICE_INFO: MethodInfo = MethodInfo {
 pub const SMS: Method = Method::of(&SMS_INFO);
 pub const VOICE: Method = Method::of(&VOICE_INFO);
 
+/// Codes sent to the phone, texts and calls together: their wrong tries and their sends.
+pub const PHONE_COUNTER: FactorCounter = FactorCounter { name: "phone", locks: true };
+
 pub(crate) struct PhoneFactor;
 
 #[async_trait]
@@ -62,7 +65,7 @@ impl Factor for PhoneFactor {
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {
-        vec![Scope::SecondFactor(account.clone()), Scope::Phone(account.clone())]
+        vec![Scope::SecondFactor(account.clone()), Scope::Factor(PHONE_COUNTER, account.clone())]
     }
 
     async fn begin(&self, cx: &Twostep, method: Method, req: Begin<'_>) -> Result<Challenge, ChallengeError> {
@@ -73,7 +76,7 @@ impl Factor for PhoneFactor {
         let channel = if method == VOICE { Channel::Voice } else { Channel::Sms };
         let to =
             SendTo { channel, address: phone.e164(), calling_code: Some(phone.calling_code()), masked: phone.masked() };
-        cx.send_challenge_code(&req, Scope::Phone(req.account.clone()), to).await
+        cx.send_challenge_code(&req, Scope::Factor(PHONE_COUNTER, req.account.clone()), to).await
     }
 
     async fn verify(

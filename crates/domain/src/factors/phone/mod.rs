@@ -11,7 +11,7 @@ mod factor;
 pub mod number;
 
 pub(crate) use factor::PhoneFactor;
-pub use factor::{SMS, VOICE};
+pub use factor::{PHONE_COUNTER, SMS, VOICE};
 
 use zeroize::Zeroizing;
 

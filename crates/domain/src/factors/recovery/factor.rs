@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::abuse::throttle::Scope;
+use crate::abuse::throttle::{FactorCounter, Scope};
 use crate::audit::{AuditKind, AuditKindInfo, Category, NOT_YOU_CHANGE, RequestContext};
 use crate::error::FactorError;
 use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
@@ -28,6 +28,9 @@ const RECOVERY_INFO: MethodInfo = MethodInfo {
 
 pub const RECOVERY_CODE: Method = Method::of(&RECOVERY_INFO);
 
+/// Wrong recovery codes: they back off, never lock (§2.5, SEC-34).
+pub const RECOVERY_COUNTER: FactorCounter = FactorCounter { name: "recovery", locks: false };
+
 pub(crate) struct RecoveryFactor;
 
 #[async_trait]
@@ -42,7 +45,7 @@ impl Factor for RecoveryFactor {
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {
-        vec![Scope::Recovery(account.clone())]
+        vec![Scope::Factor(RECOVERY_COUNTER, account.clone())]
     }
 
     fn unlocks_others(&self) -> bool {

@@ -9,8 +9,8 @@
 pub mod code;
 mod factor;
 
-pub use factor::RECOVERY_CODE;
 pub(crate) use factor::RecoveryFactor;
+pub use factor::{RECOVERY_CODE, RECOVERY_COUNTER};
 
 use zeroize::Zeroizing;
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::abuse::throttle::Scope;
+use crate::abuse::throttle::{FactorCounter, Scope};
 use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
@@ -29,6 +29,9 @@ const TOTP_INFO: MethodInfo = MethodInfo {
 
 pub const TOTP: Method = Method::of(&TOTP_INFO);
 
+/// The app's wrong codes, counted apart from the other factors'.
+pub const TOTP_COUNTER: FactorCounter = FactorCounter { name: "totp", locks: true };
+
 pub(crate) struct TotpFactor;
 
 #[async_trait]
@@ -42,7 +45,7 @@ impl Factor for TotpFactor {
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {
-        vec![Scope::SecondFactor(account.clone()), Scope::Totp(account.clone())]
+        vec![Scope::SecondFactor(account.clone()), Scope::Factor(TOTP_COUNTER, account.clone())]
     }
 
     async fn verify(

@@ -13,7 +13,7 @@ pub mod otp;
 pub mod otpauth;
 
 pub(crate) use factor::TotpFactor;
-pub use factor::{TOTP, TOTP_KIND};
+pub use factor::{TOTP, TOTP_COUNTER, TOTP_KIND};
 
 use zeroize::Zeroizing;
 
