@@ -87,6 +87,8 @@ s.test('an admin resets a user’s two-factor authentication and sees it in the 
   assert.equal(await rows.count(), 1);
   const row = page.locator(`[data-testid=user-row][data-email="${target.email}"]`);
   assert.equal(await text(row.locator('[data-testid=user-two-factor]')), 'On');
+  // Each factor names its own kind (`Factor::kind`), not the stored slug.
+  assert.equal(await text(row.locator('td[data-label="Two-factor"] .help')), 'authenticator app');
   await screenshot(page, 'admin-02-search');
 
   // 4. Reset 2FA: a confirmation page naming the user first.

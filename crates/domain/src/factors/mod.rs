@@ -206,6 +206,11 @@ pub(crate) trait Factor: Send + Sync {
     /// Whether an account holding `have` can use it.
     fn held(&self, have: &Holdings<'_>) -> bool;
 
+    /// The kind its authenticator rows carry, if it keeps them there.
+    fn kind(&self) -> Option<Kind> {
+        None
+    }
+
     /// Whether the e-mail's verification matters to `held` (it is read only then).
     fn needs_email_verified(&self) -> bool {
         false
@@ -245,6 +250,21 @@ pub(crate) trait Factor: Send + Sync {
     async fn sweep(&self, _cx: &Twostep, _now: crate::time::Timestamp) -> Result<(), crate::error::StoreError> {
         Ok(())
     }
+}
+
+/// An authenticator row's kind, as its factor names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
+    /// Stored in the row (`"totp"`); never changes.
+    pub slug: &'static str,
+    /// How a list of an account's factors names it: "authenticator app".
+    pub label: &'static str,
+}
+
+/// How a list names an authenticator of kind `slug`: its factor's label,
+/// or the slug itself for a kind no factor of this server knows.
+pub fn kind_label(slug: &str) -> &str {
+    registry::standard().iter().filter_map(Factor::kind).find(|k| k.slug == slug).map_or(slug, |k| k.label)
 }
 
 /// What `Factor::begin` is told.

@@ -149,6 +149,21 @@ mod tests {
     }
 
     #[test]
+    fn a_list_names_each_kind_by_its_factor_and_an_unknown_one_as_stored() {
+        use crate::factors::kind_label;
+        assert_eq!(kind_label("totp"), "authenticator app");
+        assert_eq!(kind_label("phone"), "phone");
+        assert_eq!(kind_label("webauthn"), "security key");
+        assert_eq!(kind_label("push"), "push device");
+        assert_eq!(kind_label("from-a-newer-version"), "from-a-newer-version");
+        let mut slugs: Vec<_> = Registry::standard().iter().filter_map(Factor::kind).map(|k| k.slug).collect();
+        let n = slugs.len();
+        slugs.sort_unstable();
+        slugs.dedup();
+        assert_eq!(slugs.len(), n, "one factor per kind");
+    }
+
+    #[test]
     fn each_factor_counter_has_a_name_of_its_own() {
         // The name is the stored key's prefix: two factors sharing one would
         // count each other's failures.

@@ -37,21 +37,13 @@ pub struct UserRow {
     pub me: bool,
 }
 
-fn factor_label(kind: &str) -> &str {
-    match kind {
-        "totp" => "authenticator app",
-        "phone" => "phone",
-        other => other,
-    }
-}
-
 fn user_row(s: AccountSummary, me: &AccountId) -> UserRow {
     let a = s.account;
     UserRow {
         me: &a.id == me,
         id: a.id.to_string(),
         email: a.email.to_string(),
-        factors: s.factor_kinds.iter().map(|k| factor_label(k)).collect::<Vec<_>>().join(", "),
+        factors: s.factor_kinds.iter().map(|k| twostep_domain::factors::kind_label(k)).collect::<Vec<_>>().join(", "),
         created: human_time(a.created_at),
         last_sign_in: a.last_sign_in_at.map_or_else(|| "never".to_owned(), human_time),
         disabled: a.disabled_at.is_some(),

@@ -10,7 +10,7 @@ use crate::error::FactorError;
 use crate::factors::sent_code::store::OobCodeRecord;
 use crate::factors::sent_code::{SENT_CODE_REFUSED, SendError, SendTo};
 use crate::factors::{
-    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
+    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
@@ -62,6 +62,10 @@ impl Factor for PhoneFactor {
 
     fn held(&self, have: &Holdings<'_>) -> bool {
         have.settings.phone_enabled && have.has(PHONE_KIND)
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        Some(Kind { slug: PHONE_KIND, label: "phone" })
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {

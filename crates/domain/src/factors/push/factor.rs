@@ -8,7 +8,7 @@ use crate::abuse::throttle::Scope;
 use crate::audit::{AuditEntry, AuditKind, AuditKindInfo, Category, Companion, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::{
-    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
+    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
@@ -42,6 +42,10 @@ impl Factor for PushFactor {
 
     fn held(&self, have: &Holdings<'_>) -> bool {
         have.has(PUSH_KIND)
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        Some(Kind { slug: PUSH_KIND, label: "push device" })
     }
 
     /// It locks with the code factors: its only counter is `second_factor`.

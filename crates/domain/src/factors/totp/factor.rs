@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::abuse::throttle::{FactorCounter, Scope};
 use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
-use crate::factors::{Binding, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving};
+use crate::factors::{Binding, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving};
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
 use crate::service::Twostep;
@@ -42,6 +42,10 @@ impl Factor for TotpFactor {
 
     fn held(&self, have: &Holdings<'_>) -> bool {
         have.has(TOTP_KIND)
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        Some(Kind { slug: TOTP_KIND, label: "authenticator app" })
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {

@@ -13,7 +13,7 @@ use crate::error::FactorError;
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
 use crate::factors::{
-    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Method, MethodInfo, Proof, Proven, Proving,
+    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
@@ -54,6 +54,10 @@ impl Factor for WebauthnFactor {
 
     fn held(&self, have: &Holdings<'_>) -> bool {
         have.has(WEBAUTHN_KIND)
+    }
+
+    fn kind(&self) -> Option<Kind> {
+        Some(Kind { slug: WEBAUTHN_KIND, label: "security key" })
     }
 
     /// Wrong assertions count like wrong codes (SEC-59), on the account's
