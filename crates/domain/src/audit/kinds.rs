@@ -134,16 +134,16 @@ impl AuditKind {
             .advice("Set up a second factor before the date to keep signing in."),
     );
 
-    // A second factor, whichever it is. Set-ups record which in the details.
+    // A second factor, whichever it is: the details start with the kind
+    // added ("webauthn; two-factor turned on"), which its factor names.
     pub const AuthenticatorAdded: AuditKind = AuditKind::of(&K::reworded("authenticator_added", Changes, |s| {
-        let key = s.details.starts_with("webauthn");
+        let kind = s.details.split(';').next().and_then(|slug| crate::factors::kind(slug.trim()));
+        // Rows written before the details named the kind were all the app's.
+        let (label, with) = kind.map_or(("Authenticator app", "an authenticator app"), |k| (k.label, k.in_sentence));
         if s.details.contains("two-factor turned on") {
-            let with = if key { "a security key or passkey" } else { "an authenticator app" };
             Sentence::new(format!("Two-factor authentication turned on with {with}"))
-        } else if key {
-            Sentence::new("Security key or passkey added")
         } else {
-            Sentence::new("Authenticator app added")
+            Sentence::new(format!("{} added", super::wording::capitalized(label)))
         }
     }));
     pub const AuthenticatorRemoved: AuditKind = AuditKind::of(&K::reworded("authenticator_removed", Changes, |s| {

@@ -88,13 +88,16 @@ pub fn single(kind: &str, success: bool, details: &str, device: Option<&str>) ->
     Words { title, advice, attention: false, category: Category::Changes }
 }
 
+/// "authenticator app" → "Authenticator app".
+pub(super) fn capitalized(words: &str) -> String {
+    let mut chars = words.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// A kind read from its name ("Some future event"), for rows this version
 /// has no words for.
 pub(super) fn unknown(said: &Said<'_>) -> Sentence {
-    let words = said.kind.replace('_', " ");
-    let mut first = words.chars();
-    let title: String = first.next().map(|c| c.to_uppercase().chain(first).collect()).unwrap_or_default();
-    let entry = Sentence::new(title);
+    let entry = Sentence::new(capitalized(&said.kind.replace('_', " ")));
     if said.success { entry } else { entry.advice("It did not succeed.") }
 }
 

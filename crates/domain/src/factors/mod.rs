@@ -259,12 +259,19 @@ pub struct Kind {
     pub slug: &'static str,
     /// How a list of an account's factors names it: "authenticator app".
     pub label: &'static str,
+    /// How a sentence names one: "an authenticator app".
+    pub in_sentence: &'static str,
+}
+
+/// The kind stored as `slug`, if a factor of this server keeps it.
+pub fn kind(slug: &str) -> Option<Kind> {
+    registry::standard().iter().filter_map(Factor::kind).find(|k| k.slug == slug)
 }
 
 /// How a list names an authenticator of kind `slug`: its factor's label,
 /// or the slug itself for a kind no factor of this server knows.
 pub fn kind_label(slug: &str) -> &str {
-    registry::standard().iter().filter_map(Factor::kind).find(|k| k.slug == slug).map_or(slug, |k| k.label)
+    kind(slug).map_or(slug, |k| k.label)
 }
 
 /// What `Factor::begin` is told.

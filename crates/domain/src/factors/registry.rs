@@ -153,7 +153,7 @@ mod tests {
         use crate::factors::kind_label;
         assert_eq!(kind_label("totp"), "authenticator app");
         assert_eq!(kind_label("phone"), "phone");
-        assert_eq!(kind_label("webauthn"), "security key");
+        assert_eq!(kind_label("webauthn"), "security key or passkey");
         assert_eq!(kind_label("push"), "push device");
         assert_eq!(kind_label("from-a-newer-version"), "from-a-newer-version");
         let mut slugs: Vec<_> = Registry::standard().iter().filter_map(Factor::kind).map(|k| k.slug).collect();

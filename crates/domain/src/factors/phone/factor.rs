@@ -65,7 +65,7 @@ impl Factor for PhoneFactor {
     }
 
     fn kind(&self) -> Option<Kind> {
-        Some(Kind { slug: PHONE_KIND, label: "phone" })
+        Some(Kind { slug: PHONE_KIND, label: "phone", in_sentence: "a phone" })
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {

@@ -45,7 +45,7 @@ impl Factor for PushFactor {
     }
 
     fn kind(&self) -> Option<Kind> {
-        Some(Kind { slug: PUSH_KIND, label: "push device" })
+        Some(Kind { slug: PUSH_KIND, label: "push device", in_sentence: "a push device" })
     }
 
     /// It locks with the code factors: its only counter is `second_factor`.

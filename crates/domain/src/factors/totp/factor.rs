@@ -45,7 +45,7 @@ impl Factor for TotpFactor {
     }
 
     fn kind(&self) -> Option<Kind> {
-        Some(Kind { slug: TOTP_KIND, label: "authenticator app" })
+        Some(Kind { slug: TOTP_KIND, label: "authenticator app", in_sentence: "an authenticator app" })
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {

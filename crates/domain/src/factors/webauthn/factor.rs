@@ -57,7 +57,7 @@ impl Factor for WebauthnFactor {
     }
 
     fn kind(&self) -> Option<Kind> {
-        Some(Kind { slug: WEBAUTHN_KIND, label: "security key" })
+        Some(Kind { slug: WEBAUTHN_KIND, label: "security key or passkey", in_sentence: "a security key or passkey" })
     }
 
     /// Wrong assertions count like wrong codes (SEC-59), on the account's
