@@ -98,6 +98,11 @@ pub enum FactorError {
     UnknownMethod,
     #[error("names are 1 to 64 characters")]
     InvalidName,
+    /// A factor's own refusal of what it was given (a token's malformed
+    /// secret, say), with its stable API code, so that a new factor's
+    /// refusals need no variant here.
+    #[error("{message}")]
+    Refused { code: &'static str, message: &'static str },
     /// A security key's answer failed a check (SEC-58/59); the log says which.
     #[error("the security key's answer was not accepted; try again")]
     InvalidCredential,

@@ -172,6 +172,7 @@ impl ApiError {
                 (S::CONFLICT, "two_factor_not_enabled")
             }
             Self::Factor(F::InvalidCredential) => (S::BAD_REQUEST, "invalid_credential"),
+            Self::Factor(F::Refused { code, .. }) => (S::BAD_REQUEST, code),
             Self::Factor(F::CredentialTaken) => (S::CONFLICT, "credential_taken"),
             Self::Factor(F::SyncedKeyRefused { .. }) => (S::BAD_REQUEST, "synced_key_refused"),
             Self::Factor(F::AttestationRefused) => (S::BAD_REQUEST, "attestation_refused"),
@@ -275,5 +276,22 @@ impl From<twostep_domain::factors::ChallengeError> for ApiError {
             twostep_domain::factors::ChallengeError::Send(e) => Self::Send(e),
             twostep_domain::factors::ChallengeError::Push(e) => Self::Push(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_factors_own_refusal_answers_400_with_its_code_and_words() {
+        let e = ApiError::Factor(FactorError::Refused { code: "invalid_secret", message: "not a valid token secret" });
+        assert_eq!(e.status_and_code(), (StatusCode::BAD_REQUEST, "invalid_secret"));
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(res.into_body(), 4096).await.expect("body");
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(json["error"]["code"], "invalid_secret");
+        assert_eq!(json["error"]["message"], "not a valid token secret");
     }
 }

@@ -394,6 +394,10 @@ pub fn factor(e: &FactorError, back_to: &str) -> Response {
             )
             .with_link("/security", "Back to Security"),
         ),
+        FactorError::Refused { message, .. } => render(
+            StatusCode::BAD_REQUEST,
+            &Message::owned(None, "That was not accepted", sentence(message)).with_link("/security", "Back to Security"),
+        ),
         other => internal(other),
     }
 }
