@@ -31,7 +31,7 @@ const EMAIL_INFO: MethodInfo = MethodInfo {
 
 pub const EMAIL: Method = Method::of(&EMAIL_INFO);
 
-/// Codes sent to the address: their wrong tries and their sends.
+/// Wrong codes sent to the address; while it is locked, no code is sent there.
 pub const EMAIL_COUNTER: FactorCounter = FactorCounter { name: "email", locks: true };
 
 pub(crate) struct EmailFactor;

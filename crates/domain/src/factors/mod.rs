@@ -203,12 +203,15 @@ pub(crate) trait Factor: Send + Sync {
     /// The methods it offers (a phone offers texts and calls).
     fn methods(&self) -> &'static [Method];
 
-    /// Whether an account holding `have` can use it.
-    fn held(&self, have: &Holdings<'_>) -> bool;
-
     /// The kind its authenticator rows carry, if it keeps them there.
     fn kind(&self) -> Option<Kind> {
         None
+    }
+
+    /// Whether an account holding `have` can use it: by default, whether
+    /// it has a row of the factor's `kind`.
+    fn held(&self, have: &Holdings<'_>) -> bool {
+        self.kind().is_some_and(|k| have.has(k.slug))
     }
 
     /// Whether the e-mail's verification matters to `held` (it is read only then).

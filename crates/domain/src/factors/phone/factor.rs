@@ -49,7 +49,8 @@ const VOICE_INFO: MethodInfo = MethodInfo {
 pub const SMS: Method = Method::of(&SMS_INFO);
 pub const VOICE: Method = Method::of(&VOICE_INFO);
 
-/// Codes sent to the phone, texts and calls together: their wrong tries and their sends.
+/// Wrong codes sent to the phone, texts and calls together; while it is
+/// locked, no code is sent there.
 pub const PHONE_COUNTER: FactorCounter = FactorCounter { name: "phone", locks: true };
 
 pub(crate) struct PhoneFactor;
@@ -60,12 +61,13 @@ impl Factor for PhoneFactor {
         &[SMS, VOICE]
     }
 
-    fn held(&self, have: &Holdings<'_>) -> bool {
-        have.settings.phone_enabled && have.has(PHONE_KIND)
-    }
-
     fn kind(&self) -> Option<Kind> {
         Some(Kind { slug: PHONE_KIND, label: "phone", in_sentence: "a phone" })
+    }
+
+    /// Only while the operator has phones on.
+    fn held(&self, have: &Holdings<'_>) -> bool {
+        have.settings.phone_enabled && have.has(PHONE_KIND)
     }
 
     fn scopes(&self, account: &AccountId) -> Vec<Scope> {

@@ -8,7 +8,7 @@ use crate::abuse::throttle::Scope;
 use crate::audit::{AuditEntry, AuditKind, AuditKindInfo, Category, Companion, RequestContext, Sentence};
 use crate::error::FactorError;
 use crate::factors::{
-    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving,
+    Begin, Binding, Challenge, ChallengeError, Factor, Kind, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
@@ -38,10 +38,6 @@ pub(crate) struct PushFactor;
 impl Factor for PushFactor {
     fn methods(&self) -> &'static [Method] {
         &[PUSH]
-    }
-
-    fn held(&self, have: &Holdings<'_>) -> bool {
-        have.has(PUSH_KIND)
     }
 
     fn kind(&self) -> Option<Kind> {

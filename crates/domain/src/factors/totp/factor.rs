@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::abuse::throttle::{FactorCounter, Scope};
 use crate::audit::{AuditKind, AuditKindInfo, Category, RequestContext, Sentence};
 use crate::error::FactorError;
-use crate::factors::{Binding, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving};
+use crate::factors::{Binding, Factor, Kind, Method, MethodInfo, Proof, Proven, Proving};
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
 use crate::service::Twostep;
@@ -38,10 +38,6 @@ pub(crate) struct TotpFactor;
 impl Factor for TotpFactor {
     fn methods(&self) -> &'static [Method] {
         &[TOTP]
-    }
-
-    fn held(&self, have: &Holdings<'_>) -> bool {
-        have.has(TOTP_KIND)
     }
 
     fn kind(&self) -> Option<Kind> {

@@ -13,7 +13,7 @@ use crate::error::FactorError;
 use crate::factors::sent_code::SendError;
 use crate::factors::sent_code::store::CodePurpose;
 use crate::factors::{
-    Begin, Binding, Challenge, ChallengeError, Factor, Holdings, Kind, Method, MethodInfo, Proof, Proven, Proving,
+    Begin, Binding, Challenge, ChallengeError, Factor, Kind, Method, MethodInfo, Proof, Proven, Proving,
 };
 use crate::ids::AccountId;
 use crate::notify::notice::Notice;
@@ -50,10 +50,6 @@ fn purpose(p: CodePurpose) -> CeremonyPurpose {
 impl Factor for WebauthnFactor {
     fn methods(&self) -> &'static [Method] {
         &[WEBAUTHN]
-    }
-
-    fn held(&self, have: &Holdings<'_>) -> bool {
-        have.has(WEBAUTHN_KIND)
     }
 
     fn kind(&self) -> Option<Kind> {
