@@ -58,6 +58,13 @@ const CHECKPOINT_AFTER: Duration = Duration::from_millis(50);
 /// the writer held, so the WAL starts over: about 16 MB.
 const RESTART_AFTER_FRAMES: i64 = 4096;
 
+/// How long a write waits for another connection's write lock before it
+/// fails, as the other connections' busy timeout.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The longest pause between two tries for that lock.
+const LOCK_RETRY_MAX: Duration = Duration::from_millis(10);
+
 /// Batch outcomes kept for members still to look theirs up: a member looks
 /// within microseconds of the commit.
 const OUTCOMES_KEPT: usize = 1024;
@@ -75,15 +82,23 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// The open batch's number, opening one if none is.
-    pub fn join(&mut self) -> Result<u64, StoreError> {
+    /// The open batch's number, opening one if none is; `None` while
+    /// another connection (another process, another store on the file)
+    /// holds the write lock. See `join`.
+    fn try_join(&mut self) -> Result<Option<u64>, StoreError> {
         if let Some(b) = self.open {
-            return Ok(b);
+            return Ok(Some(b));
         }
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(direct_err)?;
+        match self.conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {}
+            Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::DatabaseBusy => {
+                return Ok(None);
+            }
+            Err(e) => return Err(direct_err(e)),
+        }
         self.next += 1;
         self.open = Some(self.next);
-        Ok(self.next)
+        Ok(Some(self.next))
     }
 
     pub fn is_open(&self) -> bool {
@@ -183,9 +198,10 @@ impl Direct {
         // Statement journals (a savepoint's, a multi-row statement's) in
         // memory, not in temporary files made and unlinked per batch; a WAL
         // that grew past 32 MB under a burst is cut back when it starts over.
+        // No busy handler on the writer: `join` waits for the lock as a task.
         let writer = open(
             "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY;
-             PRAGMA journal_size_limit = 33554432",
+             PRAGMA journal_size_limit = 33554432; PRAGMA busy_timeout = 0",
         )?;
         let readers = (0..readers.max(1)).map(|_| open("").map(Mutex::new)).collect::<Result<_, _>>()?;
         let (committed, heard) = sync_channel(1);
@@ -231,7 +247,7 @@ impl Direct {
     ) -> Result<R, StoreError> {
         let (r, batch) = {
             let mut w = self.writer.lock().await;
-            let batch = w.join()?;
+            let batch = join(&mut w).await?;
             let r = f(&w.conn);
             (w.checked(r), batch)
         };
@@ -268,6 +284,30 @@ impl Direct {
     /// Reads rows, decoding each with `f`.
     pub fn read<T>(&self, s: &Stmt<'_>, f: impl Fn(&dyn Cols) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
         rows(&self.reader(), s, f)
+    }
+}
+
+/// The writer's open batch, opening one if none is. While another
+/// connection holds SQLite's write lock, it waits as a task (the gate
+/// held, so this instance's writers queue behind it as before), never in
+/// SQLite's busy handler: that handler blocks the runtime thread it runs
+/// on, and the task that would release the lock may be queued on that
+/// very thread (a second instance on the file in this process, as the
+/// API tests run two), or every request of this instance waits behind it.
+/// Only a connection outside this store can hold the lock: this store's
+/// own sqlx transactions hold the gate.
+pub(crate) async fn join(w: &mut tokio::sync::MutexGuard<'_, Writer>) -> Result<u64, StoreError> {
+    let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(batch) = w.try_join()? {
+            return Ok(batch);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(StoreError::Backend("database is locked (another connection holds the write lock)".into()));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LOCK_RETRY_MAX);
     }
 }
 

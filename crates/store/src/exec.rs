@@ -58,7 +58,7 @@ impl SqlStore {
             Some(d) => {
                 let mut w = d.gate().await;
                 let opened = !w.is_open();
-                let batch = w.join()?;
+                let batch = direct::join(&mut w).await?;
                 let r = w.conn.execute_batch("SAVEPOINT tx").map_err(crate::sql::direct_err);
                 w.checked(r)?;
                 Ok(Tx::Direct { writer: Some(w), direct: d, batch, opened })
@@ -227,6 +227,33 @@ mod tests {
         let written = tokio::time::timeout(Duration::from_secs(5), writer).await.expect("in time").expect("task");
         assert_eq!(written.expect("written"), 1);
         assert_eq!(keys(&store).await, ["a", "b"]);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// One thread again, and the lock held by another connection on the
+    /// file (another process, or a second instance in this one, as the API
+    /// tests run two): a direct write that slept in SQLite's busy handler
+    /// would hold the thread that the holder needs to commit on. It waits
+    /// as a task instead, and writes once the other has committed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_direct_write_waits_for_another_connections_lock_without_blocking_its_thread() {
+        let (store, dir) = store().await;
+        let other = rusqlite::Connection::open(dir.join("t.db")).expect("another connection");
+        other.execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES ('other')").expect("the other holds the lock");
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move { store.write(&Stmt::new("INSERT INTO t VALUES ($1)").arg("mine")).await })
+        };
+        // Returns at once only if the write left the thread free.
+        let slept = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(slept.elapsed() < Duration::from_secs(2), "the thread was held for {:?}", slept.elapsed());
+        assert!(!writer.is_finished(), "the write waits for the lock");
+        other.execute_batch("COMMIT").expect("the other commits");
+        let written = tokio::time::timeout(Duration::from_secs(5), writer).await.expect("in time").expect("task");
+        assert_eq!(written.expect("written"), 1);
+        assert_eq!(keys(&store).await, ["mine", "other"]);
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
