@@ -107,6 +107,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_webauthn_settings.sql"),
         postgres: include_str!("../migrations/postgres/0017_webauthn_settings.sql"),
     },
+    Migration {
+        version: 18,
+        name: "summary_indexes",
+        sqlite: include_str!("../migrations/sqlite/0018_summary_indexes.sql"),
+        postgres: include_str!("../migrations/postgres/0018_summary_indexes.sql"),
+    },
 ];
 
 const LOCK_KEY: i64 = 0x0074_776f_7374_6570; // "twostep"
