@@ -57,6 +57,7 @@ pub(crate) fn account(row: &(impl Cols + ?Sized)) -> Result<AccountRecord, Store
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_account(&self, a: &AccountRecord) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "INSERT INTO accounts (id, email, password_hash, created_at, disabled_at, last_sign_in_at, email_verified_at,
                                    admin_since)
@@ -96,6 +97,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_disabled(&self, id: &AccountId, at: Option<Timestamp>) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE id = $2")
             .bind(opt_secs(at))
             .bind(id.as_str())
@@ -106,6 +108,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn record_sign_in(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE accounts SET last_sign_in_at = $1 WHERE id = $2")
             .bind(at.secs())
             .bind(id.as_str())
@@ -116,6 +119,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_password_hash(&self, id: &AccountId, hash: &str) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
             .bind(hash)
             .bind(id.as_str())
@@ -126,6 +130,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn set_email_verified(&self, id: &AccountId, at: Timestamp) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE accounts SET email_verified_at = $1 WHERE id = $2")
             .bind(at.secs())
             .bind(id.as_str())

@@ -27,6 +27,7 @@ fn contains_pattern(text: &str) -> String {
 #[async_trait]
 impl AdminStore for SqlStore {
     async fn set_admin(&self, id: &AccountId, since: Option<Timestamp>) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("UPDATE accounts SET admin_since = $1 WHERE id = $2")
             .bind(opt_secs(since))
             .bind(id.as_str())

@@ -147,6 +147,7 @@ impl CodeStore for SqlStore {
     }
 
     async fn count_oob_attempt(&self, id: &str, max_tries: i64) -> Result<Option<i64>, StoreError> {
+        let _gate = self.pool_gate().await;
         let row = sqlx::query(
             "UPDATE oob_codes SET failures = failures + 1 WHERE id = $1 AND failures < $2 RETURNING failures",
         )
@@ -159,12 +160,14 @@ impl CodeStore for SqlStore {
     }
 
     async fn take_oob_code(&self, id: &str) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done =
             sqlx::query("DELETE FROM oob_codes WHERE id = $1").bind(id).execute(&self.pool).await.map_err(store_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn purge_sends(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query("DELETE FROM oob_sends WHERE at < $1")
             .bind(before.secs())
             .execute(&self.pool)

@@ -36,6 +36,7 @@ impl CredentialStore for SqlStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("INSERT INTO password_resets (id, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(id.as_str())
             .bind(account.as_str())
@@ -48,6 +49,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn consume_reset(&self, id: &TokenHash, now: Timestamp) -> Result<Option<AccountId>, StoreError> {
+        let _gate = self.pool_gate().await;
         let row = sqlx::query("DELETE FROM password_resets WHERE id = $1 AND expires_at > $2 RETURNING account_id")
             .bind(id.as_str())
             .bind(now.secs())
@@ -68,6 +70,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn delete_resets_of(&self, account: &AccountId) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("DELETE FROM password_resets WHERE account_id = $1")
             .bind(account.as_str())
             .execute(&self.pool)
@@ -77,6 +80,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn insert_remembered(&self, b: &RememberedBrowser) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(&format!(
             "INSERT INTO remembered_browsers ({BROWSER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
@@ -106,6 +110,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn touch_remembered(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE remembered_browsers SET last_used_at = $1 WHERE id = $2")
             .bind(at.secs())
             .bind(id)
@@ -129,6 +134,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn delete_remembered(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("DELETE FROM remembered_browsers WHERE account_id = $1 AND id = $2")
             .bind(account.as_str())
             .bind(id)
@@ -139,6 +145,7 @@ impl CredentialStore for SqlStore {
     }
 
     async fn delete_remembered_of(&self, account: &AccountId) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("DELETE FROM remembered_browsers WHERE account_id = $1")
             .bind(account.as_str())
             .execute(&self.pool)

@@ -71,17 +71,22 @@ impl SqlStore {
     /// so no direct write blocks a thread on a lock that only this
     /// transaction's task, waiting for a thread, could release.
     pub(crate) async fn begin(&self) -> Result<Gated<'_>, StoreError> {
-        let gate = match &self.direct {
-            Some(d) => {
-                let mut w = d.gate().await;
-                // The open batch holds SQLite's write lock: commit it first.
-                w.commit_open();
-                Some(w)
-            }
-            None => None,
-        };
+        let gate = self.pool_gate().await;
         let tx = self.pool.begin().await.map_err(store_err)?;
         Ok(Gated { tx, _gate: gate })
+    }
+
+    /// On SQLite, the write gate for a write through sqlx's pool, held
+    /// until dropped, with the writer's open batch committed first (it
+    /// holds SQLite's write lock). Without it the pool's connection slept
+    /// in SQLite's busy handler while the writer's batches came and went,
+    /// and could lose the lock to them for the whole busy timeout. Held
+    /// while no direct write of the same task is to come. `None` on
+    /// PostgreSQL.
+    pub(crate) async fn pool_gate(&self) -> Option<tokio::sync::MutexGuard<'_, direct::Writer>> {
+        let mut w = self.direct.as_ref()?.gate().await;
+        w.commit_open();
+        Some(w)
     }
 }
 

@@ -224,6 +224,7 @@ impl FactorStore for SqlStore {
         method: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         match method {
             Some(m) => sqlx::query(
                 "INSERT INTO method_preferences (account_id, method, updated_at) VALUES ($1, $2, $3)
@@ -343,6 +344,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn use_recovery_code(&self, id: &RecoveryCodeId, now: Timestamp) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL")
             .bind(now.secs())
             .bind(id.as_str())

@@ -107,6 +107,7 @@ fn key(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
 #[async_trait]
 impl OidcStore for SqlStore {
     async fn insert_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(&format!(
             "INSERT INTO oidc_clients ({CLIENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ))
@@ -147,6 +148,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn update_client(&self, c: &ClientRecord) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query(
             "UPDATE oidc_clients SET name = $2, secret_hash = $3, redirect_uris = $4, post_logout_uris = $5,
              require_two_factor = $6, org_id = $7, skip_consent = $8, id_token_alg = $9 WHERE id = $1",
@@ -188,6 +190,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn insert_key(&self, k: &SigningKeyRecord) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "INSERT INTO oidc_keys (kid, alg, public_jwk, private_sealed, created_at, retired_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -218,6 +221,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn retire_keys(&self, at: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query("UPDATE oidc_keys SET retired_at = $1 WHERE retired_at IS NULL")
             .bind(at.secs())
             .execute(&self.pool)
@@ -227,6 +231,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn subject(&self, account: &AccountId, candidate: &str) -> Result<String, StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("INSERT INTO oidc_subjects (account_id, sub) VALUES ($1, $2) ON CONFLICT (account_id) DO NOTHING")
             .bind(account.as_str())
             .bind(candidate)
@@ -267,6 +272,7 @@ impl OidcStore for SqlStore {
         scope: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "INSERT INTO oidc_consents (account_id, client_id, scope, granted_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (account_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
@@ -429,6 +435,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn delete_token(&self, hash: &str) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query("DELETE FROM oidc_tokens WHERE hash = $1")
             .bind(hash)
             .execute(&self.pool)
@@ -484,6 +491,7 @@ impl OidcStore for SqlStore {
     }
 
     async fn sweep(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let mut n = 0;
         for sql in ["DELETE FROM oidc_codes WHERE expires_at < $1", "DELETE FROM oidc_tokens WHERE expires_at < $1"] {
             n += sqlx::query(sql).bind(before.secs()).execute(&self.pool).await.map_err(store_err)?.rows_affected();

@@ -257,6 +257,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn set_require_two_factor(&self, org: &str, require: bool) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE organizations SET require_two_factor = $1 WHERE id = $2")
             .bind(i64::from(require))
             .bind(org)
@@ -267,6 +268,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn set_refuse_synced_passkeys(&self, org: &str, refuse: bool) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE organizations SET refuse_synced_passkeys = $1 WHERE id = $2")
             .bind(i64::from(refuse))
             .bind(org)
@@ -388,6 +390,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn revoke_invitation(&self, org: &str, id: &str) -> Result<Option<InvitationRecord>, StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "DELETE FROM org_invitations WHERE id = $1 AND org_id = $2
              RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
@@ -402,6 +405,7 @@ impl OrgStore for SqlStore {
     }
 
     async fn purge_invitations(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query("DELETE FROM org_invitations WHERE expires_at <= $1")
             .bind(before.secs())
             .execute(&self.pool)

@@ -43,6 +43,7 @@ fn outbox(row: &AnyRow) -> Result<OutboxRecord, StoreError> {
 #[async_trait]
 impl OutboxStore for SqlStore {
     async fn insert_outbox(&self, m: &OutboxRecord) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(&format!(
             "INSERT INTO outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
@@ -83,6 +84,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn claim_outbox(&self, id: &str, now: Timestamp, until: Timestamp) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query(
             "UPDATE outbox SET locked_until = $1
              WHERE id = $2 AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $3)",
@@ -103,6 +105,7 @@ impl OutboxStore for SqlStore {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3, locked_until = NULL WHERE id = $4",
         )
@@ -117,6 +120,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn release_outbox(&self, ids: &[String], lease: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         if ids.is_empty() {
             return Ok(0);
         }
@@ -135,6 +139,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn finish_outbox(&self, id: &str, f: &OutboxFinish) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "UPDATE outbox SET status = $1, attempts = $2, finished_at = $3, provider = $4, provider_id = $5,
                     last_error = $6, locked_until = NULL
@@ -165,6 +170,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn purge_outbox(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query("DELETE FROM outbox WHERE status <> 'pending' AND finished_at < $1")
             .bind(before.secs())
             .execute(&self.pool)

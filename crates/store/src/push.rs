@@ -152,6 +152,7 @@ impl PushStore for SqlStore {
     }
 
     async fn set_push_subscription(&self, id: &AuthenticatorId, sealed: Option<&[u8]>) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE push_devices SET webpush_sealed = $1 WHERE authenticator_id = $2")
             .bind(sealed)
             .bind(id.as_str())
@@ -162,6 +163,7 @@ impl PushStore for SqlStore {
     }
 
     async fn touch_push_device(&self, id: &AuthenticatorId, at: Timestamp) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE push_devices SET last_seen_at = $1 WHERE authenticator_id = $2")
             .bind(at.secs())
             .bind(id.as_str())
@@ -177,6 +179,7 @@ impl PushStore for SqlStore {
         id: &AuthenticatorId,
         name: &str,
     ) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query("UPDATE authenticators SET name = $1 WHERE id = $2 AND account_id = $3")
             .bind(name)
             .bind(id.as_str())
@@ -265,6 +268,7 @@ impl PushStore for SqlStore {
         not_me: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query(
             "UPDATE push_challenges SET status = $1, device_id = $2, not_me = $3, answered_at = $4
              WHERE id = $5 AND status = 'pending' AND expires_at > $4",
@@ -281,6 +285,7 @@ impl PushStore for SqlStore {
     }
 
     async fn use_push_challenge(&self, id: &str, login_token: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query(
             "UPDATE push_challenges SET used_at = $1
              WHERE id = $2 AND login_token = $3 AND status = 'approved' AND used_at IS NULL",
@@ -295,6 +300,7 @@ impl PushStore for SqlStore {
     }
 
     async fn purge_push(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let challenges = sqlx::query("DELETE FROM push_challenges WHERE created_at < $1")
             .bind(before.secs())
             .execute(&self.pool)

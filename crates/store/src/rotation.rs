@@ -40,6 +40,7 @@ impl RotationStore for SqlStore {
         new: &[u8],
         lookup: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let (table, id_col, col) = (column.table(), column.id_column(), column.column());
         let done = if let Some(lookup) = lookup {
             let sql = format!("UPDATE {table} SET {col} = $1, lookup = $2 WHERE {id_col} = $3 AND {col} = $4");
@@ -74,6 +75,7 @@ impl RotationStore for SqlStore {
     }
 
     async fn save_rotation(&self, r: &RotationRecord) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "INSERT INTO key_rotations (target, started_at, finished_at, column_name, cursor, resealed)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -102,6 +104,7 @@ impl RotationStore for SqlStore {
     }
 
     async fn add_server_secret(&self, name: &str, sealed: &[u8], now: Timestamp) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let done = sqlx::query(
             "INSERT INTO server_secrets (name, value_sealed, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO NOTHING",

@@ -111,6 +111,7 @@ impl SessionStore for SqlStore {
         password_at: Option<Timestamp>,
         second_factor_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(
             "UPDATE sessions SET password_at = COALESCE($1, password_at),
                                  second_factor_at = COALESCE($2, second_factor_at)
@@ -126,6 +127,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn set_session_kind(&self, id: &TokenHash, kind: SessionKind) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("UPDATE sessions SET kind = $1 WHERE id = $2")
             .bind(kind.as_str())
             .bind(id.as_str())
@@ -136,6 +138,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn rotate_session(&self, old: &TokenHash, new: &TokenHash) -> Result<bool, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("UPDATE sessions SET id = $1 WHERE id = $2")
             .bind(new.as_str())
             .bind(old.as_str())
@@ -146,6 +149,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_session(&self, id: &TokenHash) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.as_str())
             .execute(&self.pool)
@@ -155,6 +159,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_sessions_of(&self, account: &AccountId, keep: Option<&TokenHash>) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
             .bind(account.as_str())
             .bind(keep.map_or("", TokenHash::as_str))

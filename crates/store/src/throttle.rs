@@ -130,6 +130,7 @@ impl ThrottleStore for SqlStore {
         window_secs: i64,
         cap: i64,
     ) -> Result<Option<i64>, StoreError> {
+        let _gate = self.pool_gate().await;
         // A window that has run out starts again at 1; otherwise the count
         // grows only while below the cap. When the WHERE refuses, nothing is
         // written and nothing returned: the decision and the count are one
@@ -169,11 +170,13 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn refund(&self, scope: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE throttle_counters SET failures = failures - 1 WHERE scope = $1 AND failures > 0")
-            .bind(scope)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
+        // On every right password (the address's cap counts failures only):
+        // through the writer, as the admission that counted it was.
+        self.write(
+            &Stmt::new("UPDATE throttle_counters SET failures = failures - 1 WHERE scope = $1 AND failures > 0")
+                .arg(scope),
+        )
+        .await?;
         Ok(())
     }
 
@@ -185,6 +188,7 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn reset_counters_of(&self, account: &AccountId) -> Result<(), StoreError> {
+        let _gate = self.pool_gate().await;
         // Scopes end in the account id (see `Scope::key`).
         sqlx::query("DELETE FROM throttle_counters WHERE scope LIKE $1")
             .bind(format!("%:{}", account.as_str()))

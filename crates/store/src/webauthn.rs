@@ -94,6 +94,7 @@ impl WebauthnStore for SqlStore {
     }
 
     async fn take_registration(&self, id: &str, account: &AccountId) -> Result<Option<CeremonyRecord>, StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(&format!(
             "DELETE FROM webauthn_ceremonies WHERE id = $1 AND account_id = $2 AND purpose = $3
              RETURNING {CEREMONY_COLUMNS}"
@@ -110,6 +111,7 @@ impl WebauthnStore for SqlStore {
     }
 
     async fn take_passkey_ceremony(&self, id: &str) -> Result<Option<CeremonyRecord>, StoreError> {
+        let _gate = self.pool_gate().await;
         sqlx::query(&format!(
             "DELETE FROM webauthn_ceremonies WHERE id = $1 AND purpose = $2 RETURNING {CEREMONY_COLUMNS}"
         ))
@@ -139,6 +141,7 @@ impl WebauthnStore for SqlStore {
         purpose: CeremonyPurpose,
         binding: &str,
     ) -> Result<Option<CeremonyRecord>, StoreError> {
+        let _gate = self.pool_gate().await;
         if binding.is_empty() {
             return Ok(None);
         }
@@ -228,6 +231,7 @@ impl WebauthnStore for SqlStore {
     }
 
     async fn purge_ceremonies(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let _gate = self.pool_gate().await;
         let r = sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at < $1")
             .bind(before.secs())
             .execute(&self.pool)
