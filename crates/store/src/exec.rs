@@ -236,6 +236,54 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Every write through sqlx's pool outside a transaction takes the gate
+    /// first (`pool_gate`): one that did not slept in SQLite's busy handler
+    /// while the writer's batches held the lock. Read from the store's own
+    /// source: a method whose SQL writes and which runs on `&self.pool`.
+    #[test]
+    fn every_write_on_the_pool_takes_the_gate() {
+        let sources = [
+            ("accounts.rs", include_str!("accounts.rs")),
+            ("admin.rs", include_str!("admin.rs")),
+            ("allowlist.rs", include_str!("allowlist.rs")),
+            ("audit.rs", include_str!("audit.rs")),
+            ("codes.rs", include_str!("codes.rs")),
+            ("credentials.rs", include_str!("credentials.rs")),
+            ("factors.rs", include_str!("factors.rs")),
+            ("locks.rs", include_str!("locks.rs")),
+            ("oidc.rs", include_str!("oidc.rs")),
+            ("orgs.rs", include_str!("orgs.rs")),
+            ("outbox.rs", include_str!("outbox.rs")),
+            ("push.rs", include_str!("push.rs")),
+            ("rotation.rs", include_str!("rotation.rs")),
+            ("sessions.rs", include_str!("sessions.rs")),
+            ("stats.rs", include_str!("stats.rs")),
+            ("throttle.rs", include_str!("throttle.rs")),
+            ("webauthn.rs", include_str!("webauthn.rs")),
+        ];
+        let writes = |body: &str| {
+            body.split('"').skip(1).step_by(2).any(|sql| {
+                let sql = sql.trim_start();
+                ["INSERT", "UPDATE", "DELETE"].iter().any(|w| sql.starts_with(w))
+            })
+        };
+        let mut checked = 0;
+        let mut ungated = Vec::new();
+        for (file, src) in sources {
+            for method in src.split("\n    async fn ").skip(1) {
+                let body = method.split("\n    }\n").next().unwrap_or(method);
+                if body.contains("&self.pool") && writes(body) {
+                    checked += 1;
+                    if !body.contains("self.pool_gate().await") {
+                        ungated.push(format!("{file}: {}", body.split('(').next().unwrap_or(body)));
+                    }
+                }
+            }
+        }
+        assert!(checked > 40, "the scan found only {checked} pool writes: has the code's shape changed?");
+        assert!(ungated.is_empty(), "writes on the pool without the gate: {ungated:#?}");
+    }
+
     /// One thread again, and the lock held by another connection on the
     /// file (another process, or a second instance in this one, as the API
     /// tests run two): a direct write that slept in SQLite's busy handler
