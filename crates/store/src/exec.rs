@@ -242,21 +242,29 @@ mod tests {
     /// source: a method whose SQL writes and which runs on `&self.pool`.
     #[test]
     fn every_write_on_the_pool_takes_the_gate() {
+        // Every module of the store but this one: a new one belongs here.
         let sources = [
             ("accounts.rs", include_str!("accounts.rs")),
             ("admin.rs", include_str!("admin.rs")),
             ("allowlist.rs", include_str!("allowlist.rs")),
             ("audit.rs", include_str!("audit.rs")),
+            ("backup.rs", include_str!("backup.rs")),
+            ("bulk.rs", include_str!("bulk.rs")),
             ("codes.rs", include_str!("codes.rs")),
             ("credentials.rs", include_str!("credentials.rs")),
+            ("direct.rs", include_str!("direct.rs")),
             ("factors.rs", include_str!("factors.rs")),
+            ("lib.rs", include_str!("lib.rs")),
             ("locks.rs", include_str!("locks.rs")),
+            ("migrate.rs", include_str!("migrate.rs")),
             ("oidc.rs", include_str!("oidc.rs")),
             ("orgs.rs", include_str!("orgs.rs")),
             ("outbox.rs", include_str!("outbox.rs")),
             ("push.rs", include_str!("push.rs")),
             ("rotation.rs", include_str!("rotation.rs")),
+            ("session_watch.rs", include_str!("session_watch.rs")),
             ("sessions.rs", include_str!("sessions.rs")),
+            ("sql.rs", include_str!("sql.rs")),
             ("stats.rs", include_str!("stats.rs")),
             ("throttle.rs", include_str!("throttle.rs")),
             ("webauthn.rs", include_str!("webauthn.rs")),
@@ -270,7 +278,8 @@ mod tests {
         let mut checked = 0;
         let mut ungated = Vec::new();
         for (file, src) in sources {
-            for method in src.split("\n    async fn ").skip(1) {
+            // Trait methods and inherent ones, whatever their visibility.
+            for method in src.split("async fn ").skip(1) {
                 let body = method.split("\n    }\n").next().unwrap_or(method);
                 if body.contains("&self.pool") && writes(body) {
                     checked += 1;

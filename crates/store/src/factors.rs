@@ -24,8 +24,9 @@ use crate::{SqlStore, store_err};
 
 /// `factor_summary`'s read. Tagged rows: one per authenticator kind ('k'),
 /// one counting the unused recovery codes ('r'), the preferred method ('p'),
-/// one per existing counter ('c'); each part from an index alone
-/// (migration 0018), so that on `/me` it touches no table row. A `Stmt`,
+/// one per existing counter ('c'); each part by an index, the kinds and the
+/// unused codes from covering ones (migration 0018) that leave their large
+/// tables unvisited. A `Stmt`,
 /// so that on SQLite it runs on a direct reader with its statement
 /// prepared once (it is the second of `/me`'s two reads).
 fn summary_read<'a>(account: &'a AccountId, scopes: &'a [String]) -> Stmt<'a> {

@@ -1,5 +1,5 @@
 -- The factor summary, read on every GET /api/v1/me and sign-in step
--- (issue 21), answered from indexes alone. Keep in step with
+-- (issue 21): its kinds and recovery parts answered from indexes alone. Keep in step with
 -- ../sqlite/0018_summary_indexes.sql.
 --
 -- Its kinds part groups an account's authenticators by kind, and its
