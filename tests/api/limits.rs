@@ -17,6 +17,7 @@ both_backends!(
     two_hundred_wrong_codes_at_once_get_five_evaluated_and_the_next_valid_code_works,
     one_login_token_never_takes_more_than_five_wrong_codes,
     a_burst_of_wrong_codes_with_the_right_one_signs_in_at_most_once,
+    one_recovery_code_fired_from_fifty_sign_ins_at_once_signs_in_once,
 );
 
 each_backend!(
@@ -170,6 +171,28 @@ async fn a_burst_of_wrong_codes_with_the_right_one_signs_in_at_most_once(app: Te
     .await;
     assert_eq!(count(&rs, 200), 1, "{:?}", tally(&rs));
     assert_eq!(count(&rs, 200) + count(&rs, 401) + count(&rs, 429), 50, "{:?}", tally(&rs));
+}
+
+async fn one_recovery_code_fired_from_fifty_sign_ins_at_once_signs_in_once(app: TestApp) {
+    // SEC-40 and SEC-37: one recovery code on fifty login tokens at once,
+    // across instances. Its single use (written through the store's write
+    // gate on SQLite) lets one sign-in through and spends one code.
+    let user = app.user_with_totp().await;
+    let mut tokens = Vec::with_capacity(50);
+    for _ in 0..50 {
+        tokens.push(app.login(&user.email, &user.password).await.assert_status(200).str("login_token"));
+    }
+    let bases = app.instances().await;
+    let code = user.recovery_codes[0].clone();
+    let rs = burst(&bases, 50, move |i, c, base| {
+        c.post(format!("{base}/api/v1/login/verify"))
+            .json(&json!({"login_token": tokens[i], "method": "recovery_code", "code": code}))
+    })
+    .await;
+    assert_eq!(count(&rs, 200), 1, "{:?}", tally(&rs));
+    assert_eq!(count(&rs, 200) + count(&rs, 401) + count(&rs, 429), 50, "{:?}", tally(&rs));
+    let me = app.get("/api/v1/me", Some(&user.token)).await.assert_status(200);
+    assert_eq!(me.body["recovery_codes_remaining"], 9);
 }
 
 async fn a_burst_of_sms_requests_sends_exactly_one(db: Db) {
